@@ -1,0 +1,113 @@
+// Command wdtcancel cancels Wangdiantong return pre-stockin orders through a
+// Redis-backed queue. Each subcommand lives in its own file; this package
+// only wires flags to the packages that do the work.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+
+	"github.com/wdtcancel/wdtcancel/internal/config"
+	"github.com/wdtcancel/wdtcancel/internal/logging"
+)
+
+// Exit codes shared by every subcommand (DESIGN.md).
+const (
+	exitOK      = 0
+	exitPartial = 1 // some items invalid or failed
+	exitUsage   = 2 // usage or configuration error
+)
+
+// exitError carries an exit code up to main.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func usageErr(err error) error { return &exitError{code: exitUsage, err: err} }
+
+// silentExit ends the command with a code after it printed its own output.
+type silentExit int
+
+func (s silentExit) Error() string { return fmt.Sprintf("exit %d", int(s)) }
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	root := newRoot()
+	root.SetArgs(args)
+	return exitCode(root.ExecuteContext(ctx), os.Stderr)
+}
+
+// exitCode prints err (unless the command already reported it) and maps it
+// to the process exit code.
+func exitCode(err error, stderr io.Writer) int {
+	if err == nil {
+		return exitOK
+	}
+	var se silentExit
+	if errors.As(err, &se) {
+		return int(se)
+	}
+	fmt.Fprintln(stderr, "wdtcancel:", err)
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	return exitUsage
+}
+
+// logFlags are shared by the long-running commands.
+type logFlags struct{ format, level string }
+
+func (l *logFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&l.format, "log-format", "json", "log format: json or console")
+	cmd.Flags().StringVar(&l.level, "log-level", "info", "log level: debug, info, warn, error")
+}
+
+func (l *logFlags) logger() (*zap.Logger, error) {
+	log, err := logging.New(logging.Options{Format: l.format, Level: l.level})
+	if err != nil {
+		return nil, usageErr(err)
+	}
+	return log, nil
+}
+
+func newRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "wdtcancel",
+		Short:         "Cancel Wangdiantong return pre-stockin orders through a Redis queue",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if err := config.ApplyEnv(cmd.Flags()); err != nil {
+				return usageErr(err)
+			}
+			return nil
+		},
+	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr(err) })
+	root.AddCommand(newSandboxCmd())
+	for _, add := range extraCommands {
+		root.AddCommand(add())
+	}
+	return root
+}
+
+// extraCommands lets each subcommand file register itself.
+var extraCommands []func() *cobra.Command

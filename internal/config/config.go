@@ -1,0 +1,121 @@
+// Package config turns flags and environment variables into the settings
+// the commands share: the Redis connection and the WDT client. Flags win over
+// environment variables; every flag has one (see EnvName).
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+
+	"github.com/hibiken/asynq"
+	"github.com/spf13/pflag"
+)
+
+// Environment variables with names of their own (DESIGN.md). Every other
+// flag --some-flag reads WDTCANCEL_SOME_FLAG.
+var namedEnv = map[string]string{
+	"redis-url":     "REDIS_URL",
+	"redis-cluster": "REDIS_CLUSTER",
+	"wdt-url":       "WDT_URL",
+	"sid":           "WDT_SID",
+	"appkey":        "WDT_APPKEY",
+	"appsecret":     "WDT_APPSECRET",
+	"token":         "WDTCANCEL_API_TOKEN",
+}
+
+// DefaultRedisURL is where every command looks for Redis by default.
+const DefaultRedisURL = "redis://127.0.0.1:6379/0"
+
+// EnvName is the environment variable behind a flag.
+func EnvName(flag string) string {
+	if n, ok := namedEnv[flag]; ok {
+		return n
+	}
+	return "WDTCANCEL_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+// ApplyEnv sets every flag not given on the command line from its
+// environment variable, so flags override the environment.
+func ApplyEnv(fs *pflag.FlagSet) error {
+	var errs []error
+	fs.VisitAll(func(f *pflag.Flag) {
+		if f.Changed || f.Name == "help" {
+			return
+		}
+		v, ok := os.LookupEnv(EnvName(f.Name))
+		if !ok || v == "" {
+			return
+		}
+		if err := fs.Set(f.Name, v); err != nil {
+			// Never echo the value: it may be a secret.
+			errs = append(errs, fmt.Errorf("environment variable %s: invalid value for --%s: %s", EnvName(f.Name), f.Name, redactErr(err, v)))
+		}
+	})
+	return errors.Join(errs...)
+}
+
+func redactErr(err error, v string) string {
+	return strings.ReplaceAll(err.Error(), v, "[value]")
+}
+
+// Redis holds the connection flags shared by every command.
+type Redis struct {
+	URL     string
+	Cluster []string
+}
+
+// AddFlags registers --redis-url and --redis-cluster.
+func (r *Redis) AddFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&r.URL, "redis-url", DefaultRedisURL, "Redis URL: redis://, rediss:// or redis-sentinel:// (env REDIS_URL)")
+	fs.StringSliceVar(&r.Cluster, "redis-cluster", nil, "Redis Cluster node addresses host:port,... (env REDIS_CLUSTER); overrides --redis-url")
+}
+
+// ConnOpt parses the flags into asynq's connection option.
+func (r *Redis) ConnOpt() (asynq.RedisConnOpt, error) {
+	if len(r.Cluster) > 0 {
+		return asynq.RedisClusterClientOpt{Addrs: r.Cluster}, nil
+	}
+	opt, err := asynq.ParseRedisURI(strings.TrimSpace(r.URL))
+	if err != nil {
+		return nil, fmt.Errorf("redis URL %s: %w: use redis://[:password@]host:port/db, rediss://... or redis-sentinel://[:password@]host:port[,host2:port2]/db?master=NAME", MaskURL(r.URL), unwrapURLErr(err))
+	}
+	return opt, nil
+}
+
+// String names the Redis for messages, password masked.
+func (r *Redis) String() string {
+	if len(r.Cluster) > 0 {
+		return "redis cluster " + strings.Join(r.Cluster, ",")
+	}
+	return MaskURL(r.URL)
+}
+
+func unwrapURLErr(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	// asynq quotes the URL in some errors; keep only the reason.
+	msg := err.Error()
+	if i := strings.LastIndex(msg, ": "); i >= 0 && strings.Contains(msg, "://") {
+		return errors.New(msg[i+2:])
+	}
+	return err
+}
+
+// MaskURL hides the password of a redis URL.
+func MaskURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	if u.User != nil {
+		if _, has := u.User.Password(); has {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		}
+	}
+	return u.Redacted()
+}

@@ -1,0 +1,48 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/wdtcancel/wdtcancel/worker/wdt"
+)
+
+// WDT holds the API flags.
+type WDT struct {
+	URL, SID, AppKey, AppSecret string
+	ConnectionClose             bool
+}
+
+// AddFlags registers --wdt-url, --sid, --appkey and --appsecret.
+func (w *WDT) AddFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&w.URL, "wdt-url", "", "WDT open API URL (env WDT_URL): "+wdt.TestURL+" (test) or "+wdt.ProductionURL+" (production)")
+	fs.StringVar(&w.SID, "sid", "", "WDT seller account (env WDT_SID)")
+	fs.StringVar(&w.AppKey, "appkey", "", "WDT appkey (env WDT_APPKEY)")
+	fs.StringVar(&w.AppSecret, "appsecret", "", "WDT appsecret secret:salt (env WDT_APPSECRET; prefer the env var: flags show in ps)")
+	fs.BoolVar(&w.ConnectionClose, "connection-close", false, "send Connection: close, as WDT's SDK does when one process serves several sellers")
+}
+
+// Client validates the settings and builds the API client. The error names
+// every missing variable at once and never prints the secret.
+func (w *WDT) Client(opts ...wdt.Option) (*wdt.Client, error) {
+	var missing []string
+	for _, m := range []struct{ v, name string }{{w.URL, "WDT_URL (--wdt-url)"}, {w.SID, "WDT_SID (--sid)"}, {w.AppKey, "WDT_APPKEY (--appkey)"}, {w.AppSecret, "WDT_APPSECRET (--appsecret)"}} {
+		if strings.TrimSpace(m.v) == "" {
+			missing = append(missing, m.name)
+		}
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("%w: missing %s; the URL is %s (test) or %s (production); for the sandbox use sid, appkey and appsecret sandbox / sandbox / sandbox:sandbox",
+			wdt.ErrConfig, strings.Join(missing, ", "), wdt.TestURL, wdt.ProductionURL)
+	}
+	creds, err := wdt.NewCredentials(w.SID, w.AppKey, w.AppSecret)
+	if err != nil {
+		return nil, err
+	}
+	if w.ConnectionClose {
+		opts = append(opts, wdt.WithConnectionClose())
+	}
+	return wdt.New(w.URL, creds, opts...)
+}

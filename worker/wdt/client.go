@@ -1,0 +1,278 @@
+package wdt
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// MethodCancelPreStockin is the API method that cancels a return
+// pre-stockin order (退货预入库单取消).
+const MethodCancelPreStockin = "wms.stockin.PreStockin.cancel"
+
+// Endpoints of the flagship open API, for error messages and docs.
+const (
+	TestURL       = "http://47.92.239.46/openapi"
+	ProductionURL = "http://wdt.wangdian.cn/openapi"
+)
+
+// DefaultTimeout bounds one call, connection included. Cancel answers in well
+// under a second; a call still open after this is treated as lost.
+const DefaultTimeout = 30 * time.Second
+
+// Client calls the WDT open API for one seller account. It is safe for
+// concurrent use; all calls share one keep-alive connection pool and one
+// Clock.
+type Client struct {
+	endpoint  *url.URL
+	creds     Credentials
+	http      *http.Client
+	clock     *Clock
+	closeConn bool
+}
+
+// Option configures a Client.
+type Option func(*Client)
+
+// WithHTTPClient replaces the shared default HTTP client.
+func WithHTTPClient(h *http.Client) Option { return func(c *Client) { c.http = h } }
+
+// WithClock lets several clients share one learned offset, or tests use a
+// fake local clock.
+func WithClock(clk *Clock) Option { return func(c *Client) { c.clock = clk } }
+
+// WithConnectionClose sends "Connection: close" on every request, as the
+// vendor's SDK does in multi-tenant mode, so keep-alive connections are never
+// reused across seller accounts.
+func WithConnectionClose() Option { return func(c *Client) { c.closeConn = true } }
+
+var (
+	defaultHTTPOnce sync.Once
+	defaultHTTP     *http.Client
+)
+
+// DefaultHTTPClient is the client every Client shares unless told otherwise:
+// keep-alive with enough idle connections per host for a worker pool, and
+// timeouts at every stage so no call hangs.
+func DefaultHTTPClient() *http.Client {
+	defaultHTTPOnce.Do(func() {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConns = 256
+		t.MaxIdleConnsPerHost = 128
+		t.IdleConnTimeout = 90 * time.Second
+		t.ResponseHeaderTimeout = 20 * time.Second
+		t.DialContext = (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+		t.TLSHandshakeTimeout = 5 * time.Second
+		defaultHTTP = &http.Client{Transport: t, Timeout: DefaultTimeout}
+	})
+	return defaultHTTP
+}
+
+// New returns a client for endpoint (the full .../openapi URL).
+func New(endpoint string, creds Credentials, opts ...Option) (*Client, error) {
+	u, err := ParseEndpoint(endpoint)
+	if err != nil {
+		return nil, err
+	}
+	if creds.SID == "" || creds.AppKey == "" || creds.Secret == "" || creds.Salt == "" {
+		return nil, fmt.Errorf("%w: incomplete credentials %s: use NewCredentials", ErrConfig, creds)
+	}
+	c := &Client{endpoint: u, creds: creds, http: DefaultHTTPClient()}
+	for _, o := range opts {
+		o(c)
+	}
+	if c.clock == nil {
+		c.clock = NewClock(nil)
+	}
+	return c, nil
+}
+
+// ParseEndpoint checks a WDT URL. The error names both official URLs because
+// the usual mistake is mixing up the test and production environments.
+func ParseEndpoint(endpoint string) (*url.URL, error) {
+	hint := fmt.Sprintf("set WDT_URL or --wdt-url to %s (test) or %s (production), or a sandbox's http://HOST:PORT/openapi", TestURL, ProductionURL)
+	if strings.TrimSpace(endpoint) == "" {
+		return nil, fmt.Errorf("%w: WDT URL is empty: %s", ErrConfig, hint)
+	}
+	u, err := url.Parse(strings.TrimSpace(endpoint))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("%w: WDT URL %q is not an http(s) URL: %s", ErrConfig, endpoint, hint)
+	}
+	if u.RawQuery != "" || u.User != nil {
+		return nil, fmt.Errorf("%w: WDT URL must carry no query or user info: %s", ErrConfig, hint)
+	}
+	return u, nil
+}
+
+// Clock is the client's clock; its Offset is exported as a metric.
+func (c *Client) Clock() *Clock { return c.clock }
+
+// Credentials returns the account (its String is redacted).
+func (c *Client) Credentials() Credentials { return c.creds }
+
+// Endpoint is the API URL without any query: safe to show.
+func (c *Client) Endpoint() string { return c.endpoint.String() }
+
+// CancelPreStockin cancels one return pre-stockin order. nil means WDT
+// answered status 0; any error is an *Error (see CategoryOf).
+func (c *Client) CancelPreStockin(ctx context.Context, preStockinNo string) error {
+	_, err := c.Call(ctx, MethodCancelPreStockin, preStockinNo)
+	return err
+}
+
+// Call invokes method with positional arguments, encoded as the compact JSON
+// array WDT expects. Each call is signed afresh with the corrected clock, so
+// a retry never reuses a timestamp or a signature.
+func (c *Client) Call(ctx context.Context, method string, args ...any) (*Response, error) {
+	if args == nil {
+		args = []any{}
+	}
+	body, err := marshalArgs(args)
+	if err != nil {
+		return nil, &Error{Category: Config, Method: method, Status: NoStatus, Message: "cannot encode arguments", Err: err}
+	}
+	return c.CallRaw(ctx, method, body)
+}
+
+// marshalArgs encodes without HTML escaping: WDT signs the exact bytes, and
+// "<" in an argument must stay "<", not become "\u003c".
+func marshalArgs(args []any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(args); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(buf.Bytes(), "\n"), nil
+}
+
+// CallRaw sends body (already a JSON array) as method's arguments.
+func (c *Client) CallRaw(ctx context.Context, method string, body []byte) (*Response, error) {
+	ts := Timestamp(c.clock.Now())
+	params := requestParams(c.creds, method, ts, string(body))
+	sign := Sign(c.creds.Secret, params)
+
+	q := make(url.Values, 8)
+	for _, p := range params {
+		if p.Name != "body" {
+			q.Set(p.Name, p.Value)
+		}
+	}
+	q.Set("sign", sign)
+	u := *c.endpoint
+	u.RawQuery = q.Encode()
+
+	// written flips once the whole request has gone out: from then on WDT may
+	// have acted on it, and a failure is an unknown outcome, not a network one.
+	var written bool
+	var mu sync.Mutex
+	trace := &httptrace.ClientTrace{WroteRequest: func(i httptrace.WroteRequestInfo) {
+		mu.Lock()
+		written = i.Err == nil
+		mu.Unlock()
+	}}
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodPost, u.String(), bytes.NewReader(body))
+	if err != nil {
+		return nil, &Error{Category: Config, Method: method, Status: NoStatus, Message: "cannot build request", Err: stripURL(err)}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", "wdtcancel")
+	if c.closeConn {
+		req.Close = true
+	}
+
+	sent := time.Now()
+	resp, err := c.http.Do(req)
+	if err != nil {
+		mu.Lock()
+		w := written
+		mu.Unlock()
+		return nil, transportError(method, w, err, 0)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, MaxBodyBytes+1))
+	received := time.Now()
+	c.clock.Observe(resp.Header, sent, received)
+	if err != nil {
+		// Headers arrived, so the request certainly reached WDT.
+		return nil, transportError(method, true, err, resp.StatusCode)
+	}
+	truncated := len(raw) > MaxBodyBytes
+	if truncated {
+		raw = raw[:MaxBodyBytes]
+	}
+	out, perr := ParseResponse(method, resp.StatusCode, raw, truncated)
+	if perr != nil {
+		var e *Error
+		if errors.As(perr, &e) {
+			e.Message = c.creds.Redact(e.Message)
+			e.Body = c.creds.Redact(e.Body)
+		}
+		return nil, perr
+	}
+	return out, nil
+}
+
+// transportError classifies a failure with no usable response. If the
+// request was written, WDT may have acted on it: UnknownOutcome. If not (dial
+// refused, DNS, TLS, cancelled before sending) it surely did not: Network.
+func transportError(method string, written bool, err error, httpStatus int) *Error {
+	cat, msg := Network, "request not sent"
+	if written {
+		cat, msg = UnknownOutcome, "request sent, no complete response"
+	}
+	return &Error{Category: cat, Method: method, Status: NoStatus, Message: msg, HTTPStatus: httpStatus, Err: stripURL(err)}
+}
+
+// stripURL removes the request URL from net/http's *url.Error: it carries the
+// salt and the signature in its query string.
+func stripURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return &redactedURLError{op: ue.Op, err: ue.Err}
+	}
+	return err
+}
+
+// redactedURLError is a *url.Error without the URL. It keeps the cause
+// reachable for errors.Is (context.DeadlineExceeded, syscall.ECONNREFUSED).
+type redactedURLError struct {
+	op  string
+	err error
+}
+
+func (e *redactedURLError) Error() string { return e.op + " " + scrubURLs(e.err.Error()) }
+func (e *redactedURLError) Unwrap() error { return e.err }
+
+// Timeout reports whether the cause was a timeout, like *url.Error does.
+func (e *redactedURLError) Timeout() bool {
+	var t interface{ Timeout() bool }
+	return errors.As(e.err, &t) && t.Timeout()
+}
+
+// scrubURLs drops any query string from text that may quote a URL (some
+// transport errors embed it a second time).
+func scrubURLs(s string) string { return queryPattern.ReplaceAllString(s, "?[REDACTED]") }
+
+var queryPattern = regexp.MustCompile(`\?[^\s"']*`)
+
+// StatusText renders a WDT status for logs: "-" when there was none.
+func StatusText(status int) string {
+	if status == NoStatus {
+		return "-"
+	}
+	return strconv.Itoa(status)
+}

@@ -1,0 +1,77 @@
+package wdt
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// ErrConfig is wrapped by every configuration error of this package, so
+// callers can tell "fix your settings" from "try again later" with errors.Is.
+var ErrConfig = errors.New("wdt configuration error")
+
+// Credentials are the four values WDT hands an integrator. Secret and Salt are
+// the two halves of the appsecret. The type formats itself without them, so a
+// Credentials value can be logged or wrapped into an error safely.
+type Credentials struct {
+	SID    string
+	AppKey string
+	Secret string
+	Salt   string
+}
+
+// NewCredentials validates sid and appkey and splits appsecret ("secret:salt",
+// at the first colon). Errors name the missing part but never echo the secret.
+func NewCredentials(sid, appKey, appSecret string) (Credentials, error) {
+	sid, appKey = strings.TrimSpace(sid), strings.TrimSpace(appKey)
+	if sid == "" {
+		return Credentials{}, fmt.Errorf("%w: sid is empty: set WDT_SID or --sid to the seller account WDT assigned", ErrConfig)
+	}
+	if appKey == "" {
+		return Credentials{}, fmt.Errorf("%w: appkey is empty: set WDT_APPKEY or --appkey", ErrConfig)
+	}
+	secret, salt, err := SplitAppSecret(appSecret)
+	if err != nil {
+		return Credentials{}, err
+	}
+	return Credentials{SID: sid, AppKey: appKey, Secret: secret, Salt: salt}, nil
+}
+
+// SplitAppSecret splits a WDT appsecret into its secret and salt parts at the
+// first colon, as the vendor documents ("testsecret:testsalt").
+func SplitAppSecret(appSecret string) (secret, salt string, err error) {
+	appSecret = strings.TrimSpace(appSecret)
+	if appSecret == "" {
+		return "", "", fmt.Errorf("%w: appsecret is empty: set WDT_APPSECRET or --appsecret to the value WDT assigned, in the form secret:salt", ErrConfig)
+	}
+	secret, salt, ok := strings.Cut(appSecret, ":")
+	switch {
+	case !ok:
+		return "", "", fmt.Errorf("%w: appsecret has no colon (%d characters): WDT_APPSECRET must be secret:salt, copy it whole from the WDT open platform", ErrConfig, len(appSecret))
+	case secret == "":
+		return "", "", fmt.Errorf("%w: appsecret has an empty secret part before the colon: WDT_APPSECRET must be secret:salt", ErrConfig)
+	case salt == "":
+		return "", "", fmt.Errorf("%w: appsecret has an empty salt part after the colon: WDT_APPSECRET must be secret:salt", ErrConfig)
+	}
+	return secret, salt, nil
+}
+
+// String shows which account this is without the secret or the salt.
+func (c Credentials) String() string {
+	return fmt.Sprintf("wdt.Credentials{sid=%q appkey=%q appsecret=[REDACTED]}", c.SID, c.AppKey)
+}
+
+// GoString keeps %#v from printing the fields one by one.
+func (c Credentials) GoString() string { return c.String() }
+
+// Redact replaces the secret and the salt in s. It is the last line of
+// defence for text that came from outside (a response body that might echo a
+// parameter) before it goes into an error or a log line.
+func (c Credentials) Redact(s string) string {
+	for _, v := range [...]string{c.Secret, c.Salt} {
+		if len(v) >= 4 {
+			s = strings.ReplaceAll(s, v, "[REDACTED]")
+		}
+	}
+	return s
+}

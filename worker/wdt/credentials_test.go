@@ -1,0 +1,49 @@
+package wdt
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+)
+
+func TestNewCredentials(t *testing.T) {
+	tests := []struct {
+		name, sid, key, secret string
+		wantErr                string
+		secretPart, saltPart   string
+	}{
+		{"ok", "s", "k", "topsecret:pepper", "", "topsecret", "pepper"},
+		{"split at first colon", "s", "k", "topsecret:pep:per", "", "topsecret", "pep:per"},
+		{"no colon", "s", "k", "topsecretpepper", "no colon", "", ""},
+		{"empty secret", "s", "k", ":pepper", "empty secret part", "", ""},
+		{"empty salt", "s", "k", "topsecret:", "empty salt part", "", ""},
+		{"empty", "s", "k", "", "appsecret is empty", "", ""},
+		{"no sid", "", "k", "a:b", "sid is empty", "", ""},
+		{"no appkey", "s", " ", "a:b", "appkey is empty", "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := NewCredentials(tt.sid, tt.key, tt.secret)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !errors.Is(err, ErrConfig) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				for _, part := range []string{"topsecret", "pepper"} {
+					if strings.Contains(err.Error(), part) {
+						t.Fatalf("error leaks %q: %v", part, err)
+					}
+				}
+				return
+			}
+			if err != nil || c.Secret != tt.secretPart || c.Salt != tt.saltPart {
+				t.Fatalf("got %+v, %v", c, err)
+			}
+			for _, s := range []string{c.String(), fmt.Sprintf("%v %+v %#v %s", c, c, c, c)} {
+				if strings.Contains(s, "topsecret") || strings.Contains(s, "pep") {
+					t.Fatalf("formatting leaks: %s", s)
+				}
+			}
+		})
+	}
+}

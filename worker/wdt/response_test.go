@@ -1,0 +1,144 @@
+package wdt
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+)
+
+func TestParseResponse(t *testing.T) {
+	big := "{\"status\":0,\"data\":\"" + strings.Repeat("x", MaxBodyBytes) + "\"}"
+	tests := []struct {
+		name      string
+		http      int
+		body      string
+		truncated bool
+		want      Category
+		status    int
+	}{
+		{"success", 200, `{"status":0}`, false, Cancelled, 0},
+		{"success with vendor trailing comma style whitespace", 200, "\n {\"status\": 0 }\n", false, Cancelled, 0},
+		{"auth failure", 200, `{"status":1,"message":"验证失败"}`, false, Config, 1},
+		{"sid of the other environment", 200, `{"status":1,"message":"sid is not exists"}`, false, Config, 1},
+		{"timestamp in ms", 200, `{"status":1,"message":"For input string: \"1700000000000\""}`, false, Config, 1},
+		{"unknown parameter", 200, `{"status":2,"message":"page"}`, false, Config, 2},
+		{"otp set", 200, `{"status":3,"message":"动态密码"}`, false, Config, 3},
+		{"db error 4", 200, `{"status":4,"message":"db"}`, false, Server, 4},
+		{"db error 5", 200, `{"status":5,"message":"db"}`, false, Server, 5},
+		{"ip whitelist", 200, `{"status":6,"message":"ip"}`, false, Config, 6},
+		{"clock skew", 200, `{"status":7,"message":"timestamp"}`, false, ClockSkew, 7},
+		{"bad v", 200, `{"status":8,"message":"v"}`, false, Config, 8},
+		{"internal 99", 200, `{"status":99,"message":"x"}`, false, Server, 99},
+		{"undocumented status", 200, `{"status":42}`, false, Server, 42},
+		{"rejection with vendor trailing space", 200, `{"status":100,"message":"入库单状态不为待审核或编辑中 "}`, false, Rejected, 100},
+		{"no warehouse rights", 200, `{"status":100,"message":"无仓库访问权限","code":"right.required"}`, false, Rejected, 100},
+		{"no such document", 200, `{"status":100,"message":"未找到对应的单据信息!"}`, false, Rejected, 100},
+		{"rate limit full-width comma", 200, `{"status":100,"message":"超过每分钟最大调用频率限制，请稍后重试"}`, false, RateLimited, 100},
+		{"rate limit ascii comma", 200, `{"status":100,"message":"超过每分钟最大调用频率限制,请稍后重试"}`, false, RateLimited, 100},
+		{"concurrency limit full-width", 200, `{"status":100,"message":"超过每分钟最大并发次数限制，请稍后重试"}`, false, RateLimited, 100},
+		{"concurrency limit ascii", 200, `{"status":100,"message":"超过每分钟最大并发次数限制,请稍后重试"}`, false, RateLimited, 100},
+		{"permission", 200, `{"status":100,"message":"权限不足"}`, false, Config, 100},
+		{"html page", 200, `<html><body>502 Bad Gateway</body></html>`, false, Server, NoStatus},
+		{"empty body", 200, ``, false, Server, NoStatus},
+		{"whitespace body", 200, "  \r\n", false, Server, NoStatus},
+		{"502", 502, `Bad Gateway`, false, Server, NoStatus},
+		{"502 with json success body", 502, `{"status":0}`, false, Server, NoStatus},
+		{"missing status", 200, `{"message":"ok"}`, false, Server, NoStatus},
+		{"null status", 200, `{"status":null}`, false, Server, NoStatus},
+		{"string status", 200, `{"status":"0"}`, false, Server, NoStatus},
+		{"float status", 200, `{"status":0.5}`, false, Server, NoStatus},
+		{"json array", 200, `[0]`, false, Server, NoStatus},
+		{"broken json", 200, `{"status":0`, false, Server, NoStatus},
+		{"oversize body", 200, big[:MaxBodyBytes], true, Server, NoStatus},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, err := ParseResponse("m", tt.http, []byte(tt.body), tt.truncated)
+			if got := CategoryOf(err); got != tt.want {
+				t.Fatalf("category = %s, want %s (err %v)", got, tt.want, err)
+			}
+			if tt.want == Cancelled {
+				if resp == nil || resp.Status != 0 {
+					t.Fatalf("success without response: %+v", resp)
+				}
+				return
+			}
+			var e *Error
+			if !errors.As(fmt.Errorf("wrapped: %w", err), &e) {
+				t.Fatalf("error %T is not a *Error through wrapping", err)
+			}
+			if e.Status != tt.status {
+				t.Errorf("status = %d, want %d", e.Status, tt.status)
+			}
+			if e.HTTPStatus != tt.http {
+				t.Errorf("http status = %d, want %d", e.HTTPStatus, tt.http)
+			}
+			if !errors.Is(fmt.Errorf("twice: %w", fmt.Errorf("once: %w", err)), &Error{Category: tt.want}) {
+				t.Errorf("errors.Is by category failed through two wraps")
+			}
+			if len(e.Body) > excerptBytes {
+				t.Errorf("body excerpt is %d bytes", len(e.Body))
+			}
+		})
+	}
+}
+
+func TestParseResponseKeepsCode(t *testing.T) {
+	_, err := ParseResponse("m", 200, []byte(`{"status":100,"message":"无仓库访问权限","code":"right.required"}`), false)
+	var e *Error
+	if !errors.As(err, &e) || e.Code != "right.required" || !strings.Contains(e.Error(), "right.required") {
+		t.Fatalf("code lost: %v", err)
+	}
+}
+
+func TestCategoryPolicy(t *testing.T) {
+	tests := []struct {
+		c                 Category
+		retryable, counts bool
+	}{
+		{Cancelled, false, false}, {ClockSkew, true, false}, {RateLimited, true, false}, {Config, true, false},
+		{Rejected, false, false}, {Server, true, true}, {Network, true, true}, {UnknownOutcome, true, true},
+		{Invalid, false, false}, {Exhausted, false, false},
+	}
+	if len(tests) != len(Categories) {
+		t.Fatalf("table covers %d of %d categories", len(tests), len(Categories))
+	}
+	for _, tt := range tests {
+		if tt.c.Retryable() != tt.retryable || tt.c.ConsumesRetry() != tt.counts {
+			t.Errorf("%s: retryable=%v consumes=%v", tt.c, tt.c.Retryable(), tt.c.ConsumesRetry())
+		}
+	}
+}
+
+func FuzzParseResponse(f *testing.F) {
+	for _, s := range []string{`{"status":0}`, `{"status":100,"message":"超过每分钟最大调用频率限制,请稍后重试"}`, `<html>`, ``, `{"status":"7"}`, `{"status":1e2}`} {
+		f.Add(200, []byte(s))
+	}
+	f.Fuzz(func(t *testing.T, code int, body []byte) {
+		resp, err := ParseResponse("m", code, body, false)
+		if (resp == nil) == (err == nil) {
+			t.Fatalf("exactly one of response and error must be set: %v %v", resp, err)
+		}
+		if err == nil && (code < 200 || code > 299 || resp.Status != 0) {
+			t.Fatalf("success from HTTP %d body %q", code, body)
+		}
+		if err != nil {
+			_ = err.Error()
+			var e *Error
+			if !errors.As(err, &e) {
+				t.Fatalf("not a *Error: %T", err)
+			}
+		}
+	})
+}
+
+func BenchmarkParseResponse(b *testing.B) {
+	ok := []byte(`{"status":0}`)
+	rej := []byte(`{"status":100,"message":"入库单状态不为待审核或编辑中 "}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		ParseResponse(MethodCancelPreStockin, 200, ok, false)
+		ParseResponse(MethodCancelPreStockin, 200, rej, false)
+	}
+}
