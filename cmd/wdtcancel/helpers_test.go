@@ -19,8 +19,8 @@ func runCmd(t *testing.T, ctx context.Context, stdin string, args ...string) (st
 	root.SetOut(&out)
 	root.SetErr(&errb)
 	root.SetIn(strings.NewReader(stdin))
-	err := root.ExecuteContext(ctx)
-	return out.String(), errb.String(), exitCode(err, &errb)
+	code := exitCode(root.ExecuteContext(ctx), &errb)
+	return out.String(), errb.String(), code
 }
 
 func freeAddr(t *testing.T) string {

@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
@@ -45,6 +46,14 @@ func (s silentExit) Error() string { return fmt.Sprintf("exit %d", int(s)) }
 func main() {
 	os.Exit(run(os.Args[1:]))
 }
+
+// quietRedisLogger drops go-redis's own log lines ("failed to dial after 5
+// attempts"): every Redis failure already reaches the user as one error line.
+type quietRedisLogger struct{}
+
+func (quietRedisLogger) Printf(context.Context, string, ...any) {}
+
+func init() { redis.SetLogger(quietRedisLogger{}) }
 
 func run(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -1,0 +1,30 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/wdtcancel/wdtcancel/enqueue"
+	"github.com/wdtcancel/wdtcancel/internal/config"
+)
+
+// openProducer connects an enqueue client and checks Redis answers, so an
+// unreachable Redis is one clear line (password masked) and exit 2.
+func openProducer(ctx context.Context, r *config.Redis, opts ...enqueue.ClientOption) (*enqueue.Client, error) {
+	conn, err := r.ConnOpt()
+	if err != nil {
+		return nil, usageErr(err)
+	}
+	c, err := enqueue.New(conn, opts...)
+	if err != nil {
+		return nil, usageErr(err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := c.Ping(pctx); err != nil {
+		c.Close()
+		return nil, usageErr(fmt.Errorf("cannot reach Redis at %s: %v: start Redis or point REDIS_URL / --redis-url at it", r, err))
+	}
+	return c, nil
+}

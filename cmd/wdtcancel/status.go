@@ -1,0 +1,86 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wdtcancel/wdtcancel/enqueue"
+	"github.com/wdtcancel/wdtcancel/internal/config"
+	"github.com/wdtcancel/wdtcancel/tasks"
+)
+
+func init() { extraCommands = append(extraCommands, newStatusCmd) }
+
+func newStatusCmd() *cobra.Command {
+	var (
+		redis  config.Redis
+		queue  string
+		asJSON bool
+	)
+	cmd := &cobra.Command{
+		Use:   "status NO",
+		Short: "Show where one number stands: pending, active, retry, dead-lettered, done",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if _, err := tasks.NormalizeNo(args[0]); err != nil {
+				return usageErr(err)
+			}
+			c, err := openProducer(cmd.Context(), &redis, enqueue.WithQueue(queue))
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			st, err := c.Status(cmd.Context(), args[0])
+			if errors.Is(err, enqueue.ErrNotFound) {
+				st.State = "unknown"
+			} else if err != nil {
+				return err
+			}
+			if asJSON {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetEscapeHTML(false)
+				enc.SetIndent("", "  ")
+				enc.Encode(st)
+			} else {
+				printStatus(cmd.OutOrStdout(), st)
+			}
+			if st.State == "unknown" {
+				return silentExit(exitPartial)
+			}
+			return nil
+		},
+	}
+	redis.AddFlags(cmd.Flags())
+	cmd.Flags().StringVar(&queue, "queue", tasks.DefaultQueue, "queue the number was enqueued into")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func printStatus(w io.Writer, st enqueue.Status) {
+	fmt.Fprintf(w, "%s: %s\n", st.PreStockinNo, st.State)
+	if st.State == "unknown" {
+		fmt.Fprintln(w, "  never enqueued, or done longer ago than the retention (7 days by default)")
+		return
+	}
+	fmt.Fprintf(w, "  attempts:      %d of %d\n", st.Attempts, st.MaxRetry)
+	if st.LastError != "" {
+		fmt.Fprintf(w, "  last error:    %s\n", st.LastError)
+	}
+	if st.LastFailedAt != nil {
+		fmt.Fprintf(w, "  last failed:   %s\n", st.LastFailedAt.Format(time.RFC3339))
+	}
+	if st.NextAttemptAt != nil {
+		fmt.Fprintf(w, "  next attempt:  %s (in %s)\n", st.NextAttemptAt.Format(time.RFC3339), time.Until(*st.NextAttemptAt).Round(time.Second))
+	}
+	if st.CompletedAt != nil {
+		fmt.Fprintf(w, "  completed:     %s\n", st.CompletedAt.Format(time.RFC3339))
+	}
+	if st.DeadLetter != nil {
+		fmt.Fprintf(w, "  dead letter:   %s\n", st.DeadLetter)
+	}
+}

@@ -1,0 +1,177 @@
+package enqueue
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/wdtcancel/wdtcancel/tasks"
+)
+
+// API limits: a request body and the numbers in one request.
+const (
+	DefaultMaxBodyBytes = 1 << 20
+	DefaultMaxNumbers   = 10000
+)
+
+// APIOptions configure the HTTP producer.
+type APIOptions struct {
+	// Token is the bearer token callers must send. Empty means no
+	// authentication, which the command allows only on loopback.
+	Token        string
+	MaxBodyBytes int64
+	MaxNumbers   int
+	Logger       *zap.Logger
+}
+
+// API is the HTTP producer: POST /v1/cancellations and
+// GET /v1/cancellations/{no}, JSON in and out.
+type API struct {
+	c    *Client
+	opts APIOptions
+	mux  *http.ServeMux
+}
+
+// CancelRequest is the body of POST /v1/cancellations.
+type CancelRequest struct {
+	PreStockinNos []string `json:"pre_stockin_nos"`
+	Source        string   `json:"source,omitempty"`
+}
+
+// apiError is every error body.
+type apiError struct {
+	Error string `json:"error"`
+}
+
+// NewAPI builds the handler.
+func NewAPI(c *Client, o APIOptions) *API {
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if o.MaxNumbers <= 0 {
+		o.MaxNumbers = DefaultMaxNumbers
+	}
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	a := &API{c: c, opts: o, mux: http.NewServeMux()}
+	a.mux.HandleFunc("POST /v1/cancellations", a.post)
+	a.mux.HandleFunc("GET /v1/cancellations/{no}", a.get)
+	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	return a
+}
+
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		// A bug must cost one request, not the process, and must not echo
+		// the request in a stack trace.
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			a.opts.Logger.Error("api handler panic", zap.String("path", r.URL.Path), zap.Any("panic", v))
+			writeJSON(w, http.StatusInternalServerError, apiError{"internal error"})
+		}
+	}()
+	if r.URL.Path != "/healthz" && !a.authorized(r) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="wdtcancel"`)
+		writeJSON(w, http.StatusUnauthorized, apiError{"missing or wrong bearer token: send Authorization: Bearer <WDTCANCEL_API_TOKEN>"})
+		return
+	}
+	a.mux.ServeHTTP(w, r)
+}
+
+func (a *API) authorized(r *http.Request) bool {
+	if a.opts.Token == "" {
+		return true
+	}
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return ok && subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(a.opts.Token)) == 1
+}
+
+func (a *API) post(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		writeJSON(w, http.StatusUnsupportedMediaType, apiError{"Content-Type must be application/json"})
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.opts.MaxBodyBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeJSON(w, http.StatusRequestEntityTooLarge, apiError{fmt.Sprintf("request body larger than %d bytes: split the batch", a.opts.MaxBodyBytes)})
+			return
+		}
+		writeJSON(w, http.StatusBadRequest, apiError{"cannot read request body"})
+		return
+	}
+	var req CancelRequest
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		writeJSON(w, http.StatusBadRequest, apiError{"body must be {\"pre_stockin_nos\": [\"...\"], \"source\": \"...\"}: " + err.Error()})
+		return
+	}
+	if dec.More() {
+		writeJSON(w, http.StatusBadRequest, apiError{"trailing data after the JSON object"})
+		return
+	}
+	switch n := len(req.PreStockinNos); {
+	case n == 0:
+		writeJSON(w, http.StatusBadRequest, apiError{"pre_stockin_nos is empty"})
+		return
+	case n > a.opts.MaxNumbers:
+		writeJSON(w, http.StatusRequestEntityTooLarge, apiError{fmt.Sprintf("%d numbers in one request, at most %d: split the batch", n, a.opts.MaxNumbers)})
+		return
+	}
+	if err := tasks.ValidateSource(req.Source); err != nil {
+		writeJSON(w, http.StatusBadRequest, apiError{err.Error()})
+		return
+	}
+	c := *a.c
+	if req.Source != "" {
+		c.source = req.Source
+	}
+	results, err := c.CancelSlice(r.Context(), req.PreStockinNos, ManyOptions{})
+	sum := Summarize(results, true)
+	a.opts.Logger.Info("api enqueue", zap.Int("numbers", len(results)), zap.Int("enqueued", sum.Enqueued),
+		zap.Int("duplicate", sum.Duplicate), zap.Int("invalid", sum.Invalid), zap.Int("failed", sum.Failed),
+		zap.Duration("duration", time.Since(start)))
+	code := http.StatusOK
+	if err != nil || (sum.Failed > 0 && sum.Failed == sum.Total()) {
+		code = http.StatusServiceUnavailable
+	}
+	writeJSON(w, code, sum)
+}
+
+func (a *API) get(w http.ResponseWriter, r *http.Request) {
+	st, err := a.c.Status(r.Context(), r.PathValue("no"))
+	switch {
+	case errors.Is(err, tasks.ErrInvalid):
+		writeJSON(w, http.StatusBadRequest, apiError{err.Error()})
+	case errors.Is(err, ErrNotFound):
+		writeJSON(w, http.StatusNotFound, apiError{err.Error()})
+	case err != nil:
+		writeJSON(w, http.StatusServiceUnavailable, apiError{"redis unavailable, retry later"})
+	default:
+		writeJSON(w, http.StatusOK, st)
+	}
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.Encode(v)
+}

@@ -1,0 +1,257 @@
+package enqueue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/wdtcancel/wdtcancel/internal/redistest"
+	"github.com/wdtcancel/wdtcancel/tasks"
+)
+
+func newClient(t testing.TB, opts ...ClientOption) (*Client, *redistest.Redis) {
+	t.Helper()
+	r := redistest.New(t)
+	opt, err := asynq.ParseRedisURI(r.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := New(opt, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c, r
+}
+
+// startServer runs an asynq server on the queue whose handler acts by the
+// number's prefix, to put tasks into every state.
+func startServer(t *testing.T, r *redistest.Redis, release <-chan struct{}) {
+	t.Helper()
+	opt, _ := asynq.ParseRedisURI(r.URL())
+	srv := asynq.NewServer(opt, asynq.Config{
+		Concurrency: 4, Queues: map[string]int{tasks.DefaultQueue: 1},
+		TaskCheckInterval: 10 * time.Millisecond,
+		RetryDelayFunc:    func(int, error, *asynq.Task) time.Duration { return time.Hour },
+		LogLevel:          asynq.FatalLevel,
+	})
+	h := asynq.HandlerFunc(func(ctx context.Context, task *asynq.Task) error {
+		p, _ := tasks.DecodePayload(task.Payload())
+		switch {
+		case strings.HasPrefix(p.PreStockinNo, "ACTIVE"):
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+			return nil
+		case strings.HasPrefix(p.PreStockinNo, "RETRY"):
+			return errors.New("try later")
+		case strings.HasPrefix(p.PreStockinNo, "ARCHIVED"):
+			return fmt.Errorf("no: %w", asynq.SkipRetry)
+		}
+		return nil
+	})
+	if err := srv.Start(h); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+}
+
+func waitState(t *testing.T, c *Client, no, want string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if st, err := c.Status(context.Background(), no); err == nil && st.State == want {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	st, err := c.Status(context.Background(), no)
+	t.Fatalf("%s never reached %s: %+v %v", no, want, st, err)
+}
+
+func TestCancelDuplicatesInEveryState(t *testing.T) {
+	c, r := newClient(t, WithSource("test"))
+	ctx := context.Background()
+	release := make(chan struct{})
+	defer close(release)
+
+	// Scheduled and pending need no server; enqueue them first.
+	if res, err := c.Cancel(ctx, "SCHED1", asynq.ProcessIn(time.Hour)); err != nil || res.Result != Enqueued {
+		t.Fatalf("%+v %v", res, err)
+	}
+	startServer(t, r, release)
+	for _, no := range []string{"ACTIVE1", "RETRY1", "ARCHIVED1", "DONE1"} {
+		if res, err := c.Cancel(ctx, no); err != nil || res.Result != Enqueued {
+			t.Fatalf("%s: %+v %v", no, res, err)
+		}
+	}
+	waitState(t, c, "ACTIVE1", StateActive)
+	waitState(t, c, "RETRY1", StateRetry)
+	waitState(t, c, "ARCHIVED1", StateArchived)
+	waitState(t, c, "DONE1", StateCompleted)
+	// A dead-letter record with no asynq task left: the archive was trimmed.
+	if err := c.rdb.HSet(ctx, tasks.DeadLetterKey(c.queue), "DEAD1", `{"category":"rejected"}`).Err(); err != nil {
+		t.Fatal(err)
+	}
+
+	tests := []struct{ no, state string }{
+		{"SCHED1", StateScheduled}, {"ACTIVE1", StateActive}, {"RETRY1", StateRetry},
+		{"ARCHIVED1", StateArchived}, {"DONE1", StateCompleted}, {"DEAD1", StateDead},
+	}
+	for _, tt := range tests {
+		res, err := c.Cancel(ctx, " "+tt.no+" ")
+		if err != nil || res.Result != Duplicate || res.State != tt.state || res.PreStockinNo != tt.no {
+			t.Errorf("%s: %+v %v, want duplicate %s", tt.no, res, err, tt.state)
+		}
+	}
+	// The dead number was not silently re-enqueued.
+	if _, err := c.insp.GetTaskInfo(c.queue, "DEAD1"); !errors.Is(err, asynq.ErrTaskNotFound) {
+		t.Fatalf("dead number got a live task: %v", err)
+	}
+	st, err := c.Status(ctx, "RETRY1")
+	if err != nil || st.LastError != "try later" || st.NextAttemptAt == nil || st.Attempts != 1 {
+		t.Fatalf("retry status %+v %v", st, err)
+	}
+	st, err = c.Status(ctx, "DEAD1")
+	if err != nil || st.State != StateDead || string(st.DeadLetter) != `{"category":"rejected"}` {
+		t.Fatalf("dead status %+v %v", st, err)
+	}
+	if _, err := c.Status(ctx, "NEVER1"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unknown number: %v", err)
+	}
+}
+
+func TestCancelInvalid(t *testing.T) {
+	c, _ := newClient(t)
+	for _, no := range []string{"", "RK 1", strings.Repeat("x", 65), "退货"} {
+		res, err := c.Cancel(context.Background(), no)
+		if res.Result != Invalid || !errors.Is(err, tasks.ErrInvalid) {
+			t.Errorf("%q: %+v %v", no, res, err)
+		}
+	}
+}
+
+func TestCancelRedisDown(t *testing.T) {
+	opt, _ := asynq.ParseRedisURI("redis://127.0.0.1:1/0")
+	c, err := New(opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	res, err := c.Cancel(context.Background(), "RK1")
+	if res.Result != Failed || !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("%+v %v", res, err)
+	}
+	if err := c.Ping(context.Background()); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("ping: %v", err)
+	}
+}
+
+func TestCancelManyBulk(t *testing.T) {
+	c, _ := newClient(t)
+	var nos []string
+	for i := 0; i < 10000; i++ {
+		switch {
+		case i%1000 == 7:
+			nos = append(nos, fmt.Sprintf("BAD %d", i))
+		case i%1000 == 9:
+			nos = append(nos, fmt.Sprintf("RK%06d", i-1)) // repeats the previous number
+		default:
+			nos = append(nos, fmt.Sprintf("RK%06d", i))
+		}
+	}
+	var progress atomic.Int64
+	results, err := c.CancelSlice(context.Background(), nos, ManyOptions{Parallelism: 16, Progress: func(Result) { progress.Add(1) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := Summarize(results, false)
+	if sum.Enqueued != 9980 || sum.Invalid != 10 || sum.Duplicate != 10 || sum.Failed != 0 || progress.Load() != 10000 {
+		t.Fatalf("summary %+v progress %d", sum, progress.Load())
+	}
+	if len(sum.Items) != 20 {
+		t.Fatalf("items %d", len(sum.Items))
+	}
+	for i, r := range results {
+		want := strings.TrimSpace(nos[i])
+		if r.PreStockinNo != want {
+			t.Fatalf("result %d is for %q, want %q (order lost)", i, r.PreStockinNo, want)
+		}
+	}
+	q, err := c.insp.GetQueueInfo(c.queue)
+	if err != nil || q.Pending != 9980 {
+		t.Fatalf("queue %+v %v", q, err)
+	}
+	// The same batch again: everything already known.
+	results, _ = c.CancelSlice(context.Background(), nos, ManyOptions{})
+	if s := Summarize(results, false); s.Enqueued != 0 || s.Duplicate != 9990 {
+		t.Fatalf("second run %+v", s)
+	}
+}
+
+func TestCancelManyStopsOnContextCancel(t *testing.T) {
+	c, _ := newClient(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	n := 0
+	seq := func(yield func(string) bool) {
+		for i := 0; i < 1000; i++ {
+			n++
+			if i == 100 {
+				cancel()
+			}
+			if !yield(fmt.Sprintf("RK%d", i)) {
+				return
+			}
+		}
+	}
+	results, err := c.CancelMany(ctx, seq, ManyOptions{Parallelism: 4})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err %v", err)
+	}
+	if len(results) != 1000 {
+		t.Fatalf("%d results for 1000 inputs", len(results))
+	}
+	sum := Summarize(results, false)
+	if sum.Enqueued < 90 || sum.Enqueued > 110 || sum.Enqueued+sum.Failed != 1000 {
+		t.Fatalf("summary %+v", sum)
+	}
+	// Every enqueued result is really in Redis: nothing claimed that was not done.
+	q, _ := c.insp.GetQueueInfo(c.queue)
+	if q.Pending != sum.Enqueued {
+		t.Fatalf("pending %d, enqueued %d", q.Pending, sum.Enqueued)
+	}
+}
+
+func BenchmarkEnqueue(b *testing.B) {
+	c, _ := newClient(b)
+	ctx := context.Background()
+	b.Run("one-by-one", func(b *testing.B) {
+		i := 0
+		for b.Loop() {
+			i++
+			if _, err := c.Cancel(ctx, fmt.Sprintf("ONE%d", i)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	round := 0
+	b.Run("CancelMany", func(b *testing.B) {
+		round++
+		nos := make([]string, b.N)
+		for i := range nos {
+			nos[i] = fmt.Sprintf("MANY%d-%d", round, i)
+		}
+		b.ResetTimer()
+		res, _ := c.CancelSlice(ctx, nos, ManyOptions{})
+		if s := Summarize(res, false); s.Enqueued != b.N {
+			b.Fatalf("%+v", s)
+		}
+	})
+}

@@ -1,0 +1,7 @@
+// Package enqueue is the producer side of wdtcancel: a Go client that hands
+// cancellations to the queue one at a time or in bulk, and the HTTP endpoint
+// that does the same for ERP jobs written in other languages.
+//
+// It only ever enqueues. It never re-drives a dead-lettered number (that is
+// `wdtcancel dlq requeue`'s job) and never calls WDT.
+package enqueue

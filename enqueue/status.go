@@ -1,0 +1,82 @@
+package enqueue
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/wdtcancel/wdtcancel/tasks"
+)
+
+// ErrNotFound means wdtcancel knows nothing of a number: never enqueued,
+// or done longer ago than the retention.
+var ErrNotFound = errors.New("no task and no dead-letter record for this number")
+
+// Status is where one number stands, as `wdtcancel status --json` and
+// `GET /v1/cancellations/{no}` show it.
+type Status struct {
+	PreStockinNo  string          `json:"pre_stockin_no"`
+	State         string          `json:"state"`
+	Queue         string          `json:"queue"`
+	Attempts      int             `json:"attempts"`
+	MaxRetry      int             `json:"max_retry,omitempty"`
+	LastError     string          `json:"last_error,omitempty"`
+	LastFailedAt  *time.Time      `json:"last_failed_at,omitempty"`
+	NextAttemptAt *time.Time      `json:"next_attempt_at,omitempty"`
+	CompletedAt   *time.Time      `json:"completed_at,omitempty"`
+	DeadLetter    json.RawMessage `json:"dead_letter,omitempty"`
+}
+
+// Status looks a number up in asynq and in the dead-letter queue. A
+// dead-letter record makes the state "dead" whether or not asynq still holds
+// the archived task.
+func (c *Client) Status(ctx context.Context, raw string) (Status, error) {
+	no, err := tasks.NormalizeNo(raw)
+	if err != nil {
+		return Status{}, err
+	}
+	st := Status{PreStockinNo: no, Queue: c.queue}
+	rec, err := c.rdb.HGet(ctx, tasks.DeadLetterKey(c.queue), no).Bytes()
+	switch {
+	case errors.Is(err, redis.Nil):
+	case err != nil:
+		return Status{}, unavailable(err)
+	default:
+		st.DeadLetter = rec
+	}
+	info, err := c.insp.GetTaskInfo(c.queue, no)
+	switch {
+	case errors.Is(err, asynq.ErrTaskNotFound), errors.Is(err, asynq.ErrQueueNotFound):
+		if st.DeadLetter == nil {
+			return st, fmt.Errorf("%s: %w", no, ErrNotFound)
+		}
+	case err != nil:
+		return Status{}, unavailable(err)
+	default:
+		st.State = stateName(info.State)
+		st.Attempts = info.Retried
+		st.MaxRetry = info.MaxRetry
+		st.LastError = info.LastErr
+		st.LastFailedAt = timePtr(info.LastFailedAt)
+		st.CompletedAt = timePtr(info.CompletedAt)
+		if info.State == asynq.TaskStateRetry || info.State == asynq.TaskStateScheduled {
+			st.NextAttemptAt = timePtr(info.NextProcessAt)
+		}
+	}
+	if st.DeadLetter != nil {
+		st.State = StateDead
+	}
+	return st, nil
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}

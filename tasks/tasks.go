@@ -1,0 +1,183 @@
+// Package tasks is the contract between producers and workers: the task
+// type, its payload, how a pre_stockin_no is validated, the task ID and the
+// default options. Both sides import it and nothing else of ours, so a
+// producer written against it cannot disagree with the worker.
+package tasks
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/hibiken/asynq"
+)
+
+// TypeCancel is the asynq task type of one cancellation.
+const TypeCancel = "wdt:prestockin:cancel"
+
+// Defaults of a cancel task. MaxRetry counts only server, network and
+// unknown-outcome failures: throttling, clock skew and configuration faults
+// never use it up (see the worker).
+const (
+	DefaultQueue     = "wdt-cancel"
+	DefaultMaxRetry  = 25
+	DefaultTimeout   = 2 * time.Minute
+	DefaultRetention = 7 * 24 * time.Hour
+	MaxNoLength      = 64
+	MaxSourceLength  = 128
+)
+
+// DeadLetterKey is the Redis hash holding the durable dead-letter record of
+// each number in queue, field = pre_stockin_no. The worker writes it;
+// producers read it to refuse re-enqueueing a dead number. The hash tag keeps
+// it in the same Redis Cluster slot as asynq's keys of that queue.
+func DeadLetterKey(queue string) string { return "wdtcancel:{" + queue + "}:dlq" }
+
+// Payload is the JSON body of a cancel task.
+type Payload struct {
+	PreStockinNo string    `json:"pre_stockin_no"`
+	RequestedAt  time.Time `json:"requested_at"`
+	Source       string    `json:"source,omitempty"`
+}
+
+// ErrInvalid is wrapped by every validation error.
+var ErrInvalid = errors.New("invalid")
+
+// InvalidNoError says what is wrong with a pre_stockin_no.
+type InvalidNoError struct {
+	No     string // as given, clipped
+	Reason string
+}
+
+func (e *InvalidNoError) Error() string {
+	return fmt.Sprintf("invalid pre_stockin_no %q: %s", e.No, e.Reason)
+}
+
+// Unwrap makes errors.Is(err, ErrInvalid) true.
+func (e *InvalidNoError) Unwrap() error { return ErrInvalid }
+
+// NormalizeNo trims surrounding white space and validates: 1-64 letters,
+// digits, '-', '_' and '.'. The error names the first offending character and
+// its position (1-based, in characters).
+func NormalizeNo(raw string) (string, error) {
+	no := strings.TrimSpace(raw)
+	bad := func(reason string) (string, error) {
+		shown := no
+		if utf8.RuneCountInString(shown) > 80 {
+			shown = string([]rune(shown)[:80]) + "…"
+		}
+		return "", &InvalidNoError{No: shown, Reason: reason}
+	}
+	if no == "" {
+		return bad("empty")
+	}
+	if !utf8.ValidString(no) {
+		return bad("not valid UTF-8")
+	}
+	pos := 0
+	for _, r := range no {
+		pos++
+		if !allowed(r) {
+			return bad(fmt.Sprintf("character %U at position %d is not allowed (use letters, digits, '-', '_', '.')", r, pos))
+		}
+	}
+	if n := len(no); n > MaxNoLength {
+		return bad(fmt.Sprintf("longer than %d (%d characters)", MaxNoLength, n))
+	}
+	return no, nil
+}
+
+func allowed(r rune) bool {
+	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.'
+}
+
+// ValidateSource checks the optional producer label.
+func ValidateSource(s string) error {
+	if len(s) > MaxSourceLength {
+		return fmt.Errorf("%w source: longer than %d bytes", ErrInvalid, MaxSourceLength)
+	}
+	if !utf8.ValidString(s) {
+		return fmt.Errorf("%w source: not valid UTF-8", ErrInvalid)
+	}
+	for i, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return fmt.Errorf("%w source: control character %U at byte %d", ErrInvalid, r, i)
+		}
+	}
+	return nil
+}
+
+// DefaultOptions are the asynq options of a cancel task: queue, retry
+// budget, timeout, retention, and the number itself as task ID so a number
+// is enqueued at most once while pending, retrying, dead or recently done.
+func DefaultOptions(no string) []asynq.Option {
+	return []asynq.Option{
+		asynq.Queue(DefaultQueue),
+		asynq.MaxRetry(DefaultMaxRetry),
+		asynq.Timeout(DefaultTimeout),
+		asynq.Retention(DefaultRetention),
+		asynq.TaskID(no),
+	}
+}
+
+// NewCancelTask validates no and source and builds the task. opts are
+// applied after the defaults, so they override them (asynq keeps the last
+// option of each kind); the task ID always stays the number.
+func NewCancelTask(no, source string, requestedAt time.Time, opts ...asynq.Option) (*asynq.Task, error) {
+	no, err := NormalizeNo(no)
+	if err != nil {
+		return nil, err
+	}
+	if err := ValidateSource(source); err != nil {
+		return nil, err
+	}
+	body, err := json.Marshal(Payload{PreStockinNo: no, RequestedAt: requestedAt.UTC().Truncate(time.Millisecond), Source: source})
+	if err != nil {
+		return nil, fmt.Errorf("encode payload: %w", err)
+	}
+	all := append(DefaultOptions(no), opts...)
+	all = append(all, asynq.TaskID(no))
+	return asynq.NewTask(TypeCancel, body, all...), nil
+}
+
+// DecodePayload is the worker's strict reading of a payload: unknown fields,
+// a missing number or time, trailing data and an invalid number are errors.
+func DecodePayload(b []byte) (Payload, error) {
+	var p Payload
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return Payload{}, fmt.Errorf("%w payload: not a JSON object: %v", ErrInvalid, err)
+	}
+	if err := dec.Decode(&p); err != nil {
+		var te *time.ParseError
+		if errors.As(err, &te) {
+			return Payload{}, fmt.Errorf("%w payload: requested_at is not an RFC 3339 time: %v", ErrInvalid, err)
+		}
+		return Payload{}, fmt.Errorf("%w payload: %v", ErrInvalid, err)
+	}
+	if dec.More() {
+		return Payload{}, fmt.Errorf("%w payload: trailing data after the JSON object", ErrInvalid)
+	}
+	for _, field := range []string{"pre_stockin_no", "requested_at"} {
+		if _, ok := raw[field]; !ok {
+			return Payload{}, fmt.Errorf("%w payload: missing field %q", ErrInvalid, field)
+		}
+	}
+	no, err := NormalizeNo(p.PreStockinNo)
+	if err != nil {
+		return Payload{}, err
+	}
+	if no != p.PreStockinNo {
+		return Payload{}, fmt.Errorf("%w payload: pre_stockin_no %q has surrounding white space", ErrInvalid, p.PreStockinNo)
+	}
+	if err := ValidateSource(p.Source); err != nil {
+		return Payload{}, err
+	}
+	return p, nil
+}
