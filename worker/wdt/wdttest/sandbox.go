@@ -161,6 +161,13 @@ func (s *Sandbox) SetClockOffset(d time.Duration) {
 	s.mu.Unlock()
 }
 
+// SetFaults changes the fault rates while running.
+func (s *Sandbox) SetFaults(failRate, lostResponseRate float64) {
+	s.mu.Lock()
+	s.opts.FailRate, s.opts.LostResponseRate = failRate, lostResponseRate
+	s.mu.Unlock()
+}
+
 // SetOrder puts an order in a state.
 func (s *Sandbox) SetOrder(no string, state int) {
 	s.mu.Lock()
@@ -316,11 +323,11 @@ func lostIf(lost bool) fault {
 // drawFaults decides, from the seeded generator, whether this call meets a
 // gateway fault (and which) or loses its response after being applied.
 func (s *Sandbox) drawFaults() (gateway fault, lost bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.opts.FailRate == 0 && s.opts.LostResponseRate == 0 {
 		return faultNone, false
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.rng.Float64() < s.opts.FailRate {
 		kinds := [...]fault{fault502, faultHTML, faultEmpty, faultReset}
 		return kinds[s.rng.Intn(len(kinds))], false

@@ -1,0 +1,72 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+
+	"github.com/wdtcancel/wdtcancel/internal/config"
+	"github.com/wdtcancel/wdtcancel/tasks"
+	"github.com/wdtcancel/wdtcancel/worker"
+)
+
+func init() { extraCommands = append(extraCommands, newWorkerCmd) }
+
+func newWorkerCmd() *cobra.Command {
+	var (
+		redis config.Redis
+		api   config.WDT
+		cfg   worker.Config
+		logs  logFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "worker",
+		Short: "Run the worker pool: take cancel tasks, call WDT, retry, dead-letter",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := logs.logger()
+			if err != nil {
+				return err
+			}
+			defer log.Sync()
+			client, err := api.Client()
+			if err != nil {
+				return usageErr(err)
+			}
+			if cfg.Redis, err = redis.ConnOpt(); err != nil {
+				return usageErr(err)
+			}
+			cfg.API, cfg.Logger = client, log
+			w, err := worker.New(cfg)
+			if err != nil {
+				return usageErr(err)
+			}
+			log.Info("starting", zap.String("wdt_url", client.Endpoint()), zap.String("sid", client.Credentials().SID), zap.String("redis", redis.String()))
+			if err := w.Run(cmd.Context()); err != nil {
+				return usageErr(fmt.Errorf("%w (redis %s)", err, redis.String()))
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	redis.AddFlags(f)
+	api.AddFlags(f)
+	f.StringVar(&cfg.Queue, "queue", tasks.DefaultQueue, "queue to work")
+	f.IntVar(&cfg.Concurrency, "concurrency", worker.DefaultConcurrency, "tasks processed at once by this process")
+	f.IntVar(&cfg.RatePerMinute, "rate-per-minute", 0, "WDT calls per minute across all workers on this Redis, spread evenly (0 = no limit)")
+	f.IntVar(&cfg.MaxInflight, "max-inflight", 0, "WDT calls in flight at once across all workers on this Redis (0 = no limit)")
+	f.DurationVar(&cfg.SlotWait, "slot-wait", worker.DefaultSlotWait, "longest wait for a call slot before the task is rescheduled (no retry used)")
+	f.IntVar(&cfg.Handler.MaxRetry, "max-retry", worker.DefaultMaxRetry, "failed attempts (server, network, unknown outcome) before dead-lettering as exhausted")
+	f.DurationVar(&cfg.Handler.Backoff.Base, "backoff-base", worker.DefaultBackoff.Base, "first retry delay; doubles per failure, with jitter")
+	f.DurationVar(&cfg.Handler.Backoff.Cap, "backoff-cap", worker.DefaultBackoff.Cap, "longest retry delay")
+	f.DurationVar(&cfg.Handler.Cooldown, "cooldown", worker.DefaultCooldown, "pause of every worker after a WDT rate-limit answer")
+	f.DurationVar(&cfg.Handler.ConfigFaultDelay, "config-fault-delay", worker.DefaultConfigFaultDelay, "retry delay after a configuration fault (no retry used)")
+	f.DurationVar(&cfg.TaskCheckInterval, "task-check-interval", worker.DefaultTaskCheckInterval, "how often an idle worker polls for new tasks")
+	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", worker.DefaultShutdownTimeout, "on SIGTERM, how long in-flight tasks may finish before they are handed back")
+	f.StringVar(&cfg.Listen, "listen", worker.DefaultListen, "ops HTTP address: /healthz, /readyz, /metrics, /monitoring/ (\"\" disables)")
+	f.BoolVar(&cfg.MonitoringWritable, "monitoring-writable", false, "let asynqmon change tasks (delete, run, archive); read-only by default")
+	logs.add(cmd)
+	return cmd
+}
+

@@ -1,0 +1,405 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"go.uber.org/zap"
+
+	"github.com/wdtcancel/wdtcancel/tasks"
+	"github.com/wdtcancel/wdtcancel/worker/wdt"
+)
+
+// Caller is what the handler needs of the WDT client.
+type Caller interface {
+	CancelPreStockin(ctx context.Context, preStockinNo string) error
+	Clock() *wdt.Clock
+}
+
+// HandlerOptions tune the policy. Zero values take the defaults.
+type HandlerOptions struct {
+	// MaxRetry is how many failed attempts (server, network, unknown
+	// outcome) a number gets before it is dead-lettered as exhausted. A
+	// task's own, smaller MaxRetry wins.
+	MaxRetry int
+	Backoff  Backoff
+	// Cooldown is how long every worker holds off after a rate-limited
+	// answer. WDT advises 5-10 minutes; 60 s is the default because the
+	// limit is per minute.
+	Cooldown time.Duration
+	// ConfigFaultDelay is how long a task waits after a configuration
+	// fault: long, since an operator has to act.
+	ConfigFaultDelay time.Duration
+	// ClockSkewDelay is the brief back-off after a clock-skew answer that a
+	// resync did not cure.
+	ClockSkewDelay time.Duration
+}
+
+// Defaults of HandlerOptions.
+const (
+	DefaultMaxRetry         = 20
+	DefaultCooldown         = 60 * time.Second
+	DefaultConfigFaultDelay = 5 * time.Minute
+	DefaultClockSkewDelay   = 5 * time.Second
+)
+
+func (o *HandlerOptions) withDefaults() {
+	if o.MaxRetry <= 0 {
+		o.MaxRetry = DefaultMaxRetry
+	}
+	if o.Cooldown <= 0 {
+		o.Cooldown = DefaultCooldown
+	}
+	if o.ConfigFaultDelay <= 0 {
+		o.ConfigFaultDelay = DefaultConfigFaultDelay
+	}
+	if o.ClockSkewDelay <= 0 {
+		o.ClockSkewDelay = DefaultClockSkewDelay
+	}
+}
+
+// Handler processes wdt:prestockin:cancel tasks.
+type Handler struct {
+	api     Caller
+	dlq     *DLQ
+	memory  *outcomeMemory
+	limiter *Limiter
+	metrics *Metrics
+	ready   *Readiness
+	log     *zap.Logger
+	opts    HandlerOptions
+
+	faultsMu     sync.Mutex
+	loggedFaults map[string]bool
+}
+
+// ProcessTask implements asynq.Handler. Every return is one of: nil (done),
+// a snooze or a failure (asynq retries), or a dead-letter after the record
+// was written (asynq archives).
+func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
+	start := time.Now()
+	id, _ := asynq.GetTaskID(ctx)
+	retried, _ := asynq.GetRetryCount(ctx)
+	taskMax, ok := asynq.GetMaxRetry(ctx)
+	if !ok {
+		taskMax = h.opts.MaxRetry
+	}
+	at := attempt{id: id, retried: retried, limit: min(taskMax, h.opts.MaxRetry), start: start}
+
+	if t.Type() != tasks.TypeCancel {
+		return h.invalid(ctx, at, t, fmt.Errorf("%w task type %q: this worker handles only %s", tasks.ErrInvalid, t.Type(), tasks.TypeCancel))
+	}
+	p, err := tasks.DecodePayload(t.Payload())
+	if err != nil {
+		return h.invalid(ctx, at, t, err)
+	}
+	at.no, at.payload = p.PreStockinNo, p
+
+	err = h.call(ctx, &at)
+	return h.apply(ctx, &at, err)
+}
+
+// attempt is what one run of the handler knows about its task.
+type attempt struct {
+	id, no  string
+	payload tasks.Payload
+	retried int // failed attempts before this one
+	limit   int // failed attempts allowed in all
+	start   time.Time
+	calls   int
+}
+
+// call waits for a slot and calls WDT. A clock-skew answer is retried once
+// at once: the client has already learned the server's clock from the
+// answer's Date header, so the re-signed request should pass.
+func (h *Handler) call(ctx context.Context, at *attempt) error {
+	for try := 0; ; try++ {
+		slot, err := h.limiter.Acquire(ctx)
+		if err != nil {
+			var we *WaitError
+			if errors.As(err, &we) {
+				h.metrics.RateLimitWaits.WithLabelValues(string(we.Reason)).Inc()
+				return snooze(wdt.RateLimited, jitter(we.After)+50*time.Millisecond, err)
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			// Redis trouble in the limiter: not the order's fault.
+			return snooze(wdt.Network, jitter(5*time.Second), err)
+		}
+		callStart := time.Now()
+		err = h.api.CancelPreStockin(ctx, at.no)
+		slot.Release(ctx)
+		at.calls++
+		cat := wdt.CategoryOf(err)
+		h.metrics.Calls.WithLabelValues(string(cat)).Inc()
+		h.metrics.CallDuration.WithLabelValues(string(cat)).Observe(time.Since(callStart).Seconds())
+		if cat == wdt.ClockSkew && try == 0 {
+			h.metrics.ClockResyncs.Inc()
+			h.log.Warn("clock skew: resynced, re-signing", zap.String("pre_stockin_no", at.no),
+				zap.Duration("clock_offset", h.api.Clock().Offset()))
+			continue
+		}
+		return err
+	}
+}
+
+// apply maps the outcome of the call to what asynq does next.
+func (h *Handler) apply(ctx context.Context, at *attempt, err error) error {
+	var re *retryError
+	if errors.As(err, &re) {
+		// Throttled before any call was made.
+		h.finish(at, "snooze", re.category, err)
+		return err
+	}
+	if ctx.Err() != nil && wdt.CategoryOf(err) == wdt.Network {
+		// Shutting down before the call went out: asynq hands the task back.
+		return err
+	}
+	cat := wdt.CategoryOf(err)
+	switch cat {
+	case wdt.Cancelled:
+		h.succeeded(ctx, at.no)
+		h.finish(at, "done", cat, nil)
+		return nil
+	case wdt.ClockSkew:
+		out := snooze(cat, jitter(h.opts.ClockSkewDelay), err)
+		h.finish(at, "snooze", cat, err)
+		return out
+	case wdt.RateLimited:
+		started, cerr := h.limiter.StartCooldown(ctx, h.opts.Cooldown)
+		if started {
+			h.metrics.Cooldowns.Inc()
+			h.log.Warn("WDT rate limit: every worker cools down", zap.Duration("cooldown", h.opts.Cooldown), zap.String("message", wdtMessage(err)))
+		}
+		if cerr != nil {
+			h.log.Error("could not start the shared cooldown", zap.Error(cerr))
+		}
+		h.finish(at, "snooze", cat, err)
+		return snooze(cat, h.opts.Cooldown+jitter(h.opts.Cooldown/10), err)
+	case wdt.Config:
+		h.configFault(err)
+		h.finish(at, "snooze", cat, err)
+		return snooze(cat, jitter(h.opts.ConfigFaultDelay), err)
+	case wdt.Rejected:
+		return h.reject(ctx, at, err)
+	}
+	// Server, Network, UnknownOutcome: these use up a retry.
+	if cat == wdt.UnknownOutcome {
+		if merr := h.memory.Remember(ctx, at.no, time.Now()); merr != nil {
+			// Without the memory a later rejection would look clean; keep
+			// the task and try again soon rather than forget.
+			h.log.Error("cannot record unknown outcome", zap.String("pre_stockin_no", at.no), zap.Error(merr))
+		}
+	}
+	if at.retried+1 >= at.limit {
+		return h.exhausted(ctx, at, cat, err)
+	}
+	h.finish(at, "retry", cat, err)
+	return fail(cat, err)
+}
+
+// succeeded forgets an unknown outcome and clears a configuration fault.
+func (h *Handler) succeeded(ctx context.Context, no string) {
+	if err := h.memory.Forget(ctx, no); err != nil {
+		h.log.Warn("cannot forget unknown outcome", zap.String("pre_stockin_no", no), zap.Error(err))
+	}
+	if h.ready.ConfigFault() != "" {
+		h.ready.SetConfigFault("")
+		h.metrics.ConfigFault.Set(0)
+		h.faultsMu.Lock()
+		h.loggedFaults = nil
+		h.faultsMu.Unlock()
+		h.log.Info("configuration fault cleared: a call succeeded")
+	}
+}
+
+func (h *Handler) reject(ctx context.Context, at *attempt, err error) error {
+	ambiguous, merr := h.memory.Recall(ctx, at.no)
+	if merr != nil {
+		h.finish(at, "snooze", wdt.Rejected, merr)
+		return snooze(wdt.Network, jitter(5*time.Second), fmt.Errorf("cannot read outcome memory before dead-lettering: %w", merr))
+	}
+	rec := h.record(at, wdt.Rejected, err)
+	if ambiguous {
+		rec.Ambiguous, rec.AmbiguousReason = true, AmbiguousExplanation
+	}
+	return h.bury(ctx, at, rec, err)
+}
+
+func (h *Handler) exhausted(ctx context.Context, at *attempt, cat wdt.Category, err error) error {
+	rec := h.record(at, wdt.Exhausted, err)
+	rec.Error = fmt.Sprintf("exhausted after %d failed attempts; last: %s: %v", at.retried+1, cat, err)
+	if ok, _ := h.memory.Recall(ctx, at.no); ok {
+		rec.Ambiguous, rec.AmbiguousReason = true, AmbiguousExplanation
+	}
+	return h.bury(ctx, at, rec, errors.New(rec.Error))
+}
+
+func (h *Handler) invalid(ctx context.Context, at attempt, t *asynq.Task, err error) error {
+	at.no = at.id
+	rec := h.record(&at, wdt.Invalid, err)
+	payload := string(t.Payload())
+	if len(payload) > 4096 {
+		payload = payload[:4096]
+	}
+	rec.Payload = strings.ToValidUTF8(payload, "?")
+	if rec.PreStockinNo == "" {
+		rec.PreStockinNo = "(no task id)"
+	}
+	return h.bury(ctx, &at, rec, err)
+}
+
+func (h *Handler) record(at *attempt, cat wdt.Category, err error) Record {
+	r := Record{
+		PreStockinNo:   at.no,
+		Category:       cat,
+		Error:          errString(err),
+		Attempts:       at.retried + 1,
+		Source:         at.payload.Source,
+		DeadLetteredAt: time.Now().UTC(),
+	}
+	if !at.payload.RequestedAt.IsZero() {
+		t := at.payload.RequestedAt
+		r.FirstEnqueuedAt = &t
+	}
+	var we *wdt.Error
+	if errors.As(err, &we) {
+		if we.Status != wdt.NoStatus {
+			s := we.Status
+			r.WDTStatus = &s
+		}
+		r.Message, r.Code = strings.TrimSpace(we.Message), we.Code
+	}
+	return r
+}
+
+// bury writes the dead-letter record, then lets asynq archive the task. If
+// the record cannot be written the task is kept and retried soon instead:
+// archiving without a record could lose it once asynq trims its archive.
+func (h *Handler) bury(ctx context.Context, at *attempt, rec Record, err error) error {
+	if perr := h.dlq.Put(context.WithoutCancel(ctx), rec); perr != nil {
+		h.log.Error("cannot write dead-letter record; keeping the task", zap.String("pre_stockin_no", rec.PreStockinNo), zap.Error(perr))
+		return snooze(rec.Category, jitter(5*time.Second), perr)
+	}
+	h.metrics.DeadLettered.WithLabelValues(string(rec.Category)).Inc()
+	h.finish(at, "dead", rec.Category, err, zap.Bool("ambiguous", rec.Ambiguous))
+	return deadLetter(lastError(rec, err))
+}
+
+// lastError is what asynqmon shows as the archived task's last error:
+// category, WDT status and message first.
+func lastError(rec Record, err error) error {
+	var b strings.Builder
+	b.WriteString(string(rec.Category))
+	if rec.WDTStatus != nil {
+		fmt.Fprintf(&b, ": WDT status %d", *rec.WDTStatus)
+	}
+	if rec.Message != "" {
+		fmt.Fprintf(&b, ": %s", rec.Message)
+	} else if err != nil {
+		fmt.Fprintf(&b, ": %v", err)
+	}
+	if rec.Ambiguous {
+		b.WriteString(" (ambiguous: an earlier response was lost, the order may have been cancelled by that attempt)")
+	}
+	return errors.New(b.String())
+}
+
+// finish writes the one log line of an attempt.
+func (h *Handler) finish(at *attempt, action string, cat wdt.Category, err error, extra ...zap.Field) {
+	h.metrics.Outcomes.WithLabelValues(action, string(cat)).Inc()
+	lvl := zap.InfoLevel
+	if action == "retry" || action == "dead" {
+		lvl = zap.WarnLevel
+	}
+	ce := h.log.Check(lvl, "task "+action)
+	if ce == nil {
+		return
+	}
+	status := wdt.NoStatus
+	var we *wdt.Error
+	if errors.As(err, &we) {
+		status = we.Status
+	}
+	fields := append([]zap.Field{
+		zap.String("pre_stockin_no", at.no), zap.String("task_id", at.id), zap.Int("attempt", at.retried+1),
+		zap.String("category", string(cat)), zap.String("wdt_status", wdt.StatusText(status)),
+		zap.Duration("duration", time.Since(at.start)), zap.Int("calls", at.calls),
+	}, extra...)
+	if err != nil {
+		fields = append(fields, zap.String("error", errString(err)))
+	}
+	ce.Write(fields...)
+}
+
+// configFault turns readiness red and logs one error line per distinct
+// fault with the likely fix.
+func (h *Handler) configFault(err error) {
+	key, fix := configFix(err)
+	h.ready.SetConfigFault(key + ": " + fix)
+	h.metrics.ConfigFault.Set(1)
+	h.faultsMu.Lock()
+	if h.loggedFaults == nil {
+		h.loggedFaults = make(map[string]bool)
+	}
+	seen := h.loggedFaults[key]
+	h.loggedFaults[key] = true
+	h.faultsMu.Unlock()
+	if !seen {
+		h.log.Error("WDT configuration fault: tasks wait until it is fixed", zap.String("fault", key), zap.String("fix", fix))
+	}
+}
+
+// configFix names a configuration fault and the likely fix.
+func configFix(err error) (fault, fix string) {
+	var we *wdt.Error
+	if !errors.As(err, &we) {
+		return errString(err), "check WDT_URL, WDT_SID, WDT_APPKEY and WDT_APPSECRET"
+	}
+	msg := strings.TrimSpace(we.Message)
+	fault = fmt.Sprintf("status %d %s", we.Status, msg)
+	switch {
+	case we.Status == 1 && (strings.Contains(msg, "sid is not exists") || strings.Contains(msg, "sid is not found")):
+		return fault, "the sid belongs to the other WDT environment: check WDT_URL (test " + wdt.TestURL + ", production " + wdt.ProductionURL + ") and WDT_SID"
+	case we.Status == 1 && strings.Contains(msg, "验证失败"):
+		return fault, "WDT rejected the signature: check WDT_APPSECRET (secret:salt, copied whole) and WDT_APPKEY"
+	case we.Status == 1 && strings.Contains(msg, "app auth fail"):
+		return fault, "WDT rejected the appkey: check WDT_APPKEY and that it belongs to this sid"
+	case we.Status == 1 && strings.Contains(msg, "For input string"):
+		return fault, "WDT could not parse a parameter (usually the timestamp): report this as a wdtcancel bug"
+	case we.Status == 1:
+		return fault, "parameter or authentication failure: check WDT_SID, WDT_APPKEY and WDT_APPSECRET"
+	case we.Status == 2:
+		return fault, "WDT does not know a parameter name: report this as a wdtcancel bug"
+	case we.Status == 3:
+		return fault, "the account has a dynamic password (OTP) set: ask WDT to disable it for the API account"
+	case we.Status == 6:
+		return fault, "this machine's IP is not on the WDT whitelist: add the worker's public IP on the WDT open platform"
+	case we.Status == 8:
+		return fault, "WDT refused the API version: report this as a wdtcancel bug"
+	case we.Status == 100:
+		return fault, "the appkey is not granted " + wdt.MethodCancelPreStockin + ": request the permission on the WDT open platform"
+	}
+	return fault, "check the WDT settings"
+}
+
+func wdtMessage(err error) string {
+	var we *wdt.Error
+	if errors.As(err, &we) {
+		return we.Message
+	}
+	return ""
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}

@@ -1,0 +1,163 @@
+package worker_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/wdtcancel/wdtcancel/enqueue"
+	"github.com/wdtcancel/wdtcancel/internal/redistest"
+	"github.com/wdtcancel/wdtcancel/tasks"
+	"github.com/wdtcancel/wdtcancel/worker"
+	"github.com/wdtcancel/wdtcancel/worker/wdt"
+	"github.com/wdtcancel/wdtcancel/worker/wdt/wdttest"
+)
+
+// A distinctive appsecret; leak tests look for its parts.
+const (
+	testSecret = "WkrSecretX7q2"
+	testSalt   = "WkrSaltZ9p4"
+)
+
+// harness is one Redis, one sandbox and the worker processes under test.
+type harness struct {
+	t     *testing.T
+	redis *redistest.Redis
+	conn  asynq.RedisConnOpt
+	sb    *wdttest.Server
+	prod  *enqueue.Client
+	insp  *asynq.Inspector
+	shift atomic.Int64 // sandbox clock jump, to age its rate-limit window
+	logs  *observer.ObservedLogs
+}
+
+func newHarness(t *testing.T, opts wdttest.Options) *harness {
+	t.Helper()
+	h := &harness{t: t, redis: redistest.New(t)}
+	h.conn, _ = asynq.ParseRedisURI(h.redis.URL())
+	opts.AppSecret = testSecret + ":" + testSalt
+	opts.Now = func() time.Time { return time.Now().Add(time.Duration(h.shift.Load())) }
+	sb, err := wdttest.NewServer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sb.Close)
+	h.sb = sb
+	if h.prod, err = enqueue.New(h.conn); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.prod.Close() })
+	h.insp = asynq.NewInspector(h.conn)
+	t.Cleanup(func() { h.insp.Close() })
+	return h
+}
+
+// client builds a WDT client for the sandbox with the given appsecret.
+func (h *harness) client(appSecret string) *wdt.Client {
+	creds, err := wdt.NewCredentials(wdttest.DefaultSID, wdttest.DefaultAppKey, appSecret)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	c, err := wdt.New(h.sb.APIURL(), creds)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return c
+}
+
+// startWorker starts a worker process; mod adjusts its config.
+func (h *harness) startWorker(mod func(*worker.Config)) *worker.Worker {
+	h.t.Helper()
+	core, logs := observer.New(zap.DebugLevel)
+	h.logs = logs
+	cfg := worker.Config{
+		Redis: h.conn, API: h.client(testSecret + ":" + testSalt),
+		Concurrency: 4, Listen: "127.0.0.1:0",
+		Handler:         worker.HandlerOptions{Backoff: worker.Backoff{Base: 50 * time.Millisecond, Cap: 200 * time.Millisecond}},
+		ShutdownTimeout: 5 * time.Second,
+		Logger:          zap.New(core),
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	w, err := worker.New(cfg)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if err := w.Start(context.Background()); err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(w.Shutdown)
+	return w
+}
+
+func (h *harness) enqueue(nos ...string) {
+	h.t.Helper()
+	res, err := h.prod.CancelSlice(context.Background(), nos, enqueue.ManyOptions{})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for _, r := range res {
+		if r.Result != enqueue.Enqueued {
+			h.t.Fatalf("enqueue %s: %+v", r.PreStockinNo, r)
+		}
+	}
+}
+
+// waitTask waits until the task of no is in state, returning its info.
+func (h *harness) waitTask(no string, state asynq.TaskState, within time.Duration) *asynq.TaskInfo {
+	h.t.Helper()
+	deadline := time.Now().Add(within)
+	var info *asynq.TaskInfo
+	var err error
+	for time.Now().Before(deadline) {
+		info, err = h.insp.GetTaskInfo(tasks.DefaultQueue, no)
+		if err == nil && info.State == state {
+			return info
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if info != nil {
+		h.t.Fatalf("%s: state %s (retried %d, last error %q), want %s", no, info.State, info.Retried, info.LastErr, state)
+	}
+	h.t.Fatalf("%s: never reached %s: %v", no, state, err)
+	return nil
+}
+
+func (h *harness) order(no string) wdttest.Order {
+	o, _ := h.sb.Order(no)
+	return o
+}
+
+func (h *harness) deadRecord(w *worker.Worker, no string) worker.Record {
+	h.t.Helper()
+	rec, err := w.DLQ().Get(context.Background(), no)
+	if err != nil {
+		h.t.Fatalf("dead-letter record of %s: %v", no, err)
+	}
+	return rec
+}
+
+func getJSON(t *testing.T, url string, into any) int {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if into != nil {
+		if err := json.Unmarshal(b, into); err != nil {
+			t.Fatalf("%s: not JSON: %q", url, b)
+		}
+	}
+	return resp.StatusCode
+}

@@ -1,0 +1,76 @@
+package worker
+
+import (
+	"context"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/wdtcancel/wdtcancel/worker/wdt"
+)
+
+// Metrics are wdtcancel's own Prometheus series; asynq's queue metrics are
+// registered next to them by the ops server.
+type Metrics struct {
+	Calls          *prometheus.CounterVec
+	CallDuration   *prometheus.HistogramVec
+	Outcomes       *prometheus.CounterVec
+	RateLimitWaits *prometheus.CounterVec
+	Cooldowns      prometheus.Counter
+	DeadLettered   *prometheus.CounterVec
+	ConfigFault    prometheus.Gauge
+	ClockResyncs   prometheus.Counter
+}
+
+// NewMetrics creates the series and registers them, with two gauges read at
+// scrape time: the clock offset and the dead-letter count.
+func NewMetrics(reg prometheus.Registerer, clock *wdt.Clock, dlq *DLQ) *Metrics {
+	m := &Metrics{
+		Calls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wdtcancel_calls_total", Help: "WDT API calls by outcome category.",
+		}, []string{"category"}),
+		CallDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "wdtcancel_call_duration_seconds", Help: "WDT API call latency by outcome category.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"category"}),
+		Outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wdtcancel_task_outcomes_total", Help: "Task attempts by what the worker did: done, retry, snooze, dead.",
+		}, []string{"action", "category"}),
+		RateLimitWaits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wdtcancel_rate_limit_waits_total", Help: "Attempts rescheduled because no call slot was free, by reason (rate, inflight, cooldown).",
+		}, []string{"reason"}),
+		Cooldowns: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "wdtcancel_cooldowns_total", Help: "Shared cooldowns started or extended by a rate-limited answer from WDT.",
+		}),
+		DeadLettered: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wdtcancel_dead_lettered_total", Help: "Tasks dead-lettered by this process, by category.",
+		}, []string{"category"}),
+		ConfigFault: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "wdtcancel_config_fault", Help: "1 while WDT answers with a configuration fault (readiness is red).",
+		}),
+		ClockResyncs: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "wdtcancel_clock_resyncs_total", Help: "Clock-skew answers after which the worker resynced and re-signed.",
+		}),
+	}
+	reg.MustRegister(m.Calls, m.CallDuration, m.Outcomes, m.RateLimitWaits, m.Cooldowns, m.DeadLettered, m.ConfigFault, m.ClockResyncs)
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "wdtcancel_clock_offset_seconds", Help: "Learned WDT server clock minus local clock.",
+	}, func() float64 { return clock.Offset().Seconds() }))
+	if dlq != nil {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "wdtcancel_dead_letters", Help: "Records in the dead-letter queue (all workers).",
+		}, func() float64 {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			n, err := dlq.Count(ctx)
+			if err != nil {
+				return -1
+			}
+			return float64(n)
+		}))
+	}
+	for _, c := range wdt.Categories {
+		m.Calls.WithLabelValues(string(c))
+	}
+	return m
+}

@@ -1,0 +1,50 @@
+package worker
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/hibiken/asynq"
+	"github.com/hibiken/asynq/x/metrics"
+	"github.com/hibiken/asynqmon"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// MonitoringPath is where asynqmon is served on the ops port.
+const MonitoringPath = "/monitoring"
+
+// opsHandler serves /healthz, /readyz, /metrics and asynqmon. asynqmon is
+// read-only unless MonitoringWritable: its API then refuses anything but GET.
+func (w *Worker) opsHandler() (http.Handler, func() error) {
+	insp := asynq.NewInspectorFromRedisClient(w.rdb)
+	w.registry.MustRegister(metrics.NewQueueMetricsCollector(insp))
+	mon := asynqmon.New(asynqmon.Options{
+		RootPath:     MonitoringPath,
+		RedisConnOpt: w.cfg.Redis,
+		ReadOnly:     !w.cfg.MonitoringWritable,
+	})
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(rw http.ResponseWriter, _ *http.Request) {
+		writeJSON(rw, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(rw http.ResponseWriter, r *http.Request) {
+		rep := w.ready.Check(r.Context())
+		code := http.StatusOK
+		if !rep.Ready {
+			code = http.StatusServiceUnavailable
+		}
+		writeJSON(rw, code, rep)
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(w.registry, promhttp.HandlerOpts{}))
+	mux.Handle(MonitoringPath+"/", mon)
+	mux.Handle(MonitoringPath, http.RedirectHandler(MonitoringPath+"/", http.StatusMovedPermanently))
+	return mux, mon.Close
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.Encode(v)
+}

@@ -1,0 +1,239 @@
+package worker
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Limiter enforces --rate-per-minute and --max-inflight across every worker
+// process sharing the Redis, and the cooldown a rate-limited answer starts.
+//
+// The rate is a GCRA ("virtual scheduling"): each call reserves the next
+// slot one interval after the previous one, so calls are spread evenly over
+// the minute instead of bursting at its boundary. In-flight calls hold
+// leases in a sorted set scored by expiry, so a killed worker's slot comes
+// back when its lease runs out. All decisions are single Lua scripts using
+// Redis's clock, so they are atomic and immune to skew between workers.
+type Limiter struct {
+	rdb         redis.UniversalClient
+	keys        []string
+	interval    time.Duration // 0: no rate limit
+	maxInflight int           // 0: no in-flight limit
+	lease       time.Duration
+	maxWait     time.Duration
+	poll        time.Duration
+}
+
+// LimiterOptions configure a Limiter.
+type LimiterOptions struct {
+	RatePerMinute int
+	MaxInflight   int
+	// Lease bounds how long a crashed worker can hold an in-flight slot.
+	// It must exceed the longest call.
+	Lease time.Duration
+	// MaxWait is how long Acquire may hold an asynq worker before giving
+	// up and asking for the task to be rescheduled.
+	MaxWait time.Duration
+}
+
+// NewLimiter builds the limiter of one queue.
+func NewLimiter(rdb redis.UniversalClient, queue string, o LimiterOptions) *Limiter {
+	l := &Limiter{
+		rdb:         rdb,
+		keys:        []string{"wdtcancel:{" + queue + "}:rl:tat", "wdtcancel:{" + queue + "}:rl:inflight", "wdtcancel:{" + queue + "}:rl:cooldown"},
+		maxInflight: o.MaxInflight,
+		lease:       o.Lease,
+		maxWait:     o.MaxWait,
+		poll:        25 * time.Millisecond,
+	}
+	if o.RatePerMinute > 0 {
+		l.interval = (time.Minute + rateMargin) / time.Duration(o.RatePerMinute)
+	}
+	if l.lease <= 0 {
+		l.lease = time.Minute
+	}
+	if l.maxWait <= 0 {
+		l.maxWait = 2 * time.Second
+	}
+	return l
+}
+
+// rateMargin stretches the minute the rate is spread over. WDT counts calls
+// in its own sliding minute as they arrive; without a margin, a call that
+// arrives a few milliseconds late followed by one that arrives early would
+// put rate+1 calls in one of WDT's windows and draw a rate-limit answer. Half
+// a second of margin absorbs that jitter at a cost of under 1% of the rate.
+const rateMargin = 500 * time.Millisecond
+
+// Reason says why a slot was not granted.
+type Reason string
+
+// Reasons a caller has to wait.
+const (
+	ReasonCooldown Reason = "cooldown"
+	ReasonInflight Reason = "inflight"
+	ReasonRate     Reason = "rate"
+)
+
+// acquireScript: KEYS tat, inflight, cooldown. ARGV interval_ms,
+// max_inflight, lease_ms, lease_id, max_wait_ms. Returns {granted, wait_ms,
+// reason}. When granted, wait_ms is how long to sleep before calling: the
+// slot is reserved for then.
+var acquireScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local interval = tonumber(ARGV[1])
+local maxin = tonumber(ARGV[2])
+local lease = tonumber(ARGV[3])
+local maxwait = tonumber(ARGV[5])
+local cd = redis.call('PTTL', KEYS[3])
+if cd > 0 then return {0, cd, 'cooldown'} end
+if maxin > 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+  if redis.call('ZCARD', KEYS[2]) >= maxin then return {0, 0, 'inflight'} end
+end
+local wait = 0
+if interval > 0 then
+  local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+  if tat < now then tat = now end
+  wait = tat - now
+  if wait > maxwait then return {0, wait, 'rate'} end
+  redis.call('SET', KEYS[1], tostring(tat + interval), 'PX', math.floor(wait + interval + 60000))
+end
+if maxin > 0 then
+  redis.call('ZADD', KEYS[2], now + wait + lease, ARGV[4])
+  redis.call('PEXPIRE', KEYS[2], math.floor(wait + lease + 60000))
+end
+return {1, wait, 'ok'}
+`)
+
+// cooldownScript: KEYS cooldown. ARGV ms. Extends, never shortens; returns 1
+// when it started or extended the cooldown.
+var cooldownScript = redis.NewScript(`
+local left = redis.call('PTTL', KEYS[1])
+if left >= tonumber(ARGV[1]) then return 0 end
+redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
+return 1
+`)
+
+// Slot is a granted call. Release it when the call returns.
+type Slot struct {
+	l     *Limiter
+	lease string
+}
+
+// Release frees the in-flight lease. Safe to call on a nil Slot.
+func (s *Slot) Release(ctx context.Context) {
+	if s == nil || s.lease == "" {
+		return
+	}
+	// Best effort: a lost release only holds the slot until the lease ends.
+	s.l.rdb.ZRem(context.WithoutCancel(ctx), s.l.keys[1], s.lease)
+}
+
+// WaitError says how long to come back after; the task is rescheduled
+// without using up a retry.
+type WaitError struct {
+	Reason Reason
+	After  time.Duration
+}
+
+func (e *WaitError) Error() string {
+	return fmt.Sprintf("rate limit: no slot (%s), retry in %s", e.Reason, e.After.Round(time.Millisecond))
+}
+
+// Acquire waits up to MaxWait for a slot. It returns a *WaitError when the
+// slot is further away than that, so the caller gives the asynq worker back.
+func (l *Limiter) Acquire(ctx context.Context) (*Slot, error) {
+	if l.interval == 0 && l.maxInflight == 0 {
+		// Only the cooldown applies.
+		left, err := l.Cooldown(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if left > 0 {
+			return nil, &WaitError{Reason: ReasonCooldown, After: left}
+		}
+		return &Slot{l: l}, nil
+	}
+	deadline := time.Now().Add(l.maxWait)
+	lease := newLeaseID()
+	for {
+		remaining := time.Until(deadline)
+		res, err := acquireScript.Run(ctx, l.rdb, l.keys, l.interval.Milliseconds(), l.maxInflight, l.lease.Milliseconds(), lease, max(remaining.Milliseconds(), 0)).Slice()
+		if err != nil {
+			return nil, fmt.Errorf("rate limiter: %w", err)
+		}
+		granted, _ := res[0].(int64)
+		wait := time.Duration(res[1].(int64)) * time.Millisecond
+		reason := Reason(fmt.Sprint(res[2]))
+		if granted == 1 {
+			if err := sleep(ctx, wait); err != nil {
+				(&Slot{l: l, lease: lease}).Release(ctx)
+				return nil, err
+			}
+			if l.maxInflight == 0 {
+				lease = ""
+			}
+			return &Slot{l: l, lease: lease}, nil
+		}
+		switch reason {
+		case ReasonCooldown, ReasonRate:
+			return nil, &WaitError{Reason: reason, After: wait}
+		}
+		// In-flight limit: poll until a lease frees or the wait is over.
+		if time.Now().Add(l.poll).After(deadline) {
+			return nil, &WaitError{Reason: ReasonInflight, After: time.Second}
+		}
+		if err := sleep(ctx, l.poll); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// StartCooldown makes every worker hold off for d. It reports whether this
+// call started or extended it (for the metric).
+func (l *Limiter) StartCooldown(ctx context.Context, d time.Duration) (bool, error) {
+	n, err := cooldownScript.Run(context.WithoutCancel(ctx), l.rdb, l.keys[2:3], d.Milliseconds()).Int()
+	if err != nil {
+		return false, fmt.Errorf("start cooldown: %w", err)
+	}
+	return n == 1, nil
+}
+
+// Cooldown is the time left of the shared cooldown, 0 when none.
+func (l *Limiter) Cooldown(ctx context.Context) (time.Duration, error) {
+	d, err := l.rdb.PTTL(ctx, l.keys[2]).Result()
+	if err != nil {
+		return 0, fmt.Errorf("read cooldown: %w", err)
+	}
+	if d < 0 {
+		return 0, nil
+	}
+	return d, nil
+}
+
+func newLeaseID() string {
+	var b [12]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -1,0 +1,68 @@
+package worker
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Readiness is what /readyz reports: Redis reachable, not shutting down, no
+// live configuration fault.
+type Readiness struct {
+	rdb          redis.UniversalClient
+	shuttingDown atomic.Bool
+
+	mu          sync.Mutex
+	configFault string // the fault and its fix, "" when none
+}
+
+// ReadyReport is the JSON body of /readyz.
+type ReadyReport struct {
+	Ready   bool     `json:"ready"`
+	Reasons []string `json:"reasons,omitempty"`
+	Redis   string   `json:"redis"`
+}
+
+// NewReadiness tracks readiness against rdb.
+func NewReadiness(rdb redis.UniversalClient) *Readiness { return &Readiness{rdb: rdb} }
+
+// ShuttingDown turns readiness red for good.
+func (r *Readiness) ShuttingDown() { r.shuttingDown.Store(true) }
+
+// SetConfigFault records a live configuration fault ("" clears it).
+func (r *Readiness) SetConfigFault(msg string) {
+	r.mu.Lock()
+	r.configFault = msg
+	r.mu.Unlock()
+}
+
+// ConfigFault is the live fault, if any.
+func (r *Readiness) ConfigFault() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.configFault
+}
+
+// Check builds the report, pinging Redis.
+func (r *Readiness) Check(ctx context.Context) ReadyReport {
+	rep := ReadyReport{Ready: true, Redis: "ok"}
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if err := r.rdb.Ping(ctx).Err(); err != nil {
+		rep.Ready = false
+		rep.Redis = "unreachable"
+		rep.Reasons = append(rep.Reasons, "redis unreachable: "+err.Error())
+	}
+	if r.shuttingDown.Load() {
+		rep.Ready = false
+		rep.Reasons = append(rep.Reasons, "shutting down")
+	}
+	if f := r.ConfigFault(); f != "" {
+		rep.Ready = false
+		rep.Reasons = append(rep.Reasons, "configuration fault: "+f)
+	}
+	return rep
+}

@@ -1,0 +1,240 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+
+	"github.com/wdtcancel/wdtcancel/tasks"
+)
+
+// Config assembles a worker process.
+type Config struct {
+	Redis asynq.RedisConnOpt
+	API   Caller
+
+	Queue       string
+	Concurrency int
+
+	RatePerMinute int
+	MaxInflight   int
+	// SlotWait is how long a task may wait for a call slot before it is
+	// rescheduled (without using a retry).
+	SlotWait time.Duration
+
+	Handler HandlerOptions
+
+	// TaskCheckInterval is how often an idle worker looks for new tasks.
+	// asynq's default of 1 s makes idle pickup take about 750 ms on average.
+	TaskCheckInterval time.Duration
+	// DelayedTaskCheckInterval is how often retry and scheduled tasks are
+	// moved back to pending.
+	DelayedTaskCheckInterval time.Duration
+	ShutdownTimeout          time.Duration
+
+	// Listen is the ops HTTP address; "" disables it.
+	Listen             string
+	MonitoringWritable bool
+
+	Logger   *zap.Logger
+	Registry *prometheus.Registry
+}
+
+// Defaults of Config.
+const (
+	DefaultConcurrency              = 10
+	DefaultSlotWait                 = 2 * time.Second
+	DefaultTaskCheckInterval        = 20 * time.Millisecond
+	DefaultDelayedTaskCheckInterval = time.Second
+	DefaultShutdownTimeout          = 30 * time.Second
+	DefaultListen                   = "127.0.0.1:8080"
+)
+
+// Worker is one worker process: the asynq server and the ops HTTP server.
+type Worker struct {
+	cfg      Config
+	rdb      redis.UniversalClient
+	srv      *asynq.Server
+	handler  *Handler
+	ready    *Readiness
+	metrics  *Metrics
+	dlq      *DLQ
+	limiter  *Limiter
+	registry *prometheus.Registry
+	ops      *http.Server
+	opsLn    net.Listener
+	opsDone  chan error
+	closers  []func() error
+
+	shutdownOnce sync.Once
+}
+
+// New validates cfg and builds the worker; nothing runs until Start.
+func New(cfg Config) (*Worker, error) {
+	if cfg.Redis == nil || cfg.API == nil {
+		return nil, errors.New("worker: Redis and API are required")
+	}
+	if cfg.Queue == "" {
+		cfg.Queue = tasks.DefaultQueue
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = DefaultConcurrency
+	}
+	if cfg.SlotWait <= 0 {
+		cfg.SlotWait = DefaultSlotWait
+	}
+	if cfg.TaskCheckInterval <= 0 {
+		cfg.TaskCheckInterval = DefaultTaskCheckInterval
+	}
+	if cfg.DelayedTaskCheckInterval <= 0 {
+		cfg.DelayedTaskCheckInterval = DefaultDelayedTaskCheckInterval
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if cfg.RatePerMinute < 0 || cfg.MaxInflight < 0 {
+		return nil, errors.New("worker: --rate-per-minute and --max-inflight must be 0 (no limit) or positive")
+	}
+	cfg.Handler.withDefaults()
+	rdb, ok := cfg.Redis.MakeRedisClient().(redis.UniversalClient)
+	if !ok {
+		return nil, fmt.Errorf("worker: unsupported redis option %T", cfg.Redis)
+	}
+	reg := cfg.Registry
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	w := &Worker{cfg: cfg, rdb: rdb, registry: reg, ready: NewReadiness(rdb), dlq: NewDLQ(rdb, cfg.Queue)}
+	w.closers = append(w.closers, rdb.Close)
+	w.metrics = NewMetrics(reg, cfg.API.Clock(), w.dlq)
+	w.limiter = NewLimiter(rdb, cfg.Queue, LimiterOptions{
+		RatePerMinute: cfg.RatePerMinute, MaxInflight: cfg.MaxInflight,
+		Lease: tasks.DefaultTimeout, MaxWait: cfg.SlotWait,
+	})
+	w.handler = &Handler{
+		api: cfg.API, dlq: w.dlq, memory: newOutcomeMemory(rdb, cfg.Queue), limiter: w.limiter,
+		metrics: w.metrics, ready: w.ready, log: cfg.Logger, opts: cfg.Handler,
+	}
+	w.srv = asynq.NewServerFromRedisClient(rdb, asynq.Config{
+		Concurrency:              cfg.Concurrency,
+		Queues:                   map[string]int{cfg.Queue: 1},
+		RetryDelayFunc:           cfg.Handler.Backoff.RetryDelayFunc,
+		IsFailure:                IsFailure,
+		TaskCheckInterval:        cfg.TaskCheckInterval,
+		DelayedTaskCheckInterval: cfg.DelayedTaskCheckInterval,
+		ShutdownTimeout:          cfg.ShutdownTimeout,
+		Logger:                   newAsynqLogger(cfg.Logger),
+		LogLevel:                 asynq.WarnLevel,
+		HealthCheckFunc: func(err error) {
+			if err != nil {
+				cfg.Logger.Warn("redis health check failed", zap.Error(err))
+			}
+		},
+	})
+	return w, nil
+}
+
+// Handler is the task handler, for tests that drive it directly.
+func (w *Worker) Handler() *Handler { return w.handler }
+
+// Metrics are the worker's own series.
+func (w *Worker) Metrics() *Metrics { return w.metrics }
+
+// DLQ is the dead-letter store.
+func (w *Worker) DLQ() *DLQ { return w.dlq }
+
+// Readiness is the readiness state.
+func (w *Worker) Readiness() *Readiness { return w.ready }
+
+// Registry holds the worker's metrics.
+func (w *Worker) Registry() *prometheus.Registry { return w.registry }
+
+// OpsAddr is the address the ops server listens on, once started.
+func (w *Worker) OpsAddr() string {
+	if w.opsLn == nil {
+		return ""
+	}
+	return w.opsLn.Addr().String()
+}
+
+// Start checks Redis, binds the ops port and starts processing.
+func (w *Worker) Start(ctx context.Context) error {
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := w.rdb.Ping(pctx).Err(); err != nil {
+		return fmt.Errorf("redis unreachable: %w", err)
+	}
+	if w.cfg.Listen != "" {
+		ln, err := net.Listen("tcp", w.cfg.Listen)
+		if err != nil {
+			return fmt.Errorf("ops listen on %s: %w", w.cfg.Listen, err)
+		}
+		w.opsLn = ln
+		handler, closeOps := w.opsHandler()
+		w.closers = append(w.closers, closeOps)
+		w.ops = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+		w.opsDone = make(chan error, 1)
+		go func() { w.opsDone <- w.ops.Serve(ln) }()
+	}
+	if err := w.srv.Start(w.handler); err != nil {
+		w.closeOps()
+		return fmt.Errorf("start asynq server: %w", err)
+	}
+	w.cfg.Logger.Info("worker started", zap.String("queue", w.cfg.Queue), zap.Int("concurrency", w.cfg.Concurrency),
+		zap.Int("rate_per_minute", w.cfg.RatePerMinute), zap.Int("max_inflight", w.cfg.MaxInflight),
+		zap.String("ops", w.OpsAddr()))
+	return nil
+}
+
+// Shutdown turns readiness red, stops fetching new tasks, waits up to
+// ShutdownTimeout for in-flight tasks, hands the rest back to the queue,
+// then stops the ops server.
+// It is safe to call more than once.
+func (w *Worker) Shutdown() { w.shutdownOnce.Do(w.shutdown) }
+
+func (w *Worker) shutdown() {
+	w.ready.ShuttingDown()
+	w.cfg.Logger.Info("shutting down: readiness is red, no new tasks are fetched")
+	w.srv.Stop()
+	w.srv.Shutdown()
+	w.closeOps()
+	for _, c := range w.closers {
+		c()
+	}
+	w.cfg.Logger.Info("worker stopped")
+}
+
+func (w *Worker) closeOps() {
+	if w.ops == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	w.ops.Shutdown(ctx)
+	<-w.opsDone
+	w.ops = nil
+}
+
+// Run starts the worker and shuts it down when ctx ends.
+func (w *Worker) Run(ctx context.Context) error {
+	if err := w.Start(ctx); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	w.Shutdown()
+	return nil
+}
