@@ -56,7 +56,7 @@ func TestAPI(t *testing.T) {
 		}},
 		{"status of enqueued", "GET", "/v1/cancellations/RK1", "", ok, "", 200, func(m map[string]any) bool { return m["state"] == "pending" }},
 		{"status of unknown", "GET", "/v1/cancellations/RK9", "", ok, "", 404, nil},
-		{"status of invalid", "GET", "/v1/cancellations/RK%20", "", ok, "", 400, nil},
+		{"status of invalid", "GET", "/v1/cancellations/RK%21", "", ok, "", 400, nil},
 		{"status needs auth", "GET", "/v1/cancellations/RK1", "", "", "", 401, nil},
 		{"health without auth", "GET", "/healthz", "", "", "", 200, nil},
 	}

@@ -69,8 +69,13 @@ func NewMetrics(reg prometheus.Registerer, clock *wdt.Clock, dlq *DLQ) *Metrics 
 			return float64(n)
 		}))
 	}
+	// Export every series from the start, so dashboards and alerts see
+	// zeros rather than gaps.
 	for _, c := range wdt.Categories {
 		m.Calls.WithLabelValues(string(c))
+	}
+	for _, r := range []Reason{ReasonRate, ReasonInflight, ReasonCooldown} {
+		m.RateLimitWaits.WithLabelValues(string(r))
 	}
 	return m
 }

@@ -211,11 +211,18 @@ func (w *Worker) shutdown() {
 	w.cfg.Logger.Info("shutting down: readiness is red, no new tasks are fetched")
 	w.srv.Stop()
 	w.srv.Shutdown()
+	w.Close()
+	w.cfg.Logger.Info("worker stopped")
+}
+
+// Close releases the Redis connections of a worker that was never started
+// or failed to start. Shutdown calls it.
+func (w *Worker) Close() {
 	w.closeOps()
 	for _, c := range w.closers {
 		c()
 	}
-	w.cfg.Logger.Info("worker stopped")
+	w.closers = nil
 }
 
 func (w *Worker) closeOps() {
@@ -232,6 +239,7 @@ func (w *Worker) closeOps() {
 // Run starts the worker and shuts it down when ctx ends.
 func (w *Worker) Run(ctx context.Context) error {
 	if err := w.Start(ctx); err != nil {
+		w.Close()
 		return err
 	}
 	<-ctx.Done()

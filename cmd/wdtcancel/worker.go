@@ -69,4 +69,3 @@ func newWorkerCmd() *cobra.Command {
 	logs.add(cmd)
 	return cmd
 }
-

@@ -1,0 +1,137 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wdtcancel/wdtcancel/internal/redistest"
+	"github.com/wdtcancel/wdtcancel/worker/wdt/wdttest"
+)
+
+func TestWorkerConfigErrors(t *testing.T) {
+	r := redistest.New(t)
+	const secret = "CmdSecretQ1w2:CmdSaltE3r4"
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want []string
+	}{
+		{"nothing set", nil, nil, []string{"WDT_URL", "WDT_SID", "WDT_APPKEY", "WDT_APPSECRET", "http://47.92.239.46/openapi", "http://wdt.wangdian.cn/openapi"}},
+		{"no colon", map[string]string{"WDT_URL": "http://127.0.0.1:1/openapi", "WDT_SID": "s", "WDT_APPKEY": "k", "WDT_APPSECRET": "CmdSecretQ1w2CmdSaltE3r4"}, nil, []string{"no colon"}},
+		{"bad url", map[string]string{"WDT_URL": "wdt.wangdian.cn", "WDT_SID": "s", "WDT_APPKEY": "k", "WDT_APPSECRET": secret}, nil, []string{"not an http(s) URL"}},
+		{"redis down", map[string]string{"WDT_URL": "http://127.0.0.1:1/openapi", "WDT_SID": "s", "WDT_APPKEY": "k", "WDT_APPSECRET": secret}, []string{"--redis-url", "redis://:pw1234567@127.0.0.1:1/0"}, []string{"redis unreachable", "redis://:xxxxx@127.0.0.1:1/0"}},
+		{"bad log level", map[string]string{"WDT_URL": "http://127.0.0.1:1/openapi", "WDT_SID": "s", "WDT_APPKEY": "k", "WDT_APPSECRET": secret}, []string{"--redis-url", r.URL(), "--log-level", "loud"}, []string{"log level"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, k := range []string{"WDT_URL", "WDT_SID", "WDT_APPKEY", "WDT_APPSECRET"} {
+				t.Setenv(k, tt.env[k])
+			}
+			args := append([]string{"worker", "--listen", ""}, tt.args...)
+			_, errOut, code := runCmd(t, context.Background(), "", args...)
+			if code != exitUsage {
+				t.Fatalf("exit %d: %s", code, errOut)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(errOut, w) {
+					t.Errorf("stderr lacks %q: %s", w, errOut)
+				}
+			}
+			for _, leak := range []string{"CmdSecretQ1w2", "CmdSaltE3r4", "pw1234567"} {
+				if strings.Contains(errOut, leak) {
+					t.Fatalf("stderr leaks %q: %s", leak, errOut)
+				}
+			}
+		})
+	}
+}
+
+// TestWorkerAndDLQCommands runs the worker command in-process against the
+// sandbox, then reads and re-drives the dead letters with the dlq command.
+func TestWorkerAndDLQCommands(t *testing.T) {
+	r := redistest.New(t)
+	sb, err := wdttest.NewServer(wdttest.Options{Orders: map[string]int{"W1": 20, "W80": 80, "W81": 80}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	t.Setenv("REDIS_URL", r.URL())
+	t.Setenv("WDT_URL", sb.APIURL())
+	t.Setenv("WDT_SID", "sandbox")
+	t.Setenv("WDT_APPKEY", "sandbox")
+	t.Setenv("WDT_APPSECRET", "sandbox:sandbox")
+	ops := freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int)
+	go func() {
+		_, _, code := runCmd(t, ctx, "", "worker", "--listen", ops, "--log-level", "error")
+		done <- code
+	}()
+	waitListening(t, ops)
+	if _, errOut, code := runCmd(t, context.Background(), "", "enqueue", "W1", "W80", "W81"); code != 0 {
+		t.Fatalf("enqueue %d %s", code, errOut)
+	}
+	var recs []map[string]any
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		out, _, _ := runCmd(t, context.Background(), "", "dlq", "ls", "--json")
+		json.Unmarshal([]byte(out), &recs)
+		if len(recs) == 2 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if len(recs) != 2 || recs[0]["category"] != "rejected" || recs[0]["ambiguous"] != false {
+		t.Fatalf("dlq ls: %v", recs)
+	}
+	out, _, code := runCmd(t, context.Background(), "", "dlq", "show", "W80", "--json")
+	if code != 0 || !strings.Contains(out, `"wdt_status":100`) {
+		t.Fatalf("dlq show %d %s", code, out)
+	}
+	out, _, _ = runCmd(t, context.Background(), "", "dlq", "ls")
+	if !strings.Contains(out, "W81") || !strings.Contains(out, "2 dead-lettered") {
+		t.Fatalf("dlq ls: %s", out)
+	}
+	resp, err := http.Get("http://" + ops + "/readyz")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("readyz %v %v", resp, err)
+	}
+	resp.Body.Close()
+
+	sb.SetOrder("W80", 30)
+	out, _, code = runCmd(t, context.Background(), "", "dlq", "requeue", "W80")
+	if code != 0 || !strings.Contains(out, "requeued 1, failed 0") {
+		t.Fatalf("requeue %d %s", code, out)
+	}
+	out, _, code = runCmd(t, context.Background(), "", "dlq", "purge", "--all")
+	if code != 0 || !strings.Contains(out, "purged 1, failed 0") {
+		t.Fatalf("purge %d %s", code, out)
+	}
+	_, _, code = runCmd(t, context.Background(), "", "dlq", "requeue")
+	if code != exitUsage {
+		t.Fatalf("requeue without numbers: exit %d", code)
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if o, _ := sb.Order("W80"); o.Status == 10 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if o, _ := sb.Order("W80"); o.Status != 10 {
+		t.Fatalf("requeued W80 not cancelled: %+v", o)
+	}
+	out, _, _ = runCmd(t, context.Background(), "", "status", "W81")
+	if !strings.Contains(out, "W81: unknown") {
+		t.Fatalf("purged number status: %s", out)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("worker exit %d", code)
+	}
+}

@@ -1,0 +1,131 @@
+package worker_test
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/wdtcancel/wdtcancel/worker"
+	"github.com/wdtcancel/wdtcancel/worker/wdt/wdttest"
+)
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestOpsEndpoints(t *testing.T) {
+	h := newHarness(t, wdttest.Options{Orders: map[string]int{"OP80": 80}})
+	w := h.startWorker(nil)
+	h.enqueue("OP1", "OP80")
+	h.waitTask("OP1", asynq.TaskStateCompleted, 10*time.Second)
+	h.waitTask("OP80", asynq.TaskStateArchived, 10*time.Second)
+	base := "http://" + w.OpsAddr()
+
+	if code, body := get(t, base+"/healthz"); code != 200 || !strings.Contains(body, "ok") {
+		t.Fatalf("healthz %d %s", code, body)
+	}
+	var rep worker.ReadyReport
+	if code := getJSON(t, base+"/readyz", &rep); code != 200 || !rep.Ready || rep.Redis != "ok" {
+		t.Fatalf("readyz %d %+v", code, rep)
+	}
+	code, body := get(t, base+"/metrics")
+	if code != 200 {
+		t.Fatalf("metrics %d", code)
+	}
+	for _, want := range []string{
+		`wdtcancel_calls_total{category="cancelled"} 1`,
+		`wdtcancel_calls_total{category="rejected"} 1`,
+		`wdtcancel_call_duration_seconds_bucket`,
+		`wdtcancel_clock_offset_seconds 0`,
+		`wdtcancel_dead_letters 1`,
+		`wdtcancel_dead_lettered_total{category="rejected"} 1`,
+		`wdtcancel_rate_limit_waits_total`,
+		`wdtcancel_cooldowns_total 0`,
+		`asynq_tasks_enqueued_total{queue="wdt-cancel",state="archived"} 1`,
+		`go_goroutines`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	assertNoSecret(t, body)
+
+	// asynqmon: the UI page and its API, read-only.
+	if code, body := get(t, base+"/monitoring/"); code != 200 || !strings.Contains(body, "<div id=\"root\">") {
+		t.Fatalf("monitoring page %d %.200s", code, body)
+	}
+	code, body = get(t, base+"/monitoring/api/queues/wdt-cancel/archived_tasks")
+	if code != 200 || !strings.Contains(body, "OP80") || !strings.Contains(body, "rejected: WDT status 100") {
+		t.Fatalf("asynqmon archived tasks %d %s", code, body)
+	}
+	assertNoSecret(t, body)
+	req, _ := http.NewRequest(http.MethodDelete, base+"/monitoring/api/queues/wdt-cancel/archived_tasks/OP80", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode < 400 {
+		t.Fatalf("read-only asynqmon allowed a DELETE: %d", resp.StatusCode)
+	}
+	if _, err := h.insp.GetTaskInfo("wdt-cancel", "OP80"); err != nil {
+		t.Fatalf("archived task gone after refused delete: %v", err)
+	}
+
+	// Shutdown turns readiness red before anything else stops.
+	w.Readiness().ShuttingDown()
+	if code := getJSON(t, base+"/readyz", &rep); code != 503 || rep.Ready {
+		t.Fatalf("readyz while shutting down %d %+v", code, rep)
+	}
+}
+
+func TestReadinessRedWhenRedisDown(t *testing.T) {
+	h := newHarness(t, wdttest.Options{})
+	if !h.redis.Real {
+		t.Skip("stopping Redis needs a real redis-server")
+	}
+	w := h.startWorker(nil)
+	base := "http://" + w.OpsAddr()
+	if err := h.redis.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	var rep worker.ReadyReport
+	if code := getJSON(t, base+"/readyz", &rep); code != 503 || rep.Redis != "unreachable" {
+		t.Fatalf("readyz with Redis down %d %+v", code, rep)
+	}
+	if err := h.redis.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if getJSON(t, base+"/readyz", &rep) == 200 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !rep.Ready {
+		t.Fatalf("readiness did not recover: %+v", rep)
+	}
+	h.enqueue("AFTER1")
+	h.waitTask("AFTER1", asynq.TaskStateCompleted, 15*time.Second)
+}
+
+func assertNoSecret(t *testing.T, s string) {
+	t.Helper()
+	for _, bad := range []string{testSecret, testSalt} {
+		if strings.Contains(s, bad) {
+			t.Fatalf("secret part %q exposed", bad)
+		}
+	}
+}
