@@ -3,6 +3,8 @@ package worker_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"strings"
 	"io"
 	"net/http"
 	"sync/atomic"
@@ -95,7 +97,10 @@ func (h *harness) startWorker(mod func(*worker.Config)) *worker.Worker {
 	if err := w.Start(context.Background()); err != nil {
 		h.t.Fatal(err)
 	}
-	h.t.Cleanup(w.Shutdown)
+	h.t.Cleanup(func() {
+		w.Shutdown()
+		checkLogs(h.t, logs)
+	})
 	return w
 }
 
@@ -160,4 +165,29 @@ func getJSON(t *testing.T, url string, into any) int {
 		}
 	}
 	return resp.StatusCode
+}
+
+// checkLogs holds every worker log line to two rules: no secret part, and
+// every task line carries the fields operators search by.
+func checkLogs(t *testing.T, logs *observer.ObservedLogs) {
+	t.Helper()
+	for _, e := range logs.All() {
+		line := e.Message
+		for k, v := range e.ContextMap() {
+			line += " " + k + "=" + fmt.Sprint(v)
+		}
+		for _, bad := range []string{testSecret, testSalt, "sign="} {
+			if strings.Contains(line, bad) {
+				t.Errorf("log line leaks %q: %s", bad, line)
+			}
+		}
+		if strings.HasPrefix(e.Message, "task ") {
+			m := e.ContextMap()
+			for _, f := range []string{"pre_stockin_no", "task_id", "attempt", "category", "wdt_status", "duration"} {
+				if _, ok := m[f]; !ok {
+					t.Errorf("task log line without %s: %s", f, line)
+				}
+			}
+		}
+	}
 }

@@ -1,0 +1,100 @@
+package config
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/hibiken/asynq"
+	"github.com/spf13/pflag"
+)
+
+func TestRedisConnOpt(t *testing.T) {
+	tests := []struct {
+		name    string
+		r       Redis
+		want    string // %T of the option
+		wantErr string
+	}{
+		{"default", Redis{URL: DefaultRedisURL}, "asynq.RedisClientOpt", ""},
+		{"password and db", Redis{URL: "redis://:pw@10.0.0.1:6380/3"}, "asynq.RedisClientOpt", ""},
+		{"tls", Redis{URL: "rediss://redis.example:6380/0"}, "asynq.RedisClientOpt", ""},
+		{"sentinel", Redis{URL: "redis-sentinel://:pw@s1:26379,s2:26379/0?master=mymaster"}, "asynq.RedisFailoverClientOpt", ""},
+		{"cluster", Redis{URL: DefaultRedisURL, Cluster: []string{"n1:7000", "n2:7001"}}, "asynq.RedisClusterClientOpt", ""},
+		{"wrong scheme", Redis{URL: "mysql://:pw123@x/0"}, "", "redis URL mysql://:xxxxx@x/0"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			opt, err := tt.r.ConnOpt()
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || strings.Contains(err.Error(), "pw123") {
+					t.Fatalf("err %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := typeName(opt); got != tt.want {
+				t.Fatalf("%s, want %s", got, tt.want)
+			}
+		})
+	}
+	if o, _ := (&Redis{URL: "redis-sentinel://:pw@s1:26379,s2:26379/0?master=mymaster"}).ConnOpt(); o.(asynq.RedisFailoverClientOpt).MasterName != "mymaster" {
+		t.Fatalf("sentinel master lost: %+v", o)
+	}
+}
+
+func typeName(v any) string {
+	switch v.(type) {
+	case asynq.RedisClientOpt:
+		return "asynq.RedisClientOpt"
+	case asynq.RedisFailoverClientOpt:
+		return "asynq.RedisFailoverClientOpt"
+	case asynq.RedisClusterClientOpt:
+		return "asynq.RedisClusterClientOpt"
+	}
+	return "other"
+}
+
+func TestMaskURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"redis://:secretpw@h:6379/0":     "redis://:xxxxx@h:6379/0",
+		"redis://user:secretpw@h:6379/0": "redis://user:xxxxx@h:6379/0",
+		"redis://h:6379/0":               "redis://h:6379/0",
+	} {
+		if got := MaskURL(in); got != want {
+			t.Errorf("%s: %s", in, got)
+		}
+	}
+}
+
+func TestApplyEnv(t *testing.T) {
+	fs := pflag.NewFlagSet("x", pflag.ContinueOnError)
+	var r Redis
+	r.AddFlags(fs)
+	var conc int
+	fs.IntVar(&conc, "concurrency", 10, "")
+	var secret string
+	fs.StringVar(&secret, "appsecret", "", "")
+	t.Setenv("REDIS_URL", "redis://env:6379/1")
+	t.Setenv("WDTCANCEL_CONCURRENCY", "notanumber")
+	t.Setenv("WDT_APPSECRET", "a:b")
+	if err := fs.Parse([]string{"--redis-url", "redis://flag:6379/2"}); err != nil {
+		t.Fatal(err)
+	}
+	err := ApplyEnv(fs)
+	if err == nil || !strings.Contains(err.Error(), "WDTCANCEL_CONCURRENCY") || strings.Contains(err.Error(), "notanumber") {
+		t.Fatalf("bad env value: %v", err)
+	}
+	if r.URL != "redis://flag:6379/2" {
+		t.Fatalf("flag did not win over env: %s", r.URL)
+	}
+	if secret != "a:b" {
+		t.Fatalf("WDT_APPSECRET not applied")
+	}
+	for flag, env := range map[string]string{"redis-url": "REDIS_URL", "sid": "WDT_SID", "rate-per-minute": "WDTCANCEL_RATE_PER_MINUTE", "token": "WDTCANCEL_API_TOKEN"} {
+		if got := EnvName(flag); got != env {
+			t.Errorf("%s -> %s, want %s", flag, got, env)
+		}
+	}
+}
