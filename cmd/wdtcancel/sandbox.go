@@ -64,6 +64,7 @@ func newSandboxCmd() *cobra.Command {
 	f.StringVar(&opts.AppSecret, "appsecret", wdttest.DefaultAppSecret, "appsecret (secret:salt) the sandbox accepts")
 	f.DurationVar(&opts.ClockOffset, "clock-offset", 0, "simulated server clock minus real clock, e.g. 300s")
 	f.IntVar(&opts.RatePerMinute, "rate-per-minute", 0, "calls accepted per sliding minute before the vendor's rate-limit answer (0 = no quota)")
+	f.DurationVar(&opts.QuotaWindow, "quota-window", time.Minute, "window of --rate-per-minute; shorten only to compress time in demos")
 	f.IntVar(&opts.MaxConcurrency, "max-concurrency", 0, "calls in flight at once before the vendor's concurrency-limit answer (0 = no quota)")
 	f.DurationVar(&opts.Latency, "latency", 0, "delay added to every API call")
 	f.Float64Var(&opts.FailRate, "fail-rate", 0, "share of calls answered by a gateway fault: 502, HTML page, empty body or reset")

@@ -60,6 +60,9 @@ type Options struct {
 
 	RatePerMinute  int // accepted calls in any 60 s window; 0 = no quota
 	MaxConcurrency int // calls in flight at once; 0 = no quota
+	// QuotaWindow replaces WDT's one-minute quota window, to compress time
+	// in demos (RatePerMinute calls per QuotaWindow). Default one minute.
+	QuotaWindow time.Duration
 
 	Latency          time.Duration // added to every API call
 	FailRate         float64       // share of calls answered by a gateway fault
@@ -125,6 +128,9 @@ func New(opts Options) (*Sandbox, error) {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.QuotaWindow <= 0 {
+		opts.QuotaWindow = time.Minute
 	}
 	if opts.Logger == nil {
 		opts.Logger = zap.NewNop()
@@ -404,7 +410,7 @@ func (s *Sandbox) answer(r *http.Request, body []byte) (int, string, string) {
 }
 
 // admit applies the quotas. Only calls that pass count towards the
-// per-minute quota, as a sliding 60 s window.
+// per-minute quota, as a sliding window (60 s unless QuotaWindow is set).
 func (s *Sandbox) admit() string {
 	if m := s.opts.MaxConcurrency; m > 0 && s.inflight.Load() > int64(m) {
 		return MsgRateLimitConcurrent
@@ -416,7 +422,7 @@ func (s *Sandbox) admit() string {
 	defer s.mu.Unlock()
 	now := s.opts.Now()
 	cut := 0
-	for cut < len(s.accepted) && now.Sub(s.accepted[cut]) >= time.Minute {
+	for cut < len(s.accepted) && now.Sub(s.accepted[cut]) >= s.opts.QuotaWindow {
 		cut++
 	}
 	s.accepted = s.accepted[cut:]
