@@ -51,23 +51,23 @@ const (
 
 // Summary is the end of a demo run: the worker's view and the sandbox's.
 type Summary struct {
-	Orders           int
-	Mix              map[string]int
-	Cancelled        int // tasks done
-	Dead             map[wdt.Category]int
-	Ambiguous        int
+	Orders    int
+	Mix       map[string]int
+	Cancelled int // tasks done
+	Dead      map[wdt.Category]int
+	Ambiguous int
 	// AmbiguousCancelled are ambiguous dead letters whose order the sandbox
 	// did cancel (by the attempt whose response was lost).
 	AmbiguousCancelled int
-	Retries          int // attempts that used the retry budget
-	ClockCorrections int
-	RateLimited      int // rate-limit answers from WDT
-	SandboxCancelled int // orders the sandbox moved to state 10
-	SandboxCalls     int
-	SandboxByStatus  map[string]int
-	SandboxByFault   map[string]int
-	Elapsed          time.Duration
-	Problems         []string // disagreements between the two views
+	Retries            int // attempts that used the retry budget
+	ClockCorrections   int
+	RateLimited        int // rate-limit answers from WDT
+	SandboxCancelled   int // orders the sandbox moved to state 10
+	SandboxCalls       int
+	SandboxByStatus    map[string]int
+	SandboxByFault     map[string]int
+	Elapsed            time.Duration
+	Problems           []string // disagreements between the two views
 }
 
 // kindOf spreads the order kinds deterministically: 70% editable, 10%
