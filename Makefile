@@ -22,7 +22,7 @@ fmt:
 	gofmt -w $$(git ls-files '*.go')
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./worker/wdt/ ./enqueue/
+	$(GO) test -run '^$$' -bench . -benchmem ./worker/wdt/ ./tasks/ ./enqueue/
 
 demo:
 	$(GO) run ./cmd/wdtcancel demo

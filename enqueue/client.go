@@ -132,6 +132,16 @@ func (c *Client) cancel(ctx context.Context, raw string, opts []asynq.Option) Re
 	if dead {
 		return Result{PreStockinNo: no, Result: Duplicate, State: StateDead}
 	}
+	return c.enqueueChecked(ctx, no, opts)
+}
+
+// enqueueChecked enqueues a valid number already checked against the
+// dead-letter queue. A number dead-lettered since the check still has its
+// archived task, so asynq refuses it as a duplicate.
+func (c *Client) enqueueChecked(ctx context.Context, no string, opts []asynq.Option) Result {
+	fail := func(err error) Result {
+		return Result{PreStockinNo: no, Result: Failed, Error: err.Error(), Err: err}
+	}
 	all := append([]asynq.Option{asynq.Queue(c.queue)}, c.opts...)
 	all = append(all, opts...)
 	task, err := tasks.NewCancelTask(no, c.source, c.now(), all...)

@@ -9,6 +9,8 @@ import (
 	"sync"
 
 	"github.com/hibiken/asynq"
+
+	"github.com/wdtcancel/wdtcancel/tasks"
 )
 
 // DefaultParallelism is how many enqueues CancelMany keeps in flight. asynq
@@ -69,16 +71,14 @@ func (c *Client) CancelMany(ctx context.Context, seq iter.Seq[string], o ManyOpt
 	if par <= 0 {
 		par = DefaultParallelism
 	}
-	type job struct {
-		i  int
-		no string
-	}
 	var (
-		results []Result
-		mu      sync.Mutex
-		wg      sync.WaitGroup
-		jobs    = make(chan job)
-		seen    = make(map[string]int)
+		results   []Result
+		mu        sync.Mutex
+		wg        sync.WaitGroup
+		jobs      = make(chan job, deadCheckChunk)
+		seen      = make(map[string]int)
+		chunk     []job
+		chunkSize = 16
 	)
 	record := func(i int, r Result) {
 		mu.Lock()
@@ -88,14 +88,49 @@ func (c *Client) CancelMany(ctx context.Context, seq iter.Seq[string], o ManyOpt
 			o.Progress(r)
 		}
 	}
+	notAttempted := func(j job) {
+		record(j.i, Result{PreStockinNo: strings.TrimSpace(j.no), Result: Failed, Error: "not attempted: " + ctx.Err().Error(), Err: ctx.Err()})
+	}
 	for w := 0; w < par; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for j := range jobs {
-				record(j.i, c.cancel(ctx, j.no, o.TaskOptions))
+				if j.dead {
+					record(j.i, Result{PreStockinNo: j.no, Result: Duplicate, State: StateDead})
+					continue
+				}
+				record(j.i, c.enqueueChecked(ctx, j.no, o.TaskOptions))
 			}
 		}()
+	}
+	// flush checks a chunk against the dead-letter queue in one round trip
+	// (instead of one per number) and hands it to the workers.
+	flush := func() {
+		if len(chunk) == 0 {
+			return
+		}
+		if ctx.Err() == nil {
+			if err := c.markDead(ctx, chunk); err != nil {
+				for _, j := range chunk {
+					record(j.i, Result{PreStockinNo: strings.TrimSpace(j.no), Result: Failed, Error: err.Error(), Err: err})
+				}
+				chunk = chunk[:0]
+				return
+			}
+		}
+		for _, j := range chunk {
+			if ctx.Err() != nil {
+				notAttempted(j)
+				continue
+			}
+			select {
+			case jobs <- j:
+			case <-ctx.Done():
+				notAttempted(j)
+			}
+		}
+		chunk = chunk[:0]
 	}
 	i := 0
 	for raw := range seq {
@@ -109,21 +144,50 @@ func (c *Client) CancelMany(ctx context.Context, seq iter.Seq[string], o ManyOpt
 			continue
 		}
 		seen[no] = i
-		if ctx.Err() != nil {
-			record(i, Result{PreStockinNo: no, Result: Failed, Error: "not attempted: " + ctx.Err().Error(), Err: ctx.Err()})
+		valid, err := tasks.NormalizeNo(raw)
+		if err != nil {
+			record(i, Result{PreStockinNo: raw, Result: Invalid, Error: err.Error(), Err: err})
 			i++
 			continue
 		}
-		select {
-		case jobs <- job{i, raw}:
-		case <-ctx.Done():
-			record(i, Result{PreStockinNo: no, Result: Failed, Error: "not attempted: " + ctx.Err().Error(), Err: ctx.Err()})
+		chunk = append(chunk, job{i: i, no: valid})
+		if len(chunk) >= chunkSize {
+			flush()
+			// Start small so work begins at once, then grow.
+			chunkSize = min(chunkSize*2, deadCheckChunk)
 		}
 		i++
 	}
+	flush()
 	close(jobs)
 	wg.Wait()
 	return results, ctx.Err()
+}
+
+// job is one number of a batch, by its position in the input.
+type job struct {
+	i    int
+	no   string
+	dead bool // has a dead-letter record
+}
+
+// deadCheckChunk is how many numbers one HMGET checks against the DLQ.
+const deadCheckChunk = 256
+
+// markDead sets dead on every job whose number has a dead-letter record.
+func (c *Client) markDead(ctx context.Context, chunk []job) error {
+	nos := make([]string, len(chunk))
+	for k, j := range chunk {
+		nos[k] = j.no
+	}
+	vals, err := c.rdb.HMGet(ctx, tasks.DeadLetterKey(c.queue), nos...).Result()
+	if err != nil {
+		return unavailable(err)
+	}
+	for k, v := range vals {
+		chunk[k].dead = v != nil
+	}
+	return nil
 }
 
 // CancelSlice is CancelMany over a slice.

@@ -146,29 +146,36 @@ func NewCancelTask(no, source string, requestedAt time.Time, opts ...asynq.Optio
 
 // DecodePayload is the worker's strict reading of a payload: unknown fields,
 // a missing number or time, trailing data and an invalid number are errors.
+// It decodes in one pass: it runs once per task on the worker's hot path.
 func DecodePayload(b []byte) (Payload, error) {
-	var p Payload
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(b, &raw); err != nil {
-		return Payload{}, fmt.Errorf("%w payload: not a JSON object: %v", ErrInvalid, err)
+	trimmed := bytes.TrimLeft(b, " \t\r\n")
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return Payload{}, fmt.Errorf("%w payload: not a JSON object", ErrInvalid)
 	}
-	if err := dec.Decode(&p); err != nil {
+	var raw struct {
+		PreStockinNo *string    `json:"pre_stockin_no"`
+		RequestedAt  *time.Time `json:"requested_at"`
+		Source       string     `json:"source"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(trimmed))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&raw); err != nil {
 		var te *time.ParseError
 		if errors.As(err, &te) {
 			return Payload{}, fmt.Errorf("%w payload: requested_at is not an RFC 3339 time: %v", ErrInvalid, err)
 		}
-		return Payload{}, fmt.Errorf("%w payload: %v", ErrInvalid, err)
+		return Payload{}, fmt.Errorf("%w payload: not a JSON object: %v", ErrInvalid, err)
 	}
 	if dec.More() {
-		return Payload{}, fmt.Errorf("%w payload: trailing data after the JSON object", ErrInvalid)
+		return Payload{}, fmt.Errorf("%w payload: not a JSON object: trailing data after it", ErrInvalid)
 	}
-	for _, field := range []string{"pre_stockin_no", "requested_at"} {
-		if _, ok := raw[field]; !ok {
-			return Payload{}, fmt.Errorf("%w payload: missing field %q", ErrInvalid, field)
-		}
+	switch {
+	case raw.PreStockinNo == nil:
+		return Payload{}, fmt.Errorf("%w payload: missing field %q", ErrInvalid, "pre_stockin_no")
+	case raw.RequestedAt == nil:
+		return Payload{}, fmt.Errorf("%w payload: missing field %q", ErrInvalid, "requested_at")
 	}
+	p := Payload{PreStockinNo: *raw.PreStockinNo, RequestedAt: *raw.RequestedAt, Source: raw.Source}
 	no, err := NormalizeNo(p.PreStockinNo)
 	if err != nil {
 		return Payload{}, err

@@ -121,3 +121,13 @@ func TestDecodePayload(t *testing.T) {
 		})
 	}
 }
+
+func BenchmarkDecodePayload(b *testing.B) {
+	task, _ := NewCancelTask("RK2004210014", "erp-sync", time.Now())
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := DecodePayload(task.Payload()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

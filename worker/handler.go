@@ -137,8 +137,7 @@ func (h *Handler) call(ctx context.Context, at *attempt) error {
 		slot.Release(ctx)
 		at.calls++
 		cat := wdt.CategoryOf(err)
-		h.metrics.Calls.WithLabelValues(string(cat)).Inc()
-		h.metrics.CallDuration.WithLabelValues(string(cat)).Observe(time.Since(callStart).Seconds())
+		h.metrics.ObserveCall(cat, time.Since(callStart))
 		if cat == wdt.ClockSkew && try == 0 {
 			h.metrics.ClockResyncs.Inc()
 			h.log.Warn("clock skew: resynced, re-signing", zap.String("pre_stockin_no", at.no),
@@ -164,7 +163,7 @@ func (h *Handler) apply(ctx context.Context, at *attempt, err error) error {
 	cat := wdt.CategoryOf(err)
 	switch cat {
 	case wdt.Cancelled:
-		h.succeeded(ctx, at.no)
+		h.succeeded(ctx, at)
 		h.finish(at, "done", cat, nil)
 		return nil
 	case wdt.ClockSkew:
@@ -205,9 +204,16 @@ func (h *Handler) apply(ctx context.Context, at *attempt, err error) error {
 }
 
 // succeeded forgets an unknown outcome and clears a configuration fault.
-func (h *Handler) succeeded(ctx context.Context, no string) {
-	if err := h.memory.Forget(ctx, no); err != nil {
-		h.log.Warn("cannot forget unknown outcome", zap.String("pre_stockin_no", no), zap.Error(err))
+// An unknown outcome is only ever recorded by an attempt that used a retry,
+// so a first attempt has nothing to forget and skips the round trip. (A
+// number re-driven from the DLQ starts at 0 again: its memory, if any,
+// stays until its TTL, and a later rejection of the same number, which can
+// only mean it is already cancelled or completed, is still flagged.)
+func (h *Handler) succeeded(ctx context.Context, at *attempt) {
+	if at.retried > 0 {
+		if err := h.memory.Forget(ctx, at.no); err != nil {
+			h.log.Warn("cannot forget unknown outcome", zap.String("pre_stockin_no", at.no), zap.Error(err))
+		}
 	}
 	if h.ready.ConfigFault() != "" {
 		h.ready.SetConfigFault("")

@@ -20,6 +20,25 @@ type Metrics struct {
 	DeadLettered   *prometheus.CounterVec
 	ConfigFault    prometheus.Gauge
 	ClockResyncs   prometheus.Counter
+
+	// byCategory resolves the labelled series once: a label lookup hashes
+	// the label values, and the handler records a call per task.
+	byCategory map[wdt.Category]callSeries
+}
+
+type callSeries struct {
+	calls    prometheus.Counter
+	duration prometheus.Observer
+}
+
+// ObserveCall records one WDT call.
+func (m *Metrics) ObserveCall(cat wdt.Category, d time.Duration) {
+	s, ok := m.byCategory[cat]
+	if !ok {
+		s = callSeries{m.Calls.WithLabelValues(string(cat)), m.CallDuration.WithLabelValues(string(cat))}
+	}
+	s.calls.Inc()
+	s.duration.Observe(d.Seconds())
 }
 
 // NewMetrics creates the series and registers them, with two gauges read at
@@ -71,8 +90,9 @@ func NewMetrics(reg prometheus.Registerer, clock *wdt.Clock, dlq *DLQ) *Metrics 
 	}
 	// Export every series from the start, so dashboards and alerts see
 	// zeros rather than gaps.
+	m.byCategory = make(map[wdt.Category]callSeries, len(wdt.Categories))
 	for _, c := range wdt.Categories {
-		m.Calls.WithLabelValues(string(c))
+		m.byCategory[c] = callSeries{m.Calls.WithLabelValues(string(c)), m.CallDuration.WithLabelValues(string(c))}
 	}
 	for _, r := range []Reason{ReasonRate, ReasonInflight, ReasonCooldown} {
 		m.RateLimitWaits.WithLabelValues(string(r))

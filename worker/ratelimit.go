@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -27,7 +28,17 @@ type Limiter struct {
 	lease       time.Duration
 	maxWait     time.Duration
 	poll        time.Duration
+
+	// With neither a rate nor an in-flight limit, only the shared cooldown
+	// applies; reading it from Redis on every call would add a round trip
+	// per task, so its state is cached for cooldownCacheFor.
+	cooldownUntil   atomic.Int64 // unix ns; known end of the cooldown
+	cooldownChecked atomic.Int64 // unix ns of the last read from Redis
 }
+
+// cooldownCacheFor bounds how late a worker notices a cooldown another
+// worker started, when it has no rate or in-flight limit of its own.
+const cooldownCacheFor = 50 * time.Millisecond
 
 // LimiterOptions configure a Limiter.
 type LimiterOptions struct {
@@ -152,11 +163,20 @@ func (e *WaitError) Error() string {
 func (l *Limiter) Acquire(ctx context.Context) (*Slot, error) {
 	if l.interval == 0 && l.maxInflight == 0 {
 		// Only the cooldown applies.
+		now := time.Now().UnixNano()
+		if until := l.cooldownUntil.Load(); now < until {
+			return nil, &WaitError{Reason: ReasonCooldown, After: time.Duration(until - now)}
+		}
+		if now-l.cooldownChecked.Load() < int64(cooldownCacheFor) {
+			return &Slot{l: l}, nil
+		}
 		left, err := l.Cooldown(ctx)
 		if err != nil {
 			return nil, err
 		}
+		l.cooldownChecked.Store(now)
 		if left > 0 {
+			l.cooldownUntil.Store(now + int64(left))
 			return nil, &WaitError{Reason: ReasonCooldown, After: left}
 		}
 		return &Slot{l: l}, nil
@@ -199,6 +219,7 @@ func (l *Limiter) Acquire(ctx context.Context) (*Slot, error) {
 // StartCooldown makes every worker hold off for d. It reports whether this
 // call started or extended it (for the metric).
 func (l *Limiter) StartCooldown(ctx context.Context, d time.Duration) (bool, error) {
+	l.cooldownUntil.Store(time.Now().Add(d).UnixNano())
 	n, err := cooldownScript.Run(context.WithoutCancel(ctx), l.rdb, l.keys[2:3], d.Milliseconds()).Int()
 	if err != nil {
 		return false, fmt.Errorf("start cooldown: %w", err)

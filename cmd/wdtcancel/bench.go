@@ -1,0 +1,96 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wdtcancel/wdtcancel/internal/bench"
+)
+
+func init() { extraCommands = append(extraCommands, newBenchCmd) }
+
+func newBenchCmd() *cobra.Command {
+	o := bench.Defaults
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure wdtcancel side by side with raw asynq on one Redis: processing, enqueue, pickup, scaling, resources",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			self, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			o.WorkerCommand = func(args, env []string) *exec.Cmd {
+				c := exec.Command(self, append([]string{"worker"}, args...)...)
+				c.Env = append(os.Environ(), env...)
+				return c
+			}
+			o.EnqueueCLI = func(ctx context.Context, redisURL, queue, file string) error {
+				root := newRoot()
+				root.SetArgs([]string{"enqueue", "--redis-url", redisURL, "--queue", queue, "--file", file, "--json"})
+				root.SetOut(io.Discard)
+				root.SetErr(io.Discard)
+				return root.ExecuteContext(ctx)
+			}
+			o.Out = cmd.ErrOrStderr()
+			res, err := bench.Run(cmd.Context(), o)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(res)
+			}
+			printBench(cmd.OutOrStdout(), res)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.RedisURL, "redis-url", "", "Redis to measure on (default: start a redis-server from PATH); bench queues are deleted afterwards")
+	f.IntVar(&o.Tasks, "tasks", o.Tasks, "tasks in the processing comparison")
+	f.IntVar(&o.Concurrency, "concurrency", o.Concurrency, "worker concurrency in every phase")
+	f.IntVar(&o.EnqueueTasks, "enqueue-tasks", o.EnqueueTasks, "tasks in the one-by-one vs CancelMany comparison")
+	f.IntVar(&o.CLITasks, "cli-tasks", o.CLITasks, "numbers in the file the CLI reads (-1 skips)")
+	f.IntVar(&o.PickupSamples, "pickup-samples", o.PickupSamples, "idle pickup samples")
+	f.IntSliceVar(&o.Processes, "processes", o.Processes, "worker process counts in the scaling phase")
+	f.IntVar(&o.ScalingTasks, "scaling-tasks", o.ScalingTasks, "tasks per scaling run")
+	f.DurationVar(&o.ProxyDelay, "proxy-delay", o.ProxyDelay, "delay each way of the proxy that makes Redis look remote")
+	f.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the real pipeline's processing phase")
+	f.BoolVar(&asJSON, "json", false, "print one JSON object")
+	return cmd
+}
+
+func printBench(w io.Writer, r *bench.Result) {
+	m := r.Machine
+	fmt.Fprintf(w, "machine: %d CPUs (%s), %s, Redis %s (%s), took %.0fs\n\n", m.CPUs, m.CPUModel, m.GoVersion, m.RedisVersion, m.RedisKind, time.Duration(r.Took).Seconds())
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	p := r.Processing
+	fmt.Fprintf(tw, "processing (%d tasks, concurrency %d)\tno-op asynq %.0f/s\twdtcancel %.0f/s\tratio %.2f (target >= 0.8)\n", p.Tasks, p.Concurrency, p.BaselinePerSec, p.RealPerSec, r.ProcessingRatio)
+	e := r.Enqueue
+	fmt.Fprintf(tw, "enqueue (%d tasks)\tasynq one-by-one %.0f/s\tCancelMany %.0f/s\tratio %.2f (target >= 2)\n", e.Tasks, e.OneByOnePerSec, e.CancelManyPerSec, r.EnqueueRatio)
+	if e.CLITasks > 0 {
+		fmt.Fprintf(tw, "enqueue CLI (%d numbers from a file)\t\t%.0f/s\tratio %.2f to one-by-one\n", e.CLITasks, e.CLIPerSec, e.CLIRatio)
+	}
+	pk := r.Pickup
+	fmt.Fprintf(tw, "idle pickup (%d samples)\tp50 %.1f ms\tp99 %.1f ms\tasynq default interval p50 %.0f ms (%d samples)\n", pk.Samples, pk.P50Ms, pk.P99Ms, pk.DefaultP50Ms, pk.DefaultSamples)
+	for _, s := range r.Scaling {
+		fmt.Fprintf(tw, "scaling: %d process(es), extra Redis RTT %s\t%.0f tasks/s\tx%.2f\t\n", s.Processes, s.ProxyRTT, s.PerSec, s.Ratio)
+	}
+	if res := r.Resources; res != nil {
+		fmt.Fprintf(tw, "resources\tworker peak RSS %.1f MB\tCPU %.2f s per 1000 tasks\tRedis %.0f B/queued task, %.0f B/dead letter\n", res.WorkerPeakRSSMB, res.WorkerCPUSecPer1000, res.RedisBytesPerQueued, res.RedisBytesPerDeadEntry)
+	}
+	tw.Flush()
+	for _, n := range r.Notes {
+		fmt.Fprintln(w, "note:", n)
+	}
+}

@@ -1,0 +1,713 @@
+// Package bench measures wdtcancel side by side with raw asynq on the same
+// Redis in one run, so that machine noise cancels out in the ratios:
+// processing, enqueue, idle pickup latency, scaling over worker processes
+// (direct and over a delaying proxy) and resources. It backs `wdtcancel
+// bench`; absolute figures on a shared machine are indicative, the ratios
+// are the claim.
+package bench
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"runtime"
+	"runtime/pprof"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/wdtcancel/wdtcancel/enqueue"
+	"github.com/wdtcancel/wdtcancel/internal/redistest"
+	"github.com/wdtcancel/wdtcancel/tasks"
+	"github.com/wdtcancel/wdtcancel/worker"
+	"github.com/wdtcancel/wdtcancel/worker/wdt"
+	"github.com/wdtcancel/wdtcancel/worker/wdt/wdttest"
+)
+
+// Options configure a run. Zero values take the defaults of Defaults.
+type Options struct {
+	RedisURL      string // "" = start one with the test helper
+	Tasks         int    // processing phase
+	Concurrency   int
+	EnqueueTasks  int // one-by-one vs CancelMany
+	CLITasks      int // numbers in the file the CLI reads
+	PickupSamples int
+	// DefaultPickupSamples are taken with asynq's default 1 s check
+	// interval, for comparison; each costs about 0.75 s.
+	DefaultPickupSamples int
+	Processes            []int // scaling phase
+	ScalingTasks         int
+	ProxyDelay           time.Duration // each way: 1 ms = about 2 ms round trip
+	// WorkerCommand starts one worker process given extra args and env;
+	// nil skips the scaling and resource phases.
+	WorkerCommand func(args, env []string) *exec.Cmd
+	// EnqueueCLI runs `wdtcancel enqueue --file` in-process.
+	EnqueueCLI func(ctx context.Context, redisURL, queue, file string) error
+	CPUProfile string // write a CPU profile of the real pipeline here
+	Out        io.Writer
+}
+
+// Defaults are the figures the README reports.
+var Defaults = Options{Tasks: 3000, Concurrency: 10, EnqueueTasks: 5000, CLITasks: 100000, PickupSamples: 100,
+	DefaultPickupSamples: 20, Processes: []int{1, 2, 4}, ScalingTasks: 3000, ProxyDelay: time.Millisecond}
+
+// Result is what `wdtcancel bench --json` prints.
+type Result struct {
+	ProcessingRatio float64 `json:"processing_ratio"`
+	EnqueueRatio    float64 `json:"enqueue_ratio"`
+	PickupP50Ms     float64 `json:"pickup_p50_ms"`
+	PickupP99Ms     float64 `json:"pickup_p99_ms"`
+
+	Machine    Machine     `json:"machine"`
+	Processing Processing  `json:"processing"`
+	Enqueue    EnqueueRes  `json:"enqueue"`
+	Pickup     Pickup      `json:"pickup"`
+	Scaling    []ScaleRow  `json:"scaling,omitempty"`
+	Resources  *Resources  `json:"resources,omitempty"`
+	Notes      []string    `json:"notes,omitempty"`
+	Took       JSONSeconds `json:"took_seconds"`
+}
+
+// Machine describes where the figures were taken.
+type Machine struct {
+	CPUs         int    `json:"cpus"`
+	CPUModel     string `json:"cpu_model,omitempty"`
+	GoVersion    string `json:"go_version"`
+	RedisVersion string `json:"redis_version"`
+	RedisKind    string `json:"redis"`
+}
+
+// Processing compares a no-op handler with the real pipeline.
+type Processing struct {
+	Tasks          int     `json:"tasks"`
+	Concurrency    int     `json:"concurrency"`
+	BaselinePerSec float64 `json:"noop_tasks_per_sec"`
+	RealPerSec     float64 `json:"real_tasks_per_sec"`
+}
+
+// EnqueueRes compares enqueue paths.
+type EnqueueRes struct {
+	Tasks            int     `json:"tasks"`
+	OneByOnePerSec   float64 `json:"asynq_one_by_one_per_sec"`
+	CancelManyPerSec float64 `json:"cancel_many_per_sec"`
+	CLITasks         int     `json:"cli_tasks,omitempty"`
+	CLIPerSec        float64 `json:"cli_file_per_sec,omitempty"`
+	CLIRatio         float64 `json:"cli_ratio,omitempty"`
+}
+
+// Pickup is idle pickup latency.
+type Pickup struct {
+	Samples        int     `json:"samples"`
+	P50Ms          float64 `json:"p50_ms"`
+	P99Ms          float64 `json:"p99_ms"`
+	DefaultSamples int     `json:"asynq_default_interval_samples"`
+	DefaultP50Ms   float64 `json:"asynq_default_interval_p50_ms"`
+}
+
+// ScaleRow is one scaling measurement.
+type ScaleRow struct {
+	Processes int     `json:"processes"`
+	ProxyRTT  string  `json:"redis_extra_rtt"`
+	PerSec    float64 `json:"tasks_per_sec"`
+	Ratio     float64 `json:"ratio_to_one_process"`
+}
+
+// Resources are worker and Redis costs.
+type Resources struct {
+	WorkerPeakRSSMB        float64 `json:"worker_peak_rss_mb"`
+	WorkerCPUSecPer1000    float64 `json:"worker_cpu_seconds_per_1000_tasks"`
+	RedisBytesPerQueued    float64 `json:"redis_bytes_per_queued_task"`
+	RedisBytesPerDeadEntry float64 `json:"redis_bytes_per_dead_letter"`
+}
+
+// JSONSeconds is a duration printed as seconds.
+type JSONSeconds time.Duration
+
+// MarshalJSON prints seconds with millisecond precision.
+func (d JSONSeconds) MarshalJSON() ([]byte, error) {
+	return []byte(strconv.FormatFloat(time.Duration(d).Seconds(), 'f', 3, 64)), nil
+}
+
+type runner struct {
+	o      Options
+	res    *Result
+	conn   asynq.RedisConnOpt
+	rdb    redis.UniversalClient
+	url    string
+	prefix string
+	queues []string
+}
+
+func (o *Options) defaults() {
+	d := Defaults
+	if o.Tasks <= 0 {
+		o.Tasks = d.Tasks
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = d.Concurrency
+	}
+	if o.EnqueueTasks <= 0 {
+		o.EnqueueTasks = d.EnqueueTasks
+	}
+	if o.CLITasks < 0 {
+		o.CLITasks = 0
+	} else if o.CLITasks == 0 {
+		o.CLITasks = d.CLITasks
+	}
+	if o.PickupSamples <= 0 {
+		o.PickupSamples = d.PickupSamples
+	}
+	if o.DefaultPickupSamples <= 0 {
+		o.DefaultPickupSamples = d.DefaultPickupSamples
+	}
+	if len(o.Processes) == 0 {
+		o.Processes = d.Processes
+	}
+	if o.ScalingTasks <= 0 {
+		o.ScalingTasks = d.ScalingTasks
+	}
+	if o.ProxyDelay <= 0 {
+		o.ProxyDelay = d.ProxyDelay
+	}
+	if o.Out == nil {
+		o.Out = io.Discard
+	}
+}
+
+// Run runs every phase. Queues it creates are named wdtcancel-bench-* and
+// deleted at the end, so a shared Redis is left as it was.
+func Run(ctx context.Context, o Options) (*Result, error) {
+	o.defaults()
+	start := time.Now()
+	r := &runner{o: o, res: &Result{}, prefix: fmt.Sprintf("wdtcancel-bench-%d", time.Now().UnixNano()%1e6)}
+	r.url = o.RedisURL
+	r.res.Machine.RedisKind = "given"
+	if r.url == "" {
+		red, err := redistest.Start(redistest.Options{})
+		if err != nil {
+			return nil, err
+		}
+		defer red.Close()
+		r.url = red.URL()
+		r.res.Machine.RedisKind = "redis-server started by bench"
+		if !red.Real {
+			r.res.Machine.RedisKind = "embedded miniredis (no redis-server on PATH): figures are not representative"
+		}
+	}
+	var err error
+	if r.conn, err = asynq.ParseRedisURI(r.url); err != nil {
+		return nil, fmt.Errorf("bench redis: %w", err)
+	}
+	r.rdb = r.conn.MakeRedisClient().(redis.UniversalClient)
+	defer r.rdb.Close()
+	if err := r.rdb.Ping(ctx).Err(); err != nil {
+		return nil, fmt.Errorf("bench redis %s: %w", r.url, err)
+	}
+	defer r.cleanup()
+	r.machine(ctx)
+
+	phases := []struct {
+		name string
+		fn   func(context.Context) error
+	}{
+		{"processing", r.processing},
+		{"enqueue", r.enqueue},
+		{"pickup", r.pickup},
+		{"scaling", r.scaling},
+		{"redis memory", r.redisMemory},
+	}
+	for _, p := range phases {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		fmt.Fprintf(o.Out, "bench: %s...\n", p.name)
+		if err := p.fn(ctx); err != nil {
+			return nil, fmt.Errorf("bench %s: %w", p.name, err)
+		}
+	}
+	r.res.Took = JSONSeconds(time.Since(start))
+	return r.res, nil
+}
+
+func (r *runner) queue(name string) string {
+	q := r.prefix + "-" + name
+	r.queues = append(r.queues, q)
+	return q
+}
+
+func (r *runner) cleanup() {
+	insp := asynq.NewInspectorFromRedisClient(r.rdb)
+	ctx := context.Background()
+	for _, q := range r.queues {
+		insp.DeleteQueue(q, true)
+		iter := r.rdb.Scan(ctx, 0, "wdtcancel:{"+q+"}*", 1000).Iterator()
+		for iter.Next(ctx) {
+			r.rdb.Del(ctx, iter.Val())
+		}
+	}
+}
+
+func (r *runner) machine(ctx context.Context) {
+	m := &r.res.Machine
+	m.CPUs, m.GoVersion = runtime.NumCPU(), runtime.Version()
+	if info, err := r.rdb.Info(ctx, "server").Result(); err == nil {
+		m.RedisVersion = infoField(info, "redis_version")
+	}
+	if f, err := os.Open("/proc/cpuinfo"); err == nil {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPUModel = strings.TrimSpace(v)
+				break
+			}
+		}
+		f.Close()
+	}
+}
+
+func infoField(info, name string) string {
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), name+":"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+func (r *runner) producer(queue string) (*enqueue.Client, error) {
+	return enqueue.New(r.conn, enqueue.WithQueue(queue), enqueue.WithSource("bench"))
+}
+
+func numbers(prefix string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("%s%07d", prefix, i)
+	}
+	return out
+}
+
+func (r *runner) fill(ctx context.Context, queue, prefix string, n int) error {
+	p, err := r.producer(queue)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	res, err := p.CancelSlice(ctx, numbers(prefix, n), enqueue.ManyOptions{})
+	if err != nil {
+		return err
+	}
+	if s := enqueue.Summarize(res, false); s.Enqueued != n {
+		return fmt.Errorf("fill %s: %+v", queue, s)
+	}
+	return nil
+}
+
+// benchLogger is what a production worker logs: JSON at info, here into
+// io.Discard, so the real pipeline pays for its log lines.
+func benchLogger() *zap.Logger {
+	enc := zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig())
+	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(io.Discard), zapcore.InfoLevel))
+}
+
+// processing: N tasks through a no-op asynq handler, then N cancel tasks
+// through the real worker (signing, HTTP round trip to an in-process
+// sandbox without faults or quota), same concurrency and check interval.
+func (r *runner) processing(ctx context.Context) error {
+	n, c := r.o.Tasks, r.o.Concurrency
+	r.res.Processing = Processing{Tasks: n, Concurrency: c}
+
+	qb := r.queue("noop")
+	if err := r.fill(ctx, qb, "NOOP", n); err != nil {
+		return err
+	}
+	var count atomic.Int64
+	done := make(chan struct{})
+	srv := asynq.NewServerFromRedisClient(r.rdb, asynq.Config{
+		Concurrency: c, Queues: map[string]int{qb: 1},
+		TaskCheckInterval: worker.DefaultTaskCheckInterval, LogLevel: asynq.FatalLevel,
+	})
+	t0 := time.Now()
+	if err := srv.Start(asynq.HandlerFunc(func(context.Context, *asynq.Task) error {
+		if count.Add(1) == int64(n) {
+			close(done)
+		}
+		return nil
+	})); err != nil {
+		return err
+	}
+	if err := wait(ctx, done, 10*time.Minute); err != nil {
+		return err
+	}
+	base := time.Since(t0)
+	srv.Shutdown()
+	r.res.Processing.BaselinePerSec = float64(n) / base.Seconds()
+
+	qr := r.queue("real")
+	if err := r.fill(ctx, qr, "REAL", n); err != nil {
+		return err
+	}
+	realDone := make(chan struct{})
+	var calls atomic.Int64
+	sb, err := wdttest.NewServer(wdttest.Options{OnCall: func(string) {
+		if calls.Add(1) == int64(n) {
+			close(realDone)
+		}
+	}})
+	if err != nil {
+		return err
+	}
+	defer sb.Close()
+	client, err := wdt.New(sb.APIURL(), sb.Credentials())
+	if err != nil {
+		return err
+	}
+	w, err := worker.New(worker.Config{Redis: r.conn, API: client, Queue: qr, Concurrency: c, Logger: benchLogger()})
+	if err != nil {
+		return err
+	}
+	if r.o.CPUProfile != "" {
+		f, err := os.Create(r.o.CPUProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
+	t0 = time.Now()
+	if err := w.Start(ctx); err != nil {
+		w.Close()
+		return err
+	}
+	err = wait(ctx, realDone, 10*time.Minute)
+	real := time.Since(t0)
+	w.Shutdown()
+	if err != nil {
+		return err
+	}
+	r.res.Processing.RealPerSec = float64(n) / real.Seconds()
+	r.res.ProcessingRatio = round(r.res.Processing.RealPerSec / r.res.Processing.BaselinePerSec)
+	return nil
+}
+
+// enqueue: one-by-one asynq.Client.Enqueue vs CancelMany vs the CLI.
+func (r *runner) enqueue(ctx context.Context) error {
+	m := r.o.EnqueueTasks
+	e := &r.res.Enqueue
+	e.Tasks = m
+
+	q1 := r.queue("enq-one")
+	client := asynq.NewClientFromRedisClient(r.rdb)
+	now := time.Now()
+	t0 := time.Now()
+	for _, no := range numbers("ONE", m) {
+		task, err := tasks.NewCancelTask(no, "bench", now, asynq.Queue(q1))
+		if err != nil {
+			return err
+		}
+		if _, err := client.EnqueueContext(ctx, task); err != nil {
+			return err
+		}
+	}
+	e.OneByOnePerSec = float64(m) / time.Since(t0).Seconds()
+
+	q2 := r.queue("enq-many")
+	t0 = time.Now()
+	if err := r.fill(ctx, q2, "MANY", m); err != nil {
+		return err
+	}
+	e.CancelManyPerSec = float64(m) / time.Since(t0).Seconds()
+	r.res.EnqueueRatio = round(e.CancelManyPerSec / e.OneByOnePerSec)
+
+	if r.o.EnqueueCLI == nil || r.o.CLITasks == 0 {
+		return nil
+	}
+	f, err := os.CreateTemp("", "wdtcancel-bench-*.txt")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	bw := bufio.NewWriter(f)
+	for _, no := range numbers("CLI", r.o.CLITasks) {
+		bw.WriteString(no + "\n")
+	}
+	bw.Flush()
+	f.Close()
+	q3 := r.queue("enq-cli")
+	t0 = time.Now()
+	if err := r.o.EnqueueCLI(ctx, r.url, q3, f.Name()); err != nil {
+		return fmt.Errorf("cli: %w", err)
+	}
+	e.CLITasks = r.o.CLITasks
+	e.CLIPerSec = float64(r.o.CLITasks) / time.Since(t0).Seconds()
+	e.CLIRatio = round(e.CLIPerSec / e.OneByOnePerSec)
+	return nil
+}
+
+// pickup: enqueue one task into an idle queue and time until the sandbox
+// receives the worker's call, p50/p99; and the same with asynq's default
+// one-second check interval for comparison.
+func (r *runner) pickup(ctx context.Context) error {
+	qp := r.queue("pickup")
+	arrived := make(chan time.Time, 1)
+	sb, err := wdttest.NewServer(wdttest.Options{OnCall: func(string) { arrived <- time.Now() }})
+	if err != nil {
+		return err
+	}
+	defer sb.Close()
+	client, _ := wdt.New(sb.APIURL(), sb.Credentials())
+	w, err := worker.New(worker.Config{Redis: r.conn, API: client, Queue: qp, Concurrency: r.o.Concurrency, Logger: benchLogger()})
+	if err != nil {
+		return err
+	}
+	if err := w.Start(ctx); err != nil {
+		w.Close()
+		return err
+	}
+	defer w.Shutdown()
+	ac := asynq.NewClientFromRedisClient(r.rdb)
+	sample := func(queue, no string, got <-chan time.Time) (time.Duration, error) {
+		// A random pause so the enqueue lands anywhere in the poll cycle.
+		time.Sleep(time.Duration(20+rand.IntN(80)) * time.Millisecond)
+		task, _ := tasks.NewCancelTask(no, "bench", time.Now(), asynq.Queue(queue))
+		t0 := time.Now()
+		if _, err := ac.EnqueueContext(ctx, task); err != nil {
+			return 0, err
+		}
+		select {
+		case at := <-got:
+			return at.Sub(t0), nil
+		case <-time.After(10 * time.Second):
+			return 0, errors.New("task not picked up within 10 s")
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}
+	var lat []time.Duration
+	for i := 0; i < r.o.PickupSamples; i++ {
+		d, err := sample(qp, fmt.Sprintf("PICK%05d", i), arrived)
+		if err != nil {
+			return err
+		}
+		lat = append(lat, d)
+	}
+	p := &r.res.Pickup
+	p.Samples = len(lat)
+	p.P50Ms, p.P99Ms = ms(percentile(lat, 50)), ms(percentile(lat, 99))
+	r.res.PickupP50Ms, r.res.PickupP99Ms = p.P50Ms, p.P99Ms
+
+	// asynq's default check interval, fewer samples: each costs ~0.75 s.
+	qd := r.queue("pickup-default")
+	started := make(chan time.Time, 1)
+	srv := asynq.NewServerFromRedisClient(r.rdb, asynq.Config{Concurrency: r.o.Concurrency, Queues: map[string]int{qd: 1}, LogLevel: asynq.FatalLevel})
+	if err := srv.Start(asynq.HandlerFunc(func(context.Context, *asynq.Task) error { started <- time.Now(); return nil })); err != nil {
+		return err
+	}
+	defer srv.Shutdown()
+	var def []time.Duration
+	for i := 0; i < r.o.DefaultPickupSamples; i++ {
+		d, err := sample(qd, fmt.Sprintf("DEF%05d", i), started)
+		if err != nil {
+			return err
+		}
+		def = append(def, d)
+	}
+	p.DefaultSamples, p.DefaultP50Ms = len(def), ms(percentile(def, 50))
+	return nil
+}
+
+// scaling: 1, 2, 4 worker processes on one Redis, direct and through a
+// proxy that adds about 2 ms of round trip. Also the resources of the
+// one-process run.
+func (r *runner) scaling(ctx context.Context) error {
+	if r.o.WorkerCommand == nil {
+		r.res.Notes = append(r.res.Notes, "scaling and worker resources skipped: no worker command")
+		return nil
+	}
+	red := strings.TrimPrefix(r.url, "redis://")
+	hostport, _, _ := strings.Cut(red, "/")
+	if strings.Contains(hostport, "@") {
+		r.res.Notes = append(r.res.Notes, "scaling over the proxy skipped: Redis URL has a password")
+	}
+	proxy, err := startDelayProxy(hostport, r.o.ProxyDelay)
+	if err != nil {
+		return err
+	}
+	defer proxy.Close()
+	var one [2]float64
+	for pi, viaProxy := range []bool{false, true} {
+		for _, procs := range r.o.Processes {
+			url := r.url
+			rtt := "0"
+			if viaProxy {
+				url = "redis://" + proxy.Addr() + "/0"
+				rtt = (2 * r.o.ProxyDelay).String()
+			}
+			perSec, res, err := r.scaleRun(ctx, procs, url)
+			if err != nil {
+				return err
+			}
+			if procs == r.o.Processes[0] {
+				one[pi] = perSec
+				if !viaProxy && res != nil {
+					r.res.Resources = res
+				}
+			}
+			r.res.Scaling = append(r.res.Scaling, ScaleRow{Processes: procs, ProxyRTT: rtt, PerSec: round(perSec), Ratio: round(perSec / one[pi])})
+			fmt.Fprintf(r.o.Out, "bench:   %d process(es), extra Redis RTT %s: %.0f tasks/s\n", procs, rtt, perSec)
+		}
+	}
+	return nil
+}
+
+func (r *runner) scaleRun(ctx context.Context, procs int, redisURL string) (float64, *Resources, error) {
+	q := r.queue(fmt.Sprintf("scale-%d-%d", procs, len(r.queues)))
+	n := r.o.ScalingTasks
+	var first, last atomic.Int64
+	var calls atomic.Int64
+	done := make(chan struct{})
+	sb, err := wdttest.NewServer(wdttest.Options{OnCall: func(string) {
+		now := time.Now().UnixNano()
+		first.CompareAndSwap(0, now)
+		if calls.Add(1) == int64(n) {
+			last.Store(now)
+			close(done)
+		}
+	}})
+	if err != nil {
+		return 0, nil, err
+	}
+	defer sb.Close()
+	if err := r.fill(ctx, q, "SC", n); err != nil {
+		return 0, nil, err
+	}
+	env := []string{"REDIS_URL=" + redisURL, "WDT_URL=" + sb.APIURL(), "WDT_SID=sandbox", "WDT_APPKEY=sandbox", "WDT_APPSECRET=sandbox:sandbox"}
+	var cmds []*exec.Cmd
+	for i := 0; i < procs; i++ {
+		cmd := r.o.WorkerCommand([]string{"--queue", q, "--listen", "", "--concurrency", strconv.Itoa(r.o.Concurrency), "--log-level", "warn"}, env)
+		cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+		if err := cmd.Start(); err != nil {
+			return 0, nil, err
+		}
+		cmds = append(cmds, cmd)
+	}
+	waitErr := wait(ctx, done, 10*time.Minute)
+	var res *Resources
+	if procs == 1 && waitErr == nil {
+		res = procResources(cmds[0].Process.Pid, n)
+	}
+	var wg sync.WaitGroup
+	for _, c := range cmds {
+		c.Process.Signal(syscall.SIGTERM)
+		wg.Add(1)
+		go func() { defer wg.Done(); c.Wait() }()
+	}
+	wg.Wait()
+	if waitErr != nil {
+		return 0, nil, waitErr
+	}
+	span := time.Duration(last.Load() - first.Load())
+	return float64(n-1) / span.Seconds(), res, nil
+}
+
+// procResources reads peak RSS and CPU time of a live process from /proc.
+func procResources(pid, tasksDone int) *Resources {
+	res := &Resources{}
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); err == nil {
+		if v := infoField(strings.ReplaceAll(string(b), "\t", ""), "VmHWM"); v != "" {
+			kb, _ := strconv.ParseFloat(strings.Fields(v)[0], 64)
+			res.WorkerPeakRSSMB = round(kb / 1024)
+		}
+	}
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
+		s := string(b)
+		if i := strings.LastIndex(s, ")"); i > 0 {
+			f := strings.Fields(s[i+2:])
+			if len(f) > 12 {
+				ut, _ := strconv.ParseFloat(f[11], 64)
+				st, _ := strconv.ParseFloat(f[12], 64)
+				res.WorkerCPUSecPer1000 = round((ut + st) / 100 / float64(tasksDone) * 1000)
+			}
+		}
+	}
+	return res
+}
+
+// redisMemory: bytes per queued task and per dead-letter record.
+func (r *runner) redisMemory(ctx context.Context) error {
+	used := func() (float64, error) {
+		info, err := r.rdb.Info(ctx, "memory").Result()
+		if err != nil {
+			return 0, err
+		}
+		return strconv.ParseFloat(infoField(info, "used_memory"), 64)
+	}
+	if _, err := used(); err != nil {
+		r.res.Notes = append(r.res.Notes, "redis memory skipped: INFO memory unsupported")
+		return nil
+	}
+	const k = 5000
+	before, _ := used()
+	q := r.queue("mem")
+	if err := r.fill(ctx, q, "MEM", k); err != nil {
+		return err
+	}
+	after, _ := used()
+	if r.res.Resources == nil {
+		r.res.Resources = &Resources{}
+	}
+	r.res.Resources.RedisBytesPerQueued = round((after - before) / k)
+	dlq := worker.NewDLQ(r.rdb, r.queue("mem-dlq"))
+	before, _ = used()
+	now := time.Now()
+	st := 100
+	for _, no := range numbers("DEAD", k) {
+		if err := dlq.Put(ctx, worker.Record{PreStockinNo: no, Category: wdt.Rejected, WDTStatus: &st, Message: "入库单状态不为待审核或编辑中",
+			Error: "wdt wms.stockin.PreStockin.cancel: rejected: status 100: 入库单状态不为待审核或编辑中", Attempts: 1, Source: "bench",
+			FirstEnqueuedAt: &now, DeadLetteredAt: now}); err != nil {
+			return err
+		}
+	}
+	after, _ = used()
+	r.res.Resources.RedisBytesPerDeadEntry = round((after - before) / k)
+	return nil
+}
+
+func wait(ctx context.Context, done <-chan struct{}, limit time.Duration) error {
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(limit):
+		return fmt.Errorf("not finished within %s", limit)
+	}
+}
+
+func percentile(d []time.Duration, p int) time.Duration {
+	s := append([]time.Duration(nil), d...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	i := (len(s)*p + 99) / 100
+	if i < 1 {
+		i = 1
+	}
+	return s[i-1]
+}
+
+func ms(d time.Duration) float64 { return round(float64(d) / float64(time.Millisecond)) }
+
+func round(f float64) float64 { return float64(int64(f*100+0.5)) / 100 }
