@@ -76,12 +76,19 @@ type Handler struct {
 
 	faultsMu     sync.Mutex
 	loggedFaults map[string]bool
+
+	// running counts handlers still executing. asynq stops waiting for a
+	// handler when its shutdown timeout ends; the worker waits on this
+	// before closing Redis so a cut call can still record its outcome.
+	running sync.WaitGroup
 }
 
 // ProcessTask implements asynq.Handler. Every return is one of: nil (done),
 // a snooze or a failure (asynq retries), or a dead-letter after the record
 // was written (asynq archives).
 func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
+	h.running.Add(1)
+	defer h.running.Done()
 	start := time.Now()
 	id, _ := asynq.GetTaskID(ctx)
 	retried, _ := asynq.GetRetryCount(ctx)
@@ -132,12 +139,23 @@ func (h *Handler) call(ctx context.Context, at *attempt) error {
 			// Redis trouble in the limiter: not the order's fault.
 			return snooze(wdt.Network, jitter(5*time.Second), err)
 		}
+		// Mark the call as sent before sending it, so that if this process
+		// dies mid-call the next attempt knows the outcome is unknown.
+		if _, merr := h.memory.Begin(ctx, at.no, time.Now()); merr != nil {
+			slot.Release(ctx)
+			return snooze(wdt.Network, jitter(5*time.Second), merr)
+		}
 		callStart := time.Now()
 		err = h.api.CancelPreStockin(ctx, at.no)
 		slot.Release(ctx)
 		at.calls++
 		cat := wdt.CategoryOf(err)
 		h.metrics.ObserveCall(cat, time.Since(callStart))
+		if merr := h.settle(ctx, at.no, cat); merr != nil {
+			// The call's outcome is known but could not be recorded; the
+			// sent mark stays, so a later rejection errs on ambiguous.
+			h.log.Warn("cannot record call outcome", zap.String("pre_stockin_no", at.no), zap.Error(merr))
+		}
 		if cat == wdt.ClockSkew && try == 0 {
 			h.metrics.ClockResyncs.Inc()
 			h.log.Warn("clock skew: resynced, re-signing", zap.String("pre_stockin_no", at.no),
@@ -146,6 +164,19 @@ func (h *Handler) call(ctx context.Context, at *attempt) error {
 		}
 		return err
 	}
+}
+
+// settle records what the call's answer means for the outcome memory.
+func (h *Handler) settle(ctx context.Context, no string, cat wdt.Category) error {
+	switch cat {
+	case wdt.Cancelled:
+		return h.memory.Cancelled(ctx, no)
+	case wdt.UnknownOutcome:
+		return h.memory.Unknown(ctx, no, time.Now())
+	}
+	// Every other answer is definite that nothing was cancelled; a network
+	// error means the request was never written.
+	return h.memory.Answered(ctx, no)
 }
 
 // apply maps the outcome of the call to what asynq does next.
@@ -189,13 +220,6 @@ func (h *Handler) apply(ctx context.Context, at *attempt, err error) error {
 		return h.reject(ctx, at, err)
 	}
 	// Server, Network, UnknownOutcome: these use up a retry.
-	if cat == wdt.UnknownOutcome {
-		if merr := h.memory.Remember(ctx, at.no, time.Now()); merr != nil {
-			// Without the memory a later rejection would look clean; keep
-			// the task and try again soon rather than forget.
-			h.log.Error("cannot record unknown outcome", zap.String("pre_stockin_no", at.no), zap.Error(merr))
-		}
-	}
 	if at.retried+1 >= at.limit {
 		return h.exhausted(ctx, at, cat, err)
 	}
@@ -203,18 +227,9 @@ func (h *Handler) apply(ctx context.Context, at *attempt, err error) error {
 	return fail(cat, err)
 }
 
-// succeeded forgets an unknown outcome and clears a configuration fault.
-// An unknown outcome is only ever recorded by an attempt that used a retry,
-// so a first attempt has nothing to forget and skips the round trip. (A
-// number re-driven from the DLQ starts at 0 again: its memory, if any,
-// stays until its TTL, and a later rejection of the same number, which can
-// only mean it is already cancelled or completed, is still flagged.)
-func (h *Handler) succeeded(ctx context.Context, at *attempt) {
-	if at.retried > 0 {
-		if err := h.memory.Forget(ctx, at.no); err != nil {
-			h.log.Warn("cannot forget unknown outcome", zap.String("pre_stockin_no", at.no), zap.Error(err))
-		}
-	}
+// succeeded clears a configuration fault (the outcome memory was already
+// cleared when the call was settled).
+func (h *Handler) succeeded(_ context.Context, _ *attempt) {
 	if h.ready.ConfigFault() != "" {
 		h.ready.SetConfigFault("")
 		h.metrics.ConfigFault.Set(0)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
@@ -39,6 +40,7 @@ type harness struct {
 	insp  *asynq.Inspector
 	shift atomic.Int64 // sandbox clock jump, to age its rate-limit window
 	logs  *observer.ObservedLogs
+	dlq   *worker.DLQ // independent of any worker's lifetime
 }
 
 func newHarness(t *testing.T, opts wdttest.Options) *harness {
@@ -59,6 +61,9 @@ func newHarness(t *testing.T, opts wdttest.Options) *harness {
 	t.Cleanup(func() { h.prod.Close() })
 	h.insp = asynq.NewInspector(h.conn)
 	t.Cleanup(func() { h.insp.Close() })
+	rdb := h.conn.MakeRedisClient().(redis.UniversalClient)
+	t.Cleanup(func() { rdb.Close() })
+	h.dlq = worker.NewDLQ(rdb, tasks.DefaultQueue)
 	return h
 }
 
@@ -142,9 +147,9 @@ func (h *harness) order(no string) wdttest.Order {
 	return o
 }
 
-func (h *harness) deadRecord(w *worker.Worker, no string) worker.Record {
+func (h *harness) deadRecord(no string) worker.Record {
 	h.t.Helper()
-	rec, err := w.DLQ().Get(context.Background(), no)
+	rec, err := h.dlq.Get(context.Background(), no)
 	if err != nil {
 		h.t.Fatalf("dead-letter record of %s: %v", no, err)
 	}

@@ -2,7 +2,6 @@ package worker
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -13,38 +12,90 @@ import (
 // beyond any retry schedule and the task retention.
 const outcomeMemoryTTL = 30 * 24 * time.Hour
 
-// outcomeMemory remembers, per number and in Redis (so it survives retries
-// and worker restarts), that an attempt was sent and its answer lost.
+// outcomeMemory remembers, per number and in Redis (so it survives retries,
+// worker restarts and crashes), whether an attempt may have reached WDT
+// without its answer being known. Two keys per number:
+//
+//   - sent: written just before a call and deleted once the call has a
+//     definite answer. Finding it still there at the next attempt means the
+//     previous attempt died mid-call (SIGKILL, OOM, power loss): its outcome
+//     is unknown.
+//   - unknown: the number had at least one attempt with an unknown outcome.
+//     A later rejection is then ambiguous.
 type outcomeMemory struct {
 	rdb    redis.UniversalClient
 	prefix string
 }
 
 func newOutcomeMemory(rdb redis.UniversalClient, queue string) *outcomeMemory {
-	return &outcomeMemory{rdb: rdb, prefix: "wdtcancel:{" + queue + "}:unknown:"}
+	return &outcomeMemory{rdb: rdb, prefix: "wdtcancel:{" + queue + "}:"}
 }
 
-// Remember notes an unknown outcome; the first one's time is kept.
-func (m *outcomeMemory) Remember(ctx context.Context, no string, at time.Time) error {
-	if err := m.rdb.SetArgs(ctx, m.prefix+no, at.UTC().Format(time.RFC3339Nano), redis.SetArgs{Mode: "NX", TTL: outcomeMemoryTTL}).Err(); err != nil && !errors.Is(err, redis.Nil) {
+func (m *outcomeMemory) sentKey(no string) string    { return m.prefix + "sent:" + no }
+func (m *outcomeMemory) unknownKey(no string) string { return m.prefix + "unknown:" + no }
+
+// beginScript: KEYS sent, unknown. ARGV now, ttl seconds. Marks a call as
+// sent; a mark left by an earlier attempt is promoted to an unknown outcome.
+var beginScript = redis.NewScript(`
+local prev = redis.call('GET', KEYS[1])
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+if prev then
+  redis.call('SET', KEYS[2], prev, 'NX', 'EX', ARGV[2])
+  return 1
+end
+return 0
+`)
+
+// Begin marks a call to WDT as about to be sent. It reports whether an
+// earlier attempt died mid-call.
+func (m *outcomeMemory) Begin(ctx context.Context, no string, at time.Time) (bool, error) {
+	n, err := beginScript.Run(ctx, m.rdb, []string{m.sentKey(no), m.unknownKey(no)},
+		at.UTC().Format(time.RFC3339Nano), int64(outcomeMemoryTTL/time.Second)).Int()
+	if err != nil {
+		return false, fmt.Errorf("mark call of %s as sent: %w", no, err)
+	}
+	return n == 1, nil
+}
+
+// Answered records that the call got a definite answer that did not
+// cancel: only the sent mark goes.
+func (m *outcomeMemory) Answered(ctx context.Context, no string) error {
+	if err := m.rdb.Del(context.WithoutCancel(ctx), m.sentKey(no)).Err(); err != nil {
+		return fmt.Errorf("clear sent mark of %s: %w", no, err)
+	}
+	return nil
+}
+
+// Unknown records an unknown outcome of the call just made.
+func (m *outcomeMemory) Unknown(ctx context.Context, no string, at time.Time) error {
+	ctx = context.WithoutCancel(ctx)
+	_, err := m.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.SetArgs(ctx, m.unknownKey(no), at.UTC().Format(time.RFC3339Nano), redis.SetArgs{Mode: "NX", TTL: outcomeMemoryTTL})
+		p.Del(ctx, m.sentKey(no))
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("remember unknown outcome of %s: %w", no, err)
+	}
+	return nil
+}
+
+// Cancelled forgets everything: the order is known to be cancelled.
+func (m *outcomeMemory) Cancelled(ctx context.Context, no string) error {
+	if err := m.rdb.Del(context.WithoutCancel(ctx), m.sentKey(no), m.unknownKey(no)).Err(); err != nil {
+		return fmt.Errorf("forget outcome memory of %s: %w", no, err)
 	}
 	return nil
 }
 
 // Recall reports whether an unknown outcome is remembered.
 func (m *outcomeMemory) Recall(ctx context.Context, no string) (bool, error) {
-	n, err := m.rdb.Exists(ctx, m.prefix+no).Result()
+	n, err := m.rdb.Exists(ctx, m.unknownKey(no)).Result()
 	if err != nil {
 		return false, fmt.Errorf("recall unknown outcome of %s: %w", no, err)
 	}
 	return n == 1, nil
 }
 
-// Forget drops the memory once the outcome is known to be a success.
-func (m *outcomeMemory) Forget(ctx context.Context, no string) error {
-	if err := m.rdb.Del(ctx, m.prefix+no).Err(); err != nil {
-		return fmt.Errorf("forget unknown outcome of %s: %w", no, err)
-	}
-	return nil
-}
+// Forget drops both marks (dlq purge).
+func (m *outcomeMemory) Forget(ctx context.Context, no string) error { return m.Cancelled(ctx, no) }

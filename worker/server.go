@@ -211,6 +211,15 @@ func (w *Worker) shutdown() {
 	w.cfg.Logger.Info("shutting down: readiness is red, no new tasks are fetched")
 	w.srv.Stop()
 	w.srv.Shutdown()
+	// Handlers asynq gave up on have had their context cancelled; let them
+	// record the outcome of a cut call before Redis is closed.
+	done := make(chan struct{})
+	go func() { w.handler.running.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		w.cfg.Logger.Warn("handlers still running 10 s after shutdown; their calls' outcomes stay marked unknown")
+	}
 	w.Close()
 	w.cfg.Logger.Info("worker stopped")
 }

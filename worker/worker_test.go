@@ -47,7 +47,7 @@ func TestRejectedIsDeadInOneAttempt(t *testing.T) {
 	w := h.startWorker(nil)
 	h.enqueue("RK80")
 	info := h.waitTask("RK80", asynq.TaskStateArchived, 10*time.Second)
-	rec := h.deadRecord(w, "RK80")
+	rec := h.deadRecord("RK80")
 	if rec.Category != wdt.Rejected || rec.WDTStatus == nil || *rec.WDTStatus != 100 || rec.Attempts != 1 || rec.Ambiguous {
 		t.Fatalf("record %+v", rec)
 	}
@@ -181,7 +181,7 @@ func TestLostResponseMakesRejectionAmbiguous(t *testing.T) {
 	}
 	h.sb.SetFaults(0, 0)
 	info := h.waitTask("LR1", asynq.TaskStateArchived, 10*time.Second)
-	rec := h.deadRecord(w, "LR1")
+	rec := h.deadRecord("LR1")
 	if rec.Category != wdt.Rejected || !rec.Ambiguous || rec.AmbiguousReason == "" || rec.Attempts < 2 {
 		t.Fatalf("record %+v", rec)
 	}
@@ -207,14 +207,14 @@ func TestGenuineRejectionIsNotAmbiguous(t *testing.T) {
 	h.sb.SetOrder("RK80", 80)
 	h.enqueue("RK80")
 	h.waitTask("RK80", asynq.TaskStateArchived, 10*time.Second)
-	if rec := h.deadRecord(w, "RK80"); rec.Ambiguous {
+	if rec := h.deadRecord("RK80"); rec.Ambiguous {
 		t.Fatalf("clean rejection marked ambiguous: %+v", rec)
 	}
 }
 
 func TestMalformedPayloadIsDeadInvalid(t *testing.T) {
 	h := newHarness(t, wdttest.Options{})
-	w := h.startWorker(nil)
+	h.startWorker(nil)
 	c := asynq.NewClient(h.conn)
 	defer c.Close()
 	pushes := []struct {
@@ -232,7 +232,7 @@ func TestMalformedPayloadIsDeadInvalid(t *testing.T) {
 	h.enqueue("GOOD1")
 	for _, p := range pushes {
 		h.waitTask(p.id, asynq.TaskStateArchived, 10*time.Second)
-		rec := h.deadRecord(w, p.id)
+		rec := h.deadRecord(p.id)
 		if rec.Category != wdt.Invalid || rec.Payload != p.payload || rec.Attempts != 1 {
 			t.Fatalf("%s: %+v", p.id, rec)
 		}
@@ -263,10 +263,10 @@ func TestServerErrorsRetriedThenCancelled(t *testing.T) {
 
 func TestExhaustedAfterMaxRetry(t *testing.T) {
 	h := newHarness(t, wdttest.Options{FailRate: 1, Seed: 5})
-	w := h.startWorker(func(c *worker.Config) { c.Handler.MaxRetry = 3 })
+	h.startWorker(func(c *worker.Config) { c.Handler.MaxRetry = 3 })
 	h.enqueue("EX1")
 	h.waitTask("EX1", asynq.TaskStateArchived, 20*time.Second)
-	rec := h.deadRecord(w, "EX1")
+	rec := h.deadRecord("EX1")
 	if rec.Category != wdt.Exhausted || rec.Attempts != 3 || !strings.Contains(rec.Error, "exhausted after 3 failed attempts") {
 		t.Fatalf("record %+v", rec)
 	}
@@ -353,15 +353,30 @@ func TestShutdownLosesNothing(t *testing.T) {
 	time.Sleep(400 * time.Millisecond)
 	w2.Shutdown()
 	h.startWorker(func(c *worker.Config) { c.Concurrency = 8 })
+	// Nothing is lost: every order is cancelled at the sandbox, and every
+	// task is done or, when a cut call had in fact cancelled the order, dead
+	// as an ambiguous rejection; never a clean rejection.
 	for _, no := range nos {
-		h.waitTask(no, asynq.TaskStateCompleted, 20*time.Second)
+		deadline := time.Now().Add(20 * time.Second)
+		var info *asynq.TaskInfo
+		for time.Now().Before(deadline) {
+			info, _ = h.insp.GetTaskInfo(tasks.DefaultQueue, no)
+			if info != nil && (info.State == asynq.TaskStateCompleted || info.State == asynq.TaskStateArchived) {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if info == nil || (info.State != asynq.TaskStateCompleted && info.State != asynq.TaskStateArchived) {
+			t.Fatalf("%s never settled: %+v", no, info)
+		}
 		if o := h.order(no); o.Status != wdttest.StateCancelled {
 			t.Fatalf("%s: %+v", no, o)
 		}
-	}
-	if n, _ := w1.DLQ().Count(context.Background()); n != 0 {
-		recs, _ := w1.DLQ().List(context.Background())
-		t.Fatalf("%d dead letters after shutdowns: %+v", n, recs)
+		if info.State == asynq.TaskStateArchived {
+			if rec := h.deadRecord(no); rec.Category != wdt.Rejected || !rec.Ambiguous {
+				t.Fatalf("%s: cancelled at the sandbox but dead-lettered %+v", no, rec)
+			}
+		}
 	}
 }
 
@@ -384,4 +399,21 @@ func mustGather(t *testing.T, w *worker.Worker) []sample {
 		}
 	}
 	return out
+}
+
+// TestCrashMidCallMakesRejectionAmbiguous: a worker killed mid-call leaves
+// its sent mark; the order was in fact cancelled by that call. The next
+// attempt's rejection must be flagged ambiguous, not filed as clean.
+func TestCrashMidCallMakesRejectionAmbiguous(t *testing.T) {
+	h := newHarness(t, wdttest.Options{Orders: map[string]int{"KM1": 10}})
+	rdb := h.conn.MakeRedisClient().(redis.UniversalClient)
+	defer rdb.Close()
+	// What the killed worker left behind (the order is already in state 10).
+	rdb.Set(context.Background(), "wdtcancel:{"+tasks.DefaultQueue+"}:sent:KM1", "2026-11-27T00:00:00Z", time.Hour)
+	h.startWorker(nil)
+	h.enqueue("KM1")
+	h.waitTask("KM1", asynq.TaskStateArchived, 10*time.Second)
+	if rec := h.deadRecord("KM1"); rec.Category != wdt.Rejected || !rec.Ambiguous {
+		t.Fatalf("record %+v", rec)
+	}
 }
