@@ -2,7 +2,7 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: build test test-race lint fmt bench demo
+.PHONY: build test test-race lint fmt bench demo faults faults-short
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/wdtcancel ./cmd/wdtcancel
@@ -26,3 +26,11 @@ bench:
 
 demo:
 	$(GO) run ./cmd/wdtcancel demo
+
+# The fault suite: the real binary as separate processes against a real
+# redis-server and the sandbox (see internal/faults). faults-short runs in CI.
+faults-short:
+	$(GO) test -tags faults -count=1 -timeout 30m -v ./internal/faults/ 2>&1 | grep -E '^(=== RUN|--- |\s+\S+_test.go|PASS|FAIL|ok)'
+
+faults:
+	$(GO) test -tags faults -count=1 -timeout 120m -v ./internal/faults/ -faults.full 2>&1 | grep -E '^(=== RUN|--- |\s+\S+_test.go|PASS|FAIL|ok)'

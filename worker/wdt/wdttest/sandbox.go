@@ -81,7 +81,10 @@ type Order struct {
 	PreStockinNo string `json:"pre_stockin_no"`
 	Status       int    `json:"status"`
 	CancelCalls  int    `json:"cancel_calls"`
-	Known        bool   `json:"known"`
+	// LostResponses counts calls for this order that the sandbox applied
+	// (or answered) and then dropped without a response.
+	LostResponses int  `json:"lost_responses"`
+	Known         bool `json:"known"`
 }
 
 // Stats counts calls by the status answered and by the fault injected.
@@ -112,6 +115,7 @@ type Sandbox struct {
 type order struct {
 	state       int
 	cancelCalls int
+	lost        int
 	known       bool
 }
 
@@ -197,7 +201,7 @@ func (s *Sandbox) Order(no string) (Order, bool) {
 		}
 		return Order{PreStockinNo: no, Status: StateEditing}, true
 	}
-	return Order{PreStockinNo: no, Status: o.state, CancelCalls: o.cancelCalls, Known: o.known}, true
+	return Order{PreStockinNo: no, Status: o.state, CancelCalls: o.cancelCalls, LostResponses: o.lost, Known: o.known}, true
 }
 
 // Orders lists every order the sandbox holds, by number.
@@ -206,7 +210,7 @@ func (s *Sandbox) Orders() []Order {
 	defer s.mu.Unlock()
 	out := make([]Order, 0, len(s.orders))
 	for no, o := range s.orders {
-		out = append(out, Order{PreStockinNo: no, Status: o.state, CancelCalls: o.cancelCalls, Known: o.known})
+		out = append(out, Order{PreStockinNo: no, Status: o.state, CancelCalls: o.cancelCalls, LostResponses: o.lost, Known: o.known})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].PreStockinNo < out[j].PreStockinNo })
 	return out
@@ -312,6 +316,13 @@ func (s *Sandbox) serveAPI(w http.ResponseWriter, r *http.Request) {
 	s.count(strconv.Itoa(status), lostIf(lost))
 	s.logCall(method, no, status, lostIf(lost), start)
 	if lost {
+		if no != "" {
+			s.mu.Lock()
+			if o, ok := s.orders[no]; ok {
+				o.lost++
+			}
+			s.mu.Unlock()
+		}
 		resetConnection(w)
 		return
 	}

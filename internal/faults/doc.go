@@ -1,0 +1,11 @@
+// Package faults is wdtcancel's fault suite: Go tests behind the "faults"
+// build tag that run the real binary as separate processes (sandbox,
+// workers, enqueue, api, dlq) against a real redis-server, inject faults
+// (killed workers, Redis restarts and outages, a hostile API, bad input, a
+// DLQ larger than asynq's archive, SIGTERM under load) and check the
+// sandbox's ground truth against wdtcancel's view. Each scenario prints its
+// figures and fails when anything is lost or misfiled.
+//
+//	make faults-short   # the CI version
+//	make faults         # full size (go test -tags faults ./internal/faults -faults.full)
+package faults
