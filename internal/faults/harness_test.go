@@ -450,4 +450,3 @@ func readyz(addr string) int {
 func sigterm(p *proc) { p.cmd.Process.Signal(syscall.SIGTERM) }
 
 func randomPick[T any](xs []T) T { return xs[rand.IntN(len(xs))] }
-
