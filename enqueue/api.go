@@ -13,6 +13,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/wdtcancel/wdtcancel/internal/httpjson"
 	"github.com/wdtcancel/wdtcancel/tasks"
 )
 
@@ -66,7 +67,7 @@ func NewAPI(c *Client, o APIOptions) *API {
 	a.mux.HandleFunc("POST /v1/cancellations", a.post)
 	a.mux.HandleFunc("GET /v1/cancellations/{no}", a.get)
 	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		httpjson.Write(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	return a
 }
@@ -80,12 +81,12 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				panic(v)
 			}
 			a.opts.Logger.Error("api handler panic", zap.String("path", r.URL.Path), zap.Any("panic", v))
-			writeJSON(w, http.StatusInternalServerError, apiError{"internal error"})
+			httpjson.Write(w, http.StatusInternalServerError, apiError{"internal error"})
 		}
 	}()
 	if r.URL.Path != "/healthz" && !a.authorized(r) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="wdtcancel"`)
-		writeJSON(w, http.StatusUnauthorized, apiError{"missing or wrong bearer token: send Authorization: Bearer <WDTCANCEL_API_TOKEN>"})
+		httpjson.Write(w, http.StatusUnauthorized, apiError{"missing or wrong bearer token: send Authorization: Bearer <WDTCANCEL_API_TOKEN>"})
 		return
 	}
 	a.mux.ServeHTTP(w, r)
@@ -102,40 +103,40 @@ func (a *API) authorized(r *http.Request) bool {
 func (a *API) post(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
-		writeJSON(w, http.StatusUnsupportedMediaType, apiError{"Content-Type must be application/json"})
+		httpjson.Write(w, http.StatusUnsupportedMediaType, apiError{"Content-Type must be application/json"})
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.opts.MaxBodyBytes))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			writeJSON(w, http.StatusRequestEntityTooLarge, apiError{fmt.Sprintf("request body larger than %d bytes: split the batch", a.opts.MaxBodyBytes)})
+			httpjson.Write(w, http.StatusRequestEntityTooLarge, apiError{fmt.Sprintf("request body larger than %d bytes: split the batch", a.opts.MaxBodyBytes)})
 			return
 		}
-		writeJSON(w, http.StatusBadRequest, apiError{"cannot read request body"})
+		httpjson.Write(w, http.StatusBadRequest, apiError{"cannot read request body"})
 		return
 	}
 	var req CancelRequest
 	dec := json.NewDecoder(strings.NewReader(string(body)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
-		writeJSON(w, http.StatusBadRequest, apiError{"body must be {\"pre_stockin_nos\": [\"...\"], \"source\": \"...\"}: " + err.Error()})
+		httpjson.Write(w, http.StatusBadRequest, apiError{"body must be {\"pre_stockin_nos\": [\"...\"], \"source\": \"...\"}: " + err.Error()})
 		return
 	}
 	if dec.More() {
-		writeJSON(w, http.StatusBadRequest, apiError{"trailing data after the JSON object"})
+		httpjson.Write(w, http.StatusBadRequest, apiError{"trailing data after the JSON object"})
 		return
 	}
 	switch n := len(req.PreStockinNos); {
 	case n == 0:
-		writeJSON(w, http.StatusBadRequest, apiError{"pre_stockin_nos is empty"})
+		httpjson.Write(w, http.StatusBadRequest, apiError{"pre_stockin_nos is empty"})
 		return
 	case n > a.opts.MaxNumbers:
-		writeJSON(w, http.StatusRequestEntityTooLarge, apiError{fmt.Sprintf("%d numbers in one request, at most %d: split the batch", n, a.opts.MaxNumbers)})
+		httpjson.Write(w, http.StatusRequestEntityTooLarge, apiError{fmt.Sprintf("%d numbers in one request, at most %d: split the batch", n, a.opts.MaxNumbers)})
 		return
 	}
 	if err := tasks.ValidateSource(req.Source); err != nil {
-		writeJSON(w, http.StatusBadRequest, apiError{err.Error()})
+		httpjson.Write(w, http.StatusBadRequest, apiError{err.Error()})
 		return
 	}
 	c := *a.c
@@ -151,27 +152,19 @@ func (a *API) post(w http.ResponseWriter, r *http.Request) {
 	if err != nil || (sum.Failed > 0 && sum.Failed == sum.Total()) {
 		code = http.StatusServiceUnavailable
 	}
-	writeJSON(w, code, sum)
+	httpjson.Write(w, code, sum)
 }
 
 func (a *API) get(w http.ResponseWriter, r *http.Request) {
 	st, err := a.c.Status(r.Context(), r.PathValue("no"))
 	switch {
 	case errors.Is(err, tasks.ErrInvalid):
-		writeJSON(w, http.StatusBadRequest, apiError{err.Error()})
+		httpjson.Write(w, http.StatusBadRequest, apiError{err.Error()})
 	case errors.Is(err, ErrNotFound):
-		writeJSON(w, http.StatusNotFound, apiError{err.Error()})
+		httpjson.Write(w, http.StatusNotFound, apiError{err.Error()})
 	case err != nil:
-		writeJSON(w, http.StatusServiceUnavailable, apiError{"redis unavailable, retry later"})
+		httpjson.Write(w, http.StatusServiceUnavailable, apiError{"redis unavailable, retry later"})
 	default:
-		writeJSON(w, http.StatusOK, st)
+		httpjson.Write(w, http.StatusOK, st)
 	}
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	enc.Encode(v)
 }

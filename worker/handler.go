@@ -194,7 +194,7 @@ func (h *Handler) apply(ctx context.Context, at *attempt, err error) error {
 	cat := wdt.CategoryOf(err)
 	switch cat {
 	case wdt.Cancelled:
-		h.succeeded(ctx, at)
+		h.succeeded()
 		h.finish(at, "done", cat, nil)
 		return nil
 	case wdt.ClockSkew:
@@ -229,7 +229,7 @@ func (h *Handler) apply(ctx context.Context, at *attempt, err error) error {
 
 // succeeded clears a configuration fault (the outcome memory was already
 // cleared when the call was settled).
-func (h *Handler) succeeded(_ context.Context, _ *attempt) {
+func (h *Handler) succeeded() {
 	if h.ready.ConfigFault() != "" {
 		h.ready.SetConfigFault("")
 		h.metrics.ConfigFault.Set(0)

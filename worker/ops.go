@@ -1,13 +1,14 @@
 package worker
 
 import (
-	"encoding/json"
 	"net/http"
 
 	"github.com/hibiken/asynq"
 	"github.com/hibiken/asynq/x/metrics"
 	"github.com/hibiken/asynqmon"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/wdtcancel/wdtcancel/internal/httpjson"
 )
 
 // MonitoringPath is where asynqmon is served on the ops port.
@@ -25,7 +26,7 @@ func (w *Worker) opsHandler() (http.Handler, func() error) {
 	})
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(rw http.ResponseWriter, _ *http.Request) {
-		writeJSON(rw, http.StatusOK, map[string]string{"status": "ok"})
+		httpjson.Write(rw, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", func(rw http.ResponseWriter, r *http.Request) {
 		rep := w.ready.Check(r.Context())
@@ -33,18 +34,10 @@ func (w *Worker) opsHandler() (http.Handler, func() error) {
 		if !rep.Ready {
 			code = http.StatusServiceUnavailable
 		}
-		writeJSON(rw, code, rep)
+		httpjson.Write(rw, code, rep)
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(w.registry, promhttp.HandlerOpts{}))
 	mux.Handle(MonitoringPath+"/", mon)
 	mux.Handle(MonitoringPath, http.RedirectHandler(MonitoringPath+"/", http.StatusMovedPermanently))
 	return mux, mon.Close
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	enc.Encode(v)
 }

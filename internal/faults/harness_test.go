@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -448,5 +447,3 @@ func readyz(addr string) int {
 }
 
 func sigterm(p *proc) { p.cmd.Process.Signal(syscall.SIGTERM) }
-
-func randomPick[T any](xs []T) T { return xs[rand.IntN(len(xs))] }

@@ -18,6 +18,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/wdtcancel/wdtcancel/internal/httpjson"
 	"github.com/wdtcancel/wdtcancel/worker/wdt"
 )
 
@@ -249,19 +250,19 @@ func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.URL.Path == "/openapi":
 		s.serveAPI(w, r)
 	case r.URL.Path == "/_sandbox/stats" && r.Method == http.MethodGet:
-		writeJSON(w, http.StatusOK, s.Stats())
+		httpjson.Write(w, http.StatusOK, s.Stats())
 	case r.URL.Path == "/_sandbox/orders" && r.Method == http.MethodGet:
-		writeJSON(w, http.StatusOK, s.Orders())
+		httpjson.Write(w, http.StatusOK, s.Orders())
 	case strings.HasPrefix(r.URL.Path, "/_sandbox/orders/") && r.Method == http.MethodGet:
 		no := strings.TrimPrefix(r.URL.Path, "/_sandbox/orders/")
 		o, ok := s.Order(no)
 		if !ok {
-			writeJSON(w, http.StatusNotFound, map[string]any{"pre_stockin_no": no, "error": "no such order"})
+			httpjson.Write(w, http.StatusNotFound, map[string]any{"pre_stockin_no": no, "error": "no such order"})
 			return
 		}
-		writeJSON(w, http.StatusOK, o)
+		httpjson.Write(w, http.StatusOK, o)
 	case r.URL.Path == "/healthz":
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		httpjson.Write(w, http.StatusOK, map[string]string{"status": "ok"})
 	default:
 		http.NotFound(w, r)
 	}
@@ -529,18 +530,10 @@ func writeAnswer(w http.ResponseWriter, status int, msg string) {
 		io.WriteString(w, `{"status":0}`)
 		return
 	}
-	writeJSON(w, http.StatusOK, struct {
+	httpjson.Write(w, http.StatusOK, struct {
 		Status  int    `json:"status"`
 		Message string `json:"message,omitempty"`
 	}{status, msg})
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	enc.Encode(v)
 }
 
 // Server is a sandbox listening on a loopback port, for tests.
