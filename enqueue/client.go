@@ -39,12 +39,13 @@ const (
 // ErrUnavailable wraps every failure to reach Redis.
 var ErrUnavailable = errors.New("redis unavailable")
 
-// Result is the fate of one number.
+// Result is the fate of one number. All four JSON keys are always present
+// (DESIGN.md's item shape); state and error are "" when they do not apply.
 type Result struct {
 	PreStockinNo string  `json:"pre_stockin_no"`
 	Result       Outcome `json:"result"`
-	State        string  `json:"state,omitempty"`
-	Error        string  `json:"error,omitempty"`
+	State        string  `json:"state"`
+	Error        string  `json:"error"`
 	Err          error   `json:"-"`
 }
 

@@ -57,7 +57,7 @@ func TestEnqueueCommand(t *testing.T) {
 				t.Fatalf("items %s", got["items"])
 			}
 			for _, it := range items {
-				for _, k := range []string{"pre_stockin_no", "result"} {
+				for _, k := range []string{"pre_stockin_no", "result", "state", "error"} {
 					if _, ok := it[k]; !ok {
 						t.Fatalf("item without %s: %v", k, it)
 					}
