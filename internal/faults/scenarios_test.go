@@ -154,10 +154,13 @@ func TestRedisOutage(t *testing.T) {
 func TestHostileAPI(t *testing.T) {
 	e := newEnv(t, redistest.Options{AppendFsync: "everysec"})
 	o := makeOrders("HA", size(400, 3000), 5)
+	// A per-minute quota below the calls the batch needs: WDT answers with
+	// its rate-limit message until its sliding minute frees up.
+	quota := size(350, 2500)
 	e.startSandbox(o, "--fail-rate", "0.2", "--lost-response-rate", "0.05", "--clock-offset", "150s",
-		"--rate-per-minute", "3000", "--max-concurrency", "6", "--latency", "10ms", "--seed", "42")
-	w1 := e.startWorker("--concurrency", "4", "--cooldown", "3s")
-	e.startWorker("--concurrency", "4", "--cooldown", "3s")
+		"--rate-per-minute", fmt.Sprint(quota), "--latency", "10ms", "--seed", "42")
+	w1 := e.startWorker("--concurrency", "4", "--cooldown", "5s")
+	w2 := e.startWorker("--concurrency", "4", "--cooldown", "5s")
 	e.enqueueAll(o.nos)
 	settled := e.waitSettled(len(o.nos), 5*time.Minute)
 	v := e.mustVerify(o)
@@ -175,8 +178,13 @@ func TestHostileAPI(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("hostile API: %s; settled in %s; sandbox answers %v, faults %v; %d orders lost a response and were then dead-lettered (all flagged)",
-		v, settled.Round(time.Second), stats.ByStatus, stats.ByFault, lostThenDead)
+	t.Logf("hostile API: %s; settled in %s; quota %d calls/min; sandbox answers %v, faults %v; %d orders lost a response and were then dead-lettered (all flagged)",
+		v, settled.Round(time.Second), quota, stats.ByStatus, stats.ByFault, lostThenDead)
+	limited := metricValue(t, e, w1.ops, `wdtcancel_calls_total{category="rate_limited"}`) + metricValue(t, e, w2.ops, `wdtcancel_calls_total{category="rate_limited"}`)
+	t.Logf("hostile API: %v rate-limit answers, none dead-lettered", limited)
+	if limited == 0 {
+		t.Error("the quota was never hit")
+	}
 	if stats.ByStatus["7"] == 0 || stats.ByFault["lost_response"] == 0 || stats.ByStatus["100"] == 0 {
 		t.Errorf("the scenario did not exercise clock skew, lost responses and rejections: %v %v", stats.ByStatus, stats.ByFault)
 	}
@@ -376,4 +384,24 @@ func getJSON(t *testing.T, e *env, url string, into any) {
 	if into != nil {
 		json.Unmarshal(b, into)
 	}
+}
+
+// metricValue reads one series from a worker's /metrics.
+func metricValue(t *testing.T, e *env, ops, series string) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + ops + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	e.outputs.Write(b)
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			var f float64
+			fmt.Sscan(v, &f)
+			return f
+		}
+	}
+	return 0
 }
