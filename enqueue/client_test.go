@@ -258,3 +258,20 @@ func BenchmarkEnqueue(b *testing.B) {
 		}
 	})
 }
+
+func TestCancelManyRepeatedInvalidStaysInvalid(t *testing.T) {
+	c, _ := newClient(t)
+	results, err := c.CancelSlice(context.Background(), []string{"RK 1", "RK 1", "RK1", " RK1 ", ""}, ManyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Outcome{Invalid, Invalid, Enqueued, Duplicate, Invalid}
+	for i, r := range results {
+		if r.Result != want[i] {
+			t.Errorf("item %d %q: %s, want %s", i, r.PreStockinNo, r.Result, want[i])
+		}
+	}
+	if results[3].State != StateInBatch {
+		t.Errorf("repeat state %q", results[3].State)
+	}
+}

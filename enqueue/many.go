@@ -137,19 +137,20 @@ func (c *Client) CancelMany(ctx context.Context, seq iter.Seq[string], o ManyOpt
 		mu.Lock()
 		results = append(results, Result{})
 		mu.Unlock()
-		no := strings.TrimSpace(raw)
-		if first, dup := seen[no]; dup && no != "" {
-			record(i, Result{PreStockinNo: no, Result: Duplicate, State: StateInBatch, Error: fmt.Sprintf("repeats item %d of this batch", first+1)})
-			i++
-			continue
-		}
-		seen[no] = i
+		// Validate first: every copy of a bad number is reported invalid,
+		// only valid repeats are duplicates.
 		valid, err := tasks.NormalizeNo(raw)
 		if err != nil {
 			record(i, Result{PreStockinNo: raw, Result: Invalid, Error: err.Error(), Err: err})
 			i++
 			continue
 		}
+		if first, dup := seen[valid]; dup {
+			record(i, Result{PreStockinNo: valid, Result: Duplicate, State: StateInBatch, Error: fmt.Sprintf("repeats item %d of this batch", first+1)})
+			i++
+			continue
+		}
+		seen[valid] = i
 		chunk = append(chunk, job{i: i, no: valid})
 		if len(chunk) >= chunkSize {
 			flush()

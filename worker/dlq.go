@@ -74,19 +74,35 @@ func (d *DLQ) Put(ctx context.Context, r Record) error {
 
 // Get reads one record.
 func (d *DLQ) Get(ctx context.Context, no string) (Record, error) {
-	b, err := d.rdb.HGet(ctx, d.key, no).Bytes()
+	r, _, err := d.get(ctx, no)
+	return r, err
+}
+
+// get reads a record and its raw stored value.
+func (d *DLQ) get(ctx context.Context, no string) (Record, string, error) {
+	raw, err := d.rdb.HGet(ctx, d.key, no).Result()
 	if errors.Is(err, redis.Nil) {
-		return Record{}, fmt.Errorf("%s: %w", no, ErrNotDead)
+		return Record{}, "", fmt.Errorf("%s: %w", no, ErrNotDead)
 	}
 	if err != nil {
-		return Record{}, fmt.Errorf("read dead-letter record of %s: %w", no, err)
+		return Record{}, "", fmt.Errorf("read dead-letter record of %s: %w", no, err)
 	}
 	var r Record
-	if err := json.Unmarshal(b, &r); err != nil {
-		return Record{}, fmt.Errorf("dead-letter record of %s is corrupt: %w", no, err)
+	if err := json.Unmarshal([]byte(raw), &r); err != nil {
+		return Record{}, "", fmt.Errorf("dead-letter record of %s is corrupt: %w", no, err)
 	}
-	return r, nil
+	return r, raw, nil
 }
+
+// deleteIfUnchanged removes a record only if it still holds the value that
+// was read: a requeued task may already have been rejected again and left a
+// new record, which must survive.
+var deleteIfUnchanged = redis.NewScript(`
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
+  return redis.call('HDEL', KEYS[1], ARGV[1])
+end
+return 0
+`)
 
 // Count is the number of records.
 func (d *DLQ) Count(ctx context.Context) (int64, error) {
@@ -154,9 +170,11 @@ var ErrLive = errors.New("a live task exists for this number")
 // Requeue re-drives one dead number: a fresh task (retry budget reset) with
 // the original source, whether or not asynq still holds the archived task.
 // The new task is enqueued before the record is deleted, so a crash in
-// between leaves a duplicate record, never a lost number.
+// between leaves a duplicate record, never a lost number; and only the
+// record that was read is deleted, never a newer one the re-driven task
+// may already have written.
 func (d *DLQ) Requeue(ctx context.Context, no string, opts ...asynq.Option) error {
-	r, err := d.Get(ctx, no)
+	r, raw, err := d.get(ctx, no)
 	if err != nil {
 		return err
 	}
@@ -178,7 +196,7 @@ func (d *DLQ) Requeue(ctx context.Context, no string, opts ...asynq.Option) erro
 		}
 		return fmt.Errorf("requeue %s: %w", no, err)
 	}
-	if err := d.rdb.HDel(ctx, d.key, no).Err(); err != nil {
+	if err := deleteIfUnchanged.Run(ctx, d.rdb, []string{d.key}, no, raw).Err(); err != nil {
 		return fmt.Errorf("requeue %s: task enqueued but record not removed: %w", no, err)
 	}
 	return nil

@@ -417,3 +417,22 @@ func TestCrashMidCallMakesRejectionAmbiguous(t *testing.T) {
 		t.Fatalf("record %+v", rec)
 	}
 }
+
+// TestRequeueKeepsANewerRecord: a re-driven task can be rejected again
+// before requeue removes the old record; the new record must survive.
+func TestRequeueKeepsANewerRecord(t *testing.T) {
+	h := newHarness(t, wdttest.Options{Orders: map[string]int{"RQ1": 80}})
+	ctx := context.Background()
+	if err := h.dlq.Put(ctx, worker.Record{PreStockinNo: "RQ1", Category: wdt.Rejected, Error: "old"}); err != nil {
+		t.Fatal(err)
+	}
+	// Requeue, then a worker that rejects it again at once.
+	if err := h.dlq.Requeue(ctx, "RQ1"); err != nil {
+		t.Fatal(err)
+	}
+	h.startWorker(nil)
+	h.waitTask("RQ1", asynq.TaskStateArchived, 10*time.Second)
+	if rec := h.deadRecord("RQ1"); rec.Error == "old" || rec.Category != wdt.Rejected {
+		t.Fatalf("record %+v", rec)
+	}
+}

@@ -13,7 +13,10 @@ func TestNew(t *testing.T) {
 		wantErr       string
 		check         func(string) bool
 	}{
-		{"json", "info", "", func(s string) bool { var m map[string]any; return json.Unmarshal([]byte(s), &m) == nil && m["msg"] == "hello" }},
+		{"json", "info", "", func(s string) bool {
+			var m map[string]any
+			return json.Unmarshal([]byte(s), &m) == nil && m["msg"] == "hello"
+		}},
 		{"", "", "", func(s string) bool { return strings.HasPrefix(s, "{") }},
 		{"console", "info", "", func(s string) bool { return strings.Contains(s, "INFO") && strings.Contains(s, "hello") }},
 		{"json", "error", "", func(s string) bool { return s == "" }},
