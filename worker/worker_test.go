@@ -418,9 +418,10 @@ func TestCrashMidCallMakesRejectionAmbiguous(t *testing.T) {
 	}
 }
 
-// TestRequeueKeepsANewerRecord: a re-driven task can be rejected again
-// before requeue removes the old record; the new record must survive.
-func TestRequeueKeepsANewerRecord(t *testing.T) {
+// TestRequeuedThenRejectedAgain: a re-driven number that WDT rejects
+// again gets a fresh record. (The race where the rejection lands before
+// requeue removes the old record is covered by TestDeleteIfUnchanged.)
+func TestRequeuedThenRejectedAgain(t *testing.T) {
 	h := newHarness(t, wdttest.Options{Orders: map[string]int{"RQ1": 80}})
 	ctx := context.Background()
 	if err := h.dlq.Put(ctx, worker.Record{PreStockinNo: "RQ1", Category: wdt.Rejected, Error: "old"}); err != nil {
