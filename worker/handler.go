@@ -241,10 +241,17 @@ func (h *Handler) succeeded() {
 }
 
 func (h *Handler) reject(ctx context.Context, at *attempt, err error) error {
-	ambiguous, merr := h.memory.Recall(ctx, at.no)
+	confirmed, ambiguous, merr := h.memory.Recall(ctx, at.no)
 	if merr != nil {
 		h.finish(at, "snooze", wdt.Rejected, merr)
 		return snooze(wdt.Network, jitter(5*time.Second), fmt.Errorf("cannot read outcome memory before dead-lettering: %w", merr))
+	}
+	if confirmed {
+		// An earlier attempt got status 0 but the task ran again (its
+		// success was lost to a shutdown that handed it back): "not
+		// editable" now only says it is already cancelled. Done.
+		h.finish(at, "done", wdt.Cancelled, err, zap.String("note", "already confirmed cancelled by an earlier attempt"))
+		return nil
 	}
 	rec := h.record(at, wdt.Rejected, err)
 	if ambiguous {
@@ -256,7 +263,7 @@ func (h *Handler) reject(ctx context.Context, at *attempt, err error) error {
 func (h *Handler) exhausted(ctx context.Context, at *attempt, cat wdt.Category, err error) error {
 	rec := h.record(at, wdt.Exhausted, err)
 	rec.Error = fmt.Sprintf("exhausted after %d failed attempts; last: %s: %v", at.retried+1, cat, err)
-	if ok, _ := h.memory.Recall(ctx, at.no); ok {
+	if _, unknown, _ := h.memory.Recall(ctx, at.no); unknown {
 		rec.Ambiguous, rec.AmbiguousReason = true, AmbiguousExplanation
 	}
 	return h.bury(ctx, at, rec, errors.New(rec.Error))

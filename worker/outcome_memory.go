@@ -22,6 +22,9 @@ const outcomeMemoryTTL = 30 * 24 * time.Hour
 //     is unknown.
 //   - unknown: the number had at least one attempt with an unknown outcome.
 //     A later rejection is then ambiguous.
+//   - confirmed: WDT answered 0 for this number. asynq may still run the task
+//     again (a shutdown that hands back a task whose call had just succeeded),
+//     and that rerun's rejection then only confirms the cancellation.
 type outcomeMemory struct {
 	rdb    redis.UniversalClient
 	prefix string
@@ -33,6 +36,9 @@ func newOutcomeMemory(rdb redis.UniversalClient, queue string) *outcomeMemory {
 
 func (m *outcomeMemory) sentKey(no string) string    { return m.prefix + "sent:" + no }
 func (m *outcomeMemory) unknownKey(no string) string { return m.prefix + "unknown:" + no }
+func (m *outcomeMemory) confirmedKey(no string) string {
+	return m.prefix + "confirmed:" + no
+}
 
 // beginScript: KEYS sent, unknown. ARGV now, ttl seconds. Marks a call as
 // sent; a mark left by an earlier attempt is promoted to an unknown outcome.
@@ -80,22 +86,35 @@ func (m *outcomeMemory) Unknown(ctx context.Context, no string, at time.Time) er
 	return nil
 }
 
-// Cancelled forgets everything: the order is known to be cancelled.
+// Cancelled records that WDT confirmed the cancellation and drops the
+// other marks.
 func (m *outcomeMemory) Cancelled(ctx context.Context, no string) error {
-	if err := m.rdb.Del(context.WithoutCancel(ctx), m.sentKey(no), m.unknownKey(no)).Err(); err != nil {
-		return fmt.Errorf("forget outcome memory of %s: %w", no, err)
+	ctx = context.WithoutCancel(ctx)
+	_, err := m.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, m.confirmedKey(no), time.Now().UTC().Format(time.RFC3339Nano), outcomeMemoryTTL)
+		p.Del(ctx, m.sentKey(no), m.unknownKey(no))
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("record confirmed cancellation of %s: %w", no, err)
 	}
 	return nil
 }
 
-// Recall reports whether an unknown outcome is remembered.
-func (m *outcomeMemory) Recall(ctx context.Context, no string) (bool, error) {
-	n, err := m.rdb.Exists(ctx, m.unknownKey(no)).Result()
+// Recall reports whether the number's cancellation was confirmed by an
+// earlier answer, and whether an unknown outcome is remembered.
+func (m *outcomeMemory) Recall(ctx context.Context, no string) (confirmed, unknown bool, err error) {
+	vals, err := m.rdb.MGet(ctx, m.confirmedKey(no), m.unknownKey(no)).Result()
 	if err != nil {
-		return false, fmt.Errorf("recall unknown outcome of %s: %w", no, err)
+		return false, false, fmt.Errorf("recall outcome memory of %s: %w", no, err)
 	}
-	return n == 1, nil
+	return vals[0] != nil, vals[1] != nil, nil
 }
 
-// Forget drops both marks (dlq purge).
-func (m *outcomeMemory) Forget(ctx context.Context, no string) error { return m.Cancelled(ctx, no) }
+// Forget drops every mark (dlq purge).
+func (m *outcomeMemory) Forget(ctx context.Context, no string) error {
+	if err := m.rdb.Del(context.WithoutCancel(ctx), m.sentKey(no), m.unknownKey(no), m.confirmedKey(no)).Err(); err != nil {
+		return fmt.Errorf("forget outcome memory of %s: %w", no, err)
+	}
+	return nil
+}

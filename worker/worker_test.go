@@ -437,3 +437,19 @@ func TestRequeuedThenRejectedAgain(t *testing.T) {
 		t.Fatalf("record %+v", rec)
 	}
 }
+
+// TestConfirmedEarlierIsDoneNotDead: an attempt got status 0 but asynq ran
+// the task again (a shutdown handed it back just as the call succeeded).
+// The rerun's rejection only says the order is already cancelled: done.
+func TestConfirmedEarlierIsDoneNotDead(t *testing.T) {
+	h := newHarness(t, wdttest.Options{Orders: map[string]int{"CE1": 10}})
+	rdb := h.conn.MakeRedisClient().(redis.UniversalClient)
+	defer rdb.Close()
+	rdb.Set(context.Background(), "wdtcancel:{"+tasks.DefaultQueue+"}:confirmed:CE1", "2026-11-27T00:00:00Z", time.Hour)
+	h.startWorker(nil)
+	h.enqueue("CE1")
+	h.waitTask("CE1", asynq.TaskStateCompleted, 10*time.Second)
+	if _, err := h.dlq.Get(context.Background(), "CE1"); err == nil {
+		t.Fatal("a confirmed cancellation was dead-lettered")
+	}
+}
