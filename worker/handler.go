@@ -38,6 +38,10 @@ type HandlerOptions struct {
 	// ClockSkewDelay is the brief back-off after a clock-skew answer that a
 	// resync did not cure.
 	ClockSkewDelay time.Duration
+	// BreakerHoldDelay is how long a task waits while the circuit breaker
+	// is open. Long: the breaker's probe runs on its own schedule, and
+	// closing the breaker releases held tasks at once.
+	BreakerHoldDelay time.Duration
 }
 
 // Defaults of HandlerOptions.
@@ -46,6 +50,7 @@ const (
 	DefaultCooldown         = 60 * time.Second
 	DefaultConfigFaultDelay = 5 * time.Minute
 	DefaultClockSkewDelay   = 5 * time.Second
+	DefaultBreakerHoldDelay = 10 * time.Minute
 )
 
 func (o *HandlerOptions) withDefaults() {
@@ -61,18 +66,28 @@ func (o *HandlerOptions) withDefaults() {
 	if o.ClockSkewDelay <= 0 {
 		o.ClockSkewDelay = DefaultClockSkewDelay
 	}
+	if o.BreakerHoldDelay <= 0 {
+		o.BreakerHoldDelay = DefaultBreakerHoldDelay
+	}
 }
 
-// Handler processes wdt:prestockin:cancel tasks.
+// Handler processes wdt:prestockin:cancel tasks. It gathers what an attempt
+// learned (the call's answer, the outcome memory, the breaker), asks Decide
+// what that means, and carries the decision out; it holds no policy of its
+// own.
 type Handler struct {
 	api     Caller
 	dlq     *DLQ
 	memory  *outcomeMemory
 	limiter *Limiter
+	breaker *Breaker
 	metrics *Metrics
-	ready   *Readiness
 	log     *zap.Logger
 	opts    HandlerOptions
+	queue   string
+	// runHeld releases held tasks when this worker's call closed the
+	// breaker; nil in tests that drive the handler alone.
+	runHeld func()
 
 	faultsMu     sync.Mutex
 	loggedFaults map[string]bool
@@ -84,8 +99,8 @@ type Handler struct {
 }
 
 // ProcessTask implements asynq.Handler. Every return is one of: nil (done),
-// a snooze or a failure (asynq retries), or a dead-letter after the record
-// was written (asynq archives).
+// a snooze, hold or failure (asynq retries), or a dead-letter after the
+// record was written (asynq archives).
 func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	h.running.Add(1)
 	defer h.running.Done()
@@ -107,8 +122,23 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	}
 	at.no, at.payload = p.PreStockinNo, p
 
-	err = h.call(ctx, &at)
-	return h.apply(ctx, &at, err)
+	sit, err := h.call(ctx, &at)
+	if ctx.Err() != nil && !sit.Called {
+		// Shutting down before the call went out: asynq hands the task
+		// back untouched.
+		return ctx.Err()
+	}
+	sit.Retried, sit.Limit = at.retried, at.limit
+	if NeedsMemory(sit) {
+		confirmed, unknown, merr := h.memory.Recall(ctx, at.no)
+		if merr != nil {
+			err = fmt.Errorf("cannot read outcome memory before deciding: %w", merr)
+			sit = Situation{Category: wdt.Redis, Called: sit.Called, Retried: at.retried, Limit: at.limit}
+		} else {
+			sit.Confirmed, sit.Unknown = confirmed, unknown || sit.Unknown
+		}
+	}
+	return h.carryOut(ctx, &at, Decide(sit, h.delays()), err)
 }
 
 // attempt is what one run of the handler knows about its task.
@@ -121,29 +151,57 @@ type attempt struct {
 	calls   int
 }
 
-// call waits for a slot and calls WDT. A clock-skew answer is retried once
-// at once: the client has already learned the server's clock from the
-// answer's Date header, so the re-signed request should pass.
-func (h *Handler) call(ctx context.Context, at *attempt) error {
+func (h *Handler) delays() Delays {
+	return Delays{
+		Cooldown:    h.opts.Cooldown + jitter(h.opts.Cooldown/10),
+		ClockSkew:   jitter(h.opts.ClockSkewDelay),
+		ConfigHold:  jitter(h.opts.ConfigFaultDelay),
+		BreakerHold: jitter(h.opts.BreakerHoldDelay),
+		Redis:       jitter(redisTroubleDelay),
+	}
+}
+
+// redisTroubleDelay is how soon a task comes back after Redis failed inside
+// the worker (limiter, breaker or outcome memory): not the order's fault, so
+// no retry is used.
+const redisTroubleDelay = 5 * time.Second
+
+// call waits for a slot, passes the breaker, marks the call as sent and calls
+// WDT. It returns the situation the attempt ended in and the error that
+// explains it. A clock-skew answer is retried once at once: the client has
+// already learned the server's clock from the answer's Date header, so the
+// re-signed request should pass.
+func (h *Handler) call(ctx context.Context, at *attempt) (Situation, error) {
 	for try := 0; ; try++ {
 		slot, err := h.limiter.Acquire(ctx)
 		if err != nil {
 			var we *WaitError
 			if errors.As(err, &we) {
 				h.metrics.RateLimitWaits.WithLabelValues(string(we.Reason)).Inc()
-				return snooze(wdt.RateLimited, jitter(we.After)+50*time.Millisecond, err)
+				return Situation{Category: wdt.RateLimited, Wait: jitter(we.After) + 50*time.Millisecond}, err
 			}
-			if ctx.Err() != nil {
-				return ctx.Err()
+			return Situation{Category: wdt.Redis}, err
+		}
+		if state, probe, err := h.breaker.Gate(ctx); err != nil {
+			slot.Release(ctx)
+			return Situation{Category: wdt.Redis}, err
+		} else if state != nil {
+			slot.Release(ctx)
+			// Held without a call: for as long as the fault that opened
+			// the breaker calls for.
+			cat := wdt.Network
+			if state.Reason == BreakerConfig {
+				cat = wdt.Config
 			}
-			// Redis trouble in the limiter: not the order's fault.
-			return snooze(wdt.Network, jitter(5*time.Second), err)
+			return Situation{Category: cat, BreakerOpen: true}, errors.New(state.Describe())
+		} else if probe {
+			h.log.Info("circuit breaker open: this call is the probe", zap.String("pre_stockin_no", at.no))
 		}
 		// Mark the call as sent before sending it, so that if this process
 		// dies mid-call the next attempt knows the outcome is unknown.
 		if _, merr := h.memory.Begin(ctx, at.no, time.Now()); merr != nil {
 			slot.Release(ctx)
-			return snooze(wdt.Network, jitter(5*time.Second), merr)
+			return Situation{Category: wdt.Redis}, merr
 		}
 		callStart := time.Now()
 		err = h.api.CancelPreStockin(ctx, at.no)
@@ -156,13 +214,15 @@ func (h *Handler) call(ctx context.Context, at *attempt) error {
 			// sent mark stays, so a later rejection errs on ambiguous.
 			h.log.Warn("cannot record call outcome", zap.String("pre_stockin_no", at.no), zap.Error(merr))
 		}
+		sit := Situation{Category: cat, Called: true, Unknown: cat == wdt.UnknownOutcome}
+		sit.BreakerOpen = h.updateBreaker(ctx, cat, err)
 		if cat == wdt.ClockSkew && try == 0 {
 			h.metrics.ClockResyncs.Inc()
 			h.log.Warn("clock skew: resynced, re-signing", zap.String("pre_stockin_no", at.no),
 				zap.Duration("clock_offset", h.api.Clock().Offset()))
 			continue
 		}
-		return err
+		return sit, err
 	}
 }
 
@@ -179,99 +239,99 @@ func (h *Handler) settle(ctx context.Context, no string, cat wdt.Category) error
 	return h.memory.Answered(ctx, no)
 }
 
-// apply maps the outcome of the call to what asynq does next.
-func (h *Handler) apply(ctx context.Context, at *attempt, err error) error {
-	var re *retryError
-	if errors.As(err, &re) {
-		// Throttled before any call was made.
-		h.finish(at, "snooze", re.category, err)
-		return err
-	}
-	if ctx.Err() != nil && wdt.CategoryOf(err) == wdt.Network {
-		// Shutting down before the call went out: asynq hands the task back.
-		return err
-	}
-	cat := wdt.CategoryOf(err)
+// updateBreaker tells the shared breaker what the call showed of the
+// endpoint and reports whether the breaker is open afterwards. Breaker
+// trouble is logged, never fatal to the attempt: the breaker only protects
+// retry budgets.
+func (h *Handler) updateBreaker(ctx context.Context, cat wdt.Category, callErr error) bool {
 	switch cat {
-	case wdt.Cancelled:
-		h.succeeded()
-		h.finish(at, "done", cat, nil)
-		return nil
-	case wdt.ClockSkew:
-		out := snooze(cat, jitter(h.opts.ClockSkewDelay), err)
-		h.finish(at, "snooze", cat, err)
-		return out
-	case wdt.RateLimited:
-		started, cerr := h.limiter.StartCooldown(ctx, h.opts.Cooldown)
-		if started {
-			h.metrics.Cooldowns.Inc()
-			h.log.Warn("WDT rate limit: every worker cools down", zap.Duration("cooldown", h.opts.Cooldown), zap.String("message", wdtMessage(err)))
+	case wdt.Network, wdt.UnknownOutcome:
+		open, err := h.breaker.Failure(ctx, errString(callErr))
+		if err != nil {
+			h.log.Warn("cannot update the circuit breaker", zap.Error(err))
 		}
-		if cerr != nil {
-			h.log.Error("could not start the shared cooldown", zap.Error(cerr))
-		}
-		h.finish(at, "snooze", cat, err)
-		return snooze(cat, h.opts.Cooldown+jitter(h.opts.Cooldown/10), err)
+		return open
 	case wdt.Config:
-		h.configFault(err)
-		h.finish(at, "snooze", cat, err)
-		return snooze(cat, jitter(h.opts.ConfigFaultDelay), err)
-	case wdt.Rejected:
-		return h.reject(ctx, at, err)
+		fault, fix := configFix(callErr)
+		h.configFault(fault, fix)
+		if err := h.breaker.OpenForConfig(ctx, fault, fix); err != nil {
+			h.log.Warn("cannot open the circuit breaker", zap.Error(err))
+		}
+		return true
 	}
-	// Server, Network, UnknownOutcome: these use up a retry.
-	if at.retried+1 >= at.limit {
-		return h.exhausted(ctx, at, cat, err)
+	// A definite answer: the endpoint works.
+	closed, err := h.breaker.Answered(ctx)
+	if err != nil {
+		h.log.Warn("cannot update the circuit breaker", zap.Error(err))
 	}
-	h.finish(at, "retry", cat, err)
-	return fail(cat, err)
+	if closed {
+		h.breakerClosed()
+	}
+	return false
 }
 
-// succeeded clears a configuration fault (the outcome memory was already
-// cleared when the call was settled).
-func (h *Handler) succeeded() {
-	if h.ready.ConfigFault() != "" {
-		h.ready.SetConfigFault("")
-		h.metrics.ConfigFault.Set(0)
-		h.faultsMu.Lock()
-		h.loggedFaults = nil
-		h.faultsMu.Unlock()
-		h.log.Info("configuration fault cleared: a call succeeded")
+// breakerClosed clears the fault state this process showed and releases the
+// held tasks at once instead of after their hold delay.
+func (h *Handler) breakerClosed() {
+	h.faultsMu.Lock()
+	h.loggedFaults = nil
+	h.faultsMu.Unlock()
+	h.log.Info("circuit breaker closed: WDT answered; held tasks run now")
+	if h.runHeld != nil {
+		go h.runHeld()
 	}
 }
 
-func (h *Handler) reject(ctx context.Context, at *attempt, err error) error {
-	confirmed, ambiguous, merr := h.memory.Recall(ctx, at.no)
-	if merr != nil {
-		h.finish(at, "snooze", wdt.Rejected, merr)
-		return snooze(wdt.Network, jitter(5*time.Second), fmt.Errorf("cannot read outcome memory before dead-lettering: %w", merr))
-	}
-	if confirmed {
-		// An earlier attempt got status 0 but the task ran again (its
-		// success was lost to a shutdown that handed it back): "not
-		// editable" now only says it is already cancelled. Done.
-		h.finish(at, "done", wdt.Cancelled, err, zap.String("note", "already confirmed cancelled by an earlier attempt"))
+// carryOut does what the decision says: the only place that turns a decision
+// into logs, metrics, Redis writes and the error asynq acts on.
+func (h *Handler) carryOut(ctx context.Context, at *attempt, d Decision, err error) error {
+	switch d.Action {
+	case ActDone:
+		var extra []zap.Field
+		if d.Note != "" {
+			extra = append(extra, zap.String("note", d.Note))
+		}
+		h.finish(at, d.Action, d.Category, err, extra...)
 		return nil
+	case ActRetry:
+		h.finish(at, d.Action, d.Category, err)
+		return fail(d.Category, err)
+	case ActSnooze:
+		if d.StartCooldown {
+			started, cerr := h.limiter.StartCooldown(ctx, h.opts.Cooldown)
+			if started {
+				h.metrics.Cooldowns.Inc()
+				h.log.Warn("WDT rate limit: every worker cools down", zap.Duration("cooldown", h.opts.Cooldown), zap.String("message", wdtMessage(err)))
+			}
+			if cerr != nil {
+				h.log.Error("could not start the shared cooldown", zap.Error(cerr))
+			}
+		}
+		h.finish(at, d.Action, d.Category, err)
+		return snooze(d.Category, d.Delay, err)
+	case ActHold:
+		var extra []zap.Field
+		if d.Note != "" {
+			extra = append(extra, zap.String("note", d.Note))
+		}
+		h.finish(at, d.Action, d.Category, err, extra...)
+		return snooze(d.Category, d.Delay, heldError(err))
 	}
-	rec := h.record(at, wdt.Rejected, err)
-	if ambiguous {
+	// ActDead.
+	rec := h.record(at, d.Category, err)
+	if d.Category == wdt.Exhausted {
+		rec.Error = fmt.Sprintf("exhausted after %d failed attempts; last: %s", at.retried+1, errString(err))
+	}
+	if d.Ambiguous {
 		rec.Ambiguous, rec.AmbiguousReason = true, AmbiguousExplanation
 	}
 	return h.bury(ctx, at, rec, err)
 }
 
-func (h *Handler) exhausted(ctx context.Context, at *attempt, cat wdt.Category, err error) error {
-	rec := h.record(at, wdt.Exhausted, err)
-	rec.Error = fmt.Sprintf("exhausted after %d failed attempts; last: %s: %v", at.retried+1, cat, err)
-	if _, unknown, _ := h.memory.Recall(ctx, at.no); unknown {
-		rec.Ambiguous, rec.AmbiguousReason = true, AmbiguousExplanation
-	}
-	return h.bury(ctx, at, rec, errors.New(rec.Error))
-}
-
 func (h *Handler) invalid(ctx context.Context, at attempt, t *asynq.Task, err error) error {
 	at.no = at.id
-	rec := h.record(&at, wdt.Invalid, err)
+	d := Decide(Situation{Category: wdt.Invalid, Retried: at.retried, Limit: at.limit}, h.delays())
+	rec := h.record(&at, d.Category, err)
 	payload := string(t.Payload())
 	if len(payload) > 4096 {
 		payload = payload[:4096]
@@ -313,10 +373,10 @@ func (h *Handler) record(at *attempt, cat wdt.Category, err error) Record {
 func (h *Handler) bury(ctx context.Context, at *attempt, rec Record, err error) error {
 	if perr := h.dlq.Put(context.WithoutCancel(ctx), rec); perr != nil {
 		h.log.Error("cannot write dead-letter record; keeping the task", zap.String("pre_stockin_no", rec.PreStockinNo), zap.Error(perr))
-		return snooze(rec.Category, jitter(5*time.Second), perr)
+		return snooze(wdt.Redis, jitter(redisTroubleDelay), perr)
 	}
 	h.metrics.DeadLettered.WithLabelValues(string(rec.Category)).Inc()
-	h.finish(at, "dead", rec.Category, err, zap.Bool("ambiguous", rec.Ambiguous))
+	h.finish(at, ActDead, rec.Category, err, zap.Bool("ambiguous", rec.Ambiguous))
 	return deadLetter(lastError(rec, err))
 }
 
@@ -340,13 +400,13 @@ func lastError(rec Record, err error) error {
 }
 
 // finish writes the one log line of an attempt.
-func (h *Handler) finish(at *attempt, action string, cat wdt.Category, err error, extra ...zap.Field) {
-	h.metrics.Outcomes.WithLabelValues(action, string(cat)).Inc()
+func (h *Handler) finish(at *attempt, action Action, cat wdt.Category, err error, extra ...zap.Field) {
+	h.metrics.Outcomes.WithLabelValues(string(action), string(cat)).Inc()
 	lvl := zap.InfoLevel
-	if action == "retry" || action == "dead" {
+	if action == ActRetry || action == ActDead {
 		lvl = zap.WarnLevel
 	}
-	ce := h.log.Check(lvl, "task "+action)
+	ce := h.log.Check(lvl, "task "+string(action))
 	if ce == nil {
 		return
 	}
@@ -366,12 +426,9 @@ func (h *Handler) finish(at *attempt, action string, cat wdt.Category, err error
 	ce.Write(fields...)
 }
 
-// configFault turns readiness red and logs one error line per distinct
-// fault with the likely fix.
-func (h *Handler) configFault(err error) {
-	key, fix := configFix(err)
-	h.ready.SetConfigFault(key + ": " + fix)
-	h.metrics.ConfigFault.Set(1)
+// configFault logs one error line per distinct fault with the likely fix;
+// readiness and the metric follow the breaker the fault opened.
+func (h *Handler) configFault(key, fix string) {
 	h.faultsMu.Lock()
 	if h.loggedFaults == nil {
 		h.loggedFaults = make(map[string]bool)

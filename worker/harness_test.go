@@ -89,6 +89,7 @@ func (h *harness) startWorker(mod func(*worker.Config)) *worker.Worker {
 		Redis: h.conn, API: h.client(testSecret + ":" + testSalt),
 		Concurrency: 4, Listen: "127.0.0.1:0",
 		Handler:         worker.HandlerOptions{Backoff: worker.Backoff{Base: 50 * time.Millisecond, Cap: 200 * time.Millisecond}},
+		Breaker:         worker.BreakerOptions{ProbeEvery: 100 * time.Millisecond},
 		ShutdownTimeout: 5 * time.Second,
 		Logger:          zap.New(core),
 	}

@@ -18,7 +18,6 @@ type Metrics struct {
 	RateLimitWaits *prometheus.CounterVec
 	Cooldowns      prometheus.Counter
 	DeadLettered   *prometheus.CounterVec
-	ConfigFault    prometheus.Gauge
 	ClockResyncs   prometheus.Counter
 
 	// byCategory resolves the labelled series once: a label lookup hashes
@@ -43,7 +42,7 @@ func (m *Metrics) ObserveCall(cat wdt.Category, d time.Duration) {
 
 // NewMetrics creates the series and registers them, with two gauges read at
 // scrape time: the clock offset and the dead-letter count.
-func NewMetrics(reg prometheus.Registerer, clock *wdt.Clock, dlq *DLQ) *Metrics {
+func NewMetrics(reg prometheus.Registerer, clock *wdt.Clock, dlq *DLQ, breaker *Breaker) *Metrics {
 	m := &Metrics{
 		Calls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "wdtcancel_calls_total", Help: "WDT API calls by outcome category.",
@@ -64,17 +63,38 @@ func NewMetrics(reg prometheus.Registerer, clock *wdt.Clock, dlq *DLQ) *Metrics 
 		DeadLettered: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "wdtcancel_dead_lettered_total", Help: "Tasks dead-lettered by this process, by category.",
 		}, []string{"category"}),
-		ConfigFault: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "wdtcancel_config_fault", Help: "1 while WDT answers with a configuration fault (readiness is red).",
-		}),
 		ClockResyncs: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "wdtcancel_clock_resyncs_total", Help: "Clock-skew answers after which the worker resynced and re-signed.",
 		}),
 	}
-	reg.MustRegister(m.Calls, m.CallDuration, m.Outcomes, m.RateLimitWaits, m.Cooldowns, m.DeadLettered, m.ConfigFault, m.ClockResyncs)
+	reg.MustRegister(m.Calls, m.CallDuration, m.Outcomes, m.RateLimitWaits, m.Cooldowns, m.DeadLettered, m.ClockResyncs)
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "wdtcancel_clock_offset_seconds", Help: "Learned WDT server clock minus local clock.",
 	}, func() float64 { return clock.Offset().Seconds() }))
+	if breaker != nil {
+		breakerIs := func(reasons ...string) func() float64 {
+			return func() float64 {
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				defer cancel()
+				st, err := breaker.State(ctx)
+				if err != nil {
+					return -1
+				}
+				for _, r := range reasons {
+					if st != nil && st.Reason == r {
+						return 1
+					}
+				}
+				return 0
+			}
+		}
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "wdtcancel_config_fault", Help: "1 while a configuration fault holds every task (the circuit breaker is open for it; readiness is red).",
+		}, breakerIs(BreakerConfig)))
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "wdtcancel_breaker_open", Help: "1 while the shared circuit breaker is open, for a configuration fault or a failing endpoint: tasks are held without using retries.",
+		}, breakerIs(BreakerConfig, BreakerEndpoint)))
+	}
 	if dlq != nil {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "wdtcancel_dead_letters", Help: "Records in the dead-letter queue (all workers).",

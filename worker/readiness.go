@@ -2,7 +2,6 @@ package worker
 
 import (
 	"context"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -15,8 +14,7 @@ type Readiness struct {
 	rdb          redis.UniversalClient
 	shuttingDown atomic.Bool
 
-	mu          sync.Mutex
-	configFault string // the fault and its fix, "" when none
+	breaker *Breaker // nil: no breaker to report
 }
 
 // ReadyReport is the JSON body of /readyz.
@@ -32,19 +30,9 @@ func NewReadiness(rdb redis.UniversalClient) *Readiness { return &Readiness{rdb:
 // ShuttingDown turns readiness red for good.
 func (r *Readiness) ShuttingDown() { r.shuttingDown.Store(true) }
 
-// SetConfigFault records a live configuration fault ("" clears it).
-func (r *Readiness) SetConfigFault(msg string) {
-	r.mu.Lock()
-	r.configFault = msg
-	r.mu.Unlock()
-}
-
-// ConfigFault is the live fault, if any.
-func (r *Readiness) ConfigFault() string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.configFault
-}
+// WatchBreaker makes an open circuit breaker (a configuration fault, or an
+// endpoint failing for every order) turn readiness red with its reason.
+func (r *Readiness) WatchBreaker(b *Breaker) { r.breaker = b }
 
 // Check builds the report, pinging Redis.
 func (r *Readiness) Check(ctx context.Context) ReadyReport {
@@ -60,9 +48,11 @@ func (r *Readiness) Check(ctx context.Context) ReadyReport {
 		rep.Ready = false
 		rep.Reasons = append(rep.Reasons, "shutting down")
 	}
-	if f := r.ConfigFault(); f != "" {
-		rep.Ready = false
-		rep.Reasons = append(rep.Reasons, "configuration fault: "+f)
+	if r.breaker != nil {
+		if st, err := r.breaker.State(ctx); err == nil && st != nil {
+			rep.Ready = false
+			rep.Reasons = append(rep.Reasons, st.Describe())
+		}
 	}
 	return rep
 }

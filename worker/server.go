@@ -33,6 +33,7 @@ type Config struct {
 	SlotWait time.Duration
 
 	Handler HandlerOptions
+	Breaker BreakerOptions
 
 	// TaskCheckInterval is how often an idle worker looks for new tasks.
 	// asynq's default of 1 s makes idle pickup take about 750 ms on average.
@@ -70,6 +71,7 @@ type Worker struct {
 	metrics  *Metrics
 	dlq      *DLQ
 	limiter  *Limiter
+	breaker  *Breaker
 	registry *prometheus.Registry
 	ops      *http.Server
 	opsLn    net.Listener
@@ -77,6 +79,8 @@ type Worker struct {
 	closers  []func() error
 
 	shutdownOnce sync.Once
+	stopProber   chan struct{}
+	proberDone   chan struct{}
 }
 
 // New validates cfg and builds the worker; nothing runs until Start.
@@ -120,15 +124,18 @@ func New(cfg Config) (*Worker, error) {
 	}
 	w := &Worker{cfg: cfg, rdb: rdb, registry: reg, ready: NewReadiness(rdb), dlq: NewDLQ(rdb, cfg.Queue)}
 	w.closers = append(w.closers, rdb.Close)
-	w.metrics = NewMetrics(reg, cfg.API.Clock(), w.dlq)
+	w.breaker = NewBreaker(rdb, cfg.Queue, cfg.Breaker)
+	w.ready.WatchBreaker(w.breaker)
+	w.metrics = NewMetrics(reg, cfg.API.Clock(), w.dlq, w.breaker)
 	w.limiter = NewLimiter(rdb, cfg.Queue, LimiterOptions{
 		RatePerMinute: cfg.RatePerMinute, MaxInflight: cfg.MaxInflight,
 		Lease: tasks.DefaultTimeout, MaxWait: cfg.SlotWait,
 	})
 	w.handler = &Handler{
-		api: cfg.API, dlq: w.dlq, memory: newOutcomeMemory(rdb, cfg.Queue), limiter: w.limiter,
-		metrics: w.metrics, ready: w.ready, log: cfg.Logger, opts: cfg.Handler,
+		api: cfg.API, dlq: w.dlq, memory: newOutcomeMemory(rdb, cfg.Queue), limiter: w.limiter, breaker: w.breaker,
+		metrics: w.metrics, log: cfg.Logger, opts: cfg.Handler, queue: cfg.Queue,
 	}
+	w.handler.runHeld = w.releaseHeld
 	w.srv = asynq.NewServerFromRedisClient(rdb, asynq.Config{
 		Concurrency:              cfg.Concurrency,
 		Queues:                   map[string]int{cfg.Queue: 1},
@@ -147,6 +154,61 @@ func New(cfg Config) (*Worker, error) {
 	})
 	return w, nil
 }
+
+// releaseHeld runs the held tasks now: this worker's call closed the breaker.
+func (w *Worker) releaseHeld() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	n, err := RunHeld(ctx, w.rdb, w.cfg.Queue)
+	if err != nil {
+		w.cfg.Logger.Warn("could not release every held task; the rest run after their hold delay or with `wdtcancel retry --held`", zap.Int("released", n), zap.Error(err))
+		return
+	}
+	w.cfg.Logger.Info("held tasks released", zap.Int("released", n))
+}
+
+// startProber makes sure an open breaker gets its probe even when every task
+// is held for a long delay: every ProbeEvery it releases one held task, whose
+// call then becomes the probe. A starting worker frees the probe slot first,
+// since it may carry the fixed configuration.
+func (w *Worker) startProber() {
+	w.stopProber, w.proberDone = make(chan struct{}), make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		defer close(w.proberDone)
+		defer cancel()
+		go func() { <-w.stopProber; cancel() }()
+		if st, err := w.breaker.State(ctx); err == nil && st != nil {
+			w.breaker.FreeProbe(ctx)
+		}
+		t := time.NewTicker(w.breaker.opts.ProbeEvery)
+		defer t.Stop()
+		for {
+			if st, err := w.breaker.State(ctx); err == nil && st != nil {
+				if _, err := RunOneHeld(ctx, w.rdb, w.cfg.Queue); err != nil && ctx.Err() == nil {
+					w.cfg.Logger.Warn("circuit breaker open: could not release a held task for the probe", zap.Error(err))
+				}
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+}
+
+func (w *Worker) stopProberLoop() {
+	if w.stopProber == nil {
+		return
+	}
+	close(w.stopProber)
+	<-w.proberDone
+	w.stopProber = nil
+}
+
+// Breaker is the shared circuit breaker.
+func (w *Worker) Breaker() *Breaker { return w.breaker }
 
 // Handler is the task handler, for tests that drive it directly.
 func (w *Worker) Handler() *Handler { return w.handler }
@@ -194,6 +256,7 @@ func (w *Worker) Start(ctx context.Context) error {
 		w.closeOps()
 		return fmt.Errorf("start asynq server: %w", err)
 	}
+	w.startProber()
 	w.cfg.Logger.Info("worker started", zap.String("queue", w.cfg.Queue), zap.Int("concurrency", w.cfg.Concurrency),
 		zap.Int("rate_per_minute", w.cfg.RatePerMinute), zap.Int("max_inflight", w.cfg.MaxInflight),
 		zap.String("ops", w.OpsAddr()))
@@ -209,6 +272,7 @@ func (w *Worker) Shutdown() { w.shutdownOnce.Do(w.shutdown) }
 func (w *Worker) shutdown() {
 	w.ready.ShuttingDown()
 	w.cfg.Logger.Info("shutting down: readiness is red, no new tasks are fetched")
+	w.stopProberLoop()
 	w.srv.Stop()
 	w.srv.Shutdown()
 	// Handlers asynq gave up on have had their context cancelled; let them

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/spf13/cobra"
+
+	"github.com/wdtcancel/wdtcancel/internal/config"
+	"github.com/wdtcancel/wdtcancel/tasks"
+	"github.com/wdtcancel/wdtcancel/worker"
+)
+
+func init() { extraCommands = append(extraCommands, newRetryCmd) }
+
+// newRetryCmd is what an operator runs after fixing what held the tasks (a
+// wrong secret or URL, a whitelist, an endpoint outage): it closes the
+// circuit breaker and runs every held task now instead of after its hold
+// delay.
+func newRetryCmd() *cobra.Command {
+	var (
+		rf    config.Redis
+		queue string
+		held  bool
+	)
+	cmd := &cobra.Command{
+		Use:   "retry --held",
+		Short: "Run held tasks now (after fixing a configuration fault or an endpoint outage)",
+		Long: "Tasks held for a configuration fault or by the open circuit breaker wait without using\n" +
+			"retries. After fixing the cause (and restarting the workers if their settings changed),\n" +
+			"`wdtcancel retry --held` closes the circuit breaker and moves every held task back to\n" +
+			"pending so the workers run it now. If the fault is still there, the first call opens\n" +
+			"the breaker again and the tasks are held again: nothing is lost or dead-lettered.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !held {
+				return usageErr(errors.New("say what to retry: --held (tasks held for a configuration fault or by the circuit breaker)"))
+			}
+			conn, err := rf.ConnOpt()
+			if err != nil {
+				return usageErr(err)
+			}
+			rdb := conn.MakeRedisClient().(redis.UniversalClient)
+			defer rdb.Close()
+			ctx := cmd.Context()
+			if err := rdb.Ping(ctx).Err(); err != nil {
+				return usageErr(fmt.Errorf("cannot reach Redis at %s: %v: start Redis or point REDIS_URL / --redis-url at it", rf.String(), err))
+			}
+			wasOpen, err := worker.NewBreaker(rdb, queue, worker.BreakerOptions{}).Reset(ctx)
+			if err != nil {
+				return err
+			}
+			n, err := worker.RunHeld(ctx, rdb, queue)
+			out := cmd.OutOrStdout()
+			if wasOpen {
+				fmt.Fprintln(out, "circuit breaker closed")
+			}
+			fmt.Fprintf(out, "%d held task(s) of queue %s moved to pending\n", n, queue)
+			return err
+		},
+	}
+	rf.AddFlags(cmd.Flags())
+	cmd.Flags().StringVar(&queue, "queue", tasks.DefaultQueue, "queue whose held tasks to run")
+	cmd.Flags().BoolVar(&held, "held", false, "run the tasks held for a configuration fault or by the circuit breaker")
+	return cmd
+}

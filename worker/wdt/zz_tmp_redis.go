@@ -1,0 +1,4 @@
+package wdt
+
+// Redis is temporary until the wdt branch lands.
+const Redis Category = "redis"
