@@ -1,0 +1,174 @@
+package worker_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/wdtcancel/wdtcancel/tasks"
+	"github.com/wdtcancel/wdtcancel/worker"
+	"github.com/wdtcancel/wdtcancel/worker/wdt"
+	"github.com/wdtcancel/wdtcancel/worker/wdt/wdttest"
+)
+
+// outageFront forwards to the sandbox while up; while down it cuts every
+// call after reading it, the way a dead upstream behind a load balancer
+// does: the request was written, no answer comes.
+type outageFront struct {
+	down  atomic.Bool
+	seen  atomic.Int64 // calls that met the outage
+	srv   *httptest.Server
+	proxy *httputil.ReverseProxy
+}
+
+func newOutageFront(t *testing.T, sandboxURL string) *outageFront {
+	u, _ := url.Parse(sandboxURL)
+	f := &outageFront{proxy: httputil.NewSingleHostReverseProxy(u)}
+	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if f.down.Load() {
+			f.seen.Add(1)
+			conn, _, err := w.(http.Hijacker).Hijack()
+			if err == nil {
+				conn.Close()
+			}
+			return
+		}
+		f.proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+func (h *harness) clientFor(apiURL string) *wdt.Client {
+	creds, err := wdt.NewCredentials(wdttest.DefaultSID, wdttest.DefaultAppKey, testSecret+":"+testSalt)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	c, err := wdt.New(apiURL, creds)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return c
+}
+
+// waitFor polls cond until it holds; the deadline is only a failsafe.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("never: %s", what)
+}
+
+// An outage longer than the whole retry schedule: the breaker opens, every
+// task is held without using its retries, the readiness says why, and when
+// the endpoint is back the probe closes the breaker and the held tasks run
+// at once (their hold delay is far longer than the test). No order is
+// exhausted or dead-lettered.
+func TestOutageLongerThanRetriesIsHeldNotExhausted(t *testing.T) {
+	h := newHarness(t, wdttest.Options{})
+	front := newOutageFront(t, h.sb.URL)
+	front.down.Store(true)
+	w := h.startWorker(func(c *worker.Config) {
+		c.API = h.clientFor(front.srv.URL + "/openapi")
+		c.Handler.MaxRetry = 3
+		c.Handler.BreakerHoldDelay = time.Hour
+		c.Breaker = worker.BreakerOptions{Threshold: 3, Window: 300 * time.Millisecond, ProbeEvery: 100 * time.Millisecond}
+	})
+	nos := []string{"OUT1", "OUT2", "OUT3", "OUT4", "OUT5", "OUT6", "OUT7", "OUT8"}
+	h.enqueue(nos...)
+
+	// Every task ends up held, far more calls failed than any task's budget.
+	waitFor(t, "every task held", func() bool {
+		for _, no := range nos {
+			info, err := h.insp.GetTaskInfo(tasks.DefaultQueue, no)
+			if err != nil || info.State != asynq.TaskStateRetry || !worker.IsHeld(info.LastErr) {
+				return false
+			}
+		}
+		return true
+	})
+	waitFor(t, "more failed calls than the retry budget", func() bool { return front.seen.Load() > 3*int64(len(nos)) })
+	var rep worker.ReadyReport
+	if code := getJSON(t, "http://"+w.OpsAddr()+"/readyz", &rep); code != 503 || !strings.Contains(strings.Join(rep.Reasons, " "), "circuit breaker open") {
+		t.Fatalf("readyz during the outage: %d %+v", code, rep)
+	}
+	for _, no := range nos {
+		info, _ := h.insp.GetTaskInfo(tasks.DefaultQueue, no)
+		if info.Retried >= 3 {
+			t.Fatalf("%s used %d retries during the outage", no, info.Retried)
+		}
+	}
+
+	front.down.Store(false)
+	for _, no := range nos {
+		h.waitTask(no, asynq.TaskStateCompleted, 20*time.Second)
+		if o := h.order(no); o.Status != wdttest.StateCancelled {
+			t.Fatalf("%s at the sandbox: %+v", no, o)
+		}
+	}
+	if n, _ := h.dlq.Count(context.Background()); n != 0 {
+		t.Fatalf("%d dead letters after an outage", n)
+	}
+	if st, err := w.Breaker().State(context.Background()); err != nil || st != nil {
+		t.Fatalf("breaker after recovery: %+v %v", st, err)
+	}
+	if code := getJSON(t, "http://"+w.OpsAddr()+"/readyz", &rep); code != 200 {
+		t.Fatalf("readyz after recovery: %d %+v", code, rep)
+	}
+}
+
+// Lost responses among good answers never open the breaker: a definite
+// answer within the window keeps it closed, and each order settles on its
+// own: done, or dead-lettered as ambiguous after its response was lost.
+func TestSomeLostResponsesDoNotOpenTheBreaker(t *testing.T) {
+	h := newHarness(t, wdttest.Options{LostResponseRate: 0.3, Seed: 11})
+	h.startWorker(func(c *worker.Config) {
+		c.Breaker = worker.BreakerOptions{Threshold: 2, Window: 10 * time.Second, ProbeEvery: 100 * time.Millisecond}
+	})
+	var nos []string
+	for i := 0; i < 40; i++ {
+		nos = append(nos, fmt.Sprintf("LR%03d", i))
+	}
+	h.enqueue(nos...)
+	waitFor(t, "every order settled", func() bool {
+		for _, no := range nos {
+			info, err := h.insp.GetTaskInfo(tasks.DefaultQueue, no)
+			if err != nil || (info.State != asynq.TaskStateCompleted && info.State != asynq.TaskStateArchived) {
+				return false
+			}
+		}
+		return true
+	})
+	if held := h.logs.FilterMessage("task hold").Len(); held != 0 {
+		t.Fatalf("%d attempts held although WDT kept answering", held)
+	}
+	lost := 0
+	for _, no := range nos {
+		o := h.order(no)
+		lost += o.LostResponses
+		if o.Status != wdttest.StateCancelled {
+			t.Fatalf("%s not cancelled at the sandbox: %+v", no, o)
+		}
+		info, _ := h.insp.GetTaskInfo(tasks.DefaultQueue, no)
+		if info.State == asynq.TaskStateArchived {
+			if rec := h.deadRecord(no); !rec.Ambiguous {
+				t.Fatalf("%s cancelled at the sandbox, dead-lettered without ambiguous: %+v", no, rec)
+			}
+		}
+	}
+	if lost == 0 {
+		t.Fatal("the sandbox lost no response: the test proves nothing")
+	}
+}
