@@ -323,7 +323,7 @@ func printSummary(w io.Writer, s *Summary) {
 	}
 	fmt.Fprintf(w, "  %-44s %6d\n", "  of which ambiguous (response lost earlier)", s.Ambiguous)
 	fmt.Fprintf(w, "  %-44s %6d\n", "    and in fact cancelled at the sandbox", s.AmbiguousCancelled)
-	fmt.Fprintf(w, "  %-44s %6d\n", "retries (server, network, unknown outcome)", s.Retries)
+	fmt.Fprintf(w, "  %-44s %6d\n", "retries (network, unknown outcome)", s.Retries)
 	fmt.Fprintf(w, "  %-44s %6d\n", "rate-limit answers (no retry used)", s.RateLimited)
 	fmt.Fprintf(w, "  %-44s %6d\n", "clock corrections", s.ClockCorrections)
 	fmt.Fprintf(w, "sandbox ground truth: %d calls, %d orders moved to cancelled, answers %v, faults %v\n",
