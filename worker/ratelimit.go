@@ -91,19 +91,25 @@ const (
 	ReasonRate     Reason = "rate"
 )
 
-// acquireScript: KEYS tat, inflight, cooldown. ARGV interval_ms,
-// max_inflight, lease_ms, lease_id, max_wait_ms. Returns {granted, wait_ms,
-// reason}. When granted, wait_ms is how long to sleep before calling: the
+// acquireScript: KEYS tat, inflight, cooldown. ARGV interval_us,
+// max_inflight, lease_us, lease_id, max_wait_us. Returns {granted, wait_us,
+// reason}. When granted, wait_us is how long to sleep before calling: the
 // slot is reserved for then.
+//
+// Times are in microseconds: the interval of most rates has a fractional
+// millisecond (60.5 s / 600 = 100,833 µs), and truncating it to whole
+// milliseconds sped the limiter up by exactly the safety margin, so WDT's
+// quota was hit. Microseconds since the epoch fit a Lua number (a double)
+// exactly.
 var acquireScript = redis.NewScript(`
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local interval = tonumber(ARGV[1])
 local maxin = tonumber(ARGV[2])
 local lease = tonumber(ARGV[3])
 local maxwait = tonumber(ARGV[5])
 local cd = redis.call('PTTL', KEYS[3])
-if cd > 0 then return {0, cd, 'cooldown'} end
+if cd > 0 then return {0, cd * 1000, 'cooldown'} end
 if maxin > 0 then
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
   if redis.call('ZCARD', KEYS[2]) >= maxin then return {0, 0, 'inflight'} end
@@ -114,11 +120,11 @@ if interval > 0 then
   if tat < now then tat = now end
   wait = tat - now
   if wait > maxwait then return {0, wait, 'rate'} end
-  redis.call('SET', KEYS[1], tostring(tat + interval), 'PX', math.floor(wait + interval + 60000))
+  redis.call('SET', KEYS[1], string.format('%.0f', tat + interval), 'PX', math.floor((wait + interval) / 1000) + 60000)
 end
 if maxin > 0 then
-  redis.call('ZADD', KEYS[2], now + wait + lease, ARGV[4])
-  redis.call('PEXPIRE', KEYS[2], math.floor(wait + lease + 60000))
+  redis.call('ZADD', KEYS[2], string.format('%.0f', now + wait + lease), ARGV[4])
+  redis.call('PEXPIRE', KEYS[2], math.floor((wait + lease) / 1000) + 60000)
 end
 return {1, wait, 'ok'}
 `)
@@ -185,17 +191,29 @@ func (l *Limiter) Acquire(ctx context.Context) (*Slot, error) {
 	lease := newLeaseID()
 	for {
 		remaining := time.Until(deadline)
-		res, err := acquireScript.Run(ctx, l.rdb, l.keys, l.interval.Milliseconds(), l.maxInflight, l.lease.Milliseconds(), lease, max(remaining.Milliseconds(), 0)).Slice()
+		res, err := acquireScript.Run(ctx, l.rdb, l.keys, l.interval.Microseconds(), l.maxInflight, l.lease.Microseconds(), lease, max(remaining.Microseconds(), 0)).Slice()
 		if err != nil {
 			return nil, fmt.Errorf("rate limiter: %w", err)
 		}
 		granted, _ := res[0].(int64)
-		wait := time.Duration(res[1].(int64)) * time.Millisecond
+		wait := time.Duration(res[1].(int64)) * time.Microsecond
 		reason := Reason(fmt.Sprint(res[2]))
 		if granted == 1 {
 			if err := sleep(ctx, wait); err != nil {
 				(&Slot{l: l, lease: lease}).Release(ctx)
 				return nil, err
+			}
+			if wait > 0 {
+				// A rate-limit answer may have started a cooldown while
+				// this caller slept towards its slot: check again, or
+				// every sleeper would still call into the cooldown.
+				if left, err := l.cooldownLeft(ctx); err != nil || left > 0 {
+					(&Slot{l: l, lease: lease}).Release(ctx)
+					if err != nil {
+						return nil, err
+					}
+					return nil, &WaitError{Reason: ReasonCooldown, After: left}
+				}
 			}
 			if l.maxInflight == 0 {
 				lease = ""
@@ -225,6 +243,15 @@ func (l *Limiter) StartCooldown(ctx context.Context, d time.Duration) (bool, err
 		return false, fmt.Errorf("start cooldown: %w", err)
 	}
 	return n == 1, nil
+}
+
+// cooldownLeft is the time left of the cooldown, from this process's own
+// knowledge when it started one, else from Redis.
+func (l *Limiter) cooldownLeft(ctx context.Context) (time.Duration, error) {
+	if until := l.cooldownUntil.Load(); time.Now().UnixNano() < until {
+		return time.Duration(until - time.Now().UnixNano()), nil
+	}
+	return l.Cooldown(ctx)
 }
 
 // Cooldown is the time left of the shared cooldown, 0 when none.

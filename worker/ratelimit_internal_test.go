@@ -1,0 +1,125 @@
+package worker
+
+import (
+	"context"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/wdtcancel/wdtcancel/internal/redistest"
+)
+
+// TestLimiterIntervalKeepsFractionalMilliseconds pins the arithmetic that
+// once wasted a third of WDT's quota: the interval of an awkward rate has a
+// fractional millisecond, and each granted slot must move the schedule by
+// the whole interval, margin included, not by a truncated one.
+func TestLimiterIntervalKeepsFractionalMilliseconds(t *testing.T) {
+	r := redistest.New(t)
+	rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
+	defer rdb.Close()
+	ctx := context.Background()
+
+	tests := []struct {
+		rate int
+		want time.Duration // (60 s + 0.5 s margin) / rate
+	}{
+		{600, 100833 * time.Microsecond},
+		{599, 101001 * time.Microsecond},
+		{7, 8642857 * time.Microsecond},
+		{1000, 60500 * time.Microsecond},
+		{240, 252083 * time.Microsecond},
+		{60000, 1008 * time.Microsecond},
+	}
+	for _, tt := range tests {
+		t.Run(strconv.Itoa(tt.rate), func(t *testing.T) {
+			l := NewLimiter(rdb, "interval-"+strconv.Itoa(tt.rate), LimiterOptions{RatePerMinute: tt.rate, MaxWait: time.Nanosecond})
+			if l.interval.Truncate(time.Microsecond) != tt.want {
+				t.Fatalf("interval %s, want %s", l.interval, tt.want)
+			}
+			// Two grants in a row: the second reservation is exactly one
+			// interval after the first, in Redis's own schedule.
+			tat := func() int64 {
+				v, err := rdb.Get(ctx, l.keys[0]).Int64()
+				if err != nil {
+					t.Fatal(err)
+				}
+				return v
+			}
+			if _, err := l.Acquire(ctx); err != nil {
+				t.Fatal(err)
+			}
+			first := tat()
+			// The next slot is an interval away: beyond MaxWait, so it is
+			// refused with the exact wait, and the schedule does not move.
+			_, err := l.Acquire(ctx)
+			we, ok := err.(*WaitError)
+			if !ok || we.Reason != ReasonRate {
+				t.Fatalf("second acquire: %v", err)
+			}
+			if we.After > tt.want || we.After < tt.want-50*time.Millisecond {
+				t.Fatalf("wait %s, want just under %s", we.After, tt.want)
+			}
+			if got := tat(); got != first {
+				t.Fatalf("a refused slot moved the schedule: %d -> %d", first, got)
+			}
+			// With room to wait, the reservation lands one whole interval on.
+			l.maxWait = 2 * tt.want
+			if tt.want > time.Second {
+				return // a real sleep of seconds buys nothing more
+			}
+			if _, err := l.Acquire(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if got := tat() - first; got != tt.want.Microseconds() {
+				t.Fatalf("schedule moved by %d µs, want %d", got, tt.want.Microseconds())
+			}
+		})
+	}
+}
+
+// TestSleepersRecheckTheCooldown: a caller granted a slot for later must not
+// call if a cooldown started while it slept towards the slot (19 calls went
+// out into a cooldown before this check).
+func TestSleepersRecheckTheCooldown(t *testing.T) {
+	r := redistest.New(t)
+	rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
+	defer rdb.Close()
+	ctx := context.Background()
+	l := NewLimiter(rdb, "cooldown-recheck", LimiterOptions{RatePerMinute: 60, MaxWait: 5 * time.Second})
+	if _, err := l.Acquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	first, err := rdb.Get(ctx, l.keys[0]).Int64()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The next slot is about a second away: this caller reserves it and
+	// sleeps towards it.
+	got := make(chan error, 1)
+	go func() {
+		_, err := l.Acquire(ctx)
+		got <- err
+	}()
+	// Once its reservation is in Redis, another worker (another limiter)
+	// starts a cooldown.
+	for {
+		v, err := rdb.Get(ctx, l.keys[0]).Int64()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v != first {
+			break
+		}
+	}
+	other := NewLimiter(rdb, "cooldown-recheck", LimiterOptions{RatePerMinute: 60})
+	if _, err := other.StartCooldown(ctx, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	err = <-got
+	we, ok := err.(*WaitError)
+	if !ok || we.Reason != ReasonCooldown {
+		t.Fatalf("a sleeper woke into a cooldown and got %v, want a cooldown wait", err)
+	}
+}
