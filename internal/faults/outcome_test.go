@@ -129,4 +129,3 @@ func (e *env) restartSandbox() {
 	e.sandbox = e.start("sandbox", e.sandbox.cmd.Args[1:]...)
 	waitListening(e.t, e.sbAddr)
 }
-
