@@ -37,6 +37,15 @@ func signed(no string, tsShift time.Duration, badSign bool) (url.Values, string)
 // rawCall signs and sends a cancel and decodes WDT's answer.
 func rawCall(t *testing.T, base, no string, tsShift time.Duration, tamper string) (int, string) {
 	t.Helper()
+	status, msg, err := post(base, no, tsShift, tamper)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return status, msg
+}
+
+// post is rawCall for goroutines: it reports instead of failing the test.
+func post(base, no string, tsShift time.Duration, tamper string) (int, string, error) {
 	p, body := signed(no, tsShift, tamper == "sign")
 	ctype := "application/json"
 	if tamper == "ctype" {
@@ -44,7 +53,7 @@ func rawCall(t *testing.T, base, no string, tsShift time.Duration, tamper string
 	}
 	resp, err := http.Post(base+"/openapi?"+p.Encode(), ctype, strings.NewReader(body))
 	if err != nil {
-		t.Fatal(err)
+		return 0, "", err
 	}
 	defer resp.Body.Close()
 	var out struct {
@@ -52,9 +61,9 @@ func rawCall(t *testing.T, base, no string, tsShift time.Duration, tamper string
 		Message string `json:"message"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		t.Fatal(err)
+		return 0, "", fmt.Errorf("%s: %w", no, err)
 	}
-	return out.Status, out.Message
+	return out.Status, out.Message, nil
 }
 
 func start(t *testing.T, opts wdttest.Options) *wdttest.Server {
