@@ -24,7 +24,22 @@ func newSandboxCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "sandbox",
 		Short: "Run the WDT sandbox: a faithful fake of the open API for tests and trials",
-		Args:  cobra.NoArgs,
+		Long: `Run the WDT sandbox: a faithful fake of the open API for tests and trials.
+
+Endpoints:
+  POST /openapi                  the API (wms.stockin.PreStockin.cancel)
+  GET  /_sandbox/orders          every order
+  GET  /_sandbox/orders/{no}     one order: status, cancel_calls, lost_responses, garbled_responses
+  PUT  /_sandbox/orders/{no}     set its state, body {"status": 20} (10, 20, 30, 37, 40, 80)
+  GET  /_sandbox/stats           calls by answered status and by injected fault
+  /_sandbox/elsewhere            where --redirect-rate points; answers {"status":0}, touches nothing
+
+Faults: each API call draws once from --seed and meets at most one fault, in
+this order: --fail-rate, --redirect-rate, --lax-json-rate (in front of WDT:
+the order is left alone), --apply-fail-rate, --lost-response-rate (WDT
+applies the call, then the answer is garbled or lost). The rates add up to
+at most 1. The same seed and the same calls give the same faults.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := logs.logger()
 			if err != nil {
@@ -50,14 +65,17 @@ func newSandboxCmd() *cobra.Command {
 			}
 			log.Info("sandbox listening", zap.String("url", "http://"+ln.Addr().String()+"/openapi"),
 				zap.Int("orders", len(opts.Orders)), zap.String("unknown", string(opts.Unknown)),
-				zap.Duration("clock_offset", opts.ClockOffset), zap.Float64("fail_rate", opts.FailRate),
-				zap.Float64("lost_response_rate", opts.LostResponseRate), zap.Int("rate_per_minute", opts.RatePerMinute))
+				zap.Duration("clock_offset", opts.ClockOffset), zap.Int("rate_per_minute", opts.RatePerMinute),
+				zap.Int("max_concurrency", opts.MaxConcurrency), zap.Duration("latency", opts.Latency),
+				zap.Float64("fail_rate", opts.FailRate), zap.Float64("redirect_rate", opts.RedirectRate),
+				zap.Float64("lax_json_rate", opts.LaxJSONRate), zap.Float64("apply_fail_rate", opts.ApplyFailRate),
+				zap.Float64("lost_response_rate", opts.LostResponseRate), zap.Int64("seed", opts.Seed))
 			return serveUntilDone(cmd.Context(), log, ln, sb)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&listen, "listen", "127.0.0.1:8081", "address to serve the sandbox on")
-	f.StringVar(&ordersFile, "orders", "", "file of \"NO STATE\" lines (states 10, 20, 30, 80)")
+	f.StringVar(&ordersFile, "orders", "", "file of \"NO STATE\" lines (states 10, 20, 30, 37, 40, 80)")
 	f.StringVar(&unknown, "unknown", "editing", "what an unlisted number is: editing (cancellable once) or missing")
 	f.StringVar(&opts.SID, "sid", wdttest.DefaultSID, "sid the sandbox accepts")
 	f.StringVar(&opts.AppKey, "appkey", wdttest.DefaultAppKey, "appkey the sandbox accepts")
@@ -65,11 +83,14 @@ func newSandboxCmd() *cobra.Command {
 	f.DurationVar(&opts.ClockOffset, "clock-offset", 0, "simulated server clock minus real clock, e.g. 300s")
 	f.IntVar(&opts.RatePerMinute, "rate-per-minute", 0, "calls accepted per sliding minute before the vendor's rate-limit answer (0 = no quota)")
 	f.DurationVar(&opts.QuotaWindow, "quota-window", time.Minute, "window of --rate-per-minute; shorten only to compress time in demos")
-	f.IntVar(&opts.MaxConcurrency, "max-concurrency", 0, "calls in flight at once before the vendor's concurrency-limit answer (0 = no quota)")
-	f.DurationVar(&opts.Latency, "latency", 0, "delay added to every API call")
-	f.Float64Var(&opts.FailRate, "fail-rate", 0, "share of calls answered by a gateway fault: 502, HTML page, empty body or reset")
+	f.IntVar(&opts.MaxConcurrency, "max-concurrency", 0, "calls in flight at once; a call arriving when all are taken gets the vendor's concurrency-limit answer at once (0 = no quota)")
+	f.DurationVar(&opts.Latency, "latency", 0, "delay added to every API call (not to one refused for concurrency)")
+	f.Float64Var(&opts.FailRate, "fail-rate", 0, "share of calls answered by a gateway fault before WDT: 502, HTML page, empty body or reset; order untouched")
+	f.Float64Var(&opts.RedirectRate, "redirect-rate", 0, "share of calls answered 302 to /_sandbox/elsewhere with the signed query; order untouched")
+	f.Float64Var(&opts.LaxJSONRate, "lax-json-rate", 0, "share of calls answered with JSON only a lax parser takes for success ({\"status\":-0}, {\"STATUS\":0}, ...); order untouched")
+	f.Float64Var(&opts.ApplyFailRate, "apply-fail-rate", 0, "share of calls applied, then answered with a gateway page, 5xx, empty, cut or status-99 body")
 	f.Float64Var(&opts.LostResponseRate, "lost-response-rate", 0, "share of calls applied and then dropped without an answer")
-	f.Int64Var(&opts.Seed, "seed", 1, "seed of the fault sequence")
+	f.Int64Var(&opts.Seed, "seed", 1, "seed of the fault sequence and of the rate-limit messages' punctuation")
 	logs.add(cmd)
 	return cmd
 }

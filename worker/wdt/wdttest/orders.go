@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -16,6 +17,22 @@ const (
 	StateReview    = 30 // 待审核
 	StateCompleted = 80 // 已完成
 )
+
+// states lists every state an order may be set to: the pre-stockin states
+// and the quality-check states (37, 40) of the wider stockin family.
+var states = []int{StateCancelled, StateEditing, StateReview, 37, 40, StateCompleted}
+
+// ValidState reports whether s is a state an order may be in: 10, 20, 30,
+// 37, 40 or 80.
+func ValidState(s int) bool { return slices.Contains(states, s) }
+
+func statesText() string {
+	parts := make([]string, len(states))
+	for i, st := range states {
+		parts[i] = strconv.Itoa(st)
+	}
+	return strings.Join(parts, ", ")
+}
 
 // Cancellable reports whether WDT allows cancelling from state s.
 func Cancellable(s int) bool { return s == StateEditing || s == StateReview }

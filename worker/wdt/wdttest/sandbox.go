@@ -1,17 +1,16 @@
 package wdttest
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand"
 	"mime"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,8 +40,15 @@ const (
 	MsgUnknownMethod       = "接口不存在"
 	MsgRejectNotCancelable = "入库单状态不为待审核或编辑中 "
 	MsgNoSuchDocument      = "单据不存在"
-	MsgRateLimitCalls      = wdt.RateLimitCallsPrefix + "，请稍后重试"
-	MsgRateLimitConcurrent = wdt.RateLimitConcurrencyPrefix + ",请稍后重试"
+	// The vendor documents both endings of the rate-limit messages, with a
+	// full-width and with an ASCII comma; the sandbox sends both (see
+	// Faults for how the form is drawn).
+	MsgRateLimitCalls               = wdt.RateLimitCallsPrefix + RateLimitSuffixFullWidth
+	MsgRateLimitCallsASCII          = wdt.RateLimitCallsPrefix + RateLimitSuffixASCII
+	MsgRateLimitConcurrent          = wdt.RateLimitConcurrencyPrefix + RateLimitSuffixASCII
+	MsgRateLimitConcurrentFullWidth = wdt.RateLimitConcurrencyPrefix + RateLimitSuffixFullWidth
+	RateLimitSuffixFullWidth        = "，请稍后重试"
+	RateLimitSuffixASCII            = ",请稍后重试"
 )
 
 // TimestampWindow is how far a request's timestamp may be from the server's
@@ -59,22 +65,45 @@ type Options struct {
 
 	ClockOffset time.Duration // the server's clock minus the real one
 
-	RatePerMinute  int // accepted calls in any 60 s window; 0 = no quota
-	MaxConcurrency int // calls in flight at once; 0 = no quota
+	RatePerMinute int // accepted calls in any 60 s window; 0 = no quota
+	// MaxConcurrency is how many calls WDT holds at once; 0 = no quota. A
+	// call is admitted or refused as it arrives: an admitted call holds its
+	// slot through Latency until it answers, a refused one takes no slot
+	// and is answered at once with the vendor's concurrency message.
+	MaxConcurrency int
 	// QuotaWindow replaces WDT's one-minute quota window, to compress time
 	// in demos (RatePerMinute calls per QuotaWindow). Default one minute.
 	QuotaWindow time.Duration
 
-	Latency          time.Duration // added to every API call
-	FailRate         float64       // share of calls answered by a gateway fault
-	LostResponseRate float64       // share of calls applied, then dropped
-	Seed             int64         // makes the fault sequence reproducible
+	// Latency is added to every API call except one refused for
+	// concurrency.
+	Latency time.Duration
+
+	// Fault rates: shares of API calls, each within 0..1, adding up to at
+	// most 1. Faults documents what each does and the order they are drawn
+	// in; SetFaultRates changes them while running.
+	FailRate         float64 // gateway fault in front of WDT; order untouched
+	RedirectRate     float64 // 302 to DecoyPath with the signed query; order untouched
+	LaxJSONRate      float64 // JSON only a lax parser takes for success; order untouched
+	ApplyFailRate    float64 // applied, then answered with a gateway page or garbage
+	LostResponseRate float64 // applied, then the connection is reset
+	Seed             int64   // makes the fault sequence reproducible
 
 	Logger *zap.Logger
 	Now    func() time.Time // the real clock; tests may fake it
 	// OnCall, when set, is called with the number of every verified cancel
 	// call as it arrives (benchmarks time pickup latency with it).
 	OnCall func(preStockinNo string)
+	// Sleep waits out Latency for one call; it returns an error when ctx
+	// (the client's request) ends first. Nil is a real timer. Tests replace
+	// it to hold calls in flight until they say so.
+	Sleep func(ctx context.Context, d time.Duration) error
+}
+
+// Faults returns the options' fault rates.
+func (o Options) Faults() Faults {
+	return Faults{FailRate: o.FailRate, RedirectRate: o.RedirectRate, LaxJSONRate: o.LaxJSONRate,
+		ApplyFailRate: o.ApplyFailRate, LostResponseRate: o.LostResponseRate}
 }
 
 // Order is what the inspection endpoint shows of one order.
@@ -84,15 +113,25 @@ type Order struct {
 	CancelCalls  int    `json:"cancel_calls"`
 	// LostResponses counts calls for this order that the sandbox applied
 	// (or answered) and then dropped without a response.
-	LostResponses int  `json:"lost_responses"`
-	Known         bool `json:"known"`
+	LostResponses int `json:"lost_responses"`
+	// GarbledResponses counts calls for this order that the sandbox applied
+	// (or answered) and then answered with a gateway page or garbage
+	// (ApplyFailRate). Like a lost response, the caller cannot know.
+	GarbledResponses int  `json:"garbled_responses"`
+	Known            bool `json:"known"`
 }
 
 // Stats counts calls by the status answered and by the fault injected.
 type Stats struct {
-	Calls    int            `json:"calls"`
+	// Calls counts requests to the API path, whatever their answer. The
+	// decoy's requests are not calls: they count only as
+	// ByFault["redirect_followed"].
+	Calls int `json:"calls"`
+	// ByStatus counts the WDT status of each call WDT processed, including
+	// those whose answer was then lost or garbled.
 	ByStatus map[string]int `json:"by_status"`
-	ByFault  map[string]int `json:"by_fault"`
+	// ByFault counts injected faults by name (FaultNames lists them).
+	ByFault map[string]int `json:"by_fault"`
 	// Cancellations is the number of orders moved to state 10 by a call.
 	Cancellations int `json:"cancellations"`
 }
@@ -103,24 +142,34 @@ type Sandbox struct {
 	opts         Options
 	log          *zap.Logger
 
+	mux *http.ServeMux
+
 	mu          sync.Mutex
 	orders      map[string]*order
-	rng         *rand.Rand
+	faults      Faults
+	rng         *rand.Rand  // the fault draws, and nothing else
+	msgRng      *rand.Rand  // the rate-limit messages' punctuation
 	accepted    []time.Time // accept times within the last minute, for the quota
 	stats       Stats
 	clockOffset time.Duration
 
-	inflight atomic.Int64
+	inflight atomic.Int64 // calls holding a concurrency slot
 }
 
 type order struct {
 	state       int
 	cancelCalls int
 	lost        int
+	garbled     int
 	known       bool
 }
 
-// New builds a sandbox. It fails only on a malformed AppSecret.
+// msgSeedMix derives the message generator's seed from Options.Seed, so
+// the two generators do not replay each other.
+const msgSeedMix = 0x5eed_4d5c
+
+// New builds a sandbox. It fails on a malformed AppSecret or fault rates
+// that are out of range.
 func New(opts Options) (*Sandbox, error) {
 	if opts.SID == "" {
 		opts.SID = DefaultSID
@@ -143,8 +192,11 @@ func New(opts Options) (*Sandbox, error) {
 	if opts.Logger == nil {
 		opts.Logger = zap.NewNop()
 	}
-	if opts.FailRate < 0 || opts.FailRate > 1 || opts.LostResponseRate < 0 || opts.LostResponseRate > 1 {
-		return nil, fmt.Errorf("sandbox: fail and lost-response rates must be within 0..1")
+	if opts.Sleep == nil {
+		opts.Sleep = sleep
+	}
+	if err := opts.Faults().Validate(); err != nil {
+		return nil, err
 	}
 	secret, salt, err := wdt.SplitAppSecret(opts.AppSecret)
 	if err != nil {
@@ -153,14 +205,30 @@ func New(opts Options) (*Sandbox, error) {
 	s := &Sandbox{
 		secret: secret, salt: salt, opts: opts, log: opts.Logger,
 		orders:      make(map[string]*order, len(opts.Orders)),
+		faults:      opts.Faults(),
 		rng:         rand.New(rand.NewSource(opts.Seed)),
+		msgRng:      rand.New(rand.NewSource(opts.Seed ^ msgSeedMix)),
 		stats:       Stats{ByStatus: map[string]int{}, ByFault: map[string]int{}},
 		clockOffset: opts.ClockOffset,
 	}
 	for no, st := range opts.Orders {
 		s.orders[no] = &order{state: st, known: true}
 	}
+	s.mux = s.routes()
 	return s, nil
+}
+
+// sleep is the default Options.Sleep: a timer, cut short when the client
+// goes away.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Credentials are the ones the sandbox accepts, for clients under test.
@@ -175,14 +243,38 @@ func (s *Sandbox) SetClockOffset(d time.Duration) {
 	s.mu.Unlock()
 }
 
-// SetFaults changes the fault rates while running.
-func (s *Sandbox) SetFaults(failRate, lostResponseRate float64) {
+// SetFaultRates changes every fault rate while running; the seeded
+// sequence goes on from where it is. Invalid rates are refused and the
+// current ones kept.
+func (s *Sandbox) SetFaultRates(f Faults) error {
+	if err := f.Validate(); err != nil {
+		return err
+	}
 	s.mu.Lock()
-	s.opts.FailRate, s.opts.LostResponseRate = failRate, lostResponseRate
+	s.faults = f
 	s.mu.Unlock()
+	return nil
 }
 
-// SetOrder puts an order in a state.
+// FaultRates returns the fault rates in force.
+func (s *Sandbox) FaultRates() Faults {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.faults
+}
+
+// SetFaults sets the gateway-fault and lost-response rates while running
+// and turns every other fault off. It panics on invalid rates.
+//
+// Deprecated: use SetFaultRates, which sets every rate and returns an error.
+func (s *Sandbox) SetFaults(failRate, lostResponseRate float64) {
+	if err := s.SetFaultRates(Faults{FailRate: failRate, LostResponseRate: lostResponseRate}); err != nil {
+		panic(err)
+	}
+}
+
+// SetOrder puts an order in a state (PUT /_sandbox/orders/{no} does it over
+// HTTP, for states ValidState accepts).
 func (s *Sandbox) SetOrder(no string, state int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -202,7 +294,12 @@ func (s *Sandbox) Order(no string) (Order, bool) {
 		}
 		return Order{PreStockinNo: no, Status: StateEditing}, true
 	}
-	return Order{PreStockinNo: no, Status: o.state, CancelCalls: o.cancelCalls, LostResponses: o.lost, Known: o.known}, true
+	return o.view(no), true
+}
+
+func (o *order) view(no string) Order {
+	return Order{PreStockinNo: no, Status: o.state, CancelCalls: o.cancelCalls,
+		LostResponses: o.lost, GarbledResponses: o.garbled, Known: o.known}
 }
 
 // Orders lists every order the sandbox holds, by number.
@@ -211,7 +308,7 @@ func (s *Sandbox) Orders() []Order {
 	defer s.mu.Unlock()
 	out := make([]Order, 0, len(s.orders))
 	for no, o := range s.orders {
-		out = append(out, Order{PreStockinNo: no, Status: o.state, CancelCalls: o.cancelCalls, LostResponses: o.lost, Known: o.known})
+		out = append(out, o.view(no))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].PreStockinNo < out[j].PreStockinNo })
 	return out
@@ -246,49 +343,13 @@ func (s *Sandbox) lookup(no string) *order {
 
 // ServeHTTP routes the API and the inspection endpoints.
 func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	switch {
-	case r.URL.Path == "/openapi":
-		s.serveAPI(w, r)
-	case r.URL.Path == "/_sandbox/stats" && r.Method == http.MethodGet:
-		httpjson.Write(w, http.StatusOK, s.Stats())
-	case r.URL.Path == "/_sandbox/orders" && r.Method == http.MethodGet:
-		httpjson.Write(w, http.StatusOK, s.Orders())
-	case strings.HasPrefix(r.URL.Path, "/_sandbox/orders/") && r.Method == http.MethodGet:
-		no := strings.TrimPrefix(r.URL.Path, "/_sandbox/orders/")
-		o, ok := s.Order(no)
-		if !ok {
-			httpjson.Write(w, http.StatusNotFound, map[string]any{"pre_stockin_no": no, "error": "no such order"})
-			return
-		}
-		httpjson.Write(w, http.StatusOK, o)
-	case r.URL.Path == "/healthz":
-		httpjson.Write(w, http.StatusOK, map[string]string{"status": "ok"})
-	default:
-		http.NotFound(w, r)
-	}
+	s.mux.ServeHTTP(w, r)
 }
 
-// fault is what the sandbox decided to do to one call instead of, or after,
-// answering it.
-type fault string
-
-const (
-	faultNone  fault = ""
-	fault502   fault = "http_502"
-	faultHTML  fault = "html_page"
-	faultEmpty fault = "empty_body"
-	faultReset fault = "connection_reset"
-	faultLost  fault = "lost_response"
-)
-
+// serveAPI is POST /openapi: one call, as WDT and the gateway in front of it
+// would answer it.
 func (s *Sandbox) serveAPI(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	if r.Method != http.MethodPost {
-		http.Error(w, "POST only", http.StatusMethodNotAllowed)
-		return
-	}
-	s.inflight.Add(1)
-	defer s.inflight.Add(-1)
 	// One simulated server: every answer, gateway faults included, carries
 	// its clock, or a client would learn two different offsets.
 	w.Header().Set("Date", s.serverNow().UTC().Format(http.TimeFormat))
@@ -296,60 +357,84 @@ func (s *Sandbox) serveAPI(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
-	if d := s.opts.Latency; d > 0 {
-		select {
-		case <-time.After(d):
-		case <-r.Context().Done():
+	method := r.URL.Query().Get("method")
+	s.mu.Lock()
+	f := s.drawFault()
+	s.mu.Unlock()
+
+	if f.kind.beforeWDT() {
+		// The gateway answers in WDT's stead: no slot, no order touched.
+		if !s.wait(r) {
 			return
 		}
-	}
-
-	gateway, lost := s.drawFaults()
-	method := r.URL.Query().Get("method")
-	if gateway != faultNone {
-		s.count("", gateway)
-		s.logCall(method, "", -1, gateway, start)
-		writeFault(w, gateway)
+		s.count("", f.name())
+		s.logCall(method, "", -1, f.name(), start)
+		writeFault(w, r, f)
 		return
 	}
 
-	status, msg, no := s.answer(r, body)
-	s.count(strconv.Itoa(status), lostIf(lost))
-	s.logCall(method, no, status, lostIf(lost), start)
-	if lost {
-		if no != "" {
-			s.mu.Lock()
-			if o, ok := s.orders[no]; ok {
-				o.lost++
-			}
-			s.mu.Unlock()
+	// WDT admits or refuses a call as it arrives; an admitted call holds
+	// its slot until it answers, a refused one is answered at once.
+	admitted := s.acquire()
+	var released bool
+	release := func() {
+		if admitted && !released {
+			released = true
+			s.inflight.Add(-1)
 		}
-		resetConnection(w)
+	}
+	defer release()
+	if admitted && !s.wait(r) {
 		return
 	}
-	writeAnswer(w, status, msg)
+
+	status, msg, no := s.answer(r, body, admitted)
+	s.count(strconv.Itoa(status), f.name())
+	s.logCall(method, no, status, f.name(), start)
+	if no != "" && f.kind != kindNone {
+		s.mu.Lock()
+		if o, ok := s.orders[no]; ok {
+			switch f.kind {
+			case kindLost:
+				o.lost++
+			case kindGarbled:
+				o.garbled++
+			}
+		}
+		s.mu.Unlock()
+	}
+	// Free the slot before the answer leaves, so a call the client sends
+	// after reading it finds the slot free.
+	release()
+	switch f.kind {
+	case kindLost, kindGarbled:
+		writeFault(w, r, f)
+	default:
+		writeAnswer(w, status, msg)
+	}
 }
 
-func lostIf(lost bool) fault {
-	if lost {
-		return faultLost
+// wait waits out the latency; false means the client went away first.
+func (s *Sandbox) wait(r *http.Request) bool {
+	if s.opts.Latency <= 0 {
+		return true
 	}
-	return faultNone
+	return s.opts.Sleep(r.Context(), s.opts.Latency) == nil
 }
 
-// drawFaults decides, from the seeded generator, whether this call meets a
-// gateway fault (and which) or loses its response after being applied.
-func (s *Sandbox) drawFaults() (gateway fault, lost bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.opts.FailRate == 0 && s.opts.LostResponseRate == 0 {
-		return faultNone, false
+// acquire takes a concurrency slot if one is free. A refused call never
+// holds one, not even for a moment, so it cannot crowd out another.
+func (s *Sandbox) acquire() bool {
+	m := int64(s.opts.MaxConcurrency)
+	for {
+		n := s.inflight.Load()
+		if m > 0 && n >= m {
+			return false
+		}
+		if s.inflight.CompareAndSwap(n, n+1) {
+			return true
+		}
 	}
-	if s.rng.Float64() < s.opts.FailRate {
-		kinds := [...]fault{fault502, faultHTML, faultEmpty, faultReset}
-		return kinds[s.rng.Intn(len(kinds))], false
-	}
-	return faultNone, s.rng.Float64() < s.opts.LostResponseRate
 }
 
 func (s *Sandbox) serverNow() time.Time {
@@ -362,9 +447,10 @@ func (s *Sandbox) serverNow() time.Time {
 // knownParams are the query parameters WDT accepts; any other is status 2.
 var knownParams = map[string]bool{"sid": true, "key": true, "salt": true, "method": true, "v": true, "timestamp": true, "sign": true}
 
-// answer verifies the request like WDT and runs the method. It returns the
-// status, the message and the order number the call was about, if any.
-func (s *Sandbox) answer(r *http.Request, body []byte) (int, string, string) {
+// answer verifies the request like WDT and runs the method. admitted says
+// whether the call got a concurrency slot on arrival. It returns the status,
+// the message and the order number the call was about, if any.
+func (s *Sandbox) answer(r *http.Request, body []byte, admitted bool) (int, string, string) {
 	if ct := r.Header.Get("Content-Type"); ct != "application/json" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || mt != "application/json" {
@@ -408,7 +494,7 @@ func (s *Sandbox) answer(r *http.Request, body []byte) (int, string, string) {
 	if ts < now-TimestampWindow || ts > now+TimestampWindow {
 		return 7, MsgTimestampExpired, ""
 	}
-	if msg := s.admit(); msg != "" {
+	if msg := s.admit(admitted); msg != "" {
 		return 100, msg, ""
 	}
 	if q.Get("method") != wdt.MethodCancelPreStockin {
@@ -426,11 +512,13 @@ func (s *Sandbox) answer(r *http.Request, body []byte) (int, string, string) {
 	return status, msg, no
 }
 
-// admit applies the quotas. Only calls that pass count towards the
-// per-minute quota, as a sliding window (60 s unless QuotaWindow is set).
-func (s *Sandbox) admit() string {
-	if m := s.opts.MaxConcurrency; m > 0 && s.inflight.Load() > int64(m) {
-		return MsgRateLimitConcurrent
+// admit applies the quotas to a verified call: the concurrency decision
+// taken on its arrival, then the per-minute quota. Only calls that pass count
+// towards the per-minute quota, as a sliding window (60 s unless QuotaWindow
+// is set).
+func (s *Sandbox) admit(admitted bool) string {
+	if !admitted {
+		return s.rateLimitMsg(wdt.RateLimitConcurrencyPrefix)
 	}
 	if s.opts.RatePerMinute <= 0 {
 		return ""
@@ -444,10 +532,25 @@ func (s *Sandbox) admit() string {
 	}
 	s.accepted = s.accepted[cut:]
 	if len(s.accepted) >= s.opts.RatePerMinute {
-		return MsgRateLimitCalls
+		return s.rateLimitMsgLocked(wdt.RateLimitCallsPrefix)
 	}
 	s.accepted = append(s.accepted, now)
 	return ""
+}
+
+// rateLimitMsg ends a rate-limit message with one of the two forms the
+// vendor documents, drawn from the message generator.
+func (s *Sandbox) rateLimitMsg(prefix string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rateLimitMsgLocked(prefix)
+}
+
+func (s *Sandbox) rateLimitMsgLocked(prefix string) string {
+	if s.msgRng.Intn(2) == 0 {
+		return prefix + RateLimitSuffixFullWidth
+	}
+	return prefix + RateLimitSuffixASCII
 }
 
 func (s *Sandbox) cancel(no string) (int, string) {
@@ -469,57 +572,24 @@ func (s *Sandbox) cancel(no string) (int, string) {
 	return 0, ""
 }
 
-func (s *Sandbox) count(status string, f fault) {
+func (s *Sandbox) count(status, faultName string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.stats.Calls++
 	if status != "" {
 		s.stats.ByStatus[status]++
 	}
-	if f != faultNone {
-		s.stats.ByFault[string(f)]++
+	if faultName != "" {
+		s.stats.ByFault[faultName]++
 	}
 }
 
-func (s *Sandbox) logCall(method, no string, status int, f fault, start time.Time) {
+func (s *Sandbox) logCall(method, no string, status int, faultName string, start time.Time) {
 	if ce := s.log.Check(zap.InfoLevel, "sandbox call"); ce != nil {
 		ce.Write(zap.String("method", method), zap.String("pre_stockin_no", no),
-			zap.String("status", wdt.StatusText(status)), zap.String("fault", string(f)),
+			zap.String("status", wdt.StatusText(status)), zap.String("fault", faultName),
 			zap.Duration("duration", time.Since(start)))
 	}
-}
-
-func writeFault(w http.ResponseWriter, f fault) {
-	switch f {
-	case fault502:
-		w.Header().Set("Content-Type", "text/plain")
-		w.WriteHeader(http.StatusBadGateway)
-		io.WriteString(w, "Bad Gateway")
-	case faultHTML:
-		w.Header().Set("Content-Type", "text/html")
-		w.WriteHeader(http.StatusOK)
-		io.WriteString(w, "<html><head><title>504 Gateway Time-out</title></head><body><center><h1>504 Gateway Time-out</h1></center><hr><center>nginx</center></body></html>")
-	case faultEmpty:
-		w.WriteHeader(http.StatusOK)
-	case faultReset:
-		resetConnection(w)
-	}
-}
-
-// resetConnection drops the connection with a TCP reset and no response.
-func resetConnection(w http.ResponseWriter) {
-	hj, ok := w.(http.Hijacker)
-	if !ok {
-		panic(http.ErrAbortHandler)
-	}
-	conn, _, err := hj.Hijack()
-	if err != nil {
-		return
-	}
-	if tc, ok := conn.(*net.TCPConn); ok {
-		tc.SetLinger(0)
-	}
-	conn.Close()
 }
 
 // writeAnswer writes WDT's answer: {"status":0} on success, else status and
