@@ -326,6 +326,9 @@ type sbOrder struct {
 	Status        int    `json:"status"`
 	CancelCalls   int    `json:"cancel_calls"`
 	LostResponses int    `json:"lost_responses"`
+	// GarbledResponses counts calls the sandbox applied and then answered
+	// with something that is not a definite WDT answer.
+	GarbledResponses int `json:"garbled_responses"`
 }
 
 func (e *env) sandboxOrders() map[string]sbOrder {
@@ -417,8 +420,8 @@ func (e *env) verify(o orderSet) (verdict, []string) {
 				bad("%s: dead as %s, want rejected", no, rec.Category)
 			}
 		}
-		if isDead && so.LostResponses > 0 && rec.Category == "rejected" && !rec.Ambiguous {
-			bad("MISFILED %s: a response was lost, then rejected, but not flagged ambiguous", no)
+		if isDead && so.LostResponses+so.GarbledResponses > 0 && rec.Category == "rejected" && !rec.Ambiguous {
+			bad("MISFILED %s: a response was lost or garbled after the call was applied, then rejected, but not flagged ambiguous", no)
 		}
 	}
 	return v, problems

@@ -33,7 +33,7 @@ func TestApplyThenFail(t *testing.T) {
 	applied, lax := 0, 0
 	for f, n := range stats.ByFault {
 		switch {
-		case strings.HasPrefix(f, "apply_then_"), f == "lost_response":
+		case strings.HasPrefix(f, "garbled_"), f == "lost_response":
 			applied += n
 		case strings.HasPrefix(f, "lax_json"):
 			lax += n
