@@ -34,20 +34,20 @@ type Response struct {
 // ParseResponse is the one boundary where an HTTP answer becomes a result or
 // a typed *Error (in the manner of go-github's CheckResponse). truncated
 // reports that the body was cut at MaxBodyBytes. Anything not clearly a WDT
-// answer is Server: never success.
+// answer is UnknownOutcome: never success.
 func ParseResponse(method string, httpStatus int, body []byte, truncated bool) (*Response, error) {
 	fail := func(cat Category, status int, msg string) *Error {
 		return &Error{Category: cat, Method: method, Status: status, Message: msg, HTTPStatus: httpStatus, Body: excerpt(body)}
 	}
 	if httpStatus < 200 || httpStatus > 299 {
-		return nil, fail(Server, NoStatus, "non-2xx HTTP status")
+		return nil, fail(UnknownOutcome, NoStatus, "non-2xx HTTP status")
 	}
 	if truncated {
-		return nil, fail(Server, NoStatus, fmt.Sprintf("response body larger than %d bytes", MaxBodyBytes))
+		return nil, fail(UnknownOutcome, NoStatus, fmt.Sprintf("response body larger than %d bytes", MaxBodyBytes))
 	}
 	trimmed := bytes.TrimSpace(body)
 	if len(trimmed) == 0 {
-		return nil, fail(Server, NoStatus, "empty response body")
+		return nil, fail(UnknownOutcome, NoStatus, "empty response body")
 	}
 	var raw struct {
 		Status  json.RawMessage `json:"status"`
@@ -56,14 +56,14 @@ func ParseResponse(method string, httpStatus int, body []byte, truncated bool) (
 		Data    json.RawMessage `json:"data"`
 	}
 	if trimmed[0] != '{' || json.Unmarshal(trimmed, &raw) != nil {
-		return nil, fail(Server, NoStatus, "response is not a JSON object")
+		return nil, fail(UnknownOutcome, NoStatus, "response is not a JSON object")
 	}
 	if len(raw.Status) == 0 || string(raw.Status) == "null" {
-		return nil, fail(Server, NoStatus, "response has no status")
+		return nil, fail(UnknownOutcome, NoStatus, "response has no status")
 	}
 	status, err := strconv.Atoi(string(raw.Status))
 	if err != nil {
-		return nil, fail(Server, NoStatus, "response status is not an integer: "+clip(string(raw.Status)))
+		return nil, fail(UnknownOutcome, NoStatus, "response status is not an integer: "+clip(string(raw.Status)))
 	}
 	msg := jsonText(raw.Message)
 	if status == 0 {
@@ -96,7 +96,7 @@ func Classify(status int, message string) Category {
 		return Rejected
 	}
 	// 4, 5, 99 and any status the vendor has not documented.
-	return Server
+	return UnknownOutcome
 }
 
 // jsonText renders a JSON value as text: a string unquoted, anything else as

@@ -24,13 +24,13 @@ func TestParseResponse(t *testing.T) {
 		{"timestamp in ms", 200, `{"status":1,"message":"For input string: \"1700000000000\""}`, false, Config, 1},
 		{"unknown parameter", 200, `{"status":2,"message":"page"}`, false, Config, 2},
 		{"otp set", 200, `{"status":3,"message":"动态密码"}`, false, Config, 3},
-		{"db error 4", 200, `{"status":4,"message":"db"}`, false, Server, 4},
-		{"db error 5", 200, `{"status":5,"message":"db"}`, false, Server, 5},
+		{"db error 4", 200, `{"status":4,"message":"db"}`, false, UnknownOutcome, 4},
+		{"db error 5", 200, `{"status":5,"message":"db"}`, false, UnknownOutcome, 5},
 		{"ip whitelist", 200, `{"status":6,"message":"ip"}`, false, Config, 6},
 		{"clock skew", 200, `{"status":7,"message":"timestamp"}`, false, ClockSkew, 7},
 		{"bad v", 200, `{"status":8,"message":"v"}`, false, Config, 8},
-		{"internal 99", 200, `{"status":99,"message":"x"}`, false, Server, 99},
-		{"undocumented status", 200, `{"status":42}`, false, Server, 42},
+		{"internal 99", 200, `{"status":99,"message":"x"}`, false, UnknownOutcome, 99},
+		{"undocumented status", 200, `{"status":42}`, false, UnknownOutcome, 42},
 		{"rejection with vendor trailing space", 200, `{"status":100,"message":"入库单状态不为待审核或编辑中 "}`, false, Rejected, 100},
 		{"no warehouse rights", 200, `{"status":100,"message":"无仓库访问权限","code":"right.required"}`, false, Rejected, 100},
 		{"no such document", 200, `{"status":100,"message":"未找到对应的单据信息!"}`, false, Rejected, 100},
@@ -39,18 +39,18 @@ func TestParseResponse(t *testing.T) {
 		{"concurrency limit full-width", 200, `{"status":100,"message":"超过每分钟最大并发次数限制，请稍后重试"}`, false, RateLimited, 100},
 		{"concurrency limit ascii", 200, `{"status":100,"message":"超过每分钟最大并发次数限制,请稍后重试"}`, false, RateLimited, 100},
 		{"permission", 200, `{"status":100,"message":"权限不足"}`, false, Config, 100},
-		{"html page", 200, `<html><body>502 Bad Gateway</body></html>`, false, Server, NoStatus},
-		{"empty body", 200, ``, false, Server, NoStatus},
-		{"whitespace body", 200, "  \r\n", false, Server, NoStatus},
-		{"502", 502, `Bad Gateway`, false, Server, NoStatus},
-		{"502 with json success body", 502, `{"status":0}`, false, Server, NoStatus},
-		{"missing status", 200, `{"message":"ok"}`, false, Server, NoStatus},
-		{"null status", 200, `{"status":null}`, false, Server, NoStatus},
-		{"string status", 200, `{"status":"0"}`, false, Server, NoStatus},
-		{"float status", 200, `{"status":0.5}`, false, Server, NoStatus},
-		{"json array", 200, `[0]`, false, Server, NoStatus},
-		{"broken json", 200, `{"status":0`, false, Server, NoStatus},
-		{"oversize body", 200, big[:MaxBodyBytes], true, Server, NoStatus},
+		{"html page", 200, `<html><body>502 Bad Gateway</body></html>`, false, UnknownOutcome, NoStatus},
+		{"empty body", 200, ``, false, UnknownOutcome, NoStatus},
+		{"whitespace body", 200, "  \r\n", false, UnknownOutcome, NoStatus},
+		{"502", 502, `Bad Gateway`, false, UnknownOutcome, NoStatus},
+		{"502 with json success body", 502, `{"status":0}`, false, UnknownOutcome, NoStatus},
+		{"missing status", 200, `{"message":"ok"}`, false, UnknownOutcome, NoStatus},
+		{"null status", 200, `{"status":null}`, false, UnknownOutcome, NoStatus},
+		{"string status", 200, `{"status":"0"}`, false, UnknownOutcome, NoStatus},
+		{"float status", 200, `{"status":0.5}`, false, UnknownOutcome, NoStatus},
+		{"json array", 200, `[0]`, false, UnknownOutcome, NoStatus},
+		{"broken json", 200, `{"status":0`, false, UnknownOutcome, NoStatus},
+		{"oversize body", 200, big[:MaxBodyBytes], true, UnknownOutcome, NoStatus},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -92,21 +92,17 @@ func TestParseResponseKeepsCode(t *testing.T) {
 	}
 }
 
-func TestCategoryPolicy(t *testing.T) {
-	tests := []struct {
-		c                 Category
-		retryable, counts bool
-	}{
-		{Cancelled, false, false}, {ClockSkew, true, false}, {RateLimited, true, false}, {Config, true, false},
-		{Rejected, false, false}, {Server, true, true}, {Network, true, true}, {UnknownOutcome, true, true},
-		{Invalid, false, false}, {Exhausted, false, false},
+// TestCategories pins the category values: they appear verbatim in
+// dead-letter records, metrics labels and log lines, so renaming one breaks
+// stored data and dashboards.
+func TestCategories(t *testing.T) {
+	want := []string{"cancelled", "clock_skew", "rate_limited", "config", "rejected", "network", "unknown_outcome", "invalid", "exhausted", "redis"}
+	if len(Categories) != len(want) {
+		t.Fatalf("Categories = %v, want %v", Categories, want)
 	}
-	if len(tests) != len(Categories) {
-		t.Fatalf("table covers %d of %d categories", len(tests), len(Categories))
-	}
-	for _, tt := range tests {
-		if tt.c.Retryable() != tt.retryable || tt.c.ConsumesRetry() != tt.counts {
-			t.Errorf("%s: retryable=%v consumes=%v", tt.c, tt.c.Retryable(), tt.c.ConsumesRetry())
+	for i, c := range Categories {
+		if string(c) != want[i] {
+			t.Errorf("Categories[%d] = %q, want %q", i, c, want[i])
 		}
 	}
 }
