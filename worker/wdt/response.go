@@ -35,6 +35,12 @@ type Response struct {
 // a typed *Error (in the manner of go-github's CheckResponse). truncated
 // reports that the body was cut at MaxBodyBytes. Anything not clearly a WDT
 // answer is UnknownOutcome: never success.
+//
+// "Clearly a WDT answer" is read strictly, because a lax reading can turn
+// garbage into a success: the body must be exactly one JSON object, with
+// nothing but JSON white space after it and no top-level key twice, whose
+// "status" key (spelt exactly so) holds an integer written canonically: 0,
+// not 0.0, 1e0, -0, 00 or "0".
 func ParseResponse(method string, httpStatus int, body []byte, truncated bool) (*Response, error) {
 	fail := func(cat Category, status int, msg string) *Error {
 		return &Error{Category: cat, Method: method, Status: status, Message: msg, HTTPStatus: httpStatus, Body: excerpt(body)}
@@ -45,33 +51,113 @@ func ParseResponse(method string, httpStatus int, body []byte, truncated bool) (
 	if truncated {
 		return nil, fail(UnknownOutcome, NoStatus, fmt.Sprintf("response body larger than %d bytes", MaxBodyBytes))
 	}
-	trimmed := bytes.TrimSpace(body)
-	if len(trimmed) == 0 {
-		return nil, fail(UnknownOutcome, NoStatus, "empty response body")
+	env, problem := decodeEnvelope(body)
+	if problem != "" {
+		return nil, fail(UnknownOutcome, NoStatus, problem)
 	}
-	var raw struct {
-		Status  json.RawMessage `json:"status"`
-		Message json.RawMessage `json:"message"`
-		Code    json.RawMessage `json:"code"`
-		Data    json.RawMessage `json:"data"`
-	}
-	if trimmed[0] != '{' || json.Unmarshal(trimmed, &raw) != nil {
-		return nil, fail(UnknownOutcome, NoStatus, "response is not a JSON object")
-	}
-	if len(raw.Status) == 0 || string(raw.Status) == "null" {
+	if env.status == nil || string(env.status) == "null" {
 		return nil, fail(UnknownOutcome, NoStatus, "response has no status")
 	}
-	status, err := strconv.Atoi(string(raw.Status))
-	if err != nil {
-		return nil, fail(UnknownOutcome, NoStatus, "response status is not an integer: "+clip(string(raw.Status)))
+	status, ok := parseStatus(env.status)
+	if !ok {
+		return nil, fail(UnknownOutcome, NoStatus, "response status is not a canonical non-negative integer: "+clip(string(env.status)))
 	}
-	msg := jsonText(raw.Message)
+	msg := jsonText(env.message)
 	if status == 0 {
-		return &Response{Status: 0, Message: msg, Data: raw.Data}, nil
+		return &Response{Status: 0, Message: msg, Data: env.data}, nil
 	}
 	e := fail(Classify(status, msg), status, msg)
-	e.Code = jsonText(raw.Code)
+	e.Code = jsonText(env.code)
 	return nil, e
+}
+
+// envelope is the top level of a WDT answer: the raw JSON of the keys the
+// client reads. A nil field means the key was absent.
+type envelope struct {
+	status, message, code, data json.RawMessage
+}
+
+// decodeEnvelope reads body as exactly one JSON object through the token
+// stream, so that duplicate top-level keys and trailing data are seen (a
+// plain json.Unmarshal keeps the last duplicate, matches keys
+// case-insensitively and would need a second pass for trailing data). It
+// returns what is wrong with the body, or "".
+func decodeEnvelope(body []byte) (envelope, string) {
+	var env envelope
+	if isJSONSpace(body) {
+		return env, "empty response body"
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return env, "response is not a JSON object"
+	}
+	seen := make(map[string]bool, 4)
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return env, "response is not valid JSON"
+		}
+		key, ok := tok.(string)
+		if !ok {
+			return env, "response is not valid JSON"
+		}
+		if seen[key] {
+			return env, "response repeats the top-level key " + strconv.Quote(clipTo(key, 40))
+		}
+		seen[key] = true
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return env, "response is not valid JSON"
+		}
+		switch key { // case-sensitive: {"STATUS":0} carries no status
+		case "status":
+			env.status = v
+		case "message":
+			env.message = v
+		case "code":
+			env.code = v
+		case "data":
+			env.data = v
+		}
+	}
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('}') {
+		return env, "response is not valid JSON"
+	}
+	if !isJSONSpace(body[dec.InputOffset():]) {
+		return env, "response has data after the JSON object"
+	}
+	return env, ""
+}
+
+// parseStatus accepts a status only in the form WDT writes it: a JSON
+// integer with no sign, fraction, exponent or leading zero, within int.
+func parseStatus(raw json.RawMessage) (int, bool) {
+	s := string(raw)
+	if s == "0" {
+		return 0, true
+	}
+	if s == "" || s[0] < '1' || s[0] > '9' {
+		return 0, false
+	}
+	for i := 1; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+	}
+	n, err := strconv.Atoi(s)
+	return n, err == nil
+}
+
+// isJSONSpace reports whether b holds only JSON white space (RFC 8259 §2),
+// which is narrower than unicode.IsSpace.
+func isJSONSpace(b []byte) bool {
+	for _, c := range b {
+		if c != ' ' && c != '\t' && c != '\n' && c != '\r' {
+			return false
+		}
+	}
+	return true
 }
 
 // Classify maps a non-zero WDT status and its message to a category, as the
@@ -113,8 +199,10 @@ func jsonText(v json.RawMessage) string {
 }
 
 // clip bounds text that came from outside before it goes into an error.
-func clip(s string) string {
-	const max = 300
+func clip(s string) string { return clipTo(s, 300) }
+
+// clipTo cuts s to at most max bytes on a rune boundary, marking the cut.
+func clipTo(s string, max int) string {
 	if len(s) <= max {
 		return s
 	}

@@ -1,6 +1,7 @@
 package wdt
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -18,7 +19,7 @@ func TestParseResponse(t *testing.T) {
 		status    int
 	}{
 		{"success", 200, `{"status":0}`, false, Cancelled, 0},
-		{"success with vendor trailing comma style whitespace", 200, "\n {\"status\": 0 }\n", false, Cancelled, 0},
+		{"success with white space", 200, "\n {\"status\": 0 }\n", false, Cancelled, 0},
 		{"auth failure", 200, `{"status":1,"message":"验证失败"}`, false, Config, 1},
 		{"sid of the other environment", 200, `{"status":1,"message":"sid is not exists"}`, false, Config, 1},
 		{"timestamp in ms", 200, `{"status":1,"message":"For input string: \"1700000000000\""}`, false, Config, 1},
@@ -51,6 +52,41 @@ func TestParseResponse(t *testing.T) {
 		{"json array", 200, `[0]`, false, UnknownOutcome, NoStatus},
 		{"broken json", 200, `{"status":0`, false, UnknownOutcome, NoStatus},
 		{"oversize body", 200, big[:MaxBodyBytes], true, UnknownOutcome, NoStatus},
+		// Lax JSON a forgiving decoder would take for a success.
+		{"status key upper case", 200, `{"STATUS":0}`, false, UnknownOutcome, NoStatus},
+		{"status key title case", 200, `{"Status":0}`, false, UnknownOutcome, NoStatus},
+		{"duplicate status, last one 0", 200, `{"status":100,"message":"x","status":0}`, false, UnknownOutcome, NoStatus},
+		{"duplicate status, both 0", 200, `{"status":0,"status":0}`, false, UnknownOutcome, NoStatus},
+		{"duplicate message", 200, `{"status":0,"message":"a","message":"b"}`, false, UnknownOutcome, NoStatus},
+		{"negative zero", 200, `{"status":-0}`, false, UnknownOutcome, NoStatus},
+		{"zero with fraction", 200, `{"status":0.0}`, false, UnknownOutcome, NoStatus},
+		{"one with exponent", 200, `{"status":1e0}`, false, UnknownOutcome, NoStatus},
+		{"zero with exponent", 200, `{"status":0e0}`, false, UnknownOutcome, NoStatus},
+		{"leading zero", 200, `{"status":00}`, false, UnknownOutcome, NoStatus},
+		{"leading zero on seven", 200, `{"status":07}`, false, UnknownOutcome, NoStatus},
+		{"plus sign", 200, `{"status":+0}`, false, UnknownOutcome, NoStatus},
+		{"negative status", 200, `{"status":-1}`, false, UnknownOutcome, NoStatus},
+		{"boolean status", 200, `{"status":false}`, false, UnknownOutcome, NoStatus},
+		{"array status", 200, `{"status":[0]}`, false, UnknownOutcome, NoStatus},
+		{"object status", 200, `{"status":{}}`, false, UnknownOutcome, NoStatus},
+		{"status beyond int", 200, `{"status":99999999999999999999}`, false, UnknownOutcome, NoStatus},
+		{"status only nested", 200, `{"data":{"status":0}}`, false, UnknownOutcome, NoStatus},
+		{"trailing garbage", 200, `{"status":0}x`, false, UnknownOutcome, NoStatus},
+		{"second object", 200, `{"status":0}{"status":100}`, false, UnknownOutcome, NoStatus},
+		{"second object after space", 200, "{\"status\":0}\n{}", false, UnknownOutcome, NoStatus},
+		{"trailing comma after object", 200, `{"status":0},`, false, UnknownOutcome, NoStatus},
+		{"trailing comma inside object", 200, `{"status":0,}`, false, UnknownOutcome, NoStatus},
+		{"trailing NUL", 200, "{\"status\":0}\x00", false, UnknownOutcome, NoStatus},
+		{"trailing vertical tab", 200, "{\"status\":0}\v", false, UnknownOutcome, NoStatus},
+		{"byte order mark", 200, "\ufeff{\"status\":0}", false, UnknownOutcome, NoStatus},
+		{"anti-hijacking prefix", 200, ")]}'\n{\"status\":0}", false, UnknownOutcome, NoStatus},
+		{"single quotes", 200, `{'status':0}`, false, UnknownOutcome, NoStatus},
+		{"unquoted key", 200, `{status:0}`, false, UnknownOutcome, NoStatus},
+		// Strict is not pedantic: these are well-formed answers.
+		{"escaped key is still status", 200, `{"st\u0061tus":0}`, false, Cancelled, 0},
+		{"duplicates below the top level", 200, `{"status":0,"data":{"a":1,"a":2}}`, false, Cancelled, 0},
+		{"json white space around", 200, "\r\n\t {\"status\":0}\r\n\t ", false, Cancelled, 0},
+		{"unknown keys", 200, `{"status":0,"extra":[1,{"x":null}]}`, false, Cancelled, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -108,7 +144,7 @@ func TestCategories(t *testing.T) {
 }
 
 func FuzzParseResponse(f *testing.F) {
-	for _, s := range []string{`{"status":0}`, `{"status":100,"message":"超过每分钟最大调用频率限制,请稍后重试"}`, `<html>`, ``, `{"status":"7"}`, `{"status":1e2}`} {
+	for _, s := range []string{`{"status":0}`, `{"status":100,"message":"超过每分钟最大调用频率限制,请稍后重试"}`, `<html>`, ``, `{"status":"7"}`, `{"status":1e2}`, `{"status":100,"status":0}`, `{"status":0}{}`, `{"status":-0}`} {
 		f.Add(200, []byte(s))
 	}
 	f.Fuzz(func(t *testing.T, code int, body []byte) {
@@ -118,6 +154,13 @@ func FuzzParseResponse(f *testing.F) {
 		}
 		if err == nil && (code < 200 || code > 299 || resp.Status != 0) {
 			t.Fatalf("success from HTTP %d body %q", code, body)
+		}
+		if err == nil {
+			// An independent, plain reading must agree it is {"status":0,...}.
+			var m map[string]json.RawMessage
+			if json.Unmarshal(body, &m) != nil || string(m["status"]) != "0" {
+				t.Fatalf("success from a body a plain decoder does not read as status 0: %q", body)
+			}
 		}
 		if err != nil {
 			_ = err.Error()
