@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -34,7 +35,9 @@ type Response struct {
 // ParseResponse is the one boundary where an HTTP answer becomes a result or
 // a typed *Error (in the manner of go-github's CheckResponse). truncated
 // reports that the body was cut at MaxBodyBytes. Anything not clearly a WDT
-// answer is UnknownOutcome: never success.
+// answer is UnknownOutcome: never success. The exceptions are answers that
+// prove the request hit something other than the API and cannot heal by
+// themselves: a redirect (3xx) or HTTP 404 or 405 is Config.
 //
 // "Clearly a WDT answer" is read strictly, because a lax reading can turn
 // garbage into a success: the body must be exactly one JSON object, with
@@ -45,7 +48,15 @@ func ParseResponse(method string, httpStatus int, body []byte, truncated bool) (
 	fail := func(cat Category, status int, msg string) *Error {
 		return &Error{Category: cat, Method: method, Status: status, Message: msg, HTTPStatus: httpStatus, Body: excerpt(body)}
 	}
-	if httpStatus < 200 || httpStatus > 299 {
+	switch {
+	case httpStatus >= 300 && httpStatus <= 399:
+		// A redirect comes from in front of the API (http to https, a moved
+		// host) and the client never follows one: the URL is wrong.
+		return nil, fail(Config, NoStatus, fmt.Sprintf("WDT answered a redirect (HTTP %d)", httpStatus))
+	case httpStatus == http.StatusNotFound || httpStatus == http.StatusMethodNotAllowed:
+		// The path is not the API: nothing there could cancel an order.
+		return nil, fail(Config, NoStatus, fmt.Sprintf("WDT answered HTTP %d on the API path", httpStatus))
+	case httpStatus < 200 || httpStatus > 299:
 		return nil, fail(UnknownOutcome, NoStatus, "non-2xx HTTP status")
 	}
 	if truncated {
