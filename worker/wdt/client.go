@@ -248,7 +248,24 @@ func (c *Client) CallRaw(ctx context.Context, method string, body []byte) (*Resp
 	qb.WriteString(sign)
 	u := *c.endpoint
 	u.RawQuery = qb.String()
+	urlStr := u.String()
 
+	// Whatever comes back may echo the request: every *Error is scrubbed of
+	// the secrets and of the signed query string before it is returned. The
+	// redactor is built only when a call fails.
+	red := lazyRedactor{values: []string{c.creds.Secret, c.creds.Salt, sign, u.RawQuery, urlStr}}
+	out, e := c.send(ctx, method, urlStr, body, red.redact)
+	if e != nil {
+		redactError(e, red.get())
+		return nil, e
+	}
+	return out, nil
+}
+
+// send makes the HTTP exchange of one signed call and reads the answer.
+// redact is applied to response text before it is cut to size, so a secret
+// cannot survive half-cut at the end of an excerpt.
+func (c *Client) send(ctx context.Context, method, urlStr string, body []byte, redact func(string) string) (*Response, *Error) {
 	// written flips once the whole request has gone out: from then on WDT may
 	// have acted on it, and a failure is an unknown outcome, not a network one.
 	var written bool
@@ -260,7 +277,7 @@ func (c *Client) CallRaw(ctx context.Context, method string, body []byte) (*Resp
 	}}
 	var location string // a redirect's Location, from redirectGuard
 	ctx = context.WithValue(httptrace.WithClientTrace(ctx, trace), locationKey{}, &location)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, urlStr, bytes.NewReader(body))
 	if err != nil {
 		return nil, &Error{Category: Config, Method: method, Status: NoStatus, Message: "cannot build request", Err: stripURL(err)}
 	}
@@ -291,20 +308,31 @@ func (c *Client) CallRaw(ctx context.Context, method string, body []byte) (*Resp
 	if truncated {
 		raw = raw[:MaxBodyBytes]
 	}
-	out, perr := ParseResponse(method, resp.StatusCode, raw, truncated)
-	if perr != nil {
-		var e *Error
-		if errors.As(perr, &e) {
-			if e.Category == Config && resp.StatusCode >= 300 && resp.StatusCode <= 399 {
-				e.Message += redirectTarget(resp.Request.URL, location)
-			}
-			e.Message = c.creds.Redact(e.Message)
-			e.Body = c.creds.Redact(e.Body)
+	out, e := parseResponse(method, resp.StatusCode, raw, truncated, redact)
+	if e != nil {
+		if e.Category == Config && resp.StatusCode >= 300 && resp.StatusCode <= 399 {
+			e.Message += redirectTarget(resp.Request.URL, location)
 		}
-		return nil, perr
+		return nil, e
 	}
 	return out, nil
 }
+
+// lazyRedactor builds the redactor of one call on first use: a successful
+// call never needs it.
+type lazyRedactor struct {
+	values []string
+	r      *redactor
+}
+
+func (l *lazyRedactor) get() *redactor {
+	if l.r == nil {
+		l.r = newRedactor(l.values...)
+	}
+	return l.r
+}
+
+func (l *lazyRedactor) redact(s string) string { return l.get().redact(s) }
 
 // redirectTarget names where a redirect points, as " to scheme://host": the
 // path and the query are left out, since a gateway may echo the request's
@@ -343,30 +371,14 @@ func transportError(method string, written bool, err error, httpStatus int) *Err
 func stripURL(err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
-		return &redactedURLError{op: ue.Op, err: ue.Err}
+		return &redactedError{op: ue.Op, err: ue.Err}
 	}
 	return err
 }
 
-// redactedURLError is a *url.Error without the URL. It keeps the cause
-// reachable for errors.Is (context.DeadlineExceeded, syscall.ECONNREFUSED).
-type redactedURLError struct {
-	op  string
-	err error
-}
-
-func (e *redactedURLError) Error() string { return e.op + " " + scrubURLs(e.err.Error()) }
-func (e *redactedURLError) Unwrap() error { return e.err }
-
-// Timeout reports whether the cause was a timeout, like *url.Error does.
-func (e *redactedURLError) Timeout() bool {
-	var t interface{ Timeout() bool }
-	return errors.As(e.err, &t) && t.Timeout()
-}
-
 // scrubURLs drops any query string from text that may quote a URL (some
 // transport errors embed it a second time).
-func scrubURLs(s string) string { return queryPattern.ReplaceAllString(s, "?[REDACTED]") }
+func scrubURLs(s string) string { return queryPattern.ReplaceAllString(s, "?"+Redacted) }
 
 var queryPattern = regexp.MustCompile(`\?[^\s"']*`)
 

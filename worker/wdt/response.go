@@ -45,8 +45,21 @@ type Response struct {
 // "status" key (spelt exactly so) holds an integer written canonically: 0,
 // not 0.0, 1e0, -0, 00 or "0".
 func ParseResponse(method string, httpStatus int, body []byte, truncated bool) (*Response, error) {
+	resp, e := parseResponse(method, httpStatus, body, truncated, nil)
+	if e != nil {
+		return nil, e
+	}
+	return resp, nil
+}
+
+// parseResponse is ParseResponse with redact (nil: none) applied to the text
+// taken from the body before it is cut to size.
+func parseResponse(method string, httpStatus int, body []byte, truncated bool, redact func(string) string) (*Response, *Error) {
+	if redact == nil {
+		redact = func(s string) string { return s }
+	}
 	fail := func(cat Category, status int, msg string) *Error {
-		return &Error{Category: cat, Method: method, Status: status, Message: msg, HTTPStatus: httpStatus, Body: excerpt(body)}
+		return &Error{Category: cat, Method: method, Status: status, Message: msg, HTTPStatus: httpStatus, Body: excerpt(redact(string(body)))}
 	}
 	switch {
 	case httpStatus >= 300 && httpStatus <= 399:
@@ -64,21 +77,21 @@ func ParseResponse(method string, httpStatus int, body []byte, truncated bool) (
 	}
 	env, problem := decodeEnvelope(body)
 	if problem != "" {
-		return nil, fail(UnknownOutcome, NoStatus, problem)
+		return nil, fail(UnknownOutcome, NoStatus, redact(problem))
 	}
 	if env.status == nil || string(env.status) == "null" {
 		return nil, fail(UnknownOutcome, NoStatus, "response has no status")
 	}
 	status, ok := parseStatus(env.status)
 	if !ok {
-		return nil, fail(UnknownOutcome, NoStatus, "response status is not a canonical non-negative integer: "+clip(string(env.status)))
+		return nil, fail(UnknownOutcome, NoStatus, "response status is not a canonical non-negative integer: "+clip(redact(string(env.status))))
 	}
 	msg := jsonText(env.message)
 	if status == 0 {
-		return &Response{Status: 0, Message: msg, Data: env.data}, nil
+		return &Response{Status: 0, Message: clip(msg), Data: env.data}, nil
 	}
-	e := fail(Classify(status, msg), status, msg)
-	e.Code = jsonText(env.code)
+	e := fail(Classify(status, msg), status, clip(redact(msg)))
+	e.Code = clip(redact(jsonText(env.code)))
 	return nil, e
 }
 
@@ -197,16 +210,17 @@ func Classify(status int, message string) Category {
 }
 
 // jsonText renders a JSON value as text: a string unquoted, anything else as
-// its JSON, so a numeric code or an object message is not lost.
+// its JSON, so a numeric code or an object message is not lost. The caller
+// clips it, after redacting.
 func jsonText(v json.RawMessage) string {
 	if len(v) == 0 || string(v) == "null" {
 		return ""
 	}
 	var s string
 	if json.Unmarshal(v, &s) == nil {
-		return clip(s)
+		return s
 	}
-	return clip(string(v))
+	return string(v)
 }
 
 // clip bounds text that came from outside before it goes into an error.
@@ -225,8 +239,8 @@ func clipTo(s string, max int) string {
 }
 
 // excerpt keeps the start of a body, valid UTF-8 and on one line.
-func excerpt(body []byte) string {
-	b := bytes.TrimSpace(body)
+func excerpt(body string) string {
+	b := strings.TrimSpace(body)
 	if len(b) > excerptBytes {
 		cut := excerptBytes
 		for cut > 0 && !utf8.RuneStart(b[cut]) {
@@ -234,6 +248,6 @@ func excerpt(body []byte) string {
 		}
 		b = b[:cut]
 	}
-	s := strings.ToValidUTF8(string(b), "?")
+	s := strings.ToValidUTF8(b, "?")
 	return strings.Join(strings.Fields(s), " ")
 }
