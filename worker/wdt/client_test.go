@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -151,6 +152,14 @@ func TestTransportErrors(t *testing.T) {
 		conn.Close()
 	}))
 	defer dropper.Close()
+	// Reads the whole request, then resets the connection (RST, not FIN).
+	resetter := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		conn, _, _ := w.(http.Hijacker).Hijack()
+		conn.(*net.TCPConn).SetLinger(0)
+		conn.Close()
+	}))
+	defer resetter.Close()
 	// Answers slower than the caller is willing to wait.
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
@@ -167,11 +176,13 @@ func TestTransportErrors(t *testing.T) {
 		url     string
 		timeout time.Duration
 		want    wdt.Category
+		is      error // a cause errors.Is must still find through the redaction
 	}{
-		{"connection refused", deadURL, 5 * time.Second, wdt.Network},
-		{"dropped after write", dropper.URL + "/openapi", 5 * time.Second, wdt.UnknownOutcome},
-		{"timeout after write", slow.URL + "/openapi", 200 * time.Millisecond, wdt.UnknownOutcome},
-		{"sandbox lost response", lost.APIURL(), 5 * time.Second, wdt.UnknownOutcome},
+		{"connection refused", deadURL, 5 * time.Second, wdt.Network, syscall.ECONNREFUSED},
+		{"dropped after write", dropper.URL + "/openapi", 5 * time.Second, wdt.UnknownOutcome, nil},
+		{"reset after write", resetter.URL + "/openapi", 5 * time.Second, wdt.UnknownOutcome, syscall.ECONNRESET},
+		{"timeout after write", slow.URL + "/openapi", 200 * time.Millisecond, wdt.UnknownOutcome, context.DeadlineExceeded},
+		{"sandbox lost response", lost.APIURL(), 5 * time.Second, wdt.UnknownOutcome, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -181,6 +192,9 @@ func TestTransportErrors(t *testing.T) {
 			err := c.CancelPreStockin(ctx, "RK1")
 			if got := wdt.CategoryOf(err); got != tt.want {
 				t.Fatalf("category %s, want %s: %v", got, tt.want, err)
+			}
+			if tt.is != nil && !errors.Is(err, tt.is) {
+				t.Errorf("errors.Is(%v, %v) = false", err, tt.is)
 			}
 			assertNoLeak(t, err.Error())
 			assertNoLeak(t, fmt.Sprintf("%+v %#v", err, err))
