@@ -44,6 +44,10 @@ type Response struct {
 // nothing but JSON white space after it and no top-level key twice, whose
 // "status" key (spelt exactly so) holds an integer written canonically: 0,
 // not 0.0, 1e0, -0, 00 or "0".
+//
+// ParseResponse does not know the request, so it cannot take an echoed
+// salt or signature out of the text it keeps; a Client's errors are scrubbed
+// of them.
 func ParseResponse(method string, httpStatus int, body []byte, truncated bool) (*Response, error) {
 	resp, e := parseResponse(method, httpStatus, body, truncated, nil)
 	if e != nil {
