@@ -46,7 +46,8 @@ type Client struct {
 // Option configures a Client.
 type Option func(*Client)
 
-// WithHTTPClient replaces the shared default HTTP client.
+// WithHTTPClient replaces the shared default HTTP client. The Client uses a
+// copy that never follows redirects (see New); h itself is not changed.
 func WithHTTPClient(h *http.Client) Option { return func(c *Client) { c.http = h } }
 
 // WithClock lets several clients share one learned offset, or tests use a
@@ -75,7 +76,7 @@ func DefaultHTTPClient() *http.Client {
 		t.ResponseHeaderTimeout = 20 * time.Second
 		t.DialContext = (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 		t.TLSHandshakeTimeout = 5 * time.Second
-		defaultHTTP = &http.Client{Transport: t, Timeout: DefaultTimeout}
+		defaultHTTP = &http.Client{Transport: t, Timeout: DefaultTimeout, CheckRedirect: noRedirect}
 	})
 	return defaultHTTP
 }
@@ -96,11 +97,73 @@ func New(endpoint string, creds Credentials, opts ...Option) (*Client, error) {
 	if c.clock == nil {
 		c.clock = NewClock(nil)
 	}
+	c.http = withoutRedirects(c.http)
 	return c, nil
 }
 
+// noRedirect makes an http.Client hand back a redirect as the response. A
+// redirect from WDT's address means WDT_URL is wrong; following it would send
+// the signed request (salt and signature in the query) to another host, and a
+// POST turned into a GET by a 302 would be a different call.
+func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+// withoutRedirects returns a shallow copy of h that never follows redirects.
+// The copy shares h's Transport, so its connection pool, and leaves the
+// caller's client as it was.
+func withoutRedirects(h *http.Client) *http.Client {
+	if h == nil {
+		h = DefaultHTTPClient()
+	}
+	cp := *h
+	cp.CheckRedirect = noRedirect
+	rt := cp.Transport
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	if _, ok := rt.(redirectGuard); !ok {
+		cp.Transport = redirectGuard{rt}
+	}
+	return &cp
+}
+
+// redirectGuard takes the Location header off every 3xx response before
+// http.Client sees it, handing it to the call through the request context.
+// http.Client parses a Location before it asks CheckRedirect, and fails the
+// whole call when it cannot, which would turn a redirect (a configuration
+// fault) into a transport error (an unknown outcome), with the Location, and
+// any query string a gateway echoed into it, in the error text.
+type redirectGuard struct{ rt http.RoundTripper }
+
+// locationKey is the context key of the *string that receives a redirect's
+// Location.
+type locationKey struct{}
+
+func (g redirectGuard) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := g.rt.RoundTrip(req)
+	if err == nil && resp.StatusCode >= 300 && resp.StatusCode <= 399 {
+		if p, ok := req.Context().Value(locationKey{}).(*string); ok {
+			*p = resp.Header.Get("Location")
+		}
+		resp.Header.Del("Location")
+	}
+	return resp, err
+}
+
+// CloseIdleConnections passes http.Client.CloseIdleConnections through.
+func (g redirectGuard) CloseIdleConnections() {
+	if c, ok := g.rt.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
+
+// APIPath is the path of the open API on every WDT host.
+const APIPath = "/openapi"
+
 // ParseEndpoint checks a WDT URL. The error names both official URLs because
-// the usual mistake is mixing up the test and production environments.
+// the usual mistake is mixing up the test and production environments. The
+// path must be exactly APIPath: the vendor's SDKs take the base URL and add
+// it themselves, so a pasted base URL is the other usual mistake, and it
+// would otherwise only show up as a 404 (or a redirect) on the first call.
 func ParseEndpoint(endpoint string) (*url.URL, error) {
 	hint := fmt.Sprintf("set WDT_URL or --wdt-url to %s (test) or %s (production), or a sandbox's http://HOST:PORT/openapi", TestURL, ProductionURL)
 	if strings.TrimSpace(endpoint) == "" {
@@ -110,8 +173,12 @@ func ParseEndpoint(endpoint string) (*url.URL, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("%w: WDT URL %q is not an http(s) URL: %s", ErrConfig, endpoint, hint)
 	}
-	if u.RawQuery != "" || u.User != nil {
-		return nil, fmt.Errorf("%w: WDT URL must carry no query or user info: %s", ErrConfig, hint)
+	if u.RawQuery != "" || u.ForceQuery || u.User != nil || u.Fragment != "" {
+		return nil, fmt.Errorf("%w: WDT URL must carry no query, fragment or user info: %s", ErrConfig, hint)
+	}
+	if u.EscapedPath() != APIPath {
+		return nil, fmt.Errorf("%w: WDT URL %s://%s%s has the path %q, but the path must be exactly %s: WDT_URL is the full API URL, not the base URL the vendor's PHP SDKs take (such as http://wdt.wangdian.cn): %s",
+			ErrConfig, u.Scheme, u.Host, u.EscapedPath(), u.EscapedPath(), APIPath, hint)
 	}
 	return u, nil
 }
@@ -181,17 +248,36 @@ func (c *Client) CallRaw(ctx context.Context, method string, body []byte) (*Resp
 	qb.WriteString(sign)
 	u := *c.endpoint
 	u.RawQuery = qb.String()
+	urlStr := u.String()
 
+	// Whatever comes back may echo the request: every *Error is scrubbed of
+	// the secrets and of the signed query string before it is returned. The
+	// redactor is built only when a call fails.
+	red := lazyRedactor{values: []string{c.creds.Secret, c.creds.Salt, sign, u.RawQuery, urlStr}}
+	out, e := c.send(ctx, method, urlStr, body, red.redact)
+	if e != nil {
+		redactError(e, red.get())
+		return nil, e
+	}
+	return out, nil
+}
+
+// send makes the HTTP exchange of one signed call and reads the answer.
+// redact is applied to response text before it is cut to size, so a secret
+// cannot survive half-cut at the end of an excerpt.
+func (c *Client) send(ctx context.Context, method, urlStr string, body []byte, redact func(string) string) (*Response, *Error) {
 	// written flips once the whole request has gone out: from then on WDT may
 	// have acted on it, and a failure is an unknown outcome, not a network one.
 	var written bool
 	var mu sync.Mutex
 	trace := &httptrace.ClientTrace{WroteRequest: func(i httptrace.WroteRequestInfo) {
 		mu.Lock()
-		written = i.Err == nil
+		written = written || i.Err == nil // once written, a retry on another connection cannot unsend it
 		mu.Unlock()
 	}}
-	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodPost, u.String(), bytes.NewReader(body))
+	var location string // a redirect's Location, from redirectGuard
+	ctx = context.WithValue(httptrace.WithClientTrace(ctx, trace), locationKey{}, &location)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, urlStr, bytes.NewReader(body))
 	if err != nil {
 		return nil, &Error{Category: Config, Method: method, Status: NoStatus, Message: "cannot build request", Err: stripURL(err)}
 	}
@@ -222,25 +308,60 @@ func (c *Client) CallRaw(ctx context.Context, method string, body []byte) (*Resp
 	if truncated {
 		raw = raw[:MaxBodyBytes]
 	}
-	out, perr := ParseResponse(method, resp.StatusCode, raw, truncated)
-	if perr != nil {
-		var e *Error
-		if errors.As(perr, &e) {
-			e.Message = c.creds.Redact(e.Message)
-			e.Body = c.creds.Redact(e.Body)
+	out, e := parseResponse(method, resp.StatusCode, raw, truncated, redact)
+	if e != nil {
+		if e.Category == Config && resp.StatusCode >= 300 && resp.StatusCode <= 399 {
+			e.Message += redirectTarget(resp.Request.URL, location)
 		}
-		return nil, perr
+		return nil, e
 	}
 	return out, nil
 }
 
+// lazyRedactor builds the redactor of one call on first use: a successful
+// call never needs it.
+type lazyRedactor struct {
+	values []string
+	r      *redactor
+}
+
+func (l *lazyRedactor) get() *redactor {
+	if l.r == nil {
+		l.r = newRedactor(l.values...)
+	}
+	return l.r
+}
+
+func (l *lazyRedactor) redact(s string) string { return l.get().redact(s) }
+
+// redirectTarget names where a redirect points, as " to scheme://host": the
+// path and the query are left out, since a gateway may echo the request's
+// query string (salt and signature) into the Location.
+func redirectTarget(from *url.URL, location string) string {
+	if location == "" {
+		return " with no usable Location"
+	}
+	loc, err := from.Parse(location)
+	if err != nil || loc.Host == "" {
+		return " with no usable Location"
+	}
+	return " to " + clipTo(loc.Scheme+"://"+loc.Host, 120)
+}
+
 // transportError classifies a failure with no usable response. If the
 // request was written, WDT may have acted on it: UnknownOutcome. If not (dial
-// refused, DNS, TLS, cancelled before sending) it surely did not: Network.
+// refused, DNS, a TLS handshake cut, cancelled before sending) it surely did
+// not: Network. A TLS certificate that does not verify, or plain HTTP on an
+// https:// URL, will not heal by retrying: Config.
 func transportError(method string, written bool, err error, httpStatus int) *Error {
 	cat, msg := Network, "request not sent"
-	if written {
+	switch {
+	case written:
 		cat, msg = UnknownOutcome, "request sent, no complete response"
+	case tlsVerifyFailed(err):
+		cat, msg = Config, "the TLS certificate of the WDT endpoint did not verify"
+	case errors.Is(err, http.ErrSchemeMismatch):
+		cat, msg = Config, "the WDT endpoint does not speak TLS"
 	}
 	return &Error{Category: cat, Method: method, Status: NoStatus, Message: msg, HTTPStatus: httpStatus, Err: stripURL(err)}
 }
@@ -250,30 +371,14 @@ func transportError(method string, written bool, err error, httpStatus int) *Err
 func stripURL(err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
-		return &redactedURLError{op: ue.Op, err: ue.Err}
+		return &redactedError{op: ue.Op, err: ue.Err}
 	}
 	return err
 }
 
-// redactedURLError is a *url.Error without the URL. It keeps the cause
-// reachable for errors.Is (context.DeadlineExceeded, syscall.ECONNREFUSED).
-type redactedURLError struct {
-	op  string
-	err error
-}
-
-func (e *redactedURLError) Error() string { return e.op + " " + scrubURLs(e.err.Error()) }
-func (e *redactedURLError) Unwrap() error { return e.err }
-
-// Timeout reports whether the cause was a timeout, like *url.Error does.
-func (e *redactedURLError) Timeout() bool {
-	var t interface{ Timeout() bool }
-	return errors.As(e.err, &t) && t.Timeout()
-}
-
 // scrubURLs drops any query string from text that may quote a URL (some
 // transport errors embed it a second time).
-func scrubURLs(s string) string { return queryPattern.ReplaceAllString(s, "?[REDACTED]") }
+func scrubURLs(s string) string { return queryPattern.ReplaceAllString(s, "?"+Redacted) }
 
 var queryPattern = regexp.MustCompile(`\?[^\s"']*`)
 

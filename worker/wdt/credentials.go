@@ -64,14 +64,14 @@ func (c Credentials) String() string {
 // GoString keeps %#v from printing the fields one by one.
 func (c Credentials) GoString() string { return c.String() }
 
-// Redact replaces the secret and the salt in s. It is the last line of
-// defence for text that came from outside (a response body that might echo a
-// parameter) before it goes into an error or a log line.
+// Redact replaces the secret and the salt in s, raw and in every encoding a
+// server might echo them in (query- and path-escaped, HTML- and
+// JSON-escaped), and anything shaped like a signed query string or a
+// sign=/salt= parameter, with Redacted. It is the last line of defence for
+// text that came from outside (a response body that might echo a parameter)
+// before it goes into an error or a log line. A Client's errors are already
+// scrubbed this way, and of the signature and query string of the request
+// too. Values shorter than four bytes are not replaced.
 func (c Credentials) Redact(s string) string {
-	for _, v := range [...]string{c.Secret, c.Salt} {
-		if len(v) >= 4 {
-			s = strings.ReplaceAll(s, v, "[REDACTED]")
-		}
-	}
-	return s
+	return newRedactor(c.Secret, c.Salt).redact(s)
 }

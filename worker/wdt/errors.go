@@ -11,23 +11,30 @@ import (
 // dead-letter records, metrics labels and log lines.
 type Category string
 
-// The categories of the outcome table. Invalid and Exhausted are decided by
-// the worker, not by a response; they live here so there is one list.
+// The categories of the outcome table. Invalid, Exhausted and Redis are
+// decided by the worker, not by a response; they live here so there is one
+// list. Redis is trouble with Redis inside the worker (outcome memory,
+// dead-letter store, limiter), not anything WDT said.
+//
+// There is no "server error" category on purpose: once the request was
+// written, an answer that is not a well-formed WDT answer, or a WDT status
+// that does not prove the order was left alone, is UnknownOutcome, because
+// the cancel may have been applied.
 const (
 	Cancelled      Category = "cancelled"
 	ClockSkew      Category = "clock_skew"
 	RateLimited    Category = "rate_limited"
 	Config         Category = "config"
 	Rejected       Category = "rejected"
-	Server         Category = "server"
 	Network        Category = "network"
 	UnknownOutcome Category = "unknown_outcome"
 	Invalid        Category = "invalid"
 	Exhausted      Category = "exhausted"
+	Redis          Category = "redis"
 )
 
 // Categories lists every category, in outcome-table order.
-var Categories = []Category{Cancelled, ClockSkew, RateLimited, Config, Rejected, Server, Network, UnknownOutcome, Invalid, Exhausted}
+var Categories = []Category{Cancelled, ClockSkew, RateLimited, Config, Rejected, Network, UnknownOutcome, Invalid, Exhausted, Redis}
 
 // NoStatus is Error.Status when the response carried no usable WDT status.
 const NoStatus = -1
@@ -94,24 +101,4 @@ func CategoryOf(err error) Category {
 		return e.Category
 	}
 	return Network
-}
-
-// Retryable reports whether the category is worth another attempt.
-func (c Category) Retryable() bool {
-	switch c {
-	case ClockSkew, RateLimited, Config, Server, Network, UnknownOutcome:
-		return true
-	}
-	return false
-}
-
-// ConsumesRetry reports whether an attempt with this outcome counts against
-// the task's retry budget. Throttling, clock skew and configuration faults are
-// not the order's fault and must never exhaust it.
-func (c Category) ConsumesRetry() bool {
-	switch c {
-	case Server, Network, UnknownOutcome:
-		return true
-	}
-	return false
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -34,44 +35,157 @@ type Response struct {
 // ParseResponse is the one boundary where an HTTP answer becomes a result or
 // a typed *Error (in the manner of go-github's CheckResponse). truncated
 // reports that the body was cut at MaxBodyBytes. Anything not clearly a WDT
-// answer is Server: never success.
+// answer is UnknownOutcome: never success. The exceptions are answers that
+// prove the request hit something other than the API and cannot heal by
+// themselves: a redirect (3xx) or HTTP 404 or 405 is Config.
+//
+// "Clearly a WDT answer" is read strictly, because a lax reading can turn
+// garbage into a success: the body must be exactly one JSON object, with
+// nothing but JSON white space after it and no top-level key twice, whose
+// "status" key (spelt exactly so) holds an integer written canonically: 0,
+// not 0.0, 1e0, -0, 00 or "0".
+//
+// ParseResponse does not know the request, so it cannot take an echoed
+// salt or signature out of the text it keeps; a Client's errors are scrubbed
+// of them.
 func ParseResponse(method string, httpStatus int, body []byte, truncated bool) (*Response, error) {
-	fail := func(cat Category, status int, msg string) *Error {
-		return &Error{Category: cat, Method: method, Status: status, Message: msg, HTTPStatus: httpStatus, Body: excerpt(body)}
+	resp, e := parseResponse(method, httpStatus, body, truncated, nil)
+	if e != nil {
+		return nil, e
 	}
-	if httpStatus < 200 || httpStatus > 299 {
-		return nil, fail(Server, NoStatus, "non-2xx HTTP status")
+	return resp, nil
+}
+
+// parseResponse is ParseResponse with redact (nil: none) applied to the text
+// taken from the body before it is cut to size.
+func parseResponse(method string, httpStatus int, body []byte, truncated bool, redact func(string) string) (*Response, *Error) {
+	if redact == nil {
+		redact = func(s string) string { return s }
+	}
+	fail := func(cat Category, status int, msg string) *Error {
+		return &Error{Category: cat, Method: method, Status: status, Message: msg, HTTPStatus: httpStatus, Body: excerpt(redact(string(body)))}
+	}
+	switch {
+	case httpStatus >= 300 && httpStatus <= 399:
+		// A redirect comes from in front of the API (http to https, a moved
+		// host) and the client never follows one: the URL is wrong.
+		return nil, fail(Config, NoStatus, fmt.Sprintf("WDT answered a redirect (HTTP %d)", httpStatus))
+	case httpStatus == http.StatusNotFound || httpStatus == http.StatusMethodNotAllowed:
+		// The path is not the API: nothing there could cancel an order.
+		return nil, fail(Config, NoStatus, fmt.Sprintf("WDT answered HTTP %d on the API path", httpStatus))
+	case httpStatus < 200 || httpStatus > 299:
+		return nil, fail(UnknownOutcome, NoStatus, "non-2xx HTTP status")
 	}
 	if truncated {
-		return nil, fail(Server, NoStatus, fmt.Sprintf("response body larger than %d bytes", MaxBodyBytes))
+		return nil, fail(UnknownOutcome, NoStatus, fmt.Sprintf("response body larger than %d bytes", MaxBodyBytes))
 	}
-	trimmed := bytes.TrimSpace(body)
-	if len(trimmed) == 0 {
-		return nil, fail(Server, NoStatus, "empty response body")
+	env, problem := decodeEnvelope(body)
+	if problem != "" {
+		return nil, fail(UnknownOutcome, NoStatus, redact(problem))
 	}
-	var raw struct {
-		Status  json.RawMessage `json:"status"`
-		Message json.RawMessage `json:"message"`
-		Code    json.RawMessage `json:"code"`
-		Data    json.RawMessage `json:"data"`
+	if env.status == nil || string(env.status) == "null" {
+		return nil, fail(UnknownOutcome, NoStatus, "response has no status")
 	}
-	if trimmed[0] != '{' || json.Unmarshal(trimmed, &raw) != nil {
-		return nil, fail(Server, NoStatus, "response is not a JSON object")
+	status, ok := parseStatus(env.status)
+	if !ok {
+		return nil, fail(UnknownOutcome, NoStatus, "response status is not a canonical non-negative integer: "+clip(redact(string(env.status))))
 	}
-	if len(raw.Status) == 0 || string(raw.Status) == "null" {
-		return nil, fail(Server, NoStatus, "response has no status")
-	}
-	status, err := strconv.Atoi(string(raw.Status))
-	if err != nil {
-		return nil, fail(Server, NoStatus, "response status is not an integer: "+clip(string(raw.Status)))
-	}
-	msg := jsonText(raw.Message)
+	msg := jsonText(env.message)
 	if status == 0 {
-		return &Response{Status: 0, Message: msg, Data: raw.Data}, nil
+		return &Response{Status: 0, Message: clip(msg), Data: env.data}, nil
 	}
-	e := fail(Classify(status, msg), status, msg)
-	e.Code = jsonText(raw.Code)
+	e := fail(Classify(status, msg), status, clip(redact(msg)))
+	e.Code = clip(redact(jsonText(env.code)))
 	return nil, e
+}
+
+// envelope is the top level of a WDT answer: the raw JSON of the keys the
+// client reads. A nil field means the key was absent.
+type envelope struct {
+	status, message, code, data json.RawMessage
+}
+
+// decodeEnvelope reads body as exactly one JSON object through the token
+// stream, so that duplicate top-level keys and trailing data are seen (a
+// plain json.Unmarshal keeps the last duplicate, matches keys
+// case-insensitively and would need a second pass for trailing data). It
+// returns what is wrong with the body, or "".
+func decodeEnvelope(body []byte) (envelope, string) {
+	var env envelope
+	if isJSONSpace(body) {
+		return env, "empty response body"
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return env, "response is not a JSON object"
+	}
+	seen := make(map[string]bool, 4)
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return env, "response is not valid JSON"
+		}
+		key, ok := tok.(string)
+		if !ok {
+			return env, "response is not valid JSON"
+		}
+		if seen[key] {
+			return env, "response repeats the top-level key " + strconv.Quote(clipTo(key, 40))
+		}
+		seen[key] = true
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return env, "response is not valid JSON"
+		}
+		switch key { // case-sensitive: {"STATUS":0} carries no status
+		case "status":
+			env.status = v
+		case "message":
+			env.message = v
+		case "code":
+			env.code = v
+		case "data":
+			env.data = v
+		}
+	}
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('}') {
+		return env, "response is not valid JSON"
+	}
+	if !isJSONSpace(body[dec.InputOffset():]) {
+		return env, "response has data after the JSON object"
+	}
+	return env, ""
+}
+
+// parseStatus accepts a status only in the form WDT writes it: a JSON
+// integer with no sign, fraction, exponent or leading zero, within int.
+func parseStatus(raw json.RawMessage) (int, bool) {
+	s := string(raw)
+	if s == "0" {
+		return 0, true
+	}
+	if s == "" || s[0] < '1' || s[0] > '9' {
+		return 0, false
+	}
+	for i := 1; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+	}
+	n, err := strconv.Atoi(s)
+	return n, err == nil
+}
+
+// isJSONSpace reports whether b holds only JSON white space (RFC 8259 §2),
+// which is narrower than unicode.IsSpace.
+func isJSONSpace(b []byte) bool {
+	for _, c := range b {
+		if c != ' ' && c != '\t' && c != '\n' && c != '\r' {
+			return false
+		}
+	}
+	return true
 }
 
 // Classify maps a non-zero WDT status and its message to a category, as the
@@ -96,25 +210,28 @@ func Classify(status int, message string) Category {
 		return Rejected
 	}
 	// 4, 5, 99 and any status the vendor has not documented.
-	return Server
+	return UnknownOutcome
 }
 
 // jsonText renders a JSON value as text: a string unquoted, anything else as
-// its JSON, so a numeric code or an object message is not lost.
+// its JSON, so a numeric code or an object message is not lost. The caller
+// clips it, after redacting.
 func jsonText(v json.RawMessage) string {
 	if len(v) == 0 || string(v) == "null" {
 		return ""
 	}
 	var s string
 	if json.Unmarshal(v, &s) == nil {
-		return clip(s)
+		return s
 	}
-	return clip(string(v))
+	return string(v)
 }
 
 // clip bounds text that came from outside before it goes into an error.
-func clip(s string) string {
-	const max = 300
+func clip(s string) string { return clipTo(s, 300) }
+
+// clipTo cuts s to at most max bytes on a rune boundary, marking the cut.
+func clipTo(s string, max int) string {
 	if len(s) <= max {
 		return s
 	}
@@ -126,8 +243,8 @@ func clip(s string) string {
 }
 
 // excerpt keeps the start of a body, valid UTF-8 and on one line.
-func excerpt(body []byte) string {
-	b := bytes.TrimSpace(body)
+func excerpt(body string) string {
+	b := strings.TrimSpace(body)
 	if len(b) > excerptBytes {
 		cut := excerptBytes
 		for cut > 0 && !utf8.RuneStart(b[cut]) {
@@ -135,6 +252,6 @@ func excerpt(body []byte) string {
 		}
 		b = b[:cut]
 	}
-	s := strings.ToValidUTF8(string(b), "?")
+	s := strings.ToValidUTF8(b, "?")
 	return strings.Join(strings.Fields(s), " ")
 }
