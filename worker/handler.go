@@ -252,7 +252,7 @@ func (h *Handler) updateBreaker(ctx context.Context, cat wdt.Category, callErr e
 		}
 		return open
 	case wdt.Config:
-		fault, fix := configFix(callErr)
+		fault, fix := wdt.Fix(callErr)
 		h.configFault(fault, fix)
 		if err := h.breaker.OpenForConfig(ctx, fault, fix); err != nil {
 			h.log.Warn("cannot open the circuit breaker", zap.Error(err))
@@ -439,39 +439,6 @@ func (h *Handler) configFault(key, fix string) {
 	if !seen {
 		h.log.Error("WDT configuration fault: tasks wait until it is fixed", zap.String("fault", key), zap.String("fix", fix))
 	}
-}
-
-// configFix names a configuration fault and the likely fix.
-func configFix(err error) (fault, fix string) {
-	var we *wdt.Error
-	if !errors.As(err, &we) {
-		return errString(err), "check WDT_URL, WDT_SID, WDT_APPKEY and WDT_APPSECRET"
-	}
-	msg := strings.TrimSpace(we.Message)
-	fault = fmt.Sprintf("status %d %s", we.Status, msg)
-	switch {
-	case we.Status == 1 && (strings.Contains(msg, "sid is not exists") || strings.Contains(msg, "sid is not found")):
-		return fault, "the sid belongs to the other WDT environment: check WDT_URL (test " + wdt.TestURL + ", production " + wdt.ProductionURL + ") and WDT_SID"
-	case we.Status == 1 && strings.Contains(msg, "验证失败"):
-		return fault, "WDT rejected the signature: check WDT_APPSECRET (secret:salt, copied whole) and WDT_APPKEY"
-	case we.Status == 1 && strings.Contains(msg, "app auth fail"):
-		return fault, "WDT rejected the appkey: check WDT_APPKEY and that it belongs to this sid"
-	case we.Status == 1 && strings.Contains(msg, "For input string"):
-		return fault, "WDT could not parse a parameter (usually the timestamp): report this as a wdtcancel bug"
-	case we.Status == 1:
-		return fault, "parameter or authentication failure: check WDT_SID, WDT_APPKEY and WDT_APPSECRET"
-	case we.Status == 2:
-		return fault, "WDT does not know a parameter name: report this as a wdtcancel bug"
-	case we.Status == 3:
-		return fault, "the account has a dynamic password (OTP) set: ask WDT to disable it for the API account"
-	case we.Status == 6:
-		return fault, "this machine's IP is not on the WDT whitelist: add the worker's public IP on the WDT open platform"
-	case we.Status == 8:
-		return fault, "WDT refused the API version: report this as a wdtcancel bug"
-	case we.Status == 100:
-		return fault, "the appkey is not granted " + wdt.MethodCancelPreStockin + ": request the permission on the WDT open platform"
-	}
-	return fault, "check the WDT settings"
 }
 
 func wdtMessage(err error) string {

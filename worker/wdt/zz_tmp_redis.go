@@ -1,4 +1,0 @@
-package wdt
-
-// Redis is temporary until the wdt branch lands.
-const Redis Category = "redis"
