@@ -15,11 +15,17 @@ import (
 // Defaults of Options. They are generous for the slowest legitimate
 // answer (an asynqmon listing or a /metrics scrape over a large queue, a
 // 10,000-number enqueue) and still bounded.
+//
+// DefaultIdleTimeout is longer than the 90 s IdleConnTimeout of Go's
+// default transport (and of the WDT client, which talks to the sandbox),
+// so that such a client, not the server, closes an idle connection: a
+// server closing one just as a POST goes out leaves the POST's outcome
+// unknown to the client.
 const (
 	DefaultReadHeaderTimeout = 10 * time.Second
 	DefaultReadTimeout       = 30 * time.Second
 	DefaultWriteTimeout      = 2 * time.Minute
-	DefaultIdleTimeout       = 60 * time.Second
+	DefaultIdleTimeout       = 2 * time.Minute
 	DefaultMaxHeaderBytes    = 64 << 10
 	DefaultMaxConns          = 256
 )
