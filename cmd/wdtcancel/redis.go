@@ -40,11 +40,10 @@ func checkEviction(ctx context.Context, c *enqueue.Client, allow bool, warn func
 	switch {
 	case err == nil:
 		return policy, nil
-	case !errors.Is(err, enqueue.ErrEviction):
-		return policy, usageErr(err)
-	case !allow:
+	case allow && errors.Is(err, enqueue.ErrEviction):
+		warn(policy)
+		return policy, nil
+	default:
 		return policy, usageErr(err)
 	}
-	warn(policy)
-	return policy, nil
 }
