@@ -2,19 +2,38 @@ package worker
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 )
 
-// Readiness is what /readyz reports: Redis reachable, not shutting down, no
-// live configuration fault.
+// Readiness is what /readyz reports: Redis reachable, not evicting and
+// accepting writes, not shutting down, no live configuration fault.
 type Readiness struct {
 	rdb          redis.UniversalClient
 	shuttingDown atomic.Bool
 
 	breaker *Breaker // nil: no breaker to report
+
+	mu sync.Mutex
+	// Redis guard (redisguard.go): eviction policy and write probe.
+	redisState   string   // RedisEvicting or RedisRefusesWrites, "" when fit
+	redisReasons []string // each with its fix
+}
+
+// setRedisGuard records what the Redis guard found (state "" clears it).
+func (r *Readiness) setRedisGuard(state string, reasons []string) {
+	r.mu.Lock()
+	r.redisState, r.redisReasons = state, reasons
+	r.mu.Unlock()
+}
+
+func (r *Readiness) redisGuard() (string, []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.redisState, r.redisReasons
 }
 
 // ReadyReport is the JSON body of /readyz.
@@ -43,6 +62,10 @@ func (r *Readiness) Check(ctx context.Context) ReadyReport {
 		rep.Ready = false
 		rep.Redis = "unreachable"
 		rep.Reasons = append(rep.Reasons, "redis unreachable: "+err.Error())
+	} else if state, reasons := r.redisGuard(); state != "" {
+		rep.Ready = false
+		rep.Redis = state
+		rep.Reasons = append(rep.Reasons, reasons...)
 	}
 	if r.shuttingDown.Load() {
 		rep.Ready = false

@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
+	"github.com/wdtcancel/wdtcancel/internal/httpserver"
 	"github.com/wdtcancel/wdtcancel/tasks"
 )
 
@@ -46,6 +47,16 @@ type Config struct {
 	// Listen is the ops HTTP address; "" disables it.
 	Listen             string
 	MonitoringWritable bool
+	// OpsHTTP bounds the ops HTTP server: timeouts, header size, open
+	// connections. Zero fields take httpserver's defaults.
+	OpsHTTP httpserver.Options
+
+	// AllowEviction starts the worker on a Redis whose maxmemory-policy is
+	// not noeviction; /readyz reports it all the same.
+	AllowEviction bool
+	// RedisCheckInterval is how often the eviction policy and a write
+	// probe are checked (DefaultRedisCheckInterval).
+	RedisCheckInterval time.Duration
 
 	Logger   *zap.Logger
 	Registry *prometheus.Registry
@@ -77,6 +88,7 @@ type Worker struct {
 	opsLn    net.Listener
 	opsDone  chan error
 	closers  []func() error
+	guard    *redisGuard
 
 	shutdownOnce sync.Once
 	stopProber   chan struct{}
@@ -124,6 +136,7 @@ func New(cfg Config) (*Worker, error) {
 	}
 	w := &Worker{cfg: cfg, rdb: rdb, registry: reg, ready: NewReadiness(rdb), dlq: NewDLQ(rdb, cfg.Queue)}
 	w.closers = append(w.closers, rdb.Close)
+	w.guard = newRedisGuard(rdb, cfg.Queue, cfg.AllowEviction, cfg.RedisCheckInterval, cfg.Logger, w.ready)
 	w.breaker = NewBreaker(rdb, cfg.Queue, cfg.Breaker)
 	w.ready.WatchBreaker(w.breaker)
 	w.metrics = NewMetrics(reg, cfg.API.Clock(), w.dlq, w.breaker)
@@ -233,22 +246,26 @@ func (w *Worker) OpsAddr() string {
 	return w.opsLn.Addr().String()
 }
 
-// Start checks Redis, binds the ops port and starts processing.
+// Start checks Redis, binds the ops port and starts processing. It refuses
+// a Redis that may evict unless AllowEviction.
 func (w *Worker) Start(ctx context.Context) error {
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := w.rdb.Ping(pctx).Err(); err != nil {
 		return fmt.Errorf("redis unreachable: %w", err)
 	}
+	if err := w.guard.atStart(ctx); err != nil {
+		return err
+	}
 	if w.cfg.Listen != "" {
-		ln, err := net.Listen("tcp", w.cfg.Listen)
+		ln, err := httpserver.Listen(w.cfg.Listen, w.cfg.OpsHTTP)
 		if err != nil {
 			return fmt.Errorf("ops listen on %s: %w", w.cfg.Listen, err)
 		}
 		w.opsLn = ln
 		handler, closeOps := w.opsHandler()
 		w.closers = append(w.closers, closeOps)
-		w.ops = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+		w.ops = httpserver.New(handler, w.cfg.OpsHTTP)
 		w.opsDone = make(chan error, 1)
 		go func() { w.opsDone <- w.ops.Serve(ln) }()
 	}
@@ -256,6 +273,7 @@ func (w *Worker) Start(ctx context.Context) error {
 		w.closeOps()
 		return fmt.Errorf("start asynq server: %w", err)
 	}
+	w.guard.start()
 	w.startProber()
 	w.cfg.Logger.Info("worker started", zap.String("queue", w.cfg.Queue), zap.Int("concurrency", w.cfg.Concurrency),
 		zap.Int("rate_per_minute", w.cfg.RatePerMinute), zap.Int("max_inflight", w.cfg.MaxInflight),
@@ -291,6 +309,7 @@ func (w *Worker) shutdown() {
 // Close releases the Redis connections of a worker that was never started
 // or failed to start. Shutdown calls it.
 func (w *Worker) Close() {
+	w.guard.stop()
 	w.closeOps()
 	for _, c := range w.closers {
 		c()

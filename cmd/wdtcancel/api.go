@@ -10,6 +10,7 @@ import (
 
 	"github.com/wdtcancel/wdtcancel/enqueue"
 	"github.com/wdtcancel/wdtcancel/internal/config"
+	"github.com/wdtcancel/wdtcancel/internal/httpserver"
 	"github.com/wdtcancel/wdtcancel/tasks"
 )
 
@@ -21,6 +22,7 @@ func newAPICmd() *cobra.Command {
 		listen, queue   string
 		opts            enqueue.APIOptions
 		unauthenticated bool
+		allowEvict      bool
 		logs            logFlags
 	)
 	cmd := &cobra.Command{
@@ -46,8 +48,17 @@ func newAPICmd() *cobra.Command {
 				return err
 			}
 			defer c.Close()
+			policy, err := checkEviction(cmd.Context(), c, allowEvict, func(policy string) {
+				log.Warn("redis may silently drop queued tasks; serving anyway because of --allow-eviction", zap.String("maxmemory_policy", policy))
+			})
+			if err != nil {
+				return err
+			}
+			if policy == "" {
+				log.Debug("redis does not report maxmemory_policy: eviction not checked")
+			}
 			opts.Logger = log
-			ln, err := net.Listen("tcp", listen)
+			ln, err := httpserver.Listen(listen, httpOptions)
 			if err != nil {
 				return usageErr(fmt.Errorf("api listen on %s: %w", listen, err))
 			}
@@ -63,9 +74,15 @@ func newAPICmd() *cobra.Command {
 	f.BoolVar(&unauthenticated, "allow-unauthenticated", false, "serve without a token (loopback addresses only)")
 	f.Int64Var(&opts.MaxBodyBytes, "max-body-bytes", enqueue.DefaultMaxBodyBytes, "largest request body accepted (413 above)")
 	f.IntVar(&opts.MaxNumbers, "max-numbers", enqueue.DefaultMaxNumbers, "most numbers in one request (413 above)")
+	config.AddAllowEvictionFlag(f, &allowEvict)
 	logs.add(cmd)
 	return cmd
 }
+
+// httpOptions bound the servers serveUntilDone runs (api, sandbox): zero
+// values take httpserver's defaults; api's listener also takes its
+// connection cap. Tests shorten them.
+var httpOptions httpserver.Options
 
 func isLoopback(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)

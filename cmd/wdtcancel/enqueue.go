@@ -29,6 +29,7 @@ func newEnqueueCmd() *cobra.Command {
 		queue       string
 		asJSON      bool
 		parallelism int
+		allowEvict  bool
 	)
 	cmd := &cobra.Command{
 		Use:   "enqueue [NO ...]",
@@ -37,7 +38,8 @@ func newEnqueueCmd() *cobra.Command {
 one number a line; blank lines and # comments are skipped).
 
 Exit status: 0 when every number is enqueued or already known, 1 when any is
-invalid or failed, 2 for usage or configuration errors (Redis unreachable).`,
+invalid or failed, 2 for usage or configuration errors (Redis unreachable, or
+its maxmemory-policy evicts and --allow-eviction is not given).`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			nos := append([]string(nil), args...)
 			if file != "" {
@@ -60,6 +62,11 @@ invalid or failed, 2 for usage or configuration errors (Redis unreachable).`,
 				return err
 			}
 			defer c.Close()
+			if _, err := checkEviction(cmd.Context(), c, allowEvict, func(policy string) {
+				fmt.Fprintf(cmd.ErrOrStderr(), "wdtcancel: warning: redis has maxmemory-policy %s and may silently drop queued tasks; going on because of --allow-eviction\n", policy)
+			}); err != nil {
+				return err
+			}
 
 			bar := newProgress(cmd.ErrOrStderr(), len(nos))
 			results, runErr := c.CancelSlice(cmd.Context(), nos, enqueue.ManyOptions{Parallelism: parallelism, Progress: bar.add})
@@ -91,6 +98,7 @@ invalid or failed, 2 for usage or configuration errors (Redis unreachable).`,
 	f.StringVar(&queue, "queue", tasks.DefaultQueue, "queue to enqueue into")
 	f.BoolVar(&asJSON, "json", false, "print the result as one JSON object")
 	f.IntVar(&parallelism, "parallelism", enqueue.DefaultParallelism, "enqueues in flight at once")
+	config.AddAllowEvictionFlag(f, &allowEvict)
 	return cmd
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -27,4 +28,22 @@ func openProducer(ctx context.Context, r *config.Redis, opts ...enqueue.ClientOp
 		return nil, usageErr(fmt.Errorf("cannot reach Redis at %s: %v: start Redis or point REDIS_URL / --redis-url at it", r, err))
 	}
 	return c, nil
+}
+
+// checkEviction refuses (exit 2) a Redis whose maxmemory-policy evicts,
+// with the fix, unless allow; then warn is told the policy and it goes on.
+// It returns the policy read, "" when Redis does not report it.
+func checkEviction(ctx context.Context, c *enqueue.Client, allow bool, warn func(policy string)) (string, error) {
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	policy, err := c.CheckRedis(cctx)
+	switch {
+	case err == nil:
+		return policy, nil
+	case allow && errors.Is(err, enqueue.ErrEviction):
+		warn(policy)
+		return policy, nil
+	default:
+		return policy, usageErr(err)
+	}
 }

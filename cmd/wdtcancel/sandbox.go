@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
+	"github.com/wdtcancel/wdtcancel/internal/httpserver"
 	"github.com/wdtcancel/wdtcancel/worker/wdt/wdttest"
 )
 
@@ -98,7 +99,7 @@ at most 1. The same seed and the same calls give the same faults.`,
 // serveUntilDone serves h on ln until ctx ends (SIGINT/SIGTERM), then shuts
 // down gracefully within 10 s.
 func serveUntilDone(ctx context.Context, log *zap.Logger, ln net.Listener, h http.Handler) error {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	srv := httpserver.New(h, httpOptions)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

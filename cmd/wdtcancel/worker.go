@@ -70,6 +70,7 @@ func newWorkerCmd() *cobra.Command {
 	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", worker.DefaultShutdownTimeout, "on SIGTERM, how long in-flight tasks may finish before they are handed back")
 	f.StringVar(&cfg.Listen, "listen", worker.DefaultListen, "ops HTTP address: /healthz, /readyz, /metrics, /monitoring/ (\"\" disables)")
 	f.BoolVar(&cfg.MonitoringWritable, "monitoring-writable", false, "let asynqmon change tasks (delete, run, archive); read-only by default")
+	config.AddAllowEvictionFlag(f, &cfg.AllowEviction)
 	logs.add(cmd)
 	return cmd
 }

@@ -73,6 +73,13 @@ func (r *Redis) AddFlags(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&r.Cluster, "redis-cluster", nil, "Redis Cluster node addresses host:port,... (env REDIS_CLUSTER); overrides --redis-url")
 }
 
+// AddAllowEvictionFlag registers --allow-eviction (env
+// WDTCANCEL_ALLOW_EVICTION) on the commands that refuse a Redis whose
+// maxmemory-policy evicts keys.
+func AddAllowEvictionFlag(fs *pflag.FlagSet, allow *bool) {
+	fs.BoolVar(allow, "allow-eviction", false, "go on although Redis's maxmemory-policy is not noeviction: under memory pressure it silently deletes tasks (env WDTCANCEL_ALLOW_EVICTION)")
+}
+
 // ConnOpt parses the flags into asynq's connection option.
 func (r *Redis) ConnOpt() (asynq.RedisConnOpt, error) {
 	if len(r.Cluster) > 0 {

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"sort"
 	"strings"
 	"time"
@@ -20,6 +19,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/wdtcancel/wdtcancel/enqueue"
+	"github.com/wdtcancel/wdtcancel/internal/httpserver"
 	"github.com/wdtcancel/wdtcancel/internal/redistest"
 	"github.com/wdtcancel/wdtcancel/tasks"
 	"github.com/wdtcancel/wdtcancel/worker"
@@ -143,7 +143,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	if err != nil {
 		return nil, fmt.Errorf("demo sandbox listen on %s: %w", o.SandboxListen, err)
 	}
-	sbSrv := &http.Server{Handler: sb, ReadHeaderTimeout: 5 * time.Second}
+	sbSrv := httpserver.New(sb, httpserver.Options{})
 	go sbSrv.Serve(sbLn)
 	defer sbSrv.Close()
 	apiURL := "http://" + sbLn.Addr().String() + "/openapi"

@@ -102,7 +102,7 @@ func TestEvictingRedis(t *testing.T) {
 			if code := p.cmd.ProcessState.ExitCode(); code != 2 || !strings.Contains(p.out.String(), policy) || !strings.Contains(p.out.String(), "noeviction") {
 				t.Errorf("worker on %s: exit %d: %.400s", policy, code, p.out.String())
 			}
-			out, code = e.cli(strings.Join(o.nos, "\n"), "enqueue", "--file", "-")
+			out, code := e.cli(strings.Join(o.nos, "\n"), "enqueue", "--file", "-")
 			if code != 2 || !strings.Contains(out, "noeviction") {
 				t.Errorf("enqueue on %s: exit %d: %.400s", policy, code, out)
 			}

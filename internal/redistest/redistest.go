@@ -38,6 +38,8 @@ type Redis struct {
 	args    []string
 	mini    *miniredis.Miniredis
 	stopped bool
+
+	maxmemory string // before FillUntilOOM lowered it
 }
 
 // URL is the redis:// URL of database 0.
@@ -51,6 +53,14 @@ type Options struct {
 	ForbidFallback bool
 	// Embedded forces miniredis (the demo's embedded default).
 	Embedded bool
+	// MaxmemoryPolicy and Maxmemory ("2mb") set redis-server's
+	// maxmemory-policy and maxmemory. miniredis has neither: a test that
+	// needs them must skip when Real is false.
+	MaxmemoryPolicy string
+	Maxmemory       string
+	// Args are passed to redis-server after the others, e.g.
+	// "--cluster-enabled", "yes". Ignored by miniredis.
+	Args []string
 }
 
 // RealRequired reports whether the environment forbids the fallback.
@@ -115,6 +125,13 @@ func startReal(path string, opts Options) (*Redis, error) {
 	} else {
 		args = append(args, "--appendonly", "no")
 	}
+	if opts.MaxmemoryPolicy != "" {
+		args = append(args, "--maxmemory-policy", opts.MaxmemoryPolicy)
+	}
+	if opts.Maxmemory != "" {
+		args = append(args, "--maxmemory", opts.Maxmemory)
+	}
+	args = append(args, opts.Args...)
 	r := &Redis{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Real: true, dir: dir, args: append([]string{path}, args...)}
 	if err := r.launch(); err != nil {
 		os.RemoveAll(dir)

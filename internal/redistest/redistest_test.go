@@ -1,8 +1,11 @@
 package redistest
 
 import (
+	"context"
 	"os/exec"
 	"testing"
+
+	"github.com/redis/go-redis/v9"
 )
 
 func TestStartAnswersPing(t *testing.T) {
@@ -42,5 +45,21 @@ func TestEmbedded(t *testing.T) {
 	r := NewWith(t, Options{Embedded: true})
 	if r.Real || Ping(r.Addr) != nil {
 		t.Fatalf("embedded redis not answering: %+v", r)
+	}
+}
+
+func TestMaxmemoryOptions(t *testing.T) {
+	r := NewWith(t, Options{MaxmemoryPolicy: "allkeys-lru", Maxmemory: "3mb"})
+	if !r.Real {
+		t.Skip("maxmemory options need a real redis-server; miniredis has none")
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
+	defer rdb.Close()
+	got, err := rdb.ConfigGet(context.Background(), "maxmemory*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got["maxmemory-policy"] != "allkeys-lru" || got["maxmemory"] != "3145728" {
+		t.Fatalf("config %v", got)
 	}
 }
