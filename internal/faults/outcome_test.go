@@ -93,7 +93,7 @@ func TestEvictingRedis(t *testing.T) {
 			e := newEnv(t, redistest.Options{MaxmemoryPolicy: policy, Maxmemory: "64mb"})
 			o := makeOrders("EV", 20, 0)
 			e.startSandbox(o)
-			p := e.start("worker", "--listen", "")
+			p := e.start("worker", "worker", "--listen", "")
 			select {
 			case <-p.done:
 			case <-time.After(30 * time.Second):
