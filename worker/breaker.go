@@ -54,14 +54,14 @@ type breakerKeys struct{ open, fails, alive, probe string }
 type BreakerOptions struct {
 	Threshold  int           // endpoint failures that open it (default 10)
 	Window     time.Duration // see Breaker (default 30 s)
-	ProbeEvery time.Duration // one probe call per this while open (default 30 s)
+	ProbeEvery time.Duration // one probe call per this while open (default 5 s)
 }
 
 // Defaults of BreakerOptions.
 const (
 	DefaultBreakerThreshold  = 10
 	DefaultBreakerWindow     = 30 * time.Second
-	DefaultBreakerProbeEvery = 30 * time.Second
+	DefaultBreakerProbeEvery = 5 * time.Second
 )
 
 const breakerCacheFor = 50 * time.Millisecond

@@ -16,6 +16,11 @@ type Readiness struct {
 	shuttingDown atomic.Bool
 
 	breaker *Breaker // nil: no breaker to report
+	// refresh re-runs the Redis guard's checks before a report, at most
+	// once per refreshEvery, so /readyz turns red as soon as Redis refuses
+	// writes, not at the guard's next period.
+	refresh     func(context.Context) error
+	refreshedAt atomic.Int64
 
 	mu sync.Mutex
 	// Redis guard (redisguard.go): eviction policy and write probe.
@@ -53,11 +58,18 @@ func (r *Readiness) ShuttingDown() { r.shuttingDown.Store(true) }
 // endpoint failing for every order) turn readiness red with its reason.
 func (r *Readiness) WatchBreaker(b *Breaker) { r.breaker = b }
 
+// refreshEvery bounds how often /readyz re-runs the Redis guard.
+const refreshEvery = time.Second
+
 // Check builds the report, pinging Redis.
 func (r *Readiness) Check(ctx context.Context) ReadyReport {
 	rep := ReadyReport{Ready: true, Redis: "ok"}
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
+	if now := time.Now().UnixNano(); r.refresh != nil && now-r.refreshedAt.Load() >= int64(refreshEvery) {
+		r.refreshedAt.Store(now)
+		r.refresh(ctx)
+	}
 	if err := r.rdb.Ping(ctx).Err(); err != nil {
 		rep.Ready = false
 		rep.Redis = "unreachable"

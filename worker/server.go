@@ -137,6 +137,7 @@ func New(cfg Config) (*Worker, error) {
 	w := &Worker{cfg: cfg, rdb: rdb, registry: reg, ready: NewReadiness(rdb), dlq: NewDLQ(rdb, cfg.Queue)}
 	w.closers = append(w.closers, rdb.Close)
 	w.guard = newRedisGuard(rdb, cfg.Queue, cfg.AllowEviction, cfg.RedisCheckInterval, cfg.Logger, w.ready)
+	w.ready.refresh = w.guard.check
 	w.breaker = NewBreaker(rdb, cfg.Queue, cfg.Breaker)
 	w.ready.WatchBreaker(w.breaker)
 	w.metrics = NewMetrics(reg, cfg.API.Clock(), w.dlq, w.breaker)

@@ -63,7 +63,7 @@ func newAPICmd() *cobra.Command {
 				return usageErr(fmt.Errorf("api listen on %s: %w", listen, err))
 			}
 			log.Info("api listening", zap.String("addr", ln.Addr().String()), zap.Bool("authenticated", opts.Token != ""), zap.String("redis", redis.String()))
-			return serveUntilDone(cmd.Context(), log, ln, enqueue.NewAPI(c, opts))
+			return serveUntilDone(cmd.Context(), log, ln, enqueue.NewAPI(c, opts), httpOptions)
 		},
 	}
 	f := cmd.Flags()

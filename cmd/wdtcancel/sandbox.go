@@ -71,7 +71,7 @@ at most 1. The same seed and the same calls give the same faults.`,
 				zap.Float64("fail_rate", opts.FailRate), zap.Float64("redirect_rate", opts.RedirectRate),
 				zap.Float64("lax_json_rate", opts.LaxJSONRate), zap.Float64("apply_fail_rate", opts.ApplyFailRate),
 				zap.Float64("lost_response_rate", opts.LostResponseRate), zap.Int64("seed", opts.Seed))
-			return serveUntilDone(cmd.Context(), log, ln, sb)
+			return serveUntilDone(cmd.Context(), log, ln, sb, sandboxHTTPOptions())
 		},
 	}
 	f := cmd.Flags()
@@ -98,8 +98,8 @@ at most 1. The same seed and the same calls give the same faults.`,
 
 // serveUntilDone serves h on ln until ctx ends (SIGINT/SIGTERM), then shuts
 // down gracefully within 10 s.
-func serveUntilDone(ctx context.Context, log *zap.Logger, ln net.Listener, h http.Handler) error {
-	srv := httpserver.New(h, httpOptions)
+func serveUntilDone(ctx context.Context, log *zap.Logger, ln net.Listener, h http.Handler, opts httpserver.Options) error {
+	srv := httpserver.New(h, opts)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -117,4 +117,15 @@ func serveUntilDone(ctx context.Context, log *zap.Logger, ln net.Listener, h htt
 		return err
 	}
 	return nil
+}
+
+// sandboxHTTPOptions keep idle connections longer than the WDT client's own
+// idle timeout, as WDT's servers do: the sandbox must not cut a connection
+// just as a call goes out and so invent unknown outcomes.
+func sandboxHTTPOptions() httpserver.Options {
+	o := httpOptions
+	if o.IdleTimeout == 0 {
+		o.IdleTimeout = httpserver.SandboxIdleTimeout
+	}
+	return o
 }

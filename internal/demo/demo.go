@@ -143,7 +143,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	if err != nil {
 		return nil, fmt.Errorf("demo sandbox listen on %s: %w", o.SandboxListen, err)
 	}
-	sbSrv := httpserver.New(sb, httpserver.Options{})
+	sbSrv := httpserver.New(sb, httpserver.Options{IdleTimeout: httpserver.SandboxIdleTimeout})
 	go sbSrv.Serve(sbLn)
 	defer sbSrv.Close()
 	apiURL := "http://" + sbLn.Addr().String() + "/openapi"

@@ -16,18 +16,22 @@ import (
 // answer (an asynqmon listing or a /metrics scrape over a large queue, a
 // 10,000-number enqueue) and still bounded.
 //
-// DefaultIdleTimeout is longer than the 90 s IdleConnTimeout of Go's
-// default transport (and of the WDT client, which talks to the sandbox),
-// so that such a client, not the server, closes an idle connection: a
-// server closing one just as a POST goes out leaves the POST's outcome
-// unknown to the client.
+// DefaultIdleTimeout keeps an idle kept-alive connection for 30 s: long
+// enough for a scraper or an ERP job's connection pool, short enough that
+// a flood of idle connections cannot hold the connection cap for long.
+// SandboxIdleTimeout is longer than the 90 s IdleConnTimeout of Go's default
+// transport (and of the WDT client, which talks to the sandbox), so that
+// such a client, not the server, closes an idle connection: a server
+// closing one just as a POST goes out leaves the POST's outcome unknown to
+// the client, and the sandbox must not invent unknown outcomes.
 const (
 	DefaultReadHeaderTimeout = 10 * time.Second
 	DefaultReadTimeout       = 30 * time.Second
 	DefaultWriteTimeout      = 2 * time.Minute
-	DefaultIdleTimeout       = 2 * time.Minute
+	DefaultIdleTimeout       = 30 * time.Second
+	SandboxIdleTimeout       = 2 * time.Minute
 	DefaultMaxHeaderBytes    = 64 << 10
-	DefaultMaxConns          = 256
+	DefaultMaxConns          = 1024
 )
 
 // Options bound a server. Zero fields take the defaults above.
