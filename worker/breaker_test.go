@@ -1,13 +1,16 @@
 package worker_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -170,5 +173,78 @@ func TestSomeLostResponsesDoNotOpenTheBreaker(t *testing.T) {
 	}
 	if lost == 0 {
 		t.Fatal("the sandbox lost no response: the test proves nothing")
+	}
+}
+
+// applyThenGarbleFront forwards every call to the sandbox, so WDT applies
+// it, and then replaces the first answer for each order with what a real
+// gateway sends when its upstream was slow: the shape of issue 10's first
+// finding, written apart from the sandbox's own fault model.
+func applyThenGarbleFront(t *testing.T, sandboxURL string, status int, contentType, body string) *httptest.Server {
+	u, _ := url.Parse(sandboxURL)
+	proxy := httputil.NewSingleHostReverseProxy(u)
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := httptest.NewRecorder()
+		raw, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(raw))
+		proxy.ServeHTTP(rec, r)
+		mu.Lock()
+		first := !seen[string(raw)]
+		seen[string(raw)] = true
+		mu.Unlock()
+		if !first {
+			for k, v := range rec.Header() {
+				w.Header()[k] = v
+			}
+			w.WriteHeader(rec.Code)
+			w.Write(rec.Body.Bytes())
+			return
+		}
+		w.Header().Set("Content-Type", contentType)
+		w.WriteHeader(status)
+		io.WriteString(w, body)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// A cancel WDT applied and then answered with anything but a definite WDT
+// answer is an unknown outcome: the retry's "not editable" is filed
+// ambiguous, never as a clean rejection.
+func TestAppliedThenGarbledIsNeverACleanRejection(t *testing.T) {
+	nginx504 := "<html><head><title>504 Gateway Time-out</title></head><body><center><h1>504 Gateway Time-out</h1></center><hr><center>nginx</center></body></html>"
+	tests := []struct {
+		name        string
+		status      int
+		contentType string
+		body        string
+	}{
+		{"504 nginx page", 504, "text/html", nginx504},
+		{"502 plain text", 502, "text/plain", "Bad Gateway"},
+		{"200 html page", 200, "text/html", nginx504},
+		{"200 empty", 200, "application/json", ""},
+		{"200 truncated json", 200, "application/json", `{"status":`},
+		{"500 with status 0", 500, "application/json", `{"status":0}`},
+		{"200 status 99", 200, "application/json", `{"status":99,"message":"系统错误"}`},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, wdttest.Options{})
+			front := applyThenGarbleFront(t, h.sb.URL, tt.status, tt.contentType, tt.body)
+			h.startWorker(func(c *worker.Config) { c.API = h.clientFor(front.URL + "/openapi") })
+			nos := []string{fmt.Sprintf("AG%d-1", i), fmt.Sprintf("AG%d-2", i)}
+			h.enqueue(nos...)
+			for _, no := range nos {
+				h.waitTask(no, asynq.TaskStateArchived, 20*time.Second)
+				if o := h.order(no); o.Status != wdttest.StateCancelled || o.CancelCalls != 2 {
+					t.Fatalf("%s at the sandbox: %+v, want cancelled by the first of two calls", no, o)
+				}
+				if rec := h.deadRecord(no); rec.Category != wdt.Rejected || !rec.Ambiguous {
+					t.Fatalf("%s: cancelled at WDT, dead-lettered %s ambiguous=%v", no, rec.Category, rec.Ambiguous)
+				}
+			}
+		})
 	}
 }
