@@ -20,7 +20,7 @@ import (
 	"github.com/wdtcancel/wdtcancel/tasks"
 	"github.com/wdtcancel/wdtcancel/worker"
 	"github.com/wdtcancel/wdtcancel/worker/wdt"
-	"github.com/wdtcancel/wdtcancel/worker/wdt/wdttest"
+	"github.com/wdtcancel/wdtcancel/worker/wdt/sandbox"
 )
 
 // outageFront forwards to the sandbox while up; while down it cuts every
@@ -52,7 +52,7 @@ func newOutageFront(t *testing.T, sandboxURL string) *outageFront {
 }
 
 func (h *harness) clientFor(apiURL string) *wdt.Client {
-	creds, err := wdt.NewCredentials(wdttest.DefaultSID, wdttest.DefaultAppKey, testSecret+":"+testSalt)
+	creds, err := wdt.NewCredentials(sandbox.DefaultSID, sandbox.DefaultAppKey, testSecret+":"+testSalt)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -80,7 +80,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // at once (their hold delay is far longer than the test). No order is
 // exhausted or dead-lettered.
 func TestOutageLongerThanRetriesIsHeldNotExhausted(t *testing.T) {
-	h := newHarness(t, wdttest.Options{})
+	h := newHarness(t, sandbox.Options{})
 	front := newOutageFront(t, h.sb.URL)
 	front.down.Store(true)
 	w := h.startWorker(func(c *worker.Config) {
@@ -117,7 +117,7 @@ func TestOutageLongerThanRetriesIsHeldNotExhausted(t *testing.T) {
 	front.down.Store(false)
 	for _, no := range nos {
 		h.waitTask(no, asynq.TaskStateCompleted, 20*time.Second)
-		if o := h.order(no); o.Status != wdttest.StateCancelled {
+		if o := h.order(no); o.Status != sandbox.StateCancelled {
 			t.Fatalf("%s at the sandbox: %+v", no, o)
 		}
 	}
@@ -136,7 +136,7 @@ func TestOutageLongerThanRetriesIsHeldNotExhausted(t *testing.T) {
 // answer within the window keeps it closed, and each order settles on its
 // own: done, or dead-lettered as ambiguous after its response was lost.
 func TestSomeLostResponsesDoNotOpenTheBreaker(t *testing.T) {
-	h := newHarness(t, wdttest.Options{LostResponseRate: 0.3, Seed: 11})
+	h := newHarness(t, sandbox.Options{LostResponseRate: 0.3, Seed: 11})
 	h.startWorker(func(c *worker.Config) {
 		c.Breaker = worker.BreakerOptions{Threshold: 2, Window: 10 * time.Second, ProbeEvery: 100 * time.Millisecond}
 	})
@@ -161,7 +161,7 @@ func TestSomeLostResponsesDoNotOpenTheBreaker(t *testing.T) {
 	for _, no := range nos {
 		o := h.order(no)
 		lost += o.LostResponses
-		if o.Status != wdttest.StateCancelled {
+		if o.Status != sandbox.StateCancelled {
 			t.Fatalf("%s not cancelled at the sandbox: %+v", no, o)
 		}
 		info, _ := h.insp.GetTaskInfo(tasks.DefaultQueue, no)
@@ -231,14 +231,14 @@ func TestAppliedThenGarbledIsNeverACleanRejection(t *testing.T) {
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := newHarness(t, wdttest.Options{})
+			h := newHarness(t, sandbox.Options{})
 			front := applyThenGarbleFront(t, h.sb.URL, tt.status, tt.contentType, tt.body)
 			h.startWorker(func(c *worker.Config) { c.API = h.clientFor(front.URL + "/openapi") })
 			nos := []string{fmt.Sprintf("AG%d-1", i), fmt.Sprintf("AG%d-2", i)}
 			h.enqueue(nos...)
 			for _, no := range nos {
 				h.waitTask(no, asynq.TaskStateArchived, 20*time.Second)
-				if o := h.order(no); o.Status != wdttest.StateCancelled || o.CancelCalls != 2 {
+				if o := h.order(no); o.Status != sandbox.StateCancelled || o.CancelCalls != 2 {
 					t.Fatalf("%s at the sandbox: %+v, want cancelled by the first of two calls", no, o)
 				}
 				if rec := h.deadRecord(no); rec.Category != wdt.Rejected || !rec.Ambiguous {

@@ -12,7 +12,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
-	"github.com/wdtcancel/wdtcancel/worker/wdt/wdttest"
+	"github.com/wdtcancel/wdtcancel/worker/wdt/sandbox"
 )
 
 // RequireBrowserEnv makes a missing chromium a failure instead of a skip
@@ -63,7 +63,7 @@ func browse(t *testing.T, bin, url, shot string) string {
 // reason: what an operator sees.
 func TestAsynqmonRendersArchivedTask(t *testing.T) {
 	bin := chromium(t)
-	h := newHarness(t, wdttest.Options{Orders: map[string]int{"RK2004210014": 80}})
+	h := newHarness(t, sandbox.Options{Orders: map[string]int{"RK2004210014": 80}})
 	w := h.startWorker(nil)
 	h.enqueue("RK2004210014", "RK2004210015")
 	h.waitTask("RK2004210014", asynq.TaskStateArchived, 10*time.Second)

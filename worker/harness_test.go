@@ -21,7 +21,7 @@ import (
 	"github.com/wdtcancel/wdtcancel/tasks"
 	"github.com/wdtcancel/wdtcancel/worker"
 	"github.com/wdtcancel/wdtcancel/worker/wdt"
-	"github.com/wdtcancel/wdtcancel/worker/wdt/wdttest"
+	"github.com/wdtcancel/wdtcancel/worker/wdt/sandbox"
 )
 
 // A distinctive appsecret; leak tests look for its parts.
@@ -35,7 +35,7 @@ type harness struct {
 	t     *testing.T
 	redis *redistest.Redis
 	conn  asynq.RedisConnOpt
-	sb    *wdttest.Server
+	sb    *sandbox.Server
 	prod  *enqueue.Client
 	insp  *asynq.Inspector
 	shift atomic.Int64 // sandbox clock jump, to age its rate-limit window
@@ -43,13 +43,13 @@ type harness struct {
 	dlq   *worker.DLQ // independent of any worker's lifetime
 }
 
-func newHarness(t *testing.T, opts wdttest.Options) *harness {
+func newHarness(t *testing.T, opts sandbox.Options) *harness {
 	t.Helper()
 	h := &harness{t: t, redis: redistest.New(t)}
 	h.conn, _ = asynq.ParseRedisURI(h.redis.URL())
 	opts.AppSecret = testSecret + ":" + testSalt
 	opts.Now = func() time.Time { return time.Now().Add(time.Duration(h.shift.Load())) }
-	sb, err := wdttest.NewServer(opts)
+	sb, err := sandbox.NewServer(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +69,7 @@ func newHarness(t *testing.T, opts wdttest.Options) *harness {
 
 // client builds a WDT client for the sandbox with the given appsecret.
 func (h *harness) client(appSecret string) *wdt.Client {
-	creds, err := wdt.NewCredentials(wdttest.DefaultSID, wdttest.DefaultAppKey, appSecret)
+	creds, err := wdt.NewCredentials(sandbox.DefaultSID, sandbox.DefaultAppKey, appSecret)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -143,7 +143,7 @@ func (h *harness) waitTask(no string, state asynq.TaskState, within time.Duratio
 	return nil
 }
 
-func (h *harness) order(no string) wdttest.Order {
+func (h *harness) order(no string) sandbox.Order {
 	o, _ := h.sb.Order(no)
 	return o
 }

@@ -10,7 +10,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/wdtcancel/wdtcancel/worker"
-	"github.com/wdtcancel/wdtcancel/worker/wdt/wdttest"
+	"github.com/wdtcancel/wdtcancel/worker/wdt/sandbox"
 )
 
 func get(t *testing.T, url string) (int, string) {
@@ -25,7 +25,7 @@ func get(t *testing.T, url string) (int, string) {
 }
 
 func TestOpsEndpoints(t *testing.T) {
-	h := newHarness(t, wdttest.Options{Orders: map[string]int{"OP80": 80}})
+	h := newHarness(t, sandbox.Options{Orders: map[string]int{"OP80": 80}})
 	w := h.startWorker(nil)
 	h.enqueue("OP1", "OP80")
 	h.waitTask("OP1", asynq.TaskStateCompleted, 10*time.Second)
@@ -91,7 +91,7 @@ func TestOpsEndpoints(t *testing.T) {
 }
 
 func TestReadinessRedWhenRedisDown(t *testing.T) {
-	h := newHarness(t, wdttest.Options{})
+	h := newHarness(t, sandbox.Options{})
 	if !h.redis.Real {
 		t.Skip("stopping Redis needs a real redis-server")
 	}

@@ -12,7 +12,7 @@ import (
 
 	"github.com/wdtcancel/wdtcancel/internal/redistest"
 	"github.com/wdtcancel/wdtcancel/worker"
-	"github.com/wdtcancel/wdtcancel/worker/wdt/wdttest"
+	"github.com/wdtcancel/wdtcancel/worker/wdt/sandbox"
 )
 
 func newRedisClient(t *testing.T) redis.UniversalClient {
@@ -130,7 +130,7 @@ func TestGlobalRateLimitTwoWorkers(t *testing.T) {
 		t.Skip("runs for over a minute")
 	}
 	const rate = 240
-	h := newHarness(t, wdttest.Options{RatePerMinute: rate})
+	h := newHarness(t, sandbox.Options{RatePerMinute: rate})
 	var nos []string
 	for i := 0; i < rate*2; i++ {
 		nos = append(nos, fmt.Sprintf("GR%04d", i))

@@ -23,7 +23,7 @@ import (
 	"github.com/wdtcancel/wdtcancel/tasks"
 	"github.com/wdtcancel/wdtcancel/worker"
 	"github.com/wdtcancel/wdtcancel/worker/wdt"
-	"github.com/wdtcancel/wdtcancel/worker/wdt/wdttest"
+	"github.com/wdtcancel/wdtcancel/worker/wdt/sandbox"
 )
 
 // guardSetup is a worker config on a Redis started with opts, the worker
@@ -41,12 +41,12 @@ func newGuardSetup(t *testing.T, opts redistest.Options, needReal string) *guard
 	if needReal != "" && !r.Real {
 		t.Skip(needReal + " needs a real redis-server; redistest fell back to miniredis (install redis-server, or set " + redistest.RequireRealEnv + "=1 to make this a failure)")
 	}
-	sb, err := wdttest.NewServer(wdttest.Options{})
+	sb, err := sandbox.NewServer(sandbox.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(sb.Close)
-	creds, err := wdt.NewCredentials(wdttest.DefaultSID, wdttest.DefaultAppKey, wdttest.DefaultAppSecret)
+	creds, err := wdt.NewCredentials(sandbox.DefaultSID, sandbox.DefaultAppKey, sandbox.DefaultAppSecret)
 	if err != nil {
 		t.Fatal(err)
 	}

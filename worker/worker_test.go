@@ -14,7 +14,7 @@ import (
 	"github.com/wdtcancel/wdtcancel/tasks"
 	"github.com/wdtcancel/wdtcancel/worker"
 	"github.com/wdtcancel/wdtcancel/worker/wdt"
-	"github.com/wdtcancel/wdtcancel/worker/wdt/wdttest"
+	"github.com/wdtcancel/wdtcancel/worker/wdt/sandbox"
 )
 
 func calls(w *worker.Worker, cat wdt.Category) float64 {
@@ -22,7 +22,7 @@ func calls(w *worker.Worker, cat wdt.Category) float64 {
 }
 
 func TestCancelled(t *testing.T) {
-	h := newHarness(t, wdttest.Options{Orders: map[string]int{"RK1": 20, "RK2": 30}})
+	h := newHarness(t, sandbox.Options{Orders: map[string]int{"RK1": 20, "RK2": 30}})
 	w := h.startWorker(nil)
 	h.enqueue("RK1", "RK2")
 	for _, no := range []string{"RK1", "RK2"} {
@@ -30,7 +30,7 @@ func TestCancelled(t *testing.T) {
 		if info.Retried != 0 {
 			t.Errorf("%s retried %d", no, info.Retried)
 		}
-		if o := h.order(no); o.Status != wdttest.StateCancelled || o.CancelCalls != 1 {
+		if o := h.order(no); o.Status != sandbox.StateCancelled || o.CancelCalls != 1 {
 			t.Errorf("%s at sandbox: %+v", no, o)
 		}
 	}
@@ -43,7 +43,7 @@ func TestCancelled(t *testing.T) {
 }
 
 func TestRejectedIsDeadInOneAttempt(t *testing.T) {
-	h := newHarness(t, wdttest.Options{Orders: map[string]int{"RK80": 80}})
+	h := newHarness(t, sandbox.Options{Orders: map[string]int{"RK80": 80}})
 	w := h.startWorker(nil)
 	h.enqueue("RK80")
 	info := h.waitTask("RK80", asynq.TaskStateArchived, 10*time.Second)
@@ -51,7 +51,7 @@ func TestRejectedIsDeadInOneAttempt(t *testing.T) {
 	if rec.Category != wdt.Rejected || rec.WDTStatus == nil || *rec.WDTStatus != 100 || rec.Attempts != 1 || rec.Ambiguous {
 		t.Fatalf("record %+v", rec)
 	}
-	if rec.Message != strings.TrimSpace(wdttest.MsgRejectNotCancelable) || rec.FirstEnqueuedAt == nil {
+	if rec.Message != strings.TrimSpace(sandbox.MsgRejectNotCancelable) || rec.FirstEnqueuedAt == nil {
 		t.Fatalf("record %+v", rec)
 	}
 	// What asynqmon shows as the archived task's last error.
@@ -67,7 +67,7 @@ func TestRejectedIsDeadInOneAttempt(t *testing.T) {
 }
 
 func TestRateLimitSnoozesAndCoolsDownEveryWorker(t *testing.T) {
-	h := newHarness(t, wdttest.Options{RatePerMinute: 2})
+	h := newHarness(t, sandbox.Options{RatePerMinute: 2})
 	cool := func(c *worker.Config) { c.Handler.Cooldown = 2 * time.Second; c.Concurrency = 1 }
 	w1 := h.startWorker(cool)
 	w2 := h.startWorker(cool)
@@ -103,7 +103,7 @@ func TestRateLimitSnoozesAndCoolsDownEveryWorker(t *testing.T) {
 }
 
 func TestClockOffsetIsLearned(t *testing.T) {
-	h := newHarness(t, wdttest.Options{ClockOffset: 300 * time.Second})
+	h := newHarness(t, sandbox.Options{ClockOffset: 300 * time.Second})
 	w := h.startWorker(nil)
 	h.enqueue("CK1")
 	if info := h.waitTask("CK1", asynq.TaskStateCompleted, 10*time.Second); info.Retried != 0 {
@@ -124,7 +124,7 @@ func TestClockOffsetIsLearned(t *testing.T) {
 }
 
 func TestConfigFaultKeepsTaskAndTurnsReadinessRed(t *testing.T) {
-	h := newHarness(t, wdttest.Options{})
+	h := newHarness(t, sandbox.Options{})
 	bad := h.startWorker(func(c *worker.Config) {
 		c.API = h.client(testSecret + ":wrongsalt")
 		c.Handler.ConfigFaultDelay = 500 * time.Millisecond
@@ -171,7 +171,7 @@ func TestConfigFaultKeepsTaskAndTurnsReadinessRed(t *testing.T) {
 }
 
 func TestLostResponseMakesRejectionAmbiguous(t *testing.T) {
-	h := newHarness(t, wdttest.Options{LostResponseRate: 1})
+	h := newHarness(t, sandbox.Options{LostResponseRate: 1})
 	w := h.startWorker(nil)
 	h.enqueue("LR1")
 	// The first call is applied and its answer dropped; then the network heals.
@@ -188,13 +188,13 @@ func TestLostResponseMakesRejectionAmbiguous(t *testing.T) {
 	if !strings.Contains(info.LastErr, "ambiguous") {
 		t.Fatalf("last error %q", info.LastErr)
 	}
-	if o := h.order("LR1"); o.Status != wdttest.StateCancelled {
+	if o := h.order("LR1"); o.Status != sandbox.StateCancelled {
 		t.Fatalf("sandbox %+v", o)
 	}
 }
 
 func TestGenuineRejectionIsNotAmbiguous(t *testing.T) {
-	h := newHarness(t, wdttest.Options{Orders: map[string]int{"OK1": 20}})
+	h := newHarness(t, sandbox.Options{Orders: map[string]int{"OK1": 20}})
 	w := h.startWorker(nil)
 	// Lose one response for another number: its memory must not leak to RK80.
 	h.sb.SetFaults(0, 1)
@@ -213,7 +213,7 @@ func TestGenuineRejectionIsNotAmbiguous(t *testing.T) {
 }
 
 func TestMalformedPayloadIsDeadInvalid(t *testing.T) {
-	h := newHarness(t, wdttest.Options{})
+	h := newHarness(t, sandbox.Options{})
 	h.startWorker(nil)
 	c := asynq.NewClient(h.conn)
 	defer c.Close()
@@ -244,7 +244,7 @@ func TestMalformedPayloadIsDeadInvalid(t *testing.T) {
 }
 
 func TestServerErrorsRetriedThenCancelled(t *testing.T) {
-	h := newHarness(t, wdttest.Options{FailRate: 1, Seed: 3})
+	h := newHarness(t, sandbox.Options{FailRate: 1, Seed: 3})
 	w := h.startWorker(nil)
 	h.enqueue("S1")
 	deadline := time.Now().Add(10 * time.Second)
@@ -256,13 +256,13 @@ func TestServerErrorsRetriedThenCancelled(t *testing.T) {
 	if info.Retried < 3 {
 		t.Fatalf("retried %d, want at least 3", info.Retried)
 	}
-	if o := h.order("S1"); o.Status != wdttest.StateCancelled {
+	if o := h.order("S1"); o.Status != sandbox.StateCancelled {
 		t.Fatalf("sandbox %+v", o)
 	}
 }
 
 func TestExhaustedAfterMaxRetry(t *testing.T) {
-	h := newHarness(t, wdttest.Options{FailRate: 1, Seed: 5})
+	h := newHarness(t, sandbox.Options{FailRate: 1, Seed: 5})
 	h.startWorker(func(c *worker.Config) { c.Handler.MaxRetry = 3 })
 	h.enqueue("EX1")
 	h.waitTask("EX1", asynq.TaskStateArchived, 20*time.Second)
@@ -276,7 +276,7 @@ func TestExhaustedAfterMaxRetry(t *testing.T) {
 }
 
 func TestDLQRequeueAfterArchiveTrimmed(t *testing.T) {
-	h := newHarness(t, wdttest.Options{Orders: map[string]int{"DQ1": 80, "DQ2": 80}})
+	h := newHarness(t, sandbox.Options{Orders: map[string]int{"DQ1": 80, "DQ2": 80}})
 	w := h.startWorker(nil)
 	h.enqueue("DQ1", "DQ2")
 	h.waitTask("DQ1", asynq.TaskStateArchived, 10*time.Second)
@@ -300,7 +300,7 @@ func TestDLQRequeueAfterArchiveTrimmed(t *testing.T) {
 	}
 	for _, no := range []string{"DQ1", "DQ2"} {
 		h.waitTask(no, asynq.TaskStateCompleted, 10*time.Second)
-		if o := h.order(no); o.Status != wdttest.StateCancelled || o.CancelCalls != 2 {
+		if o := h.order(no); o.Status != sandbox.StateCancelled || o.CancelCalls != 2 {
 			t.Fatalf("%s: %+v", no, o)
 		}
 	}
@@ -314,7 +314,7 @@ func TestDLQRequeueAfterArchiveTrimmed(t *testing.T) {
 }
 
 func TestDLQRequeueRefusesSecondLiveTask(t *testing.T) {
-	h := newHarness(t, wdttest.Options{})
+	h := newHarness(t, sandbox.Options{})
 	ctx := context.Background()
 	rdb := h.conn.MakeRedisClient().(redis.UniversalClient)
 	defer rdb.Close()
@@ -334,7 +334,7 @@ func TestDLQRequeueRefusesSecondLiveTask(t *testing.T) {
 }
 
 func TestShutdownLosesNothing(t *testing.T) {
-	h := newHarness(t, wdttest.Options{Latency: 300 * time.Millisecond})
+	h := newHarness(t, sandbox.Options{Latency: 300 * time.Millisecond})
 	var nos []string
 	for i := 0; i < 30; i++ {
 		nos = append(nos, fmt.Sprintf("SD%02d", i))
@@ -369,7 +369,7 @@ func TestShutdownLosesNothing(t *testing.T) {
 		if info == nil || (info.State != asynq.TaskStateCompleted && info.State != asynq.TaskStateArchived) {
 			t.Fatalf("%s never settled: %+v", no, info)
 		}
-		if o := h.order(no); o.Status != wdttest.StateCancelled {
+		if o := h.order(no); o.Status != sandbox.StateCancelled {
 			t.Fatalf("%s: %+v", no, o)
 		}
 		if info.State == asynq.TaskStateArchived {
@@ -405,7 +405,7 @@ func mustGather(t *testing.T, w *worker.Worker) []sample {
 // its sent mark; the order was in fact cancelled by that call. The next
 // attempt's rejection must be flagged ambiguous, not filed as clean.
 func TestCrashMidCallMakesRejectionAmbiguous(t *testing.T) {
-	h := newHarness(t, wdttest.Options{Orders: map[string]int{"KM1": 10}})
+	h := newHarness(t, sandbox.Options{Orders: map[string]int{"KM1": 10}})
 	rdb := h.conn.MakeRedisClient().(redis.UniversalClient)
 	defer rdb.Close()
 	// What the killed worker left behind (the order is already in state 10).
@@ -422,7 +422,7 @@ func TestCrashMidCallMakesRejectionAmbiguous(t *testing.T) {
 // again gets a fresh record. (The race where the rejection lands before
 // requeue removes the old record is covered by TestDeleteIfUnchanged.)
 func TestRequeuedThenRejectedAgain(t *testing.T) {
-	h := newHarness(t, wdttest.Options{Orders: map[string]int{"RQ1": 80}})
+	h := newHarness(t, sandbox.Options{Orders: map[string]int{"RQ1": 80}})
 	ctx := context.Background()
 	if err := h.dlq.Put(ctx, worker.Record{PreStockinNo: "RQ1", Category: wdt.Rejected, Error: "old"}); err != nil {
 		t.Fatal(err)
@@ -442,7 +442,7 @@ func TestRequeuedThenRejectedAgain(t *testing.T) {
 // the task again (a shutdown handed it back just as the call succeeded).
 // The rerun's rejection only says the order is already cancelled: done.
 func TestConfirmedEarlierIsDoneNotDead(t *testing.T) {
-	h := newHarness(t, wdttest.Options{Orders: map[string]int{"CE1": 10}})
+	h := newHarness(t, sandbox.Options{Orders: map[string]int{"CE1": 10}})
 	rdb := h.conn.MakeRedisClient().(redis.UniversalClient)
 	defer rdb.Close()
 	rdb.Set(context.Background(), "wdtcancel:{"+tasks.DefaultQueue+"}:confirmed:CE1", "2026-11-27T00:00:00Z", time.Hour)

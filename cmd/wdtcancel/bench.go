@@ -12,7 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/wdtcancel/wdtcancel/internal/bench"
+	"github.com/wdtcancel/wdtcancel/cmd/wdtcancel/internal/bench"
 )
 
 func init() { extraCommands = append(extraCommands, newBenchCmd) }

@@ -7,7 +7,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"github.com/wdtcancel/wdtcancel/internal/demo"
+	"github.com/wdtcancel/wdtcancel/cmd/wdtcancel/internal/demo"
 )
 
 func init() { extraCommands = append(extraCommands, newDemoCmd) }

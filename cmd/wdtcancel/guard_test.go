@@ -16,7 +16,7 @@ import (
 
 	"github.com/wdtcancel/wdtcancel/internal/config"
 	"github.com/wdtcancel/wdtcancel/internal/redistest"
-	"github.com/wdtcancel/wdtcancel/worker/wdt/wdttest"
+	"github.com/wdtcancel/wdtcancel/worker/wdt/sandbox"
 )
 
 func evictingRedis(t *testing.T, policy string) *redistest.Redis {
@@ -73,7 +73,7 @@ func TestAPIEvictingRedisRefused(t *testing.T) {
 
 func TestWorkerEvictingRedis(t *testing.T) {
 	r := evictingRedis(t, "allkeys-lru")
-	sb, err := wdttest.NewServer(wdttest.Options{})
+	sb, err := sandbox.NewServer(sandbox.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,12 +12,12 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/wdtcancel/wdtcancel/internal/httpserver"
-	"github.com/wdtcancel/wdtcancel/worker/wdt/wdttest"
+	"github.com/wdtcancel/wdtcancel/worker/wdt/sandbox"
 )
 
 func newSandboxCmd() *cobra.Command {
 	var (
-		opts                wdttest.Options
+		opts                sandbox.Options
 		ordersFile, unknown string
 		listen              string
 		logs                logFlags
@@ -47,16 +47,16 @@ at most 1. The same seed and the same calls give the same faults.`,
 				return err
 			}
 			defer log.Sync()
-			if opts.Unknown, err = wdttest.ParseUnknown(unknown); err != nil {
+			if opts.Unknown, err = sandbox.ParseUnknown(unknown); err != nil {
 				return usageErr(err)
 			}
 			if ordersFile != "" {
-				if opts.Orders, err = wdttest.ReadOrdersFile(ordersFile); err != nil {
+				if opts.Orders, err = sandbox.ReadOrdersFile(ordersFile); err != nil {
 					return usageErr(err)
 				}
 			}
 			opts.Logger = log
-			sb, err := wdttest.New(opts)
+			sb, err := sandbox.New(opts)
 			if err != nil {
 				return usageErr(err)
 			}
@@ -78,9 +78,9 @@ at most 1. The same seed and the same calls give the same faults.`,
 	f.StringVar(&listen, "listen", "127.0.0.1:8081", "address to serve the sandbox on")
 	f.StringVar(&ordersFile, "orders", "", "file of \"NO STATE\" lines (states 10, 20, 30, 37, 40, 80)")
 	f.StringVar(&unknown, "unknown", "editing", "what an unlisted number is: editing (cancellable once) or missing")
-	f.StringVar(&opts.SID, "sid", wdttest.DefaultSID, "sid the sandbox accepts")
-	f.StringVar(&opts.AppKey, "appkey", wdttest.DefaultAppKey, "appkey the sandbox accepts")
-	f.StringVar(&opts.AppSecret, "appsecret", wdttest.DefaultAppSecret, "appsecret (secret:salt) the sandbox accepts")
+	f.StringVar(&opts.SID, "sid", sandbox.DefaultSID, "sid the sandbox accepts")
+	f.StringVar(&opts.AppKey, "appkey", sandbox.DefaultAppKey, "appkey the sandbox accepts")
+	f.StringVar(&opts.AppSecret, "appsecret", sandbox.DefaultAppSecret, "appsecret (secret:salt) the sandbox accepts")
 	f.DurationVar(&opts.ClockOffset, "clock-offset", 0, "simulated server clock minus real clock, e.g. 300s")
 	f.IntVar(&opts.RatePerMinute, "rate-per-minute", 0, "calls accepted per sliding minute before the vendor's rate-limit answer (0 = no quota)")
 	f.DurationVar(&opts.QuotaWindow, "quota-window", time.Minute, "window of --rate-per-minute; shorten only to compress time in demos")

@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/wdtcancel/wdtcancel/worker/wdt"
-	"github.com/wdtcancel/wdtcancel/worker/wdt/wdttest"
+	"github.com/wdtcancel/wdtcancel/worker/wdt/sandbox"
 )
 
 func TestSandboxCommand(t *testing.T) {
@@ -137,7 +137,7 @@ func TestSandboxREADMENamesEveryFault(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range wdttest.FaultNames() {
+	for _, name := range sandbox.FaultNames() {
 		if !strings.Contains(string(raw), "`"+name+"`") {
 			t.Errorf("README does not name the sandbox fault %s", name)
 		}

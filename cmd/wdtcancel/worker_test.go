@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/wdtcancel/wdtcancel/internal/redistest"
-	"github.com/wdtcancel/wdtcancel/worker/wdt/wdttest"
+	"github.com/wdtcancel/wdtcancel/worker/wdt/sandbox"
 )
 
 func TestWorkerConfigErrors(t *testing.T) {
@@ -55,7 +55,7 @@ func TestWorkerConfigErrors(t *testing.T) {
 // sandbox, then reads and re-drives the dead letters with the dlq command.
 func TestWorkerAndDLQCommands(t *testing.T) {
 	r := redistest.New(t)
-	sb, err := wdttest.NewServer(wdttest.Options{Orders: map[string]int{"W1": 20, "W80": 80, "W81": 80}})
+	sb, err := sandbox.NewServer(sandbox.Options{Orders: map[string]int{"W1": 20, "W80": 80, "W81": 80}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/wdtcancel/wdtcancel/worker/wdt"
-	"github.com/wdtcancel/wdtcancel/worker/wdt/wdttest"
+	"github.com/wdtcancel/wdtcancel/worker/wdt/sandbox"
 )
 
 // A distinctive appsecret: any of these strings in an error is a leak.
@@ -24,12 +24,12 @@ const (
 	leakSalt   = "SALTpart1a2b3c4d"
 )
 
-func newSandbox(t *testing.T, opts wdttest.Options) *wdttest.Server {
+func newSandbox(t *testing.T, opts sandbox.Options) *sandbox.Server {
 	t.Helper()
 	if opts.AppSecret == "" {
 		opts.AppSecret = leakSecret + ":" + leakSalt
 	}
-	s, err := wdttest.NewServer(opts)
+	s, err := sandbox.NewServer(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +39,7 @@ func newSandbox(t *testing.T, opts wdttest.Options) *wdttest.Server {
 
 func newClient(t *testing.T, url string, opts ...wdt.Option) *wdt.Client {
 	t.Helper()
-	creds, err := wdt.NewCredentials(wdttest.DefaultSID, wdttest.DefaultAppKey, leakSecret+":"+leakSalt)
+	creds, err := wdt.NewCredentials(sandbox.DefaultSID, sandbox.DefaultAppKey, leakSecret+":"+leakSalt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +60,7 @@ func assertNoLeak(t *testing.T, s string) {
 }
 
 func TestCancelAgainstSandbox(t *testing.T) {
-	sb := newSandbox(t, wdttest.Options{Orders: map[string]int{"RK1": 20, "RK2": 30, "RK3": 10, "RK4": 80}, Unknown: wdttest.UnknownMissing})
+	sb := newSandbox(t, sandbox.Options{Orders: map[string]int{"RK1": 20, "RK2": 30, "RK3": 10, "RK4": 80}, Unknown: sandbox.UnknownMissing})
 	c := newClient(t, sb.APIURL())
 	ctx := context.Background()
 	tests := []struct {
@@ -91,15 +91,15 @@ func TestCancelAgainstSandbox(t *testing.T) {
 }
 
 func TestConfigFaultsFromSandbox(t *testing.T) {
-	sb := newSandbox(t, wdttest.Options{})
+	sb := newSandbox(t, sandbox.Options{})
 	tests := []struct {
 		name, sid, key, secret string
 		wantMsg                string
 	}{
-		{"wrong salt", wdttest.DefaultSID, wdttest.DefaultAppKey, leakSecret + ":wrongsalt", wdttest.MsgAuthFailed},
-		{"wrong secret", wdttest.DefaultSID, wdttest.DefaultAppKey, "wrongsecret:" + leakSalt, wdttest.MsgAuthFailed},
-		{"wrong sid", "other", wdttest.DefaultAppKey, leakSecret + ":" + leakSalt, wdttest.MsgSIDNotExists},
-		{"wrong key", wdttest.DefaultSID, "other", leakSecret + ":" + leakSalt, wdttest.MsgAppAuthFail},
+		{"wrong salt", sandbox.DefaultSID, sandbox.DefaultAppKey, leakSecret + ":wrongsalt", sandbox.MsgAuthFailed},
+		{"wrong secret", sandbox.DefaultSID, sandbox.DefaultAppKey, "wrongsecret:" + leakSalt, sandbox.MsgAuthFailed},
+		{"wrong sid", "other", sandbox.DefaultAppKey, leakSecret + ":" + leakSalt, sandbox.MsgSIDNotExists},
+		{"wrong key", sandbox.DefaultSID, "other", leakSecret + ":" + leakSalt, sandbox.MsgAppAuthFail},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -116,7 +116,7 @@ func TestConfigFaultsFromSandbox(t *testing.T) {
 }
 
 func TestClockOffsetLearnedAndRetried(t *testing.T) {
-	sb := newSandbox(t, wdttest.Options{ClockOffset: 300 * time.Second})
+	sb := newSandbox(t, sandbox.Options{ClockOffset: 300 * time.Second})
 	c := newClient(t, sb.APIURL())
 	err := c.CancelPreStockin(context.Background(), "RK1")
 	if wdt.CategoryOf(err) != wdt.ClockSkew {
@@ -169,7 +169,7 @@ func TestTransportErrors(t *testing.T) {
 		}
 	}))
 	defer slow.Close()
-	lost := newSandbox(t, wdttest.Options{LostResponseRate: 1, Seed: 1})
+	lost := newSandbox(t, sandbox.Options{LostResponseRate: 1, Seed: 1})
 
 	tests := []struct {
 		name    string
@@ -200,13 +200,13 @@ func TestTransportErrors(t *testing.T) {
 			assertNoLeak(t, fmt.Sprintf("%+v %#v", err, err))
 		})
 	}
-	if o, _ := lost.Order("RK1"); o.Status != wdttest.StateCancelled {
+	if o, _ := lost.Order("RK1"); o.Status != sandbox.StateCancelled {
 		t.Fatalf("lost response must still apply the cancel, state %d", o.Status)
 	}
 }
 
 func TestGatewayFaultsAreUnknownOutcomes(t *testing.T) {
-	sb := newSandbox(t, wdttest.Options{FailRate: 1, Seed: 7})
+	sb := newSandbox(t, sandbox.Options{FailRate: 1, Seed: 7})
 	c := newClient(t, sb.APIURL(), wdt.WithHTTPClient(&http.Client{Transport: &http.Transport{}}))
 	seen := map[wdt.Category]int{}
 	for i := 0; i < 40; i++ {

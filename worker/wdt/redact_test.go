@@ -15,7 +15,7 @@ import (
 	"testing"
 
 	"github.com/wdtcancel/wdtcancel/worker/wdt"
-	"github.com/wdtcancel/wdtcancel/worker/wdt/wdttest"
+	"github.com/wdtcancel/wdtcancel/worker/wdt/sandbox"
 )
 
 // A salt with every character that encodes differently in a query, a path
@@ -152,7 +152,7 @@ func TestEchoedSecretsAreScrubbed(t *testing.T) {
 	}))
 	defer srv.Close()
 
-	creds, err := wdt.NewCredentials(wdttest.DefaultSID, wdttest.DefaultAppKey, echoSecret+":"+echoSalt)
+	creds, err := wdt.NewCredentials(sandbox.DefaultSID, sandbox.DefaultAppKey, echoSecret+":"+echoSalt)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package redistest
+package redisserver
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 )
 
 func TestStartAnswersPing(t *testing.T) {
-	r := New(t)
+	r := startForTest(t, Options{})
 	if err := Ping(r.Addr); err != nil {
 		t.Fatal(err)
 	}
@@ -23,7 +23,7 @@ func TestStartAnswersPing(t *testing.T) {
 }
 
 func TestRestartKeepsPort(t *testing.T) {
-	r := New(t)
+	r := startForTest(t, Options{})
 	if !r.Real {
 		t.Skip("restart needs a real redis-server")
 	}
@@ -42,14 +42,14 @@ func TestRestartKeepsPort(t *testing.T) {
 }
 
 func TestEmbedded(t *testing.T) {
-	r := NewWith(t, Options{Embedded: true})
+	r := startForTest(t, Options{Embedded: true})
 	if r.Real || Ping(r.Addr) != nil {
 		t.Fatalf("embedded redis not answering: %+v", r)
 	}
 }
 
 func TestMaxmemoryOptions(t *testing.T) {
-	r := NewWith(t, Options{MaxmemoryPolicy: "allkeys-lru", Maxmemory: "3mb"})
+	r := startForTest(t, Options{MaxmemoryPolicy: "allkeys-lru", Maxmemory: "3mb"})
 	if !r.Real {
 		t.Skip("maxmemory options need a real redis-server; miniredis has none")
 	}
@@ -62,4 +62,16 @@ func TestMaxmemoryOptions(t *testing.T) {
 	if got["maxmemory-policy"] != "allkeys-lru" || got["maxmemory"] != "3145728" {
 		t.Fatalf("config %v", got)
 	}
+}
+
+// startForTest starts a Redis stopped when the test ends (redistest cannot
+// be used here: it imports this package).
+func startForTest(t *testing.T, opts Options) *Redis {
+	t.Helper()
+	r, err := Start(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Close)
+	return r
 }

@@ -1,4 +1,4 @@
-package wdttest_test
+package sandbox_test
 
 import (
 	"encoding/json"
@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/wdtcancel/wdtcancel/worker/wdt/wdttest"
+	"github.com/wdtcancel/wdtcancel/worker/wdt/sandbox"
 )
 
 // wire is what came back for one call, as a client sees it.
@@ -60,7 +60,7 @@ func following(t *testing.T) *http.Client {
 
 // faultOf returns the one fault the stats gained between two snapshots, ""
 // for none; more than one is a failure.
-func faultOf(t *testing.T, before, after wdttest.Stats) string {
+func faultOf(t *testing.T, before, after sandbox.Stats) string {
 	t.Helper()
 	var got []string
 	for name, n := range after.ByFault {
@@ -150,21 +150,21 @@ var (
 func TestSandboxFaultKinds(t *testing.T) {
 	tests := []struct {
 		name     string
-		faults   wdttest.Faults
+		faults   sandbox.Faults
 		variants map[string]answer
 		applied  bool // WDT processed the call: the order is cancelled
 		garbled  int  // per call, on the order
 		lost     int  // per call, on the order
 	}{
-		{"gateway fault before WDT", wdttest.Faults{FailRate: 1}, gatewayWire, false, 0, 0},
-		{"lax JSON before WDT", wdttest.Faults{LaxJSONRate: 1}, laxWire, false, 0, 0},
-		{"applied then garbled", wdttest.Faults{ApplyFailRate: 1}, garbledWire, true, 1, 0},
-		{"applied then lost", wdttest.Faults{LostResponseRate: 1}, lostWire, true, 0, 1},
+		{"gateway fault before WDT", sandbox.Faults{FailRate: 1}, gatewayWire, false, 0, 0},
+		{"lax JSON before WDT", sandbox.Faults{LaxJSONRate: 1}, laxWire, false, 0, 0},
+		{"applied then garbled", sandbox.Faults{ApplyFailRate: 1}, garbledWire, true, 1, 0},
+		{"applied then lost", sandbox.Faults{LostResponseRate: 1}, lostWire, true, 0, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			sb := start(t, wdttest.Options{Seed: 11})
+			sb := start(t, sandbox.Options{Seed: 11})
 			if err := sb.SetFaultRates(tt.faults); err != nil {
 				t.Fatal(err)
 			}
@@ -187,9 +187,9 @@ func TestSandboxFaultKinds(t *testing.T) {
 				seen[name] = true
 
 				o := order(t, sb.URL, no)
-				calls, status, cancelled, st0 := 0, wdttest.StateEditing, 0, 0
+				calls, status, cancelled, st0 := 0, sandbox.StateEditing, 0, 0
 				if tt.applied {
-					calls, status, cancelled, st0 = 1, wdttest.StateCancelled, 1, 1
+					calls, status, cancelled, st0 = 1, sandbox.StateCancelled, 1, 1
 				}
 				if o.Status != status || o.CancelCalls != calls || o.GarbledResponses != tt.garbled || o.LostResponses != tt.lost {
 					t.Fatalf("call %d (%s): order %+v", i, name, o)
@@ -207,7 +207,7 @@ func TestSandboxFaultKinds(t *testing.T) {
 }
 
 // order reads one order through the inspection endpoint.
-func order(t *testing.T, base, no string) wdttest.Order {
+func order(t *testing.T, base, no string) sandbox.Order {
 	t.Helper()
 	resp, err := http.Get(base + "/_sandbox/orders/" + no)
 	if err != nil {
@@ -218,7 +218,7 @@ func order(t *testing.T, base, no string) wdttest.Order {
 	if !strings.Contains(string(raw), `"garbled_responses":`) || !strings.Contains(string(raw), `"lost_responses":`) {
 		t.Fatalf("order JSON lacks the lost and garbled counts: %s", raw)
 	}
-	var o wdttest.Order
+	var o sandbox.Order
 	if err := json.Unmarshal(raw, &o); err != nil {
 		t.Fatal(err)
 	}
@@ -226,13 +226,13 @@ func order(t *testing.T, base, no string) wdttest.Order {
 }
 
 func TestSandboxRedirectFault(t *testing.T) {
-	sb := start(t, wdttest.Options{Orders: map[string]int{"RD1": 20, "RD2": 30}, RedirectRate: 1})
+	sb := start(t, sandbox.Options{Orders: map[string]int{"RD1": 20, "RD2": 30}, RedirectRate: 1})
 
 	// A client that does not follow sees the 302 and where it points: the
 	// decoy, with the signed query.
 	w, query := call(t, noFollow(t), sb.URL, "RD1")
-	if w.err != nil || w.code != http.StatusFound || w.location != wdttest.DecoyPath+"?"+query {
-		t.Fatalf("got %+v, want 302 to %s?%s", w, wdttest.DecoyPath, query)
+	if w.err != nil || w.code != http.StatusFound || w.location != sandbox.DecoyPath+"?"+query {
+		t.Fatalf("got %+v, want 302 to %s?%s", w, sandbox.DecoyPath, query)
 	}
 	st := sb.Stats()
 	if st.Calls != 1 || st.ByFault["redirect"] != 1 || st.ByFault["redirect_followed"] != 0 || len(st.ByStatus) != 0 {
@@ -242,7 +242,7 @@ func TestSandboxRedirectFault(t *testing.T) {
 	// A client that follows lands on the decoy: a success WDT never saw,
 	// and the signed query sent to another URL.
 	w, query = call(t, following(t), sb.URL, "RD2")
-	if w.err != nil || w.code != 200 || w.body != `{"status":0}` || w.final != wdttest.DecoyPath || w.query != query {
+	if w.err != nil || w.code != 200 || w.body != `{"status":0}` || w.final != sandbox.DecoyPath || w.query != query {
 		t.Fatalf("followed: %+v", w)
 	}
 	st = sb.Stats()
@@ -256,7 +256,7 @@ func TestSandboxRedirectFault(t *testing.T) {
 	}
 
 	// Once the gateway behaves, the order is still there to cancel.
-	if err := sb.SetFaultRates(wdttest.Faults{}); err != nil {
+	if err := sb.SetFaultRates(sandbox.Faults{}); err != nil {
 		t.Fatal(err)
 	}
 	if st, msg := rawCall(t, sb.URL, "RD1", 0, ""); st != 0 {
@@ -267,10 +267,10 @@ func TestSandboxRedirectFault(t *testing.T) {
 // TestSandboxFaultSequenceReproducible: the same seed and the same calls
 // give the same faults, in the same order, on two sandboxes.
 func TestSandboxFaultSequenceReproducible(t *testing.T) {
-	opts := func(seed int64) wdttest.Options {
-		return wdttest.Options{Seed: seed, FailRate: 0.1, RedirectRate: 0.1, LaxJSONRate: 0.1, ApplyFailRate: 0.2, LostResponseRate: 0.1}
+	opts := func(seed int64) sandbox.Options {
+		return sandbox.Options{Seed: seed, FailRate: 0.1, RedirectRate: 0.1, LaxJSONRate: 0.1, ApplyFailRate: 0.2, LostResponseRate: 0.1}
 	}
-	run := func(seed int64) ([]string, []string, wdttest.Stats) {
+	run := func(seed int64) ([]string, []string, sandbox.Stats) {
 		sb := start(t, opts(seed))
 		c := noFollow(t)
 		var faults, answers []string
@@ -310,32 +310,32 @@ func TestSandboxFaultSequenceReproducible(t *testing.T) {
 func TestSandboxFaultRatesValidated(t *testing.T) {
 	tests := []struct {
 		name   string
-		faults wdttest.Faults
+		faults sandbox.Faults
 		errHas string // "" = valid
 	}{
-		{"none", wdttest.Faults{}, ""},
-		{"all one kind", wdttest.Faults{ApplyFailRate: 1}, ""},
-		{"decimal sum of one", wdttest.Faults{FailRate: 0.1, RedirectRate: 0.2, LostResponseRate: 0.7}, ""},
-		{"negative", wdttest.Faults{RedirectRate: -0.1}, "redirect-rate -0.1 is outside 0..1"},
-		{"above one", wdttest.Faults{LaxJSONRate: 1.5}, "lax-json-rate 1.5 is outside 0..1"},
-		{"NaN", wdttest.Faults{ApplyFailRate: nan()}, "apply-fail-rate NaN is outside 0..1"},
-		{"sum above one", wdttest.Faults{FailRate: 0.6, ApplyFailRate: 0.6}, "add up to 1.2"},
+		{"none", sandbox.Faults{}, ""},
+		{"all one kind", sandbox.Faults{ApplyFailRate: 1}, ""},
+		{"decimal sum of one", sandbox.Faults{FailRate: 0.1, RedirectRate: 0.2, LostResponseRate: 0.7}, ""},
+		{"negative", sandbox.Faults{RedirectRate: -0.1}, "redirect-rate -0.1 is outside 0..1"},
+		{"above one", sandbox.Faults{LaxJSONRate: 1.5}, "lax-json-rate 1.5 is outside 0..1"},
+		{"NaN", sandbox.Faults{ApplyFailRate: nan()}, "apply-fail-rate NaN is outside 0..1"},
+		{"sum above one", sandbox.Faults{FailRate: 0.6, ApplyFailRate: 0.6}, "add up to 1.2"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := wdttest.New(wdttest.Options{FailRate: tt.faults.FailRate, RedirectRate: tt.faults.RedirectRate,
+			_, err := sandbox.New(sandbox.Options{FailRate: tt.faults.FailRate, RedirectRate: tt.faults.RedirectRate,
 				LaxJSONRate: tt.faults.LaxJSONRate, ApplyFailRate: tt.faults.ApplyFailRate, LostResponseRate: tt.faults.LostResponseRate})
 			if tt.errHas == "" && err != nil || tt.errHas != "" && (err == nil || !strings.Contains(err.Error(), tt.errHas)) {
 				t.Fatalf("New: %v, want error containing %q", err, tt.errHas)
 			}
-			sb, _ := wdttest.New(wdttest.Options{LostResponseRate: 0.5})
+			sb, _ := sandbox.New(sandbox.Options{LostResponseRate: 0.5})
 			err = sb.SetFaultRates(tt.faults)
 			if tt.errHas == "" && err != nil || tt.errHas != "" && (err == nil || !strings.Contains(err.Error(), tt.errHas)) {
 				t.Fatalf("SetFaultRates: %v, want error containing %q", err, tt.errHas)
 			}
 			want := tt.faults
 			if err != nil {
-				want = wdttest.Faults{LostResponseRate: 0.5} // refused: unchanged
+				want = sandbox.Faults{LostResponseRate: 0.5} // refused: unchanged
 			}
 			if got := sb.FaultRates(); got != want {
 				t.Fatalf("rates %+v, want %+v", got, want)
@@ -343,9 +343,9 @@ func TestSandboxFaultRatesValidated(t *testing.T) {
 		})
 	}
 	// The old setter still works and turns the new faults off.
-	sb, _ := wdttest.New(wdttest.Options{ApplyFailRate: 0.3})
+	sb, _ := sandbox.New(sandbox.Options{ApplyFailRate: 0.3})
 	sb.SetFaults(0, 1)
-	if got := sb.FaultRates(); got != (wdttest.Faults{LostResponseRate: 1}) {
+	if got := sb.FaultRates(); got != (sandbox.Faults{LostResponseRate: 1}) {
 		t.Fatalf("SetFaults(0, 1): %+v", got)
 	}
 }

@@ -1,4 +1,4 @@
-package wdttest
+package sandbox
 
 import (
 	"encoding/json"

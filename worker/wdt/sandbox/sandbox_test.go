@@ -1,4 +1,4 @@
-package wdttest_test
+package sandbox_test
 
 import (
 	"crypto/md5"
@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wdtcancel/wdtcancel/worker/wdt/wdttest"
+	"github.com/wdtcancel/wdtcancel/worker/wdt/sandbox"
 )
 
 // signed builds a cancel for no, signed with no help from package wdt: an
@@ -66,9 +66,9 @@ func post(base, no string, tsShift time.Duration, tamper string) (int, string, e
 	return out.Status, out.Message, nil
 }
 
-func start(t *testing.T, opts wdttest.Options) *wdttest.Server {
+func start(t *testing.T, opts sandbox.Options) *sandbox.Server {
 	t.Helper()
-	s, err := wdttest.NewServer(opts)
+	s, err := sandbox.NewServer(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,11 +77,11 @@ func start(t *testing.T, opts wdttest.Options) *wdttest.Server {
 }
 
 func TestSandboxAnswersIndependentClient(t *testing.T) {
-	orders, err := wdttest.ReadOrders(strings.NewReader("# test orders\r\nRK20 20\r\n\nRK30 30\nRK10 10\nRK80 80\n"))
+	orders, err := sandbox.ReadOrders(strings.NewReader("# test orders\r\nRK20 20\r\n\nRK30 30\nRK10 10\nRK80 80\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	sb := start(t, wdttest.Options{Orders: orders, Unknown: wdttest.UnknownMissing})
+	sb := start(t, sandbox.Options{Orders: orders, Unknown: sandbox.UnknownMissing})
 	tests := []struct {
 		name, no, tamper string
 		shift            time.Duration
@@ -91,12 +91,12 @@ func TestSandboxAnswersIndependentClient(t *testing.T) {
 	}{
 		{"editing", "RK20", "", 0, 0, "", 10},
 		{"awaiting review", "RK30", "", 0, 0, "", 10},
-		{"cancelled", "RK10", "", 0, 100, wdttest.MsgRejectNotCancelable, 10},
-		{"completed", "RK80", "", 0, 100, wdttest.MsgRejectNotCancelable, 80},
-		{"missing", "RKX", "", 0, 100, wdttest.MsgNoSuchDocument, -1},
-		{"wrong sign", "RK80", "sign", 0, 1, wdttest.MsgAuthFailed, 80},
-		{"timestamp 200 s old", "RK80", "", -200 * time.Second, 7, wdttest.MsgTimestampExpired, 80},
-		{"timestamp 100 s old is fine", "RK20", "", -100 * time.Second, 100, wdttest.MsgRejectNotCancelable, 10},
+		{"cancelled", "RK10", "", 0, 100, sandbox.MsgRejectNotCancelable, 10},
+		{"completed", "RK80", "", 0, 100, sandbox.MsgRejectNotCancelable, 80},
+		{"missing", "RKX", "", 0, 100, sandbox.MsgNoSuchDocument, -1},
+		{"wrong sign", "RK80", "sign", 0, 1, sandbox.MsgAuthFailed, 80},
+		{"timestamp 200 s old", "RK80", "", -200 * time.Second, 7, sandbox.MsgTimestampExpired, 80},
+		{"timestamp 100 s old is fine", "RK20", "", -100 * time.Second, 100, sandbox.MsgRejectNotCancelable, 10},
 		{"wrong content type", "RK80", "ctype", 0, 1, "", 80},
 	}
 	for _, tt := range tests {
@@ -113,7 +113,7 @@ func TestSandboxAnswersIndependentClient(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer resp.Body.Close()
-			var o wdttest.Order
+			var o sandbox.Order
 			json.NewDecoder(resp.Body).Decode(&o)
 			if o.Status != tt.finalState || o.PreStockinNo != tt.no {
 				t.Fatalf("order %+v, want state %d", o, tt.finalState)
@@ -134,7 +134,7 @@ func TestSandboxRatePerMinute(t *testing.T) {
 	var mu sync.Mutex
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
-	sb := start(t, wdttest.Options{RatePerMinute: 3, Now: clock})
+	sb := start(t, sandbox.Options{RatePerMinute: 3, Now: clock})
 	// The timestamp window uses the fake clock too, so sign with it.
 	shift := func() time.Duration { return clock().Sub(time.Now()) }
 	for i := 0; i < 3; i++ {
@@ -142,7 +142,7 @@ func TestSandboxRatePerMinute(t *testing.T) {
 			t.Fatalf("call %d: %d %s", i, st, msg)
 		}
 	}
-	if st, msg := rawCall(t, sb.URL, "A9", shift(), ""); st != 100 || (msg != wdttest.MsgRateLimitCalls && msg != wdttest.MsgRateLimitCallsASCII) {
+	if st, msg := rawCall(t, sb.URL, "A9", shift(), ""); st != 100 || (msg != sandbox.MsgRateLimitCalls && msg != sandbox.MsgRateLimitCallsASCII) {
 		t.Fatalf("4th call in a minute: %d %q", st, msg)
 	}
 	advance(61 * time.Second)
@@ -153,11 +153,11 @@ func TestSandboxRatePerMinute(t *testing.T) {
 
 func TestReadOrdersErrors(t *testing.T) {
 	for _, in := range []string{"RK1", "RK1 twenty", "RK1 20 x"} {
-		if _, err := wdttest.ReadOrders(strings.NewReader(in)); err == nil || !strings.Contains(err.Error(), "line 1") {
+		if _, err := sandbox.ReadOrders(strings.NewReader(in)); err == nil || !strings.Contains(err.Error(), "line 1") {
 			t.Errorf("%q: %v", in, err)
 		}
 	}
-	if _, err := wdttest.ParseUnknown("sometimes"); err == nil {
+	if _, err := sandbox.ParseUnknown("sometimes"); err == nil {
 		t.Error("bad --unknown accepted")
 	}
 }

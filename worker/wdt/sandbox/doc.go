@@ -1,4 +1,4 @@
-// Package wdttest is a faithful fake of the WDT open API: the sandbox.
+// Package sandbox is a faithful fake of the WDT open API: the sandbox.
 //
 // It verifies requests the way WDT does (content type, v, sid, key, salt, the
 // signature over the received body bytes, the ±120 s timestamp window) and
@@ -19,4 +19,4 @@
 // Tests start it in-process with NewServer; `wdtcancel sandbox` runs the same
 // handler standalone. It must stay a fake that can say no: it is the only
 // WDT the tests, the demo and integrators without a test account ever see.
-package wdttest
+package sandbox

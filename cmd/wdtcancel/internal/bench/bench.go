@@ -31,11 +31,11 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/wdtcancel/wdtcancel/enqueue"
-	"github.com/wdtcancel/wdtcancel/internal/redistest"
+	"github.com/wdtcancel/wdtcancel/internal/redisserver"
 	"github.com/wdtcancel/wdtcancel/tasks"
 	"github.com/wdtcancel/wdtcancel/worker"
 	"github.com/wdtcancel/wdtcancel/worker/wdt"
-	"github.com/wdtcancel/wdtcancel/worker/wdt/wdttest"
+	"github.com/wdtcancel/wdtcancel/worker/wdt/sandbox"
 )
 
 // Options configure a run. Zero values take the defaults of Defaults.
@@ -197,7 +197,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	r.url = o.RedisURL
 	r.res.Machine.RedisKind = "given"
 	if r.url == "" {
-		red, err := redistest.Start(redistest.Options{})
+		red, err := redisserver.Start(redisserver.Options{})
 		if err != nil {
 			return nil, err
 		}
@@ -362,7 +362,7 @@ func (r *runner) processing(ctx context.Context) error {
 	}
 	realDone := make(chan struct{})
 	var calls atomic.Int64
-	sb, err := wdttest.NewServer(wdttest.Options{OnCall: func(string) {
+	sb, err := sandbox.NewServer(sandbox.Options{OnCall: func(string) {
 		if calls.Add(1) == int64(n) {
 			close(realDone)
 		}
@@ -464,7 +464,7 @@ func (r *runner) enqueue(ctx context.Context) error {
 func (r *runner) pickup(ctx context.Context) error {
 	qp := r.queue("pickup")
 	arrived := make(chan time.Time, 1)
-	sb, err := wdttest.NewServer(wdttest.Options{OnCall: func(string) { arrived <- time.Now() }})
+	sb, err := sandbox.NewServer(sandbox.Options{OnCall: func(string) { arrived <- time.Now() }})
 	if err != nil {
 		return err
 	}
@@ -580,7 +580,7 @@ func (r *runner) scaleRun(ctx context.Context, procs int, redisURL string) (floa
 	var first, last atomic.Int64
 	var calls atomic.Int64
 	done := make(chan struct{})
-	sb, err := wdttest.NewServer(wdttest.Options{OnCall: func(string) {
+	sb, err := sandbox.NewServer(sandbox.Options{OnCall: func(string) {
 		now := time.Now().UnixNano()
 		first.CompareAndSwap(0, now)
 		if calls.Add(1) == int64(n) {

@@ -1,4 +1,4 @@
-package wdttest_test
+package sandbox_test
 
 import (
 	"encoding/json"
@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/wdtcancel/wdtcancel/worker/wdt/wdttest"
+	"github.com/wdtcancel/wdtcancel/worker/wdt/sandbox"
 )
 
 // do sends one request and decodes its JSON answer into a map.
@@ -35,7 +35,7 @@ func do(t *testing.T, method, url, body string) (*http.Response, map[string]any)
 }
 
 func TestSandboxPutOrder(t *testing.T) {
-	sb := start(t, wdttest.Options{Orders: map[string]int{"PO80": 80}, Unknown: wdttest.UnknownMissing})
+	sb := start(t, sandbox.Options{Orders: map[string]int{"PO80": 80}, Unknown: sandbox.UnknownMissing})
 	tests := []struct {
 		name, no, body string
 		code           int
@@ -88,8 +88,8 @@ func TestSandboxPutOrder(t *testing.T) {
 // TestSandboxRehearseFixThenRequeue is the operator's drill: WDT rejects a
 // completed order, the operator fixes it in WDT, the rerun cancels it.
 func TestSandboxRehearseFixThenRequeue(t *testing.T) {
-	sb := start(t, wdttest.Options{Orders: map[string]int{"RH1": 80}})
-	if st, msg := rawCall(t, sb.URL, "RH1", 0, ""); st != 100 || msg != wdttest.MsgRejectNotCancelable {
+	sb := start(t, sandbox.Options{Orders: map[string]int{"RH1": 80}})
+	if st, msg := rawCall(t, sb.URL, "RH1", 0, ""); st != 100 || msg != sandbox.MsgRejectNotCancelable {
 		t.Fatalf("before the fix: %d %q", st, msg)
 	}
 	if resp, out := do(t, http.MethodPut, sb.URL+"/_sandbox/orders/RH1", `{"status":20}`); resp.StatusCode != 200 || out["status"] != float64(20) {
@@ -98,13 +98,13 @@ func TestSandboxRehearseFixThenRequeue(t *testing.T) {
 	if st, msg := rawCall(t, sb.URL, "RH1", 0, ""); st != 0 {
 		t.Fatalf("after the fix: %d %q", st, msg)
 	}
-	if o := order(t, sb.URL, "RH1"); o.Status != wdttest.StateCancelled || o.CancelCalls != 2 {
+	if o := order(t, sb.URL, "RH1"); o.Status != sandbox.StateCancelled || o.CancelCalls != 2 {
 		t.Fatalf("order %+v", o)
 	}
 }
 
 func TestSandboxRoutesAnswerJSON(t *testing.T) {
-	sb := start(t, wdttest.Options{Orders: map[string]int{"RT1": 20}})
+	sb := start(t, sandbox.Options{Orders: map[string]int{"RT1": 20}})
 	tests := []struct {
 		method, path string
 		code         int

@@ -15,16 +15,17 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/zap"
 
 	"github.com/wdtcancel/wdtcancel/enqueue"
 	"github.com/wdtcancel/wdtcancel/internal/httpserver"
-	"github.com/wdtcancel/wdtcancel/internal/redistest"
+	"github.com/wdtcancel/wdtcancel/internal/redisserver"
 	"github.com/wdtcancel/wdtcancel/tasks"
 	"github.com/wdtcancel/wdtcancel/worker"
 	"github.com/wdtcancel/wdtcancel/worker/wdt"
-	"github.com/wdtcancel/wdtcancel/worker/wdt/wdttest"
+	"github.com/wdtcancel/wdtcancel/worker/wdt/sandbox"
 )
 
 // Options configure a demo run.
@@ -105,7 +106,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	// Redis: embedded unless told otherwise.
 	redisURL, redisDesc := o.RedisURL, "Redis at "+o.RedisURL
 	if redisURL == "" {
-		r, err := redistest.Start(redistest.Options{Embedded: true})
+		r, err := redisserver.Start(redisserver.Options{Embedded: true})
 		if err != nil {
 			return nil, err
 		}
@@ -129,13 +130,13 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 			orders[nos[i]] = st
 		}
 	}
-	sbOpts := wdttest.Options{
-		Orders: orders, Unknown: wdttest.UnknownMissing,
+	sbOpts := sandbox.Options{
+		Orders: orders, Unknown: sandbox.UnknownMissing,
 		ClockOffset: 200 * time.Second, Latency: 10 * time.Millisecond,
 		FailRate: 0.05, LostResponseRate: 0.03, Seed: o.Seed,
 		RatePerMinute: 40, QuotaWindow: 5 * time.Second,
 	}
-	sb, err := wdttest.New(sbOpts)
+	sb, err := sandbox.New(sbOpts)
 	if err != nil {
 		return nil, err
 	}
@@ -149,7 +150,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	apiURL := "http://" + sbLn.Addr().String() + "/openapi"
 
 	// The worker, as `wdtcancel worker` would run it.
-	creds, _ := wdt.NewCredentials(wdttest.DefaultSID, wdttest.DefaultAppKey, wdttest.DefaultAppSecret)
+	creds, _ := wdt.NewCredentials(sandbox.DefaultSID, sandbox.DefaultAppKey, sandbox.DefaultAppSecret)
 	client, err := wdt.New(apiURL, creds)
 	if err != nil {
 		return nil, err
@@ -242,12 +243,12 @@ func waitSettled(ctx context.Context, insp *asynq.Inspector, o Options, start ti
 	}
 }
 
-func summarize(ctx context.Context, o Options, mix map[string]int, nos []string, insp *asynq.Inspector, w *worker.Worker, sb *wdttest.Sandbox) (*Summary, error) {
+func summarize(ctx context.Context, o Options, mix map[string]int, nos []string, insp *asynq.Inspector, w *worker.Worker, sb *sandbox.Sandbox) (*Summary, error) {
 	st := sb.Stats()
 	s := &Summary{
 		Orders: o.Orders, Mix: mix, Dead: map[wdt.Category]int{},
-		ClockCorrections: int(testutil.ToFloat64(w.Metrics().ClockResyncs)),
-		RateLimited:      int(testutil.ToFloat64(w.Metrics().Calls.WithLabelValues(string(wdt.RateLimited)))),
+		ClockCorrections: int(counterValue(w.Metrics().ClockResyncs)),
+		RateLimited:      int(counterValue(w.Metrics().Calls.WithLabelValues(string(wdt.RateLimited)))),
 		SandboxCancelled: st.Cancellations, SandboxCalls: st.Calls,
 		SandboxByStatus: st.ByStatus, SandboxByFault: st.ByFault,
 	}
@@ -279,7 +280,7 @@ func summarize(ctx context.Context, o Options, mix map[string]int, nos []string,
 		case !done && !isDead:
 			s.Problems = append(s.Problems, no+": neither done nor dead-lettered")
 		case kind == KindEditable || kind == KindReview:
-			if order.Status != wdttest.StateCancelled {
+			if order.Status != sandbox.StateCancelled {
 				s.Problems = append(s.Problems, fmt.Sprintf("%s: editable order is in state %d at the sandbox", no, order.Status))
 			}
 			if isDead && !(rec.Category == wdt.Rejected && rec.Ambiguous) && rec.Category != wdt.Exhausted {
@@ -336,4 +337,14 @@ func printSummary(w io.Writer, s *Summary) {
 	for _, p := range s.Problems {
 		fmt.Fprintln(w, "  "+p)
 	}
+}
+
+// counterValue reads a counter the worker exports (prometheus's testutil
+// does the same, but would link a test kit into the binary).
+func counterValue(c prometheus.Counter) float64 {
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		return 0
+	}
+	return m.GetCounter().GetValue()
 }

@@ -1,4 +1,4 @@
-package wdttest
+package sandbox
 
 import (
 	"context"
@@ -7,8 +7,8 @@ import (
 	"io"
 	"math/rand"
 	"mime"
+	"net"
 	"net/http"
-	"net/http/httptest"
 	"sort"
 	"strconv"
 	"sync"
@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/wdtcancel/wdtcancel/internal/httpjson"
+	"github.com/wdtcancel/wdtcancel/internal/httpserver"
 	"github.com/wdtcancel/wdtcancel/worker/wdt"
 )
 
@@ -610,25 +611,34 @@ func writeAnswer(w http.ResponseWriter, status int, msg string) {
 type Server struct {
 	*Sandbox
 	// URL is the base URL; the API is at URL + "/openapi".
-	URL string
-	srv *httptest.Server
+	URL  string
+	srv  *http.Server
+	done chan struct{}
 }
 
-// NewServer starts a sandbox on a free loopback port. Close it when done.
+// NewServer starts a sandbox on a free loopback port, bounded like
+// `wdtcancel sandbox`. Close it when done.
 func NewServer(opts Options) (*Server, error) {
 	sb, err := New(opts)
 	if err != nil {
 		return nil, err
 	}
-	srv := httptest.NewServer(sb)
-	return &Server{Sandbox: sb, URL: srv.URL, srv: srv}, nil
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: listen: %w", err)
+	}
+	s := &Server{Sandbox: sb, URL: "http://" + ln.Addr().String(), done: make(chan struct{}),
+		srv: httpserver.New(sb, httpserver.Options{IdleTimeout: httpserver.SandboxIdleTimeout})}
+	go func() { defer close(s.done); s.srv.Serve(ln) }()
+	return s, nil
 }
 
 // APIURL is the WDT URL a client should use.
 func (s *Server) APIURL() string { return s.URL + "/openapi" }
 
-// Close stops the server and closes its connections.
+// Close stops the server and closes its connections at once, calls in
+// flight included.
 func (s *Server) Close() {
-	s.srv.CloseClientConnections()
 	s.srv.Close()
+	<-s.done
 }

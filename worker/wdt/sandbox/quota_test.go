@@ -1,4 +1,4 @@
-package wdttest_test
+package sandbox_test
 
 import (
 	"context"
@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wdtcancel/wdtcancel/worker/wdt/wdttest"
+	"github.com/wdtcancel/wdtcancel/worker/wdt/sandbox"
 )
 
 // waitTimeout is how long a test waits for an event before failing; no test
@@ -61,7 +61,7 @@ func goCall(base, no string, out chan<- result) {
 	}()
 }
 
-var concurrencyForms = []string{wdttest.MsgRateLimitConcurrent, wdttest.MsgRateLimitConcurrentFullWidth}
+var concurrencyForms = []string{sandbox.MsgRateLimitConcurrent, sandbox.MsgRateLimitConcurrentFullWidth}
 
 // TestSandboxConcurrencyAdmitsOnArrival: with one slot and a long latency,
 // of two calls that arrive together exactly one is admitted; the other is
@@ -69,7 +69,7 @@ var concurrencyForms = []string{wdttest.MsgRateLimitConcurrent, wdttest.MsgRateL
 // it; once the first has answered, the next call is admitted.
 func TestSandboxConcurrencyAdmitsOnArrival(t *testing.T) {
 	sleep, entered, release := holdLatency()
-	sb := start(t, wdttest.Options{MaxConcurrency: 1, Latency: time.Hour, Sleep: sleep})
+	sb := start(t, sandbox.Options{MaxConcurrency: 1, Latency: time.Hour, Sleep: sleep})
 	t.Cleanup(release)
 
 	results := make(chan result, 2)
@@ -108,7 +108,7 @@ func TestSandboxConcurrencyAdmitsOnArrival(t *testing.T) {
 	if st := sb.Stats(); st.ByStatus["0"] != 2 || st.ByStatus["100"] != 9 || st.Cancellations != 2 {
 		t.Fatalf("stats %+v", st)
 	}
-	for no, state := range map[string]int{admitted.no: wdttest.StateCancelled, refused.no: wdttest.StateEditing, "CC3": wdttest.StateCancelled} {
+	for no, state := range map[string]int{admitted.no: sandbox.StateCancelled, refused.no: sandbox.StateEditing, "CC3": sandbox.StateCancelled} {
 		if o, _ := sb.Order(no); o.Status != state {
 			t.Errorf("%s: state %d, want %d", no, o.Status, state)
 		}
@@ -123,25 +123,25 @@ func TestSandboxRateLimitMessagesBothForms(t *testing.T) {
 	clock := func() time.Time { return now }
 	tests := []struct {
 		name  string
-		opts  func() (wdttest.Options, func(t *testing.T, sb *wdttest.Server))
+		opts  func() (sandbox.Options, func(t *testing.T, sb *sandbox.Server))
 		forms []string
 	}{
 		{
 			name: "calls per minute",
-			opts: func() (wdttest.Options, func(*testing.T, *wdttest.Server)) {
-				return wdttest.Options{RatePerMinute: 1, Now: clock, Seed: 5}, func(t *testing.T, sb *wdttest.Server) {
+			opts: func() (sandbox.Options, func(*testing.T, *sandbox.Server)) {
+				return sandbox.Options{RatePerMinute: 1, Now: clock, Seed: 5}, func(t *testing.T, sb *sandbox.Server) {
 					if st, msg := rawCall(t, sb.URL, "RL0", now.Sub(time.Now()), ""); st != 0 {
 						t.Fatalf("first call: %d %q", st, msg)
 					}
 				}
 			},
-			forms: []string{wdttest.MsgRateLimitCalls, wdttest.MsgRateLimitCallsASCII},
+			forms: []string{sandbox.MsgRateLimitCalls, sandbox.MsgRateLimitCallsASCII},
 		},
 		{
 			name: "concurrency",
-			opts: func() (wdttest.Options, func(*testing.T, *wdttest.Server)) {
+			opts: func() (sandbox.Options, func(*testing.T, *sandbox.Server)) {
 				sleep, entered, release := holdLatency()
-				return wdttest.Options{MaxConcurrency: 1, Latency: time.Hour, Sleep: sleep, Now: clock, Seed: 5}, func(t *testing.T, sb *wdttest.Server) {
+				return sandbox.Options{MaxConcurrency: 1, Latency: time.Hour, Sleep: sleep, Now: clock, Seed: 5}, func(t *testing.T, sb *sandbox.Server) {
 					held := make(chan result, 1)
 					goCall(sb.URL, "RL0", held)
 					recvOrTimeout(t, entered, "the call that holds the slot")
