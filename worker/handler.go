@@ -246,6 +246,10 @@ func (h *Handler) settle(ctx context.Context, no string, cat wdt.Category) error
 func (h *Handler) updateBreaker(ctx context.Context, cat wdt.Category, callErr error) bool {
 	switch cat {
 	case wdt.Network, wdt.UnknownOutcome:
+		if ctx.Err() != nil {
+			// Our own shutdown cut the call: says nothing of the endpoint.
+			return false
+		}
 		open, err := h.breaker.Failure(ctx, errString(callErr))
 		if err != nil {
 			h.log.Warn("cannot update the circuit breaker", zap.Error(err))
