@@ -40,7 +40,8 @@ const (
 var ErrUnavailable = errors.New("redis unavailable")
 
 // Result is the fate of one number. All four JSON keys are always present
-// (DESIGN.md's item shape); state and error are "" when they do not apply.
+// (docs/architecture.md, "Enqueue results"); state and error are "" when
+// they do not apply.
 type Result struct {
 	PreStockinNo string  `json:"pre_stockin_no"`
 	Result       Outcome `json:"result"`

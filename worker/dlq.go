@@ -16,7 +16,8 @@ import (
 )
 
 // AmbiguousExplanation goes on a dead-letter record whose rejection came
-// after an attempt with an unknown outcome (wdt-api.md).
+// after an attempt with an unknown outcome (docs/wdt-api.md, "Why a lost or
+// garbled answer makes a retry look like a rejection").
 const AmbiguousExplanation = "an earlier attempt was sent but its response was lost (timeout or reset); " +
 	"if that attempt cancelled the order, this rejection only says it is no longer editable. " +
 	"WDT's direct route cannot look the state up: check the order in WDT before re-driving it"

@@ -1,8 +1,8 @@
 // Package worker is the consuming side of wdtcancel: the asynq server that
 // takes wdt:prestockin:cancel tasks, calls WDT through package wdt, and
-// applies the outcome table of DESIGN.md: done, retry with back-off, retry
-// without using up the budget (throttling, clock skew, configuration
-// faults), or dead-letter.
+// applies the outcome table (docs/architecture.md, "Outcome policy"): done,
+// retry with back-off, retry without using up the budget (throttling, clock
+// skew, configuration faults), or dead-letter.
 //
 // It also holds what that policy needs: the durable dead-letter store, the
 // memory of unknown outcomes that makes a later rejection ambiguous, the

@@ -20,7 +20,7 @@ import (
 	"github.com/wdtcancel/wdtcancel/internal/logging"
 )
 
-// Exit codes shared by every subcommand (DESIGN.md).
+// Exit codes shared by every subcommand (docs/architecture.md, "Exit codes").
 const (
 	exitOK      = 0
 	exitPartial = 1 // some items invalid or failed

@@ -14,8 +14,9 @@ import (
 	"github.com/spf13/pflag"
 )
 
-// Environment variables with names of their own (DESIGN.md). Every other
-// flag --some-flag reads WDTCANCEL_SOME_FLAG.
+// Environment variables with names of their own (docs/architecture.md,
+// "Environment variables"). Every other flag --some-flag reads
+// WDTCANCEL_SOME_FLAG.
 var namedEnv = map[string]string{
 	"redis-url":     "REDIS_URL",
 	"redis-cluster": "REDIS_CLUSTER",

@@ -4,7 +4,7 @@
 // the vendor specifies (see Sign), it keeps the local clock in step with the
 // server's (the API refuses timestamps more than 120 s off), and it turns every
 // response into either success or a typed *Error whose Category says what the
-// caller should do next (see the outcome table in DESIGN.md).
+// caller should do next (see "Outcome policy" in docs/architecture.md).
 //
 // An answer is definite only when WDT demonstrably said something: a
 // well-formed envelope (read strictly, see ParseResponse) with a status that

@@ -7,8 +7,9 @@ import (
 )
 
 // Category is what an outcome means for the worker. The values are the
-// category column of the outcome table in DESIGN.md and appear verbatim in
-// dead-letter records, metrics labels and log lines.
+// category column of the outcome table (docs/architecture.md, "Outcome
+// policy") and appear verbatim in dead-letter records, metrics labels and
+// log lines.
 type Category string
 
 // The categories of the outcome table. Invalid, Exhausted and Redis are

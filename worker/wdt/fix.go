@@ -67,7 +67,7 @@ func Fix(err error) (fault, fix string) {
 }
 
 // statusFix is the fix for a WDT status that means a configuration fault,
-// from the vendor's status table (wdt-api.md).
+// from the vendor's status table (docs/wdt-api.md, "Statuses").
 func statusFix(method string, status int, msg string) string {
 	switch {
 	case status == 1 && (strings.Contains(msg, "sid is not exists") || strings.Contains(msg, "sid is not found")):

@@ -189,8 +189,8 @@ func isJSONSpace(b []byte) bool {
 }
 
 // Classify maps a non-zero WDT status and its message to a category, as the
-// table in wdt-api.md says. Status 100 carries rate limits, a permission fault
-// and business rejections, so its message decides.
+// table in docs/wdt-api.md ("Statuses") says. Status 100 carries rate
+// limits, a permission fault and business rejections, so its message decides.
 func Classify(status int, message string) Category {
 	switch status {
 	case 0:

@@ -19,8 +19,8 @@ func TestSignKnownAnswer(t *testing.T) {
 	}
 }
 
-// naiveSign is an independent, deliberately plain reading of wdt-api.md:
-// concatenate in byte order of names, MD5, lowercase hex.
+// naiveSign is an independent, deliberately plain reading of docs/wdt-api.md
+// ("Signing a call"): concatenate in byte order of names, MD5, lowercase hex.
 func naiveSign(secret string, kv map[string]string) string {
 	names := make([]string, 0, len(kv))
 	for k := range kv {

@@ -17,7 +17,7 @@ import (
 )
 
 // signed builds a cancel for no, signed with no help from package wdt: an
-// independent implementation of wdt-api.md, so the sandbox is not only
+// independent implementation of docs/wdt-api.md ("Signing a call"), so the sandbox is not only
 // checked against the code it shares with the client. It returns the query
 // (sign included) and the body.
 func signed(no string, tsShift time.Duration, badSign bool) (url.Values, string) {
