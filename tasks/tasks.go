@@ -19,9 +19,9 @@ import (
 // TypeCancel is the asynq task type of one cancellation.
 const TypeCancel = "wdt:prestockin:cancel"
 
-// Defaults of a cancel task. MaxRetry counts only server, network and
-// unknown-outcome failures: throttling, clock skew and configuration faults
-// never use it up (see the worker).
+// Defaults of a cancel task. MaxRetry counts only network and
+// unknown-outcome failures: throttling, clock skew, configuration faults and
+// attempts held by the circuit breaker never use it up (see the worker).
 const (
 	DefaultQueue     = "wdt-cancel"
 	DefaultMaxRetry  = 25

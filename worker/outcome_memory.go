@@ -14,7 +14,7 @@ const outcomeMemoryTTL = 30 * 24 * time.Hour
 
 // outcomeMemory remembers, per number and in Redis (so it survives retries,
 // worker restarts and crashes), whether an attempt may have reached WDT
-// without its answer being known. Two keys per number:
+// without its answer being known. Three keys per number:
 //
 //   - sent: written just before a call and deleted once the call has a
 //     definite answer. Finding it still there at the next attempt means the
