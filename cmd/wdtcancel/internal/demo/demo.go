@@ -338,7 +338,7 @@ func printSummary(w io.Writer, s *Summary) {
 	fmt.Fprintf(w, "reconciled: every order settled and filed as the sandbox saw it; the sandbox's %d cancellations = %d confirmed + %d ambiguous\n",
 		s.CancelledAtSandbox, s.Done, s.AmbiguousCancelled)
 	if s.NotCancelled > 0 {
-		fmt.Fprintf(w, "%d editable orders given up without a definite answer (exhausted): re-drive them with `wdtcancel dlq requeue --all`\n", s.NotCancelled)
+		fmt.Fprintf(w, "given up without a definite answer (exhausted), still editable at the sandbox: %d; re-drive with `wdtcancel dlq requeue --all`\n", s.NotCancelled)
 	}
 }
 

@@ -7,6 +7,10 @@ import (
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/wdtcancel/wdtcancel/internal/reconcile"
+	"github.com/wdtcancel/wdtcancel/worker/wdt"
+	"github.com/wdtcancel/wdtcancel/worker/wdt/sandbox"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -38,5 +42,32 @@ func TestDemoReconciles(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q", want)
 		}
+	}
+}
+
+// TestPrintSummary: a disagreement is printed as MISMATCH with each
+// problem; orders given up are named with the way to re-drive them.
+func TestPrintSummary(t *testing.T) {
+	var out bytes.Buffer
+	s := &Summary{Verdict: reconcile.Check(reconcile.Input{
+		Nos:     []string{"A", "B"},
+		Initial: map[string]int{"A": 20, "B": 20},
+		Orders:  []sandbox.Order{{PreStockinNo: "A", Status: 10, CancelCalls: 2, LostResponses: 1}, {PreStockinNo: "B", Status: 20}},
+		Numbers: map[string]reconcile.Number{
+			"A": {Fate: reconcile.Dead, Category: wdt.Rejected},
+			"B": {Fate: reconcile.Dead, Category: wdt.Exhausted},
+		},
+	})}
+	printSummary(&out, s)
+	for _, want := range []string{"dead-lettered exhausted", "MISMATCH between wdtcancel and the sandbox (2):", "MISFILED A: cancelled at the sandbox"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	s.Problems = nil
+	out.Reset()
+	printSummary(&out, s)
+	if !strings.Contains(out.String(), "reconciled:") || !strings.Contains(out.String(), "still editable at the sandbox: 1;") {
+		t.Errorf("output:\n%s", out.String())
 	}
 }
