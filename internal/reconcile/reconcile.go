@@ -36,25 +36,27 @@
 //  6. A clean (not ambiguous) `exhausted` says every attempt failed before
 //     the request was sent, so no call reached the order at the sandbox
 //     (RuleExhaustedCalled).
-//  7. wdtcancel dead-letters a number it enqueued itself only as `rejected`
-//     or `exhausted`; `invalid` and anything else is a misfiling
-//     (RuleCategory).
+//  7. A number of the run is dead-lettered only as `rejected` or
+//     `exhausted` (RuleCategory): the run enqueued it through wdtcancel's
+//     producer, which writes only well-formed payloads, so `invalid` (or any
+//     category the worker never dead-letters) is a misfiling.
 //
 // # Exhausted
 //
-// `exhausted` means wdtcancel gave up without a definite answer. That is an
-// honest report, for an editable order as for any other, as long as it does
-// not hide a cancellation: so it is judged by the rules every dead letter
-// meets, with no exception of its own. An editable order dead `exhausted` is
-// acceptable only when it is ambiguous-flagged or the sandbox never
-// cancelled it (rule 3); for an editable order "never cancelled" and "no
-// call reached it" are the same thing, since a call that reaches an editable
-// order cancels it, and rule 6 states it for every order: a clean exhausted
-// claims no call was ever sent. An order not editable at the start may end
-// `exhausted` too (every answer to it lost, garbled or refused by a gateway):
-// it was never cancelled, so nothing is hidden. The demo used to accept a
-// clean `exhausted` for an order the sandbox had cancelled, which hides the
-// cancellation; rule 3 no longer allows it.
+// `exhausted` means wdtcancel gave up without a definite answer. It claims
+// nothing else about the order, so it is honest unless it hides a
+// cancellation, and it has no rule of its own: rule 3 (the dead letter of an
+// order the sandbox cancelled is ambiguous) and rule 6 (a clean one says no
+// call was sent) judge it. For an editable order that reads: dead
+// `exhausted` is acceptable only when ambiguous-flagged or when the sandbox
+// never cancelled it (a call that reaches an editable order cancels it, so
+// "never cancelled" and "no call reached it" are the same). An order not
+// editable at the start may end `exhausted` on the same terms: it could not
+// be cancelled, so nothing is hidden, and demanding `rejected` there would
+// call misfiled the very give-up accepted for an editable order. (The demo
+// used to accept a clean `exhausted` of an order the sandbox had cancelled;
+// rule 3 forbids it. The fault suite refused any `exhausted` of an order
+// not editable; it now refuses any `exhausted` at all, as a figure, below.)
 //
 // Giving up is not wrong, but it leaves work undone: Verdict.Exhausted and
 // Verdict.NotCancelled count it, and a run that expects every order to get a
