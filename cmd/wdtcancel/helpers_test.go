@@ -3,10 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
-	"net"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/wdtcancel/wdtcancel/internal/testkit"
 )
 
 // runCmd runs the CLI in-process with args, returning stdout, stderr and the
@@ -23,26 +23,6 @@ func runCmd(t *testing.T, ctx context.Context, stdin string, args ...string) (st
 	return out.String(), errb.String(), code
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
+func freeAddr(t *testing.T) string { return testkit.FreeAddr(t) }
 
-// waitHTTP waits until addr accepts connections.
-func waitListening(t *testing.T, addr string) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("nothing listening on %s", addr)
-}
+func waitListening(t *testing.T, addr string) { testkit.WaitListening(t, addr) }

@@ -3,8 +3,11 @@
 // workers, enqueue, api, dlq) against a real redis-server, inject faults
 // (killed workers, Redis restarts and outages, a hostile API, bad input, a
 // DLQ larger than asynq's archive, SIGTERM under load) and check the
-// sandbox's ground truth against wdtcancel's view. Each scenario prints its
-// figures and fails when anything is lost or misfiled.
+// sandbox's ground truth against wdtcancel's view with package reconcile,
+// by the rules the demo and the end-to-end test use too. Each scenario
+// prints its figures and fails when anything is lost or misfiled, or when an
+// order is given up (exhausted): no scenario's faults outlast the retry
+// schedule. The processes, ports and secret scan come from package testkit.
 //
 //	make faults-short   # the CI version
 //	make faults         # full size (go test -tags faults ./internal/faults -faults.full)

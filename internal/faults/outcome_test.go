@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/wdtcancel/wdtcancel/internal/redistest"
+	"github.com/wdtcancel/wdtcancel/internal/testkit"
 )
 
 // 9. Apply-then-fail: the sandbox applies a share of cancels and then
@@ -29,7 +30,7 @@ func TestApplyThenFail(t *testing.T) {
 	var stats struct {
 		ByFault map[string]int `json:"by_fault"`
 	}
-	getJSON(t, e, "http://"+e.sbAddr+"/_sandbox/stats", &stats)
+	e.get("http://"+e.sbAddr+"/_sandbox/stats", &stats)
 	applied, lax := 0, 0
 	for f, n := range stats.ByFault {
 		switch {
@@ -69,15 +70,7 @@ func TestLongOutage(t *testing.T) {
 	e.waitSettled(len(o.nos), 3*time.Minute)
 	recovered := time.Since(back)
 	v := e.mustVerify(o)
-	exhausted := 0
-	for _, rec := range e.dlq() {
-		if rec.Category == "exhausted" {
-			exhausted++
-		}
-	}
-	if exhausted != 0 {
-		t.Errorf("%d orders exhausted by an outage", exhausted)
-	}
+	exhausted := v.Exhausted()
 	if code := readyz(w.ops); code != 200 {
 		t.Errorf("readyz after recovery: %d", code)
 	}
@@ -94,17 +87,15 @@ func TestEvictingRedis(t *testing.T) {
 			o := makeOrders("EV", 20, 0)
 			e.startSandbox(o)
 			p := e.start("worker", "worker", "--listen", "")
-			select {
-			case <-p.done:
-			case <-time.After(30 * time.Second):
-				t.Fatalf("worker on %s did not refuse to start: %.400s", policy, p.out.String())
+			if exited, _ := p.Wait(30 * time.Second); !exited {
+				t.Fatalf("worker on %s did not refuse to start: %.400s", policy, p.Out.String())
 			}
-			if code := p.cmd.ProcessState.ExitCode(); code != 2 || !strings.Contains(p.out.String(), policy) || !strings.Contains(p.out.String(), "noeviction") {
-				t.Errorf("worker on %s: exit %d: %.400s", policy, code, p.out.String())
+			if code := p.ExitCode(); code != 2 || !strings.Contains(p.Out.String(), policy) || !strings.Contains(p.Out.String(), "noeviction") {
+				t.Errorf("worker on %s: exit %d: %.400s", policy, code, p.Out.String())
 			}
-			out, code := e.cli(strings.Join(o.nos, "\n"), "enqueue", "--file", "-")
-			if code != 2 || !strings.Contains(out, "noeviction") {
-				t.Errorf("enqueue on %s: exit %d: %.400s", policy, code, out)
+			r := e.cli(strings.Join(o.nos, "\n"), "enqueue", "--file", "-")
+			if r.Code != 2 || !strings.Contains(r.Output(), "noeviction") {
+				t.Errorf("enqueue on %s: exit %d: %.400s", policy, r.Code, r.Output())
 			}
 			w := e.startWorker("--allow-eviction")
 			if code := readyz(w.ops); code != 503 {
@@ -118,14 +109,13 @@ func TestEvictingRedis(t *testing.T) {
 // killSandbox stops the sandbox: every call is refused until restartSandbox.
 func (e *env) killSandbox() {
 	e.t.Helper()
-	e.sandbox.cmd.Process.Kill()
-	<-e.sandbox.done
+	e.sandbox.Kill()
 }
 
 // restartSandbox starts the sandbox again on the same address with the same
 // arguments (its orders start from the file again).
 func (e *env) restartSandbox() {
 	e.t.Helper()
-	e.sandbox = e.start("sandbox", e.sandbox.cmd.Args[1:]...)
-	waitListening(e.t, e.sbAddr)
+	e.sandbox = e.start("sandbox", e.sandbox.Cmd.Args[1:]...)
+	testkit.WaitListening(e.t, e.sbAddr)
 }

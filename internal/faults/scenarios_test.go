@@ -9,13 +9,13 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/hibiken/asynq"
 
 	"github.com/wdtcancel/wdtcancel/internal/redistest"
+	"github.com/wdtcancel/wdtcancel/internal/testkit"
 	"github.com/wdtcancel/wdtcancel/tasks"
 )
 
@@ -30,8 +30,7 @@ func TestWorkerCrashes(t *testing.T) {
 	for end := time.Now().Add(dur(12*time.Second, 60*time.Second)); time.Now().Before(end); {
 		time.Sleep(dur(2*time.Second, 3*time.Second))
 		i := rand.IntN(len(workers))
-		workers[i].cmd.Process.Signal(syscall.SIGKILL)
-		<-workers[i].done
+		workers[i].Kill()
 		workers[i] = e.startWorker("--concurrency", "4")
 		kills++
 	}
@@ -70,8 +69,8 @@ func TestRedisRestart(t *testing.T) {
 				time.Sleep(100 * time.Millisecond)
 			}
 			recoverReady := time.Since(start)
-			if w.exited() {
-				t.Fatalf("worker died with Redis: %s", w.out.String())
+			if w.Exited() {
+				t.Fatalf("worker died with Redis: %s", w.Out.String())
 			}
 			// Acknowledged enqueues lost: no task, no dead letter, never called.
 			insp := e.inspector()
@@ -88,9 +87,9 @@ func TestRedisRestart(t *testing.T) {
 				e.enqueueAll(o.nos)
 			}
 			e.waitSettled(len(o.nos), 3*time.Minute)
-			v, problems := e.verify(o)
-			t.Logf("redis restart (appendfsync %s): acknowledged enqueues lost %d of %d; readiness red during the outage: %v; green %s after restart; %s; problems %d",
-				mode, lost, len(acked), sawRed, recoverReady.Round(100*time.Millisecond), v, len(problems))
+			v := e.verify(o)
+			t.Logf("redis restart (appendfsync %s): acknowledged enqueues lost %d of %d; readiness red during the outage: %v; green %s after restart; %s",
+				mode, lost, len(acked), sawRed, recoverReady.Round(100*time.Millisecond), v)
 			if !sawRed {
 				t.Error("readiness never went red while Redis was down")
 			}
@@ -101,11 +100,11 @@ func TestRedisRestart(t *testing.T) {
 				if lost != 0 {
 					t.Errorf("appendfsync always lost %d acknowledged enqueues", lost)
 				}
-				for _, p := range problems {
+				for _, p := range v.Problems {
 					t.Error(p)
 				}
 			} else {
-				for i, p := range problems {
+				for i, p := range v.Problems {
 					if i < 5 {
 						t.Logf("everysec may lose up to a second of writes: %s", p)
 					}
@@ -139,8 +138,8 @@ func TestRedisOutage(t *testing.T) {
 	}
 	back := time.Now()
 	settled := e.waitSettled(len(o.nos), 3*time.Minute)
-	if w.exited() {
-		t.Fatalf("worker exited during the outage: %s", w.out.String())
+	if w.Exited() {
+		t.Fatalf("worker exited during the outage: %s", w.Out.String())
 	}
 	v := e.mustVerify(o)
 	t.Logf("redis outage %s: readiness red in %d of %d samples; all settled %s after Redis came back; %s", outage, red, samples, settled.Round(100*time.Millisecond), v)
@@ -168,19 +167,10 @@ func TestHostileAPI(t *testing.T) {
 		ByStatus map[string]int `json:"by_status"`
 		ByFault  map[string]int `json:"by_fault"`
 	}
-	getJSON(t, e, "http://"+e.sbAddr+"/_sandbox/stats", &stats)
-	lostThenDead := 0
-	sb, dead := e.sandboxOrders(), e.dlq()
-	for no, so := range sb {
-		if so.LostResponses > 0 {
-			if _, ok := dead[no]; ok {
-				lostThenDead++
-			}
-		}
-	}
+	e.get("http://"+e.sbAddr+"/_sandbox/stats", &stats)
 	t.Logf("hostile API: %s; settled in %s; quota %d calls/min; sandbox answers %v, faults %v; %d orders lost a response and were then dead-lettered (all flagged)",
-		v, settled.Round(time.Second), quota, stats.ByStatus, stats.ByFault, lostThenDead)
-	limited := metricValue(t, e, w1.ops, `wdtcancel_calls_total{category="rate_limited"}`) + metricValue(t, e, w2.ops, `wdtcancel_calls_total{category="rate_limited"}`)
+		v, settled.Round(time.Second), quota, stats.ByStatus, stats.ByFault, v.LostOrGarbledDead)
+	limited := e.metricValue(w1.ops, `wdtcancel_calls_total{category="rate_limited"}`) + e.metricValue(w2.ops, `wdtcancel_calls_total{category="rate_limited"}`)
 	t.Logf("hostile API: %v rate-limit answers, none dead-lettered", limited)
 	if limited == 0 {
 		t.Error("the quota was never hit")
@@ -190,7 +180,7 @@ func TestHostileAPI(t *testing.T) {
 	}
 	// Scenario 7 on the ops surfaces: metrics and asynqmon's API.
 	for _, path := range []string{"/metrics", "/readyz", "/monitoring/api/queues", "/monitoring/api/queues/wdt-cancel/archived_tasks", "/monitoring/api/servers"} {
-		getJSON(t, e, "http://"+w1.ops+path, nil)
+		e.get("http://"+w1.ops+path, nil)
 	}
 }
 
@@ -216,16 +206,16 @@ func TestBadInput(t *testing.T) {
 		lines = append(lines, s)
 	}
 	lines = append(lines, o.nos[:50]...)
-	out, code := e.cli(strings.Join(lines, "\n"), "enqueue", "--file", "-", "--json")
+	res := e.cli(strings.Join(lines, "\n"), "enqueue", "--file", "-", "--json")
 	var sum struct{ Enqueued, Invalid, Duplicate, Failed int }
-	if err := json.Unmarshal([]byte(out), &sum); err != nil || code != 1 || sum.Invalid != wantInvalid || sum.Failed != 0 {
-		t.Fatalf("CLI fuzz: exit %d, %+v, want %d invalid: %v", code, sum, wantInvalid, err)
+	if err := json.Unmarshal([]byte(res.Stdout), &sum); err != nil || res.Code != 1 || sum.Invalid != wantInvalid || sum.Failed != 0 {
+		t.Fatalf("CLI fuzz: exit %d, %+v, want %d invalid: %v", res.Code, sum, wantInvalid, err)
 	}
 
 	// The HTTP API: auth, sizes, content types, bad JSON, a fuzzed batch.
-	apiAddr := freeAddr(t)
+	apiAddr := testkit.FreeAddr(t)
 	e.start("api", "api", "--listen", apiAddr, "--token", "fault-token-1", "--max-numbers", "500")
-	waitListening(t, apiAddr)
+	testkit.WaitListening(t, apiAddr)
 	post := func(ctype, token, body string) (int, map[string]any) {
 		req, _ := http.NewRequest("POST", "http://"+apiAddr+"/v1/cancellations", strings.NewReader(body))
 		if ctype != "" {
@@ -291,8 +281,8 @@ func TestBadInput(t *testing.T) {
 		}
 	}
 	v := e.mustVerify(o)
-	if w.exited() {
-		t.Fatalf("worker died on bad input: %s", w.out.String())
+	if w.Exited() {
+		t.Fatalf("worker died on bad input: %s", w.Out.String())
 	}
 	t.Logf("bad input: %d fuzzed CLI lines (%d invalid, refused with reasons), 7 API abuses answered 4xx with JSON errors, %d junk tasks dead as invalid; worker alive; valid: %s",
 		len(lines)-50, wantInvalid, len(junk), v)
@@ -325,9 +315,9 @@ func TestDeadLettersBeyondArchive(t *testing.T) {
 	q, _ := insp.GetQueueInfo(tasks.DefaultQueue)
 	insp.Close()
 	archived := q.Archived
-	out, code := e.cli("", "dlq", "requeue", "--all")
-	if code != 0 || !strings.Contains(out, fmt.Sprintf("requeued %d, failed 0", n)) {
-		t.Fatalf("requeue --all exit %d: %.300s", code, out)
+	r := e.cli("", "dlq", "requeue", "--all")
+	if r.Code != 0 || !strings.Contains(r.Output(), fmt.Sprintf("requeued %d, failed 0", n)) {
+		t.Fatalf("requeue --all exit %d: %.300s", r.Code, r.Output())
 	}
 	e.waitSettled(n, 10*time.Minute)
 	sb := e.sandboxOrders()
@@ -354,14 +344,13 @@ func TestShutdownUnderLoad(t *testing.T) {
 	time.Sleep(2 * time.Second)
 	start := time.Now()
 	sigterm(w)
-	select {
-	case <-w.done:
-	case <-time.After(timeout + 15*time.Second):
+	exited, err := w.Wait(timeout + 15*time.Second)
+	if !exited {
 		t.Fatal("worker did not exit after SIGTERM")
 	}
 	took := time.Since(start)
-	if w.err != nil {
-		t.Errorf("worker exit after SIGTERM: %v", w.err)
+	if err != nil {
+		t.Errorf("worker exit after SIGTERM: %v", err)
 	}
 	e.startWorker("--concurrency", "8")
 	e.waitSettled(len(o.nos), 3*time.Minute)
@@ -372,30 +361,10 @@ func TestShutdownUnderLoad(t *testing.T) {
 	}
 }
 
-func getJSON(t *testing.T, e *env, url string, into any) {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	e.outputs.Write(b)
-	if into != nil {
-		json.Unmarshal(b, into)
-	}
-}
-
 // metricValue reads one series from a worker's /metrics.
-func metricValue(t *testing.T, e *env, ops, series string) float64 {
-	t.Helper()
-	resp, err := http.Get("http://" + ops + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	e.outputs.Write(b)
+func (e *env) metricValue(ops, series string) float64 {
+	e.t.Helper()
+	b := e.get("http://"+ops+"/metrics", nil)
 	for _, line := range strings.Split(string(b), "\n") {
 		if v, ok := strings.CutPrefix(line, series+" "); ok {
 			var f float64

@@ -1,7 +1,9 @@
 // Package demo runs the whole of wdtcancel in one process, for `wdtcancel
 // demo`: an embedded Redis, the WDT sandbox with a mix of orders and faults,
 // a worker, and a batch enqueued through the real producer path. It then
-// reconciles what the worker reports with the sandbox's own ground truth.
+// reconciles what the worker reports with the sandbox's own ground truth,
+// with package reconcile: the check the fault suite and the end-to-end test
+// make too.
 package demo
 
 import (
@@ -21,6 +23,7 @@ import (
 
 	"github.com/wdtcancel/wdtcancel/enqueue"
 	"github.com/wdtcancel/wdtcancel/internal/httpserver"
+	"github.com/wdtcancel/wdtcancel/internal/reconcile"
 	"github.com/wdtcancel/wdtcancel/internal/redisserver"
 	"github.com/wdtcancel/wdtcancel/tasks"
 	"github.com/wdtcancel/wdtcancel/worker"
@@ -50,25 +53,19 @@ const (
 	KindUnknown   = "unknown number"
 )
 
-// Summary is the end of a demo run: the worker's view and the sandbox's.
+// Summary is the end of a demo run: the verdict of reconciling the worker's
+// view with the sandbox's ground truth (package reconcile, the same check
+// the fault suite and the end-to-end test make), and the run's other figures.
 type Summary struct {
-	Orders    int
-	Mix       map[string]int
-	Cancelled int // tasks done
-	Dead      map[wdt.Category]int
-	Ambiguous int
-	// AmbiguousCancelled are ambiguous dead letters whose order the sandbox
-	// did cancel (by the attempt whose response was lost).
-	AmbiguousCancelled int
-	Retries            int // attempts that used the retry budget
-	ClockCorrections   int
-	RateLimited        int // rate-limit answers from WDT
-	SandboxCancelled   int // orders the sandbox moved to state 10
-	SandboxCalls       int
-	SandboxByStatus    map[string]int
-	SandboxByFault     map[string]int
-	Elapsed            time.Duration
-	Problems           []string // disagreements between the two views
+	reconcile.Verdict
+	Mix              map[string]int
+	Retries          int // attempts that used the retry budget
+	ClockCorrections int
+	RateLimited      int // rate-limit answers from WDT
+	SandboxCalls     int // every API call, faults and refusals included
+	SandboxByStatus  map[string]int
+	SandboxByFault   map[string]int
+	Elapsed          time.Duration
 }
 
 // kindOf spreads the order kinds deterministically: 70% editable, 10%
@@ -197,7 +194,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	if err := waitSettled(ctx, insp, o, start); err != nil {
 		return nil, err
 	}
-	sum, err := summarize(ctx, o, mix, nos, insp, w, sb)
+	sum, err := summarize(ctx, nos, orders, mix, insp, w, sb)
 	if err != nil {
 		return nil, err
 	}
@@ -243,62 +240,42 @@ func waitSettled(ctx context.Context, insp *asynq.Inspector, o Options, start ti
 	}
 }
 
-func summarize(ctx context.Context, o Options, mix map[string]int, nos []string, insp *asynq.Inspector, w *worker.Worker, sb *sandbox.Sandbox) (*Summary, error) {
+func summarize(ctx context.Context, nos []string, orders, mix map[string]int, insp *asynq.Inspector, w *worker.Worker, sb *sandbox.Sandbox) (*Summary, error) {
 	st := sb.Stats()
 	s := &Summary{
-		Orders: o.Orders, Mix: mix, Dead: map[wdt.Category]int{},
+		Mix:              mix,
 		ClockCorrections: int(counterValue(w.Metrics().ClockResyncs)),
 		RateLimited:      int(counterValue(w.Metrics().Calls.WithLabelValues(string(wdt.RateLimited)))),
-		SandboxCancelled: st.Cancellations, SandboxCalls: st.Calls,
-		SandboxByStatus: st.ByStatus, SandboxByFault: st.ByFault,
+		SandboxCalls:     st.Calls, SandboxByStatus: st.ByStatus, SandboxByFault: st.ByFault,
 	}
 	recs, err := w.DLQ().List(ctx)
 	if err != nil {
 		return nil, err
 	}
-	dead := make(map[string]worker.Record, len(recs))
+	dead := make(map[string]reconcile.DeadLetter, len(recs))
 	for _, r := range recs {
-		dead[r.PreStockinNo] = r
-		s.Dead[r.Category]++
+		dead[r.PreStockinNo] = reconcile.DeadLetter{PreStockinNo: r.PreStockinNo, Category: r.Category, Ambiguous: r.Ambiguous}
 		s.Retries += r.Attempts - 1
-		if r.Ambiguous {
-			s.Ambiguous++
-		}
 	}
-	confirmedAmbiguous := 0
-	for i, no := range nos {
-		kind := kindOf(i)
-		order, _ := sb.Order(no)
-		rec, isDead := dead[no]
-		info, err := insp.GetTaskInfo(tasks.DefaultQueue, no)
-		done := err == nil && info.State == asynq.TaskStateCompleted
-		if done {
-			s.Cancelled++
-			s.Retries += info.Retried
+	numbers := make(map[string]reconcile.Number, len(nos))
+	for _, no := range nos {
+		var task *asynq.TaskInfo
+		if info, err := insp.GetTaskInfo(tasks.DefaultQueue, no); err == nil {
+			task = info
 		}
-		switch {
-		case !done && !isDead:
-			s.Problems = append(s.Problems, no+": neither done nor dead-lettered")
-		case kind == KindEditable || kind == KindReview:
-			if order.Status != sandbox.StateCancelled {
-				s.Problems = append(s.Problems, fmt.Sprintf("%s: editable order is in state %d at the sandbox", no, order.Status))
-			}
-			if isDead && !(rec.Category == wdt.Rejected && rec.Ambiguous) && rec.Category != wdt.Exhausted {
-				s.Problems = append(s.Problems, fmt.Sprintf("%s: cancelled at the sandbox but dead-lettered %s without the ambiguous flag", no, rec.Category))
-			}
-			if isDead && rec.Ambiguous {
-				confirmedAmbiguous++
-			}
-		default:
-			if done {
-				s.Problems = append(s.Problems, fmt.Sprintf("%s: %s order reported cancelled", no, kind))
-			}
+		var rec *reconcile.DeadLetter
+		if r, ok := dead[no]; ok {
+			rec = &r
 		}
+		n := reconcile.NumberOf(task, rec)
+		if n.Fate == reconcile.Done {
+			s.Retries += task.Retried
+		}
+		numbers[no] = n
 	}
-	s.AmbiguousCancelled = confirmedAmbiguous
-	if want := s.Cancelled + confirmedAmbiguous; s.SandboxCancelled != want {
-		s.Problems = append(s.Problems, fmt.Sprintf("sandbox cancelled %d orders, worker accounts for %d", s.SandboxCancelled, want))
-	}
+	s.Verdict = reconcile.Check(reconcile.Input{
+		Nos: nos, Initial: orders, Unknown: sandbox.UnknownMissing, Orders: sb.Orders(), Numbers: numbers,
+	})
 	return s, nil
 }
 
@@ -310,32 +287,58 @@ func formatMix(mix map[string]int) string {
 	return strings.Join(parts, ", ")
 }
 
+// formatCounts prints counts by name, sorted: "0:122 100:36 7:1".
+func formatCounts(m map[string]int) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	parts := make([]string, len(names))
+	for i, k := range names {
+		parts[i] = fmt.Sprintf("%s:%d", k, m[k])
+	}
+	return strings.Join(parts, " ")
+}
+
 func printSummary(w io.Writer, s *Summary) {
+	line := func(label string, n int) { fmt.Fprintf(w, "  %-46s %6d\n", label, n) }
 	fmt.Fprintf(w, "\nsummary after %s\n", s.Elapsed.Round(100*time.Millisecond))
-	fmt.Fprintf(w, "  %-44s %6d\n", "orders", s.Orders)
-	fmt.Fprintf(w, "  %-44s %6d\n", "cancelled (WDT answered 0)", s.Cancelled)
-	cats := make([]string, 0, len(s.Dead))
-	for c := range s.Dead {
-		cats = append(cats, string(c))
+	line("orders", s.Orders)
+	line("cancelled (WDT answered 0)", s.Done)
+	for _, c := range s.Categories() {
+		line("dead-lettered "+string(c), s.DeadBy[c])
 	}
-	sort.Strings(cats)
-	for _, c := range cats {
-		fmt.Fprintf(w, "  %-44s %6d\n", "dead-lettered "+c, s.Dead[wdt.Category(c)])
+	line("  of which ambiguous (outcome unknown earlier)", s.Ambiguous)
+	line("    and in fact cancelled at the sandbox", s.AmbiguousCancelled)
+	if s.Lost+s.Unsettled > 0 {
+		line("neither done nor dead-lettered", s.Lost+s.Unsettled)
 	}
-	fmt.Fprintf(w, "  %-44s %6d\n", "  of which ambiguous (response lost earlier)", s.Ambiguous)
-	fmt.Fprintf(w, "  %-44s %6d\n", "    and in fact cancelled at the sandbox", s.AmbiguousCancelled)
-	fmt.Fprintf(w, "  %-44s %6d\n", "retries (network, unknown outcome)", s.Retries)
-	fmt.Fprintf(w, "  %-44s %6d\n", "rate-limit answers (no retry used)", s.RateLimited)
-	fmt.Fprintf(w, "  %-44s %6d\n", "clock corrections", s.ClockCorrections)
-	fmt.Fprintf(w, "sandbox ground truth: %d calls, %d orders moved to cancelled, answers %v, faults %v\n",
-		s.SandboxCalls, s.SandboxCancelled, s.SandboxByStatus, s.SandboxByFault)
-	if len(s.Problems) == 0 {
-		fmt.Fprintf(w, "reconciled: every order settled; the sandbox's %d cancellations = %d confirmed + %d ambiguous\n", s.SandboxCancelled, s.Cancelled, s.AmbiguousCancelled)
+	line("retries (network, unknown outcome)", s.Retries)
+	line("rate-limit answers (no retry used)", s.RateLimited)
+	line("clock corrections", s.ClockCorrections)
+	fmt.Fprintln(w, "sandbox ground truth")
+	line("API calls (faults and refusals included)", s.SandboxCalls)
+	line("calls that reached an order", s.Calls)
+	line("orders called more than once", s.CalledMoreThanOnce)
+	line("orders whose answer was lost or garbled", s.LostOrGarbled)
+	line("orders cancelled by wdtcancel's calls", s.CancelledAtSandbox)
+	fmt.Fprintf(w, "  %-22s %s\n", "answers by status", formatCounts(s.SandboxByStatus))
+	fmt.Fprintf(w, "  %-22s %s\n", "faults", formatCounts(s.SandboxByFault))
+	if !s.OK() {
+		fmt.Fprintf(w, "MISMATCH between wdtcancel and the sandbox (%d):\n", len(s.Problems))
+		for _, p := range s.Problems {
+			fmt.Fprintln(w, "  "+p.String())
+		}
 		return
 	}
-	fmt.Fprintf(w, "MISMATCH between worker and sandbox (%d):\n", len(s.Problems))
-	for _, p := range s.Problems {
-		fmt.Fprintln(w, "  "+p)
+	fmt.Fprintf(w, "reconciled: every order settled and filed as the sandbox saw it; the sandbox's %d cancellations = %d confirmed + %d ambiguous\n",
+		s.CancelledAtSandbox, s.Done, s.AmbiguousCancelled)
+	if s.NotCancelled > 0 {
+		fmt.Fprintf(w, "given up without a definite answer (exhausted), still editable at the sandbox: %d; re-drive with `wdtcancel dlq requeue --all`\n", s.NotCancelled)
 	}
 }
 
