@@ -11,6 +11,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/wdtcancel/wdtcancel/internal/store"
 	"github.com/wdtcancel/wdtcancel/tasks"
 	"github.com/wdtcancel/wdtcancel/worker/wdt"
 )
@@ -215,7 +216,7 @@ func (d *DLQ) Purge(ctx context.Context, no string) error {
 	if err := d.removeArchived(no); err != nil {
 		return err
 	}
-	return newOutcomeMemory(d.rdb, d.queue).Forget(ctx, no)
+	return store.NewOutcomeMemory(d.rdb, d.queue).Forget(ctx, no)
 }
 
 // removeArchived deletes the number's task from asynq's archive; a task in
