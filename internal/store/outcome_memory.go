@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -74,14 +75,21 @@ func (m *OutcomeMemory) Answered(ctx context.Context, no string) error {
 	return nil
 }
 
-// Unknown records an unknown outcome of the call just made.
+// Unknown records an unknown outcome of the call just made. An earlier
+// unknown outcome's mark is kept as it is.
 func (m *OutcomeMemory) Unknown(ctx context.Context, no string, at time.Time) error {
 	ctx = context.WithoutCancel(ctx)
+	var del *redis.IntCmd
 	_, err := m.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.SetArgs(ctx, m.unknownKey(no), at.UTC().Format(time.RFC3339Nano), redis.SetArgs{Mode: "NX", TTL: outcomeMemoryTTL})
-		p.Del(ctx, m.sentKey(no))
+		del = p.Del(ctx, m.sentKey(no))
 		return nil
 	})
+	if errors.Is(err, redis.Nil) {
+		// SET NX found the earlier mark and answered nil; the transaction
+		// ran, so only the DEL can have failed.
+		err = del.Err()
+	}
 	if err != nil {
 		return fmt.Errorf("remember unknown outcome of %s: %w", no, err)
 	}

@@ -77,6 +77,14 @@ func TestOutcomeMemory(t *testing.T) {
 		t.Fatalf("unknown: %v", err)
 	}
 	recall("unknown outcome after a confirmation", true, true)
+	// A second unknown outcome keeps the first one's time. (SET NX finds
+	// the mark and answers nil: that is not an error.)
+	if err := m.Unknown(ctx, no, at.Add(time.Hour)); err != nil {
+		t.Fatalf("second unknown outcome: %v", err)
+	}
+	if got := rdb.Get(ctx, UnknownKey(q, no)).Val(); got != at.Format(time.RFC3339Nano) {
+		t.Fatalf("unknown mark %q, want the first outcome's time", got)
+	}
 	if err := m.Forget(ctx, no); err != nil {
 		t.Fatal(err)
 	}
