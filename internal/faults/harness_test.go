@@ -24,6 +24,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/wdtcancel/wdtcancel/internal/redistest"
+	"github.com/wdtcancel/wdtcancel/internal/store"
 	"github.com/wdtcancel/wdtcancel/tasks"
 )
 
@@ -310,7 +311,7 @@ func (e *env) waitSettled(want int, within time.Duration) time.Duration {
 	for time.Since(start) < within {
 		q, err = insp.GetQueueInfo(tasks.DefaultQueue)
 		if err == nil && q.Pending+q.Active+q.Scheduled+q.Retry == 0 {
-			dead, _ := rdb.HLen(context.Background(), tasks.DeadLetterKey(tasks.DefaultQueue)).Result()
+			dead, _ := rdb.HLen(context.Background(), store.DeadLetterKey(tasks.DefaultQueue)).Result()
 			if q.Completed+max(q.Archived, int(dead)) >= want {
 				return time.Since(start)
 			}
