@@ -1,6 +1,11 @@
 package store
 
-import "testing"
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+)
 
 // TestKeysAreByteIdentical pins every key to the literal string wdtcancel
 // has always used (tasks.DeadLetterKey, the worker's outcome memory,
@@ -31,6 +36,41 @@ func TestKeysAreByteIdentical(t *testing.T) {
 	for _, tt := range tests {
 		if tt.got != tt.want {
 			t.Errorf("%s: %q, want %q", tt.name, tt.got, tt.want)
+		}
+	}
+}
+
+// TestQueuePatternMatchesOnlyItsQueue: SCAN with QueuePattern finds every
+// key of the queue and none of a queue whose name starts the same or holds
+// glob characters.
+func TestQueuePatternMatchesOnlyItsQueue(t *testing.T) {
+	t.Parallel()
+	rdb := newRedis(t)
+	ctx := context.Background()
+	keysOf := func(q string) []string {
+		return []string{DeadLetterKey(q), SentKey(q, "N1"), UnknownKey(q, "N1"), ConfirmedKey(q, "N1"),
+			RateTATKey(q), InflightKey(q), CooldownKey(q), BreakerOpenKey(q), BreakerFailsKey(q),
+			BreakerAliveKey(q), BreakerProbeKey(q), ProbeKey(q)}
+	}
+	for _, q := range []string{"q", "q2", "q*", "[q]"} {
+		for _, k := range keysOf(q) {
+			rdb.Set(ctx, k, "1", time.Minute)
+		}
+	}
+	for _, q := range []string{"q", "q*", "[q]"} {
+		var got []string
+		iter := rdb.Scan(ctx, 0, QueuePattern(q), 1000).Iterator()
+		for iter.Next(ctx) {
+			got = append(got, iter.Val())
+		}
+		if err := iter.Err(); err != nil {
+			t.Fatal(err)
+		}
+		want := keysOf(q)
+		slices.Sort(got)
+		slices.Sort(want)
+		if !slices.Equal(slices.Compact(got), want) {
+			t.Errorf("queue %q: scan found %q, want %q", q, got, want)
 		}
 	}
 }
