@@ -9,6 +9,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/wdtcancel/wdtcancel/internal/store"
 	"github.com/wdtcancel/wdtcancel/tasks"
 )
 
@@ -55,6 +56,7 @@ type Client struct {
 	asynq  *asynq.Client
 	insp   *asynq.Inspector
 	rdb    redis.UniversalClient
+	dlq    *store.DLQ // of queue: dead numbers are refused
 	queue  string
 	source string
 	opts   []asynq.Option
@@ -92,6 +94,7 @@ func New(r asynq.RedisConnOpt, opts ...ClientOption) (*Client, error) {
 	if err := tasks.ValidateSource(c.source); err != nil {
 		return nil, err
 	}
+	c.dlq = store.NewDLQ(rdb, c.queue)
 	return c, nil
 }
 
@@ -127,11 +130,11 @@ func (c *Client) cancel(ctx context.Context, raw string, opts []asynq.Option) Re
 	}
 	// A dead number stays dead until an operator re-drives it, even after
 	// asynq trimmed its archived task and freed the task ID.
-	dead, err := c.rdb.HExists(ctx, tasks.DeadLetterKey(c.queue), no).Result()
+	dead, err := c.dlq.Dead(ctx, []string{no})
 	if err != nil {
 		return fail(unavailable(err))
 	}
-	if dead {
+	if dead[0] {
 		return Result{PreStockinNo: no, Result: Duplicate, State: StateDead}
 	}
 	return c.enqueueChecked(ctx, no, opts)

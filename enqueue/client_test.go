@@ -2,6 +2,7 @@ package enqueue
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/wdtcancel/wdtcancel/internal/redistest"
+	"github.com/wdtcancel/wdtcancel/internal/store"
 	"github.com/wdtcancel/wdtcancel/tasks"
 )
 
@@ -97,7 +99,7 @@ func TestCancelDuplicatesInEveryState(t *testing.T) {
 	waitState(t, c, "ARCHIVED1", StateArchived)
 	waitState(t, c, "DONE1", StateCompleted)
 	// A dead-letter record with no asynq task left: the archive was trimmed.
-	if err := c.rdb.HSet(ctx, tasks.DeadLetterKey(c.queue), "DEAD1", `{"category":"rejected"}`).Err(); err != nil {
+	if err := c.rdb.HSet(ctx, store.DeadLetterKey(c.queue), "DEAD1", `{"category":"rejected"}`).Err(); err != nil {
 		t.Fatal(err)
 	}
 
@@ -125,6 +127,51 @@ func TestCancelDuplicatesInEveryState(t *testing.T) {
 	}
 	if _, err := c.Status(ctx, "NEVER1"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("unknown number: %v", err)
+	}
+}
+
+// TestStatusJSONShowsRecordAsStored: `wdtcancel status --json` and
+// GET /v1/cancellations/{no} print the dead-letter record byte for byte as
+// stored. Decoding it into a store.Record and encoding it again would not
+// (their encoders leave "<" and "&" unescaped), so Status keeps the raw
+// JSON.
+func TestStatusJSONShowsRecordAsStored(t *testing.T) {
+	c, _ := newClient(t)
+	ctx := context.Background()
+	dlq := store.NewDLQ(c.rdb, c.queue)
+	st100 := 100
+	rec := store.Record{PreStockinNo: "DEAD2", Category: "rejected", WDTStatus: &st100, Message: "单据不存在",
+		Error: "rejected: WDT status 100: 单据不存在", Attempts: 1, Source: "erp <nightly> & co",
+		DeadLetteredAt: time.Date(2026, 11, 27, 0, 5, 0, 0, time.UTC)}
+	if err := dlq.Put(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	stored := c.rdb.HGet(ctx, store.DeadLetterKey(c.queue), "DEAD2").Val()
+	st, err := c.Status(ctx, "DEAD2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// As the CLI and the HTTP API encode it.
+	encode := func(v any) string {
+		var b strings.Builder
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false)
+		enc.Encode(v)
+		return b.String()
+	}
+	want := `{"pre_stockin_no":"DEAD2","state":"dead","queue":"wdt-cancel","attempts":0,"dead_letter":` + stored + "}\n"
+	if got := encode(st); got != want {
+		t.Fatalf("status JSON\n%s\nwant\n%s", got, want)
+	}
+	if !strings.Contains(stored, `erp \u003cnightly\u003e \u0026 co`) {
+		t.Fatalf("stored record %s", stored)
+	}
+	typed, err := dlq.Get(ctx, "DEAD2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again := encode(typed); again == stored+"\n" {
+		t.Fatal("the typed record encodes as stored: Status could carry a store.Record")
 	}
 }
 

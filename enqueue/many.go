@@ -181,12 +181,12 @@ func (c *Client) markDead(ctx context.Context, chunk []job) error {
 	for k, j := range chunk {
 		nos[k] = j.no
 	}
-	vals, err := c.rdb.HMGet(ctx, tasks.DeadLetterKey(c.queue), nos...).Result()
+	dead, err := c.dlq.Dead(ctx, nos)
 	if err != nil {
 		return unavailable(err)
 	}
-	for k, v := range vals {
-		chunk[k].dead = v != nil
+	for k := range chunk {
+		chunk[k].dead = dead[k]
 	}
 	return nil
 }

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/redis/go-redis/v9"
 
+	"github.com/wdtcancel/wdtcancel/internal/store"
 	"github.com/wdtcancel/wdtcancel/tasks"
 )
 
@@ -18,7 +18,11 @@ import (
 var ErrNotFound = errors.New("no task and no dead-letter record for this number")
 
 // Status is where one number stands, as `wdtcancel status --json` and
-// `GET /v1/cancellations/{no}` show it.
+// `GET /v1/cancellations/{no}` show it. DeadLetter is the number's
+// dead-letter record exactly as stored (a store.Record as JSON), not decoded
+// and encoded again: that would change what both print (the record's "<",
+// ">" and "&" are stored escaped, which those encoders do not do, and a
+// record written by another version would lose or gain fields).
 type Status struct {
 	PreStockinNo  string          `json:"pre_stockin_no"`
 	State         string          `json:"state"`
@@ -41,9 +45,9 @@ func (c *Client) Status(ctx context.Context, raw string) (Status, error) {
 		return Status{}, err
 	}
 	st := Status{PreStockinNo: no, Queue: c.queue}
-	rec, err := c.rdb.HGet(ctx, tasks.DeadLetterKey(c.queue), no).Bytes()
+	rec, err := c.dlq.Raw(ctx, no)
 	switch {
-	case errors.Is(err, redis.Nil):
+	case errors.Is(err, store.ErrNotDead):
 	case err != nil:
 		return Status{}, unavailable(err)
 	default:

@@ -31,12 +31,6 @@ const (
 	MaxSourceLength  = 128
 )
 
-// DeadLetterKey is the Redis hash holding the durable dead-letter record of
-// each number in queue, field = pre_stockin_no. The worker writes it;
-// producers read it to refuse re-enqueueing a dead number. The hash tag keeps
-// it in the same Redis Cluster slot as asynq's keys of that queue.
-func DeadLetterKey(queue string) string { return "wdtcancel:{" + queue + "}:dlq" }
-
 // Payload is the JSON body of a cancel task.
 type Payload struct {
 	PreStockinNo string    `json:"pre_stockin_no"`

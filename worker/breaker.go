@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/wdtcancel/wdtcancel/internal/store"
 )
 
 // Breaker is the circuit breaker every worker on one Redis shares. When the
@@ -105,8 +107,12 @@ func NewBreaker(rdb redis.UniversalClient, queue string, o BreakerOptions) *Brea
 	if o.ProbeEvery <= 0 {
 		o.ProbeEvery = DefaultBreakerProbeEvery
 	}
-	p := "wdtcancel:{" + queue + "}:breaker:"
-	return &Breaker{rdb: rdb, opts: o, keys: breakerKeys{open: p + "open", fails: p + "fails", alive: p + "alive", probe: p + "probe"}}
+	return &Breaker{rdb: rdb, opts: o, keys: breakerKeys{
+		open:  store.BreakerOpenKey(queue),
+		fails: store.BreakerFailsKey(queue),
+		alive: store.BreakerAliveKey(queue),
+		probe: store.BreakerProbeKey(queue),
+	}}
 }
 
 // Gate says whether a call may go out now. It returns nil when the breaker

@@ -11,6 +11,7 @@ import (
 	"github.com/hibiken/asynq"
 	"go.uber.org/zap"
 
+	"github.com/wdtcancel/wdtcancel/internal/store"
 	"github.com/wdtcancel/wdtcancel/tasks"
 	"github.com/wdtcancel/wdtcancel/worker/wdt"
 )
@@ -78,7 +79,7 @@ func (o *HandlerOptions) withDefaults() {
 type Handler struct {
 	api     Caller
 	dlq     *DLQ
-	memory  *outcomeMemory
+	memory  *store.OutcomeMemory
 	limiter *Limiter
 	breaker *Breaker
 	metrics *Metrics

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/wdtcancel/wdtcancel/internal/store"
 )
 
 // Limiter enforces --rate-per-minute and --max-inflight across every worker
@@ -56,7 +58,7 @@ type LimiterOptions struct {
 func NewLimiter(rdb redis.UniversalClient, queue string, o LimiterOptions) *Limiter {
 	l := &Limiter{
 		rdb:         rdb,
-		keys:        []string{"wdtcancel:{" + queue + "}:rl:tat", "wdtcancel:{" + queue + "}:rl:inflight", "wdtcancel:{" + queue + "}:rl:cooldown"},
+		keys:        []string{store.RateTATKey(queue), store.InflightKey(queue), store.CooldownKey(queue)},
 		maxInflight: o.MaxInflight,
 		lease:       o.Lease,
 		maxWait:     o.MaxWait,

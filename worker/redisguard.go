@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/wdtcancel/wdtcancel/internal/redisguard"
+	"github.com/wdtcancel/wdtcancel/internal/store"
 )
 
 // DefaultRedisCheckInterval is how often the worker re-reads Redis's
@@ -21,10 +22,6 @@ const (
 	RedisEvicting      = "evicting"
 	RedisRefusesWrites = "refuses_writes"
 )
-
-// probeKey is the write probe's key, under the queue's hash tag so that on
-// a cluster it probes the master holding the queue.
-func probeKey(queue string) string { return "wdtcancel:{" + queue + "}:probe" }
 
 // redisGuard checks, at Start and then every RedisCheckInterval, that Redis
 // will not evict wdtcancel's keys and accepts writes, and keeps readiness
@@ -51,7 +48,7 @@ func newRedisGuard(rdb redis.UniversalClient, queue string, allow bool, interval
 	if interval <= 0 {
 		interval = DefaultRedisCheckInterval
 	}
-	return &redisGuard{rdb: rdb, key: probeKey(queue), allow: allow, interval: interval, log: log, ready: ready}
+	return &redisGuard{rdb: rdb, key: store.ProbeKey(queue), allow: allow, interval: interval, log: log, ready: ready}
 }
 
 // check reads the policy and probes a write, updates readiness and logs

@@ -20,6 +20,7 @@ import (
 	"github.com/wdtcancel/wdtcancel/internal/httpserver"
 	"github.com/wdtcancel/wdtcancel/internal/redisguard"
 	"github.com/wdtcancel/wdtcancel/internal/redistest"
+	"github.com/wdtcancel/wdtcancel/internal/store"
 	"github.com/wdtcancel/wdtcancel/tasks"
 	"github.com/wdtcancel/wdtcancel/worker"
 	"github.com/wdtcancel/wdtcancel/worker/wdt"
@@ -203,7 +204,7 @@ func TestReadyzRedWhileRedisRefusesWrites(t *testing.T) {
 	if n := g.countLogs(zapcore.InfoLevel, "accepts writes again"); n != 1 {
 		t.Fatalf("%d recovery lines", n)
 	}
-	if ttl := g.rdb.PTTL(ctx, "wdtcancel:{wdt-cancel}:probe").Val(); ttl <= 0 {
+	if ttl := g.rdb.PTTL(ctx, store.ProbeKey(tasks.DefaultQueue)).Val(); ttl <= 0 {
 		t.Fatalf("probe key TTL %v: a probe must not stay behind", ttl)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/wdtcancel/wdtcancel/internal/httpserver"
+	"github.com/wdtcancel/wdtcancel/internal/store"
 	"github.com/wdtcancel/wdtcancel/tasks"
 )
 
@@ -146,7 +147,7 @@ func New(cfg Config) (*Worker, error) {
 		Lease: tasks.DefaultTimeout, MaxWait: cfg.SlotWait,
 	})
 	w.handler = &Handler{
-		api: cfg.API, dlq: w.dlq, memory: newOutcomeMemory(rdb, cfg.Queue), limiter: w.limiter, breaker: w.breaker,
+		api: cfg.API, dlq: w.dlq, memory: store.NewOutcomeMemory(rdb, cfg.Queue), limiter: w.limiter, breaker: w.breaker,
 		metrics: w.metrics, log: cfg.Logger, opts: cfg.Handler, queue: cfg.Queue,
 	}
 	w.handler.runHeld = w.releaseHeld

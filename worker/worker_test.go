@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/wdtcancel/wdtcancel/internal/store"
 	"github.com/wdtcancel/wdtcancel/tasks"
 	"github.com/wdtcancel/wdtcancel/worker"
 	"github.com/wdtcancel/wdtcancel/worker/wdt"
@@ -409,7 +410,7 @@ func TestCrashMidCallMakesRejectionAmbiguous(t *testing.T) {
 	rdb := h.conn.MakeRedisClient().(redis.UniversalClient)
 	defer rdb.Close()
 	// What the killed worker left behind (the order is already in state 10).
-	rdb.Set(context.Background(), "wdtcancel:{"+tasks.DefaultQueue+"}:sent:KM1", "2026-11-27T00:00:00Z", time.Hour)
+	rdb.Set(context.Background(), store.SentKey(tasks.DefaultQueue, "KM1"), "2026-11-27T00:00:00Z", time.Hour)
 	h.startWorker(nil)
 	h.enqueue("KM1")
 	h.waitTask("KM1", asynq.TaskStateArchived, 10*time.Second)
@@ -445,7 +446,7 @@ func TestConfirmedEarlierIsDoneNotDead(t *testing.T) {
 	h := newHarness(t, sandbox.Options{Orders: map[string]int{"CE1": 10}})
 	rdb := h.conn.MakeRedisClient().(redis.UniversalClient)
 	defer rdb.Close()
-	rdb.Set(context.Background(), "wdtcancel:{"+tasks.DefaultQueue+"}:confirmed:CE1", "2026-11-27T00:00:00Z", time.Hour)
+	rdb.Set(context.Background(), store.ConfirmedKey(tasks.DefaultQueue, "CE1"), "2026-11-27T00:00:00Z", time.Hour)
 	h.startWorker(nil)
 	h.enqueue("CE1")
 	h.waitTask("CE1", asynq.TaskStateCompleted, 10*time.Second)

@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/wdtcancel/wdtcancel/internal/redistest"
+	"github.com/wdtcancel/wdtcancel/internal/store"
 )
 
 func TestParsePolicy(t *testing.T) {
@@ -168,7 +169,7 @@ func TestProbeWriteOOM(t *testing.T) {
 	r := realRedis(t, redistest.Options{MaxmemoryPolicy: "noeviction", Maxmemory: "2mb"})
 	ctx := context.Background()
 	rdb := client(t, r.Addr)
-	const key = "wdtcancel:{wdt-cancel}:probe"
+	key := store.ProbeKey("wdt-cancel")
 	if err := ProbeWrite(ctx, rdb, key); err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/wdtcancel/wdtcancel/internal/reconcile"
+	"github.com/wdtcancel/wdtcancel/internal/store"
 	"github.com/wdtcancel/wdtcancel/tasks"
 	"github.com/wdtcancel/wdtcancel/worker/wdt/sandbox"
 )
@@ -113,7 +114,7 @@ func WaitSettled(t testing.TB, redisURL string, want int, within time.Duration) 
 	for time.Since(start) < within {
 		q, err = insp.GetQueueInfo(tasks.DefaultQueue)
 		if err == nil && q.Pending+q.Active+q.Scheduled+q.Retry == 0 {
-			dead, _ := rdb.HLen(context.Background(), tasks.DeadLetterKey(tasks.DefaultQueue)).Result()
+			dead, _ := rdb.HLen(context.Background(), store.DeadLetterKey(tasks.DefaultQueue)).Result()
 			if q.Completed+max(q.Archived, int(dead)) >= want {
 				return time.Since(start)
 			}

@@ -32,6 +32,7 @@ import (
 
 	"github.com/wdtcancel/wdtcancel/enqueue"
 	"github.com/wdtcancel/wdtcancel/internal/redisserver"
+	"github.com/wdtcancel/wdtcancel/internal/store"
 	"github.com/wdtcancel/wdtcancel/tasks"
 	"github.com/wdtcancel/wdtcancel/worker"
 	"github.com/wdtcancel/wdtcancel/worker/wdt"
@@ -254,7 +255,7 @@ func (r *runner) cleanup() {
 	ctx := context.Background()
 	for _, q := range r.queues {
 		insp.DeleteQueue(q, true)
-		iter := r.rdb.Scan(ctx, 0, "wdtcancel:{"+q+"}*", 1000).Iterator()
+		iter := r.rdb.Scan(ctx, 0, store.QueuePattern(q), 1000).Iterator()
 		for iter.Next(ctx) {
 			r.rdb.Del(ctx, iter.Val())
 		}

@@ -1,7 +1,8 @@
-package worker
+package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -12,7 +13,7 @@ import (
 // beyond any retry schedule and the task retention.
 const outcomeMemoryTTL = 30 * 24 * time.Hour
 
-// outcomeMemory remembers, per number and in Redis (so it survives retries,
+// OutcomeMemory remembers, per number and in Redis (so it survives retries,
 // worker restarts and crashes), whether an attempt may have reached WDT
 // without its answer being known. Three keys per number:
 //
@@ -25,20 +26,22 @@ const outcomeMemoryTTL = 30 * 24 * time.Hour
 //   - confirmed: WDT answered 0 for this number. asynq may still run the task
 //     again (a shutdown that hands back a task whose call had just succeeded),
 //     and that rerun's rejection then only confirms the cancellation.
-type outcomeMemory struct {
-	rdb    redis.UniversalClient
-	prefix string
+//
+// The worker writes it around each call and reads it before deciding; the
+// DLQ forgets a number's marks on Purge.
+type OutcomeMemory struct {
+	rdb   redis.UniversalClient
+	queue string
 }
 
-func newOutcomeMemory(rdb redis.UniversalClient, queue string) *outcomeMemory {
-	return &outcomeMemory{rdb: rdb, prefix: "wdtcancel:{" + queue + "}:"}
+// NewOutcomeMemory opens the outcome memory of queue.
+func NewOutcomeMemory(rdb redis.UniversalClient, queue string) *OutcomeMemory {
+	return &OutcomeMemory{rdb: rdb, queue: queue}
 }
 
-func (m *outcomeMemory) sentKey(no string) string    { return m.prefix + "sent:" + no }
-func (m *outcomeMemory) unknownKey(no string) string { return m.prefix + "unknown:" + no }
-func (m *outcomeMemory) confirmedKey(no string) string {
-	return m.prefix + "confirmed:" + no
-}
+func (m *OutcomeMemory) sentKey(no string) string      { return SentKey(m.queue, no) }
+func (m *OutcomeMemory) unknownKey(no string) string   { return UnknownKey(m.queue, no) }
+func (m *OutcomeMemory) confirmedKey(no string) string { return ConfirmedKey(m.queue, no) }
 
 // beginScript: KEYS sent, unknown. ARGV now, ttl seconds. Marks a call as
 // sent; a mark left by an earlier attempt is promoted to an unknown outcome.
@@ -54,7 +57,7 @@ return 0
 
 // Begin marks a call to WDT as about to be sent. It reports whether an
 // earlier attempt died mid-call.
-func (m *outcomeMemory) Begin(ctx context.Context, no string, at time.Time) (bool, error) {
+func (m *OutcomeMemory) Begin(ctx context.Context, no string, at time.Time) (bool, error) {
 	n, err := beginScript.Run(ctx, m.rdb, []string{m.sentKey(no), m.unknownKey(no)},
 		at.UTC().Format(time.RFC3339Nano), int64(outcomeMemoryTTL/time.Second)).Int()
 	if err != nil {
@@ -65,21 +68,28 @@ func (m *outcomeMemory) Begin(ctx context.Context, no string, at time.Time) (boo
 
 // Answered records that the call got a definite answer that did not
 // cancel: only the sent mark goes.
-func (m *outcomeMemory) Answered(ctx context.Context, no string) error {
+func (m *OutcomeMemory) Answered(ctx context.Context, no string) error {
 	if err := m.rdb.Del(context.WithoutCancel(ctx), m.sentKey(no)).Err(); err != nil {
 		return fmt.Errorf("clear sent mark of %s: %w", no, err)
 	}
 	return nil
 }
 
-// Unknown records an unknown outcome of the call just made.
-func (m *outcomeMemory) Unknown(ctx context.Context, no string, at time.Time) error {
+// Unknown records an unknown outcome of the call just made. An earlier
+// unknown outcome's mark is kept as it is.
+func (m *OutcomeMemory) Unknown(ctx context.Context, no string, at time.Time) error {
 	ctx = context.WithoutCancel(ctx)
+	var del *redis.IntCmd
 	_, err := m.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.SetArgs(ctx, m.unknownKey(no), at.UTC().Format(time.RFC3339Nano), redis.SetArgs{Mode: "NX", TTL: outcomeMemoryTTL})
-		p.Del(ctx, m.sentKey(no))
+		del = p.Del(ctx, m.sentKey(no))
 		return nil
 	})
+	if errors.Is(err, redis.Nil) {
+		// SET NX found the earlier mark and answered nil; the transaction
+		// ran, so only the DEL can have failed.
+		err = del.Err()
+	}
 	if err != nil {
 		return fmt.Errorf("remember unknown outcome of %s: %w", no, err)
 	}
@@ -88,7 +98,7 @@ func (m *outcomeMemory) Unknown(ctx context.Context, no string, at time.Time) er
 
 // Cancelled records that WDT confirmed the cancellation and drops the
 // other marks.
-func (m *outcomeMemory) Cancelled(ctx context.Context, no string) error {
+func (m *OutcomeMemory) Cancelled(ctx context.Context, no string) error {
 	ctx = context.WithoutCancel(ctx)
 	_, err := m.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.Set(ctx, m.confirmedKey(no), time.Now().UTC().Format(time.RFC3339Nano), outcomeMemoryTTL)
@@ -103,7 +113,7 @@ func (m *outcomeMemory) Cancelled(ctx context.Context, no string) error {
 
 // Recall reports whether the number's cancellation was confirmed by an
 // earlier answer, and whether an unknown outcome is remembered.
-func (m *outcomeMemory) Recall(ctx context.Context, no string) (confirmed, unknown bool, err error) {
+func (m *OutcomeMemory) Recall(ctx context.Context, no string) (confirmed, unknown bool, err error) {
 	vals, err := m.rdb.MGet(ctx, m.confirmedKey(no), m.unknownKey(no)).Result()
 	if err != nil {
 		return false, false, fmt.Errorf("recall outcome memory of %s: %w", no, err)
@@ -112,7 +122,7 @@ func (m *outcomeMemory) Recall(ctx context.Context, no string) (confirmed, unkno
 }
 
 // Forget drops every mark (dlq purge).
-func (m *outcomeMemory) Forget(ctx context.Context, no string) error {
+func (m *OutcomeMemory) Forget(ctx context.Context, no string) error {
 	if err := m.rdb.Del(context.WithoutCancel(ctx), m.sentKey(no), m.unknownKey(no), m.confirmedKey(no)).Err(); err != nil {
 		return fmt.Errorf("forget outcome memory of %s: %w", no, err)
 	}

@@ -1,0 +1,277 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/wdtcancel/wdtcancel/tasks"
+	"github.com/wdtcancel/wdtcancel/worker/wdt"
+)
+
+// AmbiguousExplanation is the AmbiguousReason the worker puts on a
+// dead-letter record whose rejection came after an attempt with an unknown
+// outcome (docs/wdt-api.md, "Why a lost or garbled answer makes a retry look
+// like a rejection").
+const AmbiguousExplanation = "an earlier attempt was sent but no definite answer came back (a timeout, a reset, a gateway page, a 5xx or a garbled body); " +
+	"if that attempt cancelled the order, this rejection only says it is no longer editable. " +
+	"WDT's direct route cannot look the state up: check the order in WDT before re-driving it"
+
+// Record is the durable dead-letter entry of one number. asynq's archive is
+// capped and trimmed; this is not. It is stored as its JSON, which is also
+// what `wdtcancel dlq ls --json` and `dlq show --json` print: the field
+// names are a contract.
+type Record struct {
+	PreStockinNo    string       `json:"pre_stockin_no"`
+	Queue           string       `json:"queue"`
+	Category        wdt.Category `json:"category"`
+	WDTStatus       *int         `json:"wdt_status,omitempty"`
+	Message         string       `json:"message,omitempty"`
+	Code            string       `json:"code,omitempty"`
+	Error           string       `json:"error"`
+	Attempts        int          `json:"attempts"`
+	Ambiguous       bool         `json:"ambiguous"`
+	AmbiguousReason string       `json:"ambiguous_reason,omitempty"`
+	Source          string       `json:"source,omitempty"`
+	FirstEnqueuedAt *time.Time   `json:"first_enqueued_at,omitempty"`
+	DeadLetteredAt  time.Time    `json:"dead_lettered_at"`
+	// Payload is the task's payload when it could not be decoded, kept so
+	// nothing the producer sent is lost.
+	Payload string `json:"payload,omitempty"`
+}
+
+// DLQ is the dead-letter store of one queue: a Redis hash keyed by number
+// (DeadLetterKey), plus the asynq archive it mirrors. The worker writes it;
+// producers read it to refuse re-enqueueing a dead number; `wdtcancel dlq`
+// reads it and re-drives or forgets numbers.
+type DLQ struct {
+	rdb    redis.UniversalClient
+	insp   *asynq.Inspector
+	memory *OutcomeMemory
+	queue  string
+	key    string
+}
+
+// NewDLQ opens the store of queue. It makes no network call.
+func NewDLQ(rdb redis.UniversalClient, queue string) *DLQ {
+	return &DLQ{rdb: rdb, insp: asynq.NewInspectorFromRedisClient(rdb), memory: NewOutcomeMemory(rdb, queue), queue: queue, key: DeadLetterKey(queue)}
+}
+
+// ErrNotDead means the number has no dead-letter record.
+var ErrNotDead = errors.New("no dead-letter record")
+
+// Put writes (or replaces) a record.
+func (d *DLQ) Put(ctx context.Context, r Record) error {
+	r.Queue = d.queue
+	b, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("encode dead-letter record: %w", err)
+	}
+	if err := d.rdb.HSet(ctx, d.key, r.PreStockinNo, b).Err(); err != nil {
+		return fmt.Errorf("write dead-letter record of %s: %w", r.PreStockinNo, err)
+	}
+	return nil
+}
+
+// Get reads one record.
+func (d *DLQ) Get(ctx context.Context, no string) (Record, error) {
+	r, _, err := d.get(ctx, no)
+	return r, err
+}
+
+// get reads a record and its raw stored value.
+func (d *DLQ) get(ctx context.Context, no string) (Record, string, error) {
+	raw, err := d.rdb.HGet(ctx, d.key, no).Result()
+	if errors.Is(err, redis.Nil) {
+		return Record{}, "", fmt.Errorf("%s: %w", no, ErrNotDead)
+	}
+	if err != nil {
+		return Record{}, "", fmt.Errorf("read dead-letter record of %s: %w", no, err)
+	}
+	var r Record
+	if err := json.Unmarshal([]byte(raw), &r); err != nil {
+		return Record{}, "", fmt.Errorf("dead-letter record of %s is corrupt: %w", no, err)
+	}
+	return r, raw, nil
+}
+
+// Raw is the number's record exactly as stored, for a caller that shows it
+// byte for byte (enqueue.Status): it is not decoded, so a record this
+// version cannot read still shows. The error wraps ErrNotDead when there is
+// no record.
+func (d *DLQ) Raw(ctx context.Context, no string) (json.RawMessage, error) {
+	raw, err := d.rdb.HGet(ctx, d.key, no).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("%s: %w", no, ErrNotDead)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read dead-letter record of %s: %w", no, err)
+	}
+	return raw, nil
+}
+
+// Dead reports, for each number in nos and in the same order, whether it
+// has a dead-letter record, in one round trip (HMGET).
+func (d *DLQ) Dead(ctx context.Context, nos []string) ([]bool, error) {
+	if len(nos) == 0 {
+		return nil, nil
+	}
+	vals, err := d.rdb.HMGet(ctx, d.key, nos...).Result()
+	if err != nil {
+		return nil, fmt.Errorf("check dead letters: %w", err)
+	}
+	dead := make([]bool, len(vals))
+	for i, v := range vals {
+		dead[i] = v != nil
+	}
+	return dead, nil
+}
+
+// deleteIfUnchanged removes a record only if it still holds the value that
+// was read: a requeued task may already have been rejected again and left a
+// new record, which must survive.
+var deleteIfUnchanged = redis.NewScript(`
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
+  return redis.call('HDEL', KEYS[1], ARGV[1])
+end
+return 0
+`)
+
+// Count is the number of records.
+func (d *DLQ) Count(ctx context.Context) (int64, error) {
+	n, err := d.rdb.HLen(ctx, d.key).Result()
+	if err != nil {
+		return 0, fmt.Errorf("count dead letters: %w", err)
+	}
+	return n, nil
+}
+
+// List returns every record, oldest dead-letter first. It scans in pages so
+// a large DLQ does not block Redis.
+func (d *DLQ) List(ctx context.Context) ([]Record, error) {
+	var out []Record
+	var cursor uint64
+	for {
+		kv, next, err := d.rdb.HScan(ctx, d.key, cursor, "*", 1000).Result()
+		if err != nil {
+			return nil, fmt.Errorf("list dead letters: %w", err)
+		}
+		for i := 0; i+1 < len(kv); i += 2 {
+			var r Record
+			if err := json.Unmarshal([]byte(kv[i+1]), &r); err != nil {
+				r = Record{PreStockinNo: kv[i], Error: "corrupt record: " + err.Error()}
+			}
+			out = append(out, r)
+		}
+		if next == 0 {
+			break
+		}
+		cursor = next
+	}
+	// HSCAN may return a field twice; keep one.
+	seen := make(map[string]bool, len(out))
+	uniq := out[:0]
+	for _, r := range out {
+		if !seen[r.PreStockinNo] {
+			seen[r.PreStockinNo] = true
+			uniq = append(uniq, r)
+		}
+	}
+	sort.Slice(uniq, func(i, j int) bool {
+		if !uniq[i].DeadLetteredAt.Equal(uniq[j].DeadLetteredAt) {
+			return uniq[i].DeadLetteredAt.Before(uniq[j].DeadLetteredAt)
+		}
+		return uniq[i].PreStockinNo < uniq[j].PreStockinNo
+	})
+	return uniq, nil
+}
+
+// Numbers lists the numbers with a record.
+func (d *DLQ) Numbers(ctx context.Context) ([]string, error) {
+	nos, err := d.rdb.HKeys(ctx, d.key).Result()
+	if err != nil {
+		return nil, fmt.Errorf("list dead letters: %w", err)
+	}
+	sort.Strings(nos)
+	return nos, nil
+}
+
+// ErrLive means a number has a live (pending, active, retry) task, so a
+// requeue would create a second one.
+var ErrLive = errors.New("a live task exists for this number")
+
+// Requeue re-drives one dead number: a fresh task (retry budget reset) with
+// the original source, whether or not asynq still holds the archived task.
+// The new task is enqueued before the record is deleted, so a crash in
+// between leaves a duplicate record, never a lost number; and only the
+// record that was read is deleted, never a newer one the re-driven task
+// may already have written.
+func (d *DLQ) Requeue(ctx context.Context, no string, opts ...asynq.Option) error {
+	r, raw, err := d.get(ctx, no)
+	if err != nil {
+		return err
+	}
+	if err := d.removeArchived(no); err != nil {
+		return err
+	}
+	requested := time.Now()
+	if r.FirstEnqueuedAt != nil {
+		requested = *r.FirstEnqueuedAt
+	}
+	task, err := tasks.NewCancelTask(no, r.Source, requested, append([]asynq.Option{asynq.Queue(d.queue)}, opts...)...)
+	if err != nil {
+		return fmt.Errorf("requeue %s: %w", no, err)
+	}
+	client := asynq.NewClientFromRedisClient(d.rdb)
+	if _, err := client.EnqueueContext(ctx, task); err != nil {
+		if errors.Is(err, asynq.ErrTaskIDConflict) {
+			return fmt.Errorf("requeue %s: %w", no, ErrLive)
+		}
+		return fmt.Errorf("requeue %s: %w", no, err)
+	}
+	if err := deleteIfUnchanged.Run(ctx, d.rdb, []string{d.key}, no, raw).Err(); err != nil {
+		return fmt.Errorf("requeue %s: task enqueued but record not removed: %w", no, err)
+	}
+	return nil
+}
+
+// Purge forgets a dead number: its record, its archived asynq task and any
+// memory of an unknown outcome.
+func (d *DLQ) Purge(ctx context.Context, no string) error {
+	n, err := d.rdb.HDel(ctx, d.key, no).Result()
+	if err != nil {
+		return fmt.Errorf("purge %s: %w", no, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("%s: %w", no, ErrNotDead)
+	}
+	if err := d.removeArchived(no); err != nil {
+		return err
+	}
+	return d.memory.Forget(ctx, no)
+}
+
+// removeArchived deletes the number's task from asynq's archive; a task in
+// any other state is live and must not be touched.
+func (d *DLQ) removeArchived(no string) error {
+	info, err := d.insp.GetTaskInfo(d.queue, no)
+	switch {
+	case errors.Is(err, asynq.ErrTaskNotFound), errors.Is(err, asynq.ErrQueueNotFound):
+		return nil
+	case err != nil:
+		return fmt.Errorf("look up task %s: %w", no, err)
+	case info.State == asynq.TaskStateArchived, info.State == asynq.TaskStateCompleted:
+		if err := d.insp.DeleteTask(d.queue, no); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
+			return fmt.Errorf("delete archived task %s: %w", no, err)
+		}
+		return nil
+	default:
+		return fmt.Errorf("%s is %s: %w", no, info.State, ErrLive)
+	}
+}

@@ -1,0 +1,70 @@
+package store
+
+import "strings"
+
+// Every key wdtcancel keeps in Redis is built in this file, and nowhere
+// else (asynq does the same in internal/base/base.go). Each starts with
+// "wdtcancel:{queue}:": the prefix keeps them apart from asynq's "asynq:"
+// keys, and the hash tag {queue} is the one asynq's keys of that queue
+// carry, so a Redis Cluster keeps a queue and all of wdtcancel's state about
+// it in one slot (Lua scripts and MULTI may then touch several of them).
+//
+// The strings are a storage format: records and marks already in Redis are
+// found under them, so they must not change (keys_test.go pins them).
+
+// queuePrefix is the start of every key of queue.
+func queuePrefix(queue string) string { return "wdtcancel:{" + queue + "}:" }
+
+// DeadLetterKey is the hash of dead-letter records of queue: field =
+// pre_stockin_no, value = the Record as JSON. No TTL.
+func DeadLetterKey(queue string) string { return queuePrefix(queue) + "dlq" }
+
+// SentKey marks a call for number no as about to be sent (outcome memory).
+func SentKey(queue, no string) string { return queuePrefix(queue) + "sent:" + no }
+
+// UnknownKey marks that number no had an attempt with an unknown outcome
+// (outcome memory).
+func UnknownKey(queue, no string) string { return queuePrefix(queue) + "unknown:" + no }
+
+// ConfirmedKey marks that WDT answered status 0 for number no (outcome
+// memory).
+func ConfirmedKey(queue, no string) string { return queuePrefix(queue) + "confirmed:" + no }
+
+// RateTATKey is the limiter's theoretical arrival time (GCRA) of the next
+// call, in microseconds on Redis's clock.
+func RateTATKey(queue string) string { return queuePrefix(queue) + "rl:tat" }
+
+// InflightKey is the limiter's sorted set of in-flight leases, scored by
+// expiry.
+func InflightKey(queue string) string { return queuePrefix(queue) + "rl:inflight" }
+
+// CooldownKey exists while a rate-limit answer from WDT holds every worker
+// off; its TTL is what is left of the cooldown.
+func CooldownKey(queue string) string { return queuePrefix(queue) + "rl:cooldown" }
+
+// BreakerOpenKey holds the circuit breaker's state (JSON) while it is open.
+func BreakerOpenKey(queue string) string { return queuePrefix(queue) + "breaker:open" }
+
+// BreakerFailsKey counts endpoint failures within the breaker's window.
+func BreakerFailsKey(queue string) string { return queuePrefix(queue) + "breaker:fails" }
+
+// BreakerAliveKey exists while some worker got a definite answer within the
+// breaker's window.
+func BreakerAliveKey(queue string) string { return queuePrefix(queue) + "breaker:alive" }
+
+// BreakerProbeKey is the open breaker's probe slot: whoever sets it may
+// call.
+func BreakerProbeKey(queue string) string { return queuePrefix(queue) + "breaker:probe" }
+
+// ProbeKey is the Redis guard's write probe, under the queue's hash tag so
+// that on a cluster it probes the master holding the queue.
+func ProbeKey(queue string) string { return queuePrefix(queue) + "probe" }
+
+// QueuePattern is a SCAN MATCH pattern for every key above of queue (to
+// delete a throw-away queue's state, as the bench does). Glob characters in
+// the queue name are escaped, so it matches that queue only.
+func QueuePattern(queue string) string {
+	return globEscaper.Replace(queuePrefix(queue)) + "*"
+}
+
+var globEscaper = strings.NewReplacer(`\`, `\\`, `*`, `\*`, `?`, `\?`, `[`, `\[`, `]`, `\]`)
