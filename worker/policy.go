@@ -2,7 +2,6 @@ package worker
 
 import (
 	"errors"
-	"fmt"
 	"math/rand/v2"
 	"time"
 
@@ -65,7 +64,20 @@ func fail(cat wdt.Category, err error) error {
 
 // deadLetter stops retrying: asynq archives the task. The dead-letter record
 // must be written before this is returned.
-func deadLetter(err error) error { return fmt.Errorf("%w: %w", err, asynq.SkipRetry) }
+func deadLetter(err error) error { return &deadError{err: err} }
+
+// deadError makes asynq archive the task while its last error, what
+// asynqmon shows, stays err's own text: asynq (v0.26 processor
+// handleFailedMessage) archives on errors.Is(err, asynq.SkipRetry) and
+// stores err.Error(), so wrapping SkipRetry with fmt.Errorf would append
+// ": skip retry for the task" to every dead letter.
+type deadError struct{ err error }
+
+func (e *deadError) Error() string { return e.err.Error() }
+func (e *deadError) Unwrap() error { return e.err }
+
+// Is matches asynq.SkipRetry, which archives the task.
+func (e *deadError) Is(target error) bool { return target == asynq.SkipRetry }
 
 // IsFailure tells asynq whether an error uses up a retry. Throttling, clock
 // skew and configuration faults are not the task's fault.
