@@ -23,6 +23,14 @@ func (w *Worker) opsHandler() (http.Handler, func() error) {
 		RootPath:     MonitoringPath,
 		RedisConnOpt: w.cfg.Redis,
 		ReadOnly:     !w.cfg.MonitoringWritable,
+		// asynqmon says "non-printable bytes" for an empty result: a task
+		// completed by a worker that kept none (taskResult is the format).
+		ResultFormatter: asynqmon.ResultFormatterFunc(func(typ string, result []byte) string {
+			if len(result) == 0 {
+				return "(no result kept)"
+			}
+			return asynqmon.DefaultResultFormatter.FormatResult(typ, result)
+		}),
 	})
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(rw http.ResponseWriter, _ *http.Request) {
