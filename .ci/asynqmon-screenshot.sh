@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Renders asynqmon, as served by a worker's ops port, in headless Debian
-# chromium and saves screenshots of a dead-lettered task: what an operator
-# sees. Rerun any time: bash .ci/asynqmon-screenshot.sh [OUTDIR]
+# chromium and saves screenshots of what an operator sees: a dead-lettered
+# task's last error, a completed task's result, the ID column. Rerun any
+# time: bash .ci/asynqmon-screenshot.sh [OUTDIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-screenshots}
