@@ -120,7 +120,9 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	orders := make(map[string]int)
 	mix := make(map[string]int)
 	for i := range nos {
-		nos[i] = fmt.Sprintf("DEMO-%05d", i+1)
+		// No '-': asynqmon's ID column shows an ID up to its first '-'
+		// (it abbreviates UUIDs that way), so DEMO-00018 would read DEMO.
+		nos[i] = fmt.Sprintf("DEMO%05d", i+1)
 		k := kindOf(i)
 		mix[k]++
 		if st, ok := kindState[k]; ok {
