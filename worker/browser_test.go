@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"go.uber.org/zap"
 
 	"github.com/wdtcancel/wdtcancel/tasks"
 	"github.com/wdtcancel/wdtcancel/worker"
@@ -145,6 +146,15 @@ func TestAsynqmonRendersArchivedTask(t *testing.T) {
 	h.enqueue(dead, done, dashed)
 	if info := h.waitTask(dead, asynq.TaskStateArchived, 10*time.Second); info.LastErr != lastError {
 		t.Errorf("last error %q, want %q", info.LastErr, lastError)
+	}
+	// asynq logs its archive line before it archives.
+	for _, e := range h.logs.All() {
+		if strings.Contains(e.Message, "Retry exhausted") {
+			t.Errorf("asynq's archive warning passed through: %s %q", e.Level, e.Message)
+		}
+	}
+	if n := h.logs.FilterMessage("asynq archived the task").FilterField(zap.String("task_id", dead)).Len(); n != 1 {
+		t.Errorf("%d debug lines for asynq archiving %s, want 1", n, dead)
 	}
 	h.waitTask(dashed, asynq.TaskStateCompleted, 10*time.Second)
 	doneInfo := h.waitTask(done, asynq.TaskStateCompleted, 10*time.Second)
