@@ -1,9 +1,12 @@
 package worker
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"strings"
 
+	"github.com/hibiken/asynq"
 	"go.uber.org/zap"
 )
 
@@ -40,3 +43,29 @@ const asynqArchivedPrefix = "Retry exhausted for task id="
 // Fatal is only called by asynq's Server.Run, which wdtcancel does not use;
 // log it as an error rather than exit from inside a library.
 func (l asynqLogger) Fatal(args ...any) { l.s.Error(fmt.Sprint(args...)) }
+
+// archiveWatch is asynq's ErrorHandler, called with every failed attempt
+// before asynq decides its fate. Since the archive warning above is quieted,
+// it speaks up for the one archive that is not a wdtcancel dead letter: asynq
+// archives a task whose own retry count reached its MaxRetry whatever the
+// error, a snooze included, and then no dead-letter record exists. The
+// policy dead-letters before that count is reached, so this needs a failure
+// counted outside it (a handler panic or timeout) or a task enqueued with a
+// smaller MaxRetry than tasks.DefaultOptions gives.
+func archiveWatch(log *zap.Logger) asynq.ErrorHandlerFunc {
+	return func(ctx context.Context, _ *asynq.Task, err error) {
+		if errors.Is(err, asynq.SkipRetry) || errors.Is(err, asynq.RevokeTask) {
+			return
+		}
+		retried, ok := asynq.GetRetryCount(ctx)
+		maxRetry, ok2 := asynq.GetMaxRetry(ctx)
+		if !ok || !ok2 || retried < maxRetry {
+			return
+		}
+		id, _ := asynq.GetTaskID(ctx)
+		log.Error("asynq archives a task without a dead-letter record: its own retry count ran out",
+			zap.String("task_id", id), zap.Int("retried", retried), zap.Int("max_retry", maxRetry),
+			zap.String("error", errString(err)),
+			zap.String("fix", "it is in asynqmon's Archived tab, not in wdtcancel dlq: run it from there (--monitoring-writable)"))
+	}
+}

@@ -160,6 +160,7 @@ func New(cfg Config) (*Worker, error) {
 		DelayedTaskCheckInterval: cfg.DelayedTaskCheckInterval,
 		ShutdownTimeout:          cfg.ShutdownTimeout,
 		Logger:                   newAsynqLogger(cfg.Logger),
+		ErrorHandler:             archiveWatch(cfg.Logger),
 		LogLevel:                 asynq.WarnLevel,
 		HealthCheckFunc: func(err error) {
 			if err != nil {
