@@ -104,7 +104,7 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			if err := config.ApplyEnv(cmd.Flags()); err != nil {
+			if err := config.ApplyEnv(topCommand(cmd).Name(), cmd.Flags()); err != nil {
 				return usageErr(err)
 			}
 			return nil
@@ -116,6 +116,15 @@ func newRoot() *cobra.Command {
 		root.AddCommand(add())
 	}
 	return root
+}
+
+// topCommand is the subcommand of the root that cmd belongs to ("dlq" for
+// `dlq ls`): the environment a command reads depends on it.
+func topCommand(cmd *cobra.Command) *cobra.Command {
+	for cmd.HasParent() && cmd.Parent().HasParent() {
+		cmd = cmd.Parent()
+	}
+	return cmd
 }
 
 // extraCommands lets each subcommand file register itself.
