@@ -28,6 +28,7 @@ func newDemoCmd() *cobra.Command {
 			}
 			defer log.Sync()
 			o.Logger, o.Out = log, cmd.OutOrStdout()
+			o.ListenFallback = opsListenFallback(cmd.Flags().Lookup("listen"))
 			if f, ok := o.Out.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 				o.Interactive = true
 			}

@@ -33,15 +33,18 @@ import (
 
 // Options configure a demo run.
 type Options struct {
-	Orders        int
-	Listen        string // worker ops HTTP (asynqmon, metrics)
-	SandboxListen string
-	RedisURL      string // "" = embedded miniredis
-	Seed          int64
-	ExitWhenDone  bool
-	Interactive   bool // redraw the progress line in place
-	Out           io.Writer
-	Logger        *zap.Logger
+	Orders int
+	Listen string // worker ops HTTP (asynqmon, metrics)
+	// ListenFallback is where the ops HTTP goes if Listen is busy
+	// (worker.Config.ListenFallback); "" fails instead.
+	ListenFallback string
+	SandboxListen  string
+	RedisURL       string // "" = embedded miniredis
+	Seed           int64
+	ExitWhenDone   bool
+	Interactive    bool // redraw the progress line in place
+	Out            io.Writer
+	Logger         *zap.Logger
 }
 
 // Kinds of demo orders, by what WDT will say.
@@ -153,7 +156,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		return nil, err
 	}
 	w, err := worker.New(worker.Config{
-		Redis: conn, API: client, Concurrency: 8, RatePerMinute: 600, Listen: o.Listen,
+		Redis: conn, API: client, Concurrency: 8, RatePerMinute: 600, Listen: o.Listen, ListenFallback: o.ListenFallback,
 		Handler: worker.HandlerOptions{
 			Cooldown: 3 * time.Second, Backoff: worker.Backoff{Base: 200 * time.Millisecond, Cap: 2 * time.Second},
 		},
