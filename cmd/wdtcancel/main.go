@@ -103,6 +103,7 @@ func newRoot() *cobra.Command {
 		Short:         "Cancel Wangdiantong return pre-stockin orders through a Redis queue",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       buildVersion(), // version.go
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			if err := config.ApplyEnv(topCommand(cmd).Name(), cmd.Flags()); err != nil {
 				return usageErr(err)
@@ -111,6 +112,7 @@ func newRoot() *cobra.Command {
 		},
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr(err) })
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.AddCommand(newSandboxCmd())
 	for _, add := range extraCommands {
 		root.AddCommand(add())
