@@ -105,7 +105,11 @@ func newRoot() *cobra.Command {
 		SilenceErrors: true,
 		Version:       buildVersion(), // version.go
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			if err := config.ApplyEnv(topCommand(cmd).Name(), cmd.Flags()); err != nil {
+			top := topCommand(cmd).Name()
+			if err := config.ApplyEnv(top, cmd.Flags()); err != nil {
+				return usageErr(err)
+			}
+			if err := validateFlags(top, cmd.Flags()); err != nil { // validate.go
 				return usageErr(err)
 			}
 			return nil
