@@ -69,6 +69,7 @@ func NewAPI(c *Client, o APIOptions) *API {
 	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		httpjson.Write(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
+	a.notFoundAndMethods() // api_routes.go
 	return a
 }
 
@@ -96,8 +97,8 @@ func (a *API) authorized(r *http.Request) bool {
 	if a.opts.Token == "" {
 		return true
 	}
-	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	return ok && subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(a.opts.Token)) == 1
+	got, ok := bearerToken(r.Header.Get("Authorization")) // api_routes.go
+	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(a.opts.Token)) == 1
 }
 
 func (a *API) post(w http.ResponseWriter, r *http.Request) {

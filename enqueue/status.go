@@ -63,7 +63,7 @@ func (c *Client) Status(ctx context.Context, raw string) (Status, error) {
 		return Status{}, unavailable(err)
 	default:
 		st.State = stateName(info.State)
-		st.Attempts = info.Retried
+		st.Attempts = attemptsOf(info) // attempts.go
 		st.MaxRetry = info.MaxRetry
 		st.LastError = info.LastErr
 		st.LastFailedAt = timePtr(info.LastFailedAt)
@@ -74,6 +74,7 @@ func (c *Client) Status(ctx context.Context, raw string) (Status, error) {
 	}
 	if st.DeadLetter != nil {
 		st.State = StateDead
+		st.Attempts = deadAttempts(st.DeadLetter, st.Attempts) // attempts.go
 	}
 	return st, nil
 }

@@ -19,12 +19,17 @@ import (
 // TypeCancel is the asynq task type of one cancellation.
 const TypeCancel = "wdt:prestockin:cancel"
 
-// Defaults of a cancel task. MaxRetry counts only network and
+// Defaults of a cancel task.
+//
+// DefaultMaxRetry is the one retry budget: producers give every task this
+// asynq MaxRetry and the worker's --max-retry defaults to it, so `status`,
+// the HTTP API, asynqmon and the worker agree. It counts only network and
 // unknown-outcome failures: throttling, clock skew, configuration faults and
-// attempts held by the circuit breaker never use it up (see the worker).
+// attempts held by the circuit breaker never use it up (see the worker). A
+// number is dead-lettered as exhausted after this many failed attempts.
 const (
 	DefaultQueue     = "wdt-cancel"
-	DefaultMaxRetry  = 25
+	DefaultMaxRetry  = 20
 	DefaultTimeout   = 2 * time.Minute
 	DefaultRetention = 7 * 24 * time.Hour
 	MaxNoLength      = 64

@@ -47,7 +47,7 @@ type HandlerOptions struct {
 
 // Defaults of HandlerOptions.
 const (
-	DefaultMaxRetry         = 20
+	DefaultMaxRetry         = tasks.DefaultMaxRetry // the one retry budget, shared with producers
 	DefaultCooldown         = 60 * time.Second
 	DefaultConfigFaultDelay = 5 * time.Minute
 	DefaultClockSkewDelay   = 5 * time.Second

@@ -46,7 +46,12 @@ type Config struct {
 	ShutdownTimeout          time.Duration
 
 	// Listen is the ops HTTP address; "" disables it.
-	Listen             string
+	Listen string
+	// ListenFallback, when set, is where the ops server listens if Listen
+	// is already in use (another worker on the same host on the default
+	// port), logged at warn level with the address; e.g. "127.0.0.1:0" for
+	// any free port. Empty: a busy Listen fails Start with what to do.
+	ListenFallback     string
 	MonitoringWritable bool
 	// OpsHTTP bounds the ops HTTP server: timeouts, header size, open
 	// connections. Zero fields take httpserver's defaults.
@@ -261,9 +266,9 @@ func (w *Worker) Start(ctx context.Context) error {
 		return err
 	}
 	if w.cfg.Listen != "" {
-		ln, err := httpserver.Listen(w.cfg.Listen, w.cfg.OpsHTTP)
+		ln, err := w.listenOps()
 		if err != nil {
-			return fmt.Errorf("ops listen on %s: %w", w.cfg.Listen, err)
+			return err
 		}
 		w.opsLn = ln
 		handler, closeOps := w.opsHandler()

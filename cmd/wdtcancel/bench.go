@@ -31,7 +31,7 @@ func newBenchCmd() *cobra.Command {
 			}
 			o.WorkerCommand = func(args, env []string) *exec.Cmd {
 				c := exec.Command(self, append([]string{"worker"}, args...)...)
-				c.Env = append(os.Environ(), env...)
+				c.Env = benchWorkerEnv(os.Environ(), env) // benchenv.go
 				return c
 			}
 			o.EnqueueCLI = func(ctx context.Context, redisURL, queue, file string) error {

@@ -91,11 +91,17 @@ func lookupFlag(cmd *cobra.Command, name string) *pflag.Flag {
 	return cmd.InheritedFlags().Lookup(name)
 }
 
-// readEnv lists the variables a subcommand reads: one per flag.
+// readEnv lists the variables a subcommand reads: at most one per flag.
 func readEnv(cmd *cobra.Command) map[string]bool {
 	m := map[string]bool{}
-	cmd.Flags().VisitAll(func(f *pflag.Flag) { m[config.EnvName(f.Name)] = true })
-	cmd.InheritedFlags().VisitAll(func(f *pflag.Flag) { m[config.EnvName(f.Name)] = true })
+	top := topCommand(cmd).Name()
+	add := func(f *pflag.Flag) {
+		if n := config.EnvNameFor(top, f.Name); n != "" {
+			m[n] = true
+		}
+	}
+	cmd.Flags().VisitAll(add)
+	cmd.InheritedFlags().VisitAll(add)
 	return m
 }
 

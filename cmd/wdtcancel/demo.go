@@ -8,6 +8,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/wdtcancel/wdtcancel/cmd/wdtcancel/internal/demo"
+	"github.com/wdtcancel/wdtcancel/internal/logging"
 )
 
 func init() { extraCommands = append(extraCommands, newDemoCmd) }
@@ -22,15 +23,20 @@ func newDemoCmd() *cobra.Command {
 		Short: "Everything in one process: embedded Redis, sandbox, worker, a batch of orders with faults",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := logs.logger()
-			if err != nil {
-				return err
-			}
-			defer log.Sync()
-			o.Logger, o.Out = log, cmd.OutOrStdout()
+			o.Out = cmd.OutOrStdout()
+			o.ListenFallback = opsListenFallback(cmd.Flags().Lookup("listen"))
 			if f, ok := o.Out.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 				o.Interactive = true
 			}
+			// Log lines go through the progress line, which they clear
+			// and redraw instead of tearing it.
+			o.Progress = demo.NewProgress(o.Out, o.Interactive)
+			log, err := logging.New(logging.Options{Format: logs.format, Level: logs.level, Output: o.Progress.LogWriter(cmd.ErrOrStderr())})
+			if err != nil {
+				return usageErr(err)
+			}
+			defer log.Sync()
+			o.Logger = log
 			sum, err := demo.Run(cmd.Context(), o)
 			if err != nil {
 				if cmd.Context().Err() != nil {

@@ -103,19 +103,34 @@ func newRoot() *cobra.Command {
 		Short:         "Cancel Wangdiantong return pre-stockin orders through a Redis queue",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       buildVersion(), // version.go
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			if err := config.ApplyEnv(cmd.Flags()); err != nil {
+			top := topCommand(cmd).Name()
+			if err := config.ApplyEnv(top, cmd.Flags()); err != nil {
+				return usageErr(err)
+			}
+			if err := validateFlags(top, cmd.Flags()); err != nil { // validate.go
 				return usageErr(err)
 			}
 			return nil
 		},
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr(err) })
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.AddCommand(newSandboxCmd())
 	for _, add := range extraCommands {
 		root.AddCommand(add())
 	}
 	return root
+}
+
+// topCommand is the subcommand of the root that cmd belongs to ("dlq" for
+// `dlq ls`): the environment a command reads depends on it.
+func topCommand(cmd *cobra.Command) *cobra.Command {
+	for cmd.HasParent() && cmd.Parent().HasParent() {
+		cmd = cmd.Parent()
+	}
+	return cmd
 }
 
 // extraCommands lets each subcommand file register itself.

@@ -67,7 +67,11 @@ func printStatus(w io.Writer, st enqueue.Status) {
 		fmt.Fprintln(w, "  never enqueued, or done longer ago than the retention (7 days by default)")
 		return
 	}
-	fmt.Fprintf(w, "  attempts:      %d of %d\n", st.Attempts, st.MaxRetry)
+	if st.MaxRetry > 0 {
+		fmt.Fprintf(w, "  attempts:      %d of %d\n", st.Attempts, st.MaxRetry)
+	} else { // dead, and asynq no longer holds the task
+		fmt.Fprintf(w, "  attempts:      %d\n", st.Attempts)
+	}
 	if st.LastError != "" {
 		fmt.Fprintf(w, "  last error:    %s\n", st.LastError)
 	}

@@ -38,6 +38,7 @@ func newWorkerCmd() *cobra.Command {
 				return usageErr(err)
 			}
 			cfg.API, cfg.Logger = client, log
+			cfg.ListenFallback = opsListenFallback(cmd.Flags().Lookup("listen"))
 			w, err := worker.New(cfg)
 			if err != nil {
 				return usageErr(err)
@@ -68,7 +69,7 @@ func newWorkerCmd() *cobra.Command {
 	f.DurationVar(&cfg.Handler.BreakerHoldDelay, "breaker-hold", worker.DefaultBreakerHoldDelay, "how long a task waits while the breaker is open (no retry used); closing the breaker releases held tasks at once")
 	f.DurationVar(&cfg.TaskCheckInterval, "task-check-interval", worker.DefaultTaskCheckInterval, "how often an idle worker polls for new tasks")
 	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", worker.DefaultShutdownTimeout, "on SIGTERM, how long in-flight tasks may finish before they are handed back")
-	f.StringVar(&cfg.Listen, "listen", worker.DefaultListen, "ops HTTP address: /healthz, /readyz, /metrics, /monitoring/ (\"\" disables)")
+	f.StringVar(&cfg.Listen, "listen", worker.DefaultListen, "ops HTTP address: /healthz, /readyz, /metrics, /monitoring/ (\"\" disables); if left at the default and busy, any free port (logged)")
 	f.BoolVar(&cfg.MonitoringWritable, "monitoring-writable", false, "let asynqmon change tasks (delete, run, archive); read-only by default")
 	config.AddAllowEvictionFlag(f, &cfg.AllowEviction)
 	logs.add(cmd)

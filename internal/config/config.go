@@ -1,6 +1,6 @@
 // Package config turns flags and environment variables into the settings
 // the commands share: the Redis connection and the WDT client. Flags win over
-// environment variables; every flag has one (see EnvName).
+// environment variables; which flag reads which variable is EnvNameFor.
 package config
 
 import (
@@ -30,29 +30,76 @@ var namedEnv = map[string]string{
 // DefaultRedisURL is where every command looks for Redis by default.
 const DefaultRedisURL = "redis://127.0.0.1:6379/0"
 
-// EnvName is the environment variable behind a flag.
+// EnvName is the environment variable behind a flag of the long-running
+// production commands (worker, enqueue, status, dlq, retry), ignoring the
+// per-command exceptions of EnvNameFor.
 func EnvName(flag string) string {
 	if n, ok := namedEnv[flag]; ok {
 		return n
 	}
-	return "WDTCANCEL_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+	return "WDTCANCEL_" + envSuffix(flag)
 }
 
-// ApplyEnv sets every flag not given on the command line from its
-// environment variable, so flags override the environment.
-func ApplyEnv(fs *pflag.FlagSet) error {
+func envSuffix(flag string) string {
+	return strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+// SelfContained lists the commands that read no environment variable at
+// all: the demo and the bench start their own Redis, sandbox and worker, and
+// a REDIS_URL exported for production must never send them there.
+var SelfContained = map[string]bool{"demo": true, "bench": true}
+
+// SandboxEnvPrefix is the prefix of the sandbox's own variables: its
+// --some-flag reads WDTCANCEL_SANDBOX_SOME_FLAG and nothing else, so the
+// worker's WDT_SID, WDTCANCEL_RATE_PER_MINUTE or WDTCANCEL_LISTEN never
+// configure the fake WDT.
+const SandboxEnvPrefix = "WDTCANCEL_SANDBOX_"
+
+// perCommandEnv names a flag whose meaning differs by command: the api's
+// --listen is WDTCANCEL_API_LISTEN, while WDTCANCEL_LISTEN stays the worker's
+// ops port (existing deployments set it).
+var perCommandEnv = map[string]map[string]string{
+	"api": {"listen": "WDTCANCEL_API_LISTEN"},
+}
+
+// invocationFlags say what one run of a command does, not how the
+// deployment is configured; they are only ever read from the command line
+// (an exported WDTCANCEL_ALL must not turn `dlq purge` into purge --all).
+var invocationFlags = map[string]bool{"all": true, "held": true, "json": true, "file": true, "help": true, "version": true}
+
+// EnvNameFor is the environment variable behind --flag of the top-level
+// subcommand command, or "" when that flag reads none. One variable has one
+// meaning across every command that reads it.
+func EnvNameFor(command, flag string) string {
+	switch {
+	case SelfContained[command], invocationFlags[flag]:
+		return ""
+	case command == "sandbox":
+		return SandboxEnvPrefix + envSuffix(flag)
+	}
+	if n, ok := perCommandEnv[command][flag]; ok {
+		return n
+	}
+	return EnvName(flag)
+}
+
+// ApplyEnv sets every flag of the top-level subcommand command not given on
+// the command line from its environment variable (EnvNameFor), so flags
+// override the environment.
+func ApplyEnv(command string, fs *pflag.FlagSet) error {
 	var errs []error
 	fs.VisitAll(func(f *pflag.Flag) {
-		if f.Changed || f.Name == "help" {
+		name := EnvNameFor(command, f.Name)
+		if f.Changed || name == "" {
 			return
 		}
-		v, ok := os.LookupEnv(EnvName(f.Name))
+		v, ok := os.LookupEnv(name)
 		if !ok || v == "" {
 			return
 		}
 		if err := fs.Set(f.Name, v); err != nil {
 			// Never echo the value: it may be a secret.
-			errs = append(errs, fmt.Errorf("environment variable %s: invalid value for --%s: %s", EnvName(f.Name), f.Name, redactErr(err, v)))
+			errs = append(errs, fmt.Errorf("environment variable %s: invalid value for --%s: %s", name, f.Name, redactErr(err, v)))
 		}
 	})
 	return errors.Join(errs...)

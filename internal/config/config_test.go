@@ -82,7 +82,7 @@ func TestApplyEnv(t *testing.T) {
 	if err := fs.Parse([]string{"--redis-url", "redis://flag:6379/2"}); err != nil {
 		t.Fatal(err)
 	}
-	err := ApplyEnv(fs)
+	err := ApplyEnv("worker", fs)
 	if err == nil || !strings.Contains(err.Error(), "WDTCANCEL_CONCURRENCY") || strings.Contains(err.Error(), "notanumber") {
 		t.Fatalf("bad env value: %v", err)
 	}

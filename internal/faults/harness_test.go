@@ -94,7 +94,9 @@ func newEnv(t *testing.T, ro redistest.Options) *env {
 
 func (e *env) envVars() []string {
 	return []string{"REDIS_URL=" + e.redis.URL(), "WDT_URL=http://" + e.sbAddr + "/openapi",
-		"WDT_SID=faults", "WDT_APPKEY=faultkey", "WDT_APPSECRET=" + appSecret}
+		"WDT_SID=faults", "WDT_APPKEY=faultkey", "WDT_APPSECRET=" + appSecret,
+		// The sandbox reads only its own variables, never the worker's WDT_*.
+		"WDTCANCEL_SANDBOX_SID=faults", "WDTCANCEL_SANDBOX_APPKEY=faultkey", "WDTCANCEL_SANDBOX_APPSECRET=" + appSecret}
 }
 
 func (e *env) start(name string, args ...string) *proc {

@@ -33,15 +33,21 @@ import (
 
 // Options configure a demo run.
 type Options struct {
-	Orders        int
-	Listen        string // worker ops HTTP (asynqmon, metrics)
-	SandboxListen string
-	RedisURL      string // "" = embedded miniredis
-	Seed          int64
-	ExitWhenDone  bool
-	Interactive   bool // redraw the progress line in place
-	Out           io.Writer
-	Logger        *zap.Logger
+	Orders int
+	Listen string // worker ops HTTP (asynqmon, metrics)
+	// ListenFallback is where the ops HTTP goes if Listen is busy
+	// (worker.Config.ListenFallback); "" fails instead.
+	ListenFallback string
+	SandboxListen  string
+	RedisURL       string // "" = embedded miniredis
+	Seed           int64
+	ExitWhenDone   bool
+	Interactive    bool // redraw the progress line in place
+	// Progress draws the live line; nil: one on Out, per Interactive. Give
+	// the logger Progress.LogWriter so log lines do not tear the line.
+	Progress *Progress
+	Out      io.Writer
+	Logger   *zap.Logger
 }
 
 // Kinds of demo orders, by what WDT will say.
@@ -97,6 +103,9 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	}
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
+	}
+	if o.Progress == nil {
+		o.Progress = NewProgress(o.Out, o.Interactive)
 	}
 	start := time.Now()
 
@@ -155,7 +164,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		return nil, err
 	}
 	w, err := worker.New(worker.Config{
-		Redis: conn, API: client, Concurrency: 8, RatePerMinute: 600, Listen: o.Listen,
+		Redis: conn, API: client, Concurrency: 8, RatePerMinute: 600, Listen: o.Listen, ListenFallback: o.ListenFallback,
 		Handler: worker.HandlerOptions{
 			Cooldown: 3 * time.Second, Backoff: worker.Backoff{Base: 200 * time.Millisecond, Cap: 2 * time.Second},
 		},
@@ -217,25 +226,16 @@ func waitSettled(ctx context.Context, insp *asynq.Inspector, o Options, start ti
 	for {
 		q, err := insp.GetQueueInfo(tasks.DefaultQueue)
 		if err == nil {
-			line := fmt.Sprintf("[%5.1fs] pending %d  active %d  retry %d  dead %d  done %d",
-				time.Since(start).Seconds(), q.Pending, q.Active, q.Retry+q.Scheduled, q.Archived, q.Completed)
-			if o.Interactive {
-				fmt.Fprintf(o.Out, "\r%-80s", line)
-			} else {
-				fmt.Fprintln(o.Out, line)
-			}
+			o.Progress.Draw(fmt.Sprintf("[%5.1fs] queued %d  in flight %d  waiting to retry %d  %s %d  %s %d",
+				time.Since(start).Seconds(), q.Pending, q.Active, q.Retry+q.Scheduled, wordCancelled, q.Completed, wordDead, q.Archived))
 			if q.Pending+q.Active+q.Retry+q.Scheduled == 0 && q.Archived+q.Completed >= o.Orders {
-				if o.Interactive {
-					fmt.Fprintln(o.Out)
-				}
+				o.Progress.End()
 				return nil
 			}
 		}
 		select {
 		case <-ctx.Done():
-			if o.Interactive {
-				fmt.Fprintln(o.Out)
-			}
+			o.Progress.End()
 			return ctx.Err()
 		case <-tick.C:
 		}
@@ -310,14 +310,14 @@ func printSummary(w io.Writer, s *Summary) {
 	line := func(label string, n int) { fmt.Fprintf(w, "  %-46s %6d\n", label, n) }
 	fmt.Fprintf(w, "\nsummary after %s\n", s.Elapsed.Round(100*time.Millisecond))
 	line("orders", s.Orders)
-	line("cancelled (WDT answered 0)", s.Done)
+	line(wordCancelled+" (WDT answered 0)", s.Done)
 	for _, c := range s.Categories() {
-		line("dead-lettered "+string(c), s.DeadBy[c])
+		line(wordDead+" "+string(c), s.DeadBy[c])
 	}
 	line("  of which ambiguous (outcome unknown earlier)", s.Ambiguous)
 	line("    and in fact cancelled at the sandbox", s.AmbiguousCancelled)
 	if s.Lost+s.Unsettled > 0 {
-		line("neither done nor dead-lettered", s.Lost+s.Unsettled)
+		line("neither "+wordCancelled+" nor "+wordDead, s.Lost+s.Unsettled)
 	}
 	line("retries (network, unknown outcome)", s.Retries)
 	line("rate-limit answers (no retry used)", s.RateLimited)
