@@ -62,12 +62,14 @@ func browse(t *testing.T, bin, url, shot string) string {
 // and checks that the dead-lettered task's page shows the number and the
 // reason: what an operator sees.
 func TestAsynqmonRendersArchivedTask(t *testing.T) {
+	t.Parallel()
 	bin := chromium(t)
 	h := newHarness(t, sandbox.Options{Orders: map[string]int{"RK2004210014": 80}})
 	w := h.startWorker(nil)
 	h.enqueue("RK2004210014", "RK2004210015")
-	h.waitTask("RK2004210014", asynq.TaskStateArchived, 10*time.Second)
-	h.waitTask("RK2004210015", asynq.TaskStateCompleted, 10*time.Second)
+	h.settled("RK2004210015")
+	h.settled("RK2004210014")
+	h.waitTask("RK2004210014", asynq.TaskStateArchived) // asynqmon reads the archive
 	base := "http://" + w.OpsAddr() + "/monitoring"
 
 	dir := os.Getenv(screenshotDirEnv)
