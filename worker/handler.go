@@ -377,6 +377,7 @@ func (h *Handler) record(at *attempt, cat wdt.Category, err error) Record {
 func (h *Handler) bury(ctx context.Context, at *attempt, rec Record, err error) error {
 	if perr := h.dlq.Put(context.WithoutCancel(ctx), rec); perr != nil {
 		h.log.Error("cannot write dead-letter record; keeping the task", zap.String("pre_stockin_no", rec.PreStockinNo), zap.Error(perr))
+		h.finish(at, ActSnooze, wdt.Redis, perr)
 		return snooze(wdt.Redis, jitter(redisTroubleDelay), perr)
 	}
 	h.metrics.DeadLettered.WithLabelValues(string(rec.Category)).Inc()

@@ -593,3 +593,44 @@ func TestConfirmedEarlierIsDoneNotDead(t *testing.T) {
 		t.Fatal("a confirmed cancellation was dead-lettered")
 	}
 }
+
+// TestDeadLetterWriteFailureKeepsTheTask: when the dead-letter record
+// cannot be written, the task is not archived (asynq could trim it and lose
+// the order) but snoozed as Redis trouble, and that attempt is reported
+// like any other; once Redis takes the record, the task is dead-lettered.
+func TestDeadLetterWriteFailureKeepsTheTask(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, sandbox.Options{Orders: map[string]int{"DW1": 80}})
+	ctx := context.Background()
+	h.enqueue("DW1")
+	// The dead-letter hash's key holds a string: every write to it fails.
+	dlqKey := "wdtcancel:{" + tasks.DefaultQueue + "}:dlq"
+	if err := h.rdb.Set(ctx, dlqKey, "not a hash", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	w := h.startWorker(nil)
+	a := h.attempts.wait(t, "DW1's first attempt", 1, of("DW1"))[0]
+	if a.Action != worker.ActSnooze || a.Category != wdt.Redis || a.Calls != 1 || a.Number != 1 || !strings.Contains(fmt.Sprint(a.Err), "WRONGTYPE") {
+		t.Fatalf("attempt with an unwritable dead-letter queue: %v", a)
+	}
+	if got := testutil.ToFloat64(w.Metrics().Outcomes.WithLabelValues(string(worker.ActSnooze), string(wdt.Redis))); got != 1 {
+		t.Fatalf("snooze outcome metric %v", got)
+	}
+	if n := h.logs.FilterMessage("task snooze").Len(); n != 1 {
+		t.Fatalf("%d task snooze log lines", n)
+	}
+
+	// Redis takes records again; the task runs now instead of after its
+	// snooze, and is dead-lettered.
+	h.rdb.Del(ctx, dlqKey)
+	h.waitTask("DW1", asynq.TaskStateRetry)
+	if err := h.insp.RunTask(tasks.DefaultQueue, "DW1"); err != nil {
+		t.Fatal(err)
+	}
+	if a := h.settled("DW1"); a.Action != worker.ActDead || a.Category != wdt.Rejected || a.Number != 1 {
+		t.Fatalf("after the fix: %v", a)
+	}
+	if rec := h.deadRecord("DW1"); rec.Category != wdt.Rejected {
+		t.Fatalf("record %+v", rec)
+	}
+}
