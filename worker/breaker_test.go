@@ -83,9 +83,9 @@ func TestOutageLongerThanRetriesIsHeldNotExhausted(t *testing.T) {
 	// Every task is held, and the probes go on until far more calls have
 	// failed than any task's budget.
 	for _, no := range nos {
-		h.attempts.wait(t, no+" held", 1, ended(worker.ActHold, no))
+		h.attempts.Wait(t, no+" held", 1, ended(worker.ActHold, no))
 	}
-	h.attempts.wait(t, "more failed calls than the retry budget", 3*len(nos)+1, func(a attempt) bool { return a.Calls > 0 })
+	h.attempts.Wait(t, "more failed calls than the retry budget", 3*len(nos)+1, func(a attempt) bool { return a.Calls > 0 })
 	var rep worker.ReadyReport
 	if code := getJSON(t, "http://"+w.OpsAddr()+"/readyz", &rep); code != 503 || !strings.Contains(strings.Join(rep.Reasons, " "), "circuit breaker open") {
 		t.Fatalf("readyz during the outage: %d %+v", code, rep)
@@ -96,13 +96,13 @@ func TestOutageLongerThanRetriesIsHeldNotExhausted(t *testing.T) {
 			t.Fatalf("%s used %d retries during the outage", no, info.Retried)
 		}
 	}
-	if n := h.attempts.count(func(a attempt) bool { return a.Action == worker.ActDead }); n != 0 {
-		t.Fatalf("%d tasks dead-lettered during the outage:\n%s", n, h.attempts.dump())
+	if n := h.attempts.Count(func(a attempt) bool { return a.Action == worker.ActDead }); n != 0 {
+		t.Fatalf("%d tasks dead-lettered during the outage:\n%s", n, h.attempts.Dump())
 	}
 
 	front.down.Store(false)
 	for _, no := range nos {
-		h.attempts.wait(t, no+" done", 1, ended(worker.ActDone, no))
+		h.attempts.Wait(t, no+" done", 1, ended(worker.ActDone, no))
 		if o := h.order(no); o.Status != sandbox.StateCancelled {
 			t.Fatalf("%s at the sandbox: %+v", no, o)
 		}
@@ -136,7 +136,7 @@ func TestSomeLostResponsesDoNotOpenTheBreaker(t *testing.T) {
 	for _, no := range nos {
 		settled[no] = h.settled(no)
 	}
-	if held := h.attempts.count(func(a attempt) bool { return a.Action == worker.ActHold }); held != 0 {
+	if held := h.attempts.Count(func(a attempt) bool { return a.Action == worker.ActHold }); held != 0 {
 		t.Fatalf("%d attempts held although WDT kept answering", held)
 	}
 	lost := 0

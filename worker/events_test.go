@@ -4,93 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/wdtcancel/wdtcancel/internal/waittest"
 	"github.com/wdtcancel/wdtcancel/worker"
 )
-
-// Tests wait on events, not on time. failsafe bounds every wait: reaching it
-// fails the test, and no test passes or fails by how long something took.
-const failsafe = 30 * time.Second
-
-// eventLog keeps every event of one kind in the order it happened and wakes
-// waiters as each arrives. A waiter looks at the whole history, so an event
-// that happened before the wait began is not missed, and recording never
-// blocks the code under test.
-type eventLog[T any] struct {
-	mu     sync.Mutex
-	all    []T
-	notify chan struct{} // closed and replaced by every add
-}
-
-func newEventLog[T any]() *eventLog[T] { return &eventLog[T]{notify: make(chan struct{})} }
-
-func (l *eventLog[T]) add(v T) {
-	l.mu.Lock()
-	l.all = append(l.all, v)
-	close(l.notify)
-	l.notify = make(chan struct{})
-	l.mu.Unlock()
-}
-
-// matching returns the events match accepts, and a channel closed by the
-// next event.
-func (l *eventLog[T]) matching(match func(T) bool) ([]T, <-chan struct{}) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var got []T
-	for _, v := range l.all {
-		if match(v) {
-			got = append(got, v)
-		}
-	}
-	return got, l.notify
-}
-
-// wait blocks until n events match and returns the first n; after failsafe
-// it fails the test, listing what did happen.
-func (l *eventLog[T]) wait(t *testing.T, what string, n int, match func(T) bool) []T {
-	t.Helper()
-	return l.waitWithin(t, failsafe, what, n, match)
-}
-
-// waitWithin is wait with another failsafe, for a test that runs for
-// longer than failsafe by design.
-func (l *eventLog[T]) waitWithin(t *testing.T, limit time.Duration, what string, n int, match func(T) bool) []T {
-	t.Helper()
-	timeout := time.NewTimer(limit)
-	defer timeout.Stop()
-	for {
-		got, next := l.matching(match)
-		if len(got) >= n {
-			return got[:n]
-		}
-		select {
-		case <-next:
-		case <-timeout.C:
-			t.Fatalf("timed out after %s waiting for %s (%d of %d seen); every event:\n%s", limit, what, len(got), n, l.dump())
-		}
-	}
-}
-
-// count is how many events match so far.
-func (l *eventLog[T]) count(match func(T) bool) int {
-	got, _ := l.matching(match)
-	return len(got)
-}
-
-func (l *eventLog[T]) dump() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var b strings.Builder
-	for _, v := range l.all {
-		fmt.Fprintf(&b, "  %+v\n", v)
-	}
-	return b.String()
-}
 
 // attempt is a worker.Attempt and which of the harness's workers (counting
 // from 1 in the order they were started) made it.
@@ -125,32 +45,6 @@ func settles(no string) func(attempt) bool {
 
 func ended(action worker.Action, no string) func(attempt) bool {
 	return func(a attempt) bool { return a.PreStockinNo == no && a.Action == action }
-}
-
-// eventually polls cond until it holds, for state that announces no event
-// (a task's state in asynq after the handler returned, a key's TTL running
-// out in Redis, an HTTP endpoint's answer); the deadline is only a failsafe.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	if !poll(cond) {
-		t.Fatalf("timed out after %s waiting for %s", failsafe, what)
-	}
-}
-
-// poll is eventually without the test: false when failsafe passed first.
-func poll(cond func() bool) bool {
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	timeout := time.NewTimer(failsafe)
-	defer timeout.Stop()
-	for !cond() {
-		select {
-		case <-tick.C:
-		case <-timeout.C:
-			return false
-		}
-	}
-	return true
 }
 
 // callGate is a sandbox Options.Sleep (with a Latency above zero) that holds
@@ -196,13 +90,7 @@ func (g *callGate) sleep(ctx context.Context, _ time.Duration) error {
 // next waits for the next call to arrive at the gate.
 func (g *callGate) next(t *testing.T) *heldCall {
 	t.Helper()
-	select {
-	case c := <-g.arrived:
-		return c
-	case <-time.After(failsafe):
-		t.Fatalf("timed out after %s waiting for a call to arrive at the sandbox", failsafe)
-		return nil
-	}
+	return waittest.Recv(t, g.arrived, "a call to arrive at the sandbox")
 }
 
 // open lets every call through from now on, those waiting unclaimed

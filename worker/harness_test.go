@@ -19,6 +19,7 @@ import (
 
 	"github.com/wdtcancel/wdtcancel/enqueue"
 	"github.com/wdtcancel/wdtcancel/internal/redistest"
+	"github.com/wdtcancel/wdtcancel/internal/waittest"
 	"github.com/wdtcancel/wdtcancel/tasks"
 	"github.com/wdtcancel/wdtcancel/worker"
 	"github.com/wdtcancel/wdtcancel/worker/wdt"
@@ -46,8 +47,8 @@ type harness struct {
 
 	// attempts and lines are what every worker of the harness did and
 	// logged, for tests to wait on; workers counts the workers started.
-	attempts *eventLog[attempt]
-	lines    *eventLog[logLine]
+	attempts *waittest.Log[attempt]
+	lines    *waittest.Log[logLine]
 	workers  int
 }
 
@@ -59,7 +60,7 @@ type logLine struct {
 
 func newHarness(t *testing.T, opts sandbox.Options) *harness {
 	t.Helper()
-	h := &harness{t: t, redis: redistest.New(t), attempts: newEventLog[attempt](), lines: newEventLog[logLine]()}
+	h := &harness{t: t, redis: redistest.New(t), attempts: waittest.NewLog[attempt](), lines: waittest.NewLog[logLine]()}
 	h.conn, _ = asynq.ParseRedisURI(h.redis.URL())
 	opts.AppSecret = testSecret + ":" + testSalt
 	opts.Now = func() time.Time { return time.Now().Add(time.Duration(h.shift.Load())) }
@@ -103,7 +104,7 @@ func (h *harness) startWorker(mod func(*worker.Config)) *worker.Worker {
 	core, logs := observer.New(zap.DebugLevel)
 	h.logs = logs
 	core = zapcore.RegisterHooks(core, func(e zapcore.Entry) error {
-		h.lines.add(logLine{Worker: n, Message: e.Message})
+		h.lines.Add(logLine{Worker: n, Message: e.Message})
 		return nil
 	})
 	cfg := worker.Config{
@@ -113,7 +114,7 @@ func (h *harness) startWorker(mod func(*worker.Config)) *worker.Worker {
 		Breaker:         worker.BreakerOptions{ProbeEvery: 100 * time.Millisecond},
 		ShutdownTimeout: 5 * time.Second,
 		Logger:          zap.New(core),
-		OnAttempt:       func(a worker.Attempt) { h.attempts.add(attempt{Attempt: a, Worker: n}) },
+		OnAttempt:       func(a worker.Attempt) { h.attempts.Add(attempt{Attempt: a, Worker: n}) },
 	}
 	if mod != nil {
 		mod(&cfg)
@@ -149,7 +150,7 @@ func (h *harness) enqueue(nos ...string) {
 // returns it.
 func (h *harness) settled(no string) attempt {
 	h.t.Helper()
-	return h.attempts.wait(h.t, no+" settled", 1, settles(no))[0]
+	return h.attempts.Wait(h.t, no+" settled", 1, settles(no))[0]
 }
 
 // waitTask waits until asynq shows the task of no in state, returning its
@@ -159,7 +160,7 @@ func (h *harness) waitTask(no string, state asynq.TaskState) *asynq.TaskInfo {
 	h.t.Helper()
 	var info *asynq.TaskInfo
 	var err error
-	if !poll(func() bool {
+	if !waittest.Poll(func() bool {
 		info, err = h.insp.GetTaskInfo(tasks.DefaultQueue, no)
 		return err == nil && info.State == state
 	}) {

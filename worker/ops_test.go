@@ -8,6 +8,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/wdtcancel/wdtcancel/internal/waittest"
 	"github.com/wdtcancel/wdtcancel/worker"
 	"github.com/wdtcancel/wdtcancel/worker/wdt/sandbox"
 )
@@ -110,7 +111,7 @@ func TestReadinessRedWhenRedisDown(t *testing.T) {
 	if err := h.redis.Restart(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "readiness to recover", func() bool { return getJSON(t, base+"/readyz", &rep) == 200 && rep.Ready })
+	waittest.Until(t, "readiness to recover", func() bool { return getJSON(t, base+"/readyz", &rep) == 200 && rep.Ready })
 	h.enqueue("AFTER1")
 	if a := h.settled("AFTER1"); a.Action != worker.ActDone {
 		t.Fatalf("after Redis came back: %v", a)

@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/wdtcancel/wdtcancel/internal/redistest"
+	"github.com/wdtcancel/wdtcancel/internal/waittest"
 	"github.com/wdtcancel/wdtcancel/worker"
 	"github.com/wdtcancel/wdtcancel/worker/wdt/sandbox"
 )
@@ -47,7 +48,7 @@ func TestLimiterInflightAcrossProcesses(t *testing.T) {
 	}
 	// The second holder never releases (a killed worker): its lease runs
 	// out in Redis, and the slot comes back.
-	eventually(t, "the expired lease to be reclaimed", func() bool {
+	waittest.Until(t, "the expired lease to be reclaimed", func() bool {
 		_, err := a.Acquire(ctx)
 		return err == nil
 	})
@@ -121,7 +122,7 @@ func TestLimiterCooldownShared(t *testing.T) {
 		t.Fatalf("cooldown left %v %v, want the first second", left, err)
 	}
 	// The cooldown's key runs out in Redis; then a slot is granted.
-	eventually(t, "a slot after the cooldown", func() bool {
+	waittest.Until(t, "a slot after the cooldown", func() bool {
 		_, err := b.Acquire(ctx)
 		return err == nil
 	})
@@ -139,8 +140,8 @@ func TestGlobalRateLimitTwoWorkers(t *testing.T) {
 		t.Skip("runs for over a minute")
 	}
 	const rate = 240
-	arrivals := newEventLog[time.Time]()
-	h := newHarness(t, sandbox.Options{RatePerMinute: rate, OnCall: func(string) { arrivals.add(time.Now()) }})
+	arrivals := waittest.NewLog[time.Time]()
+	h := newHarness(t, sandbox.Options{RatePerMinute: rate, OnCall: func(string) { arrivals.Add(time.Now()) }})
 	var nos []string
 	for i := 0; i < rate*2; i++ {
 		nos = append(nos, fmt.Sprintf("GR%04d", i))
@@ -151,9 +152,9 @@ func TestGlobalRateLimitTwoWorkers(t *testing.T) {
 	h.startWorker(limit)
 	// Run until a call arrives more than a minute after the first, plus 8 s
 	// for WDT's sliding minute to judge calls from the second minute too.
-	first := arrivals.wait(t, "the first call", 1, func(time.Time) bool { return true })[0]
-	arrivals.waitWithin(t, 3*time.Minute, "a call 68 s after the first", 1, func(at time.Time) bool { return at.Sub(first) >= 68*time.Second })
-	inFirstMinute := arrivals.count(func(at time.Time) bool { return at.Sub(first) < time.Minute })
+	first := arrivals.Wait(t, "the first call", 1, func(time.Time) bool { return true })[0]
+	arrivals.WaitWithin(t, 3*time.Minute, "a call 68 s after the first", 1, func(at time.Time) bool { return at.Sub(first) >= 68*time.Second })
+	inFirstMinute := arrivals.Count(func(at time.Time) bool { return at.Sub(first) < time.Minute })
 	st := h.sb.Stats()
 	t.Logf("calls in the first minute: %d of %d allowed (%.1f%%); total calls %d, by status %v",
 		inFirstMinute, rate, 100*float64(inFirstMinute)/rate, st.Calls, st.ByStatus)

@@ -20,6 +20,7 @@ import (
 	"github.com/wdtcancel/wdtcancel/internal/httpserver"
 	"github.com/wdtcancel/wdtcancel/internal/redisguard"
 	"github.com/wdtcancel/wdtcancel/internal/redistest"
+	"github.com/wdtcancel/wdtcancel/internal/waittest"
 	"github.com/wdtcancel/wdtcancel/worker"
 	"github.com/wdtcancel/wdtcancel/worker/wdt"
 	"github.com/wdtcancel/wdtcancel/worker/wdt/sandbox"
@@ -33,7 +34,7 @@ type guardSetup struct {
 	cfg   worker.Config
 	logs  *observer.ObservedLogs
 	// attempts are the worker's (cfg.OnAttempt).
-	attempts *eventLog[attempt]
+	attempts *waittest.Log[attempt]
 }
 
 func newGuardSetup(t *testing.T, opts redistest.Options, needReal string) *guardSetup {
@@ -59,13 +60,13 @@ func newGuardSetup(t *testing.T, opts redistest.Options, needReal string) *guard
 	core, logs := observer.New(zap.DebugLevel)
 	rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
 	t.Cleanup(func() { rdb.Close() })
-	attempts := newEventLog[attempt]()
+	attempts := waittest.NewLog[attempt]()
 	return &guardSetup{redis: r, rdb: rdb, logs: logs, attempts: attempts, cfg: worker.Config{
 		Redis: conn, API: api, Concurrency: 2, Listen: "127.0.0.1:0",
 		ShutdownTimeout: 5 * time.Second, Logger: zap.New(core),
 		// Only CheckRedis triggers checks, unless a test sets it.
 		RedisCheckInterval: time.Hour,
-		OnAttempt:          func(a worker.Attempt) { attempts.add(attempt{Attempt: a, Worker: 1}) },
+		OnAttempt:          func(a worker.Attempt) { attempts.Add(attempt{Attempt: a, Worker: 1}) },
 	}}
 }
 
@@ -156,7 +157,7 @@ func TestEvictingRedisAllowedButNotReady(t *testing.T) {
 	if _, err := p.Cancel(context.Background(), "EV1"); err != nil {
 		t.Fatal(err)
 	}
-	if a := g.attempts.wait(t, "EV1 settled", 1, settles("EV1"))[0]; a.Action != worker.ActDone {
+	if a := g.attempts.Wait(t, "EV1 settled", 1, settles("EV1"))[0]; a.Action != worker.ActDone {
 		t.Fatalf("EV1: %v", a)
 	}
 
@@ -227,7 +228,7 @@ func TestReadyzPeriodicCheckSeesEviction(t *testing.T) {
 	if err := g.rdb.ConfigSet(context.Background(), "maxmemory-policy", "volatile-lru").Err(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "/readyz to report the policy the periodic check found", func() bool {
+	waittest.Until(t, "/readyz to report the policy the periodic check found", func() bool {
 		code, rep := readyz(t, w)
 		return code == 503 && rep.Redis == worker.RedisEvicting && strings.Contains(strings.Join(rep.Reasons, " "), "volatile-lru")
 	})
@@ -265,7 +266,7 @@ func TestOpsServerTimeoutClosesSilentConnection(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	conn.SetReadDeadline(time.Now().Add(20 * time.Second)) // failsafe only
+	conn.SetReadDeadline(time.Now().Add(20 * time.Second)) // waittest.Failsafe only
 	if _, err := io.Copy(io.Discard, conn); errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatal("ops server kept a silent connection open")
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/wdtcancel/wdtcancel/internal/waittest"
 	"github.com/wdtcancel/wdtcancel/tasks"
 	"github.com/wdtcancel/wdtcancel/worker"
 	"github.com/wdtcancel/wdtcancel/worker/wdt"
@@ -96,8 +97,8 @@ func TestRateLimitSnoozesAndCoolsDownEveryWorker(t *testing.T) {
 	// answer, which snoozes that task and starts the cooldown.
 	w1 := h.startWorker(cfg)
 	h.enqueue("RL1", "RL2", "RL3", "RL4")
-	h.attempts.wait(t, "three cancellations", 3, func(a attempt) bool { return a.Action == worker.ActDone })
-	limited := h.attempts.wait(t, "the rate-limit answer", 1, func(a attempt) bool { return a.Category == wdt.RateLimited })[0]
+	h.attempts.Wait(t, "three cancellations", 3, func(a attempt) bool { return a.Action == worker.ActDone })
+	limited := h.attempts.Wait(t, "the rate-limit answer", 1, func(a attempt) bool { return a.Category == wdt.RateLimited })[0]
 	if limited.Action != worker.ActSnooze || limited.Calls != 1 || limited.Number != 1 {
 		t.Fatalf("rate-limited attempt %v", limited)
 	}
@@ -115,7 +116,7 @@ func TestRateLimitSnoozesAndCoolsDownEveryWorker(t *testing.T) {
 	w2 := h.startWorker(cfg)
 	h.enqueue("RL5", "RL6")
 	for _, no := range []string{"RL5", "RL6"} {
-		a := h.attempts.wait(t, no+" held off", 1, of(no))[0]
+		a := h.attempts.Wait(t, no+" held off", 1, of(no))[0]
 		if a.Worker != 2 || a.Action != worker.ActSnooze || a.Category != wdt.RateLimited || a.Calls != 0 || a.Number != 1 {
 			t.Fatalf("%s during the cooldown: %v", no, a)
 		}
@@ -139,7 +140,7 @@ func TestRateLimitSnoozesAndCoolsDownEveryWorker(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, no := range []string{limited.PreStockinNo, "RL5", "RL6"} {
-		a := h.attempts.wait(t, no+" run by the third worker", 1, func(a attempt) bool { return a.Worker == 3 && a.PreStockinNo == no })[0]
+		a := h.attempts.Wait(t, no+" run by the third worker", 1, func(a attempt) bool { return a.Worker == 3 && a.PreStockinNo == no })[0]
 		if a.Action != worker.ActDone || a.Number != 1 {
 			t.Errorf("%s after the cooldown: %v", no, a)
 		}
@@ -148,7 +149,7 @@ func TestRateLimitSnoozesAndCoolsDownEveryWorker(t *testing.T) {
 		t.Fatalf("%d calls reached WDT during the shared cooldown", n)
 	}
 	if st := h.sb.Stats(); st.ByStatus["100"] != 1 || st.Cancellations != 6 {
-		t.Fatalf("sandbox %+v, want one rate-limit answer and six cancellations; attempts:\n%s", st, h.attempts.dump())
+		t.Fatalf("sandbox %+v, want one rate-limit answer and six cancellations; attempts:\n%s", st, h.attempts.Dump())
 	}
 }
 
@@ -185,7 +186,7 @@ func TestConfigFaultKeepsTaskAndTurnsReadinessRed(t *testing.T) {
 	h.enqueue("CF1")
 	// The breaker's probe keeps calling; wait for a second answer of the
 	// same fault.
-	held := h.attempts.wait(t, "two config answers", 2, func(a attempt) bool {
+	held := h.attempts.Wait(t, "two config answers", 2, func(a attempt) bool {
 		return a.PreStockinNo == "CF1" && a.Category == wdt.Config && a.Calls > 0
 	})
 	for _, a := range held {
@@ -197,8 +198,8 @@ func TestConfigFaultKeepsTaskAndTurnsReadinessRed(t *testing.T) {
 	if code := getJSON(t, "http://"+bad.OpsAddr()+"/readyz", &rep); code != 503 || !strings.Contains(strings.Join(rep.Reasons, " "), "WDT_APPSECRET") {
 		t.Fatalf("readyz %d %+v", code, rep)
 	}
-	if n := h.attempts.count(func(a attempt) bool { return a.Action == worker.ActDead || a.Action == worker.ActRetry }); n != 0 {
-		t.Fatalf("config fault used a retry or buried the task:\n%s", h.attempts.dump())
+	if n := h.attempts.Count(func(a attempt) bool { return a.Action == worker.ActDead || a.Action == worker.ActRetry }); n != 0 {
+		t.Fatalf("config fault used a retry or buried the task:\n%s", h.attempts.Dump())
 	}
 	if n, _ := bad.DLQ().Count(context.Background()); n != 0 {
 		t.Fatal("config fault dead-lettered")
@@ -231,7 +232,7 @@ func TestLostResponseMakesRejectionAmbiguous(t *testing.T) {
 	h.startWorker(nil)
 	h.enqueue("LR1")
 	// The first call is applied and its answer dropped; then the network heals.
-	lost := h.attempts.wait(t, "a lost response", 1, of("LR1"))[0]
+	lost := h.attempts.Wait(t, "a lost response", 1, of("LR1"))[0]
 	if lost.Action != worker.ActRetry || lost.Category != wdt.UnknownOutcome {
 		t.Fatalf("first attempt %v", lost)
 	}
@@ -259,7 +260,7 @@ func TestGenuineRejectionIsNotAmbiguous(t *testing.T) {
 	// Lose one response for another number: its memory must not leak to RK80.
 	h.sb.SetFaults(0, 1)
 	h.enqueue("OK1")
-	h.attempts.wait(t, "OK1's lost response", 1, func(a attempt) bool { return a.PreStockinNo == "OK1" && a.Category == wdt.UnknownOutcome })
+	h.attempts.Wait(t, "OK1's lost response", 1, func(a attempt) bool { return a.PreStockinNo == "OK1" && a.Category == wdt.UnknownOutcome })
 	h.sb.SetFaults(0, 0)
 	h.sb.SetOrder("RK80", 80)
 	h.enqueue("RK80")
@@ -312,7 +313,7 @@ func TestServerErrorsRetriedThenCancelled(t *testing.T) {
 	h := newHarness(t, sandbox.Options{FailRate: 1, Seed: 3})
 	h.startWorker(nil)
 	h.enqueue("S1")
-	for _, a := range h.attempts.wait(t, "three failed attempts", 3, of("S1")) {
+	for _, a := range h.attempts.Wait(t, "three failed attempts", 3, of("S1")) {
 		if a.Action != worker.ActRetry || a.Calls != 1 {
 			t.Fatalf("failed attempt %v", a)
 		}
@@ -373,7 +374,7 @@ func TestDLQRequeueAfterArchiveTrimmed(t *testing.T) {
 		}
 	}
 	for _, no := range []string{"DQ1", "DQ2"} {
-		h.attempts.wait(t, no+" done after requeue", 1, ended(worker.ActDone, no))
+		h.attempts.Wait(t, no+" done after requeue", 1, ended(worker.ActDone, no))
 		if o := h.order(no); o.Status != sandbox.StateCancelled || o.CancelCalls != 2 {
 			t.Fatalf("%s: %+v", no, o)
 		}
@@ -441,9 +442,9 @@ func TestShutdownLosesNothing(t *testing.T) {
 		}
 	}
 	w1.Shutdown()
-	cut := h.attempts.wait(t, "the four cut attempts", 4, func(a attempt) bool { return a.Worker == 1 })
-	if n := h.attempts.count(func(a attempt) bool { return a.Worker == 1 }); n != 4 {
-		t.Fatalf("first worker made %d attempts, want the 4 it was cut in:\n%s", n, h.attempts.dump())
+	cut := h.attempts.Wait(t, "the four cut attempts", 4, func(a attempt) bool { return a.Worker == 1 })
+	if n := h.attempts.Count(func(a attempt) bool { return a.Worker == 1 }); n != 4 {
+		t.Fatalf("first worker made %d attempts, want the 4 it was cut in:\n%s", n, h.attempts.Dump())
 	}
 	wasCut := map[string]bool{}
 	for _, a := range cut {
@@ -452,32 +453,28 @@ func TestShutdownLosesNothing(t *testing.T) {
 		}
 		wasCut[a.PreStockinNo] = true
 	}
-	eventually(t, "WDT to apply the two cut calls", func() bool { return h.sb.Stats().Cancellations == 2 })
+	waittest.Until(t, "WDT to apply the two cut calls", func() bool { return h.sb.Stats().Cancellations == 2 })
 
 	// A generous timeout: shutdown begins with four calls in flight, and
 	// they finish.
-	w2 := h.startWorker(func(c *worker.Config) { four(c); c.ShutdownTimeout = failsafe })
+	w2 := h.startWorker(func(c *worker.Config) { four(c); c.ShutdownTimeout = waittest.Failsafe })
 	inFlight := []*heldCall{gate.next(t), gate.next(t), gate.next(t), gate.next(t)}
 	stopped := make(chan struct{})
 	go func() { w2.Shutdown(); close(stopped) }()
-	h.lines.wait(t, "the second worker shutting down", 1, func(l logLine) bool {
+	h.lines.Wait(t, "the second worker shutting down", 1, func(l logLine) bool {
 		return l.Worker == 2 && strings.HasPrefix(l.Message, "shutting down")
 	})
 	gate.open()
 	for _, c := range inFlight {
 		c.release()
 	}
-	select {
-	case <-stopped:
-	case <-time.After(failsafe):
-		t.Fatal("shutdown did not return")
-	}
+	waittest.Recv(t, stopped, "the graceful shutdown to return")
 	// Shutdown returned after the handlers, so their attempts are in.
-	if n := h.attempts.count(func(a attempt) bool { return a.Worker == 2 }); n < 4 {
-		t.Fatalf("the second worker finished %d attempts, want the 4 in flight at least:\n%s", n, h.attempts.dump())
+	if n := h.attempts.Count(func(a attempt) bool { return a.Worker == 2 }); n < 4 {
+		t.Fatalf("the second worker finished %d attempts, want the 4 in flight at least:\n%s", n, h.attempts.Dump())
 	}
-	if n := h.attempts.count(func(a attempt) bool { return a.Worker == 2 && (a.Calls != 1 || a.Category == wdt.UnknownOutcome) }); n != 0 {
-		t.Fatalf("a call in flight at a graceful shutdown was cut:\n%s", h.attempts.dump())
+	if n := h.attempts.Count(func(a attempt) bool { return a.Worker == 2 && (a.Calls != 1 || a.Category == wdt.UnknownOutcome) }); n != 0 {
+		t.Fatalf("a call in flight at a graceful shutdown was cut:\n%s", h.attempts.Dump())
 	}
 
 	// A third worker finishes the rest.
@@ -609,7 +606,7 @@ func TestDeadLetterWriteFailureKeepsTheTask(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := h.startWorker(nil)
-	a := h.attempts.wait(t, "DW1's first attempt", 1, of("DW1"))[0]
+	a := h.attempts.Wait(t, "DW1's first attempt", 1, of("DW1"))[0]
 	if a.Action != worker.ActSnooze || a.Category != wdt.Redis || a.Calls != 1 || a.Number != 1 || !strings.Contains(fmt.Sprint(a.Err), "WRONGTYPE") {
 		t.Fatalf("attempt with an unwritable dead-letter queue: %v", a)
 	}
