@@ -75,7 +75,7 @@ func TestOutageLongerThanRetriesIsHeldNotExhausted(t *testing.T) {
 		c.API = h.clientFor(front.srv.URL + "/openapi")
 		c.Handler.MaxRetry = 3
 		c.Handler.BreakerHoldDelay = time.Hour
-		c.Breaker = worker.BreakerOptions{Threshold: 3, Window: 300 * time.Millisecond, ProbeEvery: 100 * time.Millisecond}
+		c.Breaker = worker.BreakerOptions{Threshold: 3, Window: 300 * time.Millisecond, ProbeEvery: 20 * time.Millisecond}
 	})
 	nos := []string{"OUT1", "OUT2", "OUT3", "OUT4", "OUT5", "OUT6", "OUT7", "OUT8"}
 	h.enqueue(nos...)

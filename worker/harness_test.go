@@ -113,8 +113,11 @@ func (h *harness) startWorker(mod func(*worker.Config)) *worker.Worker {
 		Handler:         worker.HandlerOptions{Backoff: worker.Backoff{Base: 50 * time.Millisecond, Cap: 200 * time.Millisecond}},
 		Breaker:         worker.BreakerOptions{ProbeEvery: 100 * time.Millisecond},
 		ShutdownTimeout: 5 * time.Second,
-		Logger:          zap.New(core),
-		OnAttempt:       func(a worker.Attempt) { h.attempts.Add(attempt{Attempt: a, Worker: n}) },
+		// Retried and snoozed tasks come back as soon as they are due, not
+		// at asynq's next one-second sweep: no test waits on that sweep.
+		DelayedTaskCheckInterval: 50 * time.Millisecond,
+		Logger:                   zap.New(core),
+		OnAttempt:                func(a worker.Attempt) { h.attempts.Add(attempt{Attempt: a, Worker: n}) },
 	}
 	if mod != nil {
 		mod(&cfg)
