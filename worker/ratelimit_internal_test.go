@@ -9,6 +9,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/wdtcancel/wdtcancel/internal/redistest"
+	"github.com/wdtcancel/wdtcancel/internal/waittest"
 )
 
 // TestLimiterIntervalKeepsFractionalMilliseconds pins the arithmetic that
@@ -119,16 +120,12 @@ func TestSleepersRecheckTheCooldown(t *testing.T) {
 		got <- err
 	}()
 	// Once its reservation is in Redis, another worker (another limiter)
-	// starts a cooldown.
-	for {
+	// starts a cooldown. The sleeper wakes a second after it reserved: the
+	// test relies on starting the cooldown before then.
+	waittest.Until(t, "the sleeper's reservation", func() bool {
 		v, err := rdb.Get(ctx, l.keys[0]).Int64()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if v != first {
-			break
-		}
-	}
+		return err == nil && v != first
+	})
 	other := NewLimiter(rdb, "cooldown-recheck", LimiterOptions{RatePerMinute: 60})
 	if _, err := other.StartCooldown(ctx, time.Minute); err != nil {
 		t.Fatal(err)
