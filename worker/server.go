@@ -68,7 +68,9 @@ type Config struct {
 	// writes (dead-letter record, cooldown) and before asynq records the
 	// task's new state, so it must be quick and safe for concurrent use.
 	// An attempt that shutdown cut short before it called WDT is handed
-	// back to asynq untouched and reports nothing.
+	// back to asynq untouched and reports nothing; one cut mid-call
+	// reports what the handler made of it (an unknown outcome, retry),
+	// although asynq hands that task back without using a retry.
 	OnAttempt func(Attempt)
 }
 
