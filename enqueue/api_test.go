@@ -10,6 +10,7 @@ import (
 )
 
 func TestAPI(t *testing.T) {
+	t.Parallel()
 	c, _ := newClient(t)
 	srv := httptest.NewServer(NewAPI(c, APIOptions{Token: "tok3n", MaxBodyBytes: 4096, MaxNumbers: 5}))
 	defer srv.Close()

@@ -14,6 +14,7 @@ import (
 
 	"github.com/wdtcancel/wdtcancel/internal/redistest"
 	"github.com/wdtcancel/wdtcancel/internal/store"
+	"github.com/wdtcancel/wdtcancel/internal/waittest"
 	"github.com/wdtcancel/wdtcancel/tasks"
 )
 
@@ -33,8 +34,9 @@ func newClient(t testing.TB, opts ...ClientOption) (*Client, *redistest.Redis) {
 }
 
 // startServer runs an asynq server on the queue whose handler acts by the
-// number's prefix, to put tasks into every state.
-func startServer(t *testing.T, r *redistest.Redis, release <-chan struct{}) {
+// number's prefix, to put tasks into every state. It sends each number on
+// started as its handler begins.
+func startServer(t *testing.T, r *redistest.Redis, started chan<- string, release <-chan struct{}) {
 	t.Helper()
 	opt, _ := asynq.ParseRedisURI(r.URL())
 	srv := asynq.NewServer(opt, asynq.Config{
@@ -45,6 +47,7 @@ func startServer(t *testing.T, r *redistest.Redis, release <-chan struct{}) {
 	})
 	h := asynq.HandlerFunc(func(ctx context.Context, task *asynq.Task) error {
 		p, _ := tasks.DecodePayload(task.Payload())
+		started <- p.PreStockinNo
 		switch {
 		case strings.HasPrefix(p.PreStockinNo, "ACTIVE"):
 			select {
@@ -65,22 +68,24 @@ func startServer(t *testing.T, r *redistest.Redis, release <-chan struct{}) {
 	t.Cleanup(srv.Shutdown)
 }
 
+// waitState waits until no's status is want. asynq records a task's new
+// state after its handler returns, with no event to wait on, so this polls.
 func waitState(t *testing.T, c *Client, no, want string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if st, err := c.Status(context.Background(), no); err == nil && st.State == want {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !waittest.Poll(func() bool {
+		st, err := c.Status(context.Background(), no)
+		return err == nil && st.State == want
+	}) {
+		st, err := c.Status(context.Background(), no)
+		t.Fatalf("%s never reached %s: %+v %v", no, want, st, err)
 	}
-	st, err := c.Status(context.Background(), no)
-	t.Fatalf("%s never reached %s: %+v %v", no, want, st, err)
 }
 
 func TestCancelDuplicatesInEveryState(t *testing.T) {
+	t.Parallel()
 	c, r := newClient(t, WithSource("test"))
 	ctx := context.Background()
+	started := make(chan string, 8)
 	release := make(chan struct{})
 	defer close(release)
 
@@ -88,11 +93,20 @@ func TestCancelDuplicatesInEveryState(t *testing.T) {
 	if res, err := c.Cancel(ctx, "SCHED1", asynq.ProcessIn(time.Hour)); err != nil || res.Result != Enqueued {
 		t.Fatalf("%+v %v", res, err)
 	}
-	startServer(t, r, release)
+	startServer(t, r, started, release)
 	for _, no := range []string{"ACTIVE1", "RETRY1", "ARCHIVED1", "DONE1"} {
 		if res, err := c.Cancel(ctx, no); err != nil || res.Result != Enqueued {
 			t.Fatalf("%s: %+v %v", no, res, err)
 		}
+	}
+	// Every handler has begun (ACTIVE1's holds until the test ends); the
+	// others' tasks change state once their handlers return.
+	ran := map[string]bool{}
+	for range 4 {
+		ran[waittest.Recv(t, started, "a handler to begin")] = true
+	}
+	if !ran["ACTIVE1"] {
+		t.Fatalf("handlers began for %v", ran)
 	}
 	waitState(t, c, "ACTIVE1", StateActive)
 	waitState(t, c, "RETRY1", StateRetry)
@@ -176,6 +190,7 @@ func TestStatusJSONShowsRecordAsStored(t *testing.T) {
 }
 
 func TestCancelInvalid(t *testing.T) {
+	t.Parallel()
 	c, _ := newClient(t)
 	for _, no := range []string{"", "RK 1", strings.Repeat("x", 65), "退货"} {
 		res, err := c.Cancel(context.Background(), no)
@@ -186,6 +201,7 @@ func TestCancelInvalid(t *testing.T) {
 }
 
 func TestCancelRedisDown(t *testing.T) {
+	t.Parallel()
 	opt, _ := asynq.ParseRedisURI("redis://127.0.0.1:1/0")
 	c, err := New(opt)
 	if err != nil {
@@ -202,6 +218,7 @@ func TestCancelRedisDown(t *testing.T) {
 }
 
 func TestCancelManyBulk(t *testing.T) {
+	t.Parallel()
 	c, _ := newClient(t)
 	var nos []string
 	for i := 0; i < 10000; i++ {
@@ -244,15 +261,19 @@ func TestCancelManyBulk(t *testing.T) {
 }
 
 func TestCancelManyStopsOnContextCancel(t *testing.T) {
+	t.Parallel()
 	c, _ := newClient(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	var done atomic.Int64
+	sixteen := make(chan struct{})
 	seq := func(yield func(string) bool) {
 		for i := 0; i < 1000; i++ {
 			if i == 100 {
 				// Cancel once the first numbers have really been handled.
-				for deadline := time.Now().Add(5 * time.Second); done.Load() < 16 && time.Now().Before(deadline); {
-					time.Sleep(time.Millisecond)
+				select {
+				case <-sixteen:
+				case <-time.After(waittest.Failsafe):
+					t.Error("the first 16 numbers were never handled")
 				}
 				cancel()
 			}
@@ -261,7 +282,11 @@ func TestCancelManyStopsOnContextCancel(t *testing.T) {
 			}
 		}
 	}
-	results, err := c.CancelMany(ctx, seq, ManyOptions{Parallelism: 4, Progress: func(Result) { done.Add(1) }})
+	results, err := c.CancelMany(ctx, seq, ManyOptions{Parallelism: 4, Progress: func(Result) {
+		if done.Add(1) == 16 {
+			close(sixteen)
+		}
+	}})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err %v", err)
 	}
@@ -307,6 +332,7 @@ func BenchmarkEnqueue(b *testing.B) {
 }
 
 func TestCancelManyRepeatedInvalidStaysInvalid(t *testing.T) {
+	t.Parallel()
 	c, _ := newClient(t)
 	results, err := c.CancelSlice(context.Background(), []string{"RK 1", "RK 1", "RK1", " RK1 ", ""}, ManyOptions{})
 	if err != nil {

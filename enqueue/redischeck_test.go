@@ -13,6 +13,7 @@ import (
 )
 
 func TestCheckRedisEviction(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		policy string
 		evicts bool
@@ -23,6 +24,7 @@ func TestCheckRedisEviction(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.policy, func(t *testing.T) {
+			t.Parallel()
 			r := redistest.NewWith(t, redistest.Options{MaxmemoryPolicy: tt.policy})
 			if !r.Real {
 				t.Skip("maxmemory-policy needs a real redis-server; redistest fell back to miniredis")
@@ -45,6 +47,7 @@ func TestCheckRedisEviction(t *testing.T) {
 }
 
 func TestCheckRedisNotReportedOrUnreachable(t *testing.T) {
+	t.Parallel()
 	r := redistest.NewWith(t, redistest.Options{Embedded: true})
 	opt, _ := asynq.ParseRedisURI(r.URL())
 	c, err := New(opt)

@@ -15,8 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hibiken/asynq"
-
 	"github.com/wdtcancel/wdtcancel/tasks"
 	"github.com/wdtcancel/wdtcancel/worker"
 	"github.com/wdtcancel/wdtcancel/worker/wdt"
@@ -63,23 +61,13 @@ func (h *harness) clientFor(apiURL string) *wdt.Client {
 	return c
 }
 
-// waitFor polls cond until it holds; the deadline is only a failsafe.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if cond() {
-			return
-		}
-	}
-	t.Fatalf("never: %s", what)
-}
-
 // An outage longer than the whole retry schedule: the breaker opens, every
 // task is held without using its retries, the readiness says why, and when
 // the endpoint is back the probe closes the breaker and the held tasks run
 // at once (their hold delay is far longer than the test). No order is
 // exhausted or dead-lettered.
 func TestOutageLongerThanRetriesIsHeldNotExhausted(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, sandbox.Options{})
 	front := newOutageFront(t, h.sb.URL)
 	front.down.Store(true)
@@ -87,22 +75,17 @@ func TestOutageLongerThanRetriesIsHeldNotExhausted(t *testing.T) {
 		c.API = h.clientFor(front.srv.URL + "/openapi")
 		c.Handler.MaxRetry = 3
 		c.Handler.BreakerHoldDelay = time.Hour
-		c.Breaker = worker.BreakerOptions{Threshold: 3, Window: 300 * time.Millisecond, ProbeEvery: 100 * time.Millisecond}
+		c.Breaker = worker.BreakerOptions{Threshold: 3, Window: 300 * time.Millisecond, ProbeEvery: 20 * time.Millisecond}
 	})
 	nos := []string{"OUT1", "OUT2", "OUT3", "OUT4", "OUT5", "OUT6", "OUT7", "OUT8"}
 	h.enqueue(nos...)
 
-	// Every task ends up held, far more calls failed than any task's budget.
-	waitFor(t, "every task held", func() bool {
-		for _, no := range nos {
-			info, err := h.insp.GetTaskInfo(tasks.DefaultQueue, no)
-			if err != nil || info.State != asynq.TaskStateRetry || !worker.IsHeld(info.LastErr) {
-				return false
-			}
-		}
-		return true
-	})
-	waitFor(t, "more failed calls than the retry budget", func() bool { return front.seen.Load() > 3*int64(len(nos)) })
+	// Every task is held, and the probes go on until far more calls have
+	// failed than any task's budget.
+	for _, no := range nos {
+		h.attempts.Wait(t, no+" held", 1, ended(worker.ActHold, no))
+	}
+	h.attempts.Wait(t, "more failed calls than the retry budget", 3*len(nos)+1, func(a attempt) bool { return a.Calls > 0 })
 	var rep worker.ReadyReport
 	if code := getJSON(t, "http://"+w.OpsAddr()+"/readyz", &rep); code != 503 || !strings.Contains(strings.Join(rep.Reasons, " "), "circuit breaker open") {
 		t.Fatalf("readyz during the outage: %d %+v", code, rep)
@@ -113,10 +96,13 @@ func TestOutageLongerThanRetriesIsHeldNotExhausted(t *testing.T) {
 			t.Fatalf("%s used %d retries during the outage", no, info.Retried)
 		}
 	}
+	if n := h.attempts.Count(func(a attempt) bool { return a.Action == worker.ActDead }); n != 0 {
+		t.Fatalf("%d tasks dead-lettered during the outage:\n%s", n, h.attempts.Dump())
+	}
 
 	front.down.Store(false)
 	for _, no := range nos {
-		h.waitTask(no, asynq.TaskStateCompleted, 20*time.Second)
+		h.attempts.Wait(t, no+" done", 1, ended(worker.ActDone, no))
 		if o := h.order(no); o.Status != sandbox.StateCancelled {
 			t.Fatalf("%s at the sandbox: %+v", no, o)
 		}
@@ -136,6 +122,7 @@ func TestOutageLongerThanRetriesIsHeldNotExhausted(t *testing.T) {
 // answer within the window keeps it closed, and each order settles on its
 // own: done, or dead-lettered as ambiguous after its response was lost.
 func TestSomeLostResponsesDoNotOpenTheBreaker(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, sandbox.Options{LostResponseRate: 0.3, Seed: 11})
 	h.startWorker(func(c *worker.Config) {
 		c.Breaker = worker.BreakerOptions{Threshold: 2, Window: 10 * time.Second, ProbeEvery: 100 * time.Millisecond}
@@ -145,16 +132,11 @@ func TestSomeLostResponsesDoNotOpenTheBreaker(t *testing.T) {
 		nos = append(nos, fmt.Sprintf("LR%03d", i))
 	}
 	h.enqueue(nos...)
-	waitFor(t, "every order settled", func() bool {
-		for _, no := range nos {
-			info, err := h.insp.GetTaskInfo(tasks.DefaultQueue, no)
-			if err != nil || (info.State != asynq.TaskStateCompleted && info.State != asynq.TaskStateArchived) {
-				return false
-			}
-		}
-		return true
-	})
-	if held := h.logs.FilterMessage("task hold").Len(); held != 0 {
+	settled := map[string]attempt{}
+	for _, no := range nos {
+		settled[no] = h.settled(no)
+	}
+	if held := h.attempts.Count(func(a attempt) bool { return a.Action == worker.ActHold }); held != 0 {
 		t.Fatalf("%d attempts held although WDT kept answering", held)
 	}
 	lost := 0
@@ -164,8 +146,7 @@ func TestSomeLostResponsesDoNotOpenTheBreaker(t *testing.T) {
 		if o.Status != sandbox.StateCancelled {
 			t.Fatalf("%s not cancelled at the sandbox: %+v", no, o)
 		}
-		info, _ := h.insp.GetTaskInfo(tasks.DefaultQueue, no)
-		if info.State == asynq.TaskStateArchived {
+		if settled[no].Action == worker.ActDead {
 			if rec := h.deadRecord(no); !rec.Ambiguous {
 				t.Fatalf("%s cancelled at the sandbox, dead-lettered without ambiguous: %+v", no, rec)
 			}
@@ -214,6 +195,7 @@ func applyThenGarbleFront(t *testing.T, sandboxURL string, status int, contentTy
 // answer is an unknown outcome: the retry's "not editable" is filed
 // ambiguous, never as a clean rejection.
 func TestAppliedThenGarbledIsNeverACleanRejection(t *testing.T) {
+	t.Parallel()
 	nginx504 := "<html><head><title>504 Gateway Time-out</title></head><body><center><h1>504 Gateway Time-out</h1></center><hr><center>nginx</center></body></html>"
 	tests := []struct {
 		name        string
@@ -231,13 +213,16 @@ func TestAppliedThenGarbledIsNeverACleanRejection(t *testing.T) {
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			h := newHarness(t, sandbox.Options{})
 			front := applyThenGarbleFront(t, h.sb.URL, tt.status, tt.contentType, tt.body)
 			h.startWorker(func(c *worker.Config) { c.API = h.clientFor(front.URL + "/openapi") })
 			nos := []string{fmt.Sprintf("AG%d-1", i), fmt.Sprintf("AG%d-2", i)}
 			h.enqueue(nos...)
 			for _, no := range nos {
-				h.waitTask(no, asynq.TaskStateArchived, 20*time.Second)
+				if a := h.settled(no); a.Action != worker.ActDead || a.Category != wdt.Rejected || !a.Ambiguous {
+					t.Fatalf("%s: cancelled at WDT, settled as %v", no, a)
+				}
 				if o := h.order(no); o.Status != sandbox.StateCancelled || o.CancelCalls != 2 {
 					t.Fatalf("%s at the sandbox: %+v, want cancelled by the first of two calls", no, o)
 				}

@@ -131,6 +131,7 @@ func completeWithResult(t *testing.T, h *harness, queue, no string) {
 // not "non-printable bytes"; payloads as text; and the ID column, which
 // shows an ID up to its first '-'.
 func TestAsynqmonRendersArchivedTask(t *testing.T) {
+	t.Parallel()
 	bin := chromium(t)
 	const (
 		dead      = "RK2004210014"
@@ -144,7 +145,7 @@ func TestAsynqmonRendersArchivedTask(t *testing.T) {
 	h := newHarness(t, sandbox.Options{Orders: map[string]int{dead: 80}})
 	w := h.startWorker(nil)
 	h.enqueue(dead, done, dashed)
-	if info := h.waitTask(dead, asynq.TaskStateArchived, 10*time.Second); info.LastErr != lastError {
+	if info := h.waitTask(dead, asynq.TaskStateArchived); info.LastErr != lastError {
 		t.Errorf("last error %q, want %q", info.LastErr, lastError)
 	}
 	// asynq logs its archive line before it archives.
@@ -156,8 +157,8 @@ func TestAsynqmonRendersArchivedTask(t *testing.T) {
 	if n := h.logs.FilterMessage("asynq archived the task").FilterField(zap.String("task_id", dead)).Len(); n != 1 {
 		t.Errorf("%d debug lines for asynq archiving %s, want 1", n, dead)
 	}
-	h.waitTask(dashed, asynq.TaskStateCompleted, 10*time.Second)
-	doneInfo := h.waitTask(done, asynq.TaskStateCompleted, 10*time.Second)
+	h.waitTask(dashed, asynq.TaskStateCompleted)
+	doneInfo := h.waitTask(done, asynq.TaskStateCompleted)
 	handlerWritesResult := len(doneInfo.Result) > 0
 	if handlerWritesResult {
 		if got := string(doneInfo.Result); got != wantResult {

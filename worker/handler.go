@@ -86,6 +86,8 @@ type Handler struct {
 	log     *zap.Logger
 	opts    HandlerOptions
 	queue   string
+	// onAttempt is Config.OnAttempt; nil when nobody listens.
+	onAttempt func(Attempt)
 	// runHeld releases held tasks when this worker's call closed the
 	// breaker; nil in tests that drive the handler alone.
 	runHeld func()
@@ -150,6 +152,8 @@ type attempt struct {
 	limit   int // failed attempts allowed in all
 	start   time.Time
 	calls   int
+	// ambiguous is the dead-letter record's flag, once it is written.
+	ambiguous bool
 }
 
 func (h *Handler) delays() Delays {
@@ -378,10 +382,12 @@ func (h *Handler) record(at *attempt, cat wdt.Category, err error) Record {
 func (h *Handler) bury(ctx context.Context, at *attempt, rec Record, err error) error {
 	if perr := h.dlq.Put(context.WithoutCancel(ctx), rec); perr != nil {
 		h.log.Error("cannot write dead-letter record; keeping the task", zap.String("pre_stockin_no", rec.PreStockinNo), zap.Error(perr))
+		h.finish(at, ActSnooze, wdt.Redis, perr)
 		return snooze(wdt.Redis, jitter(redisTroubleDelay), perr)
 	}
 	h.metrics.DeadLettered.WithLabelValues(string(rec.Category)).Inc()
-	h.finish(at, ActDead, rec.Category, err, zap.Bool("ambiguous", rec.Ambiguous))
+	at.ambiguous = rec.Ambiguous
+	h.finish(at, ActDead, rec.Category, err)
 	return deadLetter(lastError(rec, err))
 }
 
@@ -404,7 +410,8 @@ func lastError(rec Record, err error) error {
 	return errors.New(b.String())
 }
 
-// finish writes the one log line of an attempt.
+// finish writes the one log line of an attempt and reports it to
+// Config.OnAttempt: every action of every attempt passes through here.
 func (h *Handler) finish(at *attempt, action Action, cat wdt.Category, err error, extra ...zap.Field) {
 	h.metrics.Outcomes.WithLabelValues(string(action), string(cat)).Inc()
 	lvl := zap.InfoLevel
@@ -412,7 +419,7 @@ func (h *Handler) finish(at *attempt, action Action, cat wdt.Category, err error
 		lvl = zap.WarnLevel
 	}
 	ce := h.log.Check(lvl, "task "+string(action))
-	if ce == nil {
+	if ce == nil && h.onAttempt == nil {
 		return
 	}
 	status := wdt.NoStatus
@@ -420,11 +427,29 @@ func (h *Handler) finish(at *attempt, action Action, cat wdt.Category, err error
 	if errors.As(err, &we) {
 		status = we.Status
 	}
+	took := time.Since(at.start)
+	if h.onAttempt != nil {
+		answered := status
+		if err == nil && cat == wdt.Cancelled {
+			answered = 0 // the call succeeded: WDT said 0
+		}
+		h.onAttempt(Attempt{
+			TaskID: at.id, PreStockinNo: at.no, Number: at.retried + 1,
+			Action: action, Category: cat, Ambiguous: at.ambiguous, Calls: at.calls,
+			WDTStatus: answered, Err: err, Duration: took,
+		})
+	}
+	if ce == nil {
+		return
+	}
 	fields := append([]zap.Field{
 		zap.String("pre_stockin_no", at.no), zap.String("task_id", at.id), zap.Int("attempt", at.retried+1),
 		zap.String("category", string(cat)), zap.String("wdt_status", wdt.StatusText(status)),
-		zap.Duration("duration", time.Since(at.start)), zap.Int("calls", at.calls),
+		zap.Duration("duration", took), zap.Int("calls", at.calls),
 	}, extra...)
+	if action == ActDead {
+		fields = append(fields, zap.Bool("ambiguous", at.ambiguous))
+	}
 	if err != nil {
 		fields = append(fields, zap.String("error", errString(err)))
 	}

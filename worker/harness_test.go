@@ -14,10 +14,12 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/wdtcancel/wdtcancel/enqueue"
 	"github.com/wdtcancel/wdtcancel/internal/redistest"
+	"github.com/wdtcancel/wdtcancel/internal/waittest"
 	"github.com/wdtcancel/wdtcancel/tasks"
 	"github.com/wdtcancel/wdtcancel/worker"
 	"github.com/wdtcancel/wdtcancel/worker/wdt"
@@ -40,12 +42,25 @@ type harness struct {
 	insp  *asynq.Inspector
 	shift atomic.Int64 // sandbox clock jump, to age its rate-limit window
 	logs  *observer.ObservedLogs
+	rdb   redis.UniversalClient
 	dlq   *worker.DLQ // independent of any worker's lifetime
+
+	// attempts and lines are what every worker of the harness did and
+	// logged, for tests to wait on; workers counts the workers started.
+	attempts *waittest.Log[attempt]
+	lines    *waittest.Log[logLine]
+	workers  int
+}
+
+// logLine is a worker's log message and which worker wrote it.
+type logLine struct {
+	Worker  int
+	Message string
 }
 
 func newHarness(t *testing.T, opts sandbox.Options) *harness {
 	t.Helper()
-	h := &harness{t: t, redis: redistest.New(t)}
+	h := &harness{t: t, redis: redistest.New(t), attempts: waittest.NewLog[attempt](), lines: waittest.NewLog[logLine]()}
 	h.conn, _ = asynq.ParseRedisURI(h.redis.URL())
 	opts.AppSecret = testSecret + ":" + testSalt
 	opts.Now = func() time.Time { return time.Now().Add(time.Duration(h.shift.Load())) }
@@ -61,9 +76,9 @@ func newHarness(t *testing.T, opts sandbox.Options) *harness {
 	t.Cleanup(func() { h.prod.Close() })
 	h.insp = asynq.NewInspector(h.conn)
 	t.Cleanup(func() { h.insp.Close() })
-	rdb := h.conn.MakeRedisClient().(redis.UniversalClient)
-	t.Cleanup(func() { rdb.Close() })
-	h.dlq = worker.NewDLQ(rdb, tasks.DefaultQueue)
+	h.rdb = h.conn.MakeRedisClient().(redis.UniversalClient)
+	t.Cleanup(func() { h.rdb.Close() })
+	h.dlq = worker.NewDLQ(h.rdb, tasks.DefaultQueue)
 	return h
 }
 
@@ -80,18 +95,29 @@ func (h *harness) client(appSecret string) *wdt.Client {
 	return c
 }
 
-// startWorker starts a worker process; mod adjusts its config.
+// startWorker starts a worker process; mod adjusts its config. Its attempts
+// and log lines are recorded in h.attempts and h.lines.
 func (h *harness) startWorker(mod func(*worker.Config)) *worker.Worker {
 	h.t.Helper()
+	h.workers++
+	n := h.workers
 	core, logs := observer.New(zap.DebugLevel)
 	h.logs = logs
+	core = zapcore.RegisterHooks(core, func(e zapcore.Entry) error {
+		h.lines.Add(logLine{Worker: n, Message: e.Message})
+		return nil
+	})
 	cfg := worker.Config{
 		Redis: h.conn, API: h.client(testSecret + ":" + testSalt),
 		Concurrency: 4, Listen: "127.0.0.1:0",
 		Handler:         worker.HandlerOptions{Backoff: worker.Backoff{Base: 50 * time.Millisecond, Cap: 200 * time.Millisecond}},
 		Breaker:         worker.BreakerOptions{ProbeEvery: 100 * time.Millisecond},
 		ShutdownTimeout: 5 * time.Second,
-		Logger:          zap.New(core),
+		// Retried and snoozed tasks come back as soon as they are due, not
+		// at asynq's next one-second sweep: no test waits on that sweep.
+		DelayedTaskCheckInterval: 50 * time.Millisecond,
+		Logger:                   zap.New(core),
+		OnAttempt:                func(a worker.Attempt) { h.attempts.Add(attempt{Attempt: a, Worker: n}) },
 	}
 	if mod != nil {
 		mod(&cfg)
@@ -123,24 +149,30 @@ func (h *harness) enqueue(nos ...string) {
 	}
 }
 
-// waitTask waits until the task of no is in state, returning its info.
-func (h *harness) waitTask(no string, state asynq.TaskState, within time.Duration) *asynq.TaskInfo {
+// settled waits for the attempt that settles no's task (done or dead) and
+// returns it.
+func (h *harness) settled(no string) attempt {
 	h.t.Helper()
-	deadline := time.Now().Add(within)
+	return h.attempts.Wait(h.t, no+" settled", 1, settles(no))[0]
+}
+
+// waitTask waits until asynq shows the task of no in state, returning its
+// info. asynq records a task's new state after the handler returned, with
+// no event to wait on, so this polls; wait for the attempt first.
+func (h *harness) waitTask(no string, state asynq.TaskState) *asynq.TaskInfo {
+	h.t.Helper()
 	var info *asynq.TaskInfo
 	var err error
-	for time.Now().Before(deadline) {
+	if !waittest.Poll(func() bool {
 		info, err = h.insp.GetTaskInfo(tasks.DefaultQueue, no)
-		if err == nil && info.State == state {
-			return info
+		return err == nil && info.State == state
+	}) {
+		if info != nil {
+			h.t.Fatalf("%s: state %s (retried %d, last error %q), want %s", no, info.State, info.Retried, info.LastErr, state)
 		}
-		time.Sleep(20 * time.Millisecond)
+		h.t.Fatalf("%s: never reached %s: %v", no, state, err)
 	}
-	if info != nil {
-		h.t.Fatalf("%s: state %s (retried %d, last error %q), want %s", no, info.State, info.Retried, info.LastErr, state)
-	}
-	h.t.Fatalf("%s: never reached %s: %v", no, state, err)
-	return nil
+	return info
 }
 
 func (h *harness) order(no string) sandbox.Order {

@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/wdtcancel/wdtcancel/internal/redistest"
+	"github.com/wdtcancel/wdtcancel/internal/waittest"
 	"github.com/wdtcancel/wdtcancel/worker"
 	"github.com/wdtcancel/wdtcancel/worker/wdt/sandbox"
 )
@@ -24,6 +25,7 @@ func newRedisClient(t *testing.T) redis.UniversalClient {
 }
 
 func TestLimiterInflightAcrossProcesses(t *testing.T) {
+	t.Parallel()
 	rdb := newRedisClient(t)
 	opts := worker.LimiterOptions{MaxInflight: 2, MaxWait: 200 * time.Millisecond, Lease: 300 * time.Millisecond}
 	a := worker.NewLimiter(rdb, "q", opts)
@@ -44,14 +46,16 @@ func TestLimiterInflightAcrossProcesses(t *testing.T) {
 	if _, err := b.Acquire(ctx); err != nil {
 		t.Fatalf("slot not returned by release: %v", err)
 	}
-	// The second holder never releases (a killed worker): its lease ends.
-	time.Sleep(350 * time.Millisecond)
-	if _, err := a.Acquire(ctx); err != nil {
-		t.Fatalf("expired lease not reclaimed: %v", err)
-	}
+	// The second holder never releases (a killed worker): its lease runs
+	// out in Redis, and the slot comes back.
+	waittest.Until(t, "the expired lease to be reclaimed", func() bool {
+		_, err := a.Acquire(ctx)
+		return err == nil
+	})
 }
 
 func TestLimiterRateIsSmooth(t *testing.T) {
+	t.Parallel()
 	rdb := newRedisClient(t)
 	l := worker.NewLimiter(rdb, "q", worker.LimiterOptions{RatePerMinute: 600, MaxWait: time.Second})
 	ctx := context.Background()
@@ -96,6 +100,7 @@ func TestLimiterRateIsSmooth(t *testing.T) {
 }
 
 func TestLimiterCooldownShared(t *testing.T) {
+	t.Parallel()
 	rdb := newRedisClient(t)
 	a := worker.NewLimiter(rdb, "q", worker.LimiterOptions{})
 	b := worker.NewLimiter(rdb, "q", worker.LimiterOptions{RatePerMinute: 60})
@@ -113,10 +118,14 @@ func TestLimiterCooldownShared(t *testing.T) {
 			t.Fatalf("acquire during cooldown: %v", err)
 		}
 	}
-	time.Sleep(1100 * time.Millisecond)
-	if _, err := b.Acquire(ctx); err != nil {
-		t.Fatalf("after cooldown: %v", err)
+	if left, err := b.Cooldown(ctx); err != nil || left <= 0 || left > time.Second {
+		t.Fatalf("cooldown left %v %v, want the first second", left, err)
 	}
+	// The cooldown's key runs out in Redis; then a slot is granted.
+	waittest.Until(t, "a slot after the cooldown", func() bool {
+		_, err := b.Acquire(ctx)
+		return err == nil
+	})
 }
 
 // TestGlobalRateLimitTwoWorkers runs two worker servers on one Redis
@@ -126,23 +135,26 @@ func TestLimiterCooldownShared(t *testing.T) {
 // answers proves the limit held; the count in the first minute shows how
 // much of it was used.
 func TestGlobalRateLimitTwoWorkers(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("runs for over a minute")
 	}
 	const rate = 240
-	h := newHarness(t, sandbox.Options{RatePerMinute: rate})
+	arrivals := waittest.NewLog[time.Time]()
+	h := newHarness(t, sandbox.Options{RatePerMinute: rate, OnCall: func(string) { arrivals.Add(time.Now()) }})
 	var nos []string
 	for i := 0; i < rate*2; i++ {
 		nos = append(nos, fmt.Sprintf("GR%04d", i))
 	}
 	h.enqueue(nos...)
 	limit := func(c *worker.Config) { c.RatePerMinute = rate; c.Concurrency = 6 }
-	start := time.Now()
 	h.startWorker(limit)
 	h.startWorker(limit)
-	time.Sleep(time.Minute - time.Since(start))
-	inFirstMinute := h.sb.Stats().Cancellations
-	time.Sleep(8 * time.Second)
+	// Run until a call arrives more than a minute after the first, plus 8 s
+	// for WDT's sliding minute to judge calls from the second minute too.
+	first := arrivals.Wait(t, "the first call", 1, func(time.Time) bool { return true })[0]
+	arrivals.WaitWithin(t, 3*time.Minute, "a call 68 s after the first", 1, func(at time.Time) bool { return at.Sub(first) >= 68*time.Second })
+	inFirstMinute := arrivals.Count(func(at time.Time) bool { return at.Sub(first) < time.Minute })
 	st := h.sb.Stats()
 	t.Logf("calls in the first minute: %d of %d allowed (%.1f%%); total calls %d, by status %v",
 		inFirstMinute, rate, 100*float64(inFirstMinute)/rate, st.Calls, st.ByStatus)

@@ -21,6 +21,7 @@ import (
 	"github.com/wdtcancel/wdtcancel/internal/redisguard"
 	"github.com/wdtcancel/wdtcancel/internal/redistest"
 	"github.com/wdtcancel/wdtcancel/internal/store"
+	"github.com/wdtcancel/wdtcancel/internal/waittest"
 	"github.com/wdtcancel/wdtcancel/tasks"
 	"github.com/wdtcancel/wdtcancel/worker"
 	"github.com/wdtcancel/wdtcancel/worker/wdt"
@@ -34,6 +35,8 @@ type guardSetup struct {
 	rdb   *redis.Client
 	cfg   worker.Config
 	logs  *observer.ObservedLogs
+	// attempts are the worker's (cfg.OnAttempt).
+	attempts *waittest.Log[attempt]
 }
 
 func newGuardSetup(t *testing.T, opts redistest.Options, needReal string) *guardSetup {
@@ -59,11 +62,13 @@ func newGuardSetup(t *testing.T, opts redistest.Options, needReal string) *guard
 	core, logs := observer.New(zap.DebugLevel)
 	rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
 	t.Cleanup(func() { rdb.Close() })
-	return &guardSetup{redis: r, rdb: rdb, logs: logs, cfg: worker.Config{
+	attempts := waittest.NewLog[attempt]()
+	return &guardSetup{redis: r, rdb: rdb, logs: logs, attempts: attempts, cfg: worker.Config{
 		Redis: conn, API: api, Concurrency: 2, Listen: "127.0.0.1:0",
 		ShutdownTimeout: 5 * time.Second, Logger: zap.New(core),
 		// Only CheckRedis triggers checks, unless a test sets it.
 		RedisCheckInterval: time.Hour,
+		OnAttempt:          func(a worker.Attempt) { attempts.Add(attempt{Attempt: a, Worker: 1}) },
 	}}
 }
 
@@ -103,8 +108,10 @@ func readyz(t *testing.T, w *worker.Worker) (int, worker.ReadyReport) {
 }
 
 func TestEvictingRedisRefusedAtStart(t *testing.T) {
+	t.Parallel()
 	for _, policy := range []string{"allkeys-lru", "volatile-lru"} {
 		t.Run(policy, func(t *testing.T) {
+			t.Parallel()
 			g := newGuardSetup(t, redistest.Options{MaxmemoryPolicy: policy}, "maxmemory-policy "+policy)
 			w, err := worker.New(g.cfg)
 			if err != nil {
@@ -128,6 +135,7 @@ func TestEvictingRedisRefusedAtStart(t *testing.T) {
 }
 
 func TestEvictingRedisAllowedButNotReady(t *testing.T) {
+	t.Parallel()
 	g := newGuardSetup(t, redistest.Options{MaxmemoryPolicy: "allkeys-lru"}, "maxmemory-policy allkeys-lru")
 	g.cfg.AllowEviction = true
 	w := g.start(t)
@@ -151,7 +159,9 @@ func TestEvictingRedisAllowedButNotReady(t *testing.T) {
 	if _, err := p.Cancel(context.Background(), "EV1"); err != nil {
 		t.Fatal(err)
 	}
-	waitCompleted(t, g.redis, "EV1")
+	if a := g.attempts.Wait(t, "EV1 settled", 1, settles("EV1"))[0]; a.Action != worker.ActDone {
+		t.Fatalf("EV1: %v", a)
+	}
 
 	// Fixed in Redis: green after the next check.
 	if err := g.rdb.ConfigSet(context.Background(), "maxmemory-policy", "noeviction").Err(); err != nil {
@@ -169,6 +179,7 @@ func TestEvictingRedisAllowedButNotReady(t *testing.T) {
 }
 
 func TestReadyzRedWhileRedisRefusesWrites(t *testing.T) {
+	t.Parallel()
 	g := newGuardSetup(t, redistest.Options{MaxmemoryPolicy: "noeviction", Maxmemory: "2mb"}, "maxmemory 2mb")
 	w := g.start(t)
 	ctx := context.Background()
@@ -212,23 +223,17 @@ func TestReadyzRedWhileRedisRefusesWrites(t *testing.T) {
 // TestReadyzPeriodicCheckSeesEviction: without a trigger, the periodic check
 // notices a policy changed under a running worker.
 func TestReadyzPeriodicCheckSeesEviction(t *testing.T) {
+	t.Parallel()
 	g := newGuardSetup(t, redistest.Options{}, "CONFIG SET maxmemory-policy")
 	g.cfg.RedisCheckInterval = 20 * time.Millisecond
 	w := g.start(t)
 	if err := g.rdb.ConfigSet(context.Background(), "maxmemory-policy", "volatile-lru").Err(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second) // failsafe only
-	for {
+	waittest.Until(t, "/readyz to report the policy the periodic check found", func() bool {
 		code, rep := readyz(t, w)
-		if code == 503 && rep.Redis == worker.RedisEvicting && strings.Contains(strings.Join(rep.Reasons, " "), "volatile-lru") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("periodic check never reported the policy: %d %+v", code, rep)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return code == 503 && rep.Redis == worker.RedisEvicting && strings.Contains(strings.Join(rep.Reasons, " "), "volatile-lru")
+	})
 	if n := g.countLogs(zapcore.ErrorLevel, "may evict"); n != 1 {
 		t.Fatalf("%d eviction error lines across periods, want 1", n)
 	}
@@ -237,6 +242,7 @@ func TestReadyzPeriodicCheckSeesEviction(t *testing.T) {
 // TestReadyzNotCheckableIsReady: miniredis reports no policy; the worker
 // runs, readiness is green, and it says so once at debug level.
 func TestReadyzNotCheckableIsReady(t *testing.T) {
+	t.Parallel()
 	g := newGuardSetup(t, redistest.Options{Embedded: true}, "")
 	w := g.start(t)
 	if err := w.CheckRedis(context.Background()); err != nil {
@@ -253,6 +259,7 @@ func TestReadyzNotCheckableIsReady(t *testing.T) {
 // TestOpsServerTimeoutClosesSilentConnection: a client that connects and
 // sends nothing is closed by the ops server.
 func TestOpsServerTimeoutClosesSilentConnection(t *testing.T) {
+	t.Parallel()
 	g := newGuardSetup(t, redistest.Options{}, "")
 	g.cfg.OpsHTTP = httpserver.Options{ReadHeaderTimeout: 100 * time.Millisecond}
 	w := g.start(t)
@@ -261,7 +268,7 @@ func TestOpsServerTimeoutClosesSilentConnection(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	conn.SetReadDeadline(time.Now().Add(20 * time.Second)) // failsafe only
+	conn.SetReadDeadline(time.Now().Add(20 * time.Second)) // waittest.Failsafe only
 	if _, err := io.Copy(io.Discard, conn); errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatal("ops server kept a silent connection open")
 	}
@@ -279,22 +286,4 @@ func newProducer(t *testing.T, r *redistest.Redis) *enqueue.Client {
 	}
 	t.Cleanup(func() { p.Close() })
 	return p
-}
-
-func waitCompleted(t *testing.T, r *redistest.Redis, no string) {
-	t.Helper()
-	conn, _ := asynq.ParseRedisURI(r.URL())
-	insp := asynq.NewInspector(conn)
-	defer insp.Close()
-	deadline := time.Now().Add(10 * time.Second) // failsafe only
-	for {
-		info, err := insp.GetTaskInfo(tasks.DefaultQueue, no)
-		if err == nil && info.State == asynq.TaskStateCompleted {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s not completed: %+v %v", no, info, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }

@@ -66,6 +66,18 @@ type Config struct {
 
 	Logger   *zap.Logger
 	Registry *prometheus.Registry
+
+	// OnAttempt, when set, is called once for every finished attempt with
+	// what it did (the same facts as its "task ..." log line): for
+	// alerting, metrics or audit of your own, and for tests that wait on
+	// outcomes. It runs on the task's goroutine after the attempt's Redis
+	// writes (dead-letter record, cooldown) and before asynq records the
+	// task's new state, so it must be quick and safe for concurrent use.
+	// An attempt that shutdown cut short before it called WDT is handed
+	// back to asynq untouched and reports nothing; one cut mid-call
+	// reports what the handler made of it (an unknown outcome, retry),
+	// although asynq hands that task back without using a retry.
+	OnAttempt func(Attempt)
 }
 
 // Defaults of Config.
@@ -153,7 +165,7 @@ func New(cfg Config) (*Worker, error) {
 	})
 	w.handler = &Handler{
 		api: cfg.API, dlq: w.dlq, memory: store.NewOutcomeMemory(rdb, cfg.Queue), limiter: w.limiter, breaker: w.breaker,
-		metrics: w.metrics, log: cfg.Logger, opts: cfg.Handler, queue: cfg.Queue,
+		metrics: w.metrics, log: cfg.Logger, opts: cfg.Handler, queue: cfg.Queue, onAttempt: cfg.OnAttempt,
 	}
 	w.handler.runHeld = w.releaseHeld
 	w.srv = asynq.NewServerFromRedisClient(rdb, asynq.Config{

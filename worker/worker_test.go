@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/wdtcancel/wdtcancel/internal/store"
+	"github.com/wdtcancel/wdtcancel/internal/waittest"
 	"github.com/wdtcancel/wdtcancel/tasks"
 	"github.com/wdtcancel/wdtcancel/worker"
 	"github.com/wdtcancel/wdtcancel/worker/wdt"
@@ -23,14 +25,16 @@ func calls(w *worker.Worker, cat wdt.Category) float64 {
 }
 
 func TestCancelled(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, sandbox.Options{Orders: map[string]int{"RK1": 20, "RK2": 30}})
 	w := h.startWorker(nil)
 	h.enqueue("RK1", "RK2")
 	for _, no := range []string{"RK1", "RK2"} {
-		info := h.waitTask(no, asynq.TaskStateCompleted, 10*time.Second)
-		if info.Retried != 0 {
-			t.Errorf("%s retried %d", no, info.Retried)
+		a := h.settled(no)
+		if a.Action != worker.ActDone || a.Category != wdt.Cancelled || a.Number != 1 || a.Calls != 1 || a.WDTStatus != 0 || a.Err != nil || a.TaskID != no {
+			t.Errorf("%s: attempt %v", no, a)
 		}
+		h.waitTask(no, asynq.TaskStateCompleted)
 		if o := h.order(no); o.Status != sandbox.StateCancelled || o.CancelCalls != 1 {
 			t.Errorf("%s at sandbox: %+v", no, o)
 		}
@@ -44,10 +48,14 @@ func TestCancelled(t *testing.T) {
 }
 
 func TestRejectedIsDeadInOneAttempt(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, sandbox.Options{Orders: map[string]int{"RK80": 80}})
 	w := h.startWorker(nil)
 	h.enqueue("RK80")
-	info := h.waitTask("RK80", asynq.TaskStateArchived, 10*time.Second)
+	if a := h.settled("RK80"); a.Action != worker.ActDead || a.Category != wdt.Rejected || a.Number != 1 || a.Calls != 1 || a.WDTStatus != 100 || a.Ambiguous {
+		t.Fatalf("attempt %v", a)
+	}
+	info := h.waitTask("RK80", asynq.TaskStateArchived)
 	rec := h.deadRecord("RK80")
 	if rec.Category != wdt.Rejected || rec.WDTStatus == nil || *rec.WDTStatus != 100 || rec.Attempts != 1 || rec.Ambiguous {
 		t.Fatalf("record %+v", rec)
@@ -67,48 +75,93 @@ func TestRejectedIsDeadInOneAttempt(t *testing.T) {
 	}
 }
 
+// A rate-limit answer snoozes its task without using a retry and starts a
+// cooldown that every worker honours through Redis, a worker that never saw
+// the answer included. The cooldown is an hour, so nothing here depends on
+// how fast the test runs; the test ends it itself.
 func TestRateLimitSnoozesAndCoolsDownEveryWorker(t *testing.T) {
-	h := newHarness(t, sandbox.Options{RatePerMinute: 2})
-	cool := func(c *worker.Config) { c.Handler.Cooldown = 2 * time.Second; c.Concurrency = 1 }
-	w1 := h.startWorker(cool)
-	w2 := h.startWorker(cool)
+	t.Parallel()
+	// The sandbox checks, as each call arrives, that no cooldown is running.
+	var cooldown *worker.Limiter
+	var duringCooldown atomic.Int64
+	h := newHarness(t, sandbox.Options{RatePerMinute: 3, Latency: time.Nanosecond,
+		Sleep: func(ctx context.Context, _ time.Duration) error {
+			if left, err := cooldown.Cooldown(ctx); err != nil || left > 0 {
+				duringCooldown.Add(1)
+			}
+			return nil
+		}})
+	cooldown = worker.NewLimiter(h.rdb, tasks.DefaultQueue, worker.LimiterOptions{})
+	cfg := func(c *worker.Config) { c.Handler.Cooldown = time.Hour; c.Concurrency = 1 }
+
+	// WDT's quota is three calls a minute: the fourth draws its rate-limit
+	// answer, which snoozes that task and starts the cooldown.
+	w1 := h.startWorker(cfg)
 	h.enqueue("RL1", "RL2", "RL3", "RL4")
-	// Two pass the quota; the next calls (one per worker may be in flight at
-	// that moment) draw rate-limit answers.
-	limited := func() float64 { return calls(w1, wdt.RateLimited) + calls(w2, wdt.RateLimited) }
-	deadline := time.Now().Add(10 * time.Second)
-	for limited() == 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
+	h.attempts.Wait(t, "three cancellations", 3, func(a attempt) bool { return a.Action == worker.ActDone })
+	limited := h.attempts.Wait(t, "the rate-limit answer", 1, func(a attempt) bool { return a.Category == wdt.RateLimited })[0]
+	if limited.Action != worker.ActSnooze || limited.Calls != 1 || limited.Number != 1 {
+		t.Fatalf("rate-limited attempt %v", limited)
 	}
-	if n := limited(); n < 1 || n > 2 {
-		t.Fatalf("%v rate-limited answers, want 1 or 2 (one per worker at most)", n)
+	if got := testutil.ToFloat64(w1.Metrics().Cooldowns); got != 1 {
+		t.Fatalf("cooldown metric %v", got)
 	}
-	// Let a call that was already in flight land, then: during the cooldown
-	// neither worker calls WDT.
-	time.Sleep(100 * time.Millisecond)
-	before := h.sb.Stats().Calls
-	time.Sleep(1200 * time.Millisecond)
-	if after := h.sb.Stats().Calls; after != before {
-		t.Fatalf("%d calls during the shared cooldown", after-before)
+	if left, err := cooldown.Cooldown(context.Background()); err != nil || left < 50*time.Minute {
+		t.Fatalf("shared cooldown %v %v, want about an hour", left, err)
 	}
-	if testutil.ToFloat64(w1.Metrics().Cooldowns)+testutil.ToFloat64(w2.Metrics().Cooldowns) < 1 {
-		t.Fatal("cooldown metric not counted")
-	}
-	// WDT's minute passes; everything completes without using a retry.
-	h.shift.Store(int64(61 * time.Second))
-	for _, no := range []string{"RL1", "RL2", "RL3", "RL4"} {
-		if info := h.waitTask(no, asynq.TaskStateCompleted, 20*time.Second); info.Retried != 0 {
-			t.Errorf("%s used %d retries", no, info.Retried)
+	w1.Shutdown()
+
+	// Another worker process, which never saw the answer, takes new tasks
+	// during the cooldown: it snoozes them until the cooldown ends without
+	// calling WDT or using a retry.
+	w2 := h.startWorker(cfg)
+	h.enqueue("RL5", "RL6")
+	for _, no := range []string{"RL5", "RL6"} {
+		a := h.attempts.Wait(t, no+" held off", 1, of(no))[0]
+		if a.Worker != 2 || a.Action != worker.ActSnooze || a.Category != wdt.RateLimited || a.Calls != 0 || a.Number != 1 {
+			t.Fatalf("%s during the cooldown: %v", no, a)
 		}
+		info := h.waitTask(no, asynq.TaskStateRetry)
+		if until := time.Until(info.NextProcessAt); until < 50*time.Minute {
+			t.Fatalf("%s snoozed for %s, not until the cooldown ends", no, until)
+		}
+	}
+	if n := duringCooldown.Load(); n != 0 {
+		t.Fatalf("%d calls reached WDT during the shared cooldown", n)
+	}
+
+	// The cooldown ends and WDT's minute passes (the test stands in for
+	// the clock); a fresh worker runs the snoozed tasks, which complete
+	// without having used a retry.
+	w2.Shutdown()
+	h.rdb.Del(context.Background(), "wdtcancel:{"+tasks.DefaultQueue+"}:rl:cooldown")
+	h.shift.Store(int64(61 * time.Second))
+	h.startWorker(cfg)
+	if _, err := h.insp.RunAllRetryTasks(tasks.DefaultQueue); err != nil {
+		t.Fatal(err)
+	}
+	for _, no := range []string{limited.PreStockinNo, "RL5", "RL6"} {
+		a := h.attempts.Wait(t, no+" run by the third worker", 1, func(a attempt) bool { return a.Worker == 3 && a.PreStockinNo == no })[0]
+		if a.Action != worker.ActDone || a.Number != 1 {
+			t.Errorf("%s after the cooldown: %v", no, a)
+		}
+	}
+	if n := duringCooldown.Load(); n != 0 {
+		t.Fatalf("%d calls reached WDT during the shared cooldown", n)
+	}
+	if st := h.sb.Stats(); st.ByStatus["100"] != 1 || st.Cancellations != 6 {
+		t.Fatalf("sandbox %+v, want one rate-limit answer and six cancellations; attempts:\n%s", st, h.attempts.Dump())
 	}
 }
 
 func TestClockOffsetIsLearned(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, sandbox.Options{ClockOffset: 300 * time.Second})
 	w := h.startWorker(nil)
 	h.enqueue("CK1")
-	if info := h.waitTask("CK1", asynq.TaskStateCompleted, 10*time.Second); info.Retried != 0 {
-		t.Fatalf("retried %d", info.Retried)
+	// Re-signed within the same attempt: two calls, no retry.
+	if a := h.settled("CK1"); a.Action != worker.ActDone || a.Number != 1 || a.Calls != 2 {
+		t.Fatalf("attempt %v", a)
 	}
 	if got := testutil.ToFloat64(w.Metrics().ClockResyncs); got != 1 {
 		t.Fatalf("resyncs %v", got)
@@ -125,33 +178,34 @@ func TestClockOffsetIsLearned(t *testing.T) {
 }
 
 func TestConfigFaultKeepsTaskAndTurnsReadinessRed(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, sandbox.Options{})
 	bad := h.startWorker(func(c *worker.Config) {
 		c.API = h.client(testSecret + ":wrongsalt")
 		c.Handler.ConfigFaultDelay = 500 * time.Millisecond
 	})
 	h.enqueue("CF1")
-	deadline := time.Now().Add(10 * time.Second)
-	var rep worker.ReadyReport
-	code := 0
-	for time.Now().Before(deadline) {
-		if code = getJSON(t, "http://"+bad.OpsAddr()+"/readyz", &rep); code == 503 {
-			break
+	// The breaker's probe keeps calling; wait for a second answer of the
+	// same fault.
+	held := h.attempts.Wait(t, "two config answers", 2, func(a attempt) bool {
+		return a.PreStockinNo == "CF1" && a.Category == wdt.Config && a.Calls > 0
+	})
+	for _, a := range held {
+		if a.Action != worker.ActHold || a.Number != 1 {
+			t.Fatalf("config fault: %v", a)
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
-	if code != 503 || !strings.Contains(strings.Join(rep.Reasons, " "), "WDT_APPSECRET") {
+	var rep worker.ReadyReport
+	if code := getJSON(t, "http://"+bad.OpsAddr()+"/readyz", &rep); code != 503 || !strings.Contains(strings.Join(rep.Reasons, " "), "WDT_APPSECRET") {
 		t.Fatalf("readyz %d %+v", code, rep)
 	}
-	info, _ := h.insp.GetTaskInfo(tasks.DefaultQueue, "CF1")
-	if info.Retried != 0 || info.State == asynq.TaskStateArchived {
-		t.Fatalf("config fault used a retry or buried the task: %+v", info)
+	if n := h.attempts.Count(func(a attempt) bool { return a.Action == worker.ActDead || a.Action == worker.ActRetry }); n != 0 {
+		t.Fatalf("config fault used a retry or buried the task:\n%s", h.attempts.Dump())
 	}
 	if n, _ := bad.DLQ().Count(context.Background()); n != 0 {
 		t.Fatal("config fault dead-lettered")
 	}
 	// One error line per distinct fault, however many attempts.
-	time.Sleep(1200 * time.Millisecond)
 	if n := h.logs.FilterMessageSnippet("configuration fault").Len(); n != 1 {
 		t.Fatalf("%d config fault log lines", n)
 	}
@@ -165,23 +219,29 @@ func TestConfigFaultKeepsTaskAndTurnsReadinessRed(t *testing.T) {
 	bad.Shutdown()
 	// The operator fixes WDT_APPSECRET and restarts the worker.
 	good := h.startWorker(nil)
-	h.waitTask("CF1", asynq.TaskStateCompleted, 10*time.Second)
+	if a := h.settled("CF1"); a.Worker != 2 || a.Action != worker.ActDone || a.Number != 1 {
+		t.Fatalf("after the fix: %v", a)
+	}
 	if code := getJSON(t, "http://"+good.OpsAddr()+"/readyz", &rep); code != 200 || !rep.Ready {
 		t.Fatalf("readyz after fix %d %+v", code, rep)
 	}
 }
 
 func TestLostResponseMakesRejectionAmbiguous(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, sandbox.Options{LostResponseRate: 1})
-	w := h.startWorker(nil)
+	h.startWorker(nil)
 	h.enqueue("LR1")
 	// The first call is applied and its answer dropped; then the network heals.
-	deadline := time.Now().Add(10 * time.Second)
-	for calls(w, wdt.UnknownOutcome) == 0 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
+	lost := h.attempts.Wait(t, "a lost response", 1, of("LR1"))[0]
+	if lost.Action != worker.ActRetry || lost.Category != wdt.UnknownOutcome {
+		t.Fatalf("first attempt %v", lost)
 	}
 	h.sb.SetFaults(0, 0)
-	info := h.waitTask("LR1", asynq.TaskStateArchived, 10*time.Second)
+	if a := h.settled("LR1"); a.Action != worker.ActDead || a.Category != wdt.Rejected || !a.Ambiguous || a.Number < 2 {
+		t.Fatalf("attempt %v", a)
+	}
+	info := h.waitTask("LR1", asynq.TaskStateArchived)
 	rec := h.deadRecord("LR1")
 	if rec.Category != wdt.Rejected || !rec.Ambiguous || rec.AmbiguousReason == "" || rec.Attempts < 2 {
 		t.Fatalf("record %+v", rec)
@@ -195,25 +255,26 @@ func TestLostResponseMakesRejectionAmbiguous(t *testing.T) {
 }
 
 func TestGenuineRejectionIsNotAmbiguous(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, sandbox.Options{Orders: map[string]int{"OK1": 20}})
-	w := h.startWorker(nil)
+	h.startWorker(nil)
 	// Lose one response for another number: its memory must not leak to RK80.
 	h.sb.SetFaults(0, 1)
 	h.enqueue("OK1")
-	deadline := time.Now().Add(10 * time.Second)
-	for calls(w, wdt.UnknownOutcome) == 0 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	h.attempts.Wait(t, "OK1's lost response", 1, func(a attempt) bool { return a.PreStockinNo == "OK1" && a.Category == wdt.UnknownOutcome })
 	h.sb.SetFaults(0, 0)
 	h.sb.SetOrder("RK80", 80)
 	h.enqueue("RK80")
-	h.waitTask("RK80", asynq.TaskStateArchived, 10*time.Second)
+	if a := h.settled("RK80"); a.Action != worker.ActDead || a.Ambiguous {
+		t.Fatalf("clean rejection: %v", a)
+	}
 	if rec := h.deadRecord("RK80"); rec.Ambiguous {
 		t.Fatalf("clean rejection marked ambiguous: %+v", rec)
 	}
 }
 
 func TestMalformedPayloadIsDeadInvalid(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, sandbox.Options{})
 	h.startWorker(nil)
 	c := asynq.NewClient(h.conn)
@@ -232,30 +293,35 @@ func TestMalformedPayloadIsDeadInvalid(t *testing.T) {
 	}
 	h.enqueue("GOOD1")
 	for _, p := range pushes {
-		h.waitTask(p.id, asynq.TaskStateArchived, 10*time.Second)
+		if a := h.settled(p.id); a.Action != worker.ActDead || a.Category != wdt.Invalid || a.Calls != 0 || a.TaskID != p.id {
+			t.Fatalf("%s: %v", p.id, a)
+		}
 		rec := h.deadRecord(p.id)
 		if rec.Category != wdt.Invalid || rec.Payload != p.payload || rec.Attempts != 1 {
 			t.Fatalf("%s: %+v", p.id, rec)
 		}
 	}
-	h.waitTask("GOOD1", asynq.TaskStateCompleted, 10*time.Second)
+	if a := h.settled("GOOD1"); a.Action != worker.ActDone {
+		t.Fatalf("GOOD1: %v", a)
+	}
 	if h.sb.Stats().Calls != 1 {
 		t.Fatalf("invalid tasks reached WDT: %+v", h.sb.Stats())
 	}
 }
 
 func TestServerErrorsRetriedThenCancelled(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, sandbox.Options{FailRate: 1, Seed: 3})
-	w := h.startWorker(nil)
+	h.startWorker(nil)
 	h.enqueue("S1")
-	deadline := time.Now().Add(10 * time.Second)
-	for calls(w, wdt.UnknownOutcome) < 3 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
+	for _, a := range h.attempts.Wait(t, "three failed attempts", 3, of("S1")) {
+		if a.Action != worker.ActRetry || a.Calls != 1 {
+			t.Fatalf("failed attempt %v", a)
+		}
 	}
 	h.sb.SetFaults(0, 0)
-	info := h.waitTask("S1", asynq.TaskStateCompleted, 10*time.Second)
-	if info.Retried < 3 {
-		t.Fatalf("retried %d, want at least 3", info.Retried)
+	if a := h.settled("S1"); a.Action != worker.ActDone || a.Number < 4 {
+		t.Fatalf("attempt %v, want done after at least 3 retries", a)
 	}
 	if o := h.order("S1"); o.Status != sandbox.StateCancelled {
 		t.Fatalf("sandbox %+v", o)
@@ -263,10 +329,13 @@ func TestServerErrorsRetriedThenCancelled(t *testing.T) {
 }
 
 func TestExhaustedAfterMaxRetry(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, sandbox.Options{FailRate: 1, Seed: 5})
 	h.startWorker(func(c *worker.Config) { c.Handler.MaxRetry = 3 })
 	h.enqueue("EX1")
-	h.waitTask("EX1", asynq.TaskStateArchived, 20*time.Second)
+	if a := h.settled("EX1"); a.Action != worker.ActDead || a.Category != wdt.Exhausted || a.Number != 3 {
+		t.Fatalf("attempt %v", a)
+	}
 	rec := h.deadRecord("EX1")
 	if rec.Category != wdt.Exhausted || rec.Attempts != 3 || !strings.Contains(rec.Error, "exhausted after 3 failed attempts") {
 		t.Fatalf("record %+v", rec)
@@ -277,11 +346,17 @@ func TestExhaustedAfterMaxRetry(t *testing.T) {
 }
 
 func TestDLQRequeueAfterArchiveTrimmed(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, sandbox.Options{Orders: map[string]int{"DQ1": 80, "DQ2": 80}})
 	w := h.startWorker(nil)
 	h.enqueue("DQ1", "DQ2")
-	h.waitTask("DQ1", asynq.TaskStateArchived, 10*time.Second)
-	h.waitTask("DQ2", asynq.TaskStateArchived, 10*time.Second)
+	for _, no := range []string{"DQ1", "DQ2"} {
+		if a := h.settled(no); a.Action != worker.ActDead {
+			t.Fatalf("%s: %v", no, a)
+		}
+		// Requeue needs asynq to have archived the task.
+		h.waitTask(no, asynq.TaskStateArchived)
+	}
 	ctx := context.Background()
 	// asynq trims its archive: the archived task of DQ1 is gone.
 	if err := h.insp.DeleteTask(tasks.DefaultQueue, "DQ1"); err != nil {
@@ -300,7 +375,7 @@ func TestDLQRequeueAfterArchiveTrimmed(t *testing.T) {
 		}
 	}
 	for _, no := range []string{"DQ1", "DQ2"} {
-		h.waitTask(no, asynq.TaskStateCompleted, 10*time.Second)
+		h.attempts.Wait(t, no+" done after requeue", 1, ended(worker.ActDone, no))
 		if o := h.order(no); o.Status != sandbox.StateCancelled || o.CancelCalls != 2 {
 			t.Fatalf("%s: %+v", no, o)
 		}
@@ -308,13 +383,14 @@ func TestDLQRequeueAfterArchiveTrimmed(t *testing.T) {
 	if n, _ := w.DLQ().Count(ctx); n != 0 {
 		t.Fatalf("%d records left", n)
 	}
-	// Requeue of a number that is not dead, and of one with a live task.
+	// Requeue of a number that is not dead.
 	if err := w.DLQ().Requeue(ctx, "DQ1"); err == nil {
 		t.Fatal("requeue of a non-dead number succeeded")
 	}
 }
 
 func TestDLQRequeueRefusesSecondLiveTask(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, sandbox.Options{})
 	ctx := context.Background()
 	rdb := h.conn.MakeRedisClient().(redis.UniversalClient)
@@ -334,50 +410,102 @@ func TestDLQRequeueRefusesSecondLiveTask(t *testing.T) {
 	}
 }
 
+// TestShutdownLosesNothing holds every call in flight at the sandbox, so the
+// test, not timing, decides what a shutdown finds: with a short timeout the
+// calls in flight are cut and their tasks handed back; with a generous one
+// they finish. Nothing is lost and no retry is used: every order ends
+// cancelled at the sandbox, and every task done or, where WDT applied a cut
+// call, dead as an ambiguous rejection; never a clean rejection.
 func TestShutdownLosesNothing(t *testing.T) {
-	h := newHarness(t, sandbox.Options{Latency: 300 * time.Millisecond})
+	t.Parallel()
+	gate := newCallGate()
+	h := newHarness(t, sandbox.Options{Latency: time.Hour, Sleep: gate.sleep})
+	t.Cleanup(gate.close)
 	var nos []string
-	for i := 0; i < 30; i++ {
+	for i := 0; i < 12; i++ {
 		nos = append(nos, fmt.Sprintf("SD%02d", i))
 	}
 	h.enqueue(nos...)
-	// A short shutdown timeout: in-flight calls are cut and handed back.
-	w1 := h.startWorker(func(c *worker.Config) { c.Concurrency = 8; c.ShutdownTimeout = 100 * time.Millisecond })
-	time.Sleep(500 * time.Millisecond)
-	w1.Shutdown()
-	done := h.sb.Stats().Cancellations
-	if done == 0 || done == len(nos) {
-		t.Fatalf("%d of %d done before shutdown: the test did not cut in-flight work", done, len(nos))
+	four := func(c *worker.Config) {
+		c.Concurrency = 4
+		c.Breaker.Threshold = 100 // cut calls are not an outage
 	}
-	// A generous timeout: in-flight calls finish.
-	w2 := h.startWorker(func(c *worker.Config) { c.Concurrency = 8 })
-	time.Sleep(400 * time.Millisecond)
-	w2.Shutdown()
-	h.startWorker(func(c *worker.Config) { c.Concurrency = 8 })
-	// Nothing is lost: every order is cancelled at the sandbox, and every
-	// task is done or, when a cut call had in fact cancelled the order, dead
-	// as an ambiguous rejection; never a clean rejection.
+
+	// A short shutdown timeout: the four calls in flight are cut. WDT
+	// applies two of them anyway (their answers are lost) and never sees
+	// the other two.
+	w1 := h.startWorker(func(c *worker.Config) { four(c); c.ShutdownTimeout = 100 * time.Millisecond })
+	for i := 0; i < 4; i++ {
+		if c := gate.next(t); i < 2 {
+			c.applyWhenCut()
+		} else {
+			c.dropWhenCut()
+		}
+	}
+	w1.Shutdown()
+	cut := h.attempts.Wait(t, "the four cut attempts", 4, func(a attempt) bool { return a.Worker == 1 })
+	if n := h.attempts.Count(func(a attempt) bool { return a.Worker == 1 }); n != 4 {
+		t.Fatalf("first worker made %d attempts, want the 4 it was cut in:\n%s", n, h.attempts.Dump())
+	}
+	wasCut := map[string]bool{}
+	for _, a := range cut {
+		if a.Category != wdt.UnknownOutcome || a.Calls != 1 {
+			t.Fatalf("cut attempt %v", a)
+		}
+		wasCut[a.PreStockinNo] = true
+	}
+	waittest.Until(t, "WDT to apply the two cut calls", func() bool { return h.sb.Stats().Cancellations == 2 })
+
+	// A generous timeout: shutdown begins with four calls in flight, and
+	// they finish.
+	w2 := h.startWorker(func(c *worker.Config) { four(c); c.ShutdownTimeout = waittest.Failsafe })
+	inFlight := []*heldCall{gate.next(t), gate.next(t), gate.next(t), gate.next(t)}
+	stopped := make(chan struct{})
+	go func() { w2.Shutdown(); close(stopped) }()
+	h.lines.Wait(t, "the second worker shutting down", 1, func(l logLine) bool {
+		return l.Worker == 2 && strings.HasPrefix(l.Message, "shutting down")
+	})
+	gate.open()
+	for _, c := range inFlight {
+		c.release()
+	}
+	waittest.Recv(t, stopped, "the graceful shutdown to return")
+	// Shutdown returned after the handlers, so their attempts are in.
+	if n := h.attempts.Count(func(a attempt) bool { return a.Worker == 2 }); n < 4 {
+		t.Fatalf("the second worker finished %d attempts, want the 4 in flight at least:\n%s", n, h.attempts.Dump())
+	}
+	if n := h.attempts.Count(func(a attempt) bool { return a.Worker == 2 && (a.Calls != 1 || a.Category == wdt.UnknownOutcome) }); n != 0 {
+		t.Fatalf("a call in flight at a graceful shutdown was cut:\n%s", h.attempts.Dump())
+	}
+
+	// A third worker finishes the rest.
+	h.startWorker(four)
 	for _, no := range nos {
-		deadline := time.Now().Add(20 * time.Second)
-		var info *asynq.TaskInfo
-		for time.Now().Before(deadline) {
-			info, _ = h.insp.GetTaskInfo(tasks.DefaultQueue, no)
-			if info != nil && (info.State == asynq.TaskStateCompleted || info.State == asynq.TaskStateArchived) {
-				break
-			}
-			time.Sleep(20 * time.Millisecond)
+		a := h.settled(no)
+		if a.Number != 1 {
+			t.Errorf("%s used a retry: %v", no, a)
 		}
-		if info == nil || (info.State != asynq.TaskStateCompleted && info.State != asynq.TaskStateArchived) {
-			t.Fatalf("%s never settled: %+v", no, info)
+		o := h.order(no)
+		if o.Status != sandbox.StateCancelled {
+			t.Fatalf("%s not cancelled at the sandbox: %+v", no, o)
 		}
-		if o := h.order(no); o.Status != sandbox.StateCancelled {
-			t.Fatalf("%s: %+v", no, o)
+		// A call WDT applied after it was cut is the second call to reach
+		// the order.
+		applied := o.CancelCalls == 2
+		if applied && !wasCut[no] {
+			t.Fatalf("%s: two calls reached WDT but none was cut: %+v", no, o)
 		}
-		if info.State == asynq.TaskStateArchived {
+		if applied != (a.Action == worker.ActDead) {
+			t.Fatalf("%s: %v, sandbox %+v", no, a, o)
+		}
+		if a.Action == worker.ActDead {
 			if rec := h.deadRecord(no); rec.Category != wdt.Rejected || !rec.Ambiguous {
 				t.Fatalf("%s: cancelled at the sandbox but dead-lettered %+v", no, rec)
 			}
 		}
+	}
+	if n := h.sb.Stats().Cancellations; n != len(nos) {
+		t.Fatalf("%d cancellations at the sandbox for %d orders", n, len(nos))
 	}
 }
 
@@ -406,6 +534,7 @@ func mustGather(t *testing.T, w *worker.Worker) []sample {
 // its sent mark; the order was in fact cancelled by that call. The next
 // attempt's rejection must be flagged ambiguous, not filed as clean.
 func TestCrashMidCallMakesRejectionAmbiguous(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, sandbox.Options{Orders: map[string]int{"KM1": 10}})
 	rdb := h.conn.MakeRedisClient().(redis.UniversalClient)
 	defer rdb.Close()
@@ -413,7 +542,9 @@ func TestCrashMidCallMakesRejectionAmbiguous(t *testing.T) {
 	rdb.Set(context.Background(), store.SentKey(tasks.DefaultQueue, "KM1"), "2026-11-27T00:00:00Z", time.Hour)
 	h.startWorker(nil)
 	h.enqueue("KM1")
-	h.waitTask("KM1", asynq.TaskStateArchived, 10*time.Second)
+	if a := h.settled("KM1"); a.Action != worker.ActDead || !a.Ambiguous {
+		t.Fatalf("attempt %v", a)
+	}
 	if rec := h.deadRecord("KM1"); rec.Category != wdt.Rejected || !rec.Ambiguous {
 		t.Fatalf("record %+v", rec)
 	}
@@ -423,6 +554,7 @@ func TestCrashMidCallMakesRejectionAmbiguous(t *testing.T) {
 // again gets a fresh record. (The race where the rejection lands before
 // requeue removes the old record is covered by TestDeleteIfUnchanged.)
 func TestRequeuedThenRejectedAgain(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, sandbox.Options{Orders: map[string]int{"RQ1": 80}})
 	ctx := context.Background()
 	if err := h.dlq.Put(ctx, worker.Record{PreStockinNo: "RQ1", Category: wdt.Rejected, Error: "old"}); err != nil {
@@ -433,7 +565,9 @@ func TestRequeuedThenRejectedAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.startWorker(nil)
-	h.waitTask("RQ1", asynq.TaskStateArchived, 10*time.Second)
+	if a := h.settled("RQ1"); a.Action != worker.ActDead {
+		t.Fatalf("attempt %v", a)
+	}
 	if rec := h.deadRecord("RQ1"); rec.Error == "old" || rec.Category != wdt.Rejected {
 		t.Fatalf("record %+v", rec)
 	}
@@ -443,14 +577,58 @@ func TestRequeuedThenRejectedAgain(t *testing.T) {
 // the task again (a shutdown handed it back just as the call succeeded).
 // The rerun's rejection only says the order is already cancelled: done.
 func TestConfirmedEarlierIsDoneNotDead(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, sandbox.Options{Orders: map[string]int{"CE1": 10}})
 	rdb := h.conn.MakeRedisClient().(redis.UniversalClient)
 	defer rdb.Close()
 	rdb.Set(context.Background(), store.ConfirmedKey(tasks.DefaultQueue, "CE1"), "2026-11-27T00:00:00Z", time.Hour)
 	h.startWorker(nil)
 	h.enqueue("CE1")
-	h.waitTask("CE1", asynq.TaskStateCompleted, 10*time.Second)
+	if a := h.settled("CE1"); a.Action != worker.ActDone || a.Category != wdt.Cancelled || a.Calls != 1 {
+		t.Fatalf("attempt %v", a)
+	}
 	if _, err := h.dlq.Get(context.Background(), "CE1"); err == nil {
 		t.Fatal("a confirmed cancellation was dead-lettered")
+	}
+}
+
+// TestDeadLetterWriteFailureKeepsTheTask: when the dead-letter record
+// cannot be written, the task is not archived (asynq could trim it and lose
+// the order) but snoozed as Redis trouble, and that attempt is reported
+// like any other; once Redis takes the record, the task is dead-lettered.
+func TestDeadLetterWriteFailureKeepsTheTask(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, sandbox.Options{Orders: map[string]int{"DW1": 80}})
+	ctx := context.Background()
+	h.enqueue("DW1")
+	// The dead-letter hash's key holds a string: every write to it fails.
+	dlqKey := "wdtcancel:{" + tasks.DefaultQueue + "}:dlq"
+	if err := h.rdb.Set(ctx, dlqKey, "not a hash", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	w := h.startWorker(nil)
+	a := h.attempts.Wait(t, "DW1's first attempt", 1, of("DW1"))[0]
+	if a.Action != worker.ActSnooze || a.Category != wdt.Redis || a.Calls != 1 || a.Number != 1 || !strings.Contains(fmt.Sprint(a.Err), "WRONGTYPE") {
+		t.Fatalf("attempt with an unwritable dead-letter queue: %v", a)
+	}
+	if got := testutil.ToFloat64(w.Metrics().Outcomes.WithLabelValues(string(worker.ActSnooze), string(wdt.Redis))); got != 1 {
+		t.Fatalf("snooze outcome metric %v", got)
+	}
+	if n := h.logs.FilterMessage("task snooze").Len(); n != 1 {
+		t.Fatalf("%d task snooze log lines", n)
+	}
+
+	// Redis takes records again; the task runs now instead of after its
+	// snooze, and is dead-lettered.
+	h.rdb.Del(ctx, dlqKey)
+	h.waitTask("DW1", asynq.TaskStateRetry)
+	if err := h.insp.RunTask(tasks.DefaultQueue, "DW1"); err != nil {
+		t.Fatal(err)
+	}
+	if a := h.settled("DW1"); a.Action != worker.ActDead || a.Category != wdt.Rejected || a.Number != 1 {
+		t.Fatalf("after the fix: %v", a)
+	}
+	if rec := h.deadRecord("DW1"); rec.Category != wdt.Rejected {
+		t.Fatalf("record %+v", rec)
 	}
 }

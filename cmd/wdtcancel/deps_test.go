@@ -10,6 +10,7 @@ import (
 // sandbox, the demo and the bench are products built on plain net/http and
 // redisserver, never on testing, httptest or prometheus's testutil.
 func TestBinaryLinksNoTestKit(t *testing.T) {
+	t.Parallel()
 	out, err := exec.Command("go", "list", "-deps", ".").Output()
 	if err != nil {
 		t.Skipf("go list unavailable: %v", err)
@@ -17,7 +18,8 @@ func TestBinaryLinksNoTestKit(t *testing.T) {
 	for _, dep := range strings.Fields(string(out)) {
 		switch {
 		case dep == "testing", dep == "net/http/httptest",
-			strings.HasSuffix(dep, "/testutil"), strings.HasSuffix(dep, "/redistest"), strings.HasSuffix(dep, "/testkit"):
+			strings.HasSuffix(dep, "/testutil"), strings.HasSuffix(dep, "/redistest"), strings.HasSuffix(dep, "/testkit"),
+			strings.HasSuffix(dep, "/waittest"):
 			t.Errorf("wdtcancel links the test kit %s", dep)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 )
 
 func TestEnqueueCommand(t *testing.T) {
+	t.Parallel()
 	r := redistest.New(t)
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -72,6 +73,7 @@ func TestEnqueueCommand(t *testing.T) {
 }
 
 func TestEnqueueUsageErrors(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	tests := []struct {
 		name string
@@ -95,6 +97,7 @@ func TestEnqueueUsageErrors(t *testing.T) {
 }
 
 func TestStatusCommand(t *testing.T) {
+	t.Parallel()
 	r := redistest.New(t)
 	ctx := context.Background()
 	runCmd(t, ctx, "", "enqueue", "--redis-url", r.URL(), "RK1")

@@ -16,6 +16,7 @@ import (
 
 	"github.com/wdtcancel/wdtcancel/internal/config"
 	"github.com/wdtcancel/wdtcancel/internal/redistest"
+	"github.com/wdtcancel/wdtcancel/internal/waittest"
 	"github.com/wdtcancel/wdtcancel/worker/wdt/sandbox"
 )
 
@@ -63,6 +64,7 @@ func TestEnqueueEvictingRedis(t *testing.T) {
 }
 
 func TestAPIEvictingRedisRefused(t *testing.T) {
+	t.Parallel()
 	r := evictingRedis(t, "volatile-lru")
 	_, errOut, code := runCmd(t, context.Background(), "", "api", "--redis-url", r.URL(), "--allow-unauthenticated", "--listen", "127.0.0.1:0", "--log-level", "error")
 	if code != exitUsage {
@@ -72,33 +74,23 @@ func TestAPIEvictingRedisRefused(t *testing.T) {
 }
 
 func TestWorkerEvictingRedis(t *testing.T) {
+	t.Parallel()
 	r := evictingRedis(t, "allkeys-lru")
 	sb, err := sandbox.NewServer(sandbox.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sb.Close()
-	t.Setenv("REDIS_URL", r.URL())
-	t.Setenv("WDT_URL", sb.APIURL())
-	t.Setenv("WDT_SID", "sandbox")
-	t.Setenv("WDT_APPKEY", "sandbox")
-	t.Setenv("WDT_APPSECRET", "sandbox:sandbox")
+	base := []string{"worker", "--redis-url", r.URL(), "--wdt-url", sb.APIURL(), "--sid", "sandbox", "--appkey", "sandbox", "--appsecret", "sandbox:sandbox"}
 
-	_, errOut, code := runCmd(t, context.Background(), "", "worker", "--listen", "", "--log-level", "error")
+	_, errOut, code := runCmd(t, context.Background(), "", append(base, "--listen", "", "--log-level", "error")...)
 	if code != exitUsage {
 		t.Fatalf("exit %d, want %d: %s", code, exitUsage, errOut)
 	}
 	wantEvictionMessage(t, errOut, "allkeys-lru")
 
-	ops := freeAddr(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan int, 1)
-	go func() {
-		_, _, code := runCmd(t, ctx, "", "worker", "--listen", ops, "--log-level", "error", "--allow-eviction")
-		done <- code
-	}()
-	waitListening(t, ops)
+	wk := startCmd(t, append(base, "--listen", "127.0.0.1:0", "--allow-eviction")...)
+	ops := listenAddr(t, wk.logged(t, "worker started"), "ops")
 	resp, err := http.Get("http://" + ops + "/readyz")
 	if err != nil {
 		t.Fatal(err)
@@ -113,51 +105,48 @@ func TestWorkerEvictingRedis(t *testing.T) {
 	if resp.StatusCode != 503 || rep.Ready || rep.Redis != "evicting" || !strings.Contains(strings.Join(rep.Reasons, " "), "maxmemory-policy allkeys-lru") {
 		t.Fatalf("readyz with --allow-eviction: %d %+v", resp.StatusCode, rep)
 	}
-	cancel()
-	if code := <-done; code != exitOK {
-		t.Fatalf("worker exit %d", code)
+	if code := wk.stop(t); code != exitOK {
+		t.Fatalf("worker exit %d: %s", code, wk.stderr)
 	}
 }
 
 // TestServerTimeoutClosesSilentConnection: the api and the sandbox close a
-// client that connects and sends nothing.
+// client that connects and sends nothing. It changes httpOptions, a package
+// variable, so it does not run in parallel with other tests.
 func TestServerTimeoutClosesSilentConnection(t *testing.T) {
 	r := redistest.New(t)
 	saved := httpOptions
 	httpOptions.ReadHeaderTimeout = 100 * time.Millisecond
 	t.Cleanup(func() { httpOptions = saved })
-	for name, args := range map[string][]string{
-		"api":     {"api", "--redis-url", r.URL(), "--allow-unauthenticated"},
-		"sandbox": {"sandbox"},
+	for name, tt := range map[string]struct {
+		args            []string
+		listening, addr string // the log line saying where it listens, and its field
+	}{
+		"api":     {[]string{"api", "--redis-url", r.URL(), "--allow-unauthenticated"}, "api listening", "addr"},
+		"sandbox": {[]string{"sandbox"}, "sandbox listening", "url"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			addr := freeAddr(t)
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			done := make(chan int, 1)
-			go func() {
-				_, _, code := runCmd(t, ctx, "", append(args, "--listen", addr, "--log-level", "error")...)
-				done <- code
-			}()
-			waitListening(t, addr)
+			t.Parallel()
+			srv := startCmd(t, append(tt.args, "--listen", "127.0.0.1:0")...)
+			addr := listenAddr(t, srv.logged(t, tt.listening), tt.addr)
 			conn, err := net.Dial("tcp", addr)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer conn.Close()
-			conn.SetReadDeadline(time.Now().Add(20 * time.Second)) // failsafe only
+			conn.SetReadDeadline(time.Now().Add(waittest.Failsafe)) // failsafe only
 			if _, err := io.Copy(io.Discard, conn); errors.Is(err, os.ErrDeadlineExceeded) {
 				t.Fatalf("%s kept a silent connection open", name)
 			}
-			cancel()
-			if code := <-done; code != exitOK {
-				t.Fatalf("%s exit %d", name, code)
+			if code := srv.stop(t); code != exitOK {
+				t.Fatalf("%s exit %d: %s", name, code, srv.stderr)
 			}
 		})
 	}
 }
 
 func TestAllowEvictionFlagAndEnv(t *testing.T) {
+	t.Parallel()
 	for _, cmd := range []string{"worker", "enqueue", "api"} {
 		c, _, err := newRoot().Find([]string{cmd})
 		if err != nil || c.Flags().Lookup("allow-eviction") == nil {

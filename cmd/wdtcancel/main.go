@@ -82,15 +82,20 @@ func exitCode(err error, stderr io.Writer) int {
 }
 
 // logFlags are shared by the long-running commands.
-type logFlags struct{ format, level string }
+type logFlags struct {
+	format, level string
+	// cmd's stderr receives the logs: os.Stderr, or what a test set.
+	cmd *cobra.Command
+}
 
 func (l *logFlags) add(cmd *cobra.Command) {
+	l.cmd = cmd
 	cmd.Flags().StringVar(&l.format, "log-format", "json", "log format: json or console")
 	cmd.Flags().StringVar(&l.level, "log-level", "info", "log level: debug, info, warn, error")
 }
 
 func (l *logFlags) logger() (*zap.Logger, error) {
-	log, err := logging.New(logging.Options{Format: l.format, Level: l.level})
+	log, err := logging.New(logging.Options{Format: l.format, Level: l.level, Output: l.cmd.ErrOrStderr()})
 	if err != nil {
 		return nil, usageErr(err)
 	}

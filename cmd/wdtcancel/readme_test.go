@@ -11,6 +11,7 @@ import (
 // TestREADMEDocumentsEveryFlag keeps the configuration section honest:
 // every flag of every subcommand appears in README.md.
 func TestREADMEDocumentsEveryFlag(t *testing.T) {
+	t.Parallel()
 	raw, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)

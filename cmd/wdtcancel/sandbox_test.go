@@ -14,17 +14,13 @@ import (
 )
 
 func TestSandboxCommand(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	orders := filepath.Join(dir, "orders.txt")
 	os.WriteFile(orders, []byte("RK20 20\nRK80 80\n"), 0o644)
-	addr := freeAddr(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int)
-	go func() {
-		_, _, code := runCmd(t, ctx, "", "sandbox", "--listen", addr, "--orders", orders, "--unknown", "missing", "--log-level", "error")
-		done <- code
-	}()
-	waitListening(t, addr)
+	sb := startCmd(t, "sandbox", "--listen", "127.0.0.1:0", "--orders", orders, "--unknown", "missing")
+	addr := listenAddr(t, sb.logged(t, "sandbox listening"), "url")
+	ctx := context.Background()
 	creds, _ := wdt.NewCredentials("sandbox", "sandbox", "sandbox:sandbox")
 	c, _ := wdt.New("http://"+addr+"/openapi", creds)
 	for no, want := range map[string]wdt.Category{"RK20": wdt.Cancelled, "RK80": wdt.Rejected, "RKX": wdt.Rejected} {
@@ -32,13 +28,13 @@ func TestSandboxCommand(t *testing.T) {
 			t.Errorf("%s: %s, want %s", no, got, want)
 		}
 	}
-	cancel()
-	if code := <-done; code != 0 {
+	if code := sb.stop(t); code != 0 {
 		t.Fatalf("sandbox exited %d after cancel", code)
 	}
 }
 
 func TestSandboxCommandBadOrdersFile(t *testing.T) {
+	t.Parallel()
 	_, _, code := runCmd(t, context.Background(), "", "sandbox", "--orders", "/nonexistent/orders.txt")
 	if code != exitUsage {
 		t.Fatalf("exit %d, want %d", code, exitUsage)
@@ -49,14 +45,10 @@ func TestSandboxCommandBadOrdersFile(t *testing.T) {
 // applied and then garbled: the client never sees a success, the order is
 // cancelled all the same, and PUT puts it back for a rerun.
 func TestSandboxCommandFaultFlags(t *testing.T) {
-	addr := freeAddr(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int)
-	go func() {
-		_, _, code := runCmd(t, ctx, "", "sandbox", "--listen", addr, "--apply-fail-rate", "1", "--seed", "3", "--log-level", "error")
-		done <- code
-	}()
-	waitListening(t, addr)
+	t.Parallel()
+	sb := startCmd(t, "sandbox", "--listen", "127.0.0.1:0", "--apply-fail-rate", "1", "--seed", "3")
+	addr := listenAddr(t, sb.logged(t, "sandbox listening"), "url")
+	ctx := context.Background()
 	base := "http://" + addr
 	creds, _ := wdt.NewCredentials("sandbox", "sandbox", "sandbox:sandbox")
 	c, _ := wdt.New(base+"/openapi", creds, wdt.WithHTTPClient(&http.Client{Transport: &http.Transport{}}))
@@ -93,13 +85,13 @@ func TestSandboxCommandFaultFlags(t *testing.T) {
 			t.Fatalf("by_fault %v", st.ByFault)
 		}
 	}
-	cancel()
-	if code := <-done; code != 0 {
+	if code := sb.stop(t); code != 0 {
 		t.Fatalf("sandbox exited %d after cancel", code)
 	}
 }
 
 func TestSandboxCommandBadFaultRates(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		args   []string
 		errHas string
@@ -110,6 +102,7 @@ func TestSandboxCommandBadFaultRates(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			t.Parallel()
 			_, stderr, code := runCmd(t, context.Background(), "", append([]string{"sandbox", "--listen", "127.0.0.1:0"}, tt.args...)...)
 			if code != exitUsage || !strings.Contains(stderr, tt.errHas) {
 				t.Fatalf("exit %d %q, want %d and %q", code, stderr, exitUsage, tt.errHas)
@@ -133,6 +126,7 @@ func getJSON(t *testing.T, url string, v any) {
 // TestSandboxREADMENamesEveryFault keeps the README's list of by_fault
 // names in step with the sandbox.
 func TestSandboxREADMENamesEveryFault(t *testing.T) {
+	t.Parallel()
 	raw, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)

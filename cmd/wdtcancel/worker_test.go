@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/wdtcancel/wdtcancel/internal/redistest"
 	"github.com/wdtcancel/wdtcancel/worker/wdt/sandbox"
@@ -53,47 +52,37 @@ func TestWorkerConfigErrors(t *testing.T) {
 
 // TestWorkerAndDLQCommands runs the worker command in-process against the
 // sandbox, then reads and re-drives the dead letters with the dlq command.
+// It waits on the worker's own log lines: where it listens, and each task's
+// outcome.
 func TestWorkerAndDLQCommands(t *testing.T) {
+	t.Parallel()
 	r := redistest.New(t)
 	sb, err := sandbox.NewServer(sandbox.Options{Orders: map[string]int{"W1": 20, "W80": 80, "W81": 80}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sb.Close()
-	t.Setenv("REDIS_URL", r.URL())
-	t.Setenv("WDT_URL", sb.APIURL())
-	t.Setenv("WDT_SID", "sandbox")
-	t.Setenv("WDT_APPKEY", "sandbox")
-	t.Setenv("WDT_APPSECRET", "sandbox:sandbox")
-	ops := freeAddr(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int)
-	go func() {
-		_, _, code := runCmd(t, ctx, "", "worker", "--listen", ops, "--log-level", "error")
-		done <- code
-	}()
-	waitListening(t, ops)
-	if _, errOut, code := runCmd(t, context.Background(), "", "enqueue", "W1", "W80", "W81"); code != 0 {
+	redisURL := []string{"--redis-url", r.URL()}
+	wk := startCmd(t, append([]string{"worker", "--listen", "127.0.0.1:0", "--wdt-url", sb.APIURL(),
+		"--sid", "sandbox", "--appkey", "sandbox", "--appsecret", "sandbox:sandbox"}, redisURL...)...)
+	ops := listenAddr(t, wk.logged(t, "worker started"), "ops")
+	if _, errOut, code := runCmd(t, context.Background(), "", append([]string{"enqueue", "W1", "W80", "W81"}, redisURL...)...); code != 0 {
 		t.Fatalf("enqueue %d %s", code, errOut)
 	}
+	wk.loggedFor(t, "task done", "W1")
+	wk.loggedFor(t, "task dead", "W80")
+	wk.loggedFor(t, "task dead", "W81")
 	var recs []map[string]any
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		out, _, _ := runCmd(t, context.Background(), "", "dlq", "ls", "--json")
-		json.Unmarshal([]byte(out), &recs)
-		if len(recs) == 2 {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	out, _, _ := runCmd(t, context.Background(), "", append([]string{"dlq", "ls", "--json"}, redisURL...)...)
+	json.Unmarshal([]byte(out), &recs)
 	if len(recs) != 2 || recs[0]["category"] != "rejected" || recs[0]["ambiguous"] != false {
 		t.Fatalf("dlq ls: %v", recs)
 	}
-	out, _, code := runCmd(t, context.Background(), "", "dlq", "show", "W80", "--json")
+	out, _, code := runCmd(t, context.Background(), "", append([]string{"dlq", "show", "W80", "--json"}, redisURL...)...)
 	if code != 0 || !strings.Contains(out, `"wdt_status":100`) {
 		t.Fatalf("dlq show %d %s", code, out)
 	}
-	out, _, _ = runCmd(t, context.Background(), "", "dlq", "ls")
+	out, _, _ = runCmd(t, context.Background(), "", append([]string{"dlq", "ls"}, redisURL...)...)
 	if !strings.Contains(out, "W81") || !strings.Contains(out, "2 dead-lettered") {
 		t.Fatalf("dlq ls: %s", out)
 	}
@@ -104,34 +93,30 @@ func TestWorkerAndDLQCommands(t *testing.T) {
 	resp.Body.Close()
 
 	sb.SetOrder("W80", 30)
-	out, _, code = runCmd(t, context.Background(), "", "dlq", "requeue", "W80")
+	out, _, code = runCmd(t, context.Background(), "", append([]string{"dlq", "requeue", "W80"}, redisURL...)...)
 	if code != 0 || !strings.Contains(out, "requeued 1, failed 0") {
 		t.Fatalf("requeue %d %s", code, out)
 	}
-	out, _, code = runCmd(t, context.Background(), "", "dlq", "purge", "--all")
+	out, _, code = runCmd(t, context.Background(), "", append([]string{"dlq", "purge", "--all"}, redisURL...)...)
 	if code != 0 || !strings.Contains(out, "purged 1, failed 0") {
 		t.Fatalf("purge %d %s", code, out)
 	}
-	_, _, code = runCmd(t, context.Background(), "", "dlq", "requeue")
+	_, _, code = runCmd(t, context.Background(), "", append([]string{"dlq", "requeue"}, redisURL...)...)
 	if code != exitUsage {
 		t.Fatalf("requeue without numbers: exit %d", code)
 	}
-	deadline = time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if o, _ := sb.Order("W80"); o.Status == 10 {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
+	// The re-driven W80 is done: the task's second run logs it.
+	if l := wk.loggedFor(t, "task done", "W80"); l["category"] != "cancelled" {
+		t.Fatalf("requeued W80: %v", l)
 	}
 	if o, _ := sb.Order("W80"); o.Status != 10 {
 		t.Fatalf("requeued W80 not cancelled: %+v", o)
 	}
-	out, _, _ = runCmd(t, context.Background(), "", "status", "W81")
+	out, _, _ = runCmd(t, context.Background(), "", append([]string{"status", "W81"}, redisURL...)...)
 	if !strings.Contains(out, "W81: unknown") {
 		t.Fatalf("purged number status: %s", out)
 	}
-	cancel()
-	if code := <-done; code != 0 {
-		t.Fatalf("worker exit %d", code)
+	if code := wk.stop(t); code != 0 {
+		t.Fatalf("worker exit %d: %s", code, wk.stderr)
 	}
 }

@@ -15,6 +15,7 @@ import (
 // With a plain HDEL (the bug the full fault suite found) the second case
 // fails.
 func TestDeleteIfUnchanged(t *testing.T) {
+	t.Parallel()
 	r := redistest.New(t)
 	rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
 	defer rdb.Close()
