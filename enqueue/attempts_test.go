@@ -10,6 +10,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/wdtcancel/wdtcancel/internal/store"
+	"github.com/wdtcancel/wdtcancel/internal/waittest"
 	"github.com/wdtcancel/wdtcancel/tasks"
 )
 
@@ -43,12 +44,10 @@ func TestStatusCountsAttemptsLikeTheWorker(t *testing.T) {
 	}
 	wait := func(no string, state asynq.TaskState) {
 		t.Helper()
-		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-			if info, err := c.insp.GetTaskInfo(c.queue, no); err == nil && info.State == state {
-				return
-			}
-		}
-		t.Fatalf("%s never reached %v", no, state)
+		waittest.Until(t, fmt.Sprintf("%s %v", no, state), func() bool {
+			info, err := c.insp.GetTaskInfo(c.queue, no)
+			return err == nil && info.State == state
+		})
 	}
 	wait("OK1", asynq.TaskStateCompleted)
 	st, err := c.Status(ctx, "OK1")

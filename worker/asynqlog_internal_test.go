@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/wdtcancel/wdtcancel/internal/redistest"
+	"github.com/wdtcancel/wdtcancel/internal/waittest"
 	"github.com/wdtcancel/wdtcancel/worker/wdt"
 )
 
@@ -73,17 +74,10 @@ func TestArchiveWatchFlagsArchiveWithoutRecord(t *testing.T) {
 		}
 	}
 	for _, id := range []string{"dead", "snoozed"} {
-		deadline := time.Now().Add(10 * time.Second)
-		for {
+		waittest.Until(t, id+" archived", func() bool {
 			info, err := insp.GetTaskInfo(queue, id)
-			if err == nil && info.State == asynq.TaskStateArchived {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s never archived: %v %v", id, info, err)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+			return err == nil && info.State == asynq.TaskStateArchived
+		})
 	}
 	errs := logs.FilterLevelExact(zapcore.ErrorLevel).All()
 	if len(errs) != 1 || errs[0].ContextMap()["task_id"] != "snoozed" {

@@ -15,6 +15,7 @@ import (
 	"github.com/hibiken/asynq"
 	"go.uber.org/zap"
 
+	"github.com/wdtcancel/wdtcancel/internal/waittest"
 	"github.com/wdtcancel/wdtcancel/tasks"
 	"github.com/wdtcancel/wdtcancel/worker"
 	"github.com/wdtcancel/wdtcancel/worker/wdt/sandbox"
@@ -112,17 +113,10 @@ func completeWithResult(t *testing.T, h *harness, queue, no string) {
 	if _, err := cl.Enqueue(task, asynq.Queue(queue), asynq.TaskID(no), asynq.Retention(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	waittest.Until(t, no+" on "+queue+" completed", func() bool {
 		info, err := h.insp.GetTaskInfo(queue, no)
-		if err == nil && info.State == asynq.TaskStateCompleted {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s on %s never completed: %v %v", no, queue, info, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return err == nil && info.State == asynq.TaskStateCompleted
+	})
 }
 
 // TestAsynqmonRendersArchivedTask opens asynqmon in a real headless browser
