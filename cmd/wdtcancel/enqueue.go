@@ -32,18 +32,38 @@ func newEnqueueCmd() *cobra.Command {
 		allowEvict  bool
 	)
 	cmd := &cobra.Command{
-		Use:   "enqueue [NO ...]",
+		Use:   "enqueue [NO ... | -]",
 		Short: "Enqueue cancellations of return pre-stockin orders",
-		Long: `Enqueue one cancel task per pre_stockin_no, from arguments or --file (- for stdin,
-one number a line; blank lines and # comments are skipped).
+		Long: `Enqueue one cancel task per pre_stockin_no, from arguments or --file PATH,
+one number a line (blank lines and # comments are skipped). "-" as an argument
+or as PATH reads stdin.
 
 Exit status: 0 when every number is enqueued or already known, 1 when any is
 invalid or failed, 2 for usage or configuration errors (Redis unreachable, or
 its maxmemory-policy evicts and --allow-eviction is not given).`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			nos := append([]string(nil), args...)
+			// "-" reads stdin, as an argument as well as with --file;
+			// stdin is read once however often it is named.
+			var nos, files []string
+			for _, a := range args {
+				if a == "-" {
+					files = append(files, "-")
+				} else {
+					nos = append(nos, a)
+				}
+			}
 			if file != "" {
-				in, closeIn, err := openInput(cmd, file)
+				files = append(files, file)
+			}
+			stdinRead := false
+			for _, path := range files {
+				if path == "-" {
+					if stdinRead {
+						continue
+					}
+					stdinRead = true
+				}
+				in, closeIn, err := openInput(cmd, path)
 				if err != nil {
 					return usageErr(err)
 				}
