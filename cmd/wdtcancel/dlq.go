@@ -1,17 +1,22 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/wdtcancel/wdtcancel/internal/config"
+	"github.com/wdtcancel/wdtcancel/internal/store"
 	"github.com/wdtcancel/wdtcancel/tasks"
 	"github.com/wdtcancel/wdtcancel/worker"
 )
@@ -26,6 +31,15 @@ func newDLQCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "dlq",
 		Short: "Read and re-drive the dead-letter queue: ls, show, requeue, purge",
+		// Without this cobra prints the help and exits 0 for any word it
+		// does not know, so a script's typo would look like success.
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usageErr(fmt.Errorf("dlq needs a subcommand: ls, show, requeue or purge (see wdtcancel dlq --help)"))
+			}
+			return usageErr(fmt.Errorf("unknown dlq subcommand %q: use ls, show, requeue or purge (see wdtcancel dlq --help)", args[0]))
+		},
 	}
 	rf.AddFlags(cmd.PersistentFlags())
 	cmd.PersistentFlags().StringVar(&queue, "queue", tasks.DefaultQueue, "queue whose dead letters to handle")
@@ -78,11 +92,20 @@ func newDLQCmd() *cobra.Command {
 			}
 			defer done()
 			rec, err := d.Get(cmd.Context(), args[0])
-			if errors.Is(err, worker.ErrNotDead) {
-				fmt.Fprintf(cmd.ErrOrStderr(), "%s is not in the dead-letter queue\n", args[0])
-				return silentExit(exitPartial)
-			}
 			if err != nil {
+				// A script reading --json gets JSON on every path.
+				if showJSON {
+					writeJSONError(cmd.OutOrStdout(), args[0], err)
+				}
+				switch {
+				case errors.Is(err, worker.ErrNotDead):
+					fmt.Fprintf(cmd.ErrOrStderr(), "%s is not in the dead-letter queue\n", args[0])
+					return silentExit(exitPartial)
+				case errors.Is(err, store.ErrCorrupt):
+					raw, _ := d.Raw(cmd.Context(), args[0])
+					fmt.Fprintf(cmd.ErrOrStderr(), "wdtcancel: %v\nstored value: %s\n", err, raw)
+					return silentExit(exitPartial)
+				}
 				return err
 			}
 			if showJSON {
@@ -108,7 +131,7 @@ func newDLQCmd() *cobra.Command {
 // bulkCmd builds requeue and purge: NO... or --all, one line per number,
 // exit 1 if any failed.
 func bulkCmd(name, short string, open func(*cobra.Command) (*worker.DLQ, func(), error), act func(*worker.DLQ, *cobra.Command, string) error) *cobra.Command {
-	var all bool
+	var all, yes bool
 	c := &cobra.Command{
 		Use: name + " NO... | --all", Short: short,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -125,12 +148,17 @@ func bulkCmd(name, short string, open func(*cobra.Command) (*worker.DLQ, func(),
 				if nos, err = d.Numbers(cmd.Context()); err != nil {
 					return err
 				}
+				if name == "purge" && !yes {
+					if err := confirm(cmd, fmt.Sprintf("purge forgets all %d dead-lettered numbers for good", len(nos))); err != nil {
+						return err
+					}
+				}
 			}
 			ok, failed := 0, 0
 			for _, no := range nos {
 				if err := act(d, cmd, no); err != nil {
 					failed++
-					fmt.Fprintf(cmd.ErrOrStderr(), "%s: %v\n", no, err)
+					fmt.Fprintln(cmd.ErrOrStderr(), failureLine(no, err))
 					continue
 				}
 				ok++
@@ -146,7 +174,42 @@ func bulkCmd(name, short string, open func(*cobra.Command) (*worker.DLQ, func(),
 		},
 	}
 	c.Flags().BoolVar(&all, "all", false, "every dead number")
+	if name == "purge" {
+		c.Flags().BoolVar(&yes, "yes", false, "purge --all without asking (required when stdin is not a terminal)")
+	}
 	return c
+}
+
+// failureLine names the number once: the store's errors already carry it.
+func failureLine(no string, err error) string {
+	if strings.Contains(err.Error(), no) {
+		return err.Error()
+	}
+	return no + ": " + err.Error()
+}
+
+// confirm asks on a terminal before an irreversible bulk action; without a
+// terminal (a script, a pipe) it refuses and names --yes.
+func confirm(cmd *cobra.Command, what string) error {
+	in, ok := cmd.InOrStdin().(*os.File)
+	if !ok || !term.IsTerminal(int(in.Fd())) {
+		return usageErr(fmt.Errorf("%s: add --yes to confirm", what))
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "%s. Type yes to go on: ", what)
+	answer, _ := bufio.NewReader(in).ReadString('\n')
+	if strings.TrimSpace(answer) != "yes" {
+		return usageErr(errors.New("not confirmed; nothing purged"))
+	}
+	return nil
+}
+
+// writeJSONError is what a --json command prints instead of its object when
+// it has none to print.
+func writeJSONError(w io.Writer, no string, err error) {
+	writeJSONOut(w, struct {
+		PreStockinNo string `json:"pre_stockin_no"`
+		Error        string `json:"error"`
+	}{no, err.Error()})
 }
 
 func printRecords(w io.Writer, recs []worker.Record) {

@@ -108,7 +108,7 @@ func TestWorkerAndDLQCommands(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "requeued 1, failed 0") {
 		t.Fatalf("requeue %d %s", code, out)
 	}
-	out, _, code = runCmd(t, context.Background(), "", "dlq", "purge", "--all")
+	out, _, code = runCmd(t, context.Background(), "", "dlq", "purge", "--all", "--yes")
 	if code != 0 || !strings.Contains(out, "purged 1, failed 0") {
 		t.Fatalf("purge %d %s", code, out)
 	}

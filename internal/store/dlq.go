@@ -66,6 +66,20 @@ func NewDLQ(rdb redis.UniversalClient, queue string) *DLQ {
 // ErrNotDead means the number has no dead-letter record.
 var ErrNotDead = errors.New("no dead-letter record")
 
+// ErrCorrupt means a number's stored record is not a Record's JSON (written
+// by hand, or by something else than wdtcancel). Raw still reads it.
+var ErrCorrupt = errors.New("corrupt")
+
+// CheckRaw reports, wrapping ErrCorrupt, whether a stored value does not
+// decode as a Record.
+func CheckRaw(no string, raw []byte) error {
+	var r Record
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return fmt.Errorf("dead-letter record of %s is %w: %v", no, ErrCorrupt, err)
+	}
+	return nil
+}
+
 // Put writes (or replaces) a record.
 func (d *DLQ) Put(ctx context.Context, r Record) error {
 	r.Queue = d.queue
@@ -96,7 +110,7 @@ func (d *DLQ) get(ctx context.Context, no string) (Record, string, error) {
 	}
 	var r Record
 	if err := json.Unmarshal([]byte(raw), &r); err != nil {
-		return Record{}, "", fmt.Errorf("dead-letter record of %s is corrupt: %w", no, err)
+		return Record{}, raw, fmt.Errorf("dead-letter record of %s is %w: %v", no, ErrCorrupt, err)
 	}
 	return r, raw, nil
 }
