@@ -45,8 +45,10 @@ var ErrRedisStalled = errors.New("redis stopped answering")
 
 // Stream enqueues every input of seq and calls emit once per item, in input
 // order, never from two goroutines at once. It holds at most Window items
-// and remembers an 8-byte hash per number seen (to report repeats as
-// Duplicate/in_batch), so memory does not grow with the input's content.
+// and the hashes of the last RepeatWindow numbers, so its memory does not
+// grow with the input. A repeat of one of those numbers is Duplicate with
+// state in_batch; a repeat further back is Duplicate with the state of the
+// task its first copy made (Redis refuses the task ID).
 //
 // Every result is true when emitted: an enqueue whose answer was lost (a
 // timeout, a reset, an interrupt) is re-sent with the same task (the task
@@ -74,8 +76,7 @@ func (c *Client) Stream(ctx context.Context, seq iter.Seq[Input], o ManyOptions,
 		slots   = make(chan struct{}, window)
 		jobs    = make(chan job, deadCheckChunk)
 		wg      sync.WaitGroup
-		seen    = make(map[uint64]uint32)
-		seed    = maphash.MakeSeed()
+		seen    = newRecent(RepeatWindow)
 		chunk   []job
 		chunkSz = 16
 	)
@@ -168,8 +169,7 @@ func (c *Client) Stream(ctx context.Context, seq iter.Seq[Input], o ManyOptions,
 			continue
 		}
 		j := job{i: i, no: no, repeatOf: -1, src: in.Src, line: in.Line}
-		h := maphash.String(seed, no)
-		if first, ok := seen[h]; ok {
+		if first, ok := seen.add(no, i); ok {
 			// Probably a repeat (a hash can collide, so it is still sent:
 			// Redis says whether the number exists). Its first copy must
 			// be settled first, or the two could swap results.
@@ -180,8 +180,6 @@ func (c *Client) Stream(ctx context.Context, seq iter.Seq[Input], o ManyOptions,
 				done.Wait()
 			}
 			mu.Unlock()
-		} else {
-			seen[h] = uint32(i)
 		}
 		chunk = append(chunk, j)
 		if len(chunk) >= chunkSz {
@@ -238,4 +236,39 @@ func Strings(seq iter.Seq[string]) iter.Seq[Input] {
 			}
 		}
 	}
+}
+
+// RepeatWindow is how many of the latest distinct numbers Stream remembers
+// to report a repeat as in_batch (about 1.5 MB).
+const RepeatWindow = 1 << 16
+
+// recent remembers the hashes of the last n numbers added, and their input
+// index. A hash can collide, so a hit only says "probably a repeat".
+type recent struct {
+	seed  maphash.Seed
+	index map[uint64]int
+	ring  []uint64
+	next  int
+}
+
+func newRecent(n int) *recent {
+	return &recent{seed: maphash.MakeSeed(), index: make(map[uint64]int, n), ring: make([]uint64, 0, n)}
+}
+
+// add records no at input index i, or returns the index of an earlier copy
+// it remembers (and then keeps that one).
+func (r *recent) add(no string, i int) (int, bool) {
+	h := maphash.String(r.seed, no)
+	if first, ok := r.index[h]; ok {
+		return first, true
+	}
+	if len(r.ring) < cap(r.ring) {
+		r.ring = append(r.ring, h)
+	} else {
+		delete(r.index, r.ring[r.next])
+		r.ring[r.next] = h
+		r.next = (r.next + 1) % len(r.ring)
+	}
+	r.index[h] = i
+	return 0, false
 }

@@ -74,3 +74,24 @@ func TestStreamRepeatsAreInBatch(t *testing.T) {
 		t.Fatal(i, err)
 	}
 }
+
+// The repeat memory is bounded: it forgets the oldest number first.
+func TestRecentForgetsOldest(t *testing.T) {
+	t.Parallel()
+	r := newRecent(3)
+	for i, no := range []string{"A", "B", "C"} {
+		if _, hit := r.add(no, i); hit {
+			t.Fatalf("%s: hit on first sight", no)
+		}
+	}
+	if first, hit := r.add("B", 3); !hit || first != 1 {
+		t.Fatalf("B: %d %v, want index 1", first, hit)
+	}
+	r.add("D", 4) // evicts A
+	if _, hit := r.add("A", 5); hit {
+		t.Fatal("A still remembered after 3 newer numbers")
+	}
+	if len(r.index) > 3 || len(r.ring) > 3 {
+		t.Fatalf("grew: %d %d", len(r.index), len(r.ring))
+	}
+}

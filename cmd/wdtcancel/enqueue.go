@@ -7,7 +7,6 @@ import (
 	"io"
 	"iter"
 	"os"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -99,12 +98,6 @@ its maxmemory-policy evicts and --allow-eviction is not given).`,
 				return err
 			}
 
-			// A large file streams; what grows with it is an 8-byte hash
-			// per number (to spot repeats). A soft limit makes the
-			// collector work rather than let the heap double past it.
-			if len(inputs) > 0 {
-				defer debug.SetMemoryLimit(debug.SetMemoryLimit(enqueueMemoryLimit))
-			}
 			total := -1 // unknown while the input streams
 			if len(inputs) == 0 {
 				total = len(nos)
@@ -160,10 +153,6 @@ func openInput(cmd *cobra.Command, path string) (io.Reader, func(), error) {
 	}
 	return f, func() { f.Close() }, nil
 }
-
-// enqueueMemoryLimit is the Go heap's soft limit while numbers stream
-// from a file: 1,000,000 numbers stay under 64 MB resident.
-const enqueueMemoryLimit = 40 << 20
 
 // numbersFile is one input of numbers, read as the enqueue goes.
 type numbersFile struct {
