@@ -46,3 +46,30 @@ func TestStreamInterruptedReportsTruth(t *testing.T) {
 		t.Fatalf("nothing left unsent: %v", n)
 	}
 }
+
+// With StopReading, an interrupted stream stops reading its input, and
+// every item it did read is reported.
+func TestStreamStopReading(t *testing.T) {
+	t.Parallel()
+	c, _ := newClient(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	read := 0
+	seq := func(yield func(Input) bool) {
+		for i := range 100000 {
+			read++
+			if !yield(Input{No: fmt.Sprintf("SR%06d", i)}) {
+				return
+			}
+		}
+	}
+	emitted := 0
+	err := c.Stream(ctx, seq, ManyOptions{StopReading: true}, func(Result) {
+		if emitted++; emitted == 100 {
+			cancel()
+		}
+	})
+	if err == nil || read == 100000 || emitted != read {
+		t.Fatalf("read %d, emitted %d, err %v: want reading stopped early and every read item reported", read, emitted, err)
+	}
+}

@@ -64,6 +64,10 @@ type ManyOptions struct {
 	// RecheckTimeout bounds the re-check of a lost answer
 	// (DefaultRecheckTimeout).
 	CallTimeout, RecheckTimeout time.Duration
+	// StopReading makes Stream stop reading seq once ctx ends or Redis
+	// stalls, instead of reporting every remaining item Failed: for an
+	// input too large to list, whose caller says where it stopped.
+	StopReading bool
 }
 
 // CancelMany enqueues every number of seq, keeping up to Parallelism

@@ -188,6 +188,9 @@ func (c *Client) Stream(ctx context.Context, seq iter.Seq[Input], o ManyOptions,
 			chunkSz = min(chunkSz*2, deadCheckChunk)
 		}
 		i++
+		if o.StopReading && sctx.Err() != nil {
+			break // this item, the last read, is reported by flush
+		}
 	}
 	flush()
 	close(jobs)

@@ -110,7 +110,16 @@ its maxmemory-policy evicts and --allow-eviction is not given).`,
 			} else {
 				w = newHumanResults(out, quiet)
 			}
-			runErr := c.Stream(cmd.Context(), inputSeq(nos, inputs), enqueue.ManyOptions{Parallelism: parallelism, Progress: bar.add}, w.add)
+			var last enqueue.Input // the last number read
+			seq := func(yield func(enqueue.Input) bool) {
+				for in := range inputSeq(nos, inputs) {
+					last = in
+					if !yield(in) {
+						return
+					}
+				}
+			}
+			runErr := c.Stream(cmd.Context(), seq, enqueue.ManyOptions{Parallelism: parallelism, Progress: bar.add, StopReading: true}, w.add)
 			bar.finish()
 			sum := w.finish()
 			if err := out.Flush(); err != nil {
@@ -123,7 +132,11 @@ its maxmemory-policy evicts and --allow-eviction is not given).`,
 				}
 			}
 			if runErr != nil {
-				fmt.Fprintf(cmd.ErrOrStderr(), "wdtcancel: stopped: %v; numbers not sent are reported failed, enqueueing them again is safe\n", runErr)
+				where := "the last number read"
+				if w := last.Where(); w != "" {
+					where = w
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "wdtcancel: stopped: %v; numbers read but not sent are reported failed, and nothing after %s was read: enqueueing the input again is safe\n", runErr, where)
 			}
 			if sum.Invalid > 0 || sum.Failed > 0 || sum.Unknown > 0 {
 				return silentExit(exitPartial)
