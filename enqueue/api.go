@@ -163,9 +163,17 @@ func (a *API) get(w http.ResponseWriter, r *http.Request) {
 		httpjson.Write(w, http.StatusBadRequest, apiError{err.Error()})
 	case errors.Is(err, ErrNotFound):
 		httpjson.Write(w, http.StatusNotFound, apiError{err.Error()})
+	case errors.Is(err, ErrCorruptRecord):
+		httpjson.Write(w, http.StatusInternalServerError, apiError{err.Error() + ": an operator can inspect it with `wdtcancel dlq show` and forget it with `dlq purge`"})
 	case err != nil:
 		httpjson.Write(w, http.StatusServiceUnavailable, apiError{"redis unavailable, retry later"})
 	default:
+		// Encode before the status line goes out: a value that cannot be
+		// encoded must not become a 200 with an empty body.
+		if _, err := json.Marshal(st); err != nil {
+			httpjson.Write(w, http.StatusInternalServerError, apiError{"cannot encode the status of " + st.PreStockinNo + ": " + err.Error()})
+			return
+		}
 		httpjson.Write(w, http.StatusOK, st)
 	}
 }

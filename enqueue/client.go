@@ -1,6 +1,7 @@
 package enqueue
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -21,7 +22,11 @@ const (
 	Enqueued  Outcome = "enqueued"
 	Duplicate Outcome = "duplicate" // a task for the number already exists; State says where
 	Invalid   Outcome = "invalid"   // the number was refused; Err says why
-	Failed    Outcome = "failed"    // Redis did not take it; retry later
+	Failed    Outcome = "failed"    // never sent to Redis (or refused); retry later
+	// Unknown: the enqueue was sent but Redis did not answer, even when
+	// asked again; it may be queued. `wdtcancel status NO` tells, and
+	// enqueueing it again is safe.
+	Unknown Outcome = "unknown"
 )
 
 // States a duplicate can be in. They are asynq's task states, with the
@@ -83,6 +88,17 @@ func New(r asynq.RedisConnOpt, opts ...ClientOption) (*Client, error) {
 	if !ok {
 		return nil, fmt.Errorf("unsupported redis connection option %T", r)
 	}
+	// go-redis re-sends a command whose answer timed out; for an enqueue
+	// that had landed, the re-send answers "task ID conflict" and a fresh
+	// number would be reported a duplicate. enqueueTask re-checks a lost
+	// answer itself, knowing what it sent. (A cluster client's node options
+	// are fixed when it is made; its retries stay.)
+	// And every call is bounded by its context's deadline (ManyOptions'
+	// timeouts), not only by the read and write timeouts.
+	if cl, ok := rdb.(*redis.Client); ok {
+		cl.Options().MaxRetries = -1
+		cl.Options().ContextTimeoutEnabled = true
+	}
 	c := &Client{
 		asynq: asynq.NewClientFromRedisClient(rdb),
 		insp:  asynq.NewInspectorFromRedisClient(rdb),
@@ -113,7 +129,7 @@ func (c *Client) Ping(ctx context.Context) error {
 }
 
 // Cancel enqueues one number. The returned error is non-nil exactly when
-// Result is Invalid (errors.Is(err, tasks.ErrInvalid)) or Failed
+// Result is Invalid (errors.Is(err, tasks.ErrInvalid)), Failed or Unknown
 // (errors.Is(err, ErrUnavailable) for Redis faults).
 func (c *Client) Cancel(ctx context.Context, no string, opts ...asynq.Option) (Result, error) {
 	r := c.cancel(ctx, no, opts)
@@ -137,16 +153,20 @@ func (c *Client) cancel(ctx context.Context, raw string, opts []asynq.Option) Re
 	if dead[0] {
 		return Result{PreStockinNo: no, Result: Duplicate, State: StateDead}
 	}
-	return c.enqueueChecked(ctx, no, opts)
+	return c.enqueueTask(ctx, no, opts, DefaultRecheckTimeout)
 }
 
-// enqueueChecked enqueues a valid number already checked against the
+// enqueueTask enqueues a valid number already checked against the
 // dead-letter queue. A number dead-lettered since the check still has its
 // archived task, so asynq refuses it as a duplicate.
-func (c *Client) enqueueChecked(ctx context.Context, no string, opts []asynq.Option) Result {
-	fail := func(err error) Result {
-		return Result{PreStockinNo: no, Result: Failed, Error: err.Error(), Err: err}
-	}
+//
+// A failed enqueue may have been applied (the answer was lost to a
+// timeout, a reset or ctx ending, or go-redis retried a timed-out EVAL
+// that had landed), so no error is reported as Failed: the same task is
+// sent again within recheck, even when ctx has ended, and a conflict with a
+// task carrying this very payload is this enqueue. Only if that too gets
+// no answer is the result Unknown.
+func (c *Client) enqueueTask(ctx context.Context, no string, opts []asynq.Option, recheck time.Duration) Result {
 	all := append([]asynq.Option{asynq.Queue(c.queue)}, c.opts...)
 	all = append(all, opts...)
 	task, err := tasks.NewCancelTask(no, c.source, c.now(), all...)
@@ -154,24 +174,40 @@ func (c *Client) enqueueChecked(ctx context.Context, no string, opts []asynq.Opt
 		return Result{PreStockinNo: no, Result: Invalid, Error: err.Error(), Err: err}
 	}
 	_, err = c.asynq.EnqueueContext(ctx, task)
+	var first error // the enqueue's own error when its answer was lost
+	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		first = err
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recheck)
+		defer cancel()
+		_, err = c.asynq.EnqueueContext(rctx, task)
+		if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+			err = fmt.Errorf("%w: no answer to the enqueue (%v) nor to its re-check (%v): it may be queued; see `wdtcancel status %s`, or enqueue it again (safe)", ErrUnavailable, first, err, no)
+			return Result{PreStockinNo: no, Result: Unknown, Error: err.Error(), Err: err}
+		}
+	}
 	switch {
 	case err == nil:
 		return Result{PreStockinNo: no, Result: Enqueued, State: StatePending}
-	case errors.Is(err, asynq.ErrTaskIDConflict):
-		return Result{PreStockinNo: no, Result: Duplicate, State: c.stateOf(ctx, no)}
-	default:
-		return fail(unavailable(err))
+	case first == nil:
+		// A definite conflict: the task was there before this enqueue.
+		return c.conflict(no, nil)
 	}
+	return c.conflict(no, task.Payload())
 }
 
-// stateOf reads where an existing task stands; "unknown" if it vanished
+// conflict reports a task ID conflict: a duplicate with its state, or,
+// when ours is the payload of an enqueue whose answer was lost, this very
+// enqueue if the task holds exactly that payload (the command landed). The state is "unknown" if the task vanished
 // between the conflict and the look-up (e.g. its retention just ran out).
-func (c *Client) stateOf(ctx context.Context, no string) string {
+func (c *Client) conflict(no string, payload []byte) Result {
 	info, err := c.insp.GetTaskInfo(c.queue, no)
 	if err != nil {
-		return "unknown"
+		return Result{PreStockinNo: no, Result: Duplicate, State: "unknown"}
 	}
-	return stateName(info.State)
+	if payload != nil && bytes.Equal(info.Payload, payload) {
+		return Result{PreStockinNo: no, Result: Enqueued, State: stateName(info.State)}
+	}
+	return Result{PreStockinNo: no, Result: Duplicate, State: stateName(info.State)}
 }
 
 func stateName(s asynq.TaskState) string {

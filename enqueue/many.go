@@ -2,15 +2,11 @@ package enqueue
 
 import (
 	"context"
-	"fmt"
 	"iter"
 	"slices"
-	"strings"
-	"sync"
+	"time"
 
 	"github.com/hibiken/asynq"
-
-	"github.com/wdtcancel/wdtcancel/tasks"
 )
 
 // DefaultParallelism is how many enqueues CancelMany keeps in flight. asynq
@@ -22,11 +18,13 @@ const DefaultParallelism = 32
 // `wdtcancel enqueue --json`. Items lists every number that was not freshly
 // enqueued (all of them when the caller asked for everything).
 type Summary struct {
-	Enqueued  int      `json:"enqueued"`
-	Duplicate int      `json:"duplicate"`
-	Invalid   int      `json:"invalid"`
-	Failed    int      `json:"failed"`
-	Items     []Result `json:"items"`
+	Enqueued  int `json:"enqueued"`
+	Duplicate int `json:"duplicate"`
+	Invalid   int `json:"invalid"`
+	Failed    int `json:"failed"`
+	Unknown   int `json:"unknown,omitempty"` // only when some item is Unknown
+
+	Items []Result `json:"items"`
 }
 
 // Add counts one result.
@@ -41,6 +39,8 @@ func (s *Summary) Add(r Result, keepEnqueued bool) {
 		s.Duplicate++
 	case Invalid:
 		s.Invalid++
+	case Unknown:
+		s.Unknown++
 	default:
 		s.Failed++
 	}
@@ -48,7 +48,7 @@ func (s *Summary) Add(r Result, keepEnqueued bool) {
 }
 
 // Total is the number of items counted.
-func (s *Summary) Total() int { return s.Enqueued + s.Duplicate + s.Invalid + s.Failed }
+func (s *Summary) Total() int { return s.Enqueued + s.Duplicate + s.Invalid + s.Failed + s.Unknown }
 
 // ManyOptions tune CancelMany.
 type ManyOptions struct {
@@ -58,118 +58,39 @@ type ManyOptions struct {
 	Progress func(Result)
 	// TaskOptions apply to every task.
 	TaskOptions []asynq.Option
+	// Window bounds the items Stream holds (DefaultWindow).
+	Window int
+	// CallTimeout bounds each Redis call (DefaultCallTimeout);
+	// RecheckTimeout bounds the re-check of a lost answer
+	// (DefaultRecheckTimeout).
+	CallTimeout, RecheckTimeout time.Duration
+	// StopReading makes Stream stop reading seq once ctx ends or Redis
+	// stalls, instead of reporting every remaining item Failed: for an
+	// input too large to list, whose caller says where it stopped.
+	StopReading bool
 }
 
 // CancelMany enqueues every number of seq, keeping up to Parallelism
 // enqueues in flight, and returns one result per input item in input order.
 // A number repeated in the input is enqueued once; later copies are
-// Duplicate with state in_batch. When ctx ends, items not yet attempted are
-// Failed with the context's error, so nothing is silently dropped; the
-// returned error is then ctx.Err().
+// Duplicate with state in_batch. When ctx ends (or Redis stops answering,
+// ErrRedisStalled), items not yet sent are Failed, so nothing is silently
+// dropped, and the returned error says why. It is Stream collecting the
+// results; Stream is for inputs too large to hold.
 func (c *Client) CancelMany(ctx context.Context, seq iter.Seq[string], o ManyOptions) ([]Result, error) {
-	par := o.Parallelism
-	if par <= 0 {
-		par = DefaultParallelism
-	}
-	var (
-		results   []Result
-		mu        sync.Mutex
-		wg        sync.WaitGroup
-		jobs      = make(chan job, deadCheckChunk)
-		seen      = make(map[string]int)
-		chunk     []job
-		chunkSize = 16
-	)
-	record := func(i int, r Result) {
-		mu.Lock()
-		results[i] = r
-		mu.Unlock()
-		if o.Progress != nil {
-			o.Progress(r)
-		}
-	}
-	notAttempted := func(j job) {
-		record(j.i, Result{PreStockinNo: strings.TrimSpace(j.no), Result: Failed, Error: "not attempted: " + ctx.Err().Error(), Err: ctx.Err()})
-	}
-	for w := 0; w < par; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for j := range jobs {
-				if j.dead {
-					record(j.i, Result{PreStockinNo: j.no, Result: Duplicate, State: StateDead})
-					continue
-				}
-				record(j.i, c.enqueueChecked(ctx, j.no, o.TaskOptions))
-			}
-		}()
-	}
-	// flush checks a chunk against the dead-letter queue in one round trip
-	// (instead of one per number) and hands it to the workers.
-	flush := func() {
-		if len(chunk) == 0 {
-			return
-		}
-		if ctx.Err() == nil {
-			if err := c.markDead(ctx, chunk); err != nil {
-				for _, j := range chunk {
-					record(j.i, Result{PreStockinNo: strings.TrimSpace(j.no), Result: Failed, Error: err.Error(), Err: err})
-				}
-				chunk = chunk[:0]
-				return
-			}
-		}
-		for _, j := range chunk {
-			if ctx.Err() != nil {
-				notAttempted(j)
-				continue
-			}
-			select {
-			case jobs <- j:
-			case <-ctx.Done():
-				notAttempted(j)
-			}
-		}
-		chunk = chunk[:0]
-	}
-	i := 0
-	for raw := range seq {
-		mu.Lock()
-		results = append(results, Result{})
-		mu.Unlock()
-		// Validate first: every copy of a bad number is reported invalid,
-		// only valid repeats are duplicates.
-		valid, err := tasks.NormalizeNo(raw)
-		if err != nil {
-			record(i, Result{PreStockinNo: raw, Result: Invalid, Error: err.Error(), Err: err})
-			i++
-			continue
-		}
-		if first, dup := seen[valid]; dup {
-			record(i, Result{PreStockinNo: valid, Result: Duplicate, State: StateInBatch, Error: fmt.Sprintf("repeats item %d of this batch", first+1)})
-			i++
-			continue
-		}
-		seen[valid] = i
-		chunk = append(chunk, job{i: i, no: valid})
-		if len(chunk) >= chunkSize {
-			flush()
-			// Start small so work begins at once, then grow.
-			chunkSize = min(chunkSize*2, deadCheckChunk)
-		}
-		i++
-	}
-	flush()
-	close(jobs)
-	wg.Wait()
-	return results, ctx.Err()
+	var results []Result
+	err := c.Stream(ctx, Strings(seq), o, func(r Result) { results = append(results, r) })
+	return results, err
 }
 
 // job is one number of a batch, by its position in the input.
 type job struct {
-	i    int
-	no   string
-	dead bool // has a dead-letter record
+	i        int
+	no       string
+	dead     bool // has a dead-letter record
+	repeatOf int  // index of an earlier copy of the number, or -1
+	src      string
+	line     int
 }
 
 // deadCheckChunk is how many numbers one HMGET checks against the DLQ.

@@ -17,6 +17,10 @@ import (
 // or done longer ago than the retention.
 var ErrNotFound = errors.New("no task and no dead-letter record for this number")
 
+// ErrCorruptRecord is wrapped when a number's dead-letter record is not a
+// record (store.ErrCorrupt).
+var ErrCorruptRecord = store.ErrCorrupt
+
 // Status is where one number stands, as `wdtcancel status --json` and
 // `GET /v1/cancellations/{no}` show it. DeadLetter is the number's
 // dead-letter record exactly as stored (a store.Record as JSON), not decoded
@@ -38,7 +42,8 @@ type Status struct {
 
 // Status looks a number up in asynq and in the dead-letter queue. A
 // dead-letter record makes the state "dead" whether or not asynq still holds
-// the archived task.
+// the archived task. A record that does not decode is an error wrapping
+// ErrCorruptRecord.
 func (c *Client) Status(ctx context.Context, raw string) (Status, error) {
 	no, err := tasks.NormalizeNo(raw)
 	if err != nil {
@@ -51,6 +56,12 @@ func (c *Client) Status(ctx context.Context, raw string) (Status, error) {
 	case err != nil:
 		return Status{}, unavailable(err)
 	default:
+		// A record this version cannot read is shown byte for byte, but a
+		// value that is not a record at all cannot be: it would break the
+		// JSON of the answer. Say so instead (store.ErrCorrupt).
+		if err := store.CheckRaw(no, rec); err != nil {
+			return Status{PreStockinNo: no, Queue: c.queue, State: StateDead}, err
+		}
 		st.DeadLetter = rec
 	}
 	info, err := c.insp.GetTaskInfo(c.queue, no)

@@ -60,8 +60,10 @@ func (e *InvalidNoError) Error() string {
 func (e *InvalidNoError) Unwrap() error { return ErrInvalid }
 
 // NormalizeNo trims surrounding white space and validates: 1-64 letters,
-// digits, '-', '_' and '.'. The error names the first offending character and
-// its position (1-based, in characters).
+// digits, '-', '_' and '.', at least one of them a letter or a digit. The
+// error names the first offending character and its position (1-based, in
+// characters). A number made only of punctuation ("-", ".", "..", "--") is
+// refused: no ERP issues one, and "-" is what a command line means by stdin.
 func NormalizeNo(raw string) (string, error) {
 	no := strings.TrimSpace(raw)
 	bad := func(reason string) (string, error) {
@@ -87,11 +89,18 @@ func NormalizeNo(raw string) (string, error) {
 	if n := len(no); n > MaxNoLength {
 		return bad(fmt.Sprintf("longer than %d (%d characters)", MaxNoLength, n))
 	}
+	if !strings.ContainsFunc(no, alnum) {
+		return bad("no letter or digit (only '-', '_' and '.')")
+	}
 	return no, nil
 }
 
 func allowed(r rune) bool {
-	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.'
+	return alnum(r) || r == '-' || r == '_' || r == '.'
+}
+
+func alnum(r rune) bool {
+	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9'
 }
 
 // ValidateSource checks the optional producer label.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"iter"
 	"os"
 	"strings"
 	"sync"
@@ -28,33 +29,62 @@ func newEnqueueCmd() *cobra.Command {
 		source      string
 		queue       string
 		asJSON      bool
+		quiet       bool
 		parallelism int
 		allowEvict  bool
 	)
 	cmd := &cobra.Command{
-		Use:   "enqueue [NO ...]",
+		Use:   "enqueue [NO ... | -]",
 		Short: "Enqueue cancellations of return pre-stockin orders",
-		Long: `Enqueue one cancel task per pre_stockin_no, from arguments or --file (- for stdin,
-one number a line; blank lines and # comments are skipped).
+		Long: `Enqueue one cancel task per pre_stockin_no, from arguments or --file PATH,
+one number a line (blank lines and # comments are skipped). "-" as an argument
+or as PATH reads stdin.
 
 Exit status: 0 when every number is enqueued or already known, 1 when any is
 invalid or failed, 2 for usage or configuration errors (Redis unreachable, or
 its maxmemory-policy evicts and --allow-eviction is not given).`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			nos := append([]string(nil), args...)
-			if file != "" {
-				in, closeIn, err := openInput(cmd, file)
-				if err != nil {
-					return usageErr(err)
+			// "-" reads stdin, as an argument as well as with --file;
+			// stdin is read once however often it is named.
+			var nos, paths []string
+			for _, a := range args {
+				if a == "-" {
+					paths = append(paths, "-")
+				} else {
+					nos = append(nos, a)
 				}
-				read, err := readNumbers(in)
-				closeIn()
-				if err != nil {
-					return usageErr(err)
-				}
-				nos = append(nos, read...)
 			}
-			if len(nos) == 0 {
+			if file != "" {
+				paths = append(paths, file)
+			}
+			var inputs []*numbersFile
+			stdinRead := false
+			for _, path := range paths {
+				if path == "-" {
+					if stdinRead {
+						continue
+					}
+					stdinRead = true
+				}
+				in, closeIn, err := openInput(cmd, path)
+				if err != nil {
+					for _, f := range inputs {
+						f.close()
+					}
+					return usageErr(err)
+				}
+				name := path
+				if path == "-" {
+					name = "stdin"
+				}
+				inputs = append(inputs, &numbersFile{name: name, r: in, close: closeIn})
+			}
+			defer func() {
+				for _, f := range inputs {
+					f.close()
+				}
+			}()
+			if len(nos) == 0 && len(inputs) == 0 {
 				return usageErr(fmt.Errorf("no numbers: give them as arguments or with --file PATH (- for stdin)"))
 			}
 			c, err := openProducer(cmd.Context(), &redis, enqueue.WithQueue(queue), enqueue.WithSource(source))
@@ -68,24 +98,47 @@ its maxmemory-policy evicts and --allow-eviction is not given).`,
 				return err
 			}
 
-			bar := newProgress(cmd.ErrOrStderr(), len(nos))
-			results, runErr := c.CancelSlice(cmd.Context(), nos, enqueue.ManyOptions{Parallelism: parallelism, Progress: bar.add})
-			bar.finish()
-			sum := enqueue.Summarize(results, false)
-			out := cmd.OutOrStdout()
+			total := -1 // unknown while the input streams
+			if len(inputs) == 0 {
+				total = len(nos)
+			}
+			bar := newProgress(cmd.ErrOrStderr(), total)
+			out := bufio.NewWriterSize(cmd.OutOrStdout(), 64<<10)
+			var w resultWriter
 			if asJSON {
-				enc := json.NewEncoder(out)
-				enc.SetEscapeHTML(false)
-				if err := enc.Encode(sum); err != nil {
-					return err
-				}
+				w = newJSONResults(out, quiet)
 			} else {
-				printSummary(out, sum)
+				w = newHumanResults(out, quiet)
+			}
+			var last enqueue.Input // the last number read
+			seq := func(yield func(enqueue.Input) bool) {
+				for in := range inputSeq(nos, inputs) {
+					last = in
+					if !yield(in) {
+						return
+					}
+				}
+			}
+			runErr := c.Stream(cmd.Context(), seq, enqueue.ManyOptions{Parallelism: parallelism, Progress: bar.add, StopReading: true}, w.add)
+			bar.finish()
+			sum := w.finish()
+			if err := out.Flush(); err != nil {
+				return err
+			}
+			for _, f := range inputs {
+				if f.err != nil {
+					fmt.Fprintf(cmd.ErrOrStderr(), "wdtcancel: %v; the numbers after it were not read\n", f.err)
+					return silentExit(exitPartial)
+				}
 			}
 			if runErr != nil {
-				fmt.Fprintf(cmd.ErrOrStderr(), "wdtcancel: interrupted: %v; items not attempted are reported as failed\n", runErr)
+				where := "the last number read"
+				if w := last.Where(); w != "" {
+					where = w
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "wdtcancel: stopped: %v; numbers read but not sent are reported failed, and nothing after %s was read: enqueueing the input again is safe\n", runErr, where)
 			}
-			if sum.Invalid > 0 || sum.Failed > 0 {
+			if sum.Invalid > 0 || sum.Failed > 0 || sum.Unknown > 0 {
 				return silentExit(exitPartial)
 			}
 			return nil
@@ -97,6 +150,7 @@ its maxmemory-policy evicts and --allow-eviction is not given).`,
 	f.StringVar(&source, "source", "", "label stored with each task, e.g. the ERP job's name")
 	f.StringVar(&queue, "queue", tasks.DefaultQueue, "queue to enqueue into")
 	f.BoolVar(&asJSON, "json", false, "print the result as one JSON object")
+	f.BoolVarP(&quiet, "quiet", "q", false, "list no duplicate numbers, only the counts and what is invalid, failed or unknown")
 	f.IntVar(&parallelism, "parallelism", enqueue.DefaultParallelism, "enqueues in flight at once")
 	config.AddAllowEvictionFlag(f, &allowEvict)
 	return cmd
@@ -113,38 +167,145 @@ func openInput(cmd *cobra.Command, path string) (io.Reader, func(), error) {
 	return f, func() { f.Close() }, nil
 }
 
-// readNumbers reads one number a line. Blank lines and # comments are
-// skipped and CRLF line ends tolerated; validation is left to the enqueue so
-// each bad line is reported with its reason rather than failing the file.
-func readNumbers(r io.Reader) ([]string, error) {
-	var nos []string
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 1<<20)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		nos = append(nos, line)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("reading numbers (line %d): %w", len(nos)+1, err)
-	}
-	return nos, nil
+// numbersFile is one input of numbers, read as the enqueue goes.
+type numbersFile struct {
+	name  string
+	r     io.Reader
+	close func()
+	err   error // why reading stopped early
 }
 
-func printSummary(w io.Writer, s enqueue.Summary) {
-	for _, it := range s.Items {
-		line := fmt.Sprintf("%-10s %s", it.Result, it.PreStockinNo)
-		if it.State != "" {
-			line += "  state=" + it.State
+// utf8BOM starts files Excel and some ERPs export as "UTF-8".
+const utf8BOM = "\ufeff"
+
+// inputSeq yields the argument numbers, then each file's, one a line:
+// blank lines and # comments skipped, CRLF line ends and a leading UTF-8
+// byte-order mark tolerated, each number with its line for messages. It
+// holds one line at a time.
+func inputSeq(args []string, files []*numbersFile) iter.Seq[enqueue.Input] {
+	return func(yield func(enqueue.Input) bool) {
+		for _, a := range args {
+			if !yield(enqueue.Input{No: a}) {
+				return
+			}
 		}
-		if it.Error != "" {
-			line += "  " + it.Error
+		for _, f := range files {
+			sc := bufio.NewScanner(f.r)
+			sc.Buffer(make([]byte, 64*1024), 1<<20)
+			n := 0
+			for sc.Scan() {
+				n++
+				raw := sc.Text()
+				if n == 1 {
+					raw = strings.TrimPrefix(raw, utf8BOM)
+				}
+				line := strings.TrimSpace(raw)
+				if line == "" || strings.HasPrefix(line, "#") {
+					continue
+				}
+				if !yield(enqueue.Input{No: line, Src: f.name, Line: n}) {
+					return
+				}
+			}
+			if err := sc.Err(); err != nil {
+				f.err = fmt.Errorf("reading %s stopped at line %d: %w", f.name, n+1, err)
+				return
+			}
 		}
-		fmt.Fprintln(w, line)
 	}
-	fmt.Fprintf(w, "enqueued %d, duplicate %d, invalid %d, failed %d\n", s.Enqueued, s.Duplicate, s.Invalid, s.Failed)
+}
+
+// resultWriter prints results as they come, in input order.
+type resultWriter interface {
+	add(enqueue.Result)
+	finish() enqueue.Summary // the counts; Items is not kept
+}
+
+// maxDuplicateLines is how many duplicate lines the human output lists
+// before it says how many more there are: a re-run of a large file must not
+// print one line per number.
+const maxDuplicateLines = 100
+
+type humanResults struct {
+	w     *bufio.Writer
+	quiet bool
+	sum   enqueue.Summary
+}
+
+func newHumanResults(w *bufio.Writer, quiet bool) *humanResults {
+	return &humanResults{w: w, quiet: quiet}
+}
+
+func (h *humanResults) add(r enqueue.Result) {
+	h.sum.Add(r, false)
+	h.sum.Items = nil
+	switch {
+	case r.Result == enqueue.Enqueued:
+		return
+	case r.Result == enqueue.Duplicate && (h.quiet || h.sum.Duplicate > maxDuplicateLines):
+		return
+	}
+	line := fmt.Sprintf("%-10s %s", r.Result, r.PreStockinNo)
+	if r.State != "" {
+		line += "  state=" + r.State
+	}
+	if r.Error != "" {
+		line += "  " + r.Error
+	}
+	fmt.Fprintln(h.w, line)
+}
+
+func (h *humanResults) finish() enqueue.Summary {
+	if n := h.sum.Duplicate - maxDuplicateLines; n > 0 && !h.quiet {
+		fmt.Fprintf(h.w, "(%d more duplicate lines not listed: --json lists every one, --quiet none)\n", n)
+	}
+	s := h.sum
+	line := fmt.Sprintf("enqueued %d, duplicate %d, invalid %d, failed %d", s.Enqueued, s.Duplicate, s.Invalid, s.Failed)
+	if s.Unknown > 0 {
+		line += fmt.Sprintf(", unknown %d (may be queued: check with wdtcancel status NO)", s.Unknown)
+	}
+	fmt.Fprintln(h.w, line)
+	return s
+}
+
+// jsonResults streams the documented object: the items array as results
+// come, the counts after it, so memory does not grow with the input.
+type jsonResults struct {
+	w     *bufio.Writer
+	enc   *json.Encoder
+	quiet bool
+	sum   enqueue.Summary
+	n     int
+}
+
+func newJSONResults(w *bufio.Writer, quiet bool) *jsonResults {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	w.WriteString(`{"items":[`)
+	return &jsonResults{w: w, enc: enc, quiet: quiet}
+}
+
+func (j *jsonResults) add(r enqueue.Result) {
+	j.sum.Add(r, false)
+	j.sum.Items = nil
+	if r.Result == enqueue.Enqueued || r.Result == enqueue.Duplicate && j.quiet {
+		return
+	}
+	if j.n > 0 {
+		j.w.WriteByte(',')
+	}
+	j.n++
+	j.enc.Encode(r) // its newline is JSON white space
+}
+
+func (j *jsonResults) finish() enqueue.Summary {
+	s := j.sum
+	fmt.Fprintf(j.w, `],"enqueued":%d,"duplicate":%d,"invalid":%d,"failed":%d`, s.Enqueued, s.Duplicate, s.Invalid, s.Failed)
+	if s.Unknown > 0 {
+		fmt.Fprintf(j.w, `,"unknown":%d`, s.Unknown)
+	}
+	j.w.WriteString("}\n")
+	return s
 }
 
 // progress is a bar on a terminal and nothing otherwise, so piped output
@@ -156,7 +317,7 @@ type progress struct {
 
 func newProgress(w io.Writer, total int) *progress {
 	f, ok := w.(*os.File)
-	if !ok || !term.IsTerminal(int(f.Fd())) || total < 2 {
+	if !ok || !term.IsTerminal(int(f.Fd())) || total >= 0 && total < 2 {
 		return &progress{}
 	}
 	return &progress{bar: progressbar.NewOptions(total,

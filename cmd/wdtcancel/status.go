@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,16 +37,36 @@ func newStatusCmd() *cobra.Command {
 			}
 			defer c.Close()
 			st, err := c.Status(cmd.Context(), args[0])
-			if errors.Is(err, enqueue.ErrNotFound) {
+			switch {
+			case errors.Is(err, enqueue.ErrNotFound):
 				st.State = "unknown"
-			} else if err != nil {
+			case err != nil:
+				// A script reading --json gets JSON on every path.
+				if asJSON {
+					writeJSONError(cmd.OutOrStdout(), args[0], err)
+				}
+				if errors.Is(err, enqueue.ErrCorruptRecord) {
+					fmt.Fprintf(cmd.ErrOrStderr(), "wdtcancel: %v: inspect it with `wdtcancel dlq show %s`, forget it with `dlq purge %s`\n", err, args[0], args[0])
+					return silentExit(exitPartial)
+				}
+				if asJSON {
+					fmt.Fprintln(cmd.ErrOrStderr(), "wdtcancel:", err)
+					return silentExit(exitUsage)
+				}
 				return err
 			}
 			if asJSON {
-				enc := json.NewEncoder(cmd.OutOrStdout())
+				// Encoded in full before anything is printed, so a failure
+				// is a JSON error, not silence.
+				var b bytes.Buffer
+				enc := json.NewEncoder(&b)
 				enc.SetEscapeHTML(false)
 				enc.SetIndent("", "  ")
-				enc.Encode(st)
+				if err := enc.Encode(st); err != nil {
+					writeJSONError(cmd.OutOrStdout(), args[0], err)
+					return fmt.Errorf("encode the status of %s: %w", args[0], err)
+				}
+				cmd.OutOrStdout().Write(b.Bytes())
 			} else {
 				printStatus(cmd.OutOrStdout(), st)
 			}

@@ -97,7 +97,7 @@ func TestWorkerAndDLQCommands(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "requeued 1, failed 0") {
 		t.Fatalf("requeue %d %s", code, out)
 	}
-	out, _, code = runCmd(t, context.Background(), "", append([]string{"dlq", "purge", "--all"}, redisURL...)...)
+	out, _, code = runCmd(t, context.Background(), "", append([]string{"dlq", "purge", "--all", "--yes"}, redisURL...)...)
 	if code != 0 || !strings.Contains(out, "purged 1, failed 0") {
 		t.Fatalf("purge %d %s", code, out)
 	}

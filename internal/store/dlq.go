@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -53,6 +55,7 @@ type Record struct {
 type DLQ struct {
 	rdb    redis.UniversalClient
 	insp   *asynq.Inspector
+	client *asynq.Client // never closed: it shares rdb
 	memory *OutcomeMemory
 	queue  string
 	key    string
@@ -60,11 +63,25 @@ type DLQ struct {
 
 // NewDLQ opens the store of queue. It makes no network call.
 func NewDLQ(rdb redis.UniversalClient, queue string) *DLQ {
-	return &DLQ{rdb: rdb, insp: asynq.NewInspectorFromRedisClient(rdb), memory: NewOutcomeMemory(rdb, queue), queue: queue, key: DeadLetterKey(queue)}
+	return &DLQ{rdb: rdb, insp: asynq.NewInspectorFromRedisClient(rdb), client: asynq.NewClientFromRedisClient(rdb), memory: NewOutcomeMemory(rdb, queue), queue: queue, key: DeadLetterKey(queue)}
 }
 
 // ErrNotDead means the number has no dead-letter record.
 var ErrNotDead = errors.New("no dead-letter record")
+
+// ErrCorrupt means a number's stored record is not a Record's JSON (written
+// by hand, or by something else than wdtcancel). Raw still reads it.
+var ErrCorrupt = errors.New("corrupt")
+
+// CheckRaw reports, wrapping ErrCorrupt, whether a stored value does not
+// decode as a Record.
+func CheckRaw(no string, raw []byte) error {
+	var r Record
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return fmt.Errorf("dead-letter record of %s is %w: %v", no, ErrCorrupt, err)
+	}
+	return nil
+}
 
 // Put writes (or replaces) a record.
 func (d *DLQ) Put(ctx context.Context, r Record) error {
@@ -96,7 +113,7 @@ func (d *DLQ) get(ctx context.Context, no string) (Record, string, error) {
 	}
 	var r Record
 	if err := json.Unmarshal([]byte(raw), &r); err != nil {
-		return Record{}, "", fmt.Errorf("dead-letter record of %s is corrupt: %w", no, err)
+		return Record{}, raw, fmt.Errorf("dead-letter record of %s is %w: %v", no, ErrCorrupt, err)
 	}
 	return r, raw, nil
 }
@@ -192,6 +209,109 @@ func (d *DLQ) List(ctx context.Context) ([]Record, error) {
 	return uniq, nil
 }
 
+// scanPage is how many fields one HSCAN asks for.
+const scanPage = 1000
+
+// Scan calls fn with each record's number and stored value, page by page
+// (HSCAN), as the pages come: in Redis's scan order, not sorted, and
+// without holding more than a page. A field HSCAN returns twice is passed
+// once; fn returning ErrStop ends the scan without error. Records written
+// during the scan may or may not be seen.
+func (d *DLQ) Scan(ctx context.Context, fn func(no, raw string) error) error {
+	seed := maphash.MakeSeed()
+	seen := make(map[uint64]struct{})
+	var cursor uint64
+	for {
+		kv, next, err := d.rdb.HScan(ctx, d.key, cursor, "*", scanPage).Result()
+		if err != nil {
+			return fmt.Errorf("list dead letters: %w", err)
+		}
+		for i := 0; i+1 < len(kv); i += 2 {
+			h := maphash.String(seed, kv[i])
+			if _, dup := seen[h]; dup {
+				continue
+			}
+			seen[h] = struct{}{}
+			if err := fn(kv[i], kv[i+1]); err != nil {
+				if errors.Is(err, ErrStop) {
+					return nil
+				}
+				return err
+			}
+		}
+		if next == 0 {
+			return nil
+		}
+		cursor = next
+	}
+}
+
+// ErrStop ends Scan early.
+var ErrStop = errors.New("stop scanning")
+
+// DecodeRaw reads a stored value; a corrupt one becomes a record that says
+// so, as List shows it.
+func DecodeRaw(no, raw string) Record {
+	var r Record
+	if err := json.Unmarshal([]byte(raw), &r); err != nil {
+		return Record{PreStockinNo: no, Error: "corrupt record: " + err.Error()}
+	}
+	return r
+}
+
+// BulkParallelism is how many numbers ForEach works on at once: requeue
+// and purge take several round trips each, which overlap.
+const BulkParallelism = 32
+
+// ForEach scans the store (Scan) and runs act on every number found, par
+// at a time, reporting each outcome to done (from one goroutine at a
+// time). Each number is acted on once, even if it gets a new record during
+// the run. It returns the scan's error or ctx's.
+func (d *DLQ) ForEach(ctx context.Context, par int, act func(ctx context.Context, no, raw string) error, done func(no string, err error)) error {
+	if par <= 0 {
+		par = BulkParallelism
+	}
+	type item struct{ no, raw string }
+	var (
+		work = make(chan item, scanPage)
+		mu   sync.Mutex
+		wg   sync.WaitGroup
+	)
+	for range par {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for it := range work {
+				err := act(ctx, it.no, it.raw)
+				mu.Lock()
+				done(it.no, err)
+				mu.Unlock()
+			}
+		}()
+	}
+	err := d.Scan(ctx, func(no, raw string) error {
+		select {
+		case work <- item{no, raw}:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	close(work)
+	wg.Wait()
+	return err
+}
+
+// RequeueRaw is Requeue of a record already read as raw (by Scan): it
+// deletes the record only if it still holds raw.
+func (d *DLQ) RequeueRaw(ctx context.Context, no, raw string, opts ...asynq.Option) error {
+	var r Record
+	if err := json.Unmarshal([]byte(raw), &r); err != nil {
+		return fmt.Errorf("dead-letter record of %s is %w: %v", no, ErrCorrupt, err)
+	}
+	return d.requeue(ctx, no, r, raw, opts)
+}
+
 // Numbers lists the numbers with a record.
 func (d *DLQ) Numbers(ctx context.Context) ([]string, error) {
 	nos, err := d.rdb.HKeys(ctx, d.key).Result()
@@ -217,6 +337,10 @@ func (d *DLQ) Requeue(ctx context.Context, no string, opts ...asynq.Option) erro
 	if err != nil {
 		return err
 	}
+	return d.requeue(ctx, no, r, raw, opts)
+}
+
+func (d *DLQ) requeue(ctx context.Context, no string, r Record, raw string, opts []asynq.Option) error {
 	if err := d.removeArchived(no); err != nil {
 		return err
 	}
@@ -228,8 +352,7 @@ func (d *DLQ) Requeue(ctx context.Context, no string, opts ...asynq.Option) erro
 	if err != nil {
 		return fmt.Errorf("requeue %s: %w", no, err)
 	}
-	client := asynq.NewClientFromRedisClient(d.rdb)
-	if _, err := client.EnqueueContext(ctx, task); err != nil {
+	if _, err := d.client.EnqueueContext(ctx, task); err != nil {
 		if errors.Is(err, asynq.ErrTaskIDConflict) {
 			return fmt.Errorf("requeue %s: %w", no, ErrLive)
 		}
