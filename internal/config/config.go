@@ -65,7 +65,10 @@ var perCommandEnv = map[string]map[string]string{
 // invocationFlags say what one run of a command does, not how the
 // deployment is configured; they are only ever read from the command line
 // (an exported WDTCANCEL_ALL must not turn `dlq purge` into purge --all).
-var invocationFlags = map[string]bool{"all": true, "held": true, "json": true, "file": true, "help": true, "version": true}
+var invocationFlags = map[string]bool{
+	"all": true, "held": true, "json": true, "file": true, "help": true, "version": true,
+	"yes": true, "limit": true, "sort": true, "quiet": true,
+}
 
 // EnvNameFor is the environment variable behind --flag of the top-level
 // subcommand command, or "" when that flag reads none. One variable has one
@@ -98,15 +101,27 @@ func ApplyEnv(command string, fs *pflag.FlagSet) error {
 			return
 		}
 		if err := fs.Set(f.Name, v); err != nil {
-			// Never echo the value: it may be a secret.
-			errs = append(errs, fmt.Errorf("environment variable %s: invalid value for --%s: %s", name, f.Name, redactErr(err, v)))
+			errs = append(errs, fmt.Errorf("environment variable %s: invalid value for --%s: %s", name, f.Name, explainErr(f.Name, err, v)))
 		}
 	})
 	return errors.Join(errs...)
 }
 
-func redactErr(err error, v string) string {
-	return strings.ReplaceAll(err.Error(), v, "[value]")
+// secretFlags hold a secret, or may (a Redis URL carries its password):
+// their values are never echoed.
+var secretFlags = map[string]bool{"appsecret": true, "token": true, "redis-url": true, "redis-cluster": true}
+
+// explainErr says what was wrong with an environment value: the value
+// itself for an ordinary setting (so `WDTCANCEL_CONCURRENCY=ten` is easy to
+// spot), masked for a secret.
+func explainErr(flag string, err error, v string) string {
+	if secretFlags[flag] {
+		return strings.ReplaceAll(err.Error(), v, "[value]")
+	}
+	if strings.Contains(err.Error(), v) {
+		return err.Error()
+	}
+	return fmt.Sprintf("%q: %v", v, err)
 }
 
 // Redis holds the connection flags shared by every command.

@@ -68,6 +68,18 @@ func TestMaskURL(t *testing.T) {
 	}
 }
 
+// A bad value of a flag that holds a secret is never echoed.
+func TestApplyEnvMasksBadSecretValues(t *testing.T) {
+	fs := pflag.NewFlagSet("x", pflag.ContinueOnError)
+	var n int
+	fs.IntVar(&n, "token", 0, "") // a secret flag whose value cannot parse
+	t.Setenv("WDTCANCEL_API_TOKEN", "s3cretTok3n")
+	err := ApplyEnv("api", fs)
+	if err == nil || strings.Contains(err.Error(), "s3cretTok3n") || !strings.Contains(err.Error(), "WDTCANCEL_API_TOKEN") {
+		t.Fatalf("bad secret value: %v", err)
+	}
+}
+
 func TestApplyEnv(t *testing.T) {
 	fs := pflag.NewFlagSet("x", pflag.ContinueOnError)
 	var r Redis
@@ -83,7 +95,8 @@ func TestApplyEnv(t *testing.T) {
 		t.Fatal(err)
 	}
 	err := ApplyEnv("worker", fs)
-	if err == nil || !strings.Contains(err.Error(), "WDTCANCEL_CONCURRENCY") || strings.Contains(err.Error(), "notanumber") {
+	// An ordinary bad value is shown, so the operator sees what to fix.
+	if err == nil || !strings.Contains(err.Error(), "WDTCANCEL_CONCURRENCY") || !strings.Contains(err.Error(), `"notanumber"`) {
 		t.Fatalf("bad env value: %v", err)
 	}
 	if r.URL != "redis://flag:6379/2" {
