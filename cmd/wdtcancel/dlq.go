@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -272,17 +271,19 @@ type recordWriter interface {
 	finish(shown int, total int64) error
 }
 
-// tableRecords is the human listing. Its columns are aligned a page at a
-// time, so the first lines show at once.
+// tableRecords is the human listing. It streams, so its columns have fixed
+// widths (a tabwriter would align each flushed page on its own): a number
+// longer than its column pushes only its own row.
 type tableRecords struct {
-	w  io.Writer
-	tw *tabwriter.Writer
-	n  int
+	w *bufio.Writer
+	n int
 }
 
+const tableRow = "%-20s  %-15s  %-6s  %-9s  %-8s  %-20s  %s\n"
+
 func newTableRecords(w io.Writer) *tableRecords {
-	t := &tableRecords{w: w, tw: tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)}
-	fmt.Fprintln(t.tw, "NO\tCATEGORY\tSTATUS\tAMBIGUOUS\tATTEMPTS\tDEAD SINCE\tMESSAGE")
+	t := &tableRecords{w: bufio.NewWriter(w)}
+	fmt.Fprintf(t.w, tableRow, "NO", "CATEGORY", "STATUS", "AMBIGUOUS", "ATTEMPTS", "DEAD SINCE", "MESSAGE")
 	return t
 }
 
@@ -295,22 +296,21 @@ func (t *tableRecords) add(r worker.Record) {
 	if msg == "" {
 		msg = r.Error
 	}
-	fmt.Fprintf(t.tw, "%s\t%s\t%s\t%v\t%d\t%s\t%s\n", r.PreStockinNo, r.Category, status, r.Ambiguous, r.Attempts, r.DeadLetteredAt.Format(time.RFC3339), msg)
+	fmt.Fprintf(t.w, tableRow, r.PreStockinNo, r.Category, status, fmt.Sprint(r.Ambiguous), fmt.Sprint(r.Attempts),
+		r.DeadLetteredAt.UTC().Format(time.RFC3339), msg)
+	// The first rows show at once; after that, a page at a time.
 	if t.n++; t.n%100 == 1 {
-		t.tw.Flush()
+		t.w.Flush()
 	}
 }
 
 func (t *tableRecords) finish(shown int, total int64) error {
-	if err := t.tw.Flush(); err != nil {
-		return err
-	}
 	if int64(shown) < total {
-		_, err := fmt.Fprintf(t.w, "%d of %d dead-lettered shown\n", shown, total)
-		return err
+		fmt.Fprintf(t.w, "%d of %d dead-lettered shown\n", shown, total)
+	} else {
+		fmt.Fprintf(t.w, "%d dead-lettered\n", shown)
 	}
-	_, err := fmt.Fprintf(t.w, "%d dead-lettered\n", shown)
-	return err
+	return t.w.Flush()
 }
 
 // jsonRecords streams one JSON array of records.

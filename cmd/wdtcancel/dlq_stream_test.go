@@ -45,3 +45,34 @@ func TestDLQLsLimitAndSort(t *testing.T) {
 		t.Fatalf("after requeue --all: %q", out)
 	}
 }
+
+// TestDLQLsColumnsAlign: the streamed table keeps every row's columns under
+// the header, page after page (a tabwriter flushed per page did not).
+func TestDLQLsColumnsAlign(t *testing.T) {
+	t.Parallel()
+	r := redistest.New(t)
+	var nos []string
+	for i := range 250 {
+		nos = append(nos, fmt.Sprintf("AL%0*d", 2+i%7, i))
+	}
+	putDead(t, r, nos...)
+	out, errOut, code := runCmd(t, context.Background(), "", "dlq", "ls", "--redis-url", r.URL())
+	if code != exitOK {
+		t.Fatalf("ls: exit %d %q", code, errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	col := strings.Index(lines[0], "CATEGORY")
+	rows := 0
+	for _, l := range lines[1:] {
+		if !strings.HasPrefix(l, "AL") {
+			continue
+		}
+		rows++
+		if len(l) <= col || l[col-1] != ' ' || l[col] == ' ' {
+			t.Fatalf("row out of line with the header (CATEGORY at %d):\n%s\n%s", col, lines[0], l)
+		}
+	}
+	if rows != len(nos) {
+		t.Fatalf("%d rows, want %d", rows, len(nos))
+	}
+}

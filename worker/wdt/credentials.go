@@ -47,11 +47,11 @@ func SplitAppSecret(appSecret string) (secret, salt string, err error) {
 	secret, salt, ok := strings.Cut(appSecret, ":")
 	switch {
 	case !ok:
-		return "", "", fmt.Errorf("%w: appsecret has no colon (%d characters): WDT_APPSECRET must be secret:salt, copy it whole from the WDT open platform", ErrConfig, len(appSecret))
+		return "", "", fmt.Errorf("%w: appsecret has no colon (%d characters): WDT_APPSECRET (or --appsecret) must be secret:salt, copy it whole from the WDT open platform", ErrConfig, len(appSecret))
 	case secret == "":
-		return "", "", fmt.Errorf("%w: appsecret has an empty secret part before the colon: WDT_APPSECRET must be secret:salt", ErrConfig)
+		return "", "", fmt.Errorf("%w: appsecret has an empty secret part before the colon: WDT_APPSECRET (or --appsecret) must be secret:salt", ErrConfig)
 	case salt == "":
-		return "", "", fmt.Errorf("%w: appsecret has an empty salt part after the colon: WDT_APPSECRET must be secret:salt", ErrConfig)
+		return "", "", fmt.Errorf("%w: appsecret has an empty salt part after the colon: WDT_APPSECRET (or --appsecret) must be secret:salt", ErrConfig)
 	}
 	return secret, salt, nil
 }

@@ -146,7 +146,9 @@ func (e *redactedError) Error() string {
 	}
 	s = scrubURLs(s)
 	if e.op != "" {
-		s = e.op + " " + s
+		// The URL is left out on purpose (it carries the salt and the
+		// signature); say so, or "Post dial tcp ..." reads as cut short.
+		s = e.op + " WDT_URL (URL withheld): " + s
 	}
 	return s
 }
