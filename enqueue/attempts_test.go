@@ -64,3 +64,29 @@ func TestStatusCountsAttemptsLikeTheWorker(t *testing.T) {
 		t.Fatalf("dead letter: %+v %v, want the record's 3 attempts", st, err)
 	}
 }
+
+// TestStatusShowsTheWorkersBudget: a worker started with a smaller
+// --max-retry publishes it, and status shows the budget the worker really
+// applies ("3 of 20" next to a dead letter exhausted after 3 was the trap).
+func TestStatusShowsTheWorkersBudget(t *testing.T) {
+	c, _ := newClient(t)
+	ctx := context.Background()
+	if _, err := c.Cancel(ctx, "MR1"); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ published, want int }{
+		{0, tasks.DefaultMaxRetry},  // no worker published one
+		{3, 3},                      // the worker stops earlier
+		{50, tasks.DefaultMaxRetry}, // the task's own budget is smaller
+	} {
+		if tt.published > 0 {
+			if err := store.PublishMaxRetry(ctx, c.rdb, c.queue, tt.published); err != nil {
+				t.Fatal(err)
+			}
+		}
+		st, err := c.Status(ctx, "MR1")
+		if err != nil || st.MaxRetry != tt.want {
+			t.Fatalf("published %d: max_retry %d (%v), want %d", tt.published, st.MaxRetry, err, tt.want)
+		}
+	}
+}

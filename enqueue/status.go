@@ -76,6 +76,10 @@ func (c *Client) Status(ctx context.Context, raw string) (Status, error) {
 		st.State = stateName(info.State)
 		st.Attempts = attemptsOf(info) // attempts.go
 		st.MaxRetry = info.MaxRetry
+		// The worker's smaller --max-retry wins: show the budget it applies.
+		if n, werr := store.WorkerMaxRetry(ctx, c.rdb, c.queue); werr == nil && n > 0 && n < st.MaxRetry {
+			st.MaxRetry = n
+		}
 		st.LastError = info.LastErr
 		st.LastFailedAt = timePtr(info.LastFailedAt)
 		st.CompletedAt = timePtr(info.CompletedAt)

@@ -294,6 +294,9 @@ func (w *Worker) Start(ctx context.Context) error {
 		return fmt.Errorf("start asynq server: %w", err)
 	}
 	w.guard.start()
+	if err := store.PublishMaxRetry(ctx, w.rdb, w.cfg.Queue, w.cfg.Handler.MaxRetry); err != nil {
+		w.cfg.Logger.Warn("could not publish --max-retry for status; status shows the task's own budget", zap.Error(err))
+	}
 	w.startProber()
 	w.cfg.Logger.Info("worker started", zap.String("queue", w.cfg.Queue), zap.Int("concurrency", w.cfg.Concurrency),
 		zap.Int("rate_per_minute", w.cfg.RatePerMinute), zap.Int("max_inflight", w.cfg.MaxInflight),

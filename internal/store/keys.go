@@ -60,6 +60,12 @@ func BreakerProbeKey(queue string) string { return queuePrefix(queue) + "breaker
 // that on a cluster it probes the master holding the queue.
 func ProbeKey(queue string) string { return queuePrefix(queue) + "probe" }
 
+// SettingsKey is the hash of settings the workers of queue publish for the
+// producers' views: field max_retry = the worker's --max-retry, so `status`
+// shows the budget the worker really applies. No TTL; the last worker to
+// start wins (run every worker of a queue with the same settings).
+func SettingsKey(queue string) string { return queuePrefix(queue) + "settings" }
+
 // QueuePattern is a SCAN MATCH pattern for every key above of queue (to
 // delete a throw-away queue's state, as the bench does). Glob characters in
 // the queue name are escaped, so it matches that queue only.
