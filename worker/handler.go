@@ -2,8 +2,10 @@ package worker
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -80,6 +82,7 @@ type Handler struct {
 	api     Caller
 	dlq     *DLQ
 	memory  *store.OutcomeMemory
+	insp    *asynq.Inspector // reads a task's result (the confirmation of a success)
 	limiter *Limiter
 	breaker *Breaker
 	metrics *Metrics
@@ -112,7 +115,7 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if !ok {
 		taskMax = h.opts.MaxRetry
 	}
-	at := attempt{id: id, retried: retried, limit: min(taskMax, h.opts.MaxRetry), start: start}
+	at := attempt{id: id, retried: retried, limit: min(taskMax, h.opts.MaxRetry), start: start, rw: t.ResultWriter()}
 
 	if t.Type() != tasks.TypeCancel {
 		return h.invalid(ctx, at, t, fmt.Errorf("%w task type %q: this worker handles only %s", tasks.ErrInvalid, t.Type(), tasks.TypeCancel))
@@ -132,6 +135,9 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	sit.Retried, sit.Limit = at.retried, at.limit
 	if NeedsMemory(sit) {
 		confirmed, unknown, merr := h.memory.Recall(ctx, at.no)
+		if merr == nil && !confirmed {
+			confirmed, merr = h.resultConfirms(at.id)
+		}
 		if merr != nil {
 			err = fmt.Errorf("cannot read outcome memory before deciding: %w", merr)
 			sit = Situation{Category: wdt.Redis, Called: sit.Called, Retried: at.retried, Limit: at.limit}
@@ -150,6 +156,7 @@ type attempt struct {
 	limit   int // failed attempts allowed in all
 	start   time.Time
 	calls   int
+	rw      *asynq.ResultWriter // nil when a test drives the handler alone
 }
 
 func (h *Handler) delays() Delays {
@@ -210,7 +217,7 @@ func (h *Handler) call(ctx context.Context, at *attempt) (Situation, error) {
 		at.calls++
 		cat := wdt.CategoryOf(err)
 		h.metrics.ObserveCall(cat, time.Since(callStart))
-		if merr := h.settle(ctx, at.no, cat); merr != nil {
+		if merr := h.settle(ctx, at, cat); merr != nil {
 			// The call's outcome is known but could not be recorded; the
 			// sent mark stays, so a later rejection errs on ambiguous.
 			h.log.Warn("cannot record call outcome", zap.String("pre_stockin_no", at.no), zap.Error(merr))
@@ -228,16 +235,66 @@ func (h *Handler) call(ctx context.Context, at *attempt) (Situation, error) {
 }
 
 // settle records what the call's answer means for the outcome memory.
-func (h *Handler) settle(ctx context.Context, no string, cat wdt.Category) error {
+func (h *Handler) settle(ctx context.Context, at *attempt, cat wdt.Category) error {
 	switch cat {
 	case wdt.Cancelled:
-		return h.memory.Cancelled(ctx, no)
+		return h.confirm(ctx, at)
 	case wdt.UnknownOutcome:
-		return h.memory.Unknown(ctx, no, time.Now())
+		return h.memory.Unknown(ctx, at.no, time.Now())
 	}
 	// Every other answer is definite that nothing was cancelled; a network
 	// error means the request was never written.
-	return h.memory.Answered(ctx, no)
+	return h.memory.Answered(ctx, at.no)
+}
+
+// confirm records a status 0 answer. The record is the task's own result
+// (one HSET into asynq's task hash, which asynqmon shows): a rerun of this
+// task, the one case that needs it (a shutdown handed the task back just as
+// its call succeeded), reads it there, and it lives exactly as long as asynq
+// keeps the task, at no cost beyond the result itself. The sent mark is then
+// cleared in the background, batched with other tasks'.
+//
+// asynq refuses a result write once the task's context has ended, which is
+// what happens in that very race; then, and when there is no result writer
+// (a handler driven by a test), the confirmation goes to the outcome
+// memory's own confirmed mark instead, synchronously.
+func (h *Handler) confirm(ctx context.Context, at *attempt) error {
+	if at.rw != nil && ctx.Err() == nil {
+		if _, err := at.rw.Write(cancelledResult(at)); err == nil {
+			h.memory.ClearLater(ctx, at.no)
+			return nil
+		}
+	}
+	return h.memory.Cancelled(ctx, at.no)
+}
+
+// cancelledResult is the task result of a confirmed cancellation. Whatever
+// else a result format adds, "category":"cancelled" is what resultConfirms
+// reads as the confirmation.
+func cancelledResult(at *attempt) []byte {
+	return []byte(`{"category":"cancelled","calls":` + strconv.Itoa(at.calls) + `}`)
+}
+
+// resultConfirms reports whether task id's result records a confirmed
+// cancellation (see confirm). A task asynq no longer holds confirms nothing.
+func (h *Handler) resultConfirms(id string) (bool, error) {
+	if h.insp == nil || id == "" {
+		return false, nil
+	}
+	info, err := h.insp.GetTaskInfo(h.queue, id)
+	if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("read result of task %s: %w", id, err)
+	}
+	if len(info.Result) == 0 {
+		return false, nil
+	}
+	var r struct {
+		Category wdt.Category `json:"category"`
+	}
+	return json.Unmarshal(info.Result, &r) == nil && r.Category == wdt.Cancelled, nil
 }
 
 // updateBreaker tells the shared breaker what the call showed of the
