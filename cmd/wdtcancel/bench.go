@@ -58,6 +58,8 @@ func newBenchCmd() *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&o.RedisURL, "redis-url", "", "Redis to measure on (default: start a redis-server from PATH); bench queues are deleted afterwards")
 	f.IntVar(&o.Tasks, "tasks", o.Tasks, "tasks in the processing comparison")
+	f.IntVar(&o.Rounds, "rounds", o.Rounds, "processing rounds measured (alternating order), after one warm-up round that is discarded")
+	f.StringSliceVar(&o.Phases, "phases", nil, "phases to run: processing, enqueue, pickup, scaling, memory (default all)")
 	f.IntVar(&o.Concurrency, "concurrency", o.Concurrency, "worker concurrency in every phase")
 	f.IntVar(&o.EnqueueTasks, "enqueue-tasks", o.EnqueueTasks, "tasks in the one-by-one vs CancelMany comparison")
 	f.IntVar(&o.CLITasks, "cli-tasks", o.CLITasks, "numbers in the file the CLI reads (-1 skips)")
@@ -75,14 +77,25 @@ func printBench(w io.Writer, r *bench.Result) {
 	fmt.Fprintf(w, "machine: %d CPUs (%s), %s, Redis %s (%s), took %.0fs\n\n", m.CPUs, m.CPUModel, m.GoVersion, m.RedisVersion, m.RedisKind, time.Duration(r.Took).Seconds())
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	p := r.Processing
-	fmt.Fprintf(tw, "processing (%d tasks, concurrency %d)\tno-op asynq %.0f/s\twdtcancel %.0f/s\tratio %.2f (target >= 0.8)\n", p.Tasks, p.Concurrency, p.BaselinePerSec, p.RealPerSec, r.ProcessingRatio)
+	if m.LoadStart != "" {
+		fmt.Fprintf(w, "load average: %s at start, %s at end\n\n", m.LoadStart, m.LoadEnd)
+	}
+	if p.Rounds > 0 && p.RealMedianPerSec > 0 {
+		fmt.Fprintf(tw, "processing (%d tasks, concurrency %d, median of %d rounds after %d warm-up)\tno-op asynq %.0f/s\thand-rolled peer %.0f/s\twdtcancel %.0f/s\t\n", p.Tasks, p.Concurrency, p.Rounds, p.WarmupRounds, p.BaselinePerSec, p.PeerMedianPerSec, p.RealMedianPerSec)
+		fmt.Fprintf(tw, "  peer ratio (wdtcancel / peer)\t%.2f (min %.2f, max %.2f)\ttarget >= 0.85\t\n", r.PeerRatio, r.PeerRatioMin, r.PeerRatioMax)
+		fmt.Fprintf(tw, "  processing ratio (wdtcancel / no-op)\t%.2f (min %.2f, max %.2f)\t\t\n", r.ProcessingRatio, r.ProcessingRatioMin, r.ProcessingRatioMax)
+		fmt.Fprintf(tw, "  a task result write (peer+result / peer)\t%.2f (min %.2f, max %.2f)\t\t\n", p.ResultWriteRatio, p.ResultWriteRatioMin, p.ResultWriteRatioMax)
+	}
 	e := r.Enqueue
-	fmt.Fprintf(tw, "enqueue (%d tasks)\tasynq one-by-one %.0f/s\tCancelMany %.0f/s\tratio %.2f (target >= 2)\n", e.Tasks, e.OneByOnePerSec, e.CancelManyPerSec, r.EnqueueRatio)
+	if e.Tasks > 0 {
+		fmt.Fprintf(tw, "enqueue (%d tasks)\tasynq one-by-one %.0f/s\tCancelMany %.0f/s\tratio %.2f (target >= 2)\n", e.Tasks, e.OneByOnePerSec, e.CancelManyPerSec, r.EnqueueRatio)
+	}
 	if e.CLITasks > 0 {
 		fmt.Fprintf(tw, "enqueue CLI (%d numbers from a file)\t\t%.0f/s\tratio %.2f to one-by-one\n", e.CLITasks, e.CLIPerSec, e.CLIRatio)
 	}
-	pk := r.Pickup
-	fmt.Fprintf(tw, "idle pickup (%d samples)\tp50 %.1f ms\tp99 %.1f ms\tasynq default interval p50 %.0f ms (%d samples)\n", pk.Samples, pk.P50Ms, pk.P99Ms, pk.DefaultP50Ms, pk.DefaultSamples)
+	if pk := r.Pickup; pk.Samples > 0 {
+		fmt.Fprintf(tw, "idle pickup (%d samples)\tp50 %.1f ms\tp99 %.1f ms\tasynq default interval p50 %.0f ms (%d samples)\n", pk.Samples, pk.P50Ms, pk.P99Ms, pk.DefaultP50Ms, pk.DefaultSamples)
+	}
 	for _, s := range r.Scaling {
 		fmt.Fprintf(tw, "scaling: %d process(es), extra Redis RTT %s\t%.0f tasks/s\tx%.2f\t\n", s.Processes, s.ProxyRTT, s.PerSec, s.Ratio)
 	}
@@ -90,6 +103,7 @@ func printBench(w io.Writer, r *bench.Result) {
 		fmt.Fprintf(tw, "resources\tworker peak RSS %.1f MB\tCPU %.2f s per 1000 tasks\tRedis %.0f B/queued task, %.0f B/dead letter\n", res.WorkerPeakRSSMB, res.WorkerCPUSecPer1000, res.RedisBytesPerQueued, res.RedisBytesPerDeadEntry)
 	}
 	tw.Flush()
+	fmt.Fprintf(w, "keys of the bench's queues left in Redis: %d\n", r.KeysLeft)
 	for _, n := range r.Notes {
 		fmt.Fprintln(w, "note:", n)
 	}

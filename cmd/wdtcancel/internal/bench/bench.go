@@ -42,7 +42,8 @@ import (
 // Options configure a run. Zero values take the defaults of Defaults.
 type Options struct {
 	RedisURL      string // "" = start one with the test helper
-	Tasks         int    // processing phase
+	Tasks         int    // processing phase, per variant and round
+	Rounds        int    // processing rounds measured, after one warm-up
 	Concurrency   int
 	EnqueueTasks  int // one-by-one vs CancelMany
 	CLITasks      int // numbers in the file the CLI reads
@@ -59,28 +60,41 @@ type Options struct {
 	// EnqueueCLI runs `wdtcancel enqueue --file` in-process.
 	EnqueueCLI func(ctx context.Context, redisURL, queue, file string) error
 	CPUProfile string // write a CPU profile of the real pipeline here
-	Out        io.Writer
+	// Phases to run (processing, enqueue, pickup, scaling, memory); empty
+	// runs all.
+	Phases []string
+	Out    io.Writer
 }
 
 // Defaults are the figures the README reports.
-var Defaults = Options{Tasks: 3000, Concurrency: 10, EnqueueTasks: 5000, CLITasks: 100000, PickupSamples: 100,
+var Defaults = Options{Tasks: 2000, Rounds: 5, Concurrency: 10, EnqueueTasks: 5000, CLITasks: 100000, PickupSamples: 100,
 	DefaultPickupSamples: 20, Processes: []int{1, 2, 4}, ScalingTasks: 3000, ProxyDelay: time.Millisecond}
 
 // Result is what `wdtcancel bench --json` prints.
 type Result struct {
-	ProcessingRatio float64 `json:"processing_ratio"`
-	EnqueueRatio    float64 `json:"enqueue_ratio"`
-	PickupP50Ms     float64 `json:"pickup_p50_ms"`
-	PickupP99Ms     float64 `json:"pickup_p99_ms"`
+	// wdtcancel / the hand-rolled peer, median of rounds, with min and max.
+	PeerRatio    float64 `json:"peer_ratio"`
+	PeerRatioMin float64 `json:"peer_ratio_min"`
+	PeerRatioMax float64 `json:"peer_ratio_max"`
+	// wdtcancel / a no-op asynq handler, median of rounds, with min and max.
+	ProcessingRatio    float64 `json:"processing_ratio"`
+	ProcessingRatioMin float64 `json:"processing_ratio_min"`
+	ProcessingRatioMax float64 `json:"processing_ratio_max"`
+	EnqueueRatio       float64 `json:"enqueue_ratio"`
+	PickupP50Ms        float64 `json:"pickup_p50_ms"`
+	PickupP99Ms        float64 `json:"pickup_p99_ms"`
 
-	Machine    Machine     `json:"machine"`
-	Processing Processing  `json:"processing"`
-	Enqueue    EnqueueRes  `json:"enqueue"`
-	Pickup     Pickup      `json:"pickup"`
-	Scaling    []ScaleRow  `json:"scaling,omitempty"`
-	Resources  *Resources  `json:"resources,omitempty"`
-	Notes      []string    `json:"notes,omitempty"`
-	Took       JSONSeconds `json:"took_seconds"`
+	Machine    Machine    `json:"machine"`
+	Processing Processing `json:"processing"`
+	Enqueue    EnqueueRes `json:"enqueue"`
+	Pickup     Pickup     `json:"pickup"`
+	Scaling    []ScaleRow `json:"scaling,omitempty"`
+	Resources  *Resources `json:"resources,omitempty"`
+	Notes      []string   `json:"notes,omitempty"`
+	// KeysLeft counts keys of the bench's queues found in Redis after
+	// cleanup: 0, or the bench left something behind.
+	KeysLeft int         `json:"keys_left_behind"`
+	Took     JSONSeconds `json:"took_seconds"`
 }
 
 // Machine describes where the figures were taken.
@@ -90,14 +104,31 @@ type Machine struct {
 	GoVersion    string `json:"go_version"`
 	RedisVersion string `json:"redis_version"`
 	RedisKind    string `json:"redis"`
+	// /proc/loadavg when the run started and ended: the machine is shared.
+	LoadStart string `json:"loadavg_start,omitempty"`
+	LoadEnd   string `json:"loadavg_end,omitempty"`
 }
 
 // Processing compares a no-op handler with the real pipeline.
 type Processing struct {
-	Tasks          int     `json:"tasks"`
-	Concurrency    int     `json:"concurrency"`
-	BaselinePerSec float64 `json:"noop_tasks_per_sec"`
-	RealPerSec     float64 `json:"real_tasks_per_sec"`
+	Tasks        int `json:"tasks"`
+	Concurrency  int `json:"concurrency"`
+	Rounds       int `json:"rounds"`
+	WarmupRounds int `json:"warmup_rounds_discarded"`
+	// Medians over the rounds.
+	BaselinePerSec   float64 `json:"noop_tasks_per_sec"`
+	PeerMedianPerSec float64 `json:"peer_tasks_per_sec"`
+	RealMedianPerSec float64 `json:"real_tasks_per_sec"`
+	// What a task result write (one HSET) costs the peer: peer with a
+	// result / peer, median of rounds with min and max.
+	ResultWriteRatio    float64 `json:"result_write_ratio"`
+	ResultWriteRatioMin float64 `json:"result_write_ratio_min"`
+	ResultWriteRatioMax float64 `json:"result_write_ratio_max"`
+	// Per round, in round order.
+	NoopPerSec       []float64 `json:"noop_per_round"`
+	PeerPerSec       []float64 `json:"peer_per_round"`
+	PeerResultPerSec []float64 `json:"peer_result_per_round"`
+	RealPerSec       []float64 `json:"wdtcancel_per_round"`
 }
 
 // EnqueueRes compares enqueue paths.
@@ -157,6 +188,9 @@ func (o *Options) defaults() {
 	d := Defaults
 	if o.Tasks <= 0 {
 		o.Tasks = d.Tasks
+	}
+	if o.Rounds <= 0 {
+		o.Rounds = d.Rounds
 	}
 	if o.Concurrency <= 0 {
 		o.Concurrency = d.Concurrency
@@ -220,6 +254,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	defer r.cleanup()
 	r.machine(ctx)
+	r.res.Machine.LoadStart = loadavg()
 
 	phases := []struct {
 		name string
@@ -229,9 +264,12 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		{"enqueue", r.enqueue},
 		{"pickup", r.pickup},
 		{"scaling", r.scaling},
-		{"redis memory", r.redisMemory},
+		{"memory", r.redisMemory},
 	}
 	for _, p := range phases {
+		if len(o.Phases) > 0 && !contains(o.Phases, p.name) {
+			continue
+		}
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
@@ -240,8 +278,33 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			return nil, fmt.Errorf("bench %s: %w", p.name, err)
 		}
 	}
+	r.cleanup()
+	r.res.KeysLeft = r.leftBehind(ctx)
+	r.res.Machine.LoadEnd = loadavg()
 	r.res.Took = JSONSeconds(time.Since(start))
 	return r.res, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// loadavg is the first three fields of /proc/loadavg, "" elsewhere.
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
 }
 
 func (r *runner) queue(name string) string {
@@ -251,15 +314,49 @@ func (r *runner) queue(name string) string {
 }
 
 func (r *runner) cleanup() {
-	insp := asynq.NewInspectorFromRedisClient(r.rdb)
-	ctx := context.Background()
 	for _, q := range r.queues {
-		insp.DeleteQueue(q, true)
-		iter := r.rdb.Scan(ctx, 0, store.QueuePattern(q), 1000).Iterator()
+		r.drop(q)
+	}
+}
+
+// drop deletes every key of queue q: asynq's (DeleteQueue leaves the
+// completed tasks' hashes and the completed set behind, so they are
+// deleted by pattern too) and wdtcancel's own.
+func (r *runner) drop(q string) {
+	ctx := context.Background()
+	asynq.NewInspectorFromRedisClient(r.rdb).DeleteQueue(q, true)
+	for _, pattern := range []string{"asynq:{" + globEscaper.Replace(q) + "}:*", store.QueuePattern(q)} {
+		iter := r.rdb.Scan(ctx, 0, pattern, 1000).Iterator()
+		var keys []string
 		for iter.Next(ctx) {
-			r.rdb.Del(ctx, iter.Val())
+			keys = append(keys, iter.Val())
+			if len(keys) == 500 {
+				r.rdb.Del(ctx, keys...)
+				keys = keys[:0]
+			}
+		}
+		if len(keys) > 0 {
+			r.rdb.Del(ctx, keys...)
 		}
 	}
+	r.rdb.SRem(ctx, "asynq:queues", q)
+}
+
+var globEscaper = strings.NewReplacer(`\`, `\\`, `*`, `\*`, `?`, `\?`, `[`, `\[`, `]`, `\]`)
+
+// LeftBehind counts the keys of the bench's queues still in Redis (0 after
+// cleanup); for the test that a given Redis is left as it was.
+func (r *runner) leftBehind(ctx context.Context) int {
+	n := 0
+	for _, q := range r.queues {
+		for _, pattern := range []string{"asynq:{" + globEscaper.Replace(q) + "}:*", store.QueuePattern(q)} {
+			iter := r.rdb.Scan(ctx, 0, pattern, 1000).Iterator()
+			for iter.Next(ctx) {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 func (r *runner) machine(ctx context.Context) {
@@ -324,86 +421,171 @@ func benchLogger() *zap.Logger {
 	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(io.Discard), zapcore.InfoLevel))
 }
 
-// processing: N tasks through a no-op asynq handler, then N cancel tasks
-// through the real worker (signing, HTTP round trip to an in-process
-// sandbox without faults or quota), same concurrency and check interval.
+// processing compares, in alternating rounds on the same Redis, four
+// handlers over the same N tasks at the same concurrency and check interval:
+// a no-op asynq handler; the hand-rolled peer (decode, sign, POST to the
+// sandbox); the peer plus a task result write; and wdtcancel's worker. Each
+// variant's rate is measured from its first to its last call (handler call
+// for the no-op), so server start and stop are not in it. Round 0 is a
+// warm-up and is discarded; the ratios are medians of per-round ratios,
+// with min and max.
 func (r *runner) processing(ctx context.Context) error {
 	n, c := r.o.Tasks, r.o.Concurrency
-	r.res.Processing = Processing{Tasks: n, Concurrency: c}
-
-	qb := r.queue("noop")
-	if err := r.fill(ctx, qb, "NOOP", n); err != nil {
-		return err
-	}
-	var count atomic.Int64
-	done := make(chan struct{})
-	srv := asynq.NewServerFromRedisClient(r.rdb, asynq.Config{
-		Concurrency: c, Queues: map[string]int{qb: 1},
-		TaskCheckInterval: worker.DefaultTaskCheckInterval, LogLevel: asynq.FatalLevel,
-	})
-	t0 := time.Now()
-	if err := srv.Start(asynq.HandlerFunc(func(context.Context, *asynq.Task) error {
-		if count.Add(1) == int64(n) {
-			close(done)
+	p := &r.res.Processing
+	*p = Processing{Tasks: n, Concurrency: c, Rounds: r.o.Rounds, WarmupRounds: 1}
+	kinds := []string{"noop", "peer", "peer_result", "wdtcancel"}
+	rates := map[string][]float64{}
+	var peerRatios, procRatios, resultRatios []float64
+	for round := 0; round <= r.o.Rounds; round++ {
+		order := append([]string(nil), kinds...)
+		if round%2 == 1 {
+			for i, j := 0, len(order)-1; i < j; i, j = i+1, j-1 {
+				order[i], order[j] = order[j], order[i]
+			}
 		}
-		return nil
-	})); err != nil {
-		return err
-	}
-	if err := wait(ctx, done, 10*time.Minute); err != nil {
-		return err
-	}
-	base := time.Since(t0)
-	srv.Shutdown()
-	r.res.Processing.BaselinePerSec = float64(n) / base.Seconds()
-
-	qr := r.queue("real")
-	if err := r.fill(ctx, qr, "REAL", n); err != nil {
-		return err
-	}
-	realDone := make(chan struct{})
-	var calls atomic.Int64
-	sb, err := sandbox.NewServer(sandbox.Options{OnCall: func(string) {
-		if calls.Add(1) == int64(n) {
-			close(realDone)
+		got := map[string]float64{}
+		for _, k := range order {
+			v, err := r.variant(ctx, k, round, n, c)
+			if err != nil {
+				return fmt.Errorf("%s: %w", k, err)
+			}
+			got[k] = v
 		}
-	}})
-	if err != nil {
-		return err
-	}
-	defer sb.Close()
-	client, err := wdt.New(sb.APIURL(), sb.Credentials())
-	if err != nil {
-		return err
-	}
-	w, err := worker.New(worker.Config{Redis: r.conn, API: client, Queue: qr, Concurrency: c, Logger: benchLogger()})
-	if err != nil {
-		return err
-	}
-	if r.o.CPUProfile != "" {
-		f, err := os.Create(r.o.CPUProfile)
-		if err != nil {
-			return err
+		fmt.Fprintf(r.o.Out, "bench:   round %d%s: no-op %.0f/s, peer %.0f/s, peer+result %.0f/s, wdtcancel %.0f/s\n", round,
+			map[bool]string{true: " (warm-up, discarded)"}[round == 0], got["noop"], got["peer"], got["peer_result"], got["wdtcancel"])
+		if round == 0 {
+			continue
 		}
-		defer f.Close()
-		pprof.StartCPUProfile(f)
-		defer pprof.StopCPUProfile()
+		for _, k := range kinds {
+			rates[k] = append(rates[k], round2(got[k]))
+		}
+		peerRatios = append(peerRatios, got["wdtcancel"]/got["peer"])
+		procRatios = append(procRatios, got["wdtcancel"]/got["noop"])
+		resultRatios = append(resultRatios, got["peer_result"]/got["peer"])
 	}
-	t0 = time.Now()
-	if err := w.Start(ctx); err != nil {
-		w.Close()
-		return err
-	}
-	err = wait(ctx, realDone, 10*time.Minute)
-	real := time.Since(t0)
-	w.Shutdown()
-	if err != nil {
-		return err
-	}
-	r.res.Processing.RealPerSec = float64(n) / real.Seconds()
-	r.res.ProcessingRatio = round(r.res.Processing.RealPerSec / r.res.Processing.BaselinePerSec)
+	p.NoopPerSec, p.PeerPerSec, p.PeerResultPerSec, p.RealPerSec = rates["noop"], rates["peer"], rates["peer_result"], rates["wdtcancel"]
+	p.BaselinePerSec, p.RealMedianPerSec = round(median(rates["noop"])), round(median(rates["wdtcancel"]))
+	p.PeerMedianPerSec = round(median(rates["peer"]))
+	r.res.PeerRatio, r.res.PeerRatioMin, r.res.PeerRatioMax = spread(peerRatios)
+	r.res.ProcessingRatio, r.res.ProcessingRatioMin, r.res.ProcessingRatioMax = spread(procRatios)
+	p.ResultWriteRatio, p.ResultWriteRatioMin, p.ResultWriteRatioMax = spread(resultRatios)
 	return nil
 }
+
+// variant runs n tasks through one kind of handler on a fresh queue and
+// returns its rate, then deletes the queue.
+func (r *runner) variant(ctx context.Context, kind string, round, n, c int) (float64, error) {
+	q := r.queue(fmt.Sprintf("proc-%s-%d", kind, round))
+	defer r.drop(q)
+	if err := r.fill(ctx, q, "P", n); err != nil {
+		return 0, err
+	}
+	var sp span
+	sp.init(n)
+	if kind == "noop" {
+		srv := asynq.NewServerFromRedisClient(r.rdb, asynq.Config{
+			Concurrency: c, Queues: map[string]int{q: 1},
+			TaskCheckInterval: worker.DefaultTaskCheckInterval, LogLevel: asynq.FatalLevel,
+		})
+		if err := srv.Start(asynq.HandlerFunc(func(context.Context, *asynq.Task) error { sp.tick(); return nil })); err != nil {
+			return 0, err
+		}
+		err := wait(ctx, sp.done, 10*time.Minute)
+		srv.Shutdown()
+		return sp.rate(), err
+	}
+	sb, err := sandbox.NewServer(sandbox.Options{OnCall: func(string) { sp.tick() }})
+	if err != nil {
+		return 0, err
+	}
+	defer sb.Close()
+	if kind == "wdtcancel" {
+		client, err := wdt.New(sb.APIURL(), sb.Credentials())
+		if err != nil {
+			return 0, err
+		}
+		w, err := worker.New(worker.Config{Redis: r.conn, API: client, Queue: q, Concurrency: c, Logger: benchLogger()})
+		if err != nil {
+			return 0, err
+		}
+		if r.o.CPUProfile != "" && round == r.o.Rounds {
+			f, err := os.Create(r.o.CPUProfile)
+			if err != nil {
+				return 0, err
+			}
+			defer f.Close()
+			pprof.StartCPUProfile(f)
+			defer pprof.StopCPUProfile()
+		}
+		if err := w.Start(ctx); err != nil {
+			w.Close()
+			return 0, err
+		}
+		err = wait(ctx, sp.done, 10*time.Minute)
+		w.Shutdown()
+		return sp.rate(), err
+	}
+	srv := asynq.NewServerFromRedisClient(r.rdb, asynq.Config{
+		Concurrency: c, Queues: map[string]int{q: 1},
+		TaskCheckInterval: worker.DefaultTaskCheckInterval, LogLevel: asynq.FatalLevel,
+	})
+	if err := srv.Start(peerHandler(sb.APIURL(), sb.Credentials(), wdt.DefaultHTTPClient(), kind == "peer_result")); err != nil {
+		return 0, err
+	}
+	err = wait(ctx, sp.done, 10*time.Minute)
+	srv.Shutdown()
+	return sp.rate(), err
+}
+
+// span times n events from the first to the last.
+type span struct {
+	first, last, count atomic.Int64
+	n                  int64
+	done               chan struct{}
+}
+
+func (s *span) init(n int) { s.n, s.done = int64(n), make(chan struct{}) }
+
+func (s *span) tick() {
+	now := time.Now().UnixNano()
+	s.first.CompareAndSwap(0, now)
+	if s.count.Add(1) == s.n {
+		s.last.Store(now)
+		close(s.done)
+	}
+}
+
+func (s *span) rate() float64 {
+	d := time.Duration(s.last.Load() - s.first.Load())
+	if d <= 0 {
+		return 0
+	}
+	return float64(s.n-1) / d.Seconds()
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// spread is the median, min and max of v, rounded.
+func spread(v []float64) (med, lo, hi float64) {
+	if len(v) == 0 {
+		return 0, 0, 0
+	}
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	return round(median(s)), round(s[0]), round(s[len(s)-1])
+}
+
+func round2(f float64) float64 { return round(f) }
 
 // enqueue: one-by-one asynq.Client.Enqueue vs CancelMany vs the CLI.
 func (r *runner) enqueue(ctx context.Context) error {
