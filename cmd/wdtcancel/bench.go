@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -19,7 +20,8 @@ func init() { extraCommands = append(extraCommands, newBenchCmd) }
 
 func newBenchCmd() *cobra.Command {
 	o := bench.Defaults
-	var asJSON bool
+	qo := bench.QuotaDefaults
+	var asJSON, quota bool
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure wdtcancel side by side with raw asynq on one Redis: processing, enqueue, pickup, scaling, resources",
@@ -42,6 +44,26 @@ func newBenchCmd() *cobra.Command {
 				return root.ExecuteContext(ctx)
 			}
 			o.Out = cmd.ErrOrStderr()
+			if quota {
+				qo.RedisURL, qo.WorkerCommand, qo.Out = o.RedisURL, o.WorkerCommand, o.Out
+				res, err := bench.RunQuota(cmd.Context(), qo)
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					enc := json.NewEncoder(cmd.OutOrStdout())
+					enc.SetIndent("", "  ")
+					if err := enc.Encode(res); err != nil {
+						return err
+					}
+				} else {
+					printQuota(cmd.OutOrStdout(), res)
+				}
+				if !res.Pass {
+					return errors.New("quota check failed")
+				}
+				return nil
+			}
 			res, err := bench.Run(cmd.Context(), o)
 			if err != nil {
 				return err
@@ -69,7 +91,24 @@ func newBenchCmd() *cobra.Command {
 	f.DurationVar(&o.ProxyDelay, "proxy-delay", o.ProxyDelay, "delay each way of the proxy that makes Redis look remote")
 	f.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the real pipeline's processing phase")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object")
+	f.BoolVar(&quota, "quota", false, "instead of the phases: check --rate-per-minute against a sandbox with that quota, every combination of --quota-rates and --quota-processes at once; fails unless each used >= 99% of its quota with no rate-limit answer")
+	f.IntSliceVar(&qo.Rates, "quota-rates", qo.Rates, "quotas per minute to check (also the workers' --rate-per-minute)")
+	f.IntSliceVar(&qo.Processes, "quota-processes", qo.Processes, "worker processes sharing each quota")
+	f.DurationVar(&qo.Duration, "quota-duration", qo.Duration, "window measured from each combination's first call")
+	f.IntVar(&qo.Concurrency, "quota-concurrency", qo.Concurrency, "--concurrency of each worker process in the quota check")
 	return cmd
+}
+
+func printQuota(w io.Writer, r *bench.QuotaResult) {
+	m := r.Machine
+	fmt.Fprintf(w, "machine: %d CPUs (%s), %s, Redis %s (%s), load %s at start, %s at end, took %.0fs\n\n", m.CPUs, m.CPUModel, m.GoVersion, m.RedisVersion, m.RedisKind, m.LoadStart, m.LoadEnd, time.Duration(r.Took).Seconds())
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "processes\tquota/min\tcalls in %s\tcalls/min\tquota used\trate-limit answers\tcalls in a cooldown\t\n", time.Duration(r.Duration))
+	for _, row := range r.Rows {
+		fmt.Fprintf(tw, "%d\t%d\t%d\t%.1f\t%.2f%%\t%d\t%d\t%s\n", row.Processes, row.Quota, row.Calls, row.PerMinute, 100*row.Used, row.RateLimitAnswers, row.CallsInCooldown, map[bool]string{true: "ok", false: "FAIL"}[row.Pass])
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "keys of the bench's queues left in Redis: %d\n", r.KeysLeft)
 }
 
 func printBench(w io.Writer, r *bench.Result) {
