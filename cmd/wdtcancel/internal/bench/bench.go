@@ -164,6 +164,14 @@ type Resources struct {
 	WorkerCPUSecPer1000    float64 `json:"worker_cpu_seconds_per_1000_tasks"`
 	RedisBytesPerQueued    float64 `json:"redis_bytes_per_queued_task"`
 	RedisBytesPerDeadEntry float64 `json:"redis_bytes_per_dead_letter"`
+	// What remembering one success costs (MEMORY USAGE): the result field
+	// in asynq's task hash (a completed wdtcancel task's hash minus a
+	// completed peer task's, whose handler writes no result) plus any
+	// outcome-memory key left after the success. For comparison, the
+	// 30-day confirmed key each success used to leave.
+	RedisBytesPerSuccess         float64 `json:"redis_bytes_per_success_remembered"`
+	RedisBytesOutcomeKeysPerTask float64 `json:"redis_outcome_memory_key_bytes_per_success"`
+	RedisBytesLegacyConfirmedKey float64 `json:"redis_bytes_legacy_confirmed_key"`
 }
 
 // JSONSeconds is a duration printed as seconds.
@@ -480,6 +488,21 @@ func (r *runner) variant(ctx context.Context, kind string, round, n, c int) (flo
 	if err := r.fill(ctx, q, "P", n); err != nil {
 		return 0, err
 	}
+	if r.o.CPUProfile != "" && kind == "wdtcancel" && round == r.o.Rounds {
+		f, err := os.Create(r.o.CPUProfile)
+		if err != nil {
+			return 0, err
+		}
+		defer f.Close()
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
+	return r.variantOn(ctx, kind, q, n, c)
+}
+
+// variantOn runs the n tasks already in queue q through one kind of
+// handler and returns its rate.
+func (r *runner) variantOn(ctx context.Context, kind, q string, n, c int) (float64, error) {
 	var sp span
 	sp.init(n)
 	if kind == "noop" {
@@ -507,15 +530,6 @@ func (r *runner) variant(ctx context.Context, kind string, round, n, c int) (flo
 		w, err := worker.New(worker.Config{Redis: r.conn, API: client, Queue: q, Concurrency: c, Logger: benchLogger()})
 		if err != nil {
 			return 0, err
-		}
-		if r.o.CPUProfile != "" && round == r.o.Rounds {
-			f, err := os.Create(r.o.CPUProfile)
-			if err != nil {
-				return 0, err
-			}
-			defer f.Close()
-			pprof.StartCPUProfile(f)
-			defer pprof.StopCPUProfile()
 		}
 		if err := w.Start(ctx); err != nil {
 			w.Close()
@@ -867,6 +881,77 @@ func (r *runner) redisMemory(ctx context.Context) error {
 	}
 	after, _ = used()
 	r.res.Resources.RedisBytesPerDeadEntry = round((after - before) / k)
+	return r.successMemory(ctx)
+}
+
+// successMemory measures with MEMORY USAGE what a success leaves behind
+// beyond what asynq keeps of any completed task.
+func (r *runner) successMemory(ctx context.Context) error {
+	const k = 300
+	usage := func(keys []string) (float64, error) {
+		var sum int64
+		for _, key := range keys {
+			n, err := r.rdb.MemoryUsage(ctx, key).Result()
+			if err != nil && !errors.Is(err, redis.Nil) {
+				return 0, err
+			}
+			sum += n
+		}
+		return float64(sum), nil
+	}
+	taskKeys := func(q string) []string {
+		var keys []string
+		for _, no := range numbers("S", k) {
+			keys = append(keys, "asynq:{"+q+"}:t:"+no)
+		}
+		return keys
+	}
+	if _, err := r.rdb.MemoryUsage(ctx, "wdtcancel-bench-probe").Result(); err != nil && !errors.Is(err, redis.Nil) {
+		r.res.Notes = append(r.res.Notes, "success memory skipped: MEMORY USAGE unsupported")
+		return nil
+	}
+	qr, qp := r.queue("mem-real"), r.queue("mem-peer")
+	for _, q := range []string{qr, qp} {
+		if err := r.fill(ctx, q, "S", k); err != nil {
+			return err
+		}
+	}
+	if _, err := r.variantOn(ctx, "wdtcancel", qr, k, r.o.Concurrency); err != nil {
+		return err
+	}
+	if _, err := r.variantOn(ctx, "peer", qp, k, r.o.Concurrency); err != nil {
+		return err
+	}
+	real, err := usage(taskKeys(qr))
+	if err != nil {
+		return err
+	}
+	peer, err := usage(taskKeys(qp))
+	if err != nil {
+		return err
+	}
+	var marks []string
+	iter := r.rdb.Scan(ctx, 0, store.QueuePattern(qr), 1000).Iterator()
+	for iter.Next(ctx) {
+		// The outcome memory's marks; the Redis guard's probe key is not one.
+		if k := iter.Val(); strings.Contains(k, "}:sent:") || strings.Contains(k, "}:unknown:") || strings.Contains(k, "}:confirmed:") {
+			marks = append(marks, k)
+		}
+	}
+	markBytes, err := usage(marks)
+	if err != nil {
+		return err
+	}
+	legacy := store.ConfirmedKey(qr, "S0000000")
+	r.rdb.Set(ctx, legacy, time.Now().UTC().Format(time.RFC3339Nano), 30*24*time.Hour)
+	legacyBytes, err := usage([]string{legacy})
+	if err != nil {
+		return err
+	}
+	res := r.res.Resources
+	res.RedisBytesOutcomeKeysPerTask = round(markBytes / k)
+	res.RedisBytesPerSuccess = round((real-peer)/k + markBytes/k)
+	res.RedisBytesLegacyConfirmedKey = legacyBytes
 	return nil
 }
 
