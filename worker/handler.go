@@ -179,6 +179,7 @@ const redisTroubleDelay = 5 * time.Second
 // already learned the server's clock from the answer's Date header, so the
 // re-signed request should pass.
 func (h *Handler) call(ctx context.Context, at *attempt) (Situation, error) {
+	late := 0
 	for try := 0; ; try++ {
 		slot, err := h.limiter.Acquire(ctx)
 		if err != nil {
@@ -210,6 +211,22 @@ func (h *Handler) call(ctx context.Context, at *attempt) (Situation, error) {
 			slot.Release(ctx)
 			return Situation{Category: wdt.Redis}, merr
 		}
+		if slot.Late() {
+			// Too late for the rate's schedule: nothing is sent, so the
+			// sent mark goes, and a new slot is taken (or the task comes
+			// back soon, without using a retry).
+			slot.Release(ctx)
+			if merr := h.memory.Answered(ctx, at.no); merr != nil {
+				return Situation{Category: wdt.Redis}, merr
+			}
+			if late++; late < maxLateSlots {
+				try--
+				continue
+			}
+			we := &WaitError{Reason: ReasonLate, After: 100 * time.Millisecond}
+			h.metrics.RateLimitWaits.WithLabelValues(string(we.Reason)).Inc()
+			return Situation{Category: wdt.RateLimited, Wait: jitter(we.After) + 50*time.Millisecond}, we
+		}
 		callStart := time.Now()
 		err = h.api.CancelPreStockin(ctx, at.no)
 		slot.Release(ctx)
@@ -232,6 +249,10 @@ func (h *Handler) call(ctx context.Context, at *attempt) (Situation, error) {
 		return sit, err
 	}
 }
+
+// maxLateSlots is how many late slots one attempt gives up before the task
+// is rescheduled.
+const maxLateSlots = 3
 
 // settle records what the call's answer means for the outcome memory.
 func (h *Handler) settle(ctx context.Context, at *attempt, cat wdt.Category) error {

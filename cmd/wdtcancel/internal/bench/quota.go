@@ -65,9 +65,11 @@ type QuotaRow struct {
 	// RateLimitAnswers over the whole run; CallsInCooldown arrived more
 	// than cooldownGrace after a rate-limit answer and before its
 	// cooldown ended.
-	RateLimitAnswers int  `json:"rate_limit_answers"`
-	CallsInCooldown  int  `json:"calls_in_cooldown"`
-	Pass             bool `json:"pass"`
+	RateLimitAnswers int `json:"rate_limit_answers"`
+	// RateLimitAt: when each came, in seconds after the first call.
+	RateLimitAt     []float64 `json:"rate_limit_answers_at_seconds,omitempty"`
+	CallsInCooldown int       `json:"calls_in_cooldown"`
+	Pass            bool      `json:"pass"`
 }
 
 // cooldownGrace excuses calls already on the wire when the rate-limit
@@ -228,6 +230,7 @@ func (r *runner) quotaRun(ctx context.Context, o QuotaOptions, q string, procs, 
 	}
 	all := append(append([]time.Time(nil), accepted...), limited...)
 	for _, l := range limited {
+		row.RateLimitAt = append(row.RateLimitAt, round(l.Sub(t0).Seconds()))
 		for _, t := range all {
 			if t.After(l.Add(cooldownGrace)) && t.Before(l.Add(o.Cooldown)) {
 				row.CallsInCooldown++
