@@ -127,7 +127,7 @@ func printBench(w io.Writer, r *bench.Result) {
 	}
 	e := r.Enqueue
 	if e.Tasks > 0 {
-		fmt.Fprintf(tw, "enqueue (%d tasks)\tasynq one-by-one %.0f/s\tCancelMany %.0f/s\tratio %.2f (target >= 2)\n", e.Tasks, e.OneByOnePerSec, e.CancelManyPerSec, r.EnqueueRatio)
+		fmt.Fprintf(tw, "enqueue (%d tasks, medians)\tasynq one-by-one %.0f/s\tCancelMany %.0f/s\tratio %.2f (min %.2f, max %.2f; target >= 2)\n", e.Tasks, e.OneByOnePerSec, e.CancelManyPerSec, r.EnqueueRatio, r.EnqueueRatioMin, r.EnqueueRatioMax)
 	}
 	if e.CLITasks > 0 {
 		fmt.Fprintf(tw, "enqueue CLI (%d numbers from a file)\t\t%.0f/s\tratio %.2f to one-by-one\n", e.CLITasks, e.CLIPerSec, e.CLIRatio)

@@ -81,6 +81,8 @@ type Result struct {
 	ProcessingRatioMin float64 `json:"processing_ratio_min"`
 	ProcessingRatioMax float64 `json:"processing_ratio_max"`
 	EnqueueRatio       float64 `json:"enqueue_ratio"`
+	EnqueueRatioMin    float64 `json:"enqueue_ratio_min"`
+	EnqueueRatioMax    float64 `json:"enqueue_ratio_max"`
 	PickupP50Ms        float64 `json:"pickup_p50_ms"`
 	PickupP99Ms        float64 `json:"pickup_p99_ms"`
 
@@ -133,12 +135,15 @@ type Processing struct {
 
 // EnqueueRes compares enqueue paths.
 type EnqueueRes struct {
-	Tasks            int     `json:"tasks"`
-	OneByOnePerSec   float64 `json:"asynq_one_by_one_per_sec"`
-	CancelManyPerSec float64 `json:"cancel_many_per_sec"`
-	CLITasks         int     `json:"cli_tasks,omitempty"`
-	CLIPerSec        float64 `json:"cli_file_per_sec,omitempty"`
-	CLIRatio         float64 `json:"cli_ratio,omitempty"`
+	Tasks            int       `json:"tasks"`
+	OneByOnePerSec   float64   `json:"asynq_one_by_one_per_sec"`
+	CancelManyPerSec float64   `json:"cancel_many_per_sec"`
+	OneByOneRounds   []float64 `json:"asynq_one_by_one_per_round"`
+	CancelManyRounds []float64 `json:"cancel_many_per_round"`
+	// The CLI runs once (after the rounds), so its figure has no spread.
+	CLITasks  int     `json:"cli_tasks,omitempty"`
+	CLIPerSec float64 `json:"cli_file_per_sec,omitempty"`
+	CLIRatio  float64 `json:"cli_ratio,omitempty"`
 }
 
 // Pickup is idle pickup latency.
@@ -607,28 +612,57 @@ func (r *runner) enqueue(ctx context.Context) error {
 	e := &r.res.Enqueue
 	e.Tasks = m
 
-	q1 := r.queue("enq-one")
-	client := asynq.NewClientFromRedisClient(r.rdb)
-	now := time.Now()
-	t0 := time.Now()
-	for _, no := range numbers("ONE", m) {
-		task, err := tasks.NewCancelTask(no, "bench", now, asynq.Queue(q1))
-		if err != nil {
+	// Alternating rounds, the first a discarded warm-up; each round on
+	// fresh queues, deleted right after.
+	oneByOne := func(round int) (float64, error) {
+		q := r.queue(fmt.Sprintf("enq-one-%d", round))
+		defer r.drop(q)
+		client := asynq.NewClientFromRedisClient(r.rdb)
+		now := time.Now()
+		t0 := time.Now()
+		for _, no := range numbers("ONE", m) {
+			task, err := tasks.NewCancelTask(no, "bench", now, asynq.Queue(q))
+			if err != nil {
+				return 0, err
+			}
+			if _, err := client.EnqueueContext(ctx, task); err != nil {
+				return 0, err
+			}
+		}
+		return float64(m) / time.Since(t0).Seconds(), nil
+	}
+	many := func(round int) (float64, error) {
+		q := r.queue(fmt.Sprintf("enq-many-%d", round))
+		defer r.drop(q)
+		t0 := time.Now()
+		if err := r.fill(ctx, q, "MANY", m); err != nil {
+			return 0, err
+		}
+		return float64(m) / time.Since(t0).Seconds(), nil
+	}
+	var ratios []float64
+	for round := 0; round <= r.o.Rounds; round++ {
+		var one, mny float64
+		var err1, err2 error
+		if round%2 == 0 {
+			one, err1 = oneByOne(round)
+			mny, err2 = many(round)
+		} else {
+			mny, err2 = many(round)
+			one, err1 = oneByOne(round)
+		}
+		if err := errors.Join(err1, err2); err != nil {
 			return err
 		}
-		if _, err := client.EnqueueContext(ctx, task); err != nil {
-			return err
+		if round == 0 {
+			continue
 		}
+		e.OneByOneRounds = append(e.OneByOneRounds, round2(one))
+		e.CancelManyRounds = append(e.CancelManyRounds, round2(mny))
+		ratios = append(ratios, mny/one)
 	}
-	e.OneByOnePerSec = float64(m) / time.Since(t0).Seconds()
-
-	q2 := r.queue("enq-many")
-	t0 = time.Now()
-	if err := r.fill(ctx, q2, "MANY", m); err != nil {
-		return err
-	}
-	e.CancelManyPerSec = float64(m) / time.Since(t0).Seconds()
-	r.res.EnqueueRatio = round(e.CancelManyPerSec / e.OneByOnePerSec)
+	e.OneByOnePerSec, e.CancelManyPerSec = round(median(e.OneByOneRounds)), round(median(e.CancelManyRounds))
+	r.res.EnqueueRatio, r.res.EnqueueRatioMin, r.res.EnqueueRatioMax = spread(ratios)
 
 	if r.o.EnqueueCLI == nil || r.o.CLITasks == 0 {
 		return nil
@@ -645,7 +679,7 @@ func (r *runner) enqueue(ctx context.Context) error {
 	bw.Flush()
 	f.Close()
 	q3 := r.queue("enq-cli")
-	t0 = time.Now()
+	t0 := time.Now()
 	if err := r.o.EnqueueCLI(ctx, r.url, q3, f.Name()); err != nil {
 		return fmt.Errorf("cli: %w", err)
 	}
