@@ -205,6 +205,15 @@ func (h *Handler) call(ctx context.Context, at *attempt) (Situation, error) {
 		} else if probe {
 			h.log.Info("circuit breaker open: this call is the probe", zap.String("pre_stockin_no", at.no))
 		}
+		// A slot already late is given up before anything is written.
+		if slot.Late() {
+			slot.Release(ctx)
+			if late++; late < maxLateSlots {
+				try--
+				continue
+			}
+			return h.tooLate()
+		}
 		// Mark the call as sent before sending it, so that if this process
 		// dies mid-call the next attempt knows the outcome is unknown.
 		if _, merr := h.memory.Begin(ctx, at.no, time.Now()); merr != nil {
@@ -223,9 +232,7 @@ func (h *Handler) call(ctx context.Context, at *attempt) (Situation, error) {
 				try--
 				continue
 			}
-			we := &WaitError{Reason: ReasonLate, After: 100 * time.Millisecond}
-			h.metrics.RateLimitWaits.WithLabelValues(string(we.Reason)).Inc()
-			return Situation{Category: wdt.RateLimited, Wait: jitter(we.After) + 50*time.Millisecond}, we
+			return h.tooLate()
 		}
 		callStart := time.Now()
 		err = h.api.CancelPreStockin(ctx, at.no)
@@ -248,6 +255,14 @@ func (h *Handler) call(ctx context.Context, at *attempt) (Situation, error) {
 		}
 		return sit, err
 	}
+}
+
+// tooLate reschedules a task whose slots kept passing before its call
+// could leave, without using a retry.
+func (h *Handler) tooLate() (Situation, error) {
+	we := &WaitError{Reason: ReasonLate, After: 100 * time.Millisecond}
+	h.metrics.RateLimitWaits.WithLabelValues(string(we.Reason)).Inc()
+	return Situation{Category: wdt.RateLimited, Wait: jitter(we.After) + 50*time.Millisecond}, we
 }
 
 // maxLateSlots is how many late slots one attempt gives up before the task
