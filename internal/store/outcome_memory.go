@@ -26,7 +26,10 @@ const outcomeMemoryTTL = 30 * 24 * time.Hour
 //     A later rejection is then ambiguous.
 //   - confirmed: WDT answered 0 for this number. asynq may still run the task
 //     again (a shutdown that hands back a task whose call had just succeeded),
-//     and that rerun's rejection then only confirms the cancellation.
+//     and that rerun's rejection then only confirms the cancellation. The
+//     worker normally records a success as the task's own result instead
+//     (kept with the task, 48 bytes) and writes this key only when asynq
+//     refuses the result write; Recall still reads it.
 //
 // The worker writes it around each call and reads it before deciding; the
 // DLQ forgets a number's marks on Purge.
