@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -80,6 +81,7 @@ type Handler struct {
 	api     Caller
 	dlq     *DLQ
 	memory  *store.OutcomeMemory
+	insp    *asynq.Inspector // reads a task's result (the confirmation of a success)
 	limiter *Limiter
 	breaker *Breaker
 	metrics *Metrics
@@ -114,7 +116,7 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if !ok {
 		taskMax = h.opts.MaxRetry
 	}
-	at := attempt{id: id, retried: retried, limit: min(taskMax, h.opts.MaxRetry), start: start}
+	at := attempt{id: id, retried: retried, limit: min(taskMax, h.opts.MaxRetry), start: start, rw: t.ResultWriter()}
 
 	if t.Type() != tasks.TypeCancel {
 		return h.invalid(ctx, at, t, fmt.Errorf("%w task type %q: this worker handles only %s", tasks.ErrInvalid, t.Type(), tasks.TypeCancel))
@@ -134,6 +136,9 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	sit.Retried, sit.Limit = at.retried, at.limit
 	if NeedsMemory(sit) {
 		confirmed, unknown, merr := h.memory.Recall(ctx, at.no)
+		if merr == nil && !confirmed {
+			confirmed, merr = h.resultConfirms(at.id)
+		}
 		if merr != nil {
 			err = fmt.Errorf("cannot read outcome memory before deciding: %w", merr)
 			sit = Situation{Category: wdt.Redis, Called: sit.Called, Retried: at.retried, Limit: at.limit}
@@ -154,6 +159,7 @@ type attempt struct {
 	calls   int
 	// ambiguous is the dead-letter record's flag, once it is written.
 	ambiguous bool
+	rw        *asynq.ResultWriter // nil when a test drives the handler alone
 }
 
 func (h *Handler) delays() Delays {
@@ -177,6 +183,7 @@ const redisTroubleDelay = 5 * time.Second
 // already learned the server's clock from the answer's Date header, so the
 // re-signed request should pass.
 func (h *Handler) call(ctx context.Context, at *attempt) (Situation, error) {
+	late := 0
 	for try := 0; ; try++ {
 		slot, err := h.limiter.Acquire(ctx)
 		if err != nil {
@@ -202,11 +209,34 @@ func (h *Handler) call(ctx context.Context, at *attempt) (Situation, error) {
 		} else if probe {
 			h.log.Info("circuit breaker open: this call is the probe", zap.String("pre_stockin_no", at.no))
 		}
+		// A slot already late is given up before anything is written.
+		if slot.Late() {
+			slot.Release(ctx)
+			if late++; late < maxLateSlots {
+				try--
+				continue
+			}
+			return h.tooLate()
+		}
 		// Mark the call as sent before sending it, so that if this process
 		// dies mid-call the next attempt knows the outcome is unknown.
 		if _, merr := h.memory.Begin(ctx, at.no, time.Now()); merr != nil {
 			slot.Release(ctx)
 			return Situation{Category: wdt.Redis}, merr
+		}
+		if slot.Late() {
+			// Too late for the rate's schedule: nothing is sent, so the
+			// sent mark goes, and a new slot is taken (or the task comes
+			// back soon, without using a retry).
+			slot.Release(ctx)
+			if merr := h.memory.Answered(ctx, at.no); merr != nil {
+				return Situation{Category: wdt.Redis}, merr
+			}
+			if late++; late < maxLateSlots {
+				try--
+				continue
+			}
+			return h.tooLate()
 		}
 		callStart := time.Now()
 		err = h.api.CancelPreStockin(ctx, at.no)
@@ -214,7 +244,7 @@ func (h *Handler) call(ctx context.Context, at *attempt) (Situation, error) {
 		at.calls++
 		cat := wdt.CategoryOf(err)
 		h.metrics.ObserveCall(cat, time.Since(callStart))
-		if merr := h.settle(ctx, at.no, cat); merr != nil {
+		if merr := h.settle(ctx, at, cat); merr != nil {
 			// The call's outcome is known but could not be recorded; the
 			// sent mark stays, so a later rejection errs on ambiguous.
 			h.log.Warn("cannot record call outcome", zap.String("pre_stockin_no", at.no), zap.Error(merr))
@@ -231,17 +261,85 @@ func (h *Handler) call(ctx context.Context, at *attempt) (Situation, error) {
 	}
 }
 
+// tooLate reschedules a task whose slots kept passing before its call
+// could leave, without using a retry.
+func (h *Handler) tooLate() (Situation, error) {
+	we := &WaitError{Reason: ReasonLate, After: 100 * time.Millisecond}
+	h.metrics.RateLimitWaits.WithLabelValues(string(we.Reason)).Inc()
+	return Situation{Category: wdt.RateLimited, Wait: jitter(we.After) + 50*time.Millisecond}, we
+}
+
+// maxLateSlots is how many late slots one attempt gives up before the task
+// is rescheduled.
+const maxLateSlots = 3
+
 // settle records what the call's answer means for the outcome memory.
-func (h *Handler) settle(ctx context.Context, no string, cat wdt.Category) error {
+func (h *Handler) settle(ctx context.Context, at *attempt, cat wdt.Category) error {
 	switch cat {
 	case wdt.Cancelled:
-		return h.memory.Cancelled(ctx, no)
+		return h.confirm(ctx, at)
 	case wdt.UnknownOutcome:
-		return h.memory.Unknown(ctx, no, time.Now())
+		return h.memory.Unknown(ctx, at.no, time.Now())
 	}
 	// Every other answer is definite that nothing was cancelled; a network
 	// error means the request was never written.
-	return h.memory.Answered(ctx, no)
+	return h.memory.Answered(ctx, at.no)
+}
+
+// confirm records a status 0 answer. The record is the task's own result
+// (one HSET into asynq's task hash, which asynqmon shows): a rerun of this
+// task, the one case that needs it (a shutdown handed the task back just as
+// its call succeeded), reads it there, and it lives exactly as long as asynq
+// keeps the task, at no cost beyond the result itself. The sent mark is then
+// cleared in the background, batched with other tasks'.
+//
+// asynq refuses a result write once the task's context has ended, which is
+// what happens in that very race; then, and when there is no result writer
+// (a handler driven by a test), the confirmation goes to the outcome
+// memory's own confirmed mark instead, synchronously.
+func (h *Handler) confirm(ctx context.Context, at *attempt) error {
+	if at.rw != nil && ctx.Err() == nil {
+		if _, err := at.rw.Write(cancelledResult(at)); err == nil {
+			h.memory.ClearLater(ctx, at.no)
+			return nil
+		}
+	}
+	return h.memory.Cancelled(ctx, at.no)
+}
+
+// cancelledResult is the task result of a confirmed cancellation
+// (taskResult): what asynqmon shows of a completed task, and what a rerun
+// reads back as the confirmation. It lives exactly as long as asynq keeps
+// the task.
+func cancelledResult(at *attempt) []byte { return taskResult(at.calls, at.retried+1) }
+
+// resultCancelled is the bare-word result an earlier version wrote; a rerun
+// still accepts it.
+const resultCancelled = string(wdt.Cancelled)
+
+// resultConfirms reports whether task id's result records a confirmed
+// cancellation (see confirm). A task asynq no longer holds confirms nothing.
+func (h *Handler) resultConfirms(id string) (bool, error) {
+	if h.insp == nil || id == "" {
+		return false, nil
+	}
+	info, err := h.insp.GetTaskInfo(h.queue, id)
+	if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("read result of task %s: %w", id, err)
+	}
+	if len(info.Result) == 0 {
+		return false, nil
+	}
+	if string(info.Result) == resultCancelled {
+		return true, nil
+	}
+	var r struct {
+		Category wdt.Category `json:"category"`
+	}
+	return json.Unmarshal(info.Result, &r) == nil && r.Category == wdt.Cancelled, nil
 }
 
 // updateBreaker tells the shared breaker what the call showed of the

@@ -114,7 +114,7 @@ func NewMetrics(reg prometheus.Registerer, clock *wdt.Clock, dlq *DLQ, breaker *
 	for _, c := range wdt.Categories {
 		m.byCategory[c] = callSeries{m.Calls.WithLabelValues(string(c)), m.CallDuration.WithLabelValues(string(c))}
 	}
-	for _, r := range []Reason{ReasonRate, ReasonInflight, ReasonCooldown} {
+	for _, r := range []Reason{ReasonRate, ReasonInflight, ReasonCooldown, ReasonLate} {
 		m.RateLimitWaits.WithLabelValues(string(r))
 	}
 	return m

@@ -91,6 +91,8 @@ const (
 	ReasonCooldown Reason = "cooldown"
 	ReasonInflight Reason = "inflight"
 	ReasonRate     Reason = "rate"
+	// ReasonLate: slot after slot passed before the call could leave.
+	ReasonLate Reason = "late"
 )
 
 // acquireScript: KEYS tat, inflight, cooldown. ARGV interval_us,
@@ -144,6 +146,26 @@ return 1
 type Slot struct {
 	l     *Limiter
 	lease string
+	// due is when the call was scheduled to leave, on the local clock
+	// (zero without a rate limit). It is the earliest local time the
+	// reservation can stand for: taken before the script was sent.
+	due time.Time
+}
+
+// lateAfter is how late a rate-limited call may leave. The margin spreads
+// the rate over 60.5 s, so WDT's sliding minute sees rate calls only if no
+// call arrives more than the margin later than the one a minute after it.
+// Half the margin is the worker's budget; the other half is for the
+// network and WDT's own front end.
+const lateAfter = rateMargin / 2
+
+// Late reports whether the slot's time has passed by more than lateAfter:
+// sending now could put one call too many into WDT's minute, so the caller
+// gives the slot up and takes a new one instead. A late call happens when
+// the process was not scheduled in time (a starved or paused process, a slow
+// Redis between the reservation and the call).
+func (s *Slot) Late() bool {
+	return s != nil && !s.due.IsZero() && time.Since(s.due) > lateAfter
 }
 
 // Release frees the in-flight lease. Safe to call on a nil Slot.
@@ -193,6 +215,7 @@ func (l *Limiter) Acquire(ctx context.Context) (*Slot, error) {
 	lease := newLeaseID()
 	for {
 		remaining := time.Until(deadline)
+		asked := time.Now()
 		res, err := acquireScript.Run(ctx, l.rdb, l.keys, l.interval.Microseconds(), l.maxInflight, l.lease.Microseconds(), lease, max(remaining.Microseconds(), 0)).Slice()
 		if err != nil {
 			return nil, fmt.Errorf("rate limiter: %w", err)
@@ -220,7 +243,11 @@ func (l *Limiter) Acquire(ctx context.Context) (*Slot, error) {
 			if l.maxInflight == 0 {
 				lease = ""
 			}
-			return &Slot{l: l, lease: lease}, nil
+			slot := &Slot{l: l, lease: lease}
+			if l.interval > 0 {
+				slot.due = asked.Add(wait)
+			}
+			return slot, nil
 		}
 		switch reason {
 		case ReasonCooldown, ReasonRate:

@@ -136,3 +136,34 @@ func TestSleepersRecheckTheCooldown(t *testing.T) {
 		t.Fatalf("a sleeper woke into a cooldown and got %v, want a cooldown wait", err)
 	}
 }
+
+// TestSlotLate: a rate-limited slot whose time passed by more than half the
+// margin is late (the handler then takes a new one instead of calling);
+// without a rate limit a slot is never late.
+func TestSlotLate(t *testing.T) {
+	r := redistest.New(t)
+	rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
+	defer rdb.Close()
+	ctx := context.Background()
+	l := NewLimiter(rdb, "late", LimiterOptions{RatePerMinute: 600})
+	slot, err := l.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slot.Late() {
+		t.Fatal("a fresh slot is late")
+	}
+	slot.due = time.Now().Add(-lateAfter - time.Millisecond)
+	if !slot.Late() {
+		t.Fatal("a slot past its time by more than lateAfter is not late")
+	}
+	free := NewLimiter(rdb, "late-free", LimiterOptions{})
+	s2, err := free.Acquire(ctx)
+	if err != nil || s2.Late() {
+		t.Fatalf("unlimited slot: late=%v err=%v", s2.Late(), err)
+	}
+	var none *Slot
+	if none.Late() {
+		t.Fatal("nil slot is late")
+	}
+}

@@ -18,9 +18,9 @@ func TestTaskResultReadsInAsynqmon(t *testing.T) {
 		calls, attempt int
 		want           string
 	}{
-		{1, 1, `{"wdt_status":0,"calls":1,"attempt":1}`},
-		{2, 3, `{"wdt_status":0,"calls":2,"attempt":3}`},
-		{0, 21, `{"wdt_status":0,"calls":0,"attempt":21}`},
+		{1, 1, `{"category":"cancelled","calls":1,"attempt":1}`},
+		{2, 3, `{"category":"cancelled","calls":2,"attempt":3}`},
+		{0, 21, `{"category":"cancelled","calls":0,"attempt":21}`},
 	} {
 		got := taskResult(tc.calls, tc.attempt)
 		if string(got) != tc.want {

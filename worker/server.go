@@ -164,7 +164,8 @@ func New(cfg Config) (*Worker, error) {
 		Lease: tasks.DefaultTimeout, MaxWait: cfg.SlotWait,
 	})
 	w.handler = &Handler{
-		api: cfg.API, dlq: w.dlq, memory: store.NewOutcomeMemory(rdb, cfg.Queue), limiter: w.limiter, breaker: w.breaker,
+		api: cfg.API, dlq: w.dlq, memory: store.NewOutcomeMemory(rdb, cfg.Queue),
+		insp: asynq.NewInspectorFromRedisClient(rdb), limiter: w.limiter, breaker: w.breaker,
 		metrics: w.metrics, log: cfg.Logger, opts: cfg.Handler, queue: cfg.Queue, onAttempt: cfg.OnAttempt,
 	}
 	w.handler.runHeld = w.releaseHeld
@@ -334,6 +335,8 @@ func (w *Worker) shutdown() {
 func (w *Worker) Close() {
 	w.guard.stop()
 	w.closeOps()
+	// Marks still waiting to be cleared are written before Redis closes.
+	w.handler.memory.Close()
 	for _, c := range w.closers {
 		c()
 	}

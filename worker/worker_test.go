@@ -602,7 +602,7 @@ func TestDeadLetterWriteFailureKeepsTheTask(t *testing.T) {
 	ctx := context.Background()
 	h.enqueue("DW1")
 	// The dead-letter hash's key holds a string: every write to it fails.
-	dlqKey := "wdtcancel:{" + tasks.DefaultQueue + "}:dlq"
+	dlqKey := store.DeadLetterKey(tasks.DefaultQueue)
 	if err := h.rdb.Set(ctx, dlqKey, "not a hash", 0).Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -630,5 +630,46 @@ func TestDeadLetterWriteFailureKeepsTheTask(t *testing.T) {
 	}
 	if rec := h.deadRecord("DW1"); rec.Category != wdt.Rejected {
 		t.Fatalf("record %+v", rec)
+	}
+}
+
+// TestSuccessRecordsResultNotKey: a status 0 answer is recorded as the
+// task's result (asynqmon shows it; a rerun of the task reads it), and no
+// outcome-memory key outlives the task's success.
+func TestSuccessRecordsResultNotKey(t *testing.T) {
+	h := newHarness(t, sandbox.Options{})
+	rdb := h.conn.MakeRedisClient().(redis.UniversalClient)
+	defer rdb.Close()
+	w := h.startWorker(nil)
+	h.enqueue("SR1")
+	info := h.waitTask("SR1", asynq.TaskStateCompleted)
+	if string(info.Result) != `{"category":"cancelled","calls":1,"attempt":1}` {
+		t.Fatalf("result %q", info.Result)
+	}
+	w.Shutdown() // writes the batched clearing of the sent mark
+	ctx := context.Background()
+	q := tasks.DefaultQueue
+	if n := rdb.Exists(ctx, store.SentKey(q, "SR1"), store.UnknownKey(q, "SR1"), store.ConfirmedKey(q, "SR1")).Val(); n != 0 {
+		t.Fatalf("%d outcome-memory keys left after a success", n)
+	}
+}
+
+// TestResultConfirmsRerun: the task's own result says an earlier attempt
+// got status 0 (a shutdown handed it back just after); the rerun's
+// rejection is done, not dead.
+func TestResultConfirmsRerun(t *testing.T) {
+	h := newHarness(t, sandbox.Options{Orders: map[string]int{"CR1": 10}})
+	rdb := h.conn.MakeRedisClient().(redis.UniversalClient)
+	defer rdb.Close()
+	h.enqueue("CR1")
+	// What the handed-back attempt left: its result in asynq's task hash,
+	// and its sent mark (the batch that clears it had not run).
+	ctx := context.Background()
+	rdb.HSet(ctx, "asynq:{"+tasks.DefaultQueue+"}:t:CR1", "result", `{"category":"cancelled","calls":1}`)
+	rdb.Set(ctx, store.SentKey(tasks.DefaultQueue, "CR1"), "2026-11-27T00:00:00Z", time.Hour)
+	h.startWorker(nil)
+	h.waitTask("CR1", asynq.TaskStateCompleted)
+	if _, err := h.dlq.Get(ctx, "CR1"); err == nil {
+		t.Fatal("a cancellation confirmed by the task's result was dead-lettered")
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -19,7 +20,8 @@ func init() { extraCommands = append(extraCommands, newBenchCmd) }
 
 func newBenchCmd() *cobra.Command {
 	o := bench.Defaults
-	var asJSON bool
+	qo := bench.QuotaDefaults
+	var asJSON, quota bool
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure wdtcancel side by side with raw asynq on one Redis: processing, enqueue, pickup, scaling, resources",
@@ -42,6 +44,26 @@ func newBenchCmd() *cobra.Command {
 				return root.ExecuteContext(ctx)
 			}
 			o.Out = cmd.ErrOrStderr()
+			if quota {
+				qo.RedisURL, qo.WorkerCommand, qo.Out = o.RedisURL, o.WorkerCommand, o.Out
+				res, err := bench.RunQuota(cmd.Context(), qo)
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					enc := json.NewEncoder(cmd.OutOrStdout())
+					enc.SetIndent("", "  ")
+					if err := enc.Encode(res); err != nil {
+						return err
+					}
+				} else {
+					printQuota(cmd.OutOrStdout(), res)
+				}
+				if !res.Pass {
+					return errors.New("quota check failed")
+				}
+				return nil
+			}
 			res, err := bench.Run(cmd.Context(), o)
 			if err != nil {
 				return err
@@ -58,6 +80,8 @@ func newBenchCmd() *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&o.RedisURL, "redis-url", "", "Redis to measure on (default: start a redis-server from PATH); bench queues are deleted afterwards")
 	f.IntVar(&o.Tasks, "tasks", o.Tasks, "tasks in the processing comparison")
+	f.IntVar(&o.Rounds, "rounds", o.Rounds, "processing rounds measured (alternating order), after one warm-up round that is discarded")
+	f.StringSliceVar(&o.Phases, "phases", nil, "phases to run: processing, enqueue, pickup, scaling, memory (default all)")
 	f.IntVar(&o.Concurrency, "concurrency", o.Concurrency, "worker concurrency in every phase")
 	f.IntVar(&o.EnqueueTasks, "enqueue-tasks", o.EnqueueTasks, "tasks in the one-by-one vs CancelMany comparison")
 	f.IntVar(&o.CLITasks, "cli-tasks", o.CLITasks, "numbers in the file the CLI reads (-1 skips)")
@@ -67,7 +91,24 @@ func newBenchCmd() *cobra.Command {
 	f.DurationVar(&o.ProxyDelay, "proxy-delay", o.ProxyDelay, "delay each way of the proxy that makes Redis look remote")
 	f.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the real pipeline's processing phase")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object")
+	f.BoolVar(&quota, "quota", false, "instead of the phases: check --rate-per-minute against a sandbox with that quota, every combination of --quota-rates and --quota-processes at once; fails unless each used >= 99% of its quota with no rate-limit answer")
+	f.IntSliceVar(&qo.Rates, "quota-rates", qo.Rates, "quotas per minute to check (also the workers' --rate-per-minute)")
+	f.IntSliceVar(&qo.Processes, "quota-processes", qo.Processes, "worker processes sharing each quota")
+	f.DurationVar(&qo.Duration, "quota-duration", qo.Duration, "window measured from each combination's first call")
+	f.IntVar(&qo.Concurrency, "quota-concurrency", qo.Concurrency, "--concurrency of each worker process in the quota check")
 	return cmd
+}
+
+func printQuota(w io.Writer, r *bench.QuotaResult) {
+	m := r.Machine
+	fmt.Fprintf(w, "machine: %d CPUs (%s), %s, Redis %s (%s), load %s at start, %s at end, took %.0fs\n\n", m.CPUs, m.CPUModel, m.GoVersion, m.RedisVersion, m.RedisKind, m.LoadStart, m.LoadEnd, time.Duration(r.Took).Seconds())
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "processes\tquota/min\tcalls in %s\tcalls/min\tquota used\trate-limit answers\tcalls in a cooldown\t\n", time.Duration(r.Duration))
+	for _, row := range r.Rows {
+		fmt.Fprintf(tw, "%d\t%d\t%d\t%.1f\t%.2f%%\t%d\t%d\t%s\n", row.Processes, row.Quota, row.Calls, row.PerMinute, 100*row.Used, row.RateLimitAnswers, row.CallsInCooldown, map[bool]string{true: "ok", false: "FAIL"}[row.Pass])
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "keys of the bench's queues left in Redis: %d\n", r.KeysLeft)
 }
 
 func printBench(w io.Writer, r *bench.Result) {
@@ -75,14 +116,25 @@ func printBench(w io.Writer, r *bench.Result) {
 	fmt.Fprintf(w, "machine: %d CPUs (%s), %s, Redis %s (%s), took %.0fs\n\n", m.CPUs, m.CPUModel, m.GoVersion, m.RedisVersion, m.RedisKind, time.Duration(r.Took).Seconds())
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	p := r.Processing
-	fmt.Fprintf(tw, "processing (%d tasks, concurrency %d)\tno-op asynq %.0f/s\twdtcancel %.0f/s\tratio %.2f (target >= 0.8)\n", p.Tasks, p.Concurrency, p.BaselinePerSec, p.RealPerSec, r.ProcessingRatio)
+	if m.LoadStart != "" {
+		fmt.Fprintf(w, "load average: %s at start, %s at end\n\n", m.LoadStart, m.LoadEnd)
+	}
+	if p.Rounds > 0 && p.RealMedianPerSec > 0 {
+		fmt.Fprintf(tw, "processing (%d tasks, concurrency %d, median of %d rounds after %d warm-up)\tno-op asynq %.0f/s\thand-rolled peer %.0f/s\twdtcancel %.0f/s\t\n", p.Tasks, p.Concurrency, p.Rounds, p.WarmupRounds, p.BaselinePerSec, p.PeerMedianPerSec, p.RealMedianPerSec)
+		fmt.Fprintf(tw, "  peer ratio (wdtcancel / peer)\t%.2f (min %.2f, max %.2f)\ttarget >= 0.85\t\n", r.PeerRatio, r.PeerRatioMin, r.PeerRatioMax)
+		fmt.Fprintf(tw, "  processing ratio (wdtcancel / no-op)\t%.2f (min %.2f, max %.2f)\t\t\n", r.ProcessingRatio, r.ProcessingRatioMin, r.ProcessingRatioMax)
+		fmt.Fprintf(tw, "  a task result write (peer+result / peer)\t%.2f (min %.2f, max %.2f)\t\t\n", p.ResultWriteRatio, p.ResultWriteRatioMin, p.ResultWriteRatioMax)
+	}
 	e := r.Enqueue
-	fmt.Fprintf(tw, "enqueue (%d tasks)\tasynq one-by-one %.0f/s\tCancelMany %.0f/s\tratio %.2f (target >= 2)\n", e.Tasks, e.OneByOnePerSec, e.CancelManyPerSec, r.EnqueueRatio)
+	if e.Tasks > 0 {
+		fmt.Fprintf(tw, "enqueue (%d tasks, medians)\tasynq one-by-one %.0f/s\tCancelMany %.0f/s\tratio %.2f (min %.2f, max %.2f; target >= 2)\n", e.Tasks, e.OneByOnePerSec, e.CancelManyPerSec, r.EnqueueRatio, r.EnqueueRatioMin, r.EnqueueRatioMax)
+	}
 	if e.CLITasks > 0 {
 		fmt.Fprintf(tw, "enqueue CLI (%d numbers from a file)\t\t%.0f/s\tratio %.2f to one-by-one\n", e.CLITasks, e.CLIPerSec, e.CLIRatio)
 	}
-	pk := r.Pickup
-	fmt.Fprintf(tw, "idle pickup (%d samples)\tp50 %.1f ms\tp99 %.1f ms\tasynq default interval p50 %.0f ms (%d samples)\n", pk.Samples, pk.P50Ms, pk.P99Ms, pk.DefaultP50Ms, pk.DefaultSamples)
+	if pk := r.Pickup; pk.Samples > 0 {
+		fmt.Fprintf(tw, "idle pickup (%d samples)\tp50 %.1f ms\tp99 %.1f ms\tasynq default interval p50 %.0f ms (%d samples)\n", pk.Samples, pk.P50Ms, pk.P99Ms, pk.DefaultP50Ms, pk.DefaultSamples)
+	}
 	for _, s := range r.Scaling {
 		fmt.Fprintf(tw, "scaling: %d process(es), extra Redis RTT %s\t%.0f tasks/s\tx%.2f\t\n", s.Processes, s.ProxyRTT, s.PerSec, s.Ratio)
 	}
@@ -90,6 +142,7 @@ func printBench(w io.Writer, r *bench.Result) {
 		fmt.Fprintf(tw, "resources\tworker peak RSS %.1f MB\tCPU %.2f s per 1000 tasks\tRedis %.0f B/queued task, %.0f B/dead letter\n", res.WorkerPeakRSSMB, res.WorkerCPUSecPer1000, res.RedisBytesPerQueued, res.RedisBytesPerDeadEntry)
 	}
 	tw.Flush()
+	fmt.Fprintf(w, "keys of the bench's queues left in Redis: %d\n", r.KeysLeft)
 	for _, n := range r.Notes {
 		fmt.Fprintln(w, "note:", n)
 	}

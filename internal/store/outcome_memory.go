@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -25,13 +26,24 @@ const outcomeMemoryTTL = 30 * 24 * time.Hour
 //     A later rejection is then ambiguous.
 //   - confirmed: WDT answered 0 for this number. asynq may still run the task
 //     again (a shutdown that hands back a task whose call had just succeeded),
-//     and that rerun's rejection then only confirms the cancellation.
+//     and that rerun's rejection then only confirms the cancellation. The
+//     worker normally records a success as the task's own result instead
+//     (kept with the task, 48 bytes) and writes this key only when asynq
+//     refuses the result write; Recall still reads it.
 //
 // The worker writes it around each call and reads it before deciding; the
 // DLQ forgets a number's marks on Purge.
 type OutcomeMemory struct {
 	rdb   redis.UniversalClient
 	queue string
+
+	// Marks to clear after confirmed cancellations, batched (ClearLater).
+	mu      sync.Mutex
+	pending []string
+	closed  bool
+	wake    chan struct{}
+	done    chan struct{}
+	started sync.Once
 }
 
 // NewOutcomeMemory opens the outcome memory of queue.
@@ -43,27 +55,24 @@ func (m *OutcomeMemory) sentKey(no string) string      { return SentKey(m.queue,
 func (m *OutcomeMemory) unknownKey(no string) string   { return UnknownKey(m.queue, no) }
 func (m *OutcomeMemory) confirmedKey(no string) string { return ConfirmedKey(m.queue, no) }
 
-// beginScript: KEYS sent, unknown. ARGV now, ttl seconds. Marks a call as
-// sent; a mark left by an earlier attempt is promoted to an unknown outcome.
-var beginScript = redis.NewScript(`
-local prev = redis.call('GET', KEYS[1])
-redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
-if prev then
-  redis.call('SET', KEYS[2], prev, 'NX', 'EX', ARGV[2])
-  return 1
-end
-return 0
-`)
-
 // Begin marks a call to WDT as about to be sent. It reports whether an
-// earlier attempt died mid-call.
+// earlier attempt died mid-call. One plain SET ... GET (Redis 6.2+), not a
+// script: it writes the mark and returns the one it replaced in one round
+// trip. Only when an earlier mark was there (an attempt died mid-call, rare)
+// does a second command promote it to an unknown outcome; dying between the
+// two leaves this attempt's own sent mark, which the next Begin promotes.
 func (m *OutcomeMemory) Begin(ctx context.Context, no string, at time.Time) (bool, error) {
-	n, err := beginScript.Run(ctx, m.rdb, []string{m.sentKey(no), m.unknownKey(no)},
-		at.UTC().Format(time.RFC3339Nano), int64(outcomeMemoryTTL/time.Second)).Int()
+	prev, err := m.rdb.SetArgs(ctx, m.sentKey(no), at.UTC().Format(time.RFC3339Nano), redis.SetArgs{TTL: outcomeMemoryTTL, Get: true}).Result()
+	if errors.Is(err, redis.Nil) {
+		return false, nil
+	}
 	if err != nil {
 		return false, fmt.Errorf("mark call of %s as sent: %w", no, err)
 	}
-	return n == 1, nil
+	if err := m.rdb.SetArgs(ctx, m.unknownKey(no), prev, redis.SetArgs{Mode: "NX", TTL: outcomeMemoryTTL}).Err(); err != nil && !errors.Is(err, redis.Nil) {
+		return true, fmt.Errorf("remember unknown outcome of %s: %w", no, err)
+	}
+	return true, nil
 }
 
 // Answered records that the call got a definite answer that did not
@@ -80,7 +89,10 @@ func (m *OutcomeMemory) Answered(ctx context.Context, no string) error {
 func (m *OutcomeMemory) Unknown(ctx context.Context, no string, at time.Time) error {
 	ctx = context.WithoutCancel(ctx)
 	var del *redis.IntCmd
-	_, err := m.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+	// A pipeline, not a transaction: applied alone, either command leaves
+	// a state the next attempt reads as unknown (an unknown mark, or a
+	// sent mark that Begin promotes).
+	_, err := m.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		p.SetArgs(ctx, m.unknownKey(no), at.UTC().Format(time.RFC3339Nano), redis.SetArgs{Mode: "NX", TTL: outcomeMemoryTTL})
 		del = p.Del(ctx, m.sentKey(no))
 		return nil
@@ -109,6 +121,79 @@ func (m *OutcomeMemory) Cancelled(ctx context.Context, no string) error {
 		return fmt.Errorf("record confirmed cancellation of %s: %w", no, err)
 	}
 	return nil
+}
+
+// ClearLater drops the sent and unknown marks of no in the background,
+// batched with other numbers' into one DEL per clearLinger. The caller has
+// already recorded the confirmation elsewhere (the task's result), so the
+// marks only cost memory now: a crash before the batch is written leaves a
+// sent mark, which at worst makes a later rejection of this number
+// ambiguous, the same as a crash mid-call. After Close it clears at once.
+func (m *OutcomeMemory) ClearLater(ctx context.Context, no string) {
+	m.started.Do(m.startClearer)
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		m.rdb.Del(context.WithoutCancel(ctx), m.sentKey(no), m.unknownKey(no))
+		return
+	}
+	m.pending = append(m.pending, m.sentKey(no), m.unknownKey(no))
+	m.mu.Unlock()
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
+}
+
+// clearLinger is how long the clearer waits for more numbers before it
+// writes a batch; clearBatch caps the keys of one DEL.
+const (
+	clearLinger = 2 * time.Millisecond
+	clearBatch  = 512
+)
+
+func (m *OutcomeMemory) startClearer() {
+	m.wake, m.done = make(chan struct{}, 1), make(chan struct{})
+	go func() {
+		defer close(m.done)
+		for range m.wake {
+			time.Sleep(clearLinger)
+			m.mu.Lock()
+			keys, closed := m.pending, m.closed
+			m.pending = nil
+			m.mu.Unlock()
+			for len(keys) > 0 {
+				n := min(len(keys), clearBatch)
+				// Best effort: a mark left behind only errs on ambiguous.
+				m.rdb.Del(context.Background(), keys[:n]...)
+				keys = keys[n:]
+			}
+			if closed {
+				return
+			}
+		}
+	}()
+}
+
+// Close writes the marks still waiting to be cleared and stops the
+// background clearer. Call it before closing the Redis client.
+func (m *OutcomeMemory) Close() {
+	// Either the clearer was started (and this waits for that), or it
+	// never will be: ClearLater after Close clears at once.
+	m.started.Do(func() {})
+	m.mu.Lock()
+	if m.closed || m.wake == nil {
+		m.closed = true
+		m.mu.Unlock()
+		return
+	}
+	m.closed = true
+	m.mu.Unlock()
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
+	<-m.done
 }
 
 // Recall reports whether the number's cancellation was confirmed by an

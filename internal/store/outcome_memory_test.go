@@ -93,3 +93,27 @@ func TestOutcomeMemory(t *testing.T) {
 		t.Fatalf("%d marks left after Forget", n)
 	}
 }
+
+// TestClearLater: marks queued for clearing are gone once Close returns,
+// and a ClearLater after Close clears at once.
+func TestClearLater(t *testing.T) {
+	t.Parallel()
+	rdb := newRedis(t)
+	ctx := context.Background()
+	const q = "q"
+	m := NewOutcomeMemory(rdb, q)
+	at := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
+	for _, no := range []string{"A", "B", "C"} {
+		m.Begin(ctx, no, at)
+		m.ClearLater(ctx, no)
+	}
+	m.Close()
+	m.Begin(ctx, "D", at)
+	m.ClearLater(ctx, "D")
+	for _, no := range []string{"A", "B", "C", "D"} {
+		if n := rdb.Exists(ctx, SentKey(q, no), UnknownKey(q, no)).Val(); n != 0 {
+			t.Fatalf("%s: %d marks left", no, n)
+		}
+	}
+	m.Close() // twice is fine
+}

@@ -42,7 +42,8 @@ import (
 // Options configure a run. Zero values take the defaults of Defaults.
 type Options struct {
 	RedisURL      string // "" = start one with the test helper
-	Tasks         int    // processing phase
+	Tasks         int    // processing phase, per variant and round
+	Rounds        int    // processing rounds measured, after one warm-up
 	Concurrency   int
 	EnqueueTasks  int // one-by-one vs CancelMany
 	CLITasks      int // numbers in the file the CLI reads
@@ -59,28 +60,43 @@ type Options struct {
 	// EnqueueCLI runs `wdtcancel enqueue --file` in-process.
 	EnqueueCLI func(ctx context.Context, redisURL, queue, file string) error
 	CPUProfile string // write a CPU profile of the real pipeline here
-	Out        io.Writer
+	// Phases to run (processing, enqueue, pickup, scaling, memory); empty
+	// runs all.
+	Phases []string
+	Out    io.Writer
 }
 
 // Defaults are the figures the README reports.
-var Defaults = Options{Tasks: 3000, Concurrency: 10, EnqueueTasks: 5000, CLITasks: 100000, PickupSamples: 100,
+var Defaults = Options{Tasks: 2000, Rounds: 5, Concurrency: 10, EnqueueTasks: 5000, CLITasks: 100000, PickupSamples: 100,
 	DefaultPickupSamples: 20, Processes: []int{1, 2, 4}, ScalingTasks: 3000, ProxyDelay: time.Millisecond}
 
 // Result is what `wdtcancel bench --json` prints.
 type Result struct {
-	ProcessingRatio float64 `json:"processing_ratio"`
-	EnqueueRatio    float64 `json:"enqueue_ratio"`
-	PickupP50Ms     float64 `json:"pickup_p50_ms"`
-	PickupP99Ms     float64 `json:"pickup_p99_ms"`
+	// wdtcancel / the hand-rolled peer, median of rounds, with min and max.
+	PeerRatio    float64 `json:"peer_ratio"`
+	PeerRatioMin float64 `json:"peer_ratio_min"`
+	PeerRatioMax float64 `json:"peer_ratio_max"`
+	// wdtcancel / a no-op asynq handler, median of rounds, with min and max.
+	ProcessingRatio    float64 `json:"processing_ratio"`
+	ProcessingRatioMin float64 `json:"processing_ratio_min"`
+	ProcessingRatioMax float64 `json:"processing_ratio_max"`
+	EnqueueRatio       float64 `json:"enqueue_ratio"`
+	EnqueueRatioMin    float64 `json:"enqueue_ratio_min"`
+	EnqueueRatioMax    float64 `json:"enqueue_ratio_max"`
+	PickupP50Ms        float64 `json:"pickup_p50_ms"`
+	PickupP99Ms        float64 `json:"pickup_p99_ms"`
 
-	Machine    Machine     `json:"machine"`
-	Processing Processing  `json:"processing"`
-	Enqueue    EnqueueRes  `json:"enqueue"`
-	Pickup     Pickup      `json:"pickup"`
-	Scaling    []ScaleRow  `json:"scaling,omitempty"`
-	Resources  *Resources  `json:"resources,omitempty"`
-	Notes      []string    `json:"notes,omitempty"`
-	Took       JSONSeconds `json:"took_seconds"`
+	Machine    Machine    `json:"machine"`
+	Processing Processing `json:"processing"`
+	Enqueue    EnqueueRes `json:"enqueue"`
+	Pickup     Pickup     `json:"pickup"`
+	Scaling    []ScaleRow `json:"scaling,omitempty"`
+	Resources  *Resources `json:"resources,omitempty"`
+	Notes      []string   `json:"notes,omitempty"`
+	// KeysLeft counts keys of the bench's queues found in Redis after
+	// cleanup: 0, or the bench left something behind.
+	KeysLeft int         `json:"keys_left_behind"`
+	Took     JSONSeconds `json:"took_seconds"`
 }
 
 // Machine describes where the figures were taken.
@@ -90,24 +106,44 @@ type Machine struct {
 	GoVersion    string `json:"go_version"`
 	RedisVersion string `json:"redis_version"`
 	RedisKind    string `json:"redis"`
+	// /proc/loadavg when the run started and ended: the machine is shared.
+	LoadStart string `json:"loadavg_start,omitempty"`
+	LoadEnd   string `json:"loadavg_end,omitempty"`
 }
 
 // Processing compares a no-op handler with the real pipeline.
 type Processing struct {
-	Tasks          int     `json:"tasks"`
-	Concurrency    int     `json:"concurrency"`
-	BaselinePerSec float64 `json:"noop_tasks_per_sec"`
-	RealPerSec     float64 `json:"real_tasks_per_sec"`
+	Tasks        int `json:"tasks"`
+	Concurrency  int `json:"concurrency"`
+	Rounds       int `json:"rounds"`
+	WarmupRounds int `json:"warmup_rounds_discarded"`
+	// Medians over the rounds.
+	BaselinePerSec   float64 `json:"noop_tasks_per_sec"`
+	PeerMedianPerSec float64 `json:"peer_tasks_per_sec"`
+	RealMedianPerSec float64 `json:"real_tasks_per_sec"`
+	// What a task result write (one HSET) costs the peer: peer with a
+	// result / peer, median of rounds with min and max.
+	ResultWriteRatio    float64 `json:"result_write_ratio"`
+	ResultWriteRatioMin float64 `json:"result_write_ratio_min"`
+	ResultWriteRatioMax float64 `json:"result_write_ratio_max"`
+	// Per round, in round order.
+	NoopPerSec       []float64 `json:"noop_per_round"`
+	PeerPerSec       []float64 `json:"peer_per_round"`
+	PeerResultPerSec []float64 `json:"peer_result_per_round"`
+	RealPerSec       []float64 `json:"wdtcancel_per_round"`
 }
 
 // EnqueueRes compares enqueue paths.
 type EnqueueRes struct {
-	Tasks            int     `json:"tasks"`
-	OneByOnePerSec   float64 `json:"asynq_one_by_one_per_sec"`
-	CancelManyPerSec float64 `json:"cancel_many_per_sec"`
-	CLITasks         int     `json:"cli_tasks,omitempty"`
-	CLIPerSec        float64 `json:"cli_file_per_sec,omitempty"`
-	CLIRatio         float64 `json:"cli_ratio,omitempty"`
+	Tasks            int       `json:"tasks"`
+	OneByOnePerSec   float64   `json:"asynq_one_by_one_per_sec"`
+	CancelManyPerSec float64   `json:"cancel_many_per_sec"`
+	OneByOneRounds   []float64 `json:"asynq_one_by_one_per_round"`
+	CancelManyRounds []float64 `json:"cancel_many_per_round"`
+	// The CLI runs once (after the rounds), so its figure has no spread.
+	CLITasks  int     `json:"cli_tasks,omitempty"`
+	CLIPerSec float64 `json:"cli_file_per_sec,omitempty"`
+	CLIRatio  float64 `json:"cli_ratio,omitempty"`
 }
 
 // Pickup is idle pickup latency.
@@ -133,6 +169,14 @@ type Resources struct {
 	WorkerCPUSecPer1000    float64 `json:"worker_cpu_seconds_per_1000_tasks"`
 	RedisBytesPerQueued    float64 `json:"redis_bytes_per_queued_task"`
 	RedisBytesPerDeadEntry float64 `json:"redis_bytes_per_dead_letter"`
+	// What remembering one success costs (MEMORY USAGE): the result field
+	// in asynq's task hash (a completed wdtcancel task's hash minus a
+	// completed peer task's, whose handler writes no result) plus any
+	// outcome-memory key left after the success. For comparison, the
+	// 30-day confirmed key each success used to leave.
+	RedisBytesPerSuccess         float64 `json:"redis_bytes_per_success_remembered"`
+	RedisBytesOutcomeKeysPerTask float64 `json:"redis_outcome_memory_key_bytes_per_success"`
+	RedisBytesLegacyConfirmedKey float64 `json:"redis_bytes_legacy_confirmed_key"`
 }
 
 // JSONSeconds is a duration printed as seconds.
@@ -157,6 +201,9 @@ func (o *Options) defaults() {
 	d := Defaults
 	if o.Tasks <= 0 {
 		o.Tasks = d.Tasks
+	}
+	if o.Rounds <= 0 {
+		o.Rounds = d.Rounds
 	}
 	if o.Concurrency <= 0 {
 		o.Concurrency = d.Concurrency
@@ -220,6 +267,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	defer r.cleanup()
 	r.machine(ctx)
+	r.res.Machine.LoadStart = loadavg()
 
 	phases := []struct {
 		name string
@@ -229,9 +277,12 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		{"enqueue", r.enqueue},
 		{"pickup", r.pickup},
 		{"scaling", r.scaling},
-		{"redis memory", r.redisMemory},
+		{"memory", r.redisMemory},
 	}
 	for _, p := range phases {
+		if len(o.Phases) > 0 && !contains(o.Phases, p.name) {
+			continue
+		}
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
@@ -240,8 +291,33 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			return nil, fmt.Errorf("bench %s: %w", p.name, err)
 		}
 	}
+	r.cleanup()
+	r.res.KeysLeft = r.leftBehind(ctx)
+	r.res.Machine.LoadEnd = loadavg()
 	r.res.Took = JSONSeconds(time.Since(start))
 	return r.res, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// loadavg is the first three fields of /proc/loadavg, "" elsewhere.
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
 }
 
 func (r *runner) queue(name string) string {
@@ -251,15 +327,49 @@ func (r *runner) queue(name string) string {
 }
 
 func (r *runner) cleanup() {
-	insp := asynq.NewInspectorFromRedisClient(r.rdb)
-	ctx := context.Background()
 	for _, q := range r.queues {
-		insp.DeleteQueue(q, true)
-		iter := r.rdb.Scan(ctx, 0, store.QueuePattern(q), 1000).Iterator()
+		r.drop(q)
+	}
+}
+
+// drop deletes every key of queue q: asynq's (DeleteQueue leaves the
+// completed tasks' hashes and the completed set behind, so they are
+// deleted by pattern too) and wdtcancel's own.
+func (r *runner) drop(q string) {
+	ctx := context.Background()
+	asynq.NewInspectorFromRedisClient(r.rdb).DeleteQueue(q, true)
+	for _, pattern := range []string{"asynq:{" + globEscaper.Replace(q) + "}:*", store.QueuePattern(q)} {
+		iter := r.rdb.Scan(ctx, 0, pattern, 1000).Iterator()
+		var keys []string
 		for iter.Next(ctx) {
-			r.rdb.Del(ctx, iter.Val())
+			keys = append(keys, iter.Val())
+			if len(keys) == 500 {
+				r.rdb.Del(ctx, keys...)
+				keys = keys[:0]
+			}
+		}
+		if len(keys) > 0 {
+			r.rdb.Del(ctx, keys...)
 		}
 	}
+	r.rdb.SRem(ctx, "asynq:queues", q)
+}
+
+var globEscaper = strings.NewReplacer(`\`, `\\`, `*`, `\*`, `?`, `\?`, `[`, `\[`, `]`, `\]`)
+
+// LeftBehind counts the keys of the bench's queues still in Redis (0 after
+// cleanup); for the test that a given Redis is left as it was.
+func (r *runner) leftBehind(ctx context.Context) int {
+	n := 0
+	for _, q := range r.queues {
+		for _, pattern := range []string{"asynq:{" + globEscaper.Replace(q) + "}:*", store.QueuePattern(q)} {
+			iter := r.rdb.Scan(ctx, 0, pattern, 1000).Iterator()
+			for iter.Next(ctx) {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 func (r *runner) machine(ctx context.Context) {
@@ -324,86 +434,177 @@ func benchLogger() *zap.Logger {
 	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(io.Discard), zapcore.InfoLevel))
 }
 
-// processing: N tasks through a no-op asynq handler, then N cancel tasks
-// through the real worker (signing, HTTP round trip to an in-process
-// sandbox without faults or quota), same concurrency and check interval.
+// processing compares, in alternating rounds on the same Redis, four
+// handlers over the same N tasks at the same concurrency and check interval:
+// a no-op asynq handler; the hand-rolled peer (decode, sign, POST to the
+// sandbox); the peer plus a task result write; and wdtcancel's worker. Each
+// variant's rate is measured from its first to its last call (handler call
+// for the no-op), so server start and stop are not in it. Round 0 is a
+// warm-up and is discarded; the ratios are medians of per-round ratios,
+// with min and max.
 func (r *runner) processing(ctx context.Context) error {
 	n, c := r.o.Tasks, r.o.Concurrency
-	r.res.Processing = Processing{Tasks: n, Concurrency: c}
-
-	qb := r.queue("noop")
-	if err := r.fill(ctx, qb, "NOOP", n); err != nil {
-		return err
-	}
-	var count atomic.Int64
-	done := make(chan struct{})
-	srv := asynq.NewServerFromRedisClient(r.rdb, asynq.Config{
-		Concurrency: c, Queues: map[string]int{qb: 1},
-		TaskCheckInterval: worker.DefaultTaskCheckInterval, LogLevel: asynq.FatalLevel,
-	})
-	t0 := time.Now()
-	if err := srv.Start(asynq.HandlerFunc(func(context.Context, *asynq.Task) error {
-		if count.Add(1) == int64(n) {
-			close(done)
+	p := &r.res.Processing
+	*p = Processing{Tasks: n, Concurrency: c, Rounds: r.o.Rounds, WarmupRounds: 1}
+	kinds := []string{"noop", "peer", "peer_result", "wdtcancel"}
+	rates := map[string][]float64{}
+	var peerRatios, procRatios, resultRatios []float64
+	for round := 0; round <= r.o.Rounds; round++ {
+		order := append([]string(nil), kinds...)
+		if round%2 == 1 {
+			for i, j := 0, len(order)-1; i < j; i, j = i+1, j-1 {
+				order[i], order[j] = order[j], order[i]
+			}
 		}
-		return nil
-	})); err != nil {
-		return err
-	}
-	if err := wait(ctx, done, 10*time.Minute); err != nil {
-		return err
-	}
-	base := time.Since(t0)
-	srv.Shutdown()
-	r.res.Processing.BaselinePerSec = float64(n) / base.Seconds()
-
-	qr := r.queue("real")
-	if err := r.fill(ctx, qr, "REAL", n); err != nil {
-		return err
-	}
-	realDone := make(chan struct{})
-	var calls atomic.Int64
-	sb, err := sandbox.NewServer(sandbox.Options{OnCall: func(string) {
-		if calls.Add(1) == int64(n) {
-			close(realDone)
+		got := map[string]float64{}
+		for _, k := range order {
+			v, err := r.variant(ctx, k, round, n, c)
+			if err != nil {
+				return fmt.Errorf("%s: %w", k, err)
+			}
+			got[k] = v
 		}
-	}})
-	if err != nil {
-		return err
+		fmt.Fprintf(r.o.Out, "bench:   round %d%s: no-op %.0f/s, peer %.0f/s, peer+result %.0f/s, wdtcancel %.0f/s\n", round,
+			map[bool]string{true: " (warm-up, discarded)"}[round == 0], got["noop"], got["peer"], got["peer_result"], got["wdtcancel"])
+		if round == 0 {
+			continue
+		}
+		for _, k := range kinds {
+			rates[k] = append(rates[k], round2(got[k]))
+		}
+		peerRatios = append(peerRatios, got["wdtcancel"]/got["peer"])
+		procRatios = append(procRatios, got["wdtcancel"]/got["noop"])
+		resultRatios = append(resultRatios, got["peer_result"]/got["peer"])
 	}
-	defer sb.Close()
-	client, err := wdt.New(sb.APIURL(), sb.Credentials())
-	if err != nil {
-		return err
+	p.NoopPerSec, p.PeerPerSec, p.PeerResultPerSec, p.RealPerSec = rates["noop"], rates["peer"], rates["peer_result"], rates["wdtcancel"]
+	p.BaselinePerSec, p.RealMedianPerSec = round(median(rates["noop"])), round(median(rates["wdtcancel"]))
+	p.PeerMedianPerSec = round(median(rates["peer"]))
+	r.res.PeerRatio, r.res.PeerRatioMin, r.res.PeerRatioMax = spread(peerRatios)
+	r.res.ProcessingRatio, r.res.ProcessingRatioMin, r.res.ProcessingRatioMax = spread(procRatios)
+	p.ResultWriteRatio, p.ResultWriteRatioMin, p.ResultWriteRatioMax = spread(resultRatios)
+	return nil
+}
+
+// variant runs n tasks through one kind of handler on a fresh queue and
+// returns its rate, then deletes the queue.
+func (r *runner) variant(ctx context.Context, kind string, round, n, c int) (float64, error) {
+	q := r.queue(fmt.Sprintf("proc-%s-%d", kind, round))
+	defer r.drop(q)
+	if err := r.fill(ctx, q, "P", n); err != nil {
+		return 0, err
 	}
-	w, err := worker.New(worker.Config{Redis: r.conn, API: client, Queue: qr, Concurrency: c, Logger: benchLogger()})
-	if err != nil {
-		return err
-	}
-	if r.o.CPUProfile != "" {
+	if r.o.CPUProfile != "" && kind == "wdtcancel" && round == r.o.Rounds {
 		f, err := os.Create(r.o.CPUProfile)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		defer f.Close()
 		pprof.StartCPUProfile(f)
 		defer pprof.StopCPUProfile()
 	}
-	t0 = time.Now()
-	if err := w.Start(ctx); err != nil {
-		w.Close()
-		return err
-	}
-	err = wait(ctx, realDone, 10*time.Minute)
-	real := time.Since(t0)
-	w.Shutdown()
-	if err != nil {
-		return err
-	}
-	r.res.Processing.RealPerSec = float64(n) / real.Seconds()
-	r.res.ProcessingRatio = round(r.res.Processing.RealPerSec / r.res.Processing.BaselinePerSec)
-	return nil
+	return r.variantOn(ctx, kind, q, n, c)
 }
+
+// variantOn runs the n tasks already in queue q through one kind of
+// handler and returns its rate.
+func (r *runner) variantOn(ctx context.Context, kind, q string, n, c int) (float64, error) {
+	var sp span
+	sp.init(n)
+	if kind == "noop" {
+		srv := asynq.NewServerFromRedisClient(r.rdb, asynq.Config{
+			Concurrency: c, Queues: map[string]int{q: 1},
+			TaskCheckInterval: worker.DefaultTaskCheckInterval, LogLevel: asynq.FatalLevel,
+		})
+		if err := srv.Start(asynq.HandlerFunc(func(context.Context, *asynq.Task) error { sp.tick(); return nil })); err != nil {
+			return 0, err
+		}
+		err := wait(ctx, sp.done, 10*time.Minute)
+		srv.Shutdown()
+		return sp.rate(), err
+	}
+	sb, err := sandbox.NewServer(sandbox.Options{OnCall: func(string) { sp.tick() }})
+	if err != nil {
+		return 0, err
+	}
+	defer sb.Close()
+	if kind == "wdtcancel" {
+		client, err := wdt.New(sb.APIURL(), sb.Credentials())
+		if err != nil {
+			return 0, err
+		}
+		w, err := worker.New(worker.Config{Redis: r.conn, API: client, Queue: q, Concurrency: c, Logger: benchLogger()})
+		if err != nil {
+			return 0, err
+		}
+		if err := w.Start(ctx); err != nil {
+			w.Close()
+			return 0, err
+		}
+		err = wait(ctx, sp.done, 10*time.Minute)
+		w.Shutdown()
+		return sp.rate(), err
+	}
+	srv := asynq.NewServerFromRedisClient(r.rdb, asynq.Config{
+		Concurrency: c, Queues: map[string]int{q: 1},
+		TaskCheckInterval: worker.DefaultTaskCheckInterval, LogLevel: asynq.FatalLevel,
+	})
+	if err := srv.Start(peerHandler(sb.APIURL(), sb.Credentials(), wdt.DefaultHTTPClient(), kind == "peer_result")); err != nil {
+		return 0, err
+	}
+	err = wait(ctx, sp.done, 10*time.Minute)
+	srv.Shutdown()
+	return sp.rate(), err
+}
+
+// span times n events from the first to the last.
+type span struct {
+	first, last, count atomic.Int64
+	n                  int64
+	done               chan struct{}
+}
+
+func (s *span) init(n int) { s.n, s.done = int64(n), make(chan struct{}) }
+
+func (s *span) tick() {
+	now := time.Now().UnixNano()
+	s.first.CompareAndSwap(0, now)
+	if s.count.Add(1) == s.n {
+		s.last.Store(now)
+		close(s.done)
+	}
+}
+
+func (s *span) rate() float64 {
+	d := time.Duration(s.last.Load() - s.first.Load())
+	if d <= 0 {
+		return 0
+	}
+	return float64(s.n-1) / d.Seconds()
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// spread is the median, min and max of v, rounded.
+func spread(v []float64) (med, lo, hi float64) {
+	if len(v) == 0 {
+		return 0, 0, 0
+	}
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	return round(median(s)), round(s[0]), round(s[len(s)-1])
+}
+
+func round2(f float64) float64 { return round(f) }
 
 // enqueue: one-by-one asynq.Client.Enqueue vs CancelMany vs the CLI.
 func (r *runner) enqueue(ctx context.Context) error {
@@ -411,28 +612,57 @@ func (r *runner) enqueue(ctx context.Context) error {
 	e := &r.res.Enqueue
 	e.Tasks = m
 
-	q1 := r.queue("enq-one")
-	client := asynq.NewClientFromRedisClient(r.rdb)
-	now := time.Now()
-	t0 := time.Now()
-	for _, no := range numbers("ONE", m) {
-		task, err := tasks.NewCancelTask(no, "bench", now, asynq.Queue(q1))
-		if err != nil {
+	// Alternating rounds, the first a discarded warm-up; each round on
+	// fresh queues, deleted right after.
+	oneByOne := func(round int) (float64, error) {
+		q := r.queue(fmt.Sprintf("enq-one-%d", round))
+		defer r.drop(q)
+		client := asynq.NewClientFromRedisClient(r.rdb)
+		now := time.Now()
+		t0 := time.Now()
+		for _, no := range numbers("ONE", m) {
+			task, err := tasks.NewCancelTask(no, "bench", now, asynq.Queue(q))
+			if err != nil {
+				return 0, err
+			}
+			if _, err := client.EnqueueContext(ctx, task); err != nil {
+				return 0, err
+			}
+		}
+		return float64(m) / time.Since(t0).Seconds(), nil
+	}
+	many := func(round int) (float64, error) {
+		q := r.queue(fmt.Sprintf("enq-many-%d", round))
+		defer r.drop(q)
+		t0 := time.Now()
+		if err := r.fill(ctx, q, "MANY", m); err != nil {
+			return 0, err
+		}
+		return float64(m) / time.Since(t0).Seconds(), nil
+	}
+	var ratios []float64
+	for round := 0; round <= r.o.Rounds; round++ {
+		var one, mny float64
+		var err1, err2 error
+		if round%2 == 0 {
+			one, err1 = oneByOne(round)
+			mny, err2 = many(round)
+		} else {
+			mny, err2 = many(round)
+			one, err1 = oneByOne(round)
+		}
+		if err := errors.Join(err1, err2); err != nil {
 			return err
 		}
-		if _, err := client.EnqueueContext(ctx, task); err != nil {
-			return err
+		if round == 0 {
+			continue
 		}
+		e.OneByOneRounds = append(e.OneByOneRounds, round2(one))
+		e.CancelManyRounds = append(e.CancelManyRounds, round2(mny))
+		ratios = append(ratios, mny/one)
 	}
-	e.OneByOnePerSec = float64(m) / time.Since(t0).Seconds()
-
-	q2 := r.queue("enq-many")
-	t0 = time.Now()
-	if err := r.fill(ctx, q2, "MANY", m); err != nil {
-		return err
-	}
-	e.CancelManyPerSec = float64(m) / time.Since(t0).Seconds()
-	r.res.EnqueueRatio = round(e.CancelManyPerSec / e.OneByOnePerSec)
+	e.OneByOnePerSec, e.CancelManyPerSec = round(median(e.OneByOneRounds)), round(median(e.CancelManyRounds))
+	r.res.EnqueueRatio, r.res.EnqueueRatioMin, r.res.EnqueueRatioMax = spread(ratios)
 
 	if r.o.EnqueueCLI == nil || r.o.CLITasks == 0 {
 		return nil
@@ -449,7 +679,7 @@ func (r *runner) enqueue(ctx context.Context) error {
 	bw.Flush()
 	f.Close()
 	q3 := r.queue("enq-cli")
-	t0 = time.Now()
+	t0 := time.Now()
 	if err := r.o.EnqueueCLI(ctx, r.url, q3, f.Name()); err != nil {
 		return fmt.Errorf("cli: %w", err)
 	}
@@ -685,6 +915,77 @@ func (r *runner) redisMemory(ctx context.Context) error {
 	}
 	after, _ = used()
 	r.res.Resources.RedisBytesPerDeadEntry = round((after - before) / k)
+	return r.successMemory(ctx)
+}
+
+// successMemory measures with MEMORY USAGE what a success leaves behind
+// beyond what asynq keeps of any completed task.
+func (r *runner) successMemory(ctx context.Context) error {
+	const k = 300
+	usage := func(keys []string) (float64, error) {
+		var sum int64
+		for _, key := range keys {
+			n, err := r.rdb.MemoryUsage(ctx, key).Result()
+			if err != nil && !errors.Is(err, redis.Nil) {
+				return 0, err
+			}
+			sum += n
+		}
+		return float64(sum), nil
+	}
+	taskKeys := func(q string) []string {
+		var keys []string
+		for _, no := range numbers("S", k) {
+			keys = append(keys, "asynq:{"+q+"}:t:"+no)
+		}
+		return keys
+	}
+	if _, err := r.rdb.MemoryUsage(ctx, "wdtcancel-bench-probe").Result(); err != nil && !errors.Is(err, redis.Nil) {
+		r.res.Notes = append(r.res.Notes, "success memory skipped: MEMORY USAGE unsupported")
+		return nil
+	}
+	qr, qp := r.queue("mem-real"), r.queue("mem-peer")
+	for _, q := range []string{qr, qp} {
+		if err := r.fill(ctx, q, "S", k); err != nil {
+			return err
+		}
+	}
+	if _, err := r.variantOn(ctx, "wdtcancel", qr, k, r.o.Concurrency); err != nil {
+		return err
+	}
+	if _, err := r.variantOn(ctx, "peer", qp, k, r.o.Concurrency); err != nil {
+		return err
+	}
+	real, err := usage(taskKeys(qr))
+	if err != nil {
+		return err
+	}
+	peer, err := usage(taskKeys(qp))
+	if err != nil {
+		return err
+	}
+	var marks []string
+	iter := r.rdb.Scan(ctx, 0, store.QueuePattern(qr), 1000).Iterator()
+	for iter.Next(ctx) {
+		// The outcome memory's marks; the Redis guard's probe key is not one.
+		if k := iter.Val(); strings.Contains(k, "}:sent:") || strings.Contains(k, "}:unknown:") || strings.Contains(k, "}:confirmed:") {
+			marks = append(marks, k)
+		}
+	}
+	markBytes, err := usage(marks)
+	if err != nil {
+		return err
+	}
+	legacy := store.ConfirmedKey(qr, "S0000000")
+	r.rdb.Set(ctx, legacy, time.Now().UTC().Format(time.RFC3339Nano), 30*24*time.Hour)
+	legacyBytes, err := usage([]string{legacy})
+	if err != nil {
+		return err
+	}
+	res := r.res.Resources
+	res.RedisBytesOutcomeKeysPerTask = round(markBytes / k)
+	res.RedisBytesPerSuccess = round((real-peer)/k + markBytes/k)
+	res.RedisBytesLegacyConfirmedKey = legacyBytes
 	return nil
 }
 

@@ -16,13 +16,14 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // each phase measured something, never how fast: speed is for the bench
 // command to print, not for a test to judge.
 func TestRunSmall(t *testing.T) {
-	res, err := Run(context.Background(), Options{Tasks: 200, EnqueueTasks: 200, CLITasks: -1, PickupSamples: 3, DefaultPickupSamples: 2})
+	res, err := Run(context.Background(), Options{Tasks: 200, Rounds: 1, EnqueueTasks: 200, CLITasks: -1, PickupSamples: 3, DefaultPickupSamples: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for name, v := range map[string]float64{
 		"processing_ratio": res.ProcessingRatio, "enqueue_ratio": res.EnqueueRatio, "pickup_p50_ms": res.PickupP50Ms,
-		"noop/s": res.Processing.BaselinePerSec, "real/s": res.Processing.RealPerSec,
+		"peer_ratio": res.PeerRatio, "noop/s": res.Processing.BaselinePerSec, "real/s": res.Processing.RealMedianPerSec,
+		"peer/s": res.Processing.PeerMedianPerSec, "result_write_ratio": res.Processing.ResultWriteRatio,
 	} {
 		if v <= 0 {
 			t.Errorf("%s = %v", name, v)
@@ -30,6 +31,9 @@ func TestRunSmall(t *testing.T) {
 	}
 	if res.Pickup.Samples != 3 || res.Pickup.DefaultSamples == 0 {
 		t.Errorf("pickup %+v", res.Pickup)
+	}
+	if res.KeysLeft != 0 {
+		t.Errorf("%d keys of the bench's queues left in Redis", res.KeysLeft)
 	}
 	if len(res.Scaling) != 0 || len(res.Notes) == 0 {
 		t.Errorf("scaling ran without a worker command: %+v", res.Scaling)

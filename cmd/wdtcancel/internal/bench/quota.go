@@ -1,0 +1,311 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os/exec"
+	"sort"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/wdtcancel/wdtcancel/internal/redisserver"
+	"github.com/wdtcancel/wdtcancel/worker/wdt/sandbox"
+)
+
+// QuotaOptions configure the quota check (`wdtcancel bench --quota`).
+type QuotaOptions struct {
+	RedisURL  string        // "" = start a redis-server
+	Rates     []int         // the sandbox's quota, which is also the workers' --rate-per-minute
+	Processes []int         // worker processes sharing each quota
+	Duration  time.Duration // measured from each combination's first call
+	// Concurrency of each worker process.
+	Concurrency int
+	// Cooldown is the workers' --cooldown; no call may arrive within it
+	// after a rate-limit answer.
+	Cooldown      time.Duration
+	WorkerCommand func(args, env []string) *exec.Cmd
+	Out           io.Writer
+}
+
+// QuotaDefaults are the figures the README reports: rates with a whole and
+// with fractional intervals (60.5 s / 599, / 301, ...), 2 and 4 processes,
+// three minutes, every combination at once.
+var QuotaDefaults = QuotaOptions{Rates: []int{600, 599, 240, 301}, Processes: []int{2, 4}, Duration: 3 * time.Minute,
+	Concurrency: 4, Cooldown: 60 * time.Second}
+
+// QuotaResult is what `wdtcancel bench --quota --json` prints.
+type QuotaResult struct {
+	// Pass: every combination used at least 99% of its quota with no
+	// rate-limit answer and no call inside a cooldown.
+	Pass     bool        `json:"pass"`
+	Rows     []QuotaRow  `json:"combinations"`
+	Duration JSONSeconds `json:"window_seconds"`
+	Machine  Machine     `json:"machine"`
+	KeysLeft int         `json:"keys_left_behind"`
+	Took     JSONSeconds `json:"took_seconds"`
+}
+
+// QuotaRow is one combination of quota and worker processes.
+type QuotaRow struct {
+	Processes int `json:"processes"`
+	Quota     int `json:"quota_per_minute"`
+	// Calls the sandbox accepted within the window, and that per minute.
+	Calls     int     `json:"calls"`
+	PerMinute float64 `json:"calls_per_minute"`
+	Used      float64 `json:"quota_used"` // PerMinute / Quota
+	// RateLimitAnswers over the whole run; CallsInCooldown arrived more
+	// than cooldownGrace after a rate-limit answer and before its
+	// cooldown ended.
+	RateLimitAnswers int `json:"rate_limit_answers"`
+	// RateLimitAt: when each came, in seconds after the first call.
+	RateLimitAt     []float64 `json:"rate_limit_answers_at_seconds,omitempty"`
+	CallsInCooldown int       `json:"calls_in_cooldown"`
+	Pass            bool      `json:"pass"`
+}
+
+// cooldownGrace excuses calls already on the wire when the rate-limit
+// answer left the sandbox.
+const cooldownGrace = 250 * time.Millisecond
+
+// RunQuota runs every combination of Rates and Processes at once, each on
+// its own queue and sandbox (quota = rate), for Duration after its first
+// call, and checks the quota was used and never exceeded.
+func RunQuota(ctx context.Context, o QuotaOptions) (*QuotaResult, error) {
+	d := QuotaDefaults
+	if len(o.Rates) == 0 {
+		o.Rates = d.Rates
+	}
+	if len(o.Processes) == 0 {
+		o.Processes = d.Processes
+	}
+	if o.Duration <= 0 {
+		o.Duration = d.Duration
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = d.Concurrency
+	}
+	if o.Cooldown <= 0 {
+		o.Cooldown = d.Cooldown
+	}
+	if o.Out == nil {
+		o.Out = io.Discard
+	}
+	if o.WorkerCommand == nil {
+		return nil, fmt.Errorf("quota: no worker command")
+	}
+	start := time.Now()
+	r := &runner{o: Options{Out: o.Out}, res: &Result{}, prefix: fmt.Sprintf("wdtcancel-bench-%d", time.Now().UnixNano()%1e6)}
+	r.url = o.RedisURL
+	res := &QuotaResult{Duration: JSONSeconds(o.Duration), Pass: true}
+	r.res.Machine.RedisKind = "given"
+	if r.url == "" {
+		red, err := redisserver.Start(redisserver.Options{ForbidFallback: true})
+		if err != nil {
+			return nil, err
+		}
+		defer red.Close()
+		r.url = red.URL()
+		r.res.Machine.RedisKind = "redis-server started by bench"
+	}
+	var err error
+	if r.conn, err = asynq.ParseRedisURI(r.url); err != nil {
+		return nil, fmt.Errorf("bench redis: %w", err)
+	}
+	r.rdb = r.conn.MakeRedisClient().(redis.UniversalClient)
+	defer r.rdb.Close()
+	defer r.cleanup()
+	r.machine(ctx)
+	r.res.Machine.LoadStart = loadavg()
+
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstErr error
+	for _, procs := range o.Processes {
+		for _, rate := range o.Rates {
+			q := r.queue(fmt.Sprintf("quota-%d-%d", procs, rate))
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				row, err := r.quotaRun(ctx, o, q, procs, rate)
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil && firstErr == nil {
+					firstErr = fmt.Errorf("%d processes at %d/min: %w", procs, rate, err)
+				}
+				if row != nil {
+					res.Rows = append(res.Rows, *row)
+					res.Pass = res.Pass && row.Pass
+					fmt.Fprintf(o.Out, "bench: %d processes, quota %d/min: %d calls in %s = %.1f/min (%.2f%%), %d rate-limit answers, %d calls in a cooldown\n",
+						procs, rate, row.Calls, o.Duration, row.PerMinute, 100*row.Used, row.RateLimitAnswers, row.CallsInCooldown)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	sort.Slice(res.Rows, func(i, j int) bool {
+		a, b := res.Rows[i], res.Rows[j]
+		return a.Processes < b.Processes || a.Processes == b.Processes && a.Quota > b.Quota
+	})
+	r.cleanup()
+	res.KeysLeft = r.leftBehind(ctx)
+	r.res.Machine.LoadEnd = loadavg()
+	res.Machine = r.res.Machine
+	res.Took = JSONSeconds(time.Since(start))
+	return res, nil
+}
+
+// quotaRun is one combination: a sandbox with the quota, enough tasks for
+// the window, procs worker processes at the same rate.
+func (r *runner) quotaRun(ctx context.Context, o QuotaOptions, q string, procs, rate int) (*QuotaRow, error) {
+	sb, err := sandbox.New(sandbox.Options{RatePerMinute: rate})
+	if err != nil {
+		return nil, err
+	}
+	rec := &callRecorder{h: sb}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	srv := &http.Server{Handler: rec}
+	go srv.Serve(ln)
+	defer srv.Close()
+
+	n := int(float64(rate)*o.Duration.Minutes()*1.05) + 50
+	if err := r.fill(ctx, q, "Q", n); err != nil {
+		return nil, err
+	}
+	env := []string{"REDIS_URL=" + r.url, "WDT_URL=http://" + ln.Addr().String() + "/openapi",
+		"WDT_SID=sandbox", "WDT_APPKEY=sandbox", "WDT_APPSECRET=sandbox:sandbox"}
+	var cmds []*exec.Cmd
+	defer func() {
+		var wg sync.WaitGroup
+		for _, c := range cmds {
+			c.Process.Signal(syscall.SIGTERM)
+			wg.Add(1)
+			go func() { defer wg.Done(); c.Wait() }()
+		}
+		wg.Wait()
+	}()
+	for i := 0; i < procs; i++ {
+		cmd := o.WorkerCommand([]string{"--queue", q, "--listen", "", "--concurrency", strconv.Itoa(o.Concurrency),
+			"--rate-per-minute", strconv.Itoa(rate), "--cooldown", o.Cooldown.String(), "--log-level", "warn"}, env)
+		cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+		if err := cmd.Start(); err != nil {
+			return nil, err
+		}
+		cmds = append(cmds, cmd)
+	}
+	// Wait for the first call, then for the window.
+	deadline := time.Now().Add(time.Minute)
+	for rec.first().IsZero() {
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("no call within a minute")
+		}
+		if err := sleep(ctx, 50*time.Millisecond); err != nil {
+			return nil, err
+		}
+	}
+	t0 := rec.first()
+	if err := sleep(ctx, time.Until(t0.Add(o.Duration))); err != nil {
+		return nil, err
+	}
+	accepted, limited := rec.snapshot()
+	row := &QuotaRow{Processes: procs, Quota: rate, RateLimitAnswers: len(limited)}
+	for _, t := range accepted {
+		if !t.Before(t0) && t.Before(t0.Add(o.Duration)) {
+			row.Calls++
+		}
+	}
+	all := append(append([]time.Time(nil), accepted...), limited...)
+	for _, l := range limited {
+		row.RateLimitAt = append(row.RateLimitAt, round(l.Sub(t0).Seconds()))
+		for _, t := range all {
+			if t.After(l.Add(cooldownGrace)) && t.Before(l.Add(o.Cooldown)) {
+				row.CallsInCooldown++
+			}
+		}
+	}
+	row.PerMinute = round(float64(row.Calls) / o.Duration.Minutes())
+	row.Used = float64(int64(row.PerMinute/float64(rate)*10000+0.5)) / 10000
+	row.Pass = row.Used >= 0.99 && row.RateLimitAnswers == 0 && row.CallsInCooldown == 0
+	return row, nil
+}
+
+// callRecorder serves the sandbox and records when each API call arrived,
+// split into accepted calls and rate-limit answers (status 100 is the only
+// refusal of a sandbox with a quota and no faults).
+type callRecorder struct {
+	h                 http.Handler
+	mu                sync.Mutex
+	accepted, limited []time.Time
+}
+
+func (c *callRecorder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	at := time.Now()
+	tw := &teeWriter{ResponseWriter: w}
+	c.h.ServeHTTP(tw, req)
+	if req.URL.Path != "/openapi" {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if bytes.Contains(tw.head, []byte(`"status":100`)) {
+		c.limited = append(c.limited, at)
+	} else {
+		c.accepted = append(c.accepted, at)
+	}
+}
+
+func (c *callRecorder) first() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.accepted) == 0 {
+		return time.Time{}
+	}
+	return c.accepted[0]
+}
+
+func (c *callRecorder) snapshot() (accepted, limited []time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]time.Time(nil), c.accepted...), append([]time.Time(nil), c.limited...)
+}
+
+// teeWriter keeps the first bytes of an answer.
+type teeWriter struct {
+	http.ResponseWriter
+	head []byte
+}
+
+func (t *teeWriter) Write(b []byte) (int, error) {
+	if len(t.head) < 256 {
+		t.head = append(t.head, b[:min(len(b), 256-len(t.head))]...)
+	}
+	return t.ResponseWriter.Write(b)
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
