@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/wdtcancel/wdtcancel/internal/pause"
 	"github.com/wdtcancel/wdtcancel/internal/store"
 )
 
@@ -224,7 +225,7 @@ func (l *Limiter) Acquire(ctx context.Context) (*Slot, error) {
 		wait := time.Duration(res[1].(int64)) * time.Microsecond
 		reason := Reason(fmt.Sprint(res[2]))
 		if granted == 1 {
-			if err := sleep(ctx, wait); err != nil {
+			if err := pause.For(ctx, wait); err != nil {
 				(&Slot{l: l, lease: lease}).Release(ctx)
 				return nil, err
 			}
@@ -257,7 +258,7 @@ func (l *Limiter) Acquire(ctx context.Context) (*Slot, error) {
 		if time.Now().Add(l.poll).After(deadline) {
 			return nil, &WaitError{Reason: ReasonInflight, After: time.Second}
 		}
-		if err := sleep(ctx, l.poll); err != nil {
+		if err := pause.For(ctx, l.poll); err != nil {
 			return nil, err
 		}
 	}
@@ -299,18 +300,4 @@ func newLeaseID() string {
 	var b [12]byte
 	rand.Read(b[:])
 	return hex.EncodeToString(b[:])
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

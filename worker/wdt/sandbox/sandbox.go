@@ -19,6 +19,7 @@ import (
 
 	"github.com/wdtcancel/wdtcancel/internal/httpjson"
 	"github.com/wdtcancel/wdtcancel/internal/httpserver"
+	"github.com/wdtcancel/wdtcancel/internal/pause"
 	"github.com/wdtcancel/wdtcancel/worker/wdt"
 )
 
@@ -194,7 +195,7 @@ func New(opts Options) (*Sandbox, error) {
 		opts.Logger = zap.NewNop()
 	}
 	if opts.Sleep == nil {
-		opts.Sleep = sleep
+		opts.Sleep = pause.For
 	}
 	if err := opts.Faults().Validate(); err != nil {
 		return nil, err
@@ -217,19 +218,6 @@ func New(opts Options) (*Sandbox, error) {
 	}
 	s.mux = s.routes()
 	return s, nil
-}
-
-// sleep is the default Options.Sleep: a timer, cut short when the client
-// goes away.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // Credentials are the ones the sandbox accepts, for clients under test.

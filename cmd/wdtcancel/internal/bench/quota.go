@@ -17,6 +17,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/wdtcancel/wdtcancel/internal/pause"
 	"github.com/wdtcancel/wdtcancel/internal/redisserver"
 	"github.com/wdtcancel/wdtcancel/worker/wdt/sandbox"
 )
@@ -213,12 +214,12 @@ func (r *runner) quotaRun(ctx context.Context, o QuotaOptions, q string, procs, 
 		if time.Now().After(deadline) {
 			return nil, fmt.Errorf("no call within a minute")
 		}
-		if err := sleep(ctx, 50*time.Millisecond); err != nil {
+		if err := pause.For(ctx, 50*time.Millisecond); err != nil {
 			return nil, err
 		}
 	}
 	t0 := rec.first()
-	if err := sleep(ctx, time.Until(t0.Add(o.Duration))); err != nil {
+	if err := pause.For(ctx, time.Until(t0.Add(o.Duration))); err != nil {
 		return nil, err
 	}
 	accepted, limited := rec.snapshot()
@@ -294,18 +295,4 @@ func (t *teeWriter) Write(b []byte) (int, error) {
 		t.head = append(t.head, b[:min(len(b), 256-len(t.head))]...)
 	}
 	return t.ResponseWriter.Write(b)
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
