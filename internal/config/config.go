@@ -9,8 +9,10 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 	"github.com/spf13/pflag"
 )
 
@@ -146,13 +148,44 @@ func AddAllowEvictionFlag(fs *pflag.FlagSet, allow *bool) {
 // ConnOpt parses the flags into asynq's connection option.
 func (r *Redis) ConnOpt() (asynq.RedisConnOpt, error) {
 	if len(r.Cluster) > 0 {
-		return asynq.RedisClusterClientOpt{Addrs: r.Cluster}, nil
+		return ClusterConnOpt{RedisClusterClientOpt: asynq.RedisClusterClientOpt{Addrs: r.Cluster}}, nil
 	}
 	opt, err := asynq.ParseRedisURI(strings.TrimSpace(r.URL))
 	if err != nil {
 		return nil, fmt.Errorf("redis URL %s: %w: use redis://[:password@]host:port/db, rediss://... or redis-sentinel://[:password@]host:port[,host2:port2]/db?master=NAME", MaskURL(r.URL), unwrapURLErr(err))
 	}
 	return opt, nil
+}
+
+// ClusterStateReload is how often a Cluster client re-reads the slot map
+// (CLUSTER SLOTS) when nothing else made it. go-redis's default, 60 s, is
+// how long a client keeps sending a dead master's slots to the dead master
+// after its replica took over (a dead node answers no MOVED): measured in
+// the fault suite, processing of that master's slots stopped for the whole
+// minute. One node's CLUSTER SLOTS a second per client costs next to
+// nothing.
+const ClusterStateReload = time.Second
+
+// ClusterConnOpt is asynq's Cluster option with a client that notices a
+// failover within ClusterStateReload (see there).
+type ClusterConnOpt struct {
+	asynq.RedisClusterClientOpt
+}
+
+// MakeRedisClient implements asynq.RedisConnOpt.
+func (o ClusterConnOpt) MakeRedisClient() interface{} {
+	opt := o.RedisClusterClientOpt
+	return redis.NewClusterClient(&redis.ClusterOptions{
+		Addrs:                      opt.Addrs,
+		MaxRedirects:               opt.MaxRedirects,
+		Username:                   opt.Username,
+		Password:                   opt.Password,
+		DialTimeout:                opt.DialTimeout,
+		ReadTimeout:                opt.ReadTimeout,
+		WriteTimeout:               opt.WriteTimeout,
+		TLSConfig:                  opt.TLSConfig,
+		ClusterStateReloadInterval: ClusterStateReload,
+	})
 }
 
 // String names the Redis for messages, password masked.

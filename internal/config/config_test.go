@@ -19,7 +19,7 @@ func TestRedisConnOpt(t *testing.T) {
 		{"password and db", Redis{URL: "redis://:pw@10.0.0.1:6380/3"}, "asynq.RedisClientOpt", ""},
 		{"tls", Redis{URL: "rediss://redis.example:6380/0"}, "asynq.RedisClientOpt", ""},
 		{"sentinel", Redis{URL: "redis-sentinel://:pw@s1:26379,s2:26379/0?master=mymaster"}, "asynq.RedisFailoverClientOpt", ""},
-		{"cluster", Redis{URL: DefaultRedisURL, Cluster: []string{"n1:7000", "n2:7001"}}, "asynq.RedisClusterClientOpt", ""},
+		{"cluster", Redis{URL: DefaultRedisURL, Cluster: []string{"n1:7000", "n2:7001"}}, "config.ClusterConnOpt", ""},
 		{"wrong scheme", Redis{URL: "mysql://:pw123@x/0"}, "", "redis URL mysql://:xxxxx@x/0"},
 	}
 	for _, tt := range tests {
@@ -50,8 +50,8 @@ func typeName(v any) string {
 		return "asynq.RedisClientOpt"
 	case asynq.RedisFailoverClientOpt:
 		return "asynq.RedisFailoverClientOpt"
-	case asynq.RedisClusterClientOpt:
-		return "asynq.RedisClusterClientOpt"
+	case ClusterConnOpt:
+		return "config.ClusterConnOpt"
 	}
 	return "other"
 }

@@ -61,6 +61,13 @@ type Options struct {
 	// Args are passed to redis-server after the others, e.g.
 	// "--cluster-enabled", "yes". Ignored by miniredis.
 	Args []string
+
+	// config starts the server from a config file in its data dir
+	// (initially empty), so that CONFIG REWRITE works.
+	config bool
+	// sentinel, when not nil, starts a sentinel (redis-server --sentinel)
+	// with these config lines.
+	sentinel []string
 }
 
 // RealRequired reports whether the environment forbids the fallback.
@@ -105,8 +112,25 @@ func startReal(path string, opts Options) (*Redis, error) {
 	if err != nil {
 		return nil, err
 	}
-	args := []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "", "--daemonize", "no", "--protected-mode", "no", "--loglevel", "warning"}
-	if opts.AppendFsync != "" {
+	var args []string
+	if opts.config || opts.sentinel != nil {
+		conf, err := writeConfig(dir, "redis.conf", opts.sentinel)
+		if err != nil {
+			os.RemoveAll(dir)
+			return nil, err
+		}
+		args = append(args, conf)
+		if opts.sentinel != nil {
+			args = append(args, "--sentinel")
+		}
+	}
+	args = append(args, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir, "--daemonize", "no", "--protected-mode", "no", "--loglevel", "warning")
+	if opts.sentinel == nil {
+		args = append(args, "--save", "")
+	}
+	if opts.sentinel != nil {
+		// A sentinel keeps no data.
+	} else if opts.AppendFsync != "" {
 		args = append(args, "--appendonly", "yes", "--appendfsync", opts.AppendFsync)
 	} else {
 		args = append(args, "--appendonly", "no")
@@ -204,6 +228,13 @@ func (r *Redis) Kill() error {
 	r.cmd.Wait()
 	r.stopped = true
 	return nil
+}
+
+// stoppedNow reports whether the server was stopped or killed.
+func (r *Redis) stoppedNow() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.stopped || r.cmd == nil
 }
 
 // Restart starts a stopped server again on the same port and data dir.

@@ -36,3 +36,34 @@ func NewWith(t testing.TB, opts Options) *Redis {
 	t.Cleanup(r.Close)
 	return r
 }
+
+// Sentinel, Cluster and TopologyOptions are redisserver's.
+type (
+	Sentinel        = redisserver.Sentinel
+	Cluster         = redisserver.Cluster
+	TopologyOptions = redisserver.TopologyOptions
+)
+
+// NewSentinel starts a Sentinel setup (a master, a replica, three
+// sentinels) for one test and stops it when the test ends.
+func NewSentinel(t testing.TB, opts TopologyOptions) *Sentinel {
+	t.Helper()
+	s, err := redisserver.StartSentinel(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+// NewCluster starts a Redis Cluster of three masters with a replica each
+// for one test and stops it when the test ends.
+func NewCluster(t testing.TB, opts TopologyOptions) *Cluster {
+	t.Helper()
+	c, err := redisserver.StartCluster(3, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
