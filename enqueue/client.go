@@ -66,6 +66,10 @@ type Client struct {
 	source string
 	opts   []asynq.Option
 	now    func() time.Time
+
+	waitReplicas int
+	waitTimeout  time.Duration
+	durable      *store.Durable // after each enqueue; off unless WithWaitReplicas
 }
 
 // ClientOption configures a Client.
@@ -80,6 +84,15 @@ func WithSource(s string) ClientOption { return func(c *Client) { c.source = s }
 // WithTaskOptions overrides task defaults (max retry, timeout, retention).
 func WithTaskOptions(o ...asynq.Option) ClientOption {
 	return func(c *Client) { c.opts = append(c.opts, o...) }
+}
+
+// WithWaitReplicas makes each enqueue wait until n replicas have it (Redis
+// WAIT, up to timeout; store.DefaultWaitTimeout when 0), so a failover
+// cannot lose an acknowledged enqueue. A number enqueued on the master but
+// not acknowledged by n replicas in time is reported Unknown (enqueue it
+// again: safe), not Enqueued. n = 0 is off.
+func WithWaitReplicas(n int, timeout time.Duration) ClientOption {
+	return func(c *Client) { c.waitReplicas, c.waitTimeout = n, timeout }
 }
 
 // New connects to Redis (lazily: the first call or Ping dials).
@@ -111,6 +124,14 @@ func New(r asynq.RedisConnOpt, opts ...ClientOption) (*Client, error) {
 		return nil, err
 	}
 	c.dlq = store.NewDLQ(rdb, c.queue)
+	if c.waitTimeout == 0 {
+		c.waitTimeout = store.DefaultWaitTimeout
+	}
+	d, err := store.NewDurable(rdb, c.queue, c.waitReplicas, c.waitTimeout)
+	if err != nil {
+		return nil, fmt.Errorf("--redis-wait-replicas: %w", err)
+	}
+	c.durable = d
 	return c, nil
 }
 
@@ -167,6 +188,19 @@ func (c *Client) cancel(ctx context.Context, raw string, opts []asynq.Option) Re
 // task carrying this very payload is this enqueue. Only if that too gets
 // no answer is the result Unknown.
 func (c *Client) enqueueTask(ctx context.Context, no string, opts []asynq.Option, recheck time.Duration) Result {
+	r := c.enqueueOnce(ctx, no, opts, recheck)
+	if r.Result != Enqueued {
+		return r
+	}
+	if err := c.durable.Sync(ctx); err != nil {
+		err = fmt.Errorf("%w: enqueued on the Redis master but not known to be on %d replica(s) (%v): a failover now could lose it; enqueue it again (safe) or see `wdtcancel status %s`", ErrUnavailable, c.durable.Replicas(), err, no)
+		return Result{PreStockinNo: no, Result: Unknown, Error: err.Error(), Err: err}
+	}
+	return r
+}
+
+// enqueueOnce is enqueueTask without the wait for replicas.
+func (c *Client) enqueueOnce(ctx context.Context, no string, opts []asynq.Option, recheck time.Duration) Result {
 	all := append([]asynq.Option{asynq.Queue(c.queue)}, c.opts...)
 	all = append(all, opts...)
 	task, err := tasks.NewCancelTask(no, c.source, c.now(), all...)

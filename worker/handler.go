@@ -81,6 +81,9 @@ type Handler struct {
 	api     Caller
 	dlq     *DLQ
 	memory  *store.OutcomeMemory
+	// durable waits for replicas after the writes a failover must not
+	// lose (store.Durable); off unless --redis-wait-replicas.
+	durable *store.Durable
 	insp    *asynq.Inspector // reads a task's result (the confirmation of a success)
 	limiter *Limiter
 	breaker *Breaker
@@ -224,6 +227,13 @@ func (h *Handler) call(ctx context.Context, at *attempt) (Situation, error) {
 			slot.Release(ctx)
 			return Situation{Category: wdt.Redis}, merr
 		}
+		if merr := h.durable.Sync(ctx); merr != nil {
+			// A failover could lose the mark: nothing is sent, the mark
+			// goes, and the task comes back soon without using a retry.
+			slot.Release(ctx)
+			h.memory.Answered(ctx, at.no)
+			return Situation{Category: wdt.Redis}, fmt.Errorf("sent mark not durable, call not sent: %w", merr)
+		}
 		if slot.Late() {
 			// Too late for the rate's schedule: nothing is sent, so the
 			// sent mark goes, and a new slot is taken (or the task comes
@@ -300,6 +310,12 @@ func (h *Handler) settle(ctx context.Context, at *attempt, cat wdt.Category) err
 func (h *Handler) confirm(ctx context.Context, at *attempt) error {
 	if at.rw != nil && ctx.Err() == nil {
 		if _, err := at.rw.Write(cancelledResult(at)); err == nil {
+			if err := h.durable.Sync(ctx); err != nil {
+				// The sent mark stays (it was made durable before the
+				// call): a rerun after a failover that lost the result
+				// files a rejection as ambiguous, never as clean.
+				return fmt.Errorf("confirmation not durable, sent mark kept: %w", err)
+			}
 			h.memory.ClearLater(ctx, at.no)
 			return nil
 		}
@@ -478,7 +494,13 @@ func (h *Handler) record(at *attempt, cat wdt.Category, err error) Record {
 // the record cannot be written the task is kept and retried soon instead:
 // archiving without a record could lose it once asynq trims its archive.
 func (h *Handler) bury(ctx context.Context, at *attempt, rec Record, err error) error {
-	if perr := h.dlq.Put(context.WithoutCancel(ctx), rec); perr != nil {
+	perr := h.dlq.Put(context.WithoutCancel(ctx), rec)
+	if perr == nil {
+		// A record a failover loses after asynq archived the task is
+		// lost once asynq trims its archive: keep the task instead.
+		perr = h.durable.Sync(ctx)
+	}
+	if perr != nil {
 		h.log.Error("cannot write dead-letter record; keeping the task", zap.String("pre_stockin_no", rec.PreStockinNo), zap.Error(perr))
 		h.finish(at, ActSnooze, wdt.Redis, perr)
 		return snooze(wdt.Redis, jitter(redisTroubleDelay), perr)

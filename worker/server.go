@@ -60,6 +60,12 @@ type Config struct {
 	// AllowEviction starts the worker on a Redis whose maxmemory-policy is
 	// not noeviction; /readyz reports it all the same.
 	AllowEviction bool
+	// RedisWaitReplicas, when above 0, makes the writes a failover must
+	// not lose (the sent mark, the confirmation, the dead-letter record)
+	// wait for that many replicas, up to RedisWaitTimeout
+	// (store.DefaultWaitTimeout when 0). See store.Durable.
+	RedisWaitReplicas int
+	RedisWaitTimeout  time.Duration
 	// RedisCheckInterval is how often the eviction policy and a write
 	// probe are checked (DefaultRedisCheckInterval).
 	RedisCheckInterval time.Duration
@@ -163,7 +169,15 @@ func New(cfg Config) (*Worker, error) {
 		RatePerMinute: cfg.RatePerMinute, MaxInflight: cfg.MaxInflight,
 		Lease: tasks.DefaultTimeout, MaxWait: cfg.SlotWait,
 	})
-	w.handler = &Handler{
+	if cfg.RedisWaitTimeout == 0 {
+		cfg.RedisWaitTimeout = store.DefaultWaitTimeout
+	}
+	durable, err := store.NewDurable(rdb, cfg.Queue, cfg.RedisWaitReplicas, cfg.RedisWaitTimeout)
+	if err != nil {
+		rdb.Close()
+		return nil, fmt.Errorf("worker: --redis-wait-replicas: %w", err)
+	}
+	w.handler = &Handler{durable: durable,
 		api: cfg.API, dlq: w.dlq, memory: store.NewOutcomeMemory(rdb, cfg.Queue),
 		insp: asynq.NewInspectorFromRedisClient(rdb), limiter: w.limiter, breaker: w.breaker,
 		metrics: w.metrics, log: cfg.Logger, opts: cfg.Handler, queue: cfg.Queue, onAttempt: cfg.OnAttempt,

@@ -23,6 +23,7 @@ func newAPICmd() *cobra.Command {
 		opts            enqueue.APIOptions
 		unauthenticated bool
 		allowEvict      bool
+		wait            config.RedisWait
 		logs            logFlags
 	)
 	cmd := &cobra.Command{
@@ -43,7 +44,7 @@ func newAPICmd() *cobra.Command {
 				return err
 			}
 			defer log.Sync()
-			c, err := openProducer(cmd.Context(), &redis, enqueue.WithQueue(queue))
+			c, err := openProducer(cmd.Context(), &redis, enqueue.WithWaitReplicas(wait.Replicas, wait.Timeout), enqueue.WithQueue(queue))
 			if err != nil {
 				return err
 			}
@@ -75,6 +76,7 @@ func newAPICmd() *cobra.Command {
 	f.Int64Var(&opts.MaxBodyBytes, "max-body-bytes", enqueue.DefaultMaxBodyBytes, "largest request body accepted (413 above)")
 	f.IntVar(&opts.MaxNumbers, "max-numbers", enqueue.DefaultMaxNumbers, "most numbers in one request (413 above)")
 	config.AddAllowEvictionFlag(f, &allowEvict)
+	wait.AddFlags(f, "each enqueue")
 	logs.add(cmd)
 	return cmd
 }

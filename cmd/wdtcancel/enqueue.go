@@ -32,6 +32,7 @@ func newEnqueueCmd() *cobra.Command {
 		quiet       bool
 		parallelism int
 		allowEvict  bool
+		wait        config.RedisWait
 	)
 	cmd := &cobra.Command{
 		Use:   "enqueue [NO ... | -]",
@@ -87,7 +88,7 @@ its maxmemory-policy evicts and --allow-eviction is not given).`,
 			if len(nos) == 0 && len(inputs) == 0 {
 				return usageErr(fmt.Errorf("no numbers: give them as arguments or with --file PATH (- for stdin)"))
 			}
-			c, err := openProducer(cmd.Context(), &redis, enqueue.WithQueue(queue), enqueue.WithSource(source))
+			c, err := openProducer(cmd.Context(), &redis, enqueue.WithWaitReplicas(wait.Replicas, wait.Timeout), enqueue.WithQueue(queue), enqueue.WithSource(source))
 			if err != nil {
 				return err
 			}
@@ -153,6 +154,7 @@ its maxmemory-policy evicts and --allow-eviction is not given).`,
 	f.BoolVarP(&quiet, "quiet", "q", false, "list no duplicate numbers, only the counts and what is invalid, failed or unknown")
 	f.IntVar(&parallelism, "parallelism", enqueue.DefaultParallelism, "enqueues in flight at once")
 	config.AddAllowEvictionFlag(f, &allowEvict)
+	wait.AddFlags(f, "each enqueue")
 	return cmd
 }
 

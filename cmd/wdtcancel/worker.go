@@ -19,6 +19,7 @@ func newWorkerCmd() *cobra.Command {
 		api   config.WDT
 		cfg   worker.Config
 		logs  logFlags
+		wait  config.RedisWait
 	)
 	cmd := &cobra.Command{
 		Use:   "worker",
@@ -38,6 +39,7 @@ func newWorkerCmd() *cobra.Command {
 				return usageErr(err)
 			}
 			cfg.API, cfg.Logger = client, log
+			cfg.RedisWaitReplicas, cfg.RedisWaitTimeout = wait.Replicas, wait.Timeout
 			cfg.ListenFallback = opsListenFallback(cmd.Flags().Lookup("listen"))
 			w, err := worker.New(cfg)
 			if err != nil {
@@ -72,6 +74,7 @@ func newWorkerCmd() *cobra.Command {
 	f.StringVar(&cfg.Listen, "listen", worker.DefaultListen, "ops HTTP address: /healthz, /readyz, /metrics, /monitoring/ (\"\" disables); if left at the default and busy, any free port (logged)")
 	f.BoolVar(&cfg.MonitoringWritable, "monitoring-writable", false, "let asynqmon change tasks (delete, run, archive); read-only by default")
 	config.AddAllowEvictionFlag(f, &cfg.AllowEviction)
+	wait.AddFlags(f, "the sent mark before each call, the confirmation and the dead-letter record")
 	logs.add(cmd)
 	return cmd
 }

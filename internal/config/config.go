@@ -14,6 +14,8 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/pflag"
+
+	"github.com/wdtcancel/wdtcancel/internal/store"
 )
 
 // Environment variables with names of their own (docs/architecture.md,
@@ -143,6 +145,28 @@ func (r *Redis) AddFlags(fs *pflag.FlagSet) {
 // maxmemory-policy evicts keys.
 func AddAllowEvictionFlag(fs *pflag.FlagSet, allow *bool) {
 	fs.BoolVar(allow, "allow-eviction", false, "go on although Redis's maxmemory-policy is not noeviction: under memory pressure it silently deletes tasks (env WDTCANCEL_ALLOW_EVICTION)")
+}
+
+// RedisWait holds --redis-wait-replicas and --redis-wait-timeout: how many
+// replicas must acknowledge the writes a failover must not lose, and for how
+// long to wait (store.Durable).
+type RedisWait struct {
+	Replicas int
+	Timeout  time.Duration
+}
+
+// DefaultRedisWaitReplicas is the default of --redis-wait-replicas: 0
+// (off). A plain Redis has no replica, so any other default would stop every
+// call there; on Sentinel or a Cluster set 1 (README, "Redis topologies and
+// failover", for the figures behind this).
+const DefaultRedisWaitReplicas = 0
+
+// AddFlags registers --redis-wait-replicas and --redis-wait-timeout (env
+// WDTCANCEL_REDIS_WAIT_REPLICAS, WDTCANCEL_REDIS_WAIT_TIMEOUT) for a
+// command whose writes are critical: the worker, enqueue and the api.
+func (w *RedisWait) AddFlags(fs *pflag.FlagSet, what string) {
+	fs.IntVar(&w.Replicas, "redis-wait-replicas", DefaultRedisWaitReplicas, "replicas that must acknowledge "+what+" before it counts (Redis WAIT), so a failover cannot lose it; 0 = off. Use 1 on Sentinel or Cluster (env WDTCANCEL_REDIS_WAIT_REPLICAS)")
+	fs.DurationVar(&w.Timeout, "redis-wait-timeout", store.DefaultWaitTimeout, "longest wait for --redis-wait-replicas; at most "+store.MaxWaitTimeout.String()+" (env WDTCANCEL_REDIS_WAIT_TIMEOUT)")
 }
 
 // ConnOpt parses the flags into asynq's connection option.

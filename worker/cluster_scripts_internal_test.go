@@ -1,0 +1,195 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/wdtcancel/wdtcancel/internal/config"
+	"github.com/wdtcancel/wdtcancel/internal/redisserver"
+	"github.com/wdtcancel/wdtcancel/internal/redistest"
+	"github.com/wdtcancel/wdtcancel/internal/store"
+	"github.com/wdtcancel/wdtcancel/tasks"
+	"github.com/wdtcancel/wdtcancel/worker/wdt"
+)
+
+// scriptsRunOnCluster names every Lua script of the module (a
+// `redis.NewScript` assignment) that TestEveryScriptOnCluster runs. A new
+// script fails the test until it is run there too.
+var scriptsRunOnCluster = []string{"acquireScript", "cooldownScript", "deleteIfUnchanged", "openIfFailingScript"}
+
+// TestEveryScriptOnCluster runs every Lua script and every multi-key
+// command of wdtcancel (the limiter's, the breaker's, the outcome memory's,
+// the dead-letter store's and the replica wait) on a real Redis Cluster,
+// through the client the commands use. A key outside the queue's hash tag
+// would make Redis answer CROSSSLOT, which the negative check below shows
+// it does.
+func TestEveryScriptOnCluster(t *testing.T) {
+	t.Parallel()
+	checkScriptList(t)
+	c := redistest.NewCluster(t, redistest.TopologyOptions{})
+	rdb := config.ClusterConnOpt{RedisClusterClientOpt: asynq.RedisClusterClientOpt{Addrs: c.Addrs()}}.MakeRedisClient().(*redis.ClusterClient)
+	defer rdb.Close()
+	ctx := context.Background()
+	q := tasks.DefaultQueue
+	must := func(what string, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s on the cluster: %v", what, err)
+		}
+	}
+
+	// The negative check: a script given keys of two slots is refused.
+	err := acquireScript.Run(ctx, rdb, []string{store.RateTATKey(q), "wdtcancel:{other}:rl:inflight", store.CooldownKey(q)}, 1000, 1, 1000, "x", 1000).Err()
+	if err == nil || !strings.Contains(err.Error(), "CROSSSLOT") {
+		t.Fatalf("a script with keys of two slots answered %v, want CROSSSLOT: the test could not catch an escaped key", err)
+	}
+
+	// Limiter: acquireScript (rate and in-flight), cooldownScript.
+	l := NewLimiter(rdb, q, LimiterOptions{RatePerMinute: 6000, MaxInflight: 2, MaxWait: time.Second})
+	slot, err := l.Acquire(ctx)
+	must("limiter acquire (acquireScript)", err)
+	slot.Release(ctx)
+	started, err := l.StartCooldown(ctx, 50*time.Millisecond)
+	must("cooldown (cooldownScript)", err)
+	if !started {
+		t.Error("cooldown not started")
+	}
+	_, err = l.Cooldown(ctx)
+	must("read cooldown", err)
+
+	// Breaker: openIfFailingScript, the multi-key pipelines and DELs.
+	b := NewBreaker(rdb, q, BreakerOptions{Threshold: 2, Window: time.Minute, ProbeEvery: time.Minute})
+	_, err = b.Failure(ctx, "reset")
+	must("breaker failure (openIfFailingScript)", err)
+	open, err := b.Failure(ctx, "reset")
+	must("breaker failure (openIfFailingScript)", err)
+	if !open {
+		t.Fatal("breaker did not open after the threshold")
+	}
+	st, probe, err := b.Gate(ctx)
+	must("breaker gate", err)
+	if st != nil || !probe {
+		t.Fatalf("open breaker's first gate: state %v probe %v, want the probe", st, probe)
+	}
+	closed, err := b.Answered(ctx)
+	must("breaker answered (DEL open, fails, probe)", err)
+	if !closed {
+		t.Error("a definite answer did not close the breaker")
+	}
+	must("breaker open for config", b.OpenForConfig(ctx, "bad key", "fix it"))
+	must("free probe", b.FreeProbe(ctx))
+	_, err = b.Reset(ctx)
+	must("breaker reset (DEL open, fails, probe)", err)
+
+	// Outcome memory: every method, multi-key DEL, MGET and MULTI.
+	m := store.NewOutcomeMemory(rdb, q)
+	_, err = m.Begin(ctx, "N1", time.Now())
+	must("begin", err)
+	earlier, err := m.Begin(ctx, "N1", time.Now())
+	must("begin again (promotes)", err)
+	if !earlier {
+		t.Error("second Begin did not see the first mark")
+	}
+	must("unknown (pipeline)", m.Unknown(ctx, "N1", time.Now()))
+	must("answered", m.Answered(ctx, "N1"))
+	must("cancelled (MULTI)", m.Cancelled(ctx, "N1"))
+	confirmed, unknown, err := m.Recall(ctx, "N1")
+	must("recall (MGET)", err)
+	if !confirmed || unknown {
+		t.Errorf("recall: confirmed %v unknown %v, want true false", confirmed, unknown)
+	}
+	_, err = m.Begin(ctx, "N2", time.Now())
+	must("begin", err)
+	m.ClearLater(ctx, "N2")
+	m.Close()
+	if n := rdb.Exists(ctx, store.SentKey(q, "N2")).Val(); n != 0 {
+		t.Error("ClearLater's batched DEL left the sent mark")
+	}
+	must("forget (DEL three marks)", m.Forget(ctx, "N1"))
+
+	// Dead-letter store: HMGET, requeue (deleteIfUnchanged), purge.
+	d := store.NewDLQ(rdb, q)
+	for _, no := range []string{"D1", "D2"} {
+		must("dlq put", d.Put(ctx, store.Record{PreStockinNo: no, Category: wdt.Rejected, Error: "x", DeadLetteredAt: time.Now()}))
+	}
+	dead, err := d.Dead(ctx, []string{"D1", "D2", "D3"})
+	must("dlq dead (HMGET)", err)
+	if !dead[0] || !dead[1] || dead[2] {
+		t.Errorf("dead = %v", dead)
+	}
+	must("dlq requeue (deleteIfUnchanged)", d.Requeue(ctx, "D1"))
+	if _, err := d.Get(ctx, "D1"); !errors.Is(err, store.ErrNotDead) {
+		t.Errorf("requeued record still there: %v", err)
+	}
+	must("dlq purge", d.Purge(ctx, "D2"))
+	_, err = d.List(ctx)
+	must("dlq list", err)
+
+	// The replica wait goes to the queue's master, which has a replica.
+	dur, err := store.NewDurable(rdb, q, 1, time.Second)
+	must("durable", err)
+	must("WAIT 1 on the queue's master", dur.Sync(ctx))
+
+	// Every key of the queue is in the queue's slot (MULTI and pipelines
+	// that go-redis would otherwise split per slot without a word).
+	want := redisserver.Slot(q)
+	for _, k := range []string{store.DeadLetterKey(q), store.SentKey(q, "N"), store.UnknownKey(q, "N"), store.ConfirmedKey(q, "N"),
+		store.RateTATKey(q), store.InflightKey(q), store.CooldownKey(q), store.BreakerOpenKey(q), store.BreakerFailsKey(q),
+		store.BreakerAliveKey(q), store.BreakerProbeKey(q), store.ProbeKey(q), store.SettingsKey(q), "asynq:{" + q + "}:t:N"} {
+		if s := redisserver.Slot(k); s != want {
+			t.Errorf("%s is in slot %d, the queue's is %d", k, s, want)
+		}
+		if got, err := rdb.ClusterKeySlot(ctx, k).Result(); err != nil || uint16(got) != want {
+			t.Errorf("CLUSTER KEYSLOT %s = %d, %v; want %d", k, got, err, want)
+		}
+	}
+}
+
+// checkScriptList fails when a `redis.NewScript` in the module's Go code is
+// missing from scriptsRunOnCluster (or the list names one that is gone).
+func checkScriptList(t *testing.T) {
+	t.Helper()
+	re := regexp.MustCompile(`(?m)^\s*(?:var\s+)?(\w+)\s*=\s*redis\.NewScript\(`)
+	var found []string
+	root := ".."
+	err := filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if e.IsDir() && (e.Name() == ".git" || e.Name() == "testdata") {
+			return filepath.SkipDir
+		}
+		if e.IsDir() || !strings.HasSuffix(p, ".go") || strings.HasSuffix(p, "_test.go") {
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		for _, m := range re.FindAllStringSubmatch(string(b), -1) {
+			found = append(found, m[1])
+		}
+		if strings.Contains(string(b), ".Eval(") || strings.Contains(string(b), ".EvalSha(") {
+			t.Errorf("%s calls Eval directly: make it a redis.NewScript and add it to scriptsRunOnCluster", p)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(found)
+	if strings.Join(found, ",") != strings.Join(scriptsRunOnCluster, ",") {
+		t.Fatalf("scripts in the code: %v; run on the cluster: %v: add the new script to TestEveryScriptOnCluster", found, scriptsRunOnCluster)
+	}
+}
