@@ -78,9 +78,9 @@ func (o *HandlerOptions) withDefaults() {
 // what that means, and carries the decision out; it holds no policy of its
 // own.
 type Handler struct {
-	api     Caller
-	dlq     *DLQ
-	memory  *store.OutcomeMemory
+	api    Caller
+	dlq    *DLQ
+	memory *store.OutcomeMemory
 	// durable waits for replicas after the writes a failover must not
 	// lose (store.Durable); off unless --redis-wait-replicas.
 	durable *store.Durable
