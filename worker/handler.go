@@ -78,12 +78,9 @@ func (o *HandlerOptions) withDefaults() {
 // what that means, and carries the decision out; it holds no policy of its
 // own.
 type Handler struct {
-	api    Caller
-	dlq    *DLQ
-	memory *store.OutcomeMemory
-	// durable waits for replicas after the writes a failover must not
-	// lose (store.Durable); off unless --redis-wait-replicas.
-	durable *store.Durable
+	api     Caller
+	dlq     *DLQ
+	memory  *store.OutcomeMemory
 	insp    *asynq.Inspector // reads a task's result (the confirmation of a success)
 	limiter *Limiter
 	breaker *Breaker
@@ -96,6 +93,10 @@ type Handler struct {
 	// runHeld releases held tasks when this worker's call closed the
 	// breaker; nil in tests that drive the handler alone.
 	runHeld func()
+
+	// durable waits for replicas after the writes a failover must not
+	// lose (store.Durable); off unless --redis-wait-replicas.
+	durable *store.Durable
 
 	faultsMu     sync.Mutex
 	loggedFaults map[string]bool
