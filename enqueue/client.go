@@ -109,7 +109,11 @@ func New(r asynq.RedisConnOpt, opts ...ClientOption) (*Client, error) {
 	// And every call is bounded by its context's deadline (ManyOptions'
 	// timeouts), not only by the read and write timeouts.
 	if cl, ok := rdb.(*redis.Client); ok {
-		cl.Options().MaxRetries = -1
+		// 0, not -1: the -1 that means "no retry" is translated only by
+		// NewClient; set afterwards, go-redis's pipeline loop runs -1+1
+		// times, so every pipeline silently did nothing (the replica
+		// wait's WAIT answered nil).
+		cl.Options().MaxRetries = 0
 		cl.Options().ContextTimeoutEnabled = true
 	}
 	c := &Client{
@@ -129,6 +133,7 @@ func New(r asynq.RedisConnOpt, opts ...ClientOption) (*Client, error) {
 	}
 	d, err := store.NewDurable(rdb, c.queue, c.waitReplicas, c.waitTimeout)
 	if err != nil {
+		rdb.Close()
 		return nil, fmt.Errorf("--redis-wait-replicas: %w", err)
 	}
 	c.durable = d

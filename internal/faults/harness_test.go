@@ -80,6 +80,9 @@ type env struct {
 	mu      sync.Mutex
 	procs   []*proc
 	outputs testkit.SyncBuffer // every CLI output and HTTP body, for the secret scan
+	// redisVars, when set, replace REDIS_URL=redis.URL() (a Sentinel or
+	// Cluster topology: scenarios 12 and 13).
+	redisVars []string
 }
 
 func newEnv(t *testing.T, ro redistest.Options) *env {
@@ -93,10 +96,14 @@ func newEnv(t *testing.T, ro redistest.Options) *env {
 }
 
 func (e *env) envVars() []string {
-	return []string{"REDIS_URL=" + e.redis.URL(), "WDT_URL=http://" + e.sbAddr + "/openapi",
-		"WDT_SID=faults", "WDT_APPKEY=faultkey", "WDT_APPSECRET=" + appSecret,
+	redisVars := e.redisVars
+	if redisVars == nil {
+		redisVars = []string{"REDIS_URL=" + e.redis.URL()}
+	}
+	return append(redisVars, "WDT_URL=http://"+e.sbAddr+"/openapi",
+		"WDT_SID=faults", "WDT_APPKEY=faultkey", "WDT_APPSECRET="+appSecret,
 		// The sandbox reads only its own variables, never the worker's WDT_*.
-		"WDTCANCEL_SANDBOX_SID=faults", "WDTCANCEL_SANDBOX_APPKEY=faultkey", "WDTCANCEL_SANDBOX_APPSECRET=" + appSecret}
+		"WDTCANCEL_SANDBOX_SID=faults", "WDTCANCEL_SANDBOX_APPKEY=faultkey", "WDTCANCEL_SANDBOX_APPSECRET="+appSecret)
 }
 
 func (e *env) start(name string, args ...string) *proc {

@@ -1,0 +1,362 @@
+//go:build faults
+
+package faults
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/wdtcancel/wdtcancel/internal/config"
+	"github.com/wdtcancel/wdtcancel/internal/reconcile"
+	"github.com/wdtcancel/wdtcancel/internal/redistest"
+	"github.com/wdtcancel/wdtcancel/internal/store"
+	"github.com/wdtcancel/wdtcancel/internal/testkit"
+	"github.com/wdtcancel/wdtcancel/tasks"
+	"github.com/wdtcancel/wdtcancel/worker/wdt/sandbox"
+)
+
+// topology is a highly available Redis under test and how to break it.
+type topology struct {
+	name string
+	vars []string // REDIS_URL or REDIS_CLUSTER for the processes
+	conn asynq.RedisConnOpt
+	// fault takes the master away (kill -9, or a Sentinel-initiated
+	// failover) and returns its address; failedOver waits until another
+	// node serves the queue; rejoin brings the old master back as a
+	// replica (what an orchestrator restarting it does).
+	fault      func() (string, error)
+	failedOver func(old string) error
+	rejoin     func(old string) error
+}
+
+func sentinelTopology(t *testing.T, manual bool) topology {
+	s := redistest.NewSentinel(t, redistest.TopologyOptions{AppendFsync: "everysec"})
+	conn, err := asynq.ParseRedisURI(s.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp := topology{name: "sentinel kill -9", vars: []string{"REDIS_URL=" + s.URL()}, conn: conn, fault: s.KillMaster,
+		failedOver: func(old string) error { _, err := s.WaitFailover(old, 2*time.Minute); return err },
+		rejoin:     func(old string) error { return s.Restart(old, 2*time.Minute) },
+	}
+	if manual {
+		tp.name, tp.fault = "SENTINEL FAILOVER", s.Failover
+		// A demoted master stays up and becomes a replica by itself.
+		tp.rejoin = func(string) error {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			return waitUntil(ctx, func() error {
+				m, err := s.MasterAddr(ctx)
+				if err != nil {
+					return err
+				}
+				return replicaOnline(ctx, m)
+			})
+		}
+	}
+	return tp
+}
+
+func clusterTopology(t *testing.T) topology {
+	c := redistest.NewCluster(t, redistest.TopologyOptions{AppendFsync: "everysec"})
+	key := store.DeadLetterKey(tasks.DefaultQueue) // the queue's slot
+	return topology{name: "cluster kill -9", vars: []string{"REDIS_CLUSTER=" + strings.Join(c.Addrs(), ",")},
+		conn:  config.ClusterConnOpt{RedisClusterClientOpt: asynq.RedisClusterClientOpt{Addrs: c.Addrs()}},
+		fault: func() (string, error) { return c.KillMasterFor(key) },
+		failedOver: func(old string) error {
+			_, err := c.WaitFailover(key, old, 2*time.Minute)
+			return err
+		},
+		rejoin: func(old string) error { return c.Restart(old, 2*time.Minute) },
+	}
+}
+
+// failoverFigures are what one failover run measured.
+type failoverFigures struct {
+	acked, lostAcked, calledTwice, cleanCancelled int
+	failover, resumed                             time.Duration
+	verdict                                       reconcile.Verdict
+}
+
+func (f failoverFigures) String() string {
+	return fmt.Sprintf("acknowledged enqueues %d, lost %d; orders called twice %d; cancelled orders filed without ambiguous %d; failover done %s, calls resumed %s after the fault; %s",
+		f.acked, f.lostAcked, f.calledTwice, f.cleanCancelled, f.failover.Round(100*time.Millisecond), f.resumed.Round(100*time.Millisecond), f.verdict)
+}
+
+// 12. Sentinel: kill -9 the master mid-run, and a Sentinel-initiated
+// failover under load, each with and without --redis-wait-replicas 1.
+func TestSentinelFailover(t *testing.T) {
+	for _, manual := range []bool{false, true} {
+		for _, wait := range []int{0, 1} {
+			name := fmt.Sprintf("kill/wait%d", wait)
+			if manual {
+				name = fmt.Sprintf("failover/wait%d", wait)
+			}
+			t.Run(name, func(t *testing.T) {
+				tp := sentinelTopology(t, manual)
+				f := runFailover(t, tp, wait, "S")
+				t.Logf("%s, --redis-wait-replicas %d: %s", tp.name, wait, f)
+			})
+		}
+	}
+}
+
+// 13. Cluster: kill -9 the master of the queue's slot mid-run, with and
+// without --redis-wait-replicas 1.
+func TestClusterFailover(t *testing.T) {
+	for _, wait := range []int{0, 1} {
+		t.Run(fmt.Sprintf("kill/wait%d", wait), func(t *testing.T) {
+			tp := clusterTopology(t)
+			f := runFailover(t, tp, wait, "C")
+			t.Logf("%s, --redis-wait-replicas %d: %s", tp.name, wait, f)
+		})
+	}
+}
+
+// runFailover runs a few thousand orders (a few hundred in the short form)
+// through two workers, breaks the master while half the orders are still
+// being enqueued and the rest are being processed, and checks the ground
+// truth once everything settled. A producer re-enqueues what it was not
+// told was enqueued (failed or unknown), as the CLI says to; an enqueue it
+// was told succeeded and that the failover lost is counted, then
+// re-enqueued so that every order ends settled.
+func runFailover(t *testing.T, tp topology, wait int, prefix string) failoverFigures {
+	e := &env{t: t, dir: t.TempDir(), redisVars: tp.vars}
+	t.Cleanup(e.scanSecrets)
+	o := makeOrders(prefix, size(400, 3000), 5)
+	e.startSandbox(o, "--latency", "20ms")
+	waitArgs := []string{"--redis-wait-replicas", fmt.Sprint(wait)}
+	for i := 0; i < 2; i++ {
+		e.startWorker(append([]string{"--concurrency", "8"}, waitArgs...)...)
+	}
+	half := len(o.nos) / 2
+	acked := e.enqueueSome(o.nos[:half], waitArgs)
+	t.Logf("first half enqueued: %d acknowledged", len(acked))
+	for e.sandboxCalls() < half/4 {
+		time.Sleep(20 * time.Millisecond)
+	}
+	// The second half is enqueued while the master goes away.
+	second := make(chan testkit.Result, 1)
+	go func() {
+		second <- testkit.Run(t, bin, e.envVars(), strings.Join(o.nos[half:], "\n"), append([]string{"enqueue", "--file", "-", "--json"}, waitArgs...)...)
+	}()
+	time.Sleep(100 * time.Millisecond)
+	faultAt := time.Now()
+	old, err := tp.fault()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tp.failedOver(old); err != nil {
+		t.Fatal(err)
+	}
+	f := failoverFigures{failover: time.Since(faultAt)}
+	t.Logf("%s: %s was the master; failed over in %s", tp.name, old, f.failover.Round(time.Millisecond))
+	rejoined := make(chan error, 1)
+	go func() { rejoined <- tp.rejoin(old) }()
+	base := e.sandboxCalls()
+	for deadline := time.Now().Add(3 * time.Minute); e.sandboxCalls() < base+10; {
+		if time.Now().After(deadline) {
+			t.Fatalf("no calls within 3 min of the failover (%d calls)", base)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	f.resumed = time.Since(faultAt)
+	t.Logf("calls resumed %s after the fault", f.resumed.Round(time.Millisecond))
+	if err := <-rejoined; err != nil {
+		t.Fatal(err)
+	}
+	r := <-second
+	e.outputs.Write([]byte(r.Output()))
+	acked = append(acked, e.parseAcked(o.nos[half:], r)...)
+	// A producer re-sends what was not acknowledged until it is.
+	acked = e.enqueueUntilAcked(o.nos, acked, waitArgs)
+	f.acked = len(acked)
+
+	t.Logf("every number acknowledged (%d)", len(acked))
+	insp := asynq.NewInspector(tp.conn)
+	defer insp.Close()
+	e.waitQuiet(insp, 6*time.Minute)
+	t.Log("queue quiet")
+	sb := e.sandboxOrders()
+	dead := e.dlq()
+	var lost []string
+	for _, no := range acked {
+		if _, err := insp.GetTaskInfo(tasks.DefaultQueue, no); err != nil && sb[no].CancelCalls == 0 {
+			if _, ok := dead[no]; !ok {
+				lost = append(lost, no)
+			}
+		}
+	}
+	f.lostAcked = len(lost)
+	if len(lost) > 0 {
+		e.enqueueSome(lost, waitArgs)
+		e.waitQuiet(insp, 6*time.Minute)
+	}
+	orders, _ := testkit.SandboxOrders(t, e.sbAddr)
+	view := make(map[string]reconcile.Number, len(o.nos))
+	dead = e.dlq()
+	for _, no := range o.nos {
+		task, err := insp.GetTaskInfo(tasks.DefaultQueue, no)
+		if err != nil {
+			task = nil
+		}
+		var rec *reconcile.DeadLetter
+		if d, ok := dead[no]; ok {
+			rec = &d
+		}
+		view[no] = reconcile.NumberOf(task, rec)
+	}
+	f.verdict = reconcile.Check(reconcile.Input{Nos: o.nos, Initial: o.state, Unknown: sandbox.UnknownMissing, Orders: orders, Numbers: view})
+	f.calledTwice = f.verdict.CalledMoreThanOnce
+	for _, p := range f.verdict.Problems {
+		if p.Rule == reconcile.RuleCancelledDeadClean {
+			f.cleanCancelled++
+		}
+	}
+	// What must hold on every failover: no cancelled order filed as a
+	// clean rejection, and (once what was lost is re-sent) every order
+	// settled with a definite answer.
+	for i, p := range f.verdict.Problems {
+		if i == 20 {
+			t.Errorf("... and %d more", len(f.verdict.Problems)-20)
+			break
+		}
+		t.Error(p)
+	}
+	if n := f.verdict.Exhausted(); n > 0 {
+		t.Errorf("%d orders given up (exhausted)", n)
+	}
+	if wait > 0 && f.lostAcked > 0 {
+		t.Errorf("with --redis-wait-replicas %d the failover lost %d acknowledged enqueues: %v", wait, f.lostAcked, lost)
+	}
+	return f
+}
+
+// enqueueSome enqueues nos through the CLI and returns those acknowledged.
+func (e *env) enqueueSome(nos, extra []string) []string {
+	e.t.Helper()
+	r := e.cli(strings.Join(nos, "\n"), append([]string{"enqueue", "--file", "-", "--json"}, extra...)...)
+	return e.parseAcked(nos, r)
+}
+
+// parseAcked is the numbers an `enqueue --json` run acknowledged as
+// enqueued (or found already there: a duplicate is a task Redis holds).
+func (e *env) parseAcked(nos []string, r testkit.Result) []string {
+	e.t.Helper()
+	var sum struct {
+		Items []struct {
+			No     string `json:"pre_stockin_no"`
+			Result string `json:"result"`
+		} `json:"items"`
+	}
+	if err := json.Unmarshal([]byte(r.Stdout), &sum); err != nil {
+		e.t.Fatalf("enqueue (exit %d): %v\n%.500s", r.Code, err, r.Output())
+	}
+	notAcked := map[string]bool{}
+	for _, it := range sum.Items {
+		if it.Result != "enqueued" && it.Result != "duplicate" {
+			notAcked[it.No] = true
+		}
+	}
+	var acked []string
+	for _, no := range nos {
+		if !notAcked[no] {
+			acked = append(acked, no)
+		}
+	}
+	return acked
+}
+
+// enqueueUntilAcked re-sends every number of nos not in acked until each
+// is acknowledged (appending to acked), as a producer following the CLI's
+// advice does.
+func (e *env) enqueueUntilAcked(nos []string, acked, extra []string) []string {
+	e.t.Helper()
+	have := map[string]bool{}
+	for _, no := range acked {
+		have[no] = true
+	}
+	for try := 0; ; try++ {
+		var rest []string
+		for _, no := range nos {
+			if !have[no] {
+				rest = append(rest, no)
+			}
+		}
+		if len(rest) == 0 {
+			return acked
+		}
+		if try == 20 {
+			e.t.Fatalf("%d numbers still not acknowledged after 20 tries", len(rest))
+		}
+		for _, no := range e.enqueueSome(rest, extra) {
+			have[no] = true
+			acked = append(acked, no)
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// sandboxCalls is how many cancel calls reached the sandbox.
+func (e *env) sandboxCalls() int {
+	e.t.Helper()
+	list, _ := testkit.SandboxOrders(e.t, e.sbAddr)
+	n := 0
+	for _, o := range list {
+		n += o.CancelCalls
+	}
+	return n
+}
+
+// waitQuiet waits until the queue holds nothing pending, active, scheduled
+// or retrying.
+func (e *env) waitQuiet(insp *asynq.Inspector, within time.Duration) {
+	e.t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		q, err := insp.GetQueueInfo(tasks.DefaultQueue)
+		if err == nil && q.Pending+q.Active+q.Scheduled+q.Retry == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("queue not settled within %s: %+v %v", within, q, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// replicaOnline checks that the master at addr has a replica online.
+func replicaOnline(ctx context.Context, addr string) error {
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	defer rdb.Close()
+	info, err := rdb.Info(ctx, "replication").Result()
+	if err != nil {
+		return err
+	}
+	if !strings.Contains(info, "role:master") || !strings.Contains(info, "state=online") {
+		return fmt.Errorf("%s has no replica online yet", addr)
+	}
+	return nil
+}
+
+// waitUntil polls check every 50 ms until it returns nil or ctx ends.
+func waitUntil(ctx context.Context, check func() error) error {
+	for {
+		err := check()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %v", ctx.Err(), err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
