@@ -36,8 +36,8 @@ type topology struct {
 	rejoin     func(old string) error
 }
 
-func sentinelTopology(t *testing.T, manual bool) topology {
-	s := redistest.NewSentinel(t, redistest.TopologyOptions{AppendFsync: "everysec"})
+func sentinelTopology(t *testing.T, manual bool, replicas int) topology {
+	s := redistest.NewSentinel(t, redistest.TopologyOptions{AppendFsync: "everysec", Replicas: replicas})
 	conn, err := asynq.ParseRedisURI(s.URL())
 	if err != nil {
 		t.Fatal(err)
@@ -91,20 +91,34 @@ func (f failoverFigures) String() string {
 }
 
 // 12. Sentinel: kill -9 the master mid-run, and a Sentinel-initiated
-// failover under load, each with and without --redis-wait-replicas 1.
+// failover under load, with and without --redis-wait-replicas 1, with one
+// replica and with two (so that one is left to acknowledge after the
+// failover). The short form (CI) runs the cases marked short.
 func TestSentinelFailover(t *testing.T) {
-	for _, manual := range []bool{false, true} {
-		for _, wait := range []int{0, 1} {
-			name := fmt.Sprintf("kill/wait%d", wait)
-			if manual {
-				name = fmt.Sprintf("failover/wait%d", wait)
-			}
-			t.Run(name, func(t *testing.T) {
-				tp := sentinelTopology(t, manual)
-				f := runFailover(t, tp, wait, "S")
-				t.Logf("%s, --redis-wait-replicas %d: %s", tp.name, wait, f)
-			})
+	cases := []struct {
+		manual         bool
+		wait, replicas int
+		short          bool
+	}{
+		{false, 0, 1, true},
+		{false, 1, 1, false},
+		{false, 1, 2, true},
+		{true, 0, 1, false},
+		{true, 1, 1, true},
+	}
+	for _, c := range cases {
+		if !*full && !c.short {
+			continue
 		}
+		name := fmt.Sprintf("kill/wait%d/replicas%d", c.wait, c.replicas)
+		if c.manual {
+			name = fmt.Sprintf("failover/wait%d/replicas%d", c.wait, c.replicas)
+		}
+		t.Run(name, func(t *testing.T) {
+			tp := sentinelTopology(t, c.manual, c.replicas)
+			f := runFailover(t, tp, c.wait, "S")
+			t.Logf("%s, %d replica(s), --redis-wait-replicas %d: %s", tp.name, c.replicas, c.wait, f)
+		})
 	}
 }
 
@@ -112,6 +126,9 @@ func TestSentinelFailover(t *testing.T) {
 // without --redis-wait-replicas 1.
 func TestClusterFailover(t *testing.T) {
 	for _, wait := range []int{0, 1} {
+		if !*full && wait == 0 {
+			continue // the short form (CI) runs the mitigated case
+		}
 		t.Run(fmt.Sprintf("kill/wait%d", wait), func(t *testing.T) {
 			tp := clusterTopology(t)
 			f := runFailover(t, tp, wait, "C")

@@ -29,6 +29,9 @@ type TopologyOptions struct {
 	// NodeTimeout is the Cluster's cluster-node-timeout, and the Sentinel's
 	// down-after-milliseconds. Default 1 s.
 	NodeTimeout time.Duration
+	// Replicas is how many replicas the Sentinel setup's master has.
+	// Default 1.
+	Replicas int
 	// Ready bounds how long starting may take. Default 60 s (the machine
 	// running tests may be loaded).
 	Ready time.Duration
@@ -51,8 +54,8 @@ func (o TopologyOptions) ready() time.Duration {
 // SentinelMaster is the master name StartSentinel monitors.
 const SentinelMaster = "wdtcancel"
 
-// Sentinel is a running Sentinel setup: one master, one replica and three
-// sentinels (quorum 2).
+// Sentinel is a running Sentinel setup: one master, one replica (or
+// TopologyOptions.Replicas) and three sentinels (quorum 2).
 type Sentinel struct {
 	// Nodes are the data nodes; which one is master changes on failover.
 	Nodes []*Redis
@@ -61,9 +64,9 @@ type Sentinel struct {
 	opts      TopologyOptions
 }
 
-// StartSentinel starts a master, a replica of it and three sentinels
-// monitoring it, and returns once the replica's link is up and every
-// sentinel knows the master and the replica.
+// StartSentinel starts a master, a replica of it (or opts.Replicas) and
+// three sentinels monitoring it, and returns once the replicas' links are
+// up and every sentinel knows the master and the replicas.
 func StartSentinel(opts TopologyOptions) (*Sentinel, error) {
 	path, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -76,12 +79,14 @@ func StartSentinel(opts TopologyOptions) (*Sentinel, error) {
 	}
 	s.Nodes = append(s.Nodes, master)
 	host, port, _ := net.SplitHostPort(master.Addr)
-	replica, err := startReal(path, Options{AppendFsync: opts.AppendFsync, config: true, Args: []string{"--replicaof", host, port}})
-	if err != nil {
-		s.Close()
-		return nil, err
+	for i := 0; i < max(opts.Replicas, 1); i++ {
+		replica, err := startReal(path, Options{AppendFsync: opts.AppendFsync, config: true, Args: []string{"--replicaof", host, port}})
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
+		s.Nodes = append(s.Nodes, replica)
 	}
-	s.Nodes = append(s.Nodes, replica)
 	ms := strconv.Itoa(int(opts.nodeTimeout().Milliseconds()))
 	for i := 0; i < 3; i++ {
 		sen, err := startReal(path, Options{sentinel: []string{
@@ -155,11 +160,11 @@ func (s *Sentinel) waitReady(master string, within time.Duration) error {
 				return err
 			}
 			addr := net.JoinHostPort(m["ip"], m["port"])
-			if addr != master || m["num-slaves"] != "1" || m["num-other-sentinels"] != "2" || strings.Contains(m["flags"], "down") {
+			if addr != master || m["num-slaves"] != strconv.Itoa(len(s.Nodes)-1) || m["num-other-sentinels"] != "2" || strings.Contains(m["flags"], "down") {
 				return fmt.Errorf("sentinel %s: master %s, %s replicas, %s other sentinels, flags %s", sen.Addr, addr, m["num-slaves"], m["num-other-sentinels"], m["flags"])
 			}
 		}
-		return replicasOnline(ctx, master, 1)
+		return replicasOnline(ctx, master, len(s.Nodes)-1)
 	})
 }
 
@@ -221,7 +226,8 @@ func (s *Sentinel) WaitFailover(old string, within time.Duration) (string, error
 }
 
 // Restart starts a killed data node again; the sentinels turn it into a
-// replica of the current master. It returns once the master sees it online.
+// replica of the current master. It returns once the master sees every
+// other data node online as its replica.
 func (s *Sentinel) Restart(addr string, within time.Duration) error {
 	n := s.node(addr)
 	if n == nil {
@@ -237,7 +243,7 @@ func (s *Sentinel) Restart(addr string, within time.Duration) error {
 		if err != nil {
 			return err
 		}
-		return replicasOnline(ctx, m, 1)
+		return replicasOnline(ctx, m, len(s.Nodes)-1)
 	})
 }
 

@@ -26,6 +26,7 @@
 //	wdtcancel:{Q}:breaker:alive  string  --breaker-window        worker, after a definite answer (at most once a second)
 //	wdtcancel:{Q}:breaker:probe  string  --breaker-probe-every   worker winning the open breaker's probe slot (SET NX)
 //	wdtcancel:{Q}:probe          string  5 s                     worker's Redis guard, every 15 s: does Redis take writes?
+//	                                                             also store.Durable, before each WAIT (--redis-wait-replicas)
 //	wdtcancel:{Q}:settings       hash    none                    worker at start: max_retry (its --max-retry), read by status
 //
 // Producers read the dead-letter hash to refuse re-enqueueing a dead number
