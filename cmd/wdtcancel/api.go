@@ -44,7 +44,11 @@ func newAPICmd() *cobra.Command {
 				return err
 			}
 			defer log.Sync()
-			c, err := openProducer(cmd.Context(), &redis, enqueue.WithWaitReplicas(wait.Replicas, wait.Timeout), enqueue.WithQueue(queue))
+			replicas, err := wait.Count(&redis)
+			if err != nil {
+				return usageErr(err)
+			}
+			c, err := openProducer(cmd.Context(), &redis, enqueue.WithWaitReplicas(replicas, wait.Timeout), enqueue.WithQueue(queue))
 			if err != nil {
 				return err
 			}

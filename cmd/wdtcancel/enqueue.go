@@ -88,7 +88,11 @@ its maxmemory-policy evicts and --allow-eviction is not given).`,
 			if len(nos) == 0 && len(inputs) == 0 {
 				return usageErr(fmt.Errorf("no numbers: give them as arguments or with --file PATH (- for stdin)"))
 			}
-			c, err := openProducer(cmd.Context(), &redis, enqueue.WithWaitReplicas(wait.Replicas, wait.Timeout), enqueue.WithQueue(queue), enqueue.WithSource(source))
+			replicas, err := wait.Count(&redis)
+			if err != nil {
+				return usageErr(err)
+			}
+			c, err := openProducer(cmd.Context(), &redis, enqueue.WithWaitReplicas(replicas, wait.Timeout), enqueue.WithQueue(queue), enqueue.WithSource(source))
 			if err != nil {
 				return err
 			}

@@ -39,7 +39,10 @@ func newWorkerCmd() *cobra.Command {
 				return usageErr(err)
 			}
 			cfg.API, cfg.Logger = client, log
-			cfg.RedisWaitReplicas, cfg.RedisWaitTimeout = wait.Replicas, wait.Timeout
+			if cfg.RedisWaitReplicas, err = wait.Count(&redis); err != nil {
+				return usageErr(err)
+			}
+			cfg.RedisWaitTimeout = wait.Timeout
 			cfg.ListenFallback = opsListenFallback(cmd.Flags().Lookup("listen"))
 			w, err := worker.New(cfg)
 			if err != nil {

@@ -237,13 +237,20 @@ func runFailover(t *testing.T, tp topology, wait int, prefix string) failoverFig
 			f.cleanCancelled++
 		}
 	}
-	// What must hold on every failover: no cancelled order filed as a
-	// clean rejection, and (once what was lost is re-sent) every order
-	// settled with a definite answer.
-	for i, p := range f.verdict.Problems {
-		if i == 20 {
-			t.Errorf("... and %d more", len(f.verdict.Problems)-20)
-			break
+	// What must hold on every failover with the replica wait (the default
+	// on Sentinel and Cluster): no cancelled order filed as a clean
+	// rejection, and (once what was lost is re-sent) every order settled
+	// with a definite answer. Without it (--redis-wait-replicas 0, the
+	// measurement of what the wait prevents) a cancelled order filed
+	// clean is reported, not failed; every other problem still fails.
+	shown := 0
+	for _, p := range f.verdict.Problems {
+		if wait == 0 && p.Rule == reconcile.RuleCancelledDeadClean {
+			if shown < 3 {
+				t.Logf("without the replica wait: %s", p)
+			}
+			shown++
+			continue
 		}
 		t.Error(p)
 	}
