@@ -23,7 +23,7 @@ import (
 // process of the real binary against a live Sentinel setup and a live
 // Redis Cluster: worker (with --redis-wait-replicas 1, so every critical
 // write waits for the replica), enqueue from the CLI, the HTTP API and the
-// Go client, status, dlq ls/show/requeue/purge, the Prometheus exporter and
+// Go client, status, dlq ls/show/requeue/purge, retry --held, the Prometheus exporter and
 // asynqmon's API on the ops port. A few dozen orders each.
 func TestCommandsOnSentinelAndCluster(t *testing.T) {
 	if testing.Short() {
@@ -146,6 +146,10 @@ func runCommandsOn(t *testing.T, bin, redisVar string, conn asynq.RedisConnOpt) 
 	}
 	if pg := testkit.Run(t, bin, env, "", "dlq", "purge", "--yes", nos[9]); pg.Code != 0 {
 		t.Errorf("dlq purge exit %d: %s", pg.Code, pg.Output())
+	}
+
+	if rt := testkit.Run(t, bin, env, "", "retry", "--held"); rt.Code != 0 {
+		t.Errorf("retry --held exit %d: %s", rt.Code, rt.Output())
 	}
 
 	code, metrics := testkit.Get(t, "http://"+opsAddr+"/metrics")
