@@ -499,7 +499,9 @@ func (h *Handler) bury(ctx context.Context, at *attempt, rec Record, err error) 
 	if perr == nil {
 		// A record a failover loses after asynq archived the task is
 		// lost once asynq trims its archive: keep the task instead.
-		perr = h.durable.Sync(ctx)
+		if perr = h.durable.Sync(ctx); perr != nil {
+			perr = fmt.Errorf("dead-letter record written but not durable: %w", perr)
+		}
 	}
 	if perr != nil {
 		h.log.Error("cannot write dead-letter record; keeping the task", zap.String("pre_stockin_no", rec.PreStockinNo), zap.Error(perr))
