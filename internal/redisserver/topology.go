@@ -278,12 +278,25 @@ func StartCluster(masters int, opts TopologyOptions) (*Cluster, error) {
 	c := &Cluster{}
 	timeout := strconv.Itoa(int(opts.nodeTimeout().Milliseconds()))
 	for i := 0; i < 2*masters; i++ {
-		n, err := startReal(path, Options{AppendFsync: opts.AppendFsync, Args: []string{
-			"--cluster-enabled", "yes", "--cluster-node-timeout", timeout,
-			// A replica takes over however long its link was down:
-			// in tests, the master was just killed.
-			"--cluster-replica-validity-factor", "0",
-		}})
+		var n *Redis
+		// The cluster bus port defaults to port+10000, which another
+		// test may hold: take a free one of its own, and try again if
+		// a port was taken between finding and binding it.
+		for try := 0; ; try++ {
+			var bus int
+			if bus, err = freePort(); err != nil {
+				break
+			}
+			n, err = startReal(path, Options{AppendFsync: opts.AppendFsync, Args: []string{
+				"--cluster-enabled", "yes", "--cluster-node-timeout", timeout, "--cluster-port", strconv.Itoa(bus),
+				// A replica takes over however long its link was down:
+				// in tests, the master was just killed.
+				"--cluster-replica-validity-factor", "0",
+			}})
+			if err == nil || try == 2 {
+				break
+			}
+		}
 		if err != nil {
 			c.Close()
 			return nil, err
