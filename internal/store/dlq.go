@@ -32,6 +32,7 @@ const AmbiguousExplanation = "an earlier attempt was sent but no definite answer
 type Record struct {
 	PreStockinNo    string       `json:"pre_stockin_no"`
 	Queue           string       `json:"queue"`
+	Seller          string       `json:"seller,omitempty"`
 	Category        wdt.Category `json:"category"`
 	WDTStatus       *int         `json:"wdt_status,omitempty"`
 	Message         string       `json:"message,omitempty"`
