@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -139,11 +140,15 @@ func (r *Readiness) Check(ctx context.Context) ReadyReport {
 			rep.Reasons = append(rep.Reasons, st.Describe())
 			continue
 		}
-		rep.Reasons = append(rep.Reasons, fmt.Sprintf("seller %q: %s", sb.seller, st.Describe()))
+		desc := st.Describe()
+		if sb.seller != tasks.DefaultSeller {
+			desc = strings.Replace(desc, "`wdtcancel retry --held`", "`wdtcancel retry --held --seller "+sb.seller+"`", 1)
+		}
+		rep.Reasons = append(rep.Reasons, fmt.Sprintf("seller %q: %s", sb.seller, desc))
 		if rep.Sellers == nil {
 			rep.Sellers = make(map[string]string)
 		}
-		rep.Sellers[sb.seller] = st.Describe()
+		rep.Sellers[sb.seller] = desc
 	}
 	for _, name := range r.UnknownSellers() {
 		rep.Ready = false

@@ -259,6 +259,9 @@ func TestSellerWrongSecretHoldsOnlyItsTasks(t *testing.T) {
 	if code != 503 || rep.Ready || !strings.Contains(rep.Sellers["b"], "configuration fault") || !strings.Contains(rep.Sellers["b"], "fix") {
 		t.Fatalf("readyz %d %+v", code, rep)
 	}
+	if !strings.Contains(rep.Sellers["b"], "`wdtcancel retry --held --seller b`") {
+		t.Fatalf("readyz does not say how to rerun b's tasks: %q", rep.Sellers["b"])
+	}
 	if _, ok := rep.Sellers["a"]; ok || !strings.Contains(strings.Join(rep.Reasons, "\n"), `seller "b": configuration fault`) {
 		t.Fatalf("readyz names the wrong sellers: %+v", rep)
 	}
