@@ -95,5 +95,5 @@ func ExampleNewAPI() {
 	fmt.Print(rec.Body.String())
 	// Output:
 	// 200
-	// {"enqueued":1,"duplicate":1,"invalid":1,"failed":0,"items":[{"pre_stockin_no":"RK2004210014","result":"enqueued","state":"pending","error":""},{"pre_stockin_no":"RK2004210014","result":"duplicate","state":"in_batch","error":"repeats item 1 of this batch"},{"pre_stockin_no":"RK 1","result":"invalid","state":"","error":"invalid pre_stockin_no \"RK 1\": character U+0020 at position 3 is not allowed (use letters, digits, '-', '_', '.')"}]}
+	// {"seller":"default","enqueued":1,"duplicate":1,"invalid":1,"failed":0,"items":[{"pre_stockin_no":"RK2004210014","result":"enqueued","state":"pending","error":""},{"pre_stockin_no":"RK2004210014","result":"duplicate","state":"in_batch","error":"repeats item 1 of this batch"},{"pre_stockin_no":"RK 1","result":"invalid","state":"","error":"invalid pre_stockin_no \"RK 1\": character U+0020 at position 3 is not allowed (use letters, digits, '-', '_', '.')"}]}
 }
