@@ -121,10 +121,12 @@ func New(r asynq.RedisConnOpt, opts ...ClientOption) (*Client, error) {
 	for _, o := range opts {
 		o(c)
 	}
-	if err := tasks.ValidateSource(c.source); err != nil {
-		return nil, err
+	err := tasks.ValidateSource(c.source)
+	if err == nil {
+		err = c.setSeller(c.seller)
 	}
-	if err := c.setSeller(c.seller); err != nil {
+	if err != nil {
+		rdb.Close() // nobody else holds it
 		return nil, err
 	}
 	return c, nil
