@@ -33,7 +33,8 @@ func Example() {
 	case errors.Is(err, enqueue.ErrUnavailable): // Redis down: try again later
 	}
 	results, err := c.CancelSlice(ctx, numbers, enqueue.ManyOptions{}) // bulk, 32 in flight
-	fmt.Println(res.Result, len(results), err)
+	acme, err := c.ForSeller("acme")                                   // seller acme's queue, same connection (or enqueue.WithSeller("acme") in New)
+	fmt.Println(res.Result, len(results), acme.Queue(), err)
 }
 
 // Cancel on a Redis of its own: a number is enqueued once, a second enqueue
