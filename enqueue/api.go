@@ -153,7 +153,7 @@ func (a *API) post(w http.ResponseWriter, r *http.Request) {
 		httpjson.Write(w, http.StatusBadRequest, apiError{Error: err.Error()})
 		return
 	}
-	c, ok := a.forSeller(w, req.Seller, "the body's seller")
+	c, ok := a.forSeller(w, req.Seller, "body field \"seller\"")
 	if !ok {
 		return
 	}

@@ -136,7 +136,7 @@ func New(r asynq.RedisConnOpt, opts ...ClientOption) (*Client, error) {
 func (c *Client) setSeller(seller string) error {
 	dlq, err := store.NewSellerDLQ(c.rdb, c.base, seller)
 	if err != nil {
-		return fmt.Errorf("seller: %w", err)
+		return err // it names the seller and the problem
 	}
 	c.seller, c.queue, c.dlq = seller, dlq.Queue(), dlq
 	return nil
