@@ -41,7 +41,9 @@ type Status struct {
 	DeadLetter    json.RawMessage `json:"dead_letter,omitempty"`
 }
 
-// Status looks a number up in asynq and in the dead-letter queue. A
+// Status looks a number of the client's seller up in asynq and in the
+// dead-letter queue, both the seller's (another seller's task for the same
+// number is another task). A
 // dead-letter record makes the state "dead" whether or not asynq still holds
 // the archived task. A record that does not decode is an error wrapping
 // ErrCorruptRecord.

@@ -39,7 +39,8 @@ func newEnqueueCmd() *cobra.Command {
 		Short: "Enqueue cancellations of return pre-stockin orders",
 		Long: `Enqueue one cancel task per pre_stockin_no, from arguments or --file PATH,
 one number a line (blank lines and # comments are skipped). "-" as an argument
-or as PATH reads stdin.
+or as PATH reads stdin. The numbers are the orders of one seller (--seller,
+default "default"): the same number for two sellers is two tasks.
 
 Exit status: 0 when every number is enqueued or already known, 1 when any is
 invalid or failed, 2 for usage or configuration errors (Redis unreachable, or
