@@ -213,7 +213,7 @@ func (a *API) get(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, ErrNotFound):
 		httpjson.Write(w, http.StatusNotFound, apiError{Error: err.Error(), Seller: c.seller})
 	case errors.Is(err, ErrCorruptRecord):
-		httpjson.Write(w, http.StatusInternalServerError, apiError{Error: err.Error() + ": an operator can inspect it with `wdtcancel dlq show` and forget it with `dlq purge`" + c.sellerFlag(), Seller: c.seller})
+		httpjson.Write(w, http.StatusInternalServerError, apiError{Error: err.Error() + ": an operator can inspect it with `wdtcancel dlq show" + c.sellerFlag() + "` and forget it with `dlq purge" + c.sellerFlag() + "`", Seller: c.seller})
 	case err != nil:
 		httpjson.Write(w, http.StatusServiceUnavailable, apiError{Error: "redis unavailable, retry later", Seller: c.seller})
 	default:

@@ -51,7 +51,7 @@ func newStatusCmd() *cobra.Command {
 					writeJSONError(cmd.OutOrStdout(), args[0], err)
 				}
 				if errors.Is(err, enqueue.ErrCorruptRecord) {
-					fmt.Fprintf(cmd.ErrOrStderr(), "wdtcancel: %v: inspect it with `wdtcancel dlq show %s`, forget it with `dlq purge %s`\n", err, args[0], args[0])
+					fmt.Fprintf(cmd.ErrOrStderr(), "wdtcancel: %v: inspect it with `wdtcancel dlq show %s%s`, forget it with `dlq purge %s%s`\n", err, args[0], sellerArg(seller), args[0], sellerArg(seller))
 					return silentExit(exitPartial)
 				}
 				if asJSON {
