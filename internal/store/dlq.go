@@ -426,21 +426,47 @@ func (d *DLQ) Purge(ctx context.Context, no string) error {
 	return d.memory.Forget(ctx, no)
 }
 
-// removeArchived deletes the number's task from asynq's archive; a task in
-// any other state is live and must not be touched.
+// removeArchived deletes the number's task from asynq's archive (or its
+// completed set); a task in any other state is live and must not be
+// touched. One script does what Inspector.GetTaskInfo and DeleteTask did in
+// four round trips: `dlq requeue --all` pays it once per number.
 func (d *DLQ) removeArchived(no string) error {
-	info, err := d.insp.GetTaskInfo(d.queue, no)
+	ctx := context.Background()
+	keys := []string{asynqTaskKey(d.queue, no), asynqArchivedKey(d.queue), asynqCompletedKey(d.queue)}
+	state, err := removeArchivedCmd.Run(ctx, d.rdb, keys, no).Text()
 	switch {
-	case errors.Is(err, asynq.ErrTaskNotFound), errors.Is(err, asynq.ErrQueueNotFound):
-		return nil
 	case err != nil:
-		return fmt.Errorf("look up task %s: %w", no, err)
-	case info.State == asynq.TaskStateArchived, info.State == asynq.TaskStateCompleted:
-		if err := d.insp.DeleteTask(d.queue, no); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
-			return fmt.Errorf("delete archived task %s: %w", no, err)
-		}
+		return fmt.Errorf("remove the archived task of %s: %w", no, err)
+	case state == "", state == "archived", state == "completed":
 		return nil
 	default:
-		return fmt.Errorf("%s is %s: %w", no, info.State, ErrLive)
+		return fmt.Errorf("%s is %s: %w", no, state, ErrLive)
 	}
 }
+
+// removeArchivedCmd deletes an asynq task hash (KEYS[1]) and its entry in
+// the archived (KEYS[2]) or completed (KEYS[3]) set, only when its state is
+// one of those two, as asynq's own deleteTaskCmd does for them (including
+// its unique lock). It returns the state it found ("" for no task) and
+// deletes nothing for any other state.
+var removeArchivedCmd = redis.NewScript(`
+if redis.call("EXISTS", KEYS[1]) == 0 then
+  return ""
+end
+local state = redis.call("HGET", KEYS[1], "state")
+local set
+if state == "archived" then
+  set = KEYS[2]
+elseif state == "completed" then
+  set = KEYS[3]
+else
+  return state
+end
+redis.call("ZREM", set, ARGV[1])
+local unique_key = redis.call("HGET", KEYS[1], "unique_key")
+if unique_key and unique_key ~= "" and redis.call("GET", unique_key) == ARGV[1] then
+  redis.call("DEL", unique_key)
+end
+redis.call("DEL", KEYS[1])
+return state
+`)
