@@ -27,6 +27,14 @@ type Metrics struct {
 	Cooldowns      prometheus.Counter
 	DeadLettered   *prometheus.CounterVec
 	ClockResyncs   prometheus.Counter
+	// Ambiguous counts the dead letters flagged ambiguous (the order may
+	// have been cancelled): each needs a look in WDT before a re-drive.
+	Ambiguous *prometheus.CounterVec
+	// RedisEvicting is 1 while Redis's maxmemory-policy may evict
+	// wdtcancel's keys (set by the Redis guard's periodic check). Redis is
+	// every seller's, so the gauge has no seller label and every seller's
+	// Metrics share it.
+	RedisEvicting prometheus.Gauge
 
 	// byCategory resolves the labelled series once: a label lookup hashes
 	// the label values, and the handler records a call per task.
@@ -58,6 +66,8 @@ type metricVecs struct {
 	cooldowns    *prometheus.CounterVec
 	deadLettered *prometheus.CounterVec
 	resyncs      *prometheus.CounterVec
+	ambiguous    *prometheus.CounterVec
+	evicting     prometheus.Gauge
 }
 
 func newMetricVecs(reg prometheus.Registerer) *metricVecs {
@@ -85,8 +95,14 @@ func newMetricVecs(reg prometheus.Registerer) *metricVecs {
 		resyncs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "wdtcancel_clock_resyncs_total", Help: "Clock-skew answers after which the worker resynced and re-signed, by seller.",
 		}, []string{SellerLabel}),
+		ambiguous: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wdtcancel_dead_lettered_ambiguous_total", Help: "Tasks dead-lettered by this process flagged ambiguous (an earlier outcome was unknown: check the order in WDT before re-driving), by seller and category.",
+		}, []string{SellerLabel, "category"}),
+		evicting: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "wdtcancel_redis_evicting", Help: "1 while Redis's maxmemory-policy is not noeviction, so it may drop queued tasks and outcome memory (readiness is red).",
+		}),
 	}
-	reg.MustRegister(v.calls, v.duration, v.outcomes, v.waits, v.cooldowns, v.deadLettered, v.resyncs)
+	reg.MustRegister(v.calls, v.duration, v.outcomes, v.waits, v.cooldowns, v.deadLettered, v.resyncs, v.ambiguous, v.evicting)
 	return v
 }
 
@@ -109,6 +125,8 @@ func (v *metricVecs) seller(name string, clock *wdt.Clock, dlq *DLQ, breaker *Br
 		Cooldowns:      v.cooldowns.WithLabelValues(name),
 		DeadLettered:   v.deadLettered.MustCurryWith(lbl),
 		ClockResyncs:   v.resyncs.WithLabelValues(name),
+		Ambiguous:      v.ambiguous.MustCurryWith(lbl),
+		RedisEvicting:  v.evicting,
 	}
 	v.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "wdtcancel_clock_offset_seconds", Help: "Learned WDT server clock minus local clock, by seller.", ConstLabels: lbl,
@@ -158,6 +176,14 @@ func (v *metricVecs) seller(name string, clock *wdt.Clock, dlq *DLQ, breaker *Br
 	}
 	for _, r := range []Reason{ReasonRate, ReasonInflight, ReasonCooldown, ReasonLate, ReasonShare} {
 		m.RateLimitWaits.WithLabelValues(string(r))
+	}
+	// The categories a dead letter can have, so increase() over them sees
+	// the first one too (a series born at 1 shows no increase).
+	for _, c := range []wdt.Category{wdt.Rejected, wdt.Invalid, wdt.Exhausted} {
+		m.DeadLettered.WithLabelValues(string(c))
+	}
+	for _, c := range []wdt.Category{wdt.Rejected, wdt.Exhausted} {
+		m.Ambiguous.WithLabelValues(string(c))
 	}
 	return m
 }

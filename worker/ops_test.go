@@ -58,6 +58,9 @@ func TestOpsEndpoints(t *testing.T) {
 		`wdtcancel_config_fault{seller="default"} 0`,
 		`wdtcancel_breaker_open{seller="default"} 0`,
 		`wdtcancel_unknown_seller_queues 0`,
+		`wdtcancel_dead_lettered_total{category="exhausted",seller="default"} 0`,
+		`wdtcancel_dead_lettered_ambiguous_total{category="rejected",seller="default"} 0`,
+		`wdtcancel_redis_evicting 0`,
 		`asynq_tasks_enqueued_total{queue="wdt-cancel",state="archived"} 1`,
 		`go_goroutines`,
 	} {

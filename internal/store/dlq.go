@@ -60,11 +60,48 @@ type DLQ struct {
 	memory *OutcomeMemory
 	queue  string
 	key    string
+	// seller owns queue: "" when the store was opened by queue alone
+	// (NewDLQ) and the queue is not one of tasks.DefaultQueue's.
+	seller string
 }
 
-// NewDLQ opens the store of queue. It makes no network call.
+// NewDLQ opens the store of queue. It makes no network call. The queue's
+// seller is known only for tasks.DefaultQueue and its seller queues; a
+// caller with another base queue uses NewSellerDLQ.
 func NewDLQ(rdb redis.UniversalClient, queue string) *DLQ {
-	return &DLQ{rdb: rdb, insp: asynq.NewInspectorFromRedisClient(rdb), client: asynq.NewClientFromRedisClient(rdb), memory: NewOutcomeMemory(rdb, queue), queue: queue, key: DeadLetterKey(queue)}
+	seller, _ := tasks.SellerOfQueue(tasks.DefaultQueue, queue)
+	return &DLQ{rdb: rdb, insp: asynq.NewInspectorFromRedisClient(rdb), client: asynq.NewClientFromRedisClient(rdb), memory: NewOutcomeMemory(rdb, queue), queue: queue, key: DeadLetterKey(queue), seller: seller}
+}
+
+// NewSellerDLQ opens the store of seller's queue under base
+// (tasks.QueueFor). It makes no network call.
+func NewSellerDLQ(rdb redis.UniversalClient, base, seller string) (*DLQ, error) {
+	if err := tasks.ValidateSeller(seller); err != nil {
+		return nil, err
+	}
+	d := NewDLQ(rdb, tasks.QueueFor(base, seller))
+	d.seller = seller
+	return d, nil
+}
+
+// Queue is the queue whose dead letters this store holds.
+func (d *DLQ) Queue() string { return d.queue }
+
+// Seller is the seller whose dead letters this store holds, "" when it was
+// opened by a queue name it cannot map to a seller.
+func (d *DLQ) Seller() string { return d.seller }
+
+// SellerOf is the seller a record read from this store belongs to: the one
+// it names, else the store's (a record written before sellers existed is in
+// the base queue, so it is the default seller's).
+func (d *DLQ) SellerOf(r Record) string {
+	switch {
+	case r.Seller != "":
+		return r.Seller
+	case d.seller != "":
+		return d.seller
+	}
+	return tasks.DefaultSeller
 }
 
 // ErrNotDead means the number has no dead-letter record.
@@ -328,7 +365,8 @@ func (d *DLQ) Numbers(ctx context.Context) ([]string, error) {
 var ErrLive = errors.New("a live task exists for this number")
 
 // Requeue re-drives one dead number: a fresh task (retry budget reset) with
-// the original source, whether or not asynq still holds the archived task.
+// the original source and seller, in this store's queue (the seller's
+// queue), whether or not asynq still holds the archived task.
 // The new task is enqueued before the record is deleted, so a crash in
 // between leaves a duplicate record, never a lost number; and only the
 // record that was read is deleted, never a newer one the re-driven task
@@ -345,11 +383,18 @@ func (d *DLQ) requeue(ctx context.Context, no string, r Record, raw string, opts
 	if err := d.removeArchived(no); err != nil {
 		return err
 	}
+	seller := d.SellerOf(r)
+	if d.seller != "" && seller != d.seller {
+		// Records are kept per queue, so this one was written by hand or
+		// moved: enqueueing it here would give seller's task to another
+		// seller's workers.
+		return fmt.Errorf("requeue %s: its dead-letter record names seller %q but is stored in the dead letters of seller %q (queue %s): check it with `wdtcancel dlq show %s --seller %s`", no, seller, d.seller, d.queue, no, d.seller)
+	}
 	requested := time.Now()
 	if r.FirstEnqueuedAt != nil {
 		requested = *r.FirstEnqueuedAt
 	}
-	task, err := tasks.NewCancelTask(no, r.Source, requested, append([]asynq.Option{asynq.Queue(d.queue)}, opts...)...)
+	task, err := tasks.NewCancelTaskFor(seller, no, r.Source, requested, append([]asynq.Option{asynq.Queue(d.queue)}, opts...)...)
 	if err != nil {
 		return fmt.Errorf("requeue %s: %w", no, err)
 	}
@@ -381,21 +426,47 @@ func (d *DLQ) Purge(ctx context.Context, no string) error {
 	return d.memory.Forget(ctx, no)
 }
 
-// removeArchived deletes the number's task from asynq's archive; a task in
-// any other state is live and must not be touched.
+// removeArchived deletes the number's task from asynq's archive (or its
+// completed set); a task in any other state is live and must not be
+// touched. One script does what Inspector.GetTaskInfo and DeleteTask did in
+// four round trips: `dlq requeue --all` pays it once per number.
 func (d *DLQ) removeArchived(no string) error {
-	info, err := d.insp.GetTaskInfo(d.queue, no)
+	ctx := context.Background()
+	keys := []string{asynqTaskKey(d.queue, no), asynqArchivedKey(d.queue), asynqCompletedKey(d.queue)}
+	state, err := removeArchivedCmd.Run(ctx, d.rdb, keys, no).Text()
 	switch {
-	case errors.Is(err, asynq.ErrTaskNotFound), errors.Is(err, asynq.ErrQueueNotFound):
-		return nil
 	case err != nil:
-		return fmt.Errorf("look up task %s: %w", no, err)
-	case info.State == asynq.TaskStateArchived, info.State == asynq.TaskStateCompleted:
-		if err := d.insp.DeleteTask(d.queue, no); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
-			return fmt.Errorf("delete archived task %s: %w", no, err)
-		}
+		return fmt.Errorf("remove the archived task of %s: %w", no, err)
+	case state == "", state == "archived", state == "completed":
 		return nil
 	default:
-		return fmt.Errorf("%s is %s: %w", no, info.State, ErrLive)
+		return fmt.Errorf("%s is %s: %w", no, state, ErrLive)
 	}
 }
+
+// removeArchivedCmd deletes an asynq task hash (KEYS[1]) and its entry in
+// the archived (KEYS[2]) or completed (KEYS[3]) set, only when its state is
+// one of those two, as asynq's own deleteTaskCmd does for them (including
+// its unique lock). It returns the state it found ("" for no task) and
+// deletes nothing for any other state.
+var removeArchivedCmd = redis.NewScript(`
+if redis.call("EXISTS", KEYS[1]) == 0 then
+  return ""
+end
+local state = redis.call("HGET", KEYS[1], "state")
+local set
+if state == "archived" then
+  set = KEYS[2]
+elseif state == "completed" then
+  set = KEYS[3]
+else
+  return state
+end
+redis.call("ZREM", set, ARGV[1])
+local unique_key = redis.call("HGET", KEYS[1], "unique_key")
+if unique_key and unique_key ~= "" and redis.call("GET", unique_key) == ARGV[1] then
+  redis.call("DEL", unique_key)
+end
+redis.call("DEL", KEYS[1])
+return state
+`)

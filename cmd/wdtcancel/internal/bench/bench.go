@@ -53,14 +53,16 @@ type Options struct {
 	DefaultPickupSamples int
 	Processes            []int // scaling phase
 	ScalingTasks         int
-	ProxyDelay           time.Duration // each way: 1 ms = about 2 ms round trip
+	// The multi-seller figure: sellers × orders each, on worker processes.
+	SellerCount, SellerOrders, SellerProcesses int
+	ProxyDelay                                 time.Duration // each way: 1 ms = about 2 ms round trip
 	// WorkerCommand starts one worker process given extra args and env;
 	// nil skips the scaling and resource phases.
 	WorkerCommand func(args, env []string) *exec.Cmd
 	// EnqueueCLI runs `wdtcancel enqueue --file` in-process.
 	EnqueueCLI func(ctx context.Context, redisURL, queue, file string) error
 	CPUProfile string // write a CPU profile of the real pipeline here
-	// Phases to run (processing, enqueue, pickup, scaling, memory); empty
+	// Phases to run (processing, enqueue, pickup, scaling, memory, sellers); empty
 	// runs all.
 	Phases []string
 	Out    io.Writer
@@ -68,7 +70,8 @@ type Options struct {
 
 // Defaults are the figures the README reports.
 var Defaults = Options{Tasks: 2000, Rounds: 5, Concurrency: 10, EnqueueTasks: 5000, CLITasks: 100000, PickupSamples: 100,
-	DefaultPickupSamples: 20, Processes: []int{1, 2, 4}, ScalingTasks: 3000, ProxyDelay: time.Millisecond}
+	DefaultPickupSamples: 20, Processes: []int{1, 2, 4}, ScalingTasks: 3000, ProxyDelay: time.Millisecond,
+	SellerCount: 50, SellerOrders: 200, SellerProcesses: 2}
 
 // Result is what `wdtcancel bench --json` prints.
 type Result struct {
@@ -92,13 +95,14 @@ type Result struct {
 	PickupP50Ms        float64 `json:"pickup_p50_ms"`
 	PickupP99Ms        float64 `json:"pickup_p99_ms"`
 
-	Machine    Machine    `json:"machine"`
-	Processing Processing `json:"processing"`
-	Enqueue    EnqueueRes `json:"enqueue"`
-	Pickup     Pickup     `json:"pickup"`
-	Scaling    []ScaleRow `json:"scaling,omitempty"`
-	Resources  *Resources `json:"resources,omitempty"`
-	Notes      []string   `json:"notes,omitempty"`
+	Machine    Machine     `json:"machine"`
+	Processing Processing  `json:"processing"`
+	Enqueue    EnqueueRes  `json:"enqueue"`
+	Pickup     Pickup      `json:"pickup"`
+	Scaling    []ScaleRow  `json:"scaling,omitempty"`
+	Resources  *Resources  `json:"resources,omitempty"`
+	Sellers    *SellersRes `json:"sellers,omitempty"`
+	Notes      []string    `json:"notes,omitempty"`
 	// KeysLeft counts keys of the bench's queues found in Redis after
 	// cleanup: 0, or the bench left something behind.
 	KeysLeft int         `json:"keys_left_behind"`
@@ -242,6 +246,15 @@ func (o *Options) defaults() {
 	if o.ScalingTasks <= 0 {
 		o.ScalingTasks = d.ScalingTasks
 	}
+	if o.SellerCount <= 0 {
+		o.SellerCount = d.SellerCount
+	}
+	if o.SellerOrders <= 0 {
+		o.SellerOrders = d.SellerOrders
+	}
+	if o.SellerProcesses <= 0 {
+		o.SellerProcesses = d.SellerProcesses
+	}
 	if o.ProxyDelay <= 0 {
 		o.ProxyDelay = d.ProxyDelay
 	}
@@ -292,6 +305,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		{"pickup", r.pickup},
 		{"scaling", r.scaling},
 		{"memory", r.redisMemory},
+		{"sellers", r.sellersPhase},
 	}
 	for _, p := range phases {
 		if len(o.Phases) > 0 && !contains(o.Phases, p.name) {
