@@ -1,6 +1,7 @@
 package clients_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -151,6 +152,14 @@ func testProducer(t *testing.T, p producer) {
 	testkit.Start(t, "wdtcancel api", binary(t), []string{env("WDTCANCEL_API_TOKEN", token)},
 		"api", "--listen", addr, "--redis-url", r.URL(), "--max-numbers", "3")
 	testkit.WaitListening(t, addr)
+	// The binary serves the document kept in the repository, without a token.
+	want, err := os.ReadFile("../openapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, got := testkit.Get(t, "http://"+addr+"/v1/openapi.yaml"); code != 200 || !bytes.Equal(got, want) {
+		t.Errorf("GET /v1/openapi.yaml: %d, %d bytes; want 200 and enqueue/openapi.yaml (%d bytes)", code, len(got), len(want))
+	}
 
 	base := []string{
 		env("WDTCANCEL_API_URL", "http://"+addr), env("WDTCANCEL_API_TOKEN", token),

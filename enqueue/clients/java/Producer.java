@@ -46,9 +46,23 @@ public class Producer {
         source = env("WDTCANCEL_SOURCE", "java-producer");
         // The server's default --max-numbers. A smaller server limit is
         // found from its 413 answer: the batch is halved until it passes.
-        maxNumbers = Math.max(1, Integer.parseInt(env("WDTCANCEL_MAX_NUMBERS", "10000")));
-        tries = Math.max(1, Integer.parseInt(env("WDTCANCEL_TRIES", "3")));
-        delayMs = Math.max(0, Long.parseLong(env("WDTCANCEL_RETRY_DELAY_MS", "1000")));
+        maxNumbers = intEnv("WDTCANCEL_MAX_NUMBERS", 10000, 1);
+        tries = intEnv("WDTCANCEL_TRIES", 3, 1);
+        delayMs = intEnv("WDTCANCEL_RETRY_DELAY_MS", 1000, 0);
+    }
+
+    /** A whole number from the environment; a bad value stops the run (exit 2). */
+    static int intEnv(String name, int def, int min) {
+        String v = env(name, String.valueOf(def));
+        try {
+            int n = Integer.parseInt(v);
+            if (n >= min) return n;
+        } catch (NumberFormatException e) {
+            // reported below
+        }
+        say(name + "=" + v + ": want a whole number of at least " + min);
+        System.exit(EXIT_REFUSED);
+        return def; // not reached
     }
 
     static String env(String name, String def) {

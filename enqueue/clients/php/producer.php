@@ -51,6 +51,17 @@ function say(string $msg): void
     fwrite(STDERR, "producer: " . field($msg) . "\n");
 }
 
+/** A whole number from the environment; a bad value stops the run (exit 2). */
+function intEnv(string $name, int $default, int $min): int
+{
+    $v = env($name, (string) $default);
+    if (!preg_match('/^[0-9]+$/', $v) || (int) $v < $min) {
+        say("$name=$v: want a whole number of at least $min");
+        exit(EXIT_REFUSED);
+    }
+    return (int) $v;
+}
+
 final class Config
 {
     public string $url;
@@ -68,9 +79,9 @@ final class Config
         $c->source = env('WDTCANCEL_SOURCE', 'php-producer');
         // The server's default --max-numbers. A smaller server limit is
         // found from its 413 answer: the batch is halved until it passes.
-        $c->maxNumbers = max(1, (int) env('WDTCANCEL_MAX_NUMBERS', '10000'));
-        $c->tries = max(1, (int) env('WDTCANCEL_TRIES', '3'));
-        $c->delayMs = max(0, (int) env('WDTCANCEL_RETRY_DELAY_MS', '1000'));
+        $c->maxNumbers = intEnv('WDTCANCEL_MAX_NUMBERS', 10000, 1);
+        $c->tries = intEnv('WDTCANCEL_TRIES', 3, 1);
+        $c->delayMs = intEnv('WDTCANCEL_RETRY_DELAY_MS', 1000, 0);
         return $c;
     }
 }
@@ -232,6 +243,10 @@ function status(Config $c, array $numbers): int
 
 function main(array $argv): int
 {
+    if (!function_exists('curl_init')) {
+        say('PHP has no curl extension: install it (apt-get install php-curl)');
+        return EXIT_REFUSED;
+    }
     $args = array_slice($argv, 1);
     $lookup = false;
     if ($args && $args[0] === '--status') {
