@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
 	"slices"
 	"sort"
 	"strings"
@@ -223,8 +224,11 @@ func TestOpenAPIDocumentsTheLimits(t *testing.T) {
 			t.Errorf("info.description does not mention %s", want)
 		}
 	}
-	if s := d.get("components", "securitySchemes", "bearerAuth"); fmt.Sprint(s) != "map[description:The token the API was started with (WDTCANCEL_API_TOKEN or --token). scheme:bearer type:http]" {
-		t.Errorf("securitySchemes.bearerAuth = %v", s)
+	if typ, scheme := d.get("components", "securitySchemes", "bearerAuth", "type"), d.get("components", "securitySchemes", "bearerAuth", "scheme"); typ != "http" || scheme != "bearer" {
+		t.Errorf("securitySchemes.bearerAuth: type %v scheme %v, want http bearer", typ, scheme)
+	}
+	if sec := fmt.Sprint(d.get("security")); sec != "[map[bearerAuth:[]]]" {
+		t.Errorf("top-level security %s, want bearerAuth", sec)
 	}
 	for _, path := range []string{"/healthz", OpenAPIPath} {
 		if sec := d.get("paths", path, "get", "security"); sec == nil || len(asList(sec)) != 0 {
@@ -473,5 +477,44 @@ func TestOpenAPIConformance(t *testing.T) {
 	sort.Strings(missing)
 	for _, m := range missing {
 		t.Errorf("documented but produced by no request: %s", m)
+	}
+}
+
+// TestOpenAPIHasNoYAML11Booleans: YAML 1.1 readers (PyYAML, many OpenAPI
+// tools) read a plain no, yes, on, off, y or n as a boolean; the path
+// parameter's name "no" unquoted became false and broke the document for
+// them, while yaml.v3 (YAML 1.2) read it as a string. Such scalars must be
+// quoted.
+func TestOpenAPIHasNoYAML11Booleans(t *testing.T) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(openAPIDoc, &root); err != nil {
+		t.Fatal(err)
+	}
+	var walk func(n *yaml.Node)
+	walk = func(n *yaml.Node) {
+		if n.Kind == yaml.ScalarNode && n.Style == 0 {
+			switch strings.ToLower(n.Value) {
+			case "y", "yes", "n", "no", "on", "off":
+				t.Errorf("line %d: plain %q is a boolean to YAML 1.1 readers: quote it", n.Line, n.Value)
+			}
+		}
+		for _, c := range n.Content {
+			walk(c)
+		}
+	}
+	walk(&root)
+}
+
+// TestOpenAPISpecValidator runs openapi-spec-validator (Python, a separate
+// implementation of the OpenAPI 3 schema) on the document when it is
+// installed; the conformance test above checks only what it reads.
+func TestOpenAPISpecValidator(t *testing.T) {
+	path, err := exec.LookPath("openapi-spec-validator")
+	if err != nil {
+		t.Skip("openapi-spec-validator not installed (pip install openapi-spec-validator)")
+	}
+	out, err := exec.Command(path, "openapi.yaml").CombinedOutput()
+	if err != nil {
+		t.Fatalf("openapi-spec-validator: %v\n%s", err, out)
 	}
 }
