@@ -244,6 +244,7 @@ func TestOpenAPIDocumentsTheLimits(t *testing.T) {
 // and without the token, bad bodies and Redis down produces only
 // documented answers.
 func TestOpenAPIConformance(t *testing.T) {
+	t.Parallel()
 	d := loadOpenAPI(t)
 	all := d.responses(t)
 	c, r := newClient(t)
