@@ -22,11 +22,11 @@ func (a *API) notFoundAndMethods() {
 	} {
 		a.mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Allow", allow)
-			httpjson.Write(w, http.StatusMethodNotAllowed, apiError{"method " + r.Method + " not allowed on " + r.URL.Path + ": use " + allow})
+			httpjson.Write(w, http.StatusMethodNotAllowed, apiError{Error: "method " + r.Method + " not allowed on " + r.URL.Path + ": use " + allow})
 		})
 	}
 	a.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		httpjson.Write(w, http.StatusNotFound, apiError{"no such endpoint " + r.URL.Path + ": POST /v1/cancellations, GET /v1/cancellations/{no}, GET " + OpenAPIPath})
+		httpjson.Write(w, http.StatusNotFound, apiError{Error: "no such endpoint " + r.URL.Path + ": POST /v1/cancellations, GET /v1/cancellations/{no}, GET " + OpenAPIPath})
 	})
 }
 

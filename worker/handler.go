@@ -484,6 +484,9 @@ func (h *Handler) bury(ctx context.Context, at *attempt, rec Record, err error) 
 		return snooze(wdt.Redis, jitter(redisTroubleDelay), perr)
 	}
 	h.metrics.DeadLettered.WithLabelValues(string(rec.Category)).Inc()
+	if rec.Ambiguous {
+		h.metrics.Ambiguous.WithLabelValues(string(rec.Category)).Inc()
+	}
 	at.ambiguous = rec.Ambiguous
 	h.finish(at, ActDead, rec.Category, err)
 	return deadLetter(lastError(rec, err))

@@ -19,6 +19,12 @@ type Metrics struct {
 	Cooldowns      prometheus.Counter
 	DeadLettered   *prometheus.CounterVec
 	ClockResyncs   prometheus.Counter
+	// Ambiguous counts the dead letters flagged ambiguous (the order may
+	// have been cancelled): each needs a look in WDT before a re-drive.
+	Ambiguous *prometheus.CounterVec
+	// RedisEvicting is 1 while Redis's maxmemory-policy may evict
+	// wdtcancel's keys (set by the Redis guard's periodic check).
+	RedisEvicting prometheus.Gauge
 
 	// byCategory resolves the labelled series once: a label lookup hashes
 	// the label values, and the handler records a call per task.
@@ -66,8 +72,14 @@ func NewMetrics(reg prometheus.Registerer, clock *wdt.Clock, dlq *DLQ, breaker *
 		ClockResyncs: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "wdtcancel_clock_resyncs_total", Help: "Clock-skew answers after which the worker resynced and re-signed.",
 		}),
+		Ambiguous: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wdtcancel_dead_lettered_ambiguous_total", Help: "Tasks dead-lettered by this process flagged ambiguous (an earlier outcome was unknown: check the order in WDT before re-driving), by category.",
+		}, []string{"category"}),
+		RedisEvicting: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "wdtcancel_redis_evicting", Help: "1 while Redis's maxmemory-policy is not noeviction, so it may drop queued tasks and outcome memory (readiness is red).",
+		}),
 	}
-	reg.MustRegister(m.Calls, m.CallDuration, m.Outcomes, m.RateLimitWaits, m.Cooldowns, m.DeadLettered, m.ClockResyncs)
+	reg.MustRegister(m.Calls, m.CallDuration, m.Outcomes, m.RateLimitWaits, m.Cooldowns, m.DeadLettered, m.ClockResyncs, m.Ambiguous, m.RedisEvicting)
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "wdtcancel_clock_offset_seconds", Help: "Learned WDT server clock minus local clock.",
 	}, func() float64 { return clock.Offset().Seconds() }))
@@ -116,6 +128,14 @@ func NewMetrics(reg prometheus.Registerer, clock *wdt.Clock, dlq *DLQ, breaker *
 	}
 	for _, r := range []Reason{ReasonRate, ReasonInflight, ReasonCooldown, ReasonLate} {
 		m.RateLimitWaits.WithLabelValues(string(r))
+	}
+	// The categories a dead letter can have, so increase() over them sees
+	// the first one too (a series born at 1 shows no increase).
+	for _, c := range []wdt.Category{wdt.Rejected, wdt.Invalid, wdt.Exhausted} {
+		m.DeadLettered.WithLabelValues(string(c))
+	}
+	for _, c := range []wdt.Category{wdt.Rejected, wdt.Exhausted} {
+		m.Ambiguous.WithLabelValues(string(c))
 	}
 	return m
 }

@@ -159,6 +159,7 @@ func New(cfg Config) (*Worker, error) {
 	w.breaker = NewBreaker(rdb, cfg.Queue, cfg.Breaker)
 	w.ready.WatchBreaker(w.breaker)
 	w.metrics = NewMetrics(reg, cfg.API.Clock(), w.dlq, w.breaker)
+	w.guard.evictingGauge = w.metrics.RedisEvicting
 	w.limiter = NewLimiter(rdb, cfg.Queue, LimiterOptions{
 		RatePerMinute: cfg.RatePerMinute, MaxInflight: cfg.MaxInflight,
 		Lease: tasks.DefaultTimeout, MaxWait: cfg.SlotWait,

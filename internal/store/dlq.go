@@ -32,6 +32,7 @@ const AmbiguousExplanation = "an earlier attempt was sent but no definite answer
 type Record struct {
 	PreStockinNo    string       `json:"pre_stockin_no"`
 	Queue           string       `json:"queue"`
+	Seller          string       `json:"seller,omitempty"`
 	Category        wdt.Category `json:"category"`
 	WDTStatus       *int         `json:"wdt_status,omitempty"`
 	Message         string       `json:"message,omitempty"`
@@ -59,11 +60,48 @@ type DLQ struct {
 	memory *OutcomeMemory
 	queue  string
 	key    string
+	// seller owns queue: "" when the store was opened by queue alone
+	// (NewDLQ) and the queue is not one of tasks.DefaultQueue's.
+	seller string
 }
 
-// NewDLQ opens the store of queue. It makes no network call.
+// NewDLQ opens the store of queue. It makes no network call. The queue's
+// seller is known only for tasks.DefaultQueue and its seller queues; a
+// caller with another base queue uses NewSellerDLQ.
 func NewDLQ(rdb redis.UniversalClient, queue string) *DLQ {
-	return &DLQ{rdb: rdb, insp: asynq.NewInspectorFromRedisClient(rdb), client: asynq.NewClientFromRedisClient(rdb), memory: NewOutcomeMemory(rdb, queue), queue: queue, key: DeadLetterKey(queue)}
+	seller, _ := tasks.SellerOfQueue(tasks.DefaultQueue, queue)
+	return &DLQ{rdb: rdb, insp: asynq.NewInspectorFromRedisClient(rdb), client: asynq.NewClientFromRedisClient(rdb), memory: NewOutcomeMemory(rdb, queue), queue: queue, key: DeadLetterKey(queue), seller: seller}
+}
+
+// NewSellerDLQ opens the store of seller's queue under base
+// (tasks.QueueFor). It makes no network call.
+func NewSellerDLQ(rdb redis.UniversalClient, base, seller string) (*DLQ, error) {
+	if err := tasks.ValidateSeller(seller); err != nil {
+		return nil, err
+	}
+	d := NewDLQ(rdb, tasks.QueueFor(base, seller))
+	d.seller = seller
+	return d, nil
+}
+
+// Queue is the queue whose dead letters this store holds.
+func (d *DLQ) Queue() string { return d.queue }
+
+// Seller is the seller whose dead letters this store holds, "" when it was
+// opened by a queue name it cannot map to a seller.
+func (d *DLQ) Seller() string { return d.seller }
+
+// SellerOf is the seller a record read from this store belongs to: the one
+// it names, else the store's (a record written before sellers existed is in
+// the base queue, so it is the default seller's).
+func (d *DLQ) SellerOf(r Record) string {
+	switch {
+	case r.Seller != "":
+		return r.Seller
+	case d.seller != "":
+		return d.seller
+	}
+	return tasks.DefaultSeller
 }
 
 // ErrNotDead means the number has no dead-letter record.
@@ -327,7 +365,8 @@ func (d *DLQ) Numbers(ctx context.Context) ([]string, error) {
 var ErrLive = errors.New("a live task exists for this number")
 
 // Requeue re-drives one dead number: a fresh task (retry budget reset) with
-// the original source, whether or not asynq still holds the archived task.
+// the original source and seller, in this store's queue (the seller's
+// queue), whether or not asynq still holds the archived task.
 // The new task is enqueued before the record is deleted, so a crash in
 // between leaves a duplicate record, never a lost number; and only the
 // record that was read is deleted, never a newer one the re-driven task
@@ -344,11 +383,18 @@ func (d *DLQ) requeue(ctx context.Context, no string, r Record, raw string, opts
 	if err := d.removeArchived(no); err != nil {
 		return err
 	}
+	seller := d.SellerOf(r)
+	if d.seller != "" && seller != d.seller {
+		// Records are kept per queue, so this one was written by hand or
+		// moved: enqueueing it here would give seller's task to another
+		// seller's workers.
+		return fmt.Errorf("requeue %s: its dead-letter record names seller %q but is stored in the dead letters of seller %q (queue %s): check it with `wdtcancel dlq show %s --seller %s`", no, seller, d.seller, d.queue, no, d.seller)
+	}
 	requested := time.Now()
 	if r.FirstEnqueuedAt != nil {
 		requested = *r.FirstEnqueuedAt
 	}
-	task, err := tasks.NewCancelTask(no, r.Source, requested, append([]asynq.Option{asynq.Queue(d.queue)}, opts...)...)
+	task, err := tasks.NewCancelTaskFor(seller, no, r.Source, requested, append([]asynq.Option{asynq.Queue(d.queue)}, opts...)...)
 	if err != nil {
 		return fmt.Errorf("requeue %s: %w", no, err)
 	}
