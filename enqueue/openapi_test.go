@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -176,6 +177,12 @@ func (d oaDoc) checkSchema(schema any, v any, at string) []string {
 			bad("%T, want string", v)
 			return errs
 		}
+		if p, ok := s["pattern"].(string); ok && !regexp.MustCompile(p).MatchString(str) {
+			bad("%q does not match %s", str, p)
+		}
+		if n, ok := s["maxLength"].(int); ok && len([]rune(str)) > n {
+			bad("%q longer than %d", str, n)
+		}
 		if s["format"] == "date-time" {
 			if _, err := time.Parse(time.RFC3339Nano, str); err != nil {
 				bad("%q is not a date-time", str)
@@ -213,9 +220,19 @@ func TestOpenAPIDocumentsTheLimits(t *testing.T) {
 		{"POST requestBody x-max-body-bytes", d.get("paths", "/v1/cancellations", "post", "requestBody", "x-max-body-bytes"), DefaultMaxBodyBytes},
 		{"CancelRequest.pre_stockin_nos.maxItems", d.get("components", "schemas", "CancelRequest", "properties", "pre_stockin_nos", "maxItems"), DefaultMaxNumbers},
 		{"CancelRequest.source.maxLength", d.get("components", "schemas", "CancelRequest", "properties", "source", "maxLength"), tasks.MaxSourceLength},
+		{"SellerName.maxLength", d.get("components", "schemas", "SellerName", "maxLength"), tasks.MaxSellerLength},
 	} {
 		if tt.got != tt.want {
 			t.Errorf("%s = %v, want %d (the code's value)", tt.where, tt.got, tt.want)
+		}
+	}
+	if def := d.get("components", "schemas", "SellerName", "default"); def != tasks.DefaultSeller {
+		t.Errorf("SellerName.default = %v, want %q", def, tasks.DefaultSeller)
+	}
+	pattern := regexp.MustCompile(d.get("components", "schemas", "SellerName", "pattern").(string))
+	for _, name := range []string{"default", "shop-a", "9_x", "Shop", "-a", "a b", "a:b", "é"} {
+		if got, want := pattern.MatchString(name), tasks.ValidateSeller(name) == nil; got != want {
+			t.Errorf("SellerName.pattern matches %q: %v, but tasks.ValidateSeller accepts it: %v", name, got, want)
 		}
 	}
 	desc, _ := d.get("info", "description").(string)
@@ -349,6 +366,17 @@ func TestOpenAPIConformance(t *testing.T) {
 				}
 				return nil
 			}},
+		{name: "enqueue for a seller", method: "POST", path: cancel, tmpl: cancel, auth: ok, ctype: js,
+			body: `{"pre_stockin_nos":["RK1"],"seller":"shop-a"}`, status: 200,
+			check: func(a answer) error {
+				var resp CancelResponse
+				json.Unmarshal(a.body, &resp)
+				if resp.Seller != "shop-a" || resp.Enqueued != 1 {
+					return fmt.Errorf("answer %+v, want RK1 enqueued for shop-a (its own queue)", resp)
+				}
+				return nil
+			}},
+		{name: "bad seller", method: "POST", path: cancel, tmpl: cancel, auth: ok, ctype: js, body: `{"pre_stockin_nos":["RK1"],"seller":"Shop A"}`, status: 400},
 		{name: "enqueue again: duplicates", method: "POST", path: cancel, tmpl: cancel, auth: ok, ctype: "application/json; charset=utf-8",
 			body: `{"pre_stockin_nos":["RK1"]}`, status: 200},
 		{name: "bad JSON", method: "POST", path: cancel, tmpl: cancel, auth: ok, ctype: js, body: `{"pre_stockin_nos":[`, status: 400},
@@ -377,6 +405,17 @@ func TestOpenAPIConformance(t *testing.T) {
 				}
 				return nil
 			}},
+		{name: "look up for a seller", method: "GET", path: "/v1/cancellations/RK1?seller=shop-a", tmpl: one, auth: ok, status: 200,
+			check: func(a answer) error {
+				if !bytes.Contains(a.body, []byte(`"seller":"shop-a"`)) {
+					return fmt.Errorf("not shop-a's: %s", a.body)
+				}
+				return nil
+			}},
+		{name: "look up for a seller that has not the number", method: "GET", path: "/v1/cancellations/RK3?seller=shop-a", tmpl: one, auth: ok, status: 404},
+		{name: "look up with an empty seller", method: "GET", path: "/v1/cancellations/RK1?seller=", tmpl: one, auth: ok, status: 400},
+		{name: "look up with two sellers", method: "GET", path: "/v1/cancellations/RK1?seller=a&seller=b", tmpl: one, auth: ok, status: 400},
+		{name: "look up with a bad seller", method: "GET", path: "/v1/cancellations/RK1?seller=Shop", tmpl: one, auth: ok, status: 400},
 		{name: "look up invalid", method: "GET", path: "/v1/cancellations/RK%21", tmpl: one, auth: ok, status: 400},
 		{name: "look up without token", method: "GET", path: "/v1/cancellations/RK1", tmpl: one, status: 401},
 		{name: "look up unknown", method: "GET", path: "/v1/cancellations/RK404", tmpl: one, auth: ok, status: 404},
@@ -438,7 +477,8 @@ func TestOpenAPIConformance(t *testing.T) {
 	sweep := func(phase string) {
 		t.Helper()
 		type target struct{ path, tmpl string }
-		targets := []target{{"/", ""}, {"/v1", ""}, {"/v1/cancellations/RK1/x", ""}, {"/V1/cancellations", ""}}
+		targets := []target{{"/", ""}, {"/v1", ""}, {"/v1/cancellations/RK1/x", ""}, {"/V1/cancellations", ""},
+			{"/v1/cancellations?seller=shop-a", cancel}, {"/v1/cancellations/RK1?seller=shop-a", one}, {"/v1/cancellations/RK1?seller=", one}}
 		for tmpl := range d.get("paths").(map[string]any) {
 			targets = append(targets, target{strings.ReplaceAll(tmpl, "{no}", "RK1"), tmpl})
 		}
@@ -467,6 +507,14 @@ func TestOpenAPIConformance(t *testing.T) {
 	sweep("redis down")
 	if err := r.Restart(); err != nil {
 		t.Fatal(err)
+	}
+	// After many failed dials go-redis dials again from a goroutine of its
+	// own, once a second, and fails every call until that dial succeeds:
+	// wait for it, so it does not outlive the test.
+	for deadline := time.Now().Add(15 * time.Second); c.Ping(ctx) != nil; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the client did not reconnect within 15s of Redis's restart")
+		}
 	}
 
 	var missing []string
