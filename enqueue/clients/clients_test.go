@@ -173,26 +173,30 @@ func testProducer(t *testing.T, p producer) {
 	}
 	insp := asynq.NewInspector(asynq.RedisClientOpt{Addr: r.Addr})
 	defer insp.Close()
-	// pending is every pending task, checked to be a cancel task whose ID
-	// is its number and whose payload names this producer.
-	pending := func() []string {
+	// pendingOf is every pending task of a seller's queue, checked to be a
+	// cancel task whose ID is its number and whose payload names this
+	// producer and the seller.
+	pendingOf := func(seller string) []string {
 		t.Helper()
-		list, err := insp.ListPendingTasks(tasks.DefaultQueue, asynq.PageSize(1000))
+		queue := tasks.QueueFor(tasks.DefaultQueue, seller)
+		list, err := insp.ListPendingTasks(queue, asynq.PageSize(1000))
 		if err != nil {
-			t.Fatalf("list pending tasks of %s: %v", tasks.DefaultQueue, err)
+			t.Fatalf("list pending tasks of %s: %v", queue, err)
 		}
 		var ids []string
 		for _, ti := range list {
 			var pl tasks.Payload
 			if err := json.Unmarshal(ti.Payload, &pl); err != nil || ti.Type != tasks.TypeCancel ||
-				pl.PreStockinNo != ti.ID || pl.Source != source || pl.RequestedAt.IsZero() {
-				t.Errorf("task %s: type %q payload %s (%v); want %s, the number, source %q, requested_at", ti.ID, ti.Type, ti.Payload, err, tasks.TypeCancel, source)
+				pl.PreStockinNo != ti.ID || pl.Source != source || pl.RequestedAt.IsZero() || pl.SellerName() != seller {
+				t.Errorf("task %s in %s: type %q payload %s (%v); want %s, the number, source %q, requested_at, seller %s",
+					ti.ID, queue, ti.Type, ti.Payload, err, tasks.TypeCancel, source, seller)
 			}
 			ids = append(ids, ti.ID)
 		}
 		sort.Strings(ids)
 		return ids
 	}
+	pending := func() []string { t.Helper(); return pendingOf(tasks.DefaultSeller) }
 	expect := func(what string, got, want any) {
 		t.Helper()
 		if fmt.Sprint(got) != fmt.Sprint(want) {
@@ -230,6 +234,22 @@ func testProducer(t *testing.T, p producer) {
 	expect("status", out["status"], [][]string{{"N8", "pending", "attempts=0", "last_error="}})
 	expect("not_found", out.nos("not_found"), []string{"N404"})
 	expect("status invalid", out.nos("invalid"), []string{"N 3"})
+
+	// Another seller: its own queue, so N1 is new there.
+	shop := []string{env("WDTCANCEL_SELLER", "shop-a")}
+	res, out = run(shop, "", "N1", "N20")
+	expect("seller exit code", res.Code, 0)
+	expect("seller enqueued", out.nos("enqueued"), []string{"N1", "N20"})
+	expect("pending for shop-a", pendingOf("shop-a"), []string{"N1", "N20"})
+	res, out = run(shop, "", "--status", "N20", "N8")
+	expect("seller status exit code (N8 is the default seller's)", res.Code, 1)
+	expect("seller status", out["status"], [][]string{{"N20", "pending", "attempts=0", "last_error="}})
+	expect("seller not_found", out.nos("not_found"), []string{"N8"})
+	res, _ = run([]string{env("WDTCANCEL_SELLER", "Shop A")}, "", "N21")
+	expect("bad seller exit code (400 is refused)", res.Code, 2)
+	if !strings.Contains(res.Stderr, "400") || !strings.Contains(res.Stderr, "seller") {
+		t.Errorf("a bad seller: want a 400 naming the seller, got %q", res.Stderr)
+	}
 
 	// A wrong token: refused, never retried, nothing enqueued.
 	res, out = run([]string{env("WDTCANCEL_API_TOKEN", "n0t-the-t0ken")}, "", "N9")

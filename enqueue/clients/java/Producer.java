@@ -34,7 +34,7 @@ import java.util.Map;
 public class Producer {
     static final int EXIT_OK = 0, EXIT_INVALID = 1, EXIT_REFUSED = 2, EXIT_LATER = 3;
 
-    final String url, token, source;
+    final String url, token, source, seller;
     final int tries;
     final long delayMs;
     int maxNumbers;
@@ -44,6 +44,8 @@ public class Producer {
         url = env("WDTCANCEL_API_URL", "http://127.0.0.1:8090").replaceAll("/+$", "");
         token = env("WDTCANCEL_API_TOKEN", "");
         source = env("WDTCANCEL_SOURCE", "java-producer");
+        // The WDT seller the numbers belong to; unset means the API's default.
+        seller = env("WDTCANCEL_SELLER", "");
         // The server's default --max-numbers. A smaller server limit is
         // found from its 413 answer: the batch is halved until it passes.
         maxNumbers = intEnv("WDTCANCEL_MAX_NUMBERS", 10000, 1);
@@ -158,6 +160,7 @@ public class Producer {
                 Map<String, Object> req = new LinkedHashMap<>();
                 req.put("pre_stockin_nos", batch);
                 req.put("source", source);
+                if (!seller.isEmpty()) req.put("seller", seller);
                 Answer a = call("POST", "/v1/cancellations", Json.write(req));
                 if (a.status() == 413) {
                     if (batch.size() == 1) {
@@ -208,10 +211,11 @@ public class Producer {
     int status(List<String> numbers) throws InterruptedException {
         Map<String, Integer> count = new LinkedHashMap<>();
         for (String k : List.of("status", "not_found", "invalid", "later")) count.put(k, 0);
+        String query = seller.isEmpty() ? "" : "?seller=" + URLEncoder.encode(seller, StandardCharsets.UTF_8);
         for (String no : numbers) {
             Answer a;
             for (int attempt = 1; ; attempt++) {
-                a = call("GET", "/v1/cancellations/" + URLEncoder.encode(no, StandardCharsets.UTF_8).replace("+", "%20"), null);
+                a = call("GET", "/v1/cancellations/" + URLEncoder.encode(no, StandardCharsets.UTF_8).replace("+", "%20") + query, null);
                 if (!retryable(a.status()) || attempt >= tries) break;
                 backoff(attempt, "lookup of " + no + ": " + a.message());
             }

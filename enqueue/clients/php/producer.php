@@ -67,6 +67,7 @@ final class Config
     public string $url;
     public string $token;
     public string $source;
+    public string $seller;
     public int $maxNumbers;
     public int $tries;
     public int $delayMs;
@@ -77,6 +78,8 @@ final class Config
         $c->url = rtrim(env('WDTCANCEL_API_URL', 'http://127.0.0.1:8090'), '/');
         $c->token = env('WDTCANCEL_API_TOKEN', '');
         $c->source = env('WDTCANCEL_SOURCE', 'php-producer');
+        // The WDT seller the numbers belong to; unset means the API's default.
+        $c->seller = env('WDTCANCEL_SELLER', '');
         // The server's default --max-numbers. A smaller server limit is
         // found from its 413 answer: the batch is halved until it passes.
         $c->maxNumbers = intEnv('WDTCANCEL_MAX_NUMBERS', 10000, 1);
@@ -144,7 +147,11 @@ function enqueue(Config $c, array $numbers): int
         $queue = array_chunk($pending, $max);
         while ($queue) {
             $batch = array_shift($queue);
-            [$status, $json, $msg] = call($c, 'POST', '/v1/cancellations', ['pre_stockin_nos' => $batch, 'source' => $c->source]);
+            $body = ['pre_stockin_nos' => $batch, 'source' => $c->source];
+            if ($c->seller !== '') {
+                $body['seller'] = $c->seller;
+            }
+            [$status, $json, $msg] = call($c, 'POST', '/v1/cancellations', $body);
             if ($status === 413) {
                 if (count($batch) === 1) {
                     say("413 for the single number {$batch[0]}: $msg");
@@ -204,9 +211,10 @@ function enqueue(Config $c, array $numbers): int
 function status(Config $c, array $numbers): int
 {
     $count = ['status' => 0, 'not_found' => 0, 'invalid' => 0, 'later' => 0];
+    $query = $c->seller === '' ? '' : '?seller=' . rawurlencode($c->seller);
     foreach ($numbers as $no) {
         for ($try = 1; ; $try++) {
-            [$code, $json, $msg] = call($c, 'GET', '/v1/cancellations/' . rawurlencode($no), null);
+            [$code, $json, $msg] = call($c, 'GET', '/v1/cancellations/' . rawurlencode($no) . $query, null);
             if (!retryable($code) || $try >= $c->tries) {
                 break;
             }
