@@ -98,7 +98,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			httpjson.Write(w, http.StatusInternalServerError, apiError{Error: "internal error"})
 		}
 	}()
-	if r.URL.Path != "/healthz" && !a.authorized(r) {
+	if !publicPath(r.URL.Path) && !a.authorized(r) { // api_routes.go
 		w.Header().Set("WWW-Authenticate", `Bearer realm="wdtcancel"`)
 		httpjson.Write(w, http.StatusUnauthorized, apiError{Error: "missing or wrong bearer token: send Authorization: Bearer <WDTCANCEL_API_TOKEN>"})
 		return

@@ -229,17 +229,21 @@ func newDLQCmd() *cobra.Command {
 				}
 				return d.Requeue(ctx, no)
 			}
-		}),
+		}, func(d *worker.DLQ) func(context.Context, func(string, error)) error { return d.RequeueAll }),
 		bulkCmd("purge", "Forget dead numbers: record, archived task, unknown-outcome memory", open, func(d *worker.DLQ) func(context.Context, string, string) error {
 			return func(ctx context.Context, no, _ string) error { return d.Purge(ctx, no) }
-		}))
+		}, nil))
 	return cmd
 }
 
 // bulkCmd builds requeue and purge: NO... or --all, one line per number,
 // exit 1 if any failed.
 // act gets the record's stored value when --all read it, "" otherwise.
-func bulkCmd(name, short string, open func(*cobra.Command) (*worker.DLQ, func(), error), bind func(*worker.DLQ) func(ctx context.Context, no, raw string) error) *cobra.Command {
+// bindAll, when not nil, is the store's own way of doing --all (requeue
+// batches its round trips); without it --all runs act on every number the
+// scan finds, many at once.
+func bulkCmd(name, short string, open func(*cobra.Command) (*worker.DLQ, func(), error), bind func(*worker.DLQ) func(ctx context.Context, no, raw string) error,
+	bindAll func(*worker.DLQ) func(context.Context, func(string, error)) error) *cobra.Command {
 	var all, yes bool
 	c := &cobra.Command{
 		Use: name + " NO... | --all", Short: short,
@@ -281,7 +285,11 @@ func bulkCmd(name, short string, open func(*cobra.Command) (*worker.DLQ, func(),
 				}
 				// Numbers as the scan finds them, many at once: one at a
 				// time, 100,000 took 46 s.
-				if err := d.ForEach(cmd.Context(), 0, act, report); err != nil {
+				each := func(ctx context.Context, done func(string, error)) error { return d.ForEach(ctx, 0, act, done) }
+				if bindAll != nil {
+					each = bindAll(d)
+				}
+				if err := each(cmd.Context(), report); err != nil {
 					fmt.Fprintf(cmd.OutOrStdout(), "%sd %d, failed %d%s\n", name, ok, failed, ofSeller(d))
 					return err
 				}
