@@ -323,7 +323,13 @@ func (w *Worker) newLane(lc SellerLane, insp *asynq.Inspector, vecs *metricVecs)
 	cfg := w.cfg
 	q := tasks.QueueFor(cfg.Queue, lc.Name)
 	l := &Lane{name: lc.Name, queue: q, api: lc.API, rpm: lc.RatePerMinute, flight: lc.MaxInflight,
-		dlq: NewDLQ(w.rdb, q), log: cfg.Logger.With(zap.String("seller", lc.Name))}
+		log: cfg.Logger.With(zap.String("seller", lc.Name))}
+	// The store knows its seller under any base queue (NewDLQ alone maps
+	// only tasks.DefaultQueue's); laneConfigs validated the name.
+	var err error
+	if l.dlq, err = store.NewSellerDLQ(w.rdb, cfg.Queue, lc.Name); err != nil {
+		l.dlq = NewDLQ(w.rdb, q)
+	}
 	l.breaker = NewBreaker(w.rdb, q, cfg.Breaker)
 	w.ready.WatchSellerBreaker(lc.Name, l.breaker)
 	l.metrics = vecs.seller(lc.Name, lc.API.Clock(), l.dlq, l.breaker)
