@@ -459,3 +459,22 @@ func TestSellersConfigErrors(t *testing.T) {
 		})
 	}
 }
+
+// Under another base queue, seller NAME works <base>:NAME, and its
+// dead-letter store still knows its seller.
+func TestSellersUnderAnotherBaseQueue(t *testing.T) {
+	t.Parallel()
+	h := newSellersHarness(t, map[string]sandbox.Options{"a": {}, "b": {}})
+	w := h.start([]worker.SellerLane{h.lane("a", ""), h.lane("b", "")}, func(c *worker.Config) { c.Queue = "other" })
+	if l := w.Seller("b"); l.Queue() != "other:b" || l.DLQ().Seller() != "b" || l.DLQ().Queue() != "other:b" {
+		t.Fatalf("seller b: queue %s, dlq %s of %q", l.Queue(), l.DLQ().Queue(), l.DLQ().Seller())
+	}
+	task, err := tasks.NewCancelTaskFor("b", "OB1", "", time.Now(), asynq.Queue("other:b"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.client.Enqueue(task); err != nil {
+		t.Fatal(err)
+	}
+	h.done("b", "OB1")
+}
