@@ -176,6 +176,10 @@ type attempt struct {
 	// ambiguous is the dead-letter record's flag, once it is written.
 	ambiguous bool
 	rw        *asynq.ResultWriter // nil when a test drives the handler alone
+	// quiet logs the attempt at debug level: a task put back for being over
+	// its seller's share, which a busy slow seller does many times a second
+	// (wdtcancel_rate_limit_waits_total{reason="share"} counts them).
+	quiet bool
 }
 
 func (h *Handler) delays() Delays {
@@ -285,6 +289,7 @@ func (h *Handler) overShare(at *attempt) error {
 	we := &WaitError{Reason: ReasonShare, After: shareWaitMin + rand.N(shareWaitSpread)}
 	h.metrics.RateLimitWaits.WithLabelValues(string(we.Reason)).Inc()
 	at.no = at.id // the task ID is the number; the payload is not read
+	at.quiet = true
 	h.finish(at, ActSnooze, wdt.RateLimited, we)
 	return snooze(wdt.RateLimited, we.After, we)
 }
@@ -559,8 +564,11 @@ func lastError(rec Record, err error) error {
 func (h *Handler) finish(at *attempt, action Action, cat wdt.Category, err error, extra ...zap.Field) {
 	h.metrics.Outcomes.WithLabelValues(string(action), string(cat)).Inc()
 	lvl := zap.InfoLevel
-	if action == ActRetry || action == ActDead {
+	switch {
+	case action == ActRetry || action == ActDead:
 		lvl = zap.WarnLevel
+	case at.quiet:
+		lvl = zap.DebugLevel
 	}
 	ce := h.log.Check(lvl, "task "+string(action))
 	if ce == nil && h.onAttempt == nil {
