@@ -580,6 +580,22 @@ func (h *Handler) finish(at *attempt, action Action, cat wdt.Category, err error
 		status = we.Status
 	}
 	took := time.Since(at.start)
+	// The log line first, then the report: whoever waits on OnAttempt
+	// (tests, an operator's hook) finds the line already written.
+	if ce != nil {
+		fields := append([]zap.Field{
+			zap.String("pre_stockin_no", at.no), zap.String("task_id", at.id), zap.Int("attempt", at.retried+1),
+			zap.String("category", string(cat)), zap.String("wdt_status", wdt.StatusText(status)),
+			zap.Duration("duration", took), zap.Int("calls", at.calls),
+		}, extra...)
+		if action == ActDead {
+			fields = append(fields, zap.Bool("ambiguous", at.ambiguous))
+		}
+		if err != nil {
+			fields = append(fields, zap.String("error", errString(err)))
+		}
+		ce.Write(fields...)
+	}
 	if h.onAttempt != nil {
 		answered := status
 		if err == nil && cat == wdt.Cancelled {
@@ -591,21 +607,6 @@ func (h *Handler) finish(at *attempt, action Action, cat wdt.Category, err error
 			WDTStatus: answered, Err: err, Duration: took,
 		})
 	}
-	if ce == nil {
-		return
-	}
-	fields := append([]zap.Field{
-		zap.String("pre_stockin_no", at.no), zap.String("task_id", at.id), zap.Int("attempt", at.retried+1),
-		zap.String("category", string(cat)), zap.String("wdt_status", wdt.StatusText(status)),
-		zap.Duration("duration", took), zap.Int("calls", at.calls),
-	}, extra...)
-	if action == ActDead {
-		fields = append(fields, zap.Bool("ambiguous", at.ambiguous))
-	}
-	if err != nil {
-		fields = append(fields, zap.String("error", errString(err)))
-	}
-	ce.Write(fields...)
 }
 
 // configFault logs one error line per distinct fault with the likely fix;
