@@ -478,3 +478,29 @@ func TestSellersUnderAnotherBaseQueue(t *testing.T) {
 	}
 	h.done("b", "OB1")
 }
+
+// TestWorkerRegistersItsQueuesAgain: a Redis that lost its data forgets
+// asynq's set of queues, and a producer process that already enqueued once
+// never adds its queue again, so asynqmon, `status` and the API's look-ups
+// would not find tasks that are there. The worker adds its queues back on
+// every seller check.
+func TestWorkerRegistersItsQueuesAgain(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, sandbox.Options{})
+	h.startWorker(func(c *worker.Config) { c.UnknownSellerCheckInterval = 20 * time.Millisecond })
+	h.enqueue("RG1")
+	h.settled("RG1")
+	ctx := context.Background()
+	if err := h.rdb.Del(ctx, "asynq:queues").Err(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := h.insp.GetTaskInfo(tasks.DefaultQueue, "RG1"); err == nil {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("the queue was never registered again: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -10,8 +10,10 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
+	"github.com/wdtcancel/wdtcancel/internal/store"
 	"github.com/wdtcancel/wdtcancel/tasks"
 )
 
@@ -26,6 +28,8 @@ const DefaultUnknownSellerCheckInterval = 15 * time.Second
 // are restarted; the watch makes that visible on /readyz, in the
 // wdtcancel_unknown_seller_queues gauge and once in the log.
 type sellerWatch struct {
+	rdb      redis.UniversalClient
+	served   []any // this worker's queues, for SADD
 	insp     *asynq.Inspector
 	base     string
 	known    map[string]bool
@@ -40,20 +44,29 @@ type sellerWatch struct {
 	done   chan struct{}
 }
 
-func newSellerWatch(insp *asynq.Inspector, base string, sellers []string, interval time.Duration, log *zap.Logger, ready *Readiness) *sellerWatch {
+func newSellerWatch(rdb redis.UniversalClient, insp *asynq.Inspector, base string, sellers []string, interval time.Duration, log *zap.Logger, ready *Readiness) *sellerWatch {
 	if interval <= 0 {
 		interval = DefaultUnknownSellerCheckInterval
 	}
 	known := make(map[string]bool, len(sellers))
+	served := make([]any, 0, len(sellers))
 	for _, s := range sellers {
 		known[s] = true
+		served = append(served, tasks.QueueFor(base, s))
 	}
-	return &sellerWatch{insp: insp, base: base, known: known, interval: interval, log: log, ready: ready}
+	return &sellerWatch{rdb: rdb, served: served, insp: insp, base: base, known: known, interval: interval, log: log, ready: ready}
 }
 
 // check lists asynq's queues and records the unknown sellers with live
 // tasks. A Redis error keeps the last finding.
 func (s *sellerWatch) check() error {
+	// asynq lists only the queues in its set, and its client adds a queue
+	// only at a process's first enqueue: after Redis lost its data, a
+	// queue still getting tasks would be missing from asynqmon, `status`
+	// and the API's look-ups. Add this worker's queues back every check.
+	if err := s.rdb.SAdd(context.Background(), store.AsynqQueuesKey, s.served...).Err(); err != nil {
+		return fmt.Errorf("register queues: %w", err)
+	}
 	queues, err := s.insp.Queues()
 	if err != nil {
 		return fmt.Errorf("list queues: %w", err)

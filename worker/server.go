@@ -255,7 +255,7 @@ func New(cfg Config) (*Worker, error) {
 		}
 	}
 	w.guard.evictingGauge = w.main.metrics.RedisEvicting
-	w.watch = newSellerWatch(insp, cfg.Queue, names, cfg.UnknownSellerCheckInterval, cfg.Logger, w.ready)
+	w.watch = newSellerWatch(rdb, insp, cfg.Queue, names, cfg.UnknownSellerCheckInterval, cfg.Logger, w.ready)
 	unknownSellerGauge(reg, w.watch.count)
 	w.srv = asynq.NewServerFromRedisClient(rdb, asynq.Config{
 		Concurrency:              cfg.Concurrency,

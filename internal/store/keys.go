@@ -24,6 +24,14 @@ func asynqTaskKey(queue, id string) string  { return "asynq:{" + queue + "}:t:" 
 func asynqArchivedKey(queue string) string  { return "asynq:{" + queue + "}:archived" }
 func asynqCompletedKey(queue string) string { return "asynq:{" + queue + "}:completed" }
 
+// AsynqQueuesKey is asynq's set of every queue name: its Inspector and
+// asynqmon only know the queues in it. asynq's client adds a queue once per
+// process, at its first enqueue, so a Redis that lost its data (a restart
+// without persistence, a failover that lost the write) forgets queues that
+// still get tasks; workers add their queues back (see worker's seller
+// watch).
+const AsynqQueuesKey = "asynq:queues"
+
 // DeadLetterKey is the hash of dead-letter records of queue: field =
 // pre_stockin_no, value = the Record as JSON. No TTL.
 func DeadLetterKey(queue string) string { return queuePrefix(queue) + "dlq" }
