@@ -41,6 +41,20 @@ type Payload struct {
 	PreStockinNo string    `json:"pre_stockin_no"`
 	RequestedAt  time.Time `json:"requested_at"`
 	Source       string    `json:"source,omitempty"`
+	// Seller names the WDT seller the order belongs to (docs/sellers.md).
+	// Empty means DefaultSeller: every task enqueued before sellers existed,
+	// and every task of a single-seller deployment, which keeps its payload
+	// byte for byte.
+	Seller string `json:"seller,omitempty"`
+}
+
+// SellerName is the seller the task belongs to, DefaultSeller when the
+// payload names none.
+func (p Payload) SellerName() string {
+	if p.Seller == "" {
+		return DefaultSeller
+	}
+	return p.Seller
 }
 
 // ErrInvalid is wrapped by every validation error.
@@ -136,6 +150,17 @@ func DefaultOptions(no string) []asynq.Option {
 // applied after the defaults, so they override them (asynq keeps the last
 // option of each kind); the task ID always stays the number.
 func NewCancelTask(no, source string, requestedAt time.Time, opts ...asynq.Option) (*asynq.Task, error) {
+	return NewCancelTaskFor(DefaultSeller, no, source, requestedAt, opts...)
+}
+
+// NewCancelTaskFor is NewCancelTask for a named seller: the payload names the
+// seller (left out for DefaultSeller, so a single-seller payload is unchanged)
+// and the task goes to the seller's queue under DefaultQueue. A deployment
+// with another base queue passes asynq.Queue(QueueFor(base, seller)) in opts.
+func NewCancelTaskFor(seller, no, source string, requestedAt time.Time, opts ...asynq.Option) (*asynq.Task, error) {
+	if err := ValidateSeller(seller); err != nil {
+		return nil, err
+	}
 	no, err := NormalizeNo(no)
 	if err != nil {
 		return nil, err
@@ -143,11 +168,16 @@ func NewCancelTask(no, source string, requestedAt time.Time, opts ...asynq.Optio
 	if err := ValidateSource(source); err != nil {
 		return nil, err
 	}
-	body, err := json.Marshal(Payload{PreStockinNo: no, RequestedAt: requestedAt.UTC().Truncate(time.Millisecond), Source: source})
+	p := Payload{PreStockinNo: no, RequestedAt: requestedAt.UTC().Truncate(time.Millisecond), Source: source}
+	if seller != DefaultSeller {
+		p.Seller = seller
+	}
+	body, err := json.Marshal(p)
 	if err != nil {
 		return nil, fmt.Errorf("encode payload: %w", err)
 	}
-	all := append(DefaultOptions(no), opts...)
+	all := append(DefaultOptions(no), asynq.Queue(QueueFor(DefaultQueue, seller)))
+	all = append(all, opts...)
 	all = append(all, asynq.TaskID(no))
 	return asynq.NewTask(TypeCancel, body, all...), nil
 }
@@ -164,6 +194,7 @@ func DecodePayload(b []byte) (Payload, error) {
 		PreStockinNo *string    `json:"pre_stockin_no"`
 		RequestedAt  *time.Time `json:"requested_at"`
 		Source       string     `json:"source"`
+		Seller       string     `json:"seller"`
 	}
 	dec := json.NewDecoder(bytes.NewReader(trimmed))
 	dec.DisallowUnknownFields()
@@ -183,7 +214,7 @@ func DecodePayload(b []byte) (Payload, error) {
 	case raw.RequestedAt == nil:
 		return Payload{}, fmt.Errorf("%w payload: missing field %q", ErrInvalid, "requested_at")
 	}
-	p := Payload{PreStockinNo: *raw.PreStockinNo, RequestedAt: *raw.RequestedAt, Source: raw.Source}
+	p := Payload{PreStockinNo: *raw.PreStockinNo, RequestedAt: *raw.RequestedAt, Source: raw.Source, Seller: raw.Seller}
 	no, err := NormalizeNo(p.PreStockinNo)
 	if err != nil {
 		return Payload{}, err
@@ -193,6 +224,11 @@ func DecodePayload(b []byte) (Payload, error) {
 	}
 	if err := ValidateSource(p.Source); err != nil {
 		return Payload{}, err
+	}
+	if p.Seller != "" {
+		if err := ValidateSeller(p.Seller); err != nil {
+			return Payload{}, fmt.Errorf("payload: %w", err)
+		}
 	}
 	return p, nil
 }

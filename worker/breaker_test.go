@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/wdtcancel/wdtcancel/tasks"
 	"github.com/wdtcancel/wdtcancel/worker"
 	"github.com/wdtcancel/wdtcancel/worker/wdt"
@@ -123,10 +124,20 @@ func TestOutageLongerThanRetriesIsHeldNotExhausted(t *testing.T) {
 // own: done, or dead-lettered as ambiguous after its response was lost.
 func TestSomeLostResponsesDoNotOpenTheBreaker(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, sandbox.Options{LostResponseRate: 0.3, Seed: 11})
+	h := newHarness(t, sandbox.Options{Seed: 11})
 	h.startWorker(func(c *worker.Config) {
 		c.Breaker = worker.BreakerOptions{Threshold: 2, Window: 10 * time.Second, ProbeEvery: 100 * time.Millisecond}
 	})
+	// One definite answer first: WDT has been answering. (On a fresh queue,
+	// two lost responses before any answer at all would rightly open a
+	// breaker of threshold 2: nothing says the endpoint ever worked.)
+	h.enqueue("LR-FIRST")
+	if a := h.settled("LR-FIRST"); a.Action != worker.ActDone {
+		t.Fatalf("first order: %+v", a)
+	}
+	if err := h.sb.SetFaultRates(sandbox.Faults{LostResponseRate: 0.3}); err != nil {
+		t.Fatal(err)
+	}
 	var nos []string
 	for i := 0; i < 40; i++ {
 		nos = append(nos, fmt.Sprintf("LR%03d", i))
@@ -216,7 +227,7 @@ func TestAppliedThenGarbledIsNeverACleanRejection(t *testing.T) {
 			t.Parallel()
 			h := newHarness(t, sandbox.Options{})
 			front := applyThenGarbleFront(t, h.sb.URL, tt.status, tt.contentType, tt.body)
-			h.startWorker(func(c *worker.Config) { c.API = h.clientFor(front.URL + "/openapi") })
+			w := h.startWorker(func(c *worker.Config) { c.API = h.clientFor(front.URL + "/openapi") })
 			nos := []string{fmt.Sprintf("AG%d-1", i), fmt.Sprintf("AG%d-2", i)}
 			h.enqueue(nos...)
 			for _, no := range nos {
@@ -229,6 +240,9 @@ func TestAppliedThenGarbledIsNeverACleanRejection(t *testing.T) {
 				if rec := h.deadRecord(no); rec.Category != wdt.Rejected || !rec.Ambiguous {
 					t.Fatalf("%s: cancelled at WDT, dead-lettered %s ambiguous=%v", no, rec.Category, rec.Ambiguous)
 				}
+			}
+			if got := testutil.ToFloat64(w.Metrics().Ambiguous.WithLabelValues(string(wdt.Rejected))); got != float64(len(nos)) {
+				t.Fatalf("wdtcancel_dead_lettered_ambiguous_total{category=rejected} = %v, want %d", got, len(nos))
 			}
 		})
 	}

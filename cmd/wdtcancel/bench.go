@@ -81,13 +81,16 @@ func newBenchCmd() *cobra.Command {
 	f.StringVar(&o.RedisURL, "redis-url", "", "Redis to measure on (default: start a redis-server from PATH); bench queues are deleted afterwards")
 	f.IntVar(&o.Tasks, "tasks", o.Tasks, "tasks in the processing comparison")
 	f.IntVar(&o.Rounds, "rounds", o.Rounds, "processing rounds measured (alternating order), after one warm-up round that is discarded")
-	f.StringSliceVar(&o.Phases, "phases", nil, "phases to run: processing, enqueue, pickup, scaling, memory (default all)")
+	f.StringSliceVar(&o.Phases, "phases", nil, "phases to run: processing, enqueue, pickup, scaling, memory, sellers (default all)")
 	f.IntVar(&o.Concurrency, "concurrency", o.Concurrency, "worker concurrency in every phase")
 	f.IntVar(&o.EnqueueTasks, "enqueue-tasks", o.EnqueueTasks, "tasks in the one-by-one vs CancelMany comparison")
 	f.IntVar(&o.CLITasks, "cli-tasks", o.CLITasks, "numbers in the file the CLI reads (-1 skips)")
 	f.IntVar(&o.PickupSamples, "pickup-samples", o.PickupSamples, "idle pickup samples")
 	f.IntSliceVar(&o.Processes, "processes", o.Processes, "worker process counts in the scaling phase")
 	f.IntVar(&o.ScalingTasks, "scaling-tasks", o.ScalingTasks, "tasks per scaling run")
+	f.IntVar(&o.SellerCount, "sellers", o.SellerCount, "sellers in the multi-seller figure, each its own sandbox and queue")
+	f.IntVar(&o.SellerOrders, "seller-orders", o.SellerOrders, "orders per seller in the multi-seller figure (one seller with the total is the comparison)")
+	f.IntVar(&o.SellerProcesses, "seller-processes", o.SellerProcesses, "worker processes in the multi-seller figure")
 	f.DurationVar(&o.ProxyDelay, "proxy-delay", o.ProxyDelay, "delay each way of the proxy that makes Redis look remote")
 	f.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the real pipeline's processing phase")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object")
@@ -124,6 +127,8 @@ func printBench(w io.Writer, r *bench.Result) {
 		fmt.Fprintf(tw, "  peer ratio (wdtcancel / peer)\t%.2f (min %.2f, max %.2f)\ttarget >= 0.85\t\n", r.PeerRatio, r.PeerRatioMin, r.PeerRatioMax)
 		fmt.Fprintf(tw, "  processing ratio (wdtcancel / no-op)\t%.2f (min %.2f, max %.2f)\t\t\n", r.ProcessingRatio, r.ProcessingRatioMin, r.ProcessingRatioMax)
 		fmt.Fprintf(tw, "  a task result write (peer+result / peer)\t%.2f (min %.2f, max %.2f)\t\t\n", p.ResultWriteRatio, p.ResultWriteRatioMin, p.ResultWriteRatioMax)
+		fmt.Fprintf(tw, "  the safe floor: sent mark + result (peer_safe / peer)\t%.2f (min %.2f, max %.2f)\tno crash-safe handler exceeds it\t\n", p.SafeFloorRatio, p.SafeFloorRatioMin, p.SafeFloorRatioMax)
+		fmt.Fprintf(tw, "  wdtcancel beyond the floor (wdtcancel / peer_safe)\t%.2f (min %.2f, max %.2f)\t\t\n", r.SafePeerRatio, r.SafePeerRatioMin, r.SafePeerRatioMax)
 	}
 	e := r.Enqueue
 	if e.Tasks > 0 {
@@ -140,6 +145,10 @@ func printBench(w io.Writer, r *bench.Result) {
 	}
 	if res := r.Resources; res != nil {
 		fmt.Fprintf(tw, "resources\tworker peak RSS %.1f MB\tCPU %.2f s per 1000 tasks\tRedis %.0f B/queued task, %.0f B/dead letter\n", res.WorkerPeakRSSMB, res.WorkerCPUSecPer1000, res.RedisBytesPerQueued, res.RedisBytesPerDeadEntry)
+	}
+	if s := r.Sellers; s != nil {
+		fmt.Fprintf(tw, "sellers: %d x %d orders, %d processes\t%.0f tasks/s\tx%.2f of one seller with the same total (%.0f tasks/s)\t\n", s.Sellers, s.OrdersPerSeller, s.Processes, s.MultiPerSec, s.ThroughputRatio, s.SinglePerSec)
+		fmt.Fprintf(tw, "  each seller done after (s)\tmin %.2f, p10 %.2f, median %.2f, p90 %.2f, max %.2f\tfairness (min/max) %.2f\t\n", s.CompletionMinSec, s.CompletionP10Sec, s.CompletionMedianSec, s.CompletionP90Sec, s.CompletionMaxSec, s.Fairness)
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "keys of the bench's queues left in Redis: %d\n", r.KeysLeft)

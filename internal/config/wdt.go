@@ -27,17 +27,7 @@ func (w *WDT) AddFlags(fs *pflag.FlagSet) {
 // Client validates the settings and builds the API client. The error names
 // every missing variable at once and never prints the secret.
 func (w *WDT) Client(opts ...wdt.Option) (*wdt.Client, error) {
-	var missing []string
-	for _, m := range []struct{ v, name string }{{w.URL, "WDT_URL (--wdt-url)"}, {w.SID, "WDT_SID (--sid)"}, {w.AppKey, "WDT_APPKEY (--appkey)"}, {w.AppSecret, "WDT_APPSECRET (--appsecret)"}} {
-		if strings.TrimSpace(m.v) == "" {
-			missing = append(missing, m.name)
-		}
-	}
-	if len(missing) > 0 {
-		return nil, fmt.Errorf("%w: missing %s; the URL is %s (test) or %s (production); for the sandbox use sid, appkey and appsecret sandbox / sandbox / sandbox:sandbox",
-			wdt.ErrConfig, strings.Join(missing, ", "), wdt.TestURL, wdt.ProductionURL)
-	}
-	creds, err := wdt.NewCredentials(w.SID, w.AppKey, w.AppSecret)
+	creds, err := w.credentials()
 	if err != nil {
 		return nil, err
 	}
@@ -45,4 +35,19 @@ func (w *WDT) Client(opts ...wdt.Option) (*wdt.Client, error) {
 		opts = append(opts, wdt.WithConnectionClose())
 	}
 	return wdt.New(w.URL, creds, opts...)
+}
+
+// credentials checks that every setting is there and splits the appsecret.
+func (w *WDT) credentials() (wdt.Credentials, error) {
+	var missing []string
+	for _, m := range []struct{ v, name string }{{w.URL, "WDT_URL (--wdt-url)"}, {w.SID, "WDT_SID (--sid)"}, {w.AppKey, "WDT_APPKEY (--appkey)"}, {w.AppSecret, "WDT_APPSECRET (--appsecret)"}} {
+		if strings.TrimSpace(m.v) == "" {
+			missing = append(missing, m.name)
+		}
+	}
+	if len(missing) > 0 {
+		return wdt.Credentials{}, fmt.Errorf("%w: missing %s; the URL is %s (test) or %s (production); for the sandbox use sid, appkey and appsecret sandbox / sandbox / sandbox:sandbox",
+			wdt.ErrConfig, strings.Join(missing, ", "), wdt.TestURL, wdt.ProductionURL)
+	}
+	return wdt.NewCredentials(w.SID, w.AppKey, w.AppSecret)
 }

@@ -53,14 +53,16 @@ type Options struct {
 	DefaultPickupSamples int
 	Processes            []int // scaling phase
 	ScalingTasks         int
-	ProxyDelay           time.Duration // each way: 1 ms = about 2 ms round trip
+	// The multi-seller figure: sellers × orders each, on worker processes.
+	SellerCount, SellerOrders, SellerProcesses int
+	ProxyDelay                                 time.Duration // each way: 1 ms = about 2 ms round trip
 	// WorkerCommand starts one worker process given extra args and env;
 	// nil skips the scaling and resource phases.
 	WorkerCommand func(args, env []string) *exec.Cmd
 	// EnqueueCLI runs `wdtcancel enqueue --file` in-process.
 	EnqueueCLI func(ctx context.Context, redisURL, queue, file string) error
 	CPUProfile string // write a CPU profile of the real pipeline here
-	// Phases to run (processing, enqueue, pickup, scaling, memory); empty
+	// Phases to run (processing, enqueue, pickup, scaling, memory, sellers); empty
 	// runs all.
 	Phases []string
 	Out    io.Writer
@@ -68,7 +70,8 @@ type Options struct {
 
 // Defaults are the figures the README reports.
 var Defaults = Options{Tasks: 2000, Rounds: 5, Concurrency: 10, EnqueueTasks: 5000, CLITasks: 100000, PickupSamples: 100,
-	DefaultPickupSamples: 20, Processes: []int{1, 2, 4}, ScalingTasks: 3000, ProxyDelay: time.Millisecond}
+	DefaultPickupSamples: 20, Processes: []int{1, 2, 4}, ScalingTasks: 3000, ProxyDelay: time.Millisecond,
+	SellerCount: 50, SellerOrders: 200, SellerProcesses: 2}
 
 // Result is what `wdtcancel bench --json` prints.
 type Result struct {
@@ -76,6 +79,12 @@ type Result struct {
 	PeerRatio    float64 `json:"peer_ratio"`
 	PeerRatioMin float64 `json:"peer_ratio_min"`
 	PeerRatioMax float64 `json:"peer_ratio_max"`
+	// wdtcancel / the peer that also keeps the crash-safety marks
+	// (peer_safe: a sent mark before the call, a result after it): what
+	// wdtcancel costs beyond the least any safe handler must do.
+	SafePeerRatio    float64 `json:"safe_peer_ratio"`
+	SafePeerRatioMin float64 `json:"safe_peer_ratio_min"`
+	SafePeerRatioMax float64 `json:"safe_peer_ratio_max"`
 	// wdtcancel / a no-op asynq handler, median of rounds, with min and max.
 	ProcessingRatio    float64 `json:"processing_ratio"`
 	ProcessingRatioMin float64 `json:"processing_ratio_min"`
@@ -86,13 +95,14 @@ type Result struct {
 	PickupP50Ms        float64 `json:"pickup_p50_ms"`
 	PickupP99Ms        float64 `json:"pickup_p99_ms"`
 
-	Machine    Machine    `json:"machine"`
-	Processing Processing `json:"processing"`
-	Enqueue    EnqueueRes `json:"enqueue"`
-	Pickup     Pickup     `json:"pickup"`
-	Scaling    []ScaleRow `json:"scaling,omitempty"`
-	Resources  *Resources `json:"resources,omitempty"`
-	Notes      []string   `json:"notes,omitempty"`
+	Machine    Machine     `json:"machine"`
+	Processing Processing  `json:"processing"`
+	Enqueue    EnqueueRes  `json:"enqueue"`
+	Pickup     Pickup      `json:"pickup"`
+	Scaling    []ScaleRow  `json:"scaling,omitempty"`
+	Resources  *Resources  `json:"resources,omitempty"`
+	Sellers    *SellersRes `json:"sellers,omitempty"`
+	Notes      []string    `json:"notes,omitempty"`
 	// KeysLeft counts keys of the bench's queues found in Redis after
 	// cleanup: 0, or the bench left something behind.
 	KeysLeft int         `json:"keys_left_behind"`
@@ -126,7 +136,15 @@ type Processing struct {
 	ResultWriteRatio    float64 `json:"result_write_ratio"`
 	ResultWriteRatioMin float64 `json:"result_write_ratio_min"`
 	ResultWriteRatioMax float64 `json:"result_write_ratio_max"`
+	// What the least safe handler pays in Redis (a sent mark before the
+	// call and a result after it, see peerSafe): peer_safe / peer, median
+	// of rounds with min and max. No handler that keeps fault scenario 1
+	// safe can have a peer_ratio above it.
+	SafeFloorRatio    float64 `json:"safe_floor_ratio"`
+	SafeFloorRatioMin float64 `json:"safe_floor_ratio_min"`
+	SafeFloorRatioMax float64 `json:"safe_floor_ratio_max"`
 	// Per round, in round order.
+	PeerSafePerSec   []float64 `json:"peer_safe_per_round"`
 	NoopPerSec       []float64 `json:"noop_per_round"`
 	PeerPerSec       []float64 `json:"peer_per_round"`
 	PeerResultPerSec []float64 `json:"peer_result_per_round"`
@@ -228,6 +246,15 @@ func (o *Options) defaults() {
 	if o.ScalingTasks <= 0 {
 		o.ScalingTasks = d.ScalingTasks
 	}
+	if o.SellerCount <= 0 {
+		o.SellerCount = d.SellerCount
+	}
+	if o.SellerOrders <= 0 {
+		o.SellerOrders = d.SellerOrders
+	}
+	if o.SellerProcesses <= 0 {
+		o.SellerProcesses = d.SellerProcesses
+	}
 	if o.ProxyDelay <= 0 {
 		o.ProxyDelay = d.ProxyDelay
 	}
@@ -278,6 +305,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		{"pickup", r.pickup},
 		{"scaling", r.scaling},
 		{"memory", r.redisMemory},
+		{"sellers", r.sellersPhase},
 	}
 	for _, p := range phases {
 		if len(o.Phases) > 0 && !contains(o.Phases, p.name) {
@@ -446,9 +474,9 @@ func (r *runner) processing(ctx context.Context) error {
 	n, c := r.o.Tasks, r.o.Concurrency
 	p := &r.res.Processing
 	*p = Processing{Tasks: n, Concurrency: c, Rounds: r.o.Rounds, WarmupRounds: 1}
-	kinds := []string{"noop", "peer", "peer_result", "wdtcancel"}
+	kinds := []string{"noop", "peer", "peer_result", "peer_safe", "wdtcancel"}
 	rates := map[string][]float64{}
-	var peerRatios, procRatios, resultRatios []float64
+	var peerRatios, procRatios, resultRatios, safeRatios, overSafeRatios []float64
 	for round := 0; round <= r.o.Rounds; round++ {
 		order := append([]string(nil), kinds...)
 		if round%2 == 1 {
@@ -464,8 +492,8 @@ func (r *runner) processing(ctx context.Context) error {
 			}
 			got[k] = v
 		}
-		fmt.Fprintf(r.o.Out, "bench:   round %d%s: no-op %.0f/s, peer %.0f/s, peer+result %.0f/s, wdtcancel %.0f/s\n", round,
-			map[bool]string{true: " (warm-up, discarded)"}[round == 0], got["noop"], got["peer"], got["peer_result"], got["wdtcancel"])
+		fmt.Fprintf(r.o.Out, "bench:   round %d%s: no-op %.0f/s, peer %.0f/s, peer+result %.0f/s, peer+mark+result %.0f/s, wdtcancel %.0f/s\n", round,
+			map[bool]string{true: " (warm-up, discarded)"}[round == 0], got["noop"], got["peer"], got["peer_result"], got["peer_safe"], got["wdtcancel"])
 		if round == 0 {
 			continue
 		}
@@ -475,8 +503,13 @@ func (r *runner) processing(ctx context.Context) error {
 		peerRatios = append(peerRatios, got["wdtcancel"]/got["peer"])
 		procRatios = append(procRatios, got["wdtcancel"]/got["noop"])
 		resultRatios = append(resultRatios, got["peer_result"]/got["peer"])
+		safeRatios = append(safeRatios, got["peer_safe"]/got["peer"])
+		overSafeRatios = append(overSafeRatios, got["wdtcancel"]/got["peer_safe"])
 	}
 	p.NoopPerSec, p.PeerPerSec, p.PeerResultPerSec, p.RealPerSec = rates["noop"], rates["peer"], rates["peer_result"], rates["wdtcancel"]
+	p.PeerSafePerSec = rates["peer_safe"]
+	p.SafeFloorRatio, p.SafeFloorRatioMin, p.SafeFloorRatioMax = spread(safeRatios)
+	r.res.SafePeerRatio, r.res.SafePeerRatioMin, r.res.SafePeerRatioMax = spread(overSafeRatios)
 	p.BaselinePerSec, p.RealMedianPerSec = round(median(rates["noop"])), round(median(rates["wdtcancel"]))
 	p.PeerMedianPerSec = round(median(rates["peer"]))
 	r.res.PeerRatio, r.res.PeerRatioMin, r.res.PeerRatioMax = spread(peerRatios)
@@ -548,7 +581,8 @@ func (r *runner) variantOn(ctx context.Context, kind, q string, n, c int) (float
 		Concurrency: c, Queues: map[string]int{q: 1},
 		TaskCheckInterval: worker.DefaultTaskCheckInterval, LogLevel: asynq.FatalLevel,
 	})
-	if err := srv.Start(peerHandler(sb.APIURL(), sb.Credentials(), wdt.DefaultHTTPClient(), kind == "peer_result")); err != nil {
+	mode := map[string]peerMode{"peer": peerPlain, "peer_result": peerResult, "peer_safe": peerSafe}[kind]
+	if err := srv.Start(peerHandler(sb.APIURL(), sb.Credentials(), wdt.DefaultHTTPClient(), r.rdb, mode)); err != nil {
 		return 0, err
 	}
 	err = wait(ctx, sp.done, 10*time.Minute)

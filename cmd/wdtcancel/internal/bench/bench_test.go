@@ -24,6 +24,7 @@ func TestRunSmall(t *testing.T) {
 		"processing_ratio": res.ProcessingRatio, "enqueue_ratio": res.EnqueueRatio, "pickup_p50_ms": res.PickupP50Ms,
 		"peer_ratio": res.PeerRatio, "noop/s": res.Processing.BaselinePerSec, "real/s": res.Processing.RealMedianPerSec,
 		"peer/s": res.Processing.PeerMedianPerSec, "result_write_ratio": res.Processing.ResultWriteRatio,
+		"safe_floor_ratio": res.Processing.SafeFloorRatio, "safe_peer_ratio": res.SafePeerRatio,
 	} {
 		if v <= 0 {
 			t.Errorf("%s = %v", name, v)

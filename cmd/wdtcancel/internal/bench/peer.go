@@ -13,22 +13,53 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
+	"github.com/wdtcancel/wdtcancel/internal/store"
 	"github.com/wdtcancel/wdtcancel/worker/wdt"
+)
+
+// peerMode says what the hand-rolled peer does besides the call.
+type peerMode int
+
+const (
+	// peerPlain: decode, sign, POST, check status 0. Nothing else.
+	peerPlain peerMode = iota
+	// peerResult: plain, then a task result write (one HSET).
+	peerResult
+	// peerSafe: the least a handler must do not to misfile an order after a
+	// crash: a "sent" mark in Redis before the POST (one SET ... GET, so a
+	// rerun knows an earlier attempt may have been applied) and a result
+	// write after it (so a rerun of a success is not a rejection). It keeps
+	// no limiter, breaker, metrics or log line: it is the floor any safe
+	// handler pays in Redis round trips.
+	peerSafe
 )
 
 // peerHandler is the fair peer of wdtcancel's handler: what a developer
 // would hand-roll with asynq alone. It decodes the payload, signs and POSTs
 // the cancel to the sandbox, and fails unless the answer is status 0. No
-// limiter, breaker, outcome memory, metrics or log line. With withResult it
-// also writes a task result (one HSET), to measure what that costs.
-func peerHandler(endpoint string, creds wdt.Credentials, hc *http.Client, withResult bool) asynq.HandlerFunc {
+// limiter, breaker, outcome memory, metrics or log line. mode adds a result
+// write, or the sent mark and the result write (see peerMode), to measure
+// what those cost.
+func peerHandler(endpoint string, creds wdt.Credentials, hc *http.Client, rdb redis.UniversalClient, mode peerMode) asynq.HandlerFunc {
 	return func(ctx context.Context, t *asynq.Task) error {
 		var p struct {
 			No string `json:"pre_stockin_no"`
 		}
 		if err := json.Unmarshal(t.Payload(), &p); err != nil {
 			return err
+		}
+		if mode == peerSafe {
+			// The same command wdtcancel uses for its mark: SET ... GET, so
+			// the answer says whether an earlier attempt left one.
+			// Its key is wdtcancel's own sent key for the queue, so the bench's
+			// clean-up of the queue deletes it.
+			q, _ := asynq.GetQueueName(ctx)
+			err := rdb.SetArgs(ctx, store.SentKey(q, p.No), "1", redis.SetArgs{Get: true, TTL: time.Hour}).Err()
+			if err != nil && err != redis.Nil {
+				return err
+			}
 		}
 		body, _ := json.Marshal([]string{p.No})
 		params := []wdt.Param{
@@ -67,7 +98,7 @@ func peerHandler(endpoint string, creds wdt.Credentials, hc *http.Client, withRe
 		if a.Status != 0 {
 			return fmt.Errorf("status %d: %s", a.Status, a.Message)
 		}
-		if withResult {
+		if mode != peerPlain {
 			if _, err := t.ResultWriter().Write([]byte(`{"category":"cancelled","calls":1}`)); err != nil {
 				return err
 			}

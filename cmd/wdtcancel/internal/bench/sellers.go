@@ -1,0 +1,308 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/wdtcancel/wdtcancel/tasks"
+	"github.com/wdtcancel/wdtcancel/worker/wdt/sandbox"
+)
+
+// SellersRes is the multi-seller figure: many sellers with the same number
+// of orders each on one worker pool, against one seller with the same total
+// on the same pool.
+type SellersRes struct {
+	Sellers         int `json:"sellers"`
+	OrdersPerSeller int `json:"orders_per_seller"`
+	Processes       int `json:"worker_processes"`
+	Concurrency     int `json:"concurrency"`
+	// Calls per second from the first call to the last, all sellers.
+	MultiPerSec float64 `json:"multi_seller_tasks_per_sec"`
+	// The same total for one seller, same pool.
+	SinglePerSec    float64 `json:"one_seller_tasks_per_sec"`
+	ThroughputRatio float64 `json:"throughput_ratio"`
+	// When each seller's last order was called, in seconds after the first
+	// call of the run: a fair pool finishes every seller near the end (each
+	// progressed at the same pace); an unfair one finishes some early and
+	// some late. Fairness is the earliest over the latest (1 = perfectly
+	// even).
+	CompletionMinSec    float64 `json:"completion_min_seconds"`
+	CompletionP10Sec    float64 `json:"completion_p10_seconds"`
+	CompletionMedianSec float64 `json:"completion_median_seconds"`
+	CompletionP90Sec    float64 `json:"completion_p90_seconds"`
+	CompletionMaxSec    float64 `json:"completion_max_seconds"`
+	Fairness            float64 `json:"fairness_min_over_max"`
+}
+
+// sellersPhase runs SellerCount sellers × SellerOrders orders through
+// SellerProcesses worker processes started with a sellers file (each seller
+// its own sandbox, so its own credentials and endpoint), then one seller
+// with the same total through the same pool.
+func (r *runner) sellersPhase(ctx context.Context) error {
+	if r.o.WorkerCommand == nil {
+		r.res.Notes = append(r.res.Notes, "multi-seller figure skipped: no worker command")
+		return nil
+	}
+	n, per, procs := r.o.SellerCount, r.o.SellerOrders, r.o.SellerProcesses
+	res := &SellersRes{Sellers: n, OrdersPerSeller: per, Processes: procs, Concurrency: r.o.Concurrency}
+
+	multi, done, err := r.multiSellerRun(ctx, n, per, procs)
+	if err != nil {
+		return fmt.Errorf("%d sellers: %w", n, err)
+	}
+	res.MultiPerSec = round(multi)
+	sort.Slice(done, func(i, j int) bool { return done[i] < done[j] })
+	sec := func(d time.Duration) float64 { return round(d.Seconds()) }
+	lo, hi := done[0], done[len(done)-1]
+	res.CompletionMinSec, res.CompletionMaxSec = sec(lo), sec(hi)
+	res.CompletionP10Sec, res.CompletionMedianSec, res.CompletionP90Sec = sec(percentile(done, 10)), sec(percentile(done, 50)), sec(percentile(done, 90))
+	if hi > 0 {
+		res.Fairness = round(lo.Seconds() / hi.Seconds())
+	}
+	single, err := r.oneSellerRun(ctx, n*per, procs)
+	if err != nil {
+		return fmt.Errorf("one seller: %w", err)
+	}
+	res.SinglePerSec = round(single)
+	if single > 0 {
+		res.ThroughputRatio = round(multi / single)
+	}
+	fmt.Fprintf(r.o.Out, "bench:   %d sellers x %d orders: %.0f tasks/s, sellers done between %.2fs and %.2fs; one seller, %d orders: %.0f tasks/s\n",
+		n, per, multi, lo.Seconds(), hi.Seconds(), n*per, single)
+	r.res.Sellers = res
+	return nil
+}
+
+// multiSellerRun returns the throughput and, per seller, when its last
+// order was called (seconds after the run's first call).
+func (r *runner) multiSellerRun(ctx context.Context, n, per, procs int) (float64, []time.Duration, error) {
+	base := r.queue("sellers")
+	var first atomic.Int64
+	lastAt := make([]atomic.Int64, n)
+	counts := make([]atomic.Int64, n)
+	var finished atomic.Int64
+	all := make(chan struct{})
+	dir, err := os.MkdirTemp("", "wdtcancel-bench-sellers-")
+	if err != nil {
+		return 0, nil, err
+	}
+	defer os.RemoveAll(dir)
+
+	var file strings.Builder
+	file.WriteString("sellers:\n")
+	env := []string{"REDIS_URL=" + r.url}
+	for i := 0; i < n; i++ {
+		i := i
+		name := fmt.Sprintf("s%03d", i)
+		secret := fmt.Sprintf("bench%03d:salt%03d", i, i)
+		sb, err := sandbox.NewServer(sandbox.Options{SID: "sid-" + name, AppKey: "key-" + name, AppSecret: secret, OnCall: func(string) {
+			now := time.Now().UnixNano()
+			first.CompareAndSwap(0, now)
+			if counts[i].Add(1) == int64(per) {
+				lastAt[i].Store(now)
+				if finished.Add(1) == int64(n) {
+					close(all)
+				}
+			}
+		}})
+		if err != nil {
+			return 0, nil, err
+		}
+		defer sb.Close()
+		variable := fmt.Sprintf("BENCH_SELLER_SECRET_%03d", i)
+		env = append(env, variable+"="+secret)
+		fmt.Fprintf(&file, "  %s:\n    sid: sid-%s\n    appkey: key-%s\n    appsecret_env: %s\n    url: %s\n", name, name, name, variable, sb.APIURL())
+		r.queues = append(r.queues, tasks.QueueFor(base, name))
+	}
+	path := filepath.Join(dir, "sellers.yaml")
+	if err := os.WriteFile(path, []byte(file.String()), 0o600); err != nil {
+		return 0, nil, err
+	}
+	if err := r.fillSellers(ctx, base, n, per); err != nil {
+		return 0, nil, err
+	}
+	stop, exited, err := r.startWorkers(procs, []string{"--sellers", path, "--queue", base}, env)
+	if err != nil {
+		return 0, nil, err
+	}
+	waitErr := waitOrExit(ctx, all, exited, 10*time.Minute)
+	stop()
+	if waitErr != nil {
+		return 0, nil, waitErr
+	}
+	t0 := first.Load()
+	done := make([]time.Duration, n)
+	var last int64
+	for i := range lastAt {
+		done[i] = time.Duration(lastAt[i].Load() - t0)
+		last = max(last, lastAt[i].Load())
+	}
+	return float64(n*per-1) / time.Duration(last-t0).Seconds(), done, nil
+}
+
+// fillSellers enqueues per orders for each of n sellers, interleaved, with
+// the seller in each payload and each seller's tasks in its own queue.
+func (r *runner) fillSellers(ctx context.Context, base string, n, per int) error {
+	client := asynq.NewClientFromRedisClient(r.rdb)
+	now := time.Now()
+	type job struct{ seller, no string }
+	jobs := make(chan job)
+	var (
+		wg       sync.WaitGroup
+		errOnce  sync.Once
+		firstErr error
+	)
+	for w := 0; w < 32; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				task, err := tasks.NewCancelTaskFor(j.seller, j.no, "bench", now, asynq.Queue(tasks.QueueFor(base, j.seller)))
+				if err == nil {
+					_, err = client.EnqueueContext(ctx, task)
+				}
+				if err != nil {
+					errOnce.Do(func() { firstErr = fmt.Errorf("enqueue %s for %s: %w", j.no, j.seller, err) })
+				}
+			}
+		}()
+	}
+	for k := 0; k < per && ctx.Err() == nil; k++ {
+		for i := 0; i < n; i++ {
+			jobs <- job{fmt.Sprintf("s%03d", i), fmt.Sprintf("MS%06d", k)}
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	if firstErr == nil {
+		firstErr = ctx.Err()
+	}
+	return firstErr
+}
+
+// oneSellerRun is the comparison: total orders for one seller (the default
+// seller, from WDT_* settings) on the same number of worker processes.
+func (r *runner) oneSellerRun(ctx context.Context, total, procs int) (float64, error) {
+	q := r.queue("sellers-one")
+	var first, last, calls atomic.Int64
+	done := make(chan struct{})
+	sb, err := sandbox.NewServer(sandbox.Options{OnCall: func(string) {
+		now := time.Now().UnixNano()
+		first.CompareAndSwap(0, now)
+		if calls.Add(1) == int64(total) {
+			last.Store(now)
+			close(done)
+		}
+	}})
+	if err != nil {
+		return 0, err
+	}
+	defer sb.Close()
+	if err := r.fill(ctx, q, "OS", total); err != nil {
+		return 0, err
+	}
+	env := []string{"REDIS_URL=" + r.url, "WDT_URL=" + sb.APIURL(), "WDT_SID=sandbox", "WDT_APPKEY=sandbox", "WDT_APPSECRET=sandbox:sandbox"}
+	stop, exited, err := r.startWorkers(procs, []string{"--queue", q}, env)
+	if err != nil {
+		return 0, err
+	}
+	waitErr := waitOrExit(ctx, done, exited, 10*time.Minute)
+	stop()
+	if waitErr != nil {
+		return 0, waitErr
+	}
+	return float64(total-1) / time.Duration(last.Load()-first.Load()).Seconds(), nil
+}
+
+// startWorkers starts procs worker processes with args and env (no ops
+// port, warn-level logs). stop sends SIGTERM and waits for each; exited
+// delivers an error if a worker ends before stop, with the end of its
+// stderr, so a worker that refuses its flags fails the bench at once
+// instead of leaving it waiting.
+func (r *runner) startWorkers(procs int, args, env []string) (stop func(), exited <-chan error, err error) {
+	var (
+		cmds     []*exec.Cmd
+		wg       sync.WaitGroup
+		stopping atomic.Bool
+	)
+	early := make(chan error, procs)
+	stop = func() {
+		stopping.Store(true)
+		for _, c := range cmds {
+			c.Process.Signal(syscall.SIGTERM)
+		}
+		wg.Wait()
+	}
+	for i := 0; i < procs; i++ {
+		cmd := r.o.WorkerCommand(append(append([]string(nil), args...),
+			"--listen", "", "--concurrency", strconv.Itoa(r.o.Concurrency), "--log-level", "warn"), env)
+		var stderr tailBuffer
+		cmd.Stdout, cmd.Stderr = io.Discard, &stderr
+		if err := cmd.Start(); err != nil {
+			stop()
+			return nil, nil, err
+		}
+		cmds = append(cmds, cmd)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := cmd.Wait()
+			if !stopping.Load() {
+				early <- fmt.Errorf("a worker process ended early (%v): %s", err, stderr.String())
+			}
+		}()
+	}
+	return stop, early, nil
+}
+
+// waitOrExit waits for done, for a worker that ends early, or for the
+// deadline.
+func waitOrExit(ctx context.Context, done <-chan struct{}, exited <-chan error, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-done:
+		return nil
+	case err := <-exited:
+		return err
+	case <-t.C:
+		return fmt.Errorf("not done after %s", d)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// tailBuffer keeps the last 2 KiB written to it.
+type tailBuffer struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (b *tailBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf = append(b.buf, p...)
+	if len(b.buf) > 2048 {
+		b.buf = b.buf[len(b.buf)-2048:]
+	}
+	return len(p), nil
+}
+
+func (b *tailBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return strings.TrimSpace(string(b.buf))
+}

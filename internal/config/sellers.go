@@ -1,0 +1,301 @@
+package config
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/wdtcancel/wdtcancel/tasks"
+	"github.com/wdtcancel/wdtcancel/worker/wdt"
+)
+
+// MaxSellersFileBytes bounds the sellers file: hundreds of sellers fit in a
+// few hundred kilobytes, and a larger file is a mistake (a wrong path).
+const MaxSellersFileBytes = 4 << 20
+
+// Seller is one WDT seller as workers and the sandbox use it, with every
+// optional field resolved against the command's defaults. Credentials format
+// themselves without the secret or the salt, so a Seller can be logged.
+type Seller struct {
+	Name            string
+	URL             string
+	Credentials     wdt.Credentials
+	RatePerMinute   int
+	MaxInflight     int
+	ConnectionClose bool
+	// Sandbox is the seller's optional `sandbox:` block, read only by
+	// `wdtcancel sandbox`; nil when the file has none.
+	Sandbox *SandboxSeller
+}
+
+// SandboxSeller is what the sandbox alone reads of a seller: its quotas and
+// faults. Zero values mean the sandbox's own defaults.
+type SandboxSeller struct {
+	RatePerMinute    int           `yaml:"rate_per_minute"`
+	MaxConcurrency   int           `yaml:"max_concurrency"`
+	Latency          time.Duration `yaml:"latency"`
+	ClockOffset      time.Duration `yaml:"clock_offset"`
+	FailRate         float64       `yaml:"fail_rate"`
+	LostResponseRate float64       `yaml:"lost_response_rate"`
+	ApplyFailRate    float64       `yaml:"apply_fail_rate"`
+	RedirectRate     float64       `yaml:"redirect_rate"`
+	LaxJSONRate      float64       `yaml:"lax_json_rate"`
+	Unknown          string        `yaml:"unknown"` // editing | missing
+	Orders           string        `yaml:"orders"`  // a file of "NO STATE" lines
+	Seed             int64         `yaml:"seed"`
+}
+
+// SellerDefaults fill what a seller's entry leaves out: the command's own
+// --wdt-url, --rate-per-minute, --max-inflight and --connection-close.
+type SellerDefaults struct {
+	URL             string
+	RatePerMinute   int
+	MaxInflight     int
+	ConnectionClose bool
+}
+
+// sellersFile is the YAML document. Unknown keys are refused, so a typo
+// ("appsecret_evn") fails at start instead of leaving a seller half set up.
+type sellersFile struct {
+	InlineSecrets bool                   `yaml:"inline_secrets"`
+	Sellers       map[string]sellerEntry `yaml:"sellers"`
+}
+
+type sellerEntry struct {
+	SID             string         `yaml:"sid"`
+	AppKey          string         `yaml:"appkey"`
+	AppSecret       string         `yaml:"appsecret"`
+	AppSecretEnv    string         `yaml:"appsecret_env"`
+	AppSecretFile   string         `yaml:"appsecret_file"`
+	URL             string         `yaml:"url"`
+	RatePerMinute   *int           `yaml:"rate_per_minute"`
+	MaxInflight     *int           `yaml:"max_inflight"`
+	ConnectionClose *bool          `yaml:"connection_close"`
+	Sandbox         *SandboxSeller `yaml:"sandbox"`
+}
+
+// LoadSellers reads and validates a sellers file (docs/sellers.md). Every
+// problem is reported at once, each line naming the file, the seller and the
+// field; no line shows a secret. lookupEnv is os.LookupEnv outside tests.
+// The sellers come back sorted by name.
+func LoadSellers(path string, lookupEnv func(string) (string, bool), def SellerDefaults) ([]Seller, error) {
+	raw, err := readLimited(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: sellers file %s: %v", wdt.ErrConfig, path, err)
+	}
+	return ParseSellers(path, raw, lookupEnv, def)
+}
+
+// ParseSellers is LoadSellers on the file's bytes; name is how errors call it.
+func ParseSellers(name string, raw []byte, lookupEnv func(string) (string, bool), def SellerDefaults) ([]Seller, error) {
+	var f sellersFile
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("%w: sellers file %s is empty: list the sellers under `sellers:` (see docs/sellers.md)", wdt.ErrConfig, name)
+		}
+		return nil, fmt.Errorf("%w: sellers file %s is not valid: %v", wdt.ErrConfig, name, err)
+	}
+	if len(f.Sellers) == 0 {
+		return nil, fmt.Errorf("%w: sellers file %s lists no seller: list them under `sellers:` (see docs/sellers.md)", wdt.ErrConfig, name)
+	}
+	names := make([]string, 0, len(f.Sellers))
+	for n := range f.Sellers {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+
+	var problems []string
+	sids := map[string]string{}
+	out := make([]Seller, 0, len(names))
+	for _, n := range names {
+		s, errs := resolveSeller(n, f.Sellers[n], f.InlineSecrets, lookupEnv, def)
+		for _, e := range errs {
+			problems = append(problems, fmt.Sprintf("seller %q: %s", n, e))
+		}
+		if len(errs) == 0 {
+			if other, dup := sids[s.Credentials.SID]; dup {
+				problems = append(problems, fmt.Sprintf("seller %q: sid %q is already seller %q's: one seller per sid, or their limits and breakers would not add up", n, s.Credentials.SID, other))
+			}
+			sids[s.Credentials.SID] = n
+			out = append(out, s)
+		}
+	}
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("%w: sellers file %s:\n  %s", wdt.ErrConfig, name, strings.Join(problems, "\n  "))
+	}
+	return out, nil
+}
+
+// resolveSeller validates one entry and fills its defaults. It returns every
+// problem it finds rather than the first.
+func resolveSeller(name string, e sellerEntry, inlineOK bool, lookupEnv func(string) (string, bool), def SellerDefaults) (Seller, []string) {
+	var errs []string
+	if err := tasks.ValidateSeller(name); err != nil {
+		errs = append(errs, fmt.Sprintf("bad name: %s", strings.TrimPrefix(err.Error(), tasks.ErrInvalid.Error()+" ")))
+	}
+	appSecret, where, secretErr := sellerSecret(e, inlineOK, lookupEnv)
+	if secretErr != "" {
+		errs = append(errs, secretErr)
+	}
+	s := Seller{
+		Name:            name,
+		URL:             strings.TrimSpace(e.URL),
+		RatePerMinute:   def.RatePerMinute,
+		MaxInflight:     def.MaxInflight,
+		ConnectionClose: def.ConnectionClose,
+		Sandbox:         e.Sandbox,
+	}
+	if s.URL == "" {
+		s.URL = def.URL
+	}
+	if e.RatePerMinute != nil {
+		s.RatePerMinute = *e.RatePerMinute
+	}
+	if e.MaxInflight != nil {
+		s.MaxInflight = *e.MaxInflight
+	}
+	if e.ConnectionClose != nil {
+		s.ConnectionClose = *e.ConnectionClose
+	}
+	if s.RatePerMinute < 0 {
+		errs = append(errs, fmt.Sprintf("rate_per_minute is %d: use 0 (no limit) or more", s.RatePerMinute))
+	}
+	if s.MaxInflight < 0 {
+		errs = append(errs, fmt.Sprintf("max_inflight is %d: use 0 (no limit) or more", s.MaxInflight))
+	}
+	if s.URL == "" {
+		errs = append(errs, fmt.Sprintf("url is not set and there is no --wdt-url / WDT_URL default: %s (test) or %s (production)", wdt.TestURL, wdt.ProductionURL))
+	} else if _, err := wdt.ParseEndpoint(s.URL); err != nil {
+		errs = append(errs, fmt.Sprintf("url: %s", strings.TrimPrefix(err.Error(), wdt.ErrConfig.Error()+": ")))
+	}
+	switch {
+	case strings.TrimSpace(e.SID) == "":
+		errs = append(errs, "sid is empty: set it to the seller account WDT assigned")
+	case strings.TrimSpace(e.AppKey) == "":
+		errs = append(errs, "appkey is empty: set it to the appkey WDT assigned")
+	case secretErr == "":
+		creds, err := wdt.NewCredentials(e.SID, e.AppKey, appSecret)
+		if err != nil {
+			// NewCredentials names WDT_APPSECRET; say where this seller's came from.
+			msg := strings.TrimPrefix(err.Error(), wdt.ErrConfig.Error()+": ")
+			msg = strings.ReplaceAll(msg, "WDT_APPSECRET (or --appsecret)", where)
+			msg = strings.ReplaceAll(msg, "set WDT_APPSECRET or --appsecret", "set "+where)
+			errs = append(errs, msg)
+		}
+		s.Credentials = creds
+	}
+	return s, errs
+}
+
+// sellerSecret finds the appsecret of one entry: exactly one of
+// appsecret_env and appsecret_file, or an inline appsecret when the file
+// allows it. where names the source for error messages, never the value.
+func sellerSecret(e sellerEntry, inlineOK bool, lookupEnv func(string) (string, bool)) (secret, where, problem string) {
+	set := 0
+	for _, v := range []string{e.AppSecret, e.AppSecretEnv, e.AppSecretFile} {
+		if v != "" {
+			set++
+		}
+	}
+	switch {
+	case set == 0:
+		return "", "", "no appsecret: set appsecret_env (a variable holding secret:salt) or appsecret_file (a file holding it)"
+	case set > 1:
+		return "", "", "more than one of appsecret, appsecret_env and appsecret_file: keep one"
+	case e.AppSecret != "" && !inlineOK:
+		return "", "", "appsecret is written in the file: move it to a variable (appsecret_env) or a file (appsecret_file), or, for a sandbox or test file only, put `inline_secrets: true` at the top"
+	case e.AppSecret != "":
+		return e.AppSecret, "the inline appsecret", ""
+	case e.AppSecretEnv != "":
+		where := "appsecret_env " + e.AppSecretEnv
+		v, ok := lookupEnv(e.AppSecretEnv)
+		if !ok || strings.TrimSpace(v) == "" {
+			return "", where, fmt.Sprintf("appsecret_env %s is not set: export it as secret:salt", e.AppSecretEnv)
+		}
+		return v, where, ""
+	default:
+		where := "appsecret_file " + e.AppSecretFile
+		v, err := firstLine(e.AppSecretFile)
+		if err != nil {
+			return "", where, fmt.Sprintf("appsecret_file: %v", err)
+		}
+		return v, where, ""
+	}
+}
+
+// firstLine reads the first line of a secret file. The error never holds the
+// content.
+func firstLine(path string) (string, error) {
+	raw, err := readLimited(path)
+	if err != nil {
+		return "", err
+	}
+	line, _, _ := bufio.NewReader(bytes.NewReader(raw)).ReadLine()
+	if strings.TrimSpace(string(line)) == "" {
+		return "", fmt.Errorf("%s: the first line is empty: write secret:salt on it", path)
+	}
+	return string(line), nil
+}
+
+func readLimited(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	raw, err := io.ReadAll(io.LimitReader(f, MaxSellersFileBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if len(raw) > MaxSellersFileBytes {
+		return nil, fmt.Errorf("%s is larger than %d bytes: is it the right file?", path, MaxSellersFileBytes)
+	}
+	return raw, nil
+}
+
+// SellersFileConflict refuses the single-seller settings beside a sellers
+// file: two sources for one seller's credentials would leave it unclear which
+// one a task is sent with.
+func (w *WDT) SellersFileConflict() error {
+	var set []string
+	for _, m := range []struct{ v, name string }{{w.SID, "WDT_SID (--sid)"}, {w.AppKey, "WDT_APPKEY (--appkey)"}, {w.AppSecret, "WDT_APPSECRET (--appsecret)"}} {
+		if strings.TrimSpace(m.v) != "" {
+			set = append(set, m.name)
+		}
+	}
+	if len(set) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: a sellers file is given and so is %s: put that seller in the file as `default` and unset them",
+		wdt.ErrConfig, strings.Join(set, ", "))
+}
+
+// SingleSeller is the seller of a deployment without a sellers file: the
+// WDT_* settings, named tasks.DefaultSeller.
+func (w *WDT) SingleSeller(def SellerDefaults) (Seller, error) {
+	creds, err := w.credentials()
+	if err != nil {
+		return Seller{}, err
+	}
+	if _, err := wdt.ParseEndpoint(w.URL); err != nil {
+		return Seller{}, err
+	}
+	return Seller{
+		Name:            tasks.DefaultSeller,
+		URL:             w.URL,
+		Credentials:     creds,
+		RatePerMinute:   def.RatePerMinute,
+		MaxInflight:     def.MaxInflight,
+		ConnectionClose: w.ConnectionClose || def.ConnectionClose,
+	}, nil
+}
