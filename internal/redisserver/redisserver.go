@@ -2,8 +2,10 @@
 // command and tests: a real redis-server from PATH on a free loopback port
 // when there is one, else an embedded miniredis. CI sets RequireRealEnv so
 // that a missing redis-server fails the run instead of silently testing
-// against the embedded fake. It does not import testing: the shipped binary
-// links it (redistest wraps it for tests).
+// against the embedded fake. StartSentinel and StartCluster start the two
+// highly available topologies from the same binary (topology.go). It does
+// not import testing: the shipped binary links it (redistest wraps it for
+// tests).
 package redisserver
 
 import (
