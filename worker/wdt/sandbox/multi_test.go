@@ -442,6 +442,9 @@ func TestMultiLogsNameTheSellerNotTheSecret(t *testing.T) {
 		}
 		if s, ok := e.ContextMap()["seller"].(string); ok {
 			sellers = append(sellers, s)
+			if msg := e.ContextMap()["message"]; s == "beta" && msg != sandbox.MsgAuthFailed {
+				t.Errorf("beta's refusal logged with message %v, want %s", msg, sandbox.MsgAuthFailed)
+			}
 		}
 	}
 	if strings.Join(sellers, ",") != "alpha,beta" || logs.FilterMessage("sandbox call for no seller").Len() != 1 {

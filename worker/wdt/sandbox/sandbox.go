@@ -363,7 +363,7 @@ func (s *Sandbox) serveAPI(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.count("", f.name())
-		s.logCall(method, "", -1, f.name(), start)
+		s.logCall(method, "", -1, "", f.name(), start)
 		writeFault(w, r, f)
 		return
 	}
@@ -385,7 +385,7 @@ func (s *Sandbox) serveAPI(w http.ResponseWriter, r *http.Request) {
 
 	status, msg, no := s.answer(r, body, admitted)
 	s.count(strconv.Itoa(status), f.name())
-	s.logCall(method, no, status, f.name(), start)
+	s.logCall(method, no, status, msg, f.name(), start)
 	if no != "" && f.kind != kindNone {
 		s.mu.Lock()
 		if o, ok := s.orders[no]; ok {
@@ -592,11 +592,17 @@ func (s *Sandbox) count(status, faultName string) {
 	}
 }
 
-func (s *Sandbox) logCall(method, no string, status int, faultName string, start time.Time) {
+// logCall logs one call. The message is WDT's (a rate-limit answer is told
+// from a rejection by it), never anything of the request's secrets.
+func (s *Sandbox) logCall(method, no string, status int, msg, faultName string, start time.Time) {
 	if ce := s.log.Check(zap.InfoLevel, "sandbox call"); ce != nil {
-		ce.Write(zap.String("method", method), zap.String("pre_stockin_no", no),
+		fields := []zap.Field{zap.String("method", method), zap.String("pre_stockin_no", no),
 			zap.String("status", wdt.StatusText(status)), zap.String("fault", faultName),
-			zap.Duration("duration", time.Since(start)))
+			zap.Duration("duration", time.Since(start))}
+		if msg != "" {
+			fields = append(fields, zap.String("message", msg))
+		}
+		ce.Write(fields...)
 	}
 }
 
