@@ -80,6 +80,11 @@ type env struct {
 	mu      sync.Mutex
 	procs   []*proc
 	outputs testkit.SyncBuffer // every CLI output and HTTP body, for the secret scan
+	// sellersFile: the workers and the sandbox take their sellers from
+	// files (--sellers), so no process gets the single seller's WDT_SID,
+	// WDT_APPKEY, WDT_APPSECRET or their sandbox twins, which a sellers
+	// file refuses beside it.
+	sellersFile bool
 }
 
 func newEnv(t *testing.T, ro redistest.Options) *env {
@@ -93,6 +98,9 @@ func newEnv(t *testing.T, ro redistest.Options) *env {
 }
 
 func (e *env) envVars() []string {
+	if e.sellersFile {
+		return []string{"REDIS_URL=" + e.redis.URL(), "WDT_URL=http://" + e.sbAddr + "/openapi"}
+	}
 	return []string{"REDIS_URL=" + e.redis.URL(), "WDT_URL=http://" + e.sbAddr + "/openapi",
 		"WDT_SID=faults", "WDT_APPKEY=faultkey", "WDT_APPSECRET=" + appSecret,
 		// The sandbox reads only its own variables, never the worker's WDT_*.
@@ -180,11 +188,11 @@ func (e *env) get(url string, into any) []byte {
 	return b
 }
 
-// enqueueAll enqueues through the CLI and returns the numbers it
-// acknowledged as enqueued.
-func (e *env) enqueueAll(nos []string) []string {
+// enqueueAll enqueues through the CLI (with extra arguments, such as
+// --seller NAME) and returns the numbers it acknowledged as enqueued.
+func (e *env) enqueueAll(nos []string, extra ...string) []string {
 	e.t.Helper()
-	r := e.cli(strings.Join(nos, "\n"), "enqueue", "--file", "-", "--json")
+	r := e.cli(strings.Join(nos, "\n"), append([]string{"enqueue", "--file", "-", "--json"}, extra...)...)
 	var sum struct {
 		Enqueued int `json:"enqueued"`
 		Items    []struct {
