@@ -67,7 +67,10 @@ func TestSeveralSellers(t *testing.T) {
 	e.sandbox = e.start("sandbox", "sandbox", "--listen", e.sbAddr, "--sellers", sbFile, "--log-level", "info")
 	testkit.WaitListening(t, e.sbAddr)
 	pool := func() []*proc {
-		return []*proc{e.startWorker("--sellers", wFile, "--concurrency", "4"), e.startWorker("--sellers", wFile, "--concurrency", "4")}
+		// A short cooldown after a rate-limit answer, as in scenario 4: the
+		// default minute would only make the slow seller slower.
+		args := []string{"--sellers", wFile, "--concurrency", "4", "--cooldown", "5s"}
+		return []*proc{e.startWorker(args...), e.startWorker(args...)}
 	}
 	workers := pool()
 
@@ -78,6 +81,7 @@ func TestSeveralSellers(t *testing.T) {
 
 	// All three, and the shared numbers for healthy and slow. The healthy
 	// seller's batch goes last, so the others already compete for the pool.
+	brokenStart := time.Now()
 	e.enqueueAll(broken.nos, "--seller", "broken")
 	slowStart := time.Now()
 	e.enqueueAll(slow.nos, "--seller", "slow")
@@ -88,7 +92,7 @@ func TestSeveralSellers(t *testing.T) {
 	mixedTook := e.waitSeller("healthy", len(healthyAll.nos), start, 3*time.Minute)
 
 	// Broken: every task held, none dead, readiness names the seller.
-	heldAfter := e.waitHeld("broken", len(broken.nos), time.Minute)
+	heldAfter := e.waitHeld("broken", len(broken.nos), brokenStart, time.Minute)
 	if dead := len(e.sellerDLQ("broken")); dead != 0 {
 		t.Errorf("broken: %d tasks dead-lettered for a configuration fault, want all held", dead)
 	}
@@ -160,7 +164,7 @@ func TestSeveralSellers(t *testing.T) {
 	ratio := aloneTook.Seconds() / mixedTook.Seconds()
 	t.Logf("several sellers: healthy alone %d orders in %s (%.0f/s); beside broken and slow %d orders in %s (%.0f/s): %.2f of its throughput alone",
 		n, aloneTook.Round(10*time.Millisecond), float64(n)/aloneTook.Seconds(), n, mixedTook.Round(10*time.Millisecond), float64(n)/mixedTook.Seconds(), ratio)
-	t.Logf("several sellers: broken (wrong appsecret) %d of %d held %s after enqueue, 0 dead, /readyz named it; secret fixed, workers restarted, retry --held --seller broken: %s",
+	t.Logf("several sellers: broken (wrong appsecret) %d of %d held %s after enqueue, 0 dead, /readyz named it; secret fixed, workers restarted, retry --held --seller broken: %s (the rest had been released by the restarted workers' breaker probe)",
 		len(broken.nos), len(broken.nos), heldAfter.Round(100*time.Millisecond), strings.TrimSpace(r.Stdout))
 	t.Logf("several sellers: broken after the fix: %s, settled in %s", vb, brokenTook.Round(100*time.Millisecond))
 	t.Logf("several sellers: slow (quota %d/min at the sandbox, workers at %d/min, 350 ms latency) %d orders in %s; at most %d calls accepted and %d tried in any %s window; %d rate-limit answers; dead-lettered %d",
@@ -275,8 +279,8 @@ func (e *env) waitSeller(seller string, want int, from time.Time, within time.Du
 }
 
 // waitHeld waits until want tasks of the seller are held (in the retry set
-// with a held: last error) and returns how long that took.
-func (e *env) waitHeld(seller string, want int, within time.Duration) time.Duration {
+// with a held: last error) and returns the time since from.
+func (e *env) waitHeld(seller string, want int, from time.Time, within time.Duration) time.Duration {
 	e.t.Helper()
 	queue := tasks.QueueFor(tasks.DefaultQueue, seller)
 	insp := e.inspector()
@@ -294,7 +298,7 @@ func (e *env) waitHeld(seller string, want int, within time.Duration) time.Durat
 			}
 		}
 		if held == want {
-			return time.Since(start)
+			return time.Since(from)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
