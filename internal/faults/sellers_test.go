@@ -101,6 +101,13 @@ func TestSeveralSellers(t *testing.T) {
 		t.Errorf("/readyz does not name the broken seller: %.300s", ready)
 	}
 
+	var before sandbox.Stats
+	e.get("http://"+e.sbAddr+"/_sandbox/stats?seller=broken", &before)
+	brokenRefused := before.ByStatus["1"]
+	if before.ByStatus["0"] != 0 || brokenRefused == 0 {
+		t.Errorf("broken's calls at the sandbox before the fix: %v, want only refusals", before.ByStatus)
+	}
+
 	// Fix the secret, restart the pool, release the held tasks.
 	writeWorkerSellers(t, wFile, sellerSecret("broken"), workerRate)
 	for _, w := range workers {
@@ -164,8 +171,8 @@ func TestSeveralSellers(t *testing.T) {
 	ratio := aloneTook.Seconds() / mixedTook.Seconds()
 	t.Logf("several sellers: healthy alone %d orders in %s (%.0f/s); beside broken and slow %d orders in %s (%.0f/s): %.2f of its throughput alone",
 		n, aloneTook.Round(10*time.Millisecond), float64(n)/aloneTook.Seconds(), n, mixedTook.Round(10*time.Millisecond), float64(n)/mixedTook.Seconds(), ratio)
-	t.Logf("several sellers: broken (wrong appsecret) %d of %d held %s after enqueue, 0 dead, /readyz named it; secret fixed, workers restarted, retry --held --seller broken: %s (the rest had been released by the restarted workers' breaker probe)",
-		len(broken.nos), len(broken.nos), heldAfter.Round(100*time.Millisecond), strings.TrimSpace(r.Stdout))
+	t.Logf("several sellers: broken (wrong appsecret) %d of %d held when checked %s after enqueue (once healthy had settled), 0 dead, %d calls reached the sandbox with the wrong secret, /readyz named it; secret fixed, workers restarted, retry --held --seller broken: %q (any other held task had been released by the restarted workers' breaker probe)",
+		len(broken.nos), len(broken.nos), heldAfter.Round(100*time.Millisecond), brokenRefused, strings.ReplaceAll(strings.TrimSpace(r.Stdout), "\n", "; "))
 	t.Logf("several sellers: broken after the fix: %s, settled in %s", vb, brokenTook.Round(100*time.Millisecond))
 	t.Logf("several sellers: slow (quota %d/min at the sandbox, workers at %d/min, 350 ms latency) %d orders in %s; at most %d calls accepted and %d tried in any %s window; %d rate-limit answers; dead-lettered %d",
 		quota, workerRate, len(slowAll.nos), slowTook.Round(time.Second), maxAccepted, maxTried, window, limited, vs.Dead)
