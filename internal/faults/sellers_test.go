@@ -30,16 +30,16 @@ import (
 // serves three sellers: healthy; broken, for which the workers' sellers file
 // holds a wrong appsecret; slow, with a low quota at the sandbox (half the
 // workers' own rate for it, so the sandbox must refuse calls) and 350 ms
-// latency. Two worker processes serve all three from one sellers
-// file. The healthy seller runs alone first, then beside the other two, and
-// its throughput is compared. The broken seller's tasks must all be held,
-// none dead; after its secret is fixed in the file, the workers restarted
-// and `retry --held --seller broken` run, all must be cancelled. The slow
-// seller must meet the sandbox's rate limit and never have more accepted
-// calls in a minute than its quota there (counted from the sandbox's call log), and none of its tasks
-// may be dead-lettered. Numbers enqueued for both healthy and slow must be
-// cancelled at each. The ground truth is package reconcile's, seller by
-// seller.
+// latency. Two worker processes serve all three from one sellers file. The
+// healthy seller runs alone first, then beside the other two, and its
+// throughput is compared. The broken seller's tasks must all be held, none
+// dead; after its secret is fixed in the file, the workers restarted and
+// `retry --held --seller broken` run, all must be cancelled. The slow seller
+// must meet the sandbox's rate limit, never have more accepted calls in a
+// minute than its quota there (counted from the sandbox's call log), and
+// have none of its tasks dead-lettered. Numbers enqueued for both healthy
+// and slow must be cancelled at each. The ground truth is package
+// reconcile's, seller by seller.
 func TestSeveralSellers(t *testing.T) {
 	e := newEnv(t, redistest.Options{AppendFsync: "everysec"})
 	e.sellersFile = true
