@@ -34,7 +34,9 @@ type APIOptions struct {
 }
 
 // API is the HTTP producer: POST /v1/cancellations and
-// GET /v1/cancellations/{no}, JSON in and out.
+// GET /v1/cancellations/{no}, JSON in and out. Each request names its
+// seller (body field "seller", query ?seller=; tasks.DefaultSeller when
+// absent) and every answer about a seller's numbers carries "seller".
 type API struct {
 	c    *Client
 	opts APIOptions
@@ -45,11 +47,22 @@ type API struct {
 type CancelRequest struct {
 	PreStockinNos []string `json:"pre_stockin_nos"`
 	Source        string   `json:"source,omitempty"`
+	// Seller the numbers belong to; empty means tasks.DefaultSeller.
+	Seller string `json:"seller,omitempty"`
 }
 
-// apiError is every error body.
+// CancelResponse is the answer of POST /v1/cancellations: the seller and
+// the batch's Summary, its fields at the top level.
+type CancelResponse struct {
+	Seller string `json:"seller"`
+	Summary
+}
+
+// apiError is every error body. Seller is set once the request's seller is
+// known and valid.
 type apiError struct {
-	Error string `json:"error"`
+	Error  string `json:"error"`
+	Seller string `json:"seller,omitempty"`
 }
 
 // NewAPI builds the handler.
@@ -82,12 +95,12 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				panic(v)
 			}
 			a.opts.Logger.Error("api handler panic", zap.String("path", r.URL.Path), zap.Any("panic", v))
-			httpjson.Write(w, http.StatusInternalServerError, apiError{"internal error"})
+			httpjson.Write(w, http.StatusInternalServerError, apiError{Error: "internal error"})
 		}
 	}()
-	if r.URL.Path != "/healthz" && !a.authorized(r) {
+	if !publicPath(r.URL.Path) && !a.authorized(r) { // api_routes.go
 		w.Header().Set("WWW-Authenticate", `Bearer realm="wdtcancel"`)
-		httpjson.Write(w, http.StatusUnauthorized, apiError{"missing or wrong bearer token: send Authorization: Bearer <WDTCANCEL_API_TOKEN>"})
+		httpjson.Write(w, http.StatusUnauthorized, apiError{Error: "missing or wrong bearer token: send Authorization: Bearer <WDTCANCEL_API_TOKEN>"})
 		return
 	}
 	a.mux.ServeHTTP(w, r)
@@ -104,74 +117,110 @@ func (a *API) authorized(r *http.Request) bool {
 func (a *API) post(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
-		httpjson.Write(w, http.StatusUnsupportedMediaType, apiError{"Content-Type must be application/json"})
+		httpjson.Write(w, http.StatusUnsupportedMediaType, apiError{Error: "Content-Type must be application/json"})
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.opts.MaxBodyBytes))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			httpjson.Write(w, http.StatusRequestEntityTooLarge, apiError{fmt.Sprintf("request body larger than %d bytes: split the batch", a.opts.MaxBodyBytes)})
+			httpjson.Write(w, http.StatusRequestEntityTooLarge, apiError{Error: fmt.Sprintf("request body larger than %d bytes: split the batch", a.opts.MaxBodyBytes)})
 			return
 		}
-		httpjson.Write(w, http.StatusBadRequest, apiError{"cannot read request body"})
+		httpjson.Write(w, http.StatusBadRequest, apiError{Error: "cannot read request body"})
 		return
 	}
 	var req CancelRequest
 	dec := json.NewDecoder(strings.NewReader(string(body)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
-		httpjson.Write(w, http.StatusBadRequest, apiError{"body must be {\"pre_stockin_nos\": [\"...\"], \"source\": \"...\"}: " + err.Error()})
+		httpjson.Write(w, http.StatusBadRequest, apiError{Error: "body must be {\"pre_stockin_nos\": [\"...\"], \"source\": \"...\", \"seller\": \"...\"}: " + err.Error()})
 		return
 	}
 	if dec.More() {
-		httpjson.Write(w, http.StatusBadRequest, apiError{"trailing data after the JSON object"})
+		httpjson.Write(w, http.StatusBadRequest, apiError{Error: "trailing data after the JSON object"})
 		return
 	}
 	switch n := len(req.PreStockinNos); {
 	case n == 0:
-		httpjson.Write(w, http.StatusBadRequest, apiError{"pre_stockin_nos is empty"})
+		httpjson.Write(w, http.StatusBadRequest, apiError{Error: "pre_stockin_nos is empty"})
 		return
 	case n > a.opts.MaxNumbers:
-		httpjson.Write(w, http.StatusRequestEntityTooLarge, apiError{fmt.Sprintf("%d numbers in one request, at most %d: split the batch", n, a.opts.MaxNumbers)})
+		httpjson.Write(w, http.StatusRequestEntityTooLarge, apiError{Error: fmt.Sprintf("%d numbers in one request, at most %d: split the batch", n, a.opts.MaxNumbers)})
 		return
 	}
 	if err := tasks.ValidateSource(req.Source); err != nil {
-		httpjson.Write(w, http.StatusBadRequest, apiError{err.Error()})
+		httpjson.Write(w, http.StatusBadRequest, apiError{Error: err.Error()})
 		return
 	}
-	c := *a.c
+	c, ok := a.forSeller(w, req.Seller, "body field \"seller\"")
+	if !ok {
+		return
+	}
 	if req.Source != "" {
 		c.source = req.Source
 	}
 	results, err := c.CancelSlice(r.Context(), req.PreStockinNos, ManyOptions{})
 	sum := Summarize(results, true)
-	a.opts.Logger.Info("api enqueue", zap.Int("numbers", len(results)), zap.Int("enqueued", sum.Enqueued),
+	a.opts.Logger.Info("api enqueue", zap.String("seller", c.seller), zap.Int("numbers", len(results)), zap.Int("enqueued", sum.Enqueued),
 		zap.Int("duplicate", sum.Duplicate), zap.Int("invalid", sum.Invalid), zap.Int("failed", sum.Failed),
 		zap.Duration("duration", time.Since(start)))
 	code := http.StatusOK
 	if err != nil || (sum.Failed > 0 && sum.Failed == sum.Total()) {
 		code = http.StatusServiceUnavailable
 	}
-	httpjson.Write(w, code, sum)
+	httpjson.Write(w, code, CancelResponse{Seller: c.seller, Summary: sum})
 }
 
+// forSeller is a copy of the API's client for the request's seller (""
+// is tasks.DefaultSeller), or false after answering 400 with the reason.
+// The copy is the caller's to change (its source).
+func (a *API) forSeller(w http.ResponseWriter, seller, what string) (*Client, bool) {
+	if seller == "" {
+		seller = tasks.DefaultSeller
+	}
+	c, err := a.c.ForSeller(seller)
+	if err != nil {
+		httpjson.Write(w, http.StatusBadRequest, apiError{Error: what + ": " + err.Error() + " (" + SellerRule + ")"})
+		return nil, false
+	}
+	return c, true
+}
+
+// SellerRule says what a seller name may be, for messages refusing one.
+const SellerRule = "a seller name is 1-32 lower-case letters, digits, '-' and '_', starting with a letter or a digit"
+
 func (a *API) get(w http.ResponseWriter, r *http.Request) {
-	st, err := a.c.Status(r.Context(), r.PathValue("no"))
+	q := r.URL.Query()
+	if vs := q["seller"]; len(vs) > 1 {
+		httpjson.Write(w, http.StatusBadRequest, apiError{Error: "?seller= given more than once: name one seller"})
+		return
+	}
+	seller, given := q.Get("seller"), q.Has("seller")
+	if given && seller == "" {
+		// "?seller=" is a mistake, not a request for the default seller.
+		httpjson.Write(w, http.StatusBadRequest, apiError{Error: "?seller= is empty: name the seller, or leave the parameter out for the default seller (" + SellerRule + ")"})
+		return
+	}
+	c, ok := a.forSeller(w, seller, "?seller=")
+	if !ok {
+		return
+	}
+	st, err := c.Status(r.Context(), r.PathValue("no"))
 	switch {
 	case errors.Is(err, tasks.ErrInvalid):
-		httpjson.Write(w, http.StatusBadRequest, apiError{err.Error()})
+		httpjson.Write(w, http.StatusBadRequest, apiError{Error: err.Error(), Seller: c.seller})
 	case errors.Is(err, ErrNotFound):
-		httpjson.Write(w, http.StatusNotFound, apiError{err.Error()})
+		httpjson.Write(w, http.StatusNotFound, apiError{Error: err.Error(), Seller: c.seller})
 	case errors.Is(err, ErrCorruptRecord):
-		httpjson.Write(w, http.StatusInternalServerError, apiError{err.Error() + ": an operator can inspect it with `wdtcancel dlq show` and forget it with `dlq purge`"})
+		httpjson.Write(w, http.StatusInternalServerError, apiError{Error: err.Error() + ": an operator can inspect it with `wdtcancel dlq show" + c.sellerFlag() + "` and forget it with `dlq purge" + c.sellerFlag() + "`", Seller: c.seller})
 	case err != nil:
-		httpjson.Write(w, http.StatusServiceUnavailable, apiError{"redis unavailable, retry later"})
+		httpjson.Write(w, http.StatusServiceUnavailable, apiError{Error: "redis unavailable, retry later", Seller: c.seller})
 	default:
 		// Encode before the status line goes out: a value that cannot be
 		// encoded must not become a 200 with an empty body.
 		if _, err := json.Marshal(st); err != nil {
-			httpjson.Write(w, http.StatusInternalServerError, apiError{"cannot encode the status of " + st.PreStockinNo + ": " + err.Error()})
+			httpjson.Write(w, http.StatusInternalServerError, apiError{Error: "cannot encode the status of " + st.PreStockinNo + ": " + err.Error(), Seller: c.seller})
 			return
 		}
 		httpjson.Write(w, http.StatusOK, st)

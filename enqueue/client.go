@@ -56,23 +56,37 @@ type Result struct {
 	Err          error   `json:"-"`
 }
 
-// Client enqueues cancellations. It is safe for concurrent use.
+// Client enqueues cancellations of one seller's orders (docs/sellers.md):
+// into the seller's queue, with the seller in the payload. ForSeller gives a
+// client of another seller on the same connection. It is safe for
+// concurrent use.
 type Client struct {
 	asynq  *asynq.Client
 	insp   *asynq.Inspector
 	rdb    redis.UniversalClient
 	dlq    *store.DLQ // of queue: dead numbers are refused
-	queue  string
+	base   string     // the base queue (WithQueue)
+	seller string
+	queue  string // tasks.QueueFor(base, seller)
 	source string
 	opts   []asynq.Option
 	now    func() time.Time
+	// owner is false for a client made by ForSeller: the connection is
+	// the original client's, and only its Close closes it.
+	owner bool
 }
 
 // ClientOption configures a Client.
 type ClientOption func(*Client)
 
-// WithQueue enqueues into another queue than tasks.DefaultQueue.
-func WithQueue(q string) ClientOption { return func(c *Client) { c.queue = q } }
+// WithQueue sets the base queue (tasks.DefaultQueue by default): the
+// default seller's queue, under which every other seller has its own
+// (tasks.QueueFor).
+func WithQueue(q string) ClientOption { return func(c *Client) { c.base = q } }
+
+// WithSeller enqueues for a seller (tasks.DefaultSeller by default): into
+// its queue, with its name in the payload. New refuses an invalid name.
+func WithSeller(name string) ClientOption { return func(c *Client) { c.seller = name } }
 
 // WithSource labels every task with the producer's name.
 func WithSource(s string) ClientOption { return func(c *Client) { c.source = s } }
@@ -102,23 +116,59 @@ func New(r asynq.RedisConnOpt, opts ...ClientOption) (*Client, error) {
 	c := &Client{
 		asynq: asynq.NewClientFromRedisClient(rdb),
 		insp:  asynq.NewInspectorFromRedisClient(rdb),
-		rdb:   rdb, queue: tasks.DefaultQueue, now: time.Now,
+		rdb:   rdb, base: tasks.DefaultQueue, seller: tasks.DefaultSeller, now: time.Now, owner: true,
 	}
 	for _, o := range opts {
 		o(c)
 	}
-	if err := tasks.ValidateSource(c.source); err != nil {
+	err := tasks.ValidateSource(c.source)
+	if err == nil {
+		err = c.setSeller(c.seller)
+	}
+	if err != nil {
+		rdb.Close() // nobody else holds it
 		return nil, err
 	}
-	c.dlq = store.NewDLQ(rdb, c.queue)
 	return c, nil
 }
 
-// Close releases the Redis connections.
-func (c *Client) Close() error { return c.rdb.Close() }
+// setSeller points c at seller's queue and dead letters.
+func (c *Client) setSeller(seller string) error {
+	dlq, err := store.NewSellerDLQ(c.rdb, c.base, seller)
+	if err != nil {
+		return err // it names the seller and the problem
+	}
+	c.seller, c.queue, c.dlq = seller, dlq.Queue(), dlq
+	return nil
+}
 
-// Queue is the queue this client enqueues into.
+// ForSeller is a client for another seller with everything else of c (base
+// queue, source, task options) on c's Redis connection: cheap enough to
+// make per request. Its Close does nothing; closing c closes the connection
+// of both. An invalid name is an error wrapping tasks.ErrInvalid.
+func (c *Client) ForSeller(name string) (*Client, error) {
+	cc := *c
+	cc.owner = false
+	if err := cc.setSeller(name); err != nil {
+		return nil, err
+	}
+	return &cc, nil
+}
+
+// Close releases the Redis connections (of every client ForSeller made from
+// this one too). On a client made by ForSeller it does nothing.
+func (c *Client) Close() error {
+	if !c.owner {
+		return nil
+	}
+	return c.rdb.Close()
+}
+
+// Queue is the queue this client enqueues into: the seller's queue.
 func (c *Client) Queue() string { return c.queue }
+
+// Seller is the seller this client enqueues for.
+func (c *Client) Seller() string { return c.seller }
 
 // Ping checks that Redis answers.
 func (c *Client) Ping(ctx context.Context) error {
@@ -169,7 +219,7 @@ func (c *Client) cancel(ctx context.Context, raw string, opts []asynq.Option) Re
 func (c *Client) enqueueTask(ctx context.Context, no string, opts []asynq.Option, recheck time.Duration) Result {
 	all := append([]asynq.Option{asynq.Queue(c.queue)}, c.opts...)
 	all = append(all, opts...)
-	task, err := tasks.NewCancelTask(no, c.source, c.now(), all...)
+	task, err := tasks.NewCancelTaskFor(c.seller, no, c.source, c.now(), all...)
 	if err != nil {
 		return Result{PreStockinNo: no, Result: Invalid, Error: err.Error(), Err: err}
 	}
@@ -181,7 +231,7 @@ func (c *Client) enqueueTask(ctx context.Context, no string, opts []asynq.Option
 		defer cancel()
 		_, err = c.asynq.EnqueueContext(rctx, task)
 		if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
-			err = fmt.Errorf("%w: no answer to the enqueue (%v) nor to its re-check (%v): it may be queued; see `wdtcancel status %s`, or enqueue it again (safe)", ErrUnavailable, first, err, no)
+			err = fmt.Errorf("%w: no answer to the enqueue (%v) nor to its re-check (%v): it may be queued; see `wdtcancel status %s%s`, or enqueue it again (safe)", ErrUnavailable, first, err, no, c.sellerFlag())
 			return Result{PreStockinNo: no, Result: Unknown, Error: err.Error(), Err: err}
 		}
 	}
@@ -233,4 +283,13 @@ func unavailable(err error) error {
 		return err
 	}
 	return fmt.Errorf("%w: %v", ErrUnavailable, err)
+}
+
+// sellerFlag is the --seller a command about this client's numbers needs,
+// "" for the default seller.
+func (c *Client) sellerFlag() string {
+	if c.seller == tasks.DefaultSeller {
+		return ""
+	}
+	return " --seller " + c.seller
 }

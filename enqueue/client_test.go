@@ -173,7 +173,7 @@ func TestStatusJSONShowsRecordAsStored(t *testing.T) {
 		enc.Encode(v)
 		return b.String()
 	}
-	want := `{"pre_stockin_no":"DEAD2","state":"dead","queue":"wdt-cancel","attempts":1,"dead_letter":` + stored + "}\n"
+	want := `{"pre_stockin_no":"DEAD2","state":"dead","queue":"wdt-cancel","seller":"default","attempts":1,"dead_letter":` + stored + "}\n"
 	if got := encode(st); got != want {
 		t.Fatalf("status JSON\n%s\nwant\n%s", got, want)
 	}

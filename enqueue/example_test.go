@@ -33,7 +33,8 @@ func Example() {
 	case errors.Is(err, enqueue.ErrUnavailable): // Redis down: try again later
 	}
 	results, err := c.CancelSlice(ctx, numbers, enqueue.ManyOptions{}) // bulk, 32 in flight
-	fmt.Println(res.Result, len(results), err)
+	acme, err := c.ForSeller("acme")                                   // seller acme's queue, same connection (or enqueue.WithSeller("acme") in New)
+	fmt.Println(res.Result, len(results), acme.Queue(), err)
 }
 
 // Cancel on a Redis of its own: a number is enqueued once, a second enqueue
@@ -95,5 +96,5 @@ func ExampleNewAPI() {
 	fmt.Print(rec.Body.String())
 	// Output:
 	// 200
-	// {"enqueued":1,"duplicate":1,"invalid":1,"failed":0,"items":[{"pre_stockin_no":"RK2004210014","result":"enqueued","state":"pending","error":""},{"pre_stockin_no":"RK2004210014","result":"duplicate","state":"in_batch","error":"repeats item 1 of this batch"},{"pre_stockin_no":"RK 1","result":"invalid","state":"","error":"invalid pre_stockin_no \"RK 1\": character U+0020 at position 3 is not allowed (use letters, digits, '-', '_', '.')"}]}
+	// {"seller":"default","enqueued":1,"duplicate":1,"invalid":1,"failed":0,"items":[{"pre_stockin_no":"RK2004210014","result":"enqueued","state":"pending","error":""},{"pre_stockin_no":"RK2004210014","result":"duplicate","state":"in_batch","error":"repeats item 1 of this batch"},{"pre_stockin_no":"RK 1","result":"invalid","state":"","error":"invalid pre_stockin_no \"RK 1\": character U+0020 at position 3 is not allowed (use letters, digits, '-', '_', '.')"}]}
 }

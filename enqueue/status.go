@@ -31,6 +31,7 @@ type Status struct {
 	PreStockinNo  string          `json:"pre_stockin_no"`
 	State         string          `json:"state"`
 	Queue         string          `json:"queue"`
+	Seller        string          `json:"seller"`
 	Attempts      int             `json:"attempts"`
 	MaxRetry      int             `json:"max_retry,omitempty"`
 	LastError     string          `json:"last_error,omitempty"`
@@ -40,7 +41,9 @@ type Status struct {
 	DeadLetter    json.RawMessage `json:"dead_letter,omitempty"`
 }
 
-// Status looks a number up in asynq and in the dead-letter queue. A
+// Status looks a number of the client's seller up in asynq and in the
+// dead-letter queue, both the seller's (another seller's task for the same
+// number is another task). A
 // dead-letter record makes the state "dead" whether or not asynq still holds
 // the archived task. A record that does not decode is an error wrapping
 // ErrCorruptRecord.
@@ -49,7 +52,7 @@ func (c *Client) Status(ctx context.Context, raw string) (Status, error) {
 	if err != nil {
 		return Status{}, err
 	}
-	st := Status{PreStockinNo: no, Queue: c.queue}
+	st := Status{PreStockinNo: no, Queue: c.queue, Seller: c.seller}
 	rec, err := c.dlq.Raw(ctx, no)
 	switch {
 	case errors.Is(err, store.ErrNotDead):
@@ -60,7 +63,7 @@ func (c *Client) Status(ctx context.Context, raw string) (Status, error) {
 		// value that is not a record at all cannot be: it would break the
 		// JSON of the answer. Say so instead (store.ErrCorrupt).
 		if err := store.CheckRaw(no, rec); err != nil {
-			return Status{PreStockinNo: no, Queue: c.queue, State: StateDead}, err
+			return Status{PreStockinNo: no, Queue: c.queue, Seller: c.seller, State: StateDead}, err
 		}
 		st.DeadLetter = rec
 	}
@@ -68,7 +71,7 @@ func (c *Client) Status(ctx context.Context, raw string) (Status, error) {
 	switch {
 	case errors.Is(err, asynq.ErrTaskNotFound), errors.Is(err, asynq.ErrQueueNotFound):
 		if st.DeadLetter == nil {
-			return st, fmt.Errorf("%s: %w", no, ErrNotFound)
+			return st, fmt.Errorf("%s%s: %w", no, c.ofSeller(), ErrNotFound)
 		}
 	case err != nil:
 		return Status{}, unavailable(err)
@@ -99,4 +102,13 @@ func timePtr(t time.Time) *time.Time {
 		return nil
 	}
 	return &t
+}
+
+// ofSeller names a seller other than the default in a message about one of
+// its numbers.
+func (c *Client) ofSeller() string {
+	if c.seller == tasks.DefaultSeller {
+		return ""
+	}
+	return " of seller " + c.seller
 }

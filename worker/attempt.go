@@ -20,6 +20,8 @@ type Attempt struct {
 	// PreStockinNo is the order number of the payload; for a payload that
 	// does not decode, the task ID.
 	PreStockinNo string
+	// Seller is the seller whose queue the task came from.
+	Seller string
 	// Number is the log line's attempt field: the failed attempts before
 	// this one, plus one. Snoozed and held attempts use no retry, so one
 	// task may report the same Number more than once.

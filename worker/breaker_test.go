@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/wdtcancel/wdtcancel/tasks"
 	"github.com/wdtcancel/wdtcancel/worker"
 	"github.com/wdtcancel/wdtcancel/worker/wdt"
@@ -216,7 +217,7 @@ func TestAppliedThenGarbledIsNeverACleanRejection(t *testing.T) {
 			t.Parallel()
 			h := newHarness(t, sandbox.Options{})
 			front := applyThenGarbleFront(t, h.sb.URL, tt.status, tt.contentType, tt.body)
-			h.startWorker(func(c *worker.Config) { c.API = h.clientFor(front.URL + "/openapi") })
+			w := h.startWorker(func(c *worker.Config) { c.API = h.clientFor(front.URL + "/openapi") })
 			nos := []string{fmt.Sprintf("AG%d-1", i), fmt.Sprintf("AG%d-2", i)}
 			h.enqueue(nos...)
 			for _, no := range nos {
@@ -229,6 +230,9 @@ func TestAppliedThenGarbledIsNeverACleanRejection(t *testing.T) {
 				if rec := h.deadRecord(no); rec.Category != wdt.Rejected || !rec.Ambiguous {
 					t.Fatalf("%s: cancelled at WDT, dead-lettered %s ambiguous=%v", no, rec.Category, rec.Ambiguous)
 				}
+			}
+			if got := testutil.ToFloat64(w.Metrics().Ambiguous.WithLabelValues(string(wdt.Rejected))); got != float64(len(nos)) {
+				t.Fatalf("wdtcancel_dead_lettered_ambiguous_total{category=rejected} = %v, want %d", got, len(nos))
 			}
 		})
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"time"
@@ -88,6 +89,12 @@ type Handler struct {
 	log     *zap.Logger
 	opts    HandlerOptions
 	queue   string
+	// seller is the seller whose queue this handler works; a payload that
+	// names another seller is invalid.
+	seller string
+	// share bounds how many of this seller's tasks run at once in this
+	// process; nil: no bound.
+	share *shareGate
 	// onAttempt is Config.OnAttempt; nil when nobody listens.
 	onAttempt func(Attempt)
 	// runHeld releases held tasks when this worker's call closed the
@@ -118,12 +125,21 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	}
 	at := attempt{id: id, retried: retried, limit: min(taskMax, h.opts.MaxRetry), start: start, rw: t.ResultWriter()}
 
+	if !h.share.enter() {
+		return h.overShare(&at)
+	}
+	defer h.share.leave()
+
 	if t.Type() != tasks.TypeCancel {
 		return h.invalid(ctx, at, t, fmt.Errorf("%w task type %q: this worker handles only %s", tasks.ErrInvalid, t.Type(), tasks.TypeCancel))
 	}
 	p, err := tasks.DecodePayload(t.Payload())
 	if err != nil {
 		return h.invalid(ctx, at, t, err)
+	}
+	if got := p.SellerName(); got != h.seller {
+		return h.invalid(ctx, at, t, fmt.Errorf("%w payload: it names seller %q but the task is in queue %q, which is seller %q's; "+
+			"enqueue it for seller %q (its queue is %q)", tasks.ErrInvalid, got, h.queue, h.seller, got, tasks.QueueFor(h.baseQueue(), got)))
 	}
 	at.no, at.payload = p.PreStockinNo, p
 
@@ -160,6 +176,10 @@ type attempt struct {
 	// ambiguous is the dead-letter record's flag, once it is written.
 	ambiguous bool
 	rw        *asynq.ResultWriter // nil when a test drives the handler alone
+	// quiet logs the attempt at debug level: a task put back for being over
+	// its seller's share, which a busy slow seller does many times a second
+	// (wdtcancel_rate_limit_waits_total{reason="share"} counts them).
+	quiet bool
 }
 
 func (h *Handler) delays() Delays {
@@ -259,6 +279,33 @@ func (h *Handler) call(ctx context.Context, at *attempt) (Situation, error) {
 		}
 		return sit, err
 	}
+}
+
+// overShare reschedules a task whose seller already runs its fair share of
+// this process's workers, without a call and without using a retry: a slow
+// or throttled seller never occupies every worker. The short, jittered
+// delay lets the seller's own tasks come back as soon as a place is free.
+func (h *Handler) overShare(at *attempt) error {
+	we := &WaitError{Reason: ReasonShare, After: shareWaitMin + rand.N(shareWaitSpread)}
+	h.metrics.RateLimitWaits.WithLabelValues(string(we.Reason)).Inc()
+	at.no = at.id // the task ID is the number; the payload is not read
+	at.quiet = true
+	h.finish(at, ActSnooze, wdt.RateLimited, we)
+	return snooze(wdt.RateLimited, we.After, we)
+}
+
+// A task over its seller's share comes back after 100-500 ms.
+const (
+	shareWaitMin    = 100 * time.Millisecond
+	shareWaitSpread = 400 * time.Millisecond
+)
+
+// baseQueue is the base queue this handler's seller queue derives from.
+func (h *Handler) baseQueue() string {
+	if h.seller == tasks.DefaultSeller {
+		return h.queue
+	}
+	return strings.TrimSuffix(h.queue, ":"+h.seller)
 }
 
 // tooLate reschedules a task whose slots kept passing before its call
@@ -453,6 +500,7 @@ func (h *Handler) invalid(ctx context.Context, at attempt, t *asynq.Task, err er
 func (h *Handler) record(at *attempt, cat wdt.Category, err error) Record {
 	r := Record{
 		PreStockinNo:   at.no,
+		Seller:         h.seller,
 		Category:       cat,
 		Error:          errString(err),
 		Attempts:       at.retried + 1,
@@ -484,6 +532,9 @@ func (h *Handler) bury(ctx context.Context, at *attempt, rec Record, err error) 
 		return snooze(wdt.Redis, jitter(redisTroubleDelay), perr)
 	}
 	h.metrics.DeadLettered.WithLabelValues(string(rec.Category)).Inc()
+	if rec.Ambiguous {
+		h.metrics.Ambiguous.WithLabelValues(string(rec.Category)).Inc()
+	}
 	at.ambiguous = rec.Ambiguous
 	h.finish(at, ActDead, rec.Category, err)
 	return deadLetter(lastError(rec, err))
@@ -513,8 +564,11 @@ func lastError(rec Record, err error) error {
 func (h *Handler) finish(at *attempt, action Action, cat wdt.Category, err error, extra ...zap.Field) {
 	h.metrics.Outcomes.WithLabelValues(string(action), string(cat)).Inc()
 	lvl := zap.InfoLevel
-	if action == ActRetry || action == ActDead {
+	switch {
+	case action == ActRetry || action == ActDead:
 		lvl = zap.WarnLevel
+	case at.quiet:
+		lvl = zap.DebugLevel
 	}
 	ce := h.log.Check(lvl, "task "+string(action))
 	if ce == nil && h.onAttempt == nil {
@@ -532,7 +586,7 @@ func (h *Handler) finish(at *attempt, action Action, cat wdt.Category, err error
 			answered = 0 // the call succeeded: WDT said 0
 		}
 		h.onAttempt(Attempt{
-			TaskID: at.id, PreStockinNo: at.no, Number: at.retried + 1,
+			TaskID: at.id, PreStockinNo: at.no, Seller: h.seller, Number: at.retried + 1,
 			Action: action, Category: cat, Ambiguous: at.ambiguous, Calls: at.calls,
 			WDTStatus: answered, Err: err, Duration: took,
 		})

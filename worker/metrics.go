@@ -6,19 +6,35 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/wdtcancel/wdtcancel/tasks"
 	"github.com/wdtcancel/wdtcancel/worker/wdt"
 )
 
-// Metrics are wdtcancel's own Prometheus series; asynq's queue metrics are
-// registered next to them by the ops server.
+// SellerLabel is the label every wdtcancel_* series carries: the seller the
+// series counts ("default" in single-seller mode). Its values are bounded by
+// the sellers file.
+const SellerLabel = "seller"
+
+// Metrics are one seller's view of wdtcancel's own Prometheus series: every
+// vector is already curried with the seller's label, so callers pass only
+// the remaining labels (Calls.WithLabelValues(category)). asynq's queue
+// metrics are registered next to them by the ops server.
 type Metrics struct {
 	Calls          *prometheus.CounterVec
-	CallDuration   *prometheus.HistogramVec
+	CallDuration   prometheus.ObserverVec
 	Outcomes       *prometheus.CounterVec
 	RateLimitWaits *prometheus.CounterVec
 	Cooldowns      prometheus.Counter
 	DeadLettered   *prometheus.CounterVec
 	ClockResyncs   prometheus.Counter
+	// Ambiguous counts the dead letters flagged ambiguous (the order may
+	// have been cancelled): each needs a look in WDT before a re-drive.
+	Ambiguous *prometheus.CounterVec
+	// RedisEvicting is 1 while Redis's maxmemory-policy may evict
+	// wdtcancel's keys (set by the Redis guard's periodic check). Redis is
+	// every seller's, so the gauge has no seller label and every seller's
+	// Metrics share it.
+	RedisEvicting prometheus.Gauge
 
 	// byCategory resolves the labelled series once: a label lookup hashes
 	// the label values, and the handler records a call per task.
@@ -40,36 +56,80 @@ func (m *Metrics) ObserveCall(cat wdt.Category, d time.Duration) {
 	s.duration.Observe(d.Seconds())
 }
 
-// NewMetrics creates the series and registers them, with two gauges read at
-// scrape time: the clock offset and the dead-letter count.
-func NewMetrics(reg prometheus.Registerer, clock *wdt.Clock, dlq *DLQ, breaker *Breaker) *Metrics {
-	m := &Metrics{
-		Calls: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "wdtcancel_calls_total", Help: "WDT API calls by outcome category.",
-		}, []string{"category"}),
-		CallDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "wdtcancel_call_duration_seconds", Help: "WDT API call latency by outcome category.",
+// metricVecs are the registered vectors every seller's Metrics curry.
+type metricVecs struct {
+	reg          prometheus.Registerer
+	calls        *prometheus.CounterVec
+	duration     *prometheus.HistogramVec
+	outcomes     *prometheus.CounterVec
+	waits        *prometheus.CounterVec
+	cooldowns    *prometheus.CounterVec
+	deadLettered *prometheus.CounterVec
+	resyncs      *prometheus.CounterVec
+	ambiguous    *prometheus.CounterVec
+	evicting     prometheus.Gauge
+}
+
+func newMetricVecs(reg prometheus.Registerer) *metricVecs {
+	v := &metricVecs{
+		reg: reg,
+		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wdtcancel_calls_total", Help: "WDT API calls by seller and outcome category.",
+		}, []string{SellerLabel, "category"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "wdtcancel_call_duration_seconds", Help: "WDT API call latency by seller and outcome category.",
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
-		}, []string{"category"}),
-		Outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "wdtcancel_task_outcomes_total", Help: "Task attempts by what the worker did: done, retry, snooze, dead.",
-		}, []string{"action", "category"}),
-		RateLimitWaits: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "wdtcancel_rate_limit_waits_total", Help: "Attempts rescheduled because no call slot was free, by reason (rate, inflight, cooldown).",
-		}, []string{"reason"}),
-		Cooldowns: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "wdtcancel_cooldowns_total", Help: "Shared cooldowns started or extended by a rate-limited answer from WDT.",
-		}),
-		DeadLettered: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "wdtcancel_dead_lettered_total", Help: "Tasks dead-lettered by this process, by category.",
-		}, []string{"category"}),
-		ClockResyncs: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "wdtcancel_clock_resyncs_total", Help: "Clock-skew answers after which the worker resynced and re-signed.",
+		}, []string{SellerLabel, "category"}),
+		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wdtcancel_task_outcomes_total", Help: "Task attempts by seller and what the worker did: done, retry, snooze, hold, dead.",
+		}, []string{SellerLabel, "action", "category"}),
+		waits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wdtcancel_rate_limit_waits_total", Help: "Attempts rescheduled without a call, by seller and reason (rate, inflight, cooldown, late, share).",
+		}, []string{SellerLabel, "reason"}),
+		cooldowns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wdtcancel_cooldowns_total", Help: "Shared cooldowns started or extended by a rate-limited answer from WDT, by seller.",
+		}, []string{SellerLabel}),
+		deadLettered: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wdtcancel_dead_lettered_total", Help: "Tasks dead-lettered by this process, by seller and category.",
+		}, []string{SellerLabel, "category"}),
+		resyncs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wdtcancel_clock_resyncs_total", Help: "Clock-skew answers after which the worker resynced and re-signed, by seller.",
+		}, []string{SellerLabel}),
+		ambiguous: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wdtcancel_dead_lettered_ambiguous_total", Help: "Tasks dead-lettered by this process flagged ambiguous (an earlier outcome was unknown: check the order in WDT before re-driving), by seller and category.",
+		}, []string{SellerLabel, "category"}),
+		evicting: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "wdtcancel_redis_evicting", Help: "1 while Redis's maxmemory-policy is not noeviction, so it may drop queued tasks and outcome memory (readiness is red).",
 		}),
 	}
-	reg.MustRegister(m.Calls, m.CallDuration, m.Outcomes, m.RateLimitWaits, m.Cooldowns, m.DeadLettered, m.ClockResyncs)
-	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "wdtcancel_clock_offset_seconds", Help: "Learned WDT server clock minus local clock.",
+	reg.MustRegister(v.calls, v.duration, v.outcomes, v.waits, v.cooldowns, v.deadLettered, v.resyncs, v.ambiguous, v.evicting)
+	return v
+}
+
+// NewMetrics creates the series of a single-seller worker (seller
+// "default") and registers them.
+func NewMetrics(reg prometheus.Registerer, clock *wdt.Clock, dlq *DLQ, breaker *Breaker) *Metrics {
+	return newMetricVecs(reg).seller(tasks.DefaultSeller, clock, dlq, breaker)
+}
+
+// seller curries the vectors with one seller's label and registers that
+// seller's gauges, read at scrape time: the clock offset, the breaker and
+// the dead-letter count.
+func (v *metricVecs) seller(name string, clock *wdt.Clock, dlq *DLQ, breaker *Breaker) *Metrics {
+	lbl := prometheus.Labels{SellerLabel: name}
+	m := &Metrics{
+		Calls:          v.calls.MustCurryWith(lbl),
+		CallDuration:   v.duration.MustCurryWith(lbl),
+		Outcomes:       v.outcomes.MustCurryWith(lbl),
+		RateLimitWaits: v.waits.MustCurryWith(lbl),
+		Cooldowns:      v.cooldowns.WithLabelValues(name),
+		DeadLettered:   v.deadLettered.MustCurryWith(lbl),
+		ClockResyncs:   v.resyncs.WithLabelValues(name),
+		Ambiguous:      v.ambiguous.MustCurryWith(lbl),
+		RedisEvicting:  v.evicting,
+	}
+	v.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "wdtcancel_clock_offset_seconds", Help: "Learned WDT server clock minus local clock, by seller.", ConstLabels: lbl,
 	}, func() float64 { return clock.Offset().Seconds() }))
 	if breaker != nil {
 		breakerIs := func(reasons ...string) func() float64 {
@@ -88,16 +148,16 @@ func NewMetrics(reg prometheus.Registerer, clock *wdt.Clock, dlq *DLQ, breaker *
 				return 0
 			}
 		}
-		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "wdtcancel_config_fault", Help: "1 while a configuration fault holds every task (the circuit breaker is open for it; readiness is red).",
+		v.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "wdtcancel_config_fault", Help: "1 while a configuration fault holds every task of the seller (its circuit breaker is open for it; readiness is red).", ConstLabels: lbl,
 		}, breakerIs(BreakerConfig)))
-		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "wdtcancel_breaker_open", Help: "1 while the shared circuit breaker is open, for a configuration fault or a failing endpoint: tasks are held without using retries.",
+		v.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "wdtcancel_breaker_open", Help: "1 while the seller's circuit breaker is open, for a configuration fault or a failing endpoint: its tasks are held without using retries.", ConstLabels: lbl,
 		}, breakerIs(BreakerConfig, BreakerEndpoint)))
 	}
 	if dlq != nil {
-		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "wdtcancel_dead_letters", Help: "Records in the dead-letter queue (all workers).",
+		v.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "wdtcancel_dead_letters", Help: "Records in the seller's dead-letter queue (all workers).", ConstLabels: lbl,
 		}, func() float64 {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			defer cancel()
@@ -114,8 +174,25 @@ func NewMetrics(reg prometheus.Registerer, clock *wdt.Clock, dlq *DLQ, breaker *
 	for _, c := range wdt.Categories {
 		m.byCategory[c] = callSeries{m.Calls.WithLabelValues(string(c)), m.CallDuration.WithLabelValues(string(c))}
 	}
-	for _, r := range []Reason{ReasonRate, ReasonInflight, ReasonCooldown, ReasonLate} {
+	for _, r := range []Reason{ReasonRate, ReasonInflight, ReasonCooldown, ReasonLate, ReasonShare} {
 		m.RateLimitWaits.WithLabelValues(string(r))
 	}
+	// The categories a dead letter can have, so increase() over them sees
+	// the first one too (a series born at 1 shows no increase).
+	for _, c := range []wdt.Category{wdt.Rejected, wdt.Invalid, wdt.Exhausted} {
+		m.DeadLettered.WithLabelValues(string(c))
+	}
+	for _, c := range []wdt.Category{wdt.Rejected, wdt.Exhausted} {
+		m.Ambiguous.WithLabelValues(string(c))
+	}
 	return m
+}
+
+// unknownSellerGauge is wdtcancel_unknown_seller_queues: queues with tasks
+// for sellers this worker does not serve.
+func unknownSellerGauge(reg prometheus.Registerer, count func() int) {
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "wdtcancel_unknown_seller_queues",
+		Help: "Queues holding tasks for a seller that is not in this worker's sellers file (its tasks wait; readiness is red).",
+	}, func() float64 { return float64(count()) }))
 }

@@ -47,14 +47,20 @@ func TestOpsEndpoints(t *testing.T) {
 		t.Fatalf("metrics %d", code)
 	}
 	for _, want := range []string{
-		`wdtcancel_calls_total{category="cancelled"} 1`,
-		`wdtcancel_calls_total{category="rejected"} 1`,
-		`wdtcancel_call_duration_seconds_bucket`,
-		`wdtcancel_clock_offset_seconds 0`,
-		`wdtcancel_dead_letters 1`,
-		`wdtcancel_dead_lettered_total{category="rejected"} 1`,
-		`wdtcancel_rate_limit_waits_total`,
-		`wdtcancel_cooldowns_total 0`,
+		`wdtcancel_calls_total{category="cancelled",seller="default"} 1`,
+		`wdtcancel_calls_total{category="rejected",seller="default"} 1`,
+		`wdtcancel_call_duration_seconds_bucket{category="cancelled",seller="default",`,
+		`wdtcancel_clock_offset_seconds{seller="default"} 0`,
+		`wdtcancel_dead_letters{seller="default"} 1`,
+		`wdtcancel_dead_lettered_total{category="rejected",seller="default"} 1`,
+		`wdtcancel_rate_limit_waits_total{reason="share",seller="default"} 0`,
+		`wdtcancel_cooldowns_total{seller="default"} 0`,
+		`wdtcancel_config_fault{seller="default"} 0`,
+		`wdtcancel_breaker_open{seller="default"} 0`,
+		`wdtcancel_unknown_seller_queues 0`,
+		`wdtcancel_dead_lettered_total{category="exhausted",seller="default"} 0`,
+		`wdtcancel_dead_lettered_ambiguous_total{category="rejected",seller="default"} 0`,
+		`wdtcancel_redis_evicting 0`,
 		`asynq_tasks_enqueued_total{queue="wdt-cancel",state="archived"} 1`,
 		`go_goroutines`,
 	} {

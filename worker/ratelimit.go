@@ -94,6 +94,9 @@ const (
 	ReasonRate     Reason = "rate"
 	// ReasonLate: slot after slot passed before the call could leave.
 	ReasonLate Reason = "late"
+	// ReasonShare: the task's seller already runs its fair share of this
+	// process's concurrency (Config.SellerShare).
+	ReasonShare Reason = "share"
 )
 
 // acquireScript: KEYS tat, inflight, cooldown. ARGV interval_us,

@@ -2,11 +2,15 @@ package worker
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/wdtcancel/wdtcancel/tasks"
 )
 
 // Readiness is what /readyz reports: Redis reachable, not evicting and
@@ -15,7 +19,10 @@ type Readiness struct {
 	rdb          redis.UniversalClient
 	shuttingDown atomic.Bool
 
-	breaker *Breaker // nil: no breaker to report
+	breakers []sellerBreaker // the sellers' breakers; none: no breaker to report
+	// multi reports each faulted seller by name in ReadyReport.Sellers (a
+	// worker started with several sellers, or a sellers file).
+	multi bool
 	// refresh re-runs the Redis guard's checks before a report, at most
 	// once per refreshEvery, so /readyz turns red as soon as Redis refuses
 	// writes, not at the guard's next period.
@@ -26,6 +33,36 @@ type Readiness struct {
 	// Redis guard (redisguard.go): eviction policy and write probe.
 	redisState   string   // RedisEvicting or RedisRefusesWrites, "" when fit
 	redisReasons []string // each with its fix
+	// unknownSellers are the sellers whose queues hold tasks although this
+	// worker does not serve them (sellerwatch.go).
+	unknownSellers []string
+}
+
+// sellerBreaker is one seller's breaker as readiness reports it.
+type sellerBreaker struct {
+	seller  string
+	breaker *Breaker
+}
+
+// setUnknownSellers records the sellers whose tasks wait with no worker.
+func (r *Readiness) setUnknownSellers(names []string) {
+	r.mu.Lock()
+	r.unknownSellers = names
+	r.mu.Unlock()
+}
+
+// UnknownSellers are the sellers whose queues hold tasks this worker does
+// not serve, as last found.
+func (r *Readiness) UnknownSellers() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.unknownSellers...)
+}
+
+// UnknownSellerReason is what /readyz says of a seller whose tasks wait
+// with no worker serving it.
+func UnknownSellerReason(seller string) string {
+	return fmt.Sprintf("tasks wait for seller %q, which is not in the sellers file: add it and restart the workers", seller)
 }
 
 // setRedisGuard records what the Redis guard found (state "" clears it).
@@ -46,6 +83,10 @@ type ReadyReport struct {
 	Ready   bool     `json:"ready"`
 	Reasons []string `json:"reasons,omitempty"`
 	Redis   string   `json:"redis"`
+	// Sellers names each faulted seller with its fault and fix; only a
+	// worker serving several sellers (or started from a sellers file)
+	// reports it.
+	Sellers map[string]string `json:"sellers,omitempty"`
 }
 
 // NewReadiness tracks readiness against rdb.
@@ -56,7 +97,13 @@ func (r *Readiness) ShuttingDown() { r.shuttingDown.Store(true) }
 
 // WatchBreaker makes an open circuit breaker (a configuration fault, or an
 // endpoint failing for every order) turn readiness red with its reason.
-func (r *Readiness) WatchBreaker(b *Breaker) { r.breaker = b }
+func (r *Readiness) WatchBreaker(b *Breaker) { r.WatchSellerBreaker(tasks.DefaultSeller, b) }
+
+// WatchSellerBreaker is WatchBreaker for one seller's breaker; the report
+// names the seller.
+func (r *Readiness) WatchSellerBreaker(seller string, b *Breaker) {
+	r.breakers = append(r.breakers, sellerBreaker{seller, b})
+}
 
 // refreshEvery bounds how often /readyz re-runs the Redis guard.
 const refreshEvery = time.Second
@@ -83,10 +130,34 @@ func (r *Readiness) Check(ctx context.Context) ReadyReport {
 		rep.Ready = false
 		rep.Reasons = append(rep.Reasons, "shutting down")
 	}
-	if r.breaker != nil {
-		if st, err := r.breaker.State(ctx); err == nil && st != nil {
-			rep.Ready = false
+	for _, sb := range r.breakers {
+		st, err := sb.breaker.State(ctx)
+		if err != nil || st == nil {
+			continue
+		}
+		rep.Ready = false
+		if !r.multi {
 			rep.Reasons = append(rep.Reasons, st.Describe())
+			continue
+		}
+		desc := st.Describe()
+		if sb.seller != tasks.DefaultSeller {
+			desc = strings.Replace(desc, "`wdtcancel retry --held`", "`wdtcancel retry --held --seller "+sb.seller+"`", 1)
+		}
+		rep.Reasons = append(rep.Reasons, fmt.Sprintf("seller %q: %s", sb.seller, desc))
+		if rep.Sellers == nil {
+			rep.Sellers = make(map[string]string)
+		}
+		rep.Sellers[sb.seller] = desc
+	}
+	for _, name := range r.UnknownSellers() {
+		rep.Ready = false
+		rep.Reasons = append(rep.Reasons, UnknownSellerReason(name))
+		if r.multi {
+			if rep.Sellers == nil {
+				rep.Sellers = make(map[string]string)
+			}
+			rep.Sellers[name] = "not in the sellers file: add it and restart the workers"
 		}
 	}
 	return rep

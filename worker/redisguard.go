@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
@@ -33,6 +34,8 @@ type redisGuard struct {
 	interval time.Duration
 	log      *zap.Logger
 	ready    *Readiness
+	// evictingGauge, when set, shows the last policy read: 1 evicting.
+	evictingGauge prometheus.Gauge
 
 	mu       sync.Mutex // one check at a time; guards the fields below
 	policy   string     // last policy read; "" = not reported
@@ -70,6 +73,13 @@ func (g *redisGuard) check(ctx context.Context) error {
 			g.logPolicy(policy, err, g.evicting != nil)
 		}
 		g.policy, g.known, g.evicting = policy, true, err
+		if g.evictingGauge != nil {
+			v := 0.0
+			if err != nil {
+				v = 1
+			}
+			g.evictingGauge.Set(v)
+		}
 	}
 
 	err = redisguard.ProbeWrite(ctx, g.rdb, g.key)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -144,6 +145,9 @@ func TestEvictingRedisAllowedButNotReady(t *testing.T) {
 		!strings.Contains(rep.Reasons[0], "maxmemory-policy allkeys-lru") || !strings.Contains(rep.Reasons[0], "CONFIG SET maxmemory-policy noeviction") {
 		t.Fatalf("readyz %d %+v", code, rep)
 	}
+	if got := testutil.ToFloat64(w.Metrics().RedisEvicting); got != 1 {
+		t.Fatalf("wdtcancel_redis_evicting = %v on allkeys-lru, want 1", got)
+	}
 	// Still red at the next check, and the warning is not repeated.
 	if err := w.CheckRedis(context.Background()); !errors.Is(err, redisguard.ErrEviction) {
 		t.Fatalf("check: %v", err)
@@ -172,6 +176,9 @@ func TestEvictingRedisAllowedButNotReady(t *testing.T) {
 	}
 	if code, rep := readyz(t, w); code != 200 || rep.Redis != "ok" {
 		t.Fatalf("readyz after the fix %d %+v", code, rep)
+	}
+	if got := testutil.ToFloat64(w.Metrics().RedisEvicting); got != 0 {
+		t.Fatalf("wdtcancel_redis_evicting = %v after the fix, want 0", got)
 	}
 	if n := g.countLogs(zapcore.InfoLevel, "noeviction now"); n != 1 {
 		t.Fatalf("%d recovery lines", n)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sort"
 	"sync"
 	"time"
 
@@ -18,12 +19,29 @@ import (
 	"github.com/wdtcancel/wdtcancel/internal/httpserver"
 	"github.com/wdtcancel/wdtcancel/internal/store"
 	"github.com/wdtcancel/wdtcancel/tasks"
+	"github.com/wdtcancel/wdtcancel/worker/wdt"
 )
 
 // Config assembles a worker process.
 type Config struct {
 	Redis asynq.RedisConnOpt
-	API   Caller
+	// API is the WDT client of a single-seller worker: the seller
+	// "default", working Queue with RatePerMinute and MaxInflight. Set
+	// either API or Sellers.
+	API Caller
+	// Sellers are the sellers a worker serves, each in its own queue
+	// (tasks.QueueFor(Queue, name)) with its own client, limits, breaker,
+	// dead-letter queue and outcome memory (docs/sellers.md). Empty: the
+	// single seller of API.
+	Sellers []SellerLane
+	// SellerShare is the share of Concurrency one seller may use at once:
+	// ceil(Concurrency × SellerShare) tasks. Zero: 0.5 with two or more
+	// sellers, 1 with one.
+	SellerShare float64
+	// UnknownSellerCheckInterval is how often the worker looks for queues
+	// with tasks of sellers it does not serve
+	// (DefaultUnknownSellerCheckInterval).
+	UnknownSellerCheckInterval time.Duration
 
 	Queue       string
 	Concurrency int
@@ -80,6 +98,23 @@ type Config struct {
 	OnAttempt func(Attempt)
 }
 
+// SellerLane is one seller a worker serves.
+type SellerLane struct {
+	// Name is the seller's name (tasks.ValidateSeller); "" is
+	// tasks.DefaultSeller, whose queue is the base queue.
+	Name string
+	// API is the seller's own WDT client. Give each seller its own HTTP
+	// client (wdt.NewHTTPClient): no connection is reused across sids.
+	API Caller
+	// RatePerMinute and MaxInflight are the seller's call limits across
+	// every worker on this Redis (0: no limit).
+	RatePerMinute int
+	MaxInflight   int
+}
+
+// DefaultSellerShare is Config.SellerShare's default with several sellers.
+const DefaultSellerShare = 0.5
+
 // Defaults of Config.
 const (
 	DefaultConcurrency              = 10
@@ -92,15 +127,17 @@ const (
 
 // Worker is one worker process: the asynq server and the ops HTTP server.
 type Worker struct {
-	cfg      Config
-	rdb      redis.UniversalClient
-	srv      *asynq.Server
-	handler  *Handler
-	ready    *Readiness
-	metrics  *Metrics
-	dlq      *DLQ
-	limiter  *Limiter
-	breaker  *Breaker
+	cfg   Config
+	rdb   redis.UniversalClient
+	srv   *asynq.Server
+	ready *Readiness
+	// lanes are the sellers served, sorted by name; byQueue finds a task's
+	// lane by its queue. main is the lane the single-seller accessors
+	// (Handler, Breaker, Metrics, DLQ) show: "default", else the first.
+	lanes    []*Lane
+	byQueue  map[string]*Lane
+	main     *Lane
+	watch    *sellerWatch
 	registry *prometheus.Registry
 	ops      *http.Server
 	opsLn    net.Listener
@@ -109,14 +146,51 @@ type Worker struct {
 	guard    *redisGuard
 
 	shutdownOnce sync.Once
-	stopProber   chan struct{}
-	proberDone   chan struct{}
 }
+
+// Lane is one seller's share of a worker: its queue, client, limiter,
+// breaker, dead-letter queue, outcome memory and metrics. Nothing in a lane
+// is shared with another seller's.
+type Lane struct {
+	name, queue string
+	api         Caller
+	rpm, flight int
+	handler     *Handler
+	limiter     *Limiter
+	breaker     *Breaker
+	dlq         *DLQ
+	metrics     *Metrics
+	log         *zap.Logger
+
+	stopProber chan struct{}
+	proberDone chan struct{}
+}
+
+// Name is the lane's seller.
+func (l *Lane) Name() string { return l.name }
+
+// Queue is the seller's queue.
+func (l *Lane) Queue() string { return l.queue }
+
+// Breaker is the seller's circuit breaker.
+func (l *Lane) Breaker() *Breaker { return l.breaker }
+
+// Handler is the seller's task handler.
+func (l *Lane) Handler() *Handler { return l.handler }
+
+// Metrics are the seller's series.
+func (l *Lane) Metrics() *Metrics { return l.metrics }
+
+// DLQ is the seller's dead-letter store.
+func (l *Lane) DLQ() *DLQ { return l.dlq }
+
+// API is the seller's WDT client.
+func (l *Lane) API() Caller { return l.api }
 
 // New validates cfg and builds the worker; nothing runs until Start.
 func New(cfg Config) (*Worker, error) {
-	if cfg.Redis == nil || cfg.API == nil {
-		return nil, errors.New("worker: Redis and API are required")
+	if cfg.Redis == nil {
+		return nil, errors.New("worker: Redis is required")
 	}
 	if cfg.Queue == "" {
 		cfg.Queue = tasks.DefaultQueue
@@ -139,8 +213,17 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
-	if cfg.RatePerMinute < 0 || cfg.MaxInflight < 0 {
-		return nil, errors.New("worker: --rate-per-minute and --max-inflight must be 0 (no limit) or positive")
+	lanes, err := laneConfigs(cfg)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case cfg.SellerShare == 0 && len(lanes) > 1:
+		cfg.SellerShare = DefaultSellerShare
+	case cfg.SellerShare == 0:
+		cfg.SellerShare = 1
+	case cfg.SellerShare < 0 || cfg.SellerShare > 1:
+		return nil, fmt.Errorf("worker: --seller-share is %v: use a share of the concurrency above 0 and at most 1 (0.5: one seller may use half the workers)", cfg.SellerShare)
 	}
 	cfg.Handler.withDefaults()
 	rdb, ok := cfg.Redis.MakeRedisClient().(redis.UniversalClient)
@@ -152,26 +235,31 @@ func New(cfg Config) (*Worker, error) {
 		reg = prometheus.NewRegistry()
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
-	w := &Worker{cfg: cfg, rdb: rdb, registry: reg, ready: NewReadiness(rdb), dlq: NewDLQ(rdb, cfg.Queue)}
+	w := &Worker{cfg: cfg, rdb: rdb, registry: reg, ready: NewReadiness(rdb), byQueue: make(map[string]*Lane, len(lanes))}
+	w.ready.multi = len(cfg.Sellers) > 0
 	w.closers = append(w.closers, rdb.Close)
 	w.guard = newRedisGuard(rdb, cfg.Queue, cfg.AllowEviction, cfg.RedisCheckInterval, cfg.Logger, w.ready)
 	w.ready.refresh = w.guard.check
-	w.breaker = NewBreaker(rdb, cfg.Queue, cfg.Breaker)
-	w.ready.WatchBreaker(w.breaker)
-	w.metrics = NewMetrics(reg, cfg.API.Clock(), w.dlq, w.breaker)
-	w.limiter = NewLimiter(rdb, cfg.Queue, LimiterOptions{
-		RatePerMinute: cfg.RatePerMinute, MaxInflight: cfg.MaxInflight,
-		Lease: tasks.DefaultTimeout, MaxWait: cfg.SlotWait,
-	})
-	w.handler = &Handler{
-		api: cfg.API, dlq: w.dlq, memory: store.NewOutcomeMemory(rdb, cfg.Queue),
-		insp: asynq.NewInspectorFromRedisClient(rdb), limiter: w.limiter, breaker: w.breaker,
-		metrics: w.metrics, log: cfg.Logger, opts: cfg.Handler, queue: cfg.Queue, onAttempt: cfg.OnAttempt,
+	insp := asynq.NewInspectorFromRedisClient(rdb)
+	vecs := newMetricVecs(reg)
+	queues := make(map[string]int, len(lanes))
+	names := make([]string, 0, len(lanes))
+	for _, lc := range lanes {
+		l := w.newLane(lc, insp, vecs)
+		w.lanes = append(w.lanes, l)
+		w.byQueue[l.queue] = l
+		queues[l.queue] = 1
+		names = append(names, l.name)
+		if w.main == nil || l.name == tasks.DefaultSeller {
+			w.main = l
+		}
 	}
-	w.handler.runHeld = w.releaseHeld
+	w.guard.evictingGauge = w.main.metrics.RedisEvicting
+	w.watch = newSellerWatch(insp, cfg.Queue, names, cfg.UnknownSellerCheckInterval, cfg.Logger, w.ready)
+	unknownSellerGauge(reg, w.watch.count)
 	w.srv = asynq.NewServerFromRedisClient(rdb, asynq.Config{
 		Concurrency:              cfg.Concurrency,
-		Queues:                   map[string]int{cfg.Queue: 1},
+		Queues:                   queues,
 		RetryDelayFunc:           cfg.Handler.Backoff.RetryDelayFunc,
 		IsFailure:                IsFailure,
 		TaskCheckInterval:        cfg.TaskCheckInterval,
@@ -189,38 +277,121 @@ func New(cfg Config) (*Worker, error) {
 	return w, nil
 }
 
-// releaseHeld runs the held tasks now: this worker's call closed the breaker.
-func (w *Worker) releaseHeld() {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	n, err := RunHeld(ctx, w.rdb, w.cfg.Queue)
-	if err != nil {
-		w.cfg.Logger.Warn("could not release every held task; the rest run after their hold delay or with `wdtcancel retry --held`", zap.Int("released", n), zap.Error(err))
-		return
+// laneConfigs checks the sellers of cfg: API alone is the single seller
+// "default"; Sellers are each named once, with a client and sane limits.
+// They come back sorted by name.
+func laneConfigs(cfg Config) ([]SellerLane, error) {
+	if len(cfg.Sellers) == 0 {
+		if cfg.API == nil {
+			return nil, errors.New("worker: Redis and API (or Sellers) are required")
+		}
+		if cfg.RatePerMinute < 0 || cfg.MaxInflight < 0 {
+			return nil, errors.New("worker: --rate-per-minute and --max-inflight must be 0 (no limit) or positive")
+		}
+		return []SellerLane{{Name: tasks.DefaultSeller, API: cfg.API, RatePerMinute: cfg.RatePerMinute, MaxInflight: cfg.MaxInflight}}, nil
 	}
-	w.cfg.Logger.Info("held tasks released", zap.Int("released", n))
+	if cfg.API != nil {
+		return nil, errors.New("worker: set API (one seller) or Sellers (several), not both")
+	}
+	out := make([]SellerLane, 0, len(cfg.Sellers))
+	seen := make(map[string]bool, len(cfg.Sellers))
+	for _, s := range cfg.Sellers {
+		if s.Name == "" {
+			s.Name = tasks.DefaultSeller
+		}
+		if err := tasks.ValidateSeller(s.Name); err != nil {
+			return nil, fmt.Errorf("worker: %w", err)
+		}
+		switch {
+		case seen[s.Name]:
+			return nil, fmt.Errorf("worker: seller %q is listed twice", s.Name)
+		case s.API == nil:
+			return nil, fmt.Errorf("worker: seller %q has no API client", s.Name)
+		case s.RatePerMinute < 0 || s.MaxInflight < 0:
+			return nil, fmt.Errorf("worker: seller %q: rate_per_minute and max_inflight must be 0 (no limit) or positive", s.Name)
+		}
+		seen[s.Name] = true
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
 }
 
-// startProber makes sure an open breaker gets its probe even when every task
-// is held for a long delay: every ProbeEvery it releases one held task, whose
-// call then becomes the probe. A starting worker frees the probe slot first,
-// since it may carry the fixed configuration.
-func (w *Worker) startProber() {
-	w.stopProber, w.proberDone = make(chan struct{}), make(chan struct{})
+// newLane builds one seller's lane: every piece of state scoped by the
+// seller's queue, and its own handler.
+func (w *Worker) newLane(lc SellerLane, insp *asynq.Inspector, vecs *metricVecs) *Lane {
+	cfg := w.cfg
+	q := tasks.QueueFor(cfg.Queue, lc.Name)
+	l := &Lane{name: lc.Name, queue: q, api: lc.API, rpm: lc.RatePerMinute, flight: lc.MaxInflight,
+		log: cfg.Logger.With(zap.String("seller", lc.Name))}
+	// The store knows its seller under any base queue (NewDLQ alone maps
+	// only tasks.DefaultQueue's); laneConfigs validated the name.
+	var err error
+	if l.dlq, err = store.NewSellerDLQ(w.rdb, cfg.Queue, lc.Name); err != nil {
+		l.dlq = NewDLQ(w.rdb, q)
+	}
+	l.breaker = NewBreaker(w.rdb, q, cfg.Breaker)
+	w.ready.WatchSellerBreaker(lc.Name, l.breaker)
+	l.metrics = vecs.seller(lc.Name, lc.API.Clock(), l.dlq, l.breaker)
+	l.limiter = NewLimiter(w.rdb, q, LimiterOptions{
+		RatePerMinute: lc.RatePerMinute, MaxInflight: lc.MaxInflight,
+		Lease: tasks.DefaultTimeout, MaxWait: cfg.SlotWait,
+	})
+	l.handler = &Handler{
+		api: lc.API, dlq: l.dlq, memory: store.NewOutcomeMemory(w.rdb, q),
+		insp: insp, limiter: l.limiter, breaker: l.breaker,
+		metrics: l.metrics, log: l.log, opts: cfg.Handler, queue: q, seller: lc.Name,
+		share: newShareGate(cfg.Concurrency, cfg.SellerShare), onAttempt: cfg.OnAttempt,
+	}
+	l.handler.runHeld = func() { w.releaseHeld(l) }
+	return l
+}
+
+// ProcessTask hands a task to the lane of its queue. asynq fetches only the
+// lanes' queues, so a task without a lane is a bug; it is held, never
+// dead-lettered.
+func (w *Worker) ProcessTask(ctx context.Context, t *asynq.Task) error {
+	q, _ := asynq.GetQueueName(ctx)
+	l := w.byQueue[q]
+	if l == nil {
+		return snooze(wdt.Config, jitter(w.cfg.Handler.ConfigFaultDelay), heldError(fmt.Errorf("queue %q is not one of this worker's sellers' queues", q)))
+	}
+	return l.handler.ProcessTask(ctx, t)
+}
+
+// releaseHeld runs a seller's held tasks now: this worker's call closed the
+// seller's breaker.
+func (w *Worker) releaseHeld(l *Lane) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	n, err := RunHeld(ctx, w.rdb, l.queue)
+	if err != nil {
+		l.log.Warn("could not release every held task; the rest run after their hold delay or with `wdtcancel retry --held`", zap.Int("released", n), zap.Error(err))
+		return
+	}
+	l.log.Info("held tasks released", zap.Int("released", n))
+}
+
+// startProber makes sure a seller's open breaker gets its probe even when
+// every task is held for a long delay: every ProbeEvery it releases one held
+// task, whose call then becomes the probe. A starting worker frees the probe
+// slot first, since it may carry the fixed configuration.
+func (w *Worker) startProber(l *Lane) {
+	l.stopProber, l.proberDone = make(chan struct{}), make(chan struct{})
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
-		defer close(w.proberDone)
+		defer close(l.proberDone)
 		defer cancel()
-		go func() { <-w.stopProber; cancel() }()
-		if st, err := w.breaker.State(ctx); err == nil && st != nil {
-			w.breaker.FreeProbe(ctx)
+		go func() { <-l.stopProber; cancel() }()
+		if st, err := l.breaker.State(ctx); err == nil && st != nil {
+			l.breaker.FreeProbe(ctx)
 		}
-		t := time.NewTicker(w.breaker.opts.ProbeEvery)
+		t := time.NewTicker(l.breaker.opts.ProbeEvery)
 		defer t.Stop()
 		for {
-			if st, err := w.breaker.State(ctx); err == nil && st != nil {
-				if _, err := RunOneHeld(ctx, w.rdb, w.cfg.Queue); err != nil && ctx.Err() == nil {
-					w.cfg.Logger.Warn("circuit breaker open: could not release a held task for the probe", zap.Error(err))
+			if st, err := l.breaker.State(ctx); err == nil && st != nil {
+				if _, err := RunOneHeld(ctx, w.rdb, l.queue); err != nil && ctx.Err() == nil {
+					l.log.Warn("circuit breaker open: could not release a held task for the probe", zap.Error(err))
 				}
 			}
 			select {
@@ -232,26 +403,43 @@ func (w *Worker) startProber() {
 	}()
 }
 
-func (w *Worker) stopProberLoop() {
-	if w.stopProber == nil {
-		return
+func (w *Worker) stopProbers() {
+	for _, l := range w.lanes {
+		if l.stopProber == nil {
+			continue
+		}
+		close(l.stopProber)
+		<-l.proberDone
+		l.stopProber = nil
 	}
-	close(w.stopProber)
-	<-w.proberDone
-	w.stopProber = nil
 }
 
-// Breaker is the shared circuit breaker.
-func (w *Worker) Breaker() *Breaker { return w.breaker }
+// Sellers are the lanes of the sellers this worker serves, sorted by name.
+func (w *Worker) Sellers() []*Lane { return append([]*Lane(nil), w.lanes...) }
 
-// Handler is the task handler, for tests that drive it directly.
-func (w *Worker) Handler() *Handler { return w.handler }
+// Seller is the lane of one seller, nil when the worker does not serve it.
+func (w *Worker) Seller(name string) *Lane {
+	for _, l := range w.lanes {
+		if l.name == name {
+			return l
+		}
+	}
+	return nil
+}
 
-// Metrics are the worker's own series.
-func (w *Worker) Metrics() *Metrics { return w.metrics }
+// Breaker is the circuit breaker of the main seller ("default", else the
+// first by name).
+func (w *Worker) Breaker() *Breaker { return w.main.breaker }
 
-// DLQ is the dead-letter store.
-func (w *Worker) DLQ() *DLQ { return w.dlq }
+// Handler is the main seller's task handler, for tests that drive it
+// directly.
+func (w *Worker) Handler() *Handler { return w.main.handler }
+
+// Metrics are the main seller's series.
+func (w *Worker) Metrics() *Metrics { return w.main.metrics }
+
+// DLQ is the main seller's dead-letter store.
+func (w *Worker) DLQ() *DLQ { return w.main.dlq }
 
 // Readiness is the readiness state.
 func (w *Worker) Readiness() *Readiness { return w.ready }
@@ -290,17 +478,29 @@ func (w *Worker) Start(ctx context.Context) error {
 		w.opsDone = make(chan error, 1)
 		go func() { w.opsDone <- w.ops.Serve(ln) }()
 	}
-	if err := w.srv.Start(w.handler); err != nil {
+	if err := w.srv.Start(w); err != nil {
 		w.closeOps()
 		return fmt.Errorf("start asynq server: %w", err)
 	}
 	w.guard.start()
-	if err := store.PublishMaxRetry(ctx, w.rdb, w.cfg.Queue, w.cfg.Handler.MaxRetry); err != nil {
-		w.cfg.Logger.Warn("could not publish --max-retry for status; status shows the task's own budget", zap.Error(err))
+	w.watch.start()
+	for _, l := range w.lanes {
+		if err := store.PublishMaxRetry(ctx, w.rdb, l.queue, w.cfg.Handler.MaxRetry); err != nil {
+			l.log.Warn("could not publish --max-retry for status; status shows the task's own budget", zap.Error(err))
+		}
+		w.startProber(l)
 	}
-	w.startProber()
-	w.cfg.Logger.Info("worker started", zap.String("queue", w.cfg.Queue), zap.Int("concurrency", w.cfg.Concurrency),
-		zap.Int("rate_per_minute", w.cfg.RatePerMinute), zap.Int("max_inflight", w.cfg.MaxInflight),
+	if len(w.cfg.Sellers) == 0 {
+		w.cfg.Logger.Info("worker started", zap.String("queue", w.cfg.Queue), zap.Int("concurrency", w.cfg.Concurrency),
+			zap.Int("rate_per_minute", w.cfg.RatePerMinute), zap.Int("max_inflight", w.cfg.MaxInflight),
+			zap.String("ops", w.OpsAddr()))
+		return nil
+	}
+	for _, l := range w.lanes {
+		l.log.Info("serving seller", zap.String("queue", l.queue), zap.Int("rate_per_minute", l.rpm), zap.Int("max_inflight", l.flight))
+	}
+	w.cfg.Logger.Info("worker started", zap.String("queue", w.cfg.Queue), zap.Int("sellers", len(w.lanes)),
+		zap.Int("concurrency", w.cfg.Concurrency), zap.Int("seller_share_tasks", shareLimit(w.cfg.Concurrency, w.cfg.SellerShare)),
 		zap.String("ops", w.OpsAddr()))
 	return nil
 }
@@ -314,13 +514,18 @@ func (w *Worker) Shutdown() { w.shutdownOnce.Do(w.shutdown) }
 func (w *Worker) shutdown() {
 	w.ready.ShuttingDown()
 	w.cfg.Logger.Info("shutting down: readiness is red, no new tasks are fetched")
-	w.stopProberLoop()
+	w.stopProbers()
 	w.srv.Stop()
 	w.srv.Shutdown()
 	// Handlers asynq gave up on have had their context cancelled; let them
 	// record the outcome of a cut call before Redis is closed.
 	done := make(chan struct{})
-	go func() { w.handler.running.Wait(); close(done) }()
+	go func() {
+		for _, l := range w.lanes {
+			l.handler.running.Wait()
+		}
+		close(done)
+	}()
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):
@@ -334,9 +539,12 @@ func (w *Worker) shutdown() {
 // or failed to start. Shutdown calls it.
 func (w *Worker) Close() {
 	w.guard.stop()
+	w.watch.stop()
 	w.closeOps()
 	// Marks still waiting to be cleared are written before Redis closes.
-	w.handler.memory.Close()
+	for _, l := range w.lanes {
+		l.handler.memory.Close()
+	}
 	for _, c := range w.closers {
 		c()
 	}

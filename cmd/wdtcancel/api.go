@@ -1,9 +1,15 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
@@ -20,6 +26,7 @@ func newAPICmd() *cobra.Command {
 	var (
 		redis           config.Redis
 		listen, queue   string
+		metricsListen   string
 		opts            enqueue.APIOptions
 		unauthenticated bool
 		allowEvict      bool
@@ -62,13 +69,25 @@ func newAPICmd() *cobra.Command {
 			if err != nil {
 				return usageErr(fmt.Errorf("api listen on %s: %w", listen, err))
 			}
+			var h http.Handler = enqueue.NewAPI(c, opts)
+			if metricsListen != "" {
+				mln, err := httpserver.Listen(metricsListen, httpOptions)
+				if err != nil {
+					ln.Close()
+					return usageErr(fmt.Errorf("api --metrics-listen on %s: %w", metricsListen, err))
+				}
+				var stop func()
+				h, stop = serveAPIMetrics(cmd.Context(), log, mln, h)
+				defer stop()
+			}
 			log.Info("api listening", zap.String("addr", ln.Addr().String()), zap.Bool("authenticated", opts.Token != ""), zap.String("redis", redis.String()))
-			return serveUntilDone(cmd.Context(), log, ln, enqueue.NewAPI(c, opts), httpOptions)
+			return serveUntilDone(cmd.Context(), log, ln, h, httpOptions)
 		},
 	}
 	f := cmd.Flags()
 	redis.AddFlags(f)
 	f.StringVar(&listen, "listen", "127.0.0.1:8090", "address to serve the API on")
+	f.StringVar(&metricsListen, "metrics-listen", "", "address to serve Prometheus /metrics on, a listener of its own so the API's token does not guard it (\"\" disables)")
 	f.StringVar(&queue, "queue", tasks.DefaultQueue, "queue to enqueue into")
 	f.StringVar(&opts.Token, "token", "", "bearer token callers must send (env WDTCANCEL_API_TOKEN; prefer the env var)")
 	f.BoolVar(&unauthenticated, "allow-unauthenticated", false, "serve without a token (loopback addresses only)")
@@ -77,6 +96,31 @@ func newAPICmd() *cobra.Command {
 	config.AddAllowEvictionFlag(f, &allowEvict)
 	logs.add(cmd)
 	return cmd
+}
+
+// serveAPIMetrics serves /metrics on ln until ctx ends or stop is called:
+// the API's requests by status code and method, and the Go runtime. It
+// returns h counting its requests. The labels are bounded: promhttp folds
+// any non-standard method into "unknown".
+func serveAPIMetrics(ctx context.Context, log *zap.Logger, ln net.Listener, h http.Handler) (http.Handler, func()) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "wdtcancel_api_requests_total", Help: "Requests to the HTTP producer by status code and method.",
+	}, []string{"code", "method"})
+	reg.MustRegister(requests)
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	log.Info("api metrics listening", zap.String("addr", ln.Addr().String()))
+	go func() {
+		defer close(done)
+		if err := serveUntilDone(ctx, log, ln, mux, httpOptions); err != nil {
+			log.Error("api metrics server stopped", zap.Error(err))
+		}
+	}()
+	return promhttp.InstrumentHandlerCounter(requests, h), func() { cancel(); <-done }
 }
 
 // httpOptions bound the servers serveUntilDone runs (api, sandbox): zero

@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 	"strings"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -25,8 +27,9 @@ func init() { extraCommands = append(extraCommands, newDLQCmd) }
 
 func newDLQCmd() *cobra.Command {
 	var (
-		rf    config.Redis
-		queue string
+		rf     config.Redis
+		queue  string
+		seller string
 	)
 	cmd := &cobra.Command{
 		Use:   "dlq",
@@ -42,25 +45,42 @@ func newDLQCmd() *cobra.Command {
 		},
 	}
 	rf.AddFlags(cmd.PersistentFlags())
-	cmd.PersistentFlags().StringVar(&queue, "queue", tasks.DefaultQueue, "queue whose dead letters to handle")
+	cmd.PersistentFlags().StringVar(&queue, "queue", tasks.DefaultQueue, "base queue whose dead letters to handle")
+	addSellerFlag(cmd.PersistentFlags(), &seller, "seller whose dead letters to handle: its queue under --queue")
 
-	open := func(cmd *cobra.Command) (*worker.DLQ, func(), error) {
+	connect := func(cmd *cobra.Command) (redis.UniversalClient, error) {
+		if err := checkSellerFlag(seller); err != nil {
+			return nil, err
+		}
 		conn, err := rf.ConnOpt()
 		if err != nil {
-			return nil, nil, usageErr(err)
+			return nil, usageErr(err)
 		}
 		rdb := conn.MakeRedisClient().(redis.UniversalClient)
 		if err := rdb.Ping(cmd.Context()).Err(); err != nil {
 			rdb.Close()
-			return nil, nil, usageErr(fmt.Errorf("cannot reach Redis at %s: %v: start Redis or point REDIS_URL / --redis-url at it", rf.String(), err))
+			return nil, usageErr(fmt.Errorf("cannot reach Redis at %s: %v: start Redis or point REDIS_URL / --redis-url at it", rf.String(), err))
 		}
-		return worker.NewDLQ(rdb, queue), func() { rdb.Close() }, nil
+		return rdb, nil
+	}
+	open := func(cmd *cobra.Command) (*worker.DLQ, func(), error) {
+		rdb, err := connect(cmd)
+		if err != nil {
+			return nil, nil, err
+		}
+		d, err := store.NewSellerDLQ(rdb, queue, seller) // checked by connect
+		if err != nil {
+			rdb.Close()
+			return nil, nil, usageErr(err)
+		}
+		return d, func() { rdb.Close() }, nil
 	}
 
 	var (
-		lsJSON bool
-		lsSort bool
-		limit  int
+		lsJSON     bool
+		lsSort     bool
+		allSellers bool
+		limit      int
 	)
 	ls := &cobra.Command{
 		Use: "ls", Short: "List dead-lettered numbers (in scan order, as they are read; --sort for oldest first)", Args: cobra.NoArgs,
@@ -68,11 +88,23 @@ func newDLQCmd() *cobra.Command {
 			if limit < 0 {
 				return usageErr(fmt.Errorf("--limit must be 0 (no limit) or more"))
 			}
-			d, done, err := open(cmd)
+			rdb, err := connect(cmd)
 			if err != nil {
 				return err
 			}
-			defer done()
+			defer rdb.Close()
+			var dlqs []*worker.DLQ
+			if allSellers {
+				if dlqs, err = sellerDLQs(rdb, queue); err != nil {
+					return err
+				}
+			} else {
+				d, err := store.NewSellerDLQ(rdb, queue, seller)
+				if err != nil {
+					return usageErr(err)
+				}
+				dlqs = []*worker.DLQ{d}
+			}
 			var out recordWriter
 			if lsJSON {
 				out = newJSONRecords(cmd.OutOrStdout())
@@ -81,9 +113,27 @@ func newDLQCmd() *cobra.Command {
 			}
 			n := 0
 			if lsSort {
-				recs, err := d.List(cmd.Context())
-				if err != nil {
-					return err
+				var recs []worker.Record
+				for _, d := range dlqs {
+					some, err := d.List(cmd.Context())
+					if err != nil {
+						return err
+					}
+					for _, r := range some {
+						recs = append(recs, withSeller(d, r))
+					}
+				}
+				if len(dlqs) > 1 { // each List is sorted already
+					sort.SliceStable(recs, func(i, j int) bool {
+						a, b := recs[i], recs[j]
+						if !a.DeadLetteredAt.Equal(b.DeadLetteredAt) {
+							return a.DeadLetteredAt.Before(b.DeadLetteredAt)
+						}
+						if a.Seller != b.Seller {
+							return a.Seller < b.Seller
+						}
+						return a.PreStockinNo < b.PreStockinNo
+					})
 				}
 				for _, r := range recs {
 					if limit > 0 && n == limit {
@@ -93,19 +143,34 @@ func newDLQCmd() *cobra.Command {
 					n++
 				}
 			} else {
-				err = d.Scan(cmd.Context(), func(no, raw string) error {
+				// Seller after seller, each as its scan returns it: the
+				// first line shows at once, memory stays flat.
+				for _, d := range dlqs {
 					if limit > 0 && n == limit {
-						return store.ErrStop
+						break
 					}
-					out.add(store.DecodeRaw(no, raw))
-					n++
-					return nil
-				})
+					err = d.Scan(cmd.Context(), func(no, raw string) error {
+						if limit > 0 && n == limit {
+							return store.ErrStop
+						}
+						out.add(withSeller(d, store.DecodeRaw(no, raw)))
+						n++
+						return nil
+					})
+					if err != nil {
+						break
+					}
+				}
 			}
 			total := int64(n)
-			if limit > 0 && n == limit {
-				if total, err = d.Count(cmd.Context()); err != nil {
-					return err
+			if err == nil && limit > 0 && n == limit {
+				total = 0
+				for _, d := range dlqs {
+					c, err := d.Count(cmd.Context())
+					if err != nil {
+						return err
+					}
+					total += c
 				}
 			}
 			if ferr := out.finish(n, total); err == nil {
@@ -117,6 +182,7 @@ func newDLQCmd() *cobra.Command {
 	ls.Flags().BoolVar(&lsJSON, "json", false, "print a JSON array of records, streamed")
 	ls.Flags().BoolVar(&lsSort, "sort", false, "oldest dead letter first; reads every record before printing")
 	ls.Flags().IntVar(&limit, "limit", 0, "print at most N records (0: all)")
+	ls.Flags().BoolVar(&allSellers, "all-sellers", false, "list the dead letters of every seller queue of --queue in Redis (ignores --seller)")
 
 	var showJSON bool
 	show := &cobra.Command{
@@ -135,7 +201,7 @@ func newDLQCmd() *cobra.Command {
 				}
 				switch {
 				case errors.Is(err, worker.ErrNotDead):
-					fmt.Fprintf(cmd.ErrOrStderr(), "%s is not in the dead-letter queue\n", args[0])
+					fmt.Fprintf(cmd.ErrOrStderr(), "%s is not in the dead-letter queue of seller %s\n", args[0], d.Seller())
 					return silentExit(exitPartial)
 				case errors.Is(err, store.ErrCorrupt):
 					raw, _ := d.Raw(cmd.Context(), args[0])
@@ -144,6 +210,7 @@ func newDLQCmd() *cobra.Command {
 				}
 				return err
 			}
+			rec = withSeller(d, rec)
 			if showJSON {
 				return writeJSONOut(cmd.OutOrStdout(), rec)
 			}
@@ -162,17 +229,21 @@ func newDLQCmd() *cobra.Command {
 				}
 				return d.Requeue(ctx, no)
 			}
-		}),
+		}, func(d *worker.DLQ) func(context.Context, func(string, error)) error { return d.RequeueAll }),
 		bulkCmd("purge", "Forget dead numbers: record, archived task, unknown-outcome memory", open, func(d *worker.DLQ) func(context.Context, string, string) error {
 			return func(ctx context.Context, no, _ string) error { return d.Purge(ctx, no) }
-		}))
+		}, nil))
 	return cmd
 }
 
 // bulkCmd builds requeue and purge: NO... or --all, one line per number,
 // exit 1 if any failed.
 // act gets the record's stored value when --all read it, "" otherwise.
-func bulkCmd(name, short string, open func(*cobra.Command) (*worker.DLQ, func(), error), bind func(*worker.DLQ) func(ctx context.Context, no, raw string) error) *cobra.Command {
+// bindAll, when not nil, is the store's own way of doing --all (requeue
+// batches its round trips); without it --all runs act on every number the
+// scan finds, many at once.
+func bulkCmd(name, short string, open func(*cobra.Command) (*worker.DLQ, func(), error), bind func(*worker.DLQ) func(ctx context.Context, no, raw string) error,
+	bindAll func(*worker.DLQ) func(context.Context, func(string, error)) error) *cobra.Command {
 	var all, yes bool
 	c := &cobra.Command{
 		Use: name + " NO... | --all", Short: short,
@@ -214,12 +285,16 @@ func bulkCmd(name, short string, open func(*cobra.Command) (*worker.DLQ, func(),
 				}
 				// Numbers as the scan finds them, many at once: one at a
 				// time, 100,000 took 46 s.
-				if err := d.ForEach(cmd.Context(), 0, act, report); err != nil {
-					fmt.Fprintf(cmd.OutOrStdout(), "%sd %d, failed %d\n", name, ok, failed)
+				each := func(ctx context.Context, done func(string, error)) error { return d.ForEach(ctx, 0, act, done) }
+				if bindAll != nil {
+					each = bindAll(d)
+				}
+				if err := each(cmd.Context(), report); err != nil {
+					fmt.Fprintf(cmd.OutOrStdout(), "%sd %d, failed %d%s\n", name, ok, failed, ofSeller(d))
 					return err
 				}
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%sd %d, failed %d\n", name, ok, failed)
+			fmt.Fprintf(cmd.OutOrStdout(), "%sd %d, failed %d%s\n", name, ok, failed, ofSeller(d))
 			if failed > 0 {
 				return silentExit(exitPartial)
 			}
@@ -279,11 +354,11 @@ type tableRecords struct {
 	n int
 }
 
-const tableRow = "%-20s  %-15s  %-6s  %-9s  %-8s  %-20s  %s\n"
+const tableRow = "%-20s  %-12s  %-15s  %-6s  %-9s  %-8s  %-20s  %s\n"
 
 func newTableRecords(w io.Writer) *tableRecords {
 	t := &tableRecords{w: bufio.NewWriter(w)}
-	fmt.Fprintf(t.w, tableRow, "NO", "CATEGORY", "STATUS", "AMBIGUOUS", "ATTEMPTS", "DEAD SINCE", "MESSAGE")
+	fmt.Fprintf(t.w, tableRow, "NO", "SELLER", "CATEGORY", "STATUS", "AMBIGUOUS", "ATTEMPTS", "DEAD SINCE", "MESSAGE")
 	return t
 }
 
@@ -296,7 +371,7 @@ func (t *tableRecords) add(r worker.Record) {
 	if msg == "" {
 		msg = r.Error
 	}
-	fmt.Fprintf(t.w, tableRow, r.PreStockinNo, r.Category, status, fmt.Sprint(r.Ambiguous), fmt.Sprint(r.Attempts),
+	fmt.Fprintf(t.w, tableRow, r.PreStockinNo, r.Seller, r.Category, status, fmt.Sprint(r.Ambiguous), fmt.Sprint(r.Attempts),
 		r.DeadLetteredAt.UTC().Format(time.RFC3339), msg)
 	// The first rows show at once; after that, a page at a time.
 	if t.n++; t.n%100 == 1 {
@@ -348,4 +423,51 @@ func writeJSONOut(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	return enc.Encode(v)
+}
+
+// withSeller fills in the seller of a record read from d that does not name
+// one (written before sellers existed, or corrupt), so every line and JSON
+// record printed says whose it is.
+func withSeller(d *worker.DLQ, r worker.Record) worker.Record {
+	r.Seller = d.SellerOf(r)
+	return r
+}
+
+// ofSeller ends a bulk summary line with the seller, except the default's.
+func ofSeller(d *worker.DLQ) string {
+	if d.Seller() == tasks.DefaultSeller {
+		return ""
+	}
+	return " (seller " + d.Seller() + ")"
+}
+
+// sellerDLQs opens the dead letters of every seller of base: the default
+// seller's (base itself) and one per "<base>:<seller>" queue in asynq's
+// queue set, which holds every queue a task was ever enqueued into. Sorted
+// by seller. Queues of other applications or bases are left out.
+func sellerDLQs(rdb redis.UniversalClient, base string) ([]*worker.DLQ, error) {
+	queues, err := asynq.NewInspectorFromRedisClient(rdb).Queues()
+	if err != nil {
+		return nil, fmt.Errorf("list the queues in Redis: %w", err)
+	}
+	sellers := map[string]bool{tasks.DefaultSeller: true}
+	for _, q := range queues {
+		if s, ok := tasks.SellerOfQueue(base, q); ok {
+			sellers[s] = true
+		}
+	}
+	names := make([]string, 0, len(sellers))
+	for s := range sellers {
+		names = append(names, s)
+	}
+	sort.Strings(names)
+	out := make([]*worker.DLQ, 0, len(names))
+	for _, s := range names {
+		d, err := store.NewSellerDLQ(rdb, base, s)
+		if err != nil { // SellerOfQueue validated it
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, nil
 }

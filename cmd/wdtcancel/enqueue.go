@@ -28,6 +28,7 @@ func newEnqueueCmd() *cobra.Command {
 		file        string
 		source      string
 		queue       string
+		seller      string
 		asJSON      bool
 		quiet       bool
 		parallelism int
@@ -38,12 +39,16 @@ func newEnqueueCmd() *cobra.Command {
 		Short: "Enqueue cancellations of return pre-stockin orders",
 		Long: `Enqueue one cancel task per pre_stockin_no, from arguments or --file PATH,
 one number a line (blank lines and # comments are skipped). "-" as an argument
-or as PATH reads stdin.
+or as PATH reads stdin. The numbers are the orders of one seller (--seller,
+default "default"): the same number for two sellers is two tasks.
 
 Exit status: 0 when every number is enqueued or already known, 1 when any is
 invalid or failed, 2 for usage or configuration errors (Redis unreachable, or
 its maxmemory-policy evicts and --allow-eviction is not given).`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkSellerFlag(seller); err != nil {
+				return err
+			}
 			// "-" reads stdin, as an argument as well as with --file;
 			// stdin is read once however often it is named.
 			var nos, paths []string
@@ -87,7 +92,7 @@ its maxmemory-policy evicts and --allow-eviction is not given).`,
 			if len(nos) == 0 && len(inputs) == 0 {
 				return usageErr(fmt.Errorf("no numbers: give them as arguments or with --file PATH (- for stdin)"))
 			}
-			c, err := openProducer(cmd.Context(), &redis, enqueue.WithQueue(queue), enqueue.WithSource(source))
+			c, err := openProducer(cmd.Context(), &redis, enqueue.WithQueue(queue), enqueue.WithSeller(seller), enqueue.WithSource(source))
 			if err != nil {
 				return err
 			}
@@ -106,9 +111,9 @@ its maxmemory-policy evicts and --allow-eviction is not given).`,
 			out := bufio.NewWriterSize(cmd.OutOrStdout(), 64<<10)
 			var w resultWriter
 			if asJSON {
-				w = newJSONResults(out, quiet)
+				w = newJSONResults(out, quiet, seller)
 			} else {
-				w = newHumanResults(out, quiet)
+				w = newHumanResults(out, quiet, seller)
 			}
 			var last enqueue.Input // the last number read
 			seq := func(yield func(enqueue.Input) bool) {
@@ -149,6 +154,7 @@ its maxmemory-policy evicts and --allow-eviction is not given).`,
 	f.StringVar(&file, "file", "", "read numbers from PATH, one a line (- = stdin)")
 	f.StringVar(&source, "source", "", "label stored with each task, e.g. the ERP job's name")
 	f.StringVar(&queue, "queue", tasks.DefaultQueue, "queue to enqueue into")
+	addSellerFlag(f, &seller, "seller the numbers belong to: its own queue under --queue")
 	f.BoolVar(&asJSON, "json", false, "print the result as one JSON object")
 	f.BoolVarP(&quiet, "quiet", "q", false, "list no duplicate numbers, only the counts and what is invalid, failed or unknown")
 	f.IntVar(&parallelism, "parallelism", enqueue.DefaultParallelism, "enqueues in flight at once")
@@ -227,13 +233,14 @@ type resultWriter interface {
 const maxDuplicateLines = 100
 
 type humanResults struct {
-	w     *bufio.Writer
-	quiet bool
-	sum   enqueue.Summary
+	w      *bufio.Writer
+	quiet  bool
+	seller string
+	sum    enqueue.Summary
 }
 
-func newHumanResults(w *bufio.Writer, quiet bool) *humanResults {
-	return &humanResults{w: w, quiet: quiet}
+func newHumanResults(w *bufio.Writer, quiet bool, seller string) *humanResults {
+	return &humanResults{w: w, quiet: quiet, seller: seller}
 }
 
 func (h *humanResults) add(r enqueue.Result) {
@@ -262,7 +269,11 @@ func (h *humanResults) finish() enqueue.Summary {
 	s := h.sum
 	line := fmt.Sprintf("enqueued %d, duplicate %d, invalid %d, failed %d", s.Enqueued, s.Duplicate, s.Invalid, s.Failed)
 	if s.Unknown > 0 {
-		line += fmt.Sprintf(", unknown %d (may be queued: check with wdtcancel status NO)", s.Unknown)
+		line += fmt.Sprintf(", unknown %d (may be queued: check with wdtcancel status NO%s)", s.Unknown, sellerArg(h.seller))
+	}
+	if h.seller != tasks.DefaultSeller {
+		// A single-seller deployment's line stays as it was.
+		line += " (seller " + h.seller + ")"
 	}
 	fmt.Fprintln(h.w, line)
 	return s
@@ -271,18 +282,19 @@ func (h *humanResults) finish() enqueue.Summary {
 // jsonResults streams the documented object: the items array as results
 // come, the counts after it, so memory does not grow with the input.
 type jsonResults struct {
-	w     *bufio.Writer
-	enc   *json.Encoder
-	quiet bool
-	sum   enqueue.Summary
-	n     int
+	w      *bufio.Writer
+	enc    *json.Encoder
+	quiet  bool
+	seller string
+	sum    enqueue.Summary
+	n      int
 }
 
-func newJSONResults(w *bufio.Writer, quiet bool) *jsonResults {
+func newJSONResults(w *bufio.Writer, quiet bool, seller string) *jsonResults {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	w.WriteString(`{"items":[`)
-	return &jsonResults{w: w, enc: enc, quiet: quiet}
+	return &jsonResults{w: w, enc: enc, quiet: quiet, seller: seller}
 }
 
 func (j *jsonResults) add(r enqueue.Result) {
@@ -304,7 +316,8 @@ func (j *jsonResults) finish() enqueue.Summary {
 	if s.Unknown > 0 {
 		fmt.Fprintf(j.w, `,"unknown":%d`, s.Unknown)
 	}
-	j.w.WriteString("}\n")
+	// A valid seller name needs no JSON escaping (checkSellerFlag).
+	fmt.Fprintf(j.w, `,"seller":%q}`+"\n", j.seller)
 	return s
 }
 
@@ -345,4 +358,13 @@ func (p *progress) finish() {
 	if p.bar != nil {
 		p.bar.Finish()
 	}
+}
+
+// sellerArg is the --seller a follow-up command needs, "" for the default
+// seller.
+func sellerArg(seller string) string {
+	if seller == tasks.DefaultSeller {
+		return ""
+	}
+	return " --seller " + seller
 }

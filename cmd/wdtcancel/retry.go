@@ -20,23 +20,29 @@ func init() { extraCommands = append(extraCommands, newRetryCmd) }
 // delay.
 func newRetryCmd() *cobra.Command {
 	var (
-		rf    config.Redis
-		queue string
-		held  bool
+		rf     config.Redis
+		queue  string
+		seller string
+		held   bool
 	)
 	cmd := &cobra.Command{
-		Use:   "retry --held",
+		Use:   "retry --held [--seller NAME]",
 		Short: "Run held tasks now (after fixing a configuration fault or an endpoint outage)",
 		Long: "Tasks held for a configuration fault or by the open circuit breaker wait without using\n" +
 			"retries. After fixing the cause (and restarting the workers if their settings changed),\n" +
 			"`wdtcancel retry --held` closes the circuit breaker and moves every held task back to\n" +
 			"pending so the workers run it now. If the fault is still there, the first call opens\n" +
-			"the breaker again and the tasks are held again: nothing is lost or dead-lettered.",
+			"the breaker again and the tasks are held again: nothing is lost or dead-lettered.\n" +
+			"With several sellers, each has its own breaker and held tasks: name it with --seller.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !held {
 				return usageErr(errors.New("say what to retry: --held (tasks held for a configuration fault or by the circuit breaker)"))
 			}
+			if err := tasks.ValidateSeller(seller); err != nil {
+				return usageErr(fmt.Errorf("--seller: %w", err))
+			}
+			q := tasks.QueueFor(queue, seller)
 			conn, err := rf.ConnOpt()
 			if err != nil {
 				return usageErr(err)
@@ -47,21 +53,26 @@ func newRetryCmd() *cobra.Command {
 			if err := rdb.Ping(ctx).Err(); err != nil {
 				return usageErr(fmt.Errorf("cannot reach Redis at %s: %v: start Redis or point REDIS_URL / --redis-url at it", rf.String(), err))
 			}
-			wasOpen, err := worker.NewBreaker(rdb, queue, worker.BreakerOptions{}).Reset(ctx)
+			wasOpen, err := worker.NewBreaker(rdb, q, worker.BreakerOptions{}).Reset(ctx)
 			if err != nil {
 				return err
 			}
-			n, err := worker.RunHeld(ctx, rdb, queue)
+			n, err := worker.RunHeld(ctx, rdb, q)
 			out := cmd.OutOrStdout()
-			if wasOpen {
-				fmt.Fprintln(out, "circuit breaker closed")
+			whose := ""
+			if seller != tasks.DefaultSeller {
+				whose = fmt.Sprintf("seller %s's ", seller)
 			}
-			fmt.Fprintf(out, "%d held task(s) of queue %s moved to pending\n", n, queue)
+			if wasOpen {
+				fmt.Fprintf(out, "%scircuit breaker closed\n", whose)
+			}
+			fmt.Fprintf(out, "%d held task(s) of %squeue %s moved to pending\n", n, whose, q)
 			return err
 		},
 	}
 	rf.AddFlags(cmd.Flags())
-	cmd.Flags().StringVar(&queue, "queue", tasks.DefaultQueue, "queue whose held tasks to run")
+	cmd.Flags().StringVar(&queue, "queue", tasks.DefaultQueue, "base queue (the seller \"default\"'s; seller NAME's is <queue>:NAME)")
+	cmd.Flags().StringVar(&seller, "seller", tasks.DefaultSeller, "seller whose breaker to close and held tasks to run (env WDTCANCEL_SELLER)")
 	cmd.Flags().BoolVar(&held, "held", false, "run the tasks held for a configuration fault or by the circuit breaker")
 	return cmd
 }

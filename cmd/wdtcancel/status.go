@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/wdtcancel/wdtcancel/enqueue"
 	"github.com/wdtcancel/wdtcancel/internal/config"
@@ -21,6 +22,7 @@ func newStatusCmd() *cobra.Command {
 	var (
 		redis  config.Redis
 		queue  string
+		seller string
 		asJSON bool
 	)
 	cmd := &cobra.Command{
@@ -28,10 +30,13 @@ func newStatusCmd() *cobra.Command {
 		Short: "Show where one number stands: pending, active, retry, dead-lettered, done",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkSellerFlag(seller); err != nil {
+				return err
+			}
 			if _, err := tasks.NormalizeNo(args[0]); err != nil {
 				return usageErr(err)
 			}
-			c, err := openProducer(cmd.Context(), &redis, enqueue.WithQueue(queue))
+			c, err := openProducer(cmd.Context(), &redis, enqueue.WithQueue(queue), enqueue.WithSeller(seller))
 			if err != nil {
 				return err
 			}
@@ -46,7 +51,7 @@ func newStatusCmd() *cobra.Command {
 					writeJSONError(cmd.OutOrStdout(), args[0], err)
 				}
 				if errors.Is(err, enqueue.ErrCorruptRecord) {
-					fmt.Fprintf(cmd.ErrOrStderr(), "wdtcancel: %v: inspect it with `wdtcancel dlq show %s`, forget it with `dlq purge %s`\n", err, args[0], args[0])
+					fmt.Fprintf(cmd.ErrOrStderr(), "wdtcancel: %v: inspect it with `wdtcancel dlq show %s%s`, forget it with `dlq purge %s%s`\n", err, args[0], sellerArg(seller), args[0], sellerArg(seller))
 					return silentExit(exitPartial)
 				}
 				if asJSON {
@@ -78,14 +83,16 @@ func newStatusCmd() *cobra.Command {
 	}
 	redis.AddFlags(cmd.Flags())
 	cmd.Flags().StringVar(&queue, "queue", tasks.DefaultQueue, "queue the number was enqueued into")
+	addSellerFlag(cmd.Flags(), &seller, "seller the number belongs to")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }
 
 func printStatus(w io.Writer, st enqueue.Status) {
 	fmt.Fprintf(w, "%s: %s\n", st.PreStockinNo, st.State)
+	fmt.Fprintf(w, "  seller:        %s\n", st.Seller)
 	if st.State == "unknown" {
-		fmt.Fprintln(w, "  never enqueued, or done longer ago than the retention (7 days by default)")
+		fmt.Fprintf(w, "  never enqueued for seller %s, or done longer ago than the retention (7 days by default)\n", st.Seller)
 		return
 	}
 	if st.MaxRetry > 0 {
@@ -108,4 +115,19 @@ func printStatus(w io.Writer, st enqueue.Status) {
 	if st.DeadLetter != nil {
 		fmt.Fprintf(w, "  dead letter:   %s\n", st.DeadLetter)
 	}
+}
+
+// addSellerFlag adds --seller, which reads WDTCANCEL_SELLER like every flag
+// (config.ApplyEnv): the seller whose queue a command works on.
+func addSellerFlag(fs *pflag.FlagSet, p *string, what string) {
+	fs.StringVar(p, "seller", tasks.DefaultSeller, what+" (docs/sellers.md)")
+}
+
+// checkSellerFlag refuses a bad --seller as a usage error (exit 2) that
+// says what is wrong and what a seller name may be, before any connection.
+func checkSellerFlag(name string) error {
+	if err := tasks.ValidateSeller(name); err != nil {
+		return usageErr(fmt.Errorf("--seller / WDTCANCEL_SELLER: %w (%s)", err, enqueue.SellerRule))
+	}
+	return nil
 }

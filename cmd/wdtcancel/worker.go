@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
@@ -9,9 +10,29 @@ import (
 	"github.com/wdtcancel/wdtcancel/internal/config"
 	"github.com/wdtcancel/wdtcancel/tasks"
 	"github.com/wdtcancel/wdtcancel/worker"
+	"github.com/wdtcancel/wdtcancel/worker/wdt"
 )
 
 func init() { extraCommands = append(extraCommands, newWorkerCmd) }
+
+// sellerLanes builds each seller's WDT client, each with an HTTP client of
+// its own (no keep-alive connection is reused across sids) and its own
+// clock.
+func sellerLanes(sellers []config.Seller) ([]worker.SellerLane, error) {
+	lanes := make([]worker.SellerLane, 0, len(sellers))
+	for _, s := range sellers {
+		opts := []wdt.Option{wdt.WithHTTPClient(wdt.NewHTTPClient())}
+		if s.ConnectionClose {
+			opts = append(opts, wdt.WithConnectionClose())
+		}
+		c, err := wdt.New(s.URL, s.Credentials, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("seller %q: %w", s.Name, err)
+		}
+		lanes = append(lanes, worker.SellerLane{Name: s.Name, API: c, RatePerMinute: s.RatePerMinute, MaxInflight: s.MaxInflight})
+	}
+	return lanes, nil
+}
 
 func newWorkerCmd() *cobra.Command {
 	var (
@@ -19,6 +40,8 @@ func newWorkerCmd() *cobra.Command {
 		api   config.WDT
 		cfg   worker.Config
 		logs  logFlags
+
+		sellersPath string
 	)
 	cmd := &cobra.Command{
 		Use:   "worker",
@@ -30,20 +53,47 @@ func newWorkerCmd() *cobra.Command {
 				return err
 			}
 			defer log.Sync()
-			client, err := api.Client()
-			if err != nil {
-				return usageErr(err)
+			var started func()
+			if sellersPath == "" {
+				client, err := api.Client()
+				if err != nil {
+					return usageErr(err)
+				}
+				cfg.API = client
+				started = func() {
+					log.Info("starting", zap.String("wdt_url", client.Endpoint()), zap.String("sid", client.Credentials().SID), zap.String("redis", redis.String()))
+				}
+			} else {
+				if err := api.SellersFileConflict(); err != nil {
+					return usageErr(err)
+				}
+				sellers, err := config.LoadSellers(sellersPath, os.LookupEnv, config.SellerDefaults{
+					URL: api.URL, RatePerMinute: cfg.RatePerMinute, MaxInflight: cfg.MaxInflight, ConnectionClose: api.ConnectionClose,
+				})
+				if err != nil {
+					return usageErr(err)
+				}
+				if cfg.Sellers, err = sellerLanes(sellers); err != nil {
+					return usageErr(err)
+				}
+				started = func() {
+					for _, s := range sellers {
+						log.Info("seller", zap.String("seller", s.Name), zap.String("wdt_url", s.URL), zap.String("sid", s.Credentials.SID),
+							zap.Bool("connection_close", s.ConnectionClose))
+					}
+					log.Info("starting", zap.String("sellers_file", sellersPath), zap.Int("sellers", len(sellers)), zap.String("redis", redis.String()))
+				}
 			}
 			if cfg.Redis, err = redis.ConnOpt(); err != nil {
 				return usageErr(err)
 			}
-			cfg.API, cfg.Logger = client, log
+			cfg.Logger = log
 			cfg.ListenFallback = opsListenFallback(cmd.Flags().Lookup("listen"))
 			w, err := worker.New(cfg)
 			if err != nil {
 				return usageErr(err)
 			}
-			log.Info("starting", zap.String("wdt_url", client.Endpoint()), zap.String("sid", client.Credentials().SID), zap.String("redis", redis.String()))
+			started()
 			if err := w.Run(cmd.Context()); err != nil {
 				return usageErr(fmt.Errorf("%w (redis %s)", err, redis.String()))
 			}
@@ -53,7 +103,9 @@ func newWorkerCmd() *cobra.Command {
 	f := cmd.Flags()
 	redis.AddFlags(f)
 	api.AddFlags(f)
-	f.StringVar(&cfg.Queue, "queue", tasks.DefaultQueue, "queue to work")
+	f.StringVar(&sellersPath, "sellers", "", "sellers file (YAML, docs/sellers.md): serve every seller in it, each in its own queue <queue>:<seller>; without it WDT_SID/WDT_APPKEY/WDT_APPSECRET are the one seller \"default\"")
+	f.Float64Var(&cfg.SellerShare, "seller-share", 0, "share of --concurrency one seller may use at once (0 < share <= 1; default 0.5 with two or more sellers, 1 with one)")
+	f.StringVar(&cfg.Queue, "queue", tasks.DefaultQueue, "queue to work (the seller \"default\"'s; seller NAME works <queue>:NAME)")
 	f.IntVar(&cfg.Concurrency, "concurrency", worker.DefaultConcurrency, "tasks processed at once by this process")
 	f.IntVar(&cfg.RatePerMinute, "rate-per-minute", 0, "WDT calls per minute across all workers on this Redis, spread evenly (0 = no limit)")
 	f.IntVar(&cfg.MaxInflight, "max-inflight", 0, "WDT calls in flight at once across all workers on this Redis (0 = no limit)")

@@ -67,7 +67,7 @@ var perCommandEnv = map[string]map[string]string{
 // (an exported WDTCANCEL_ALL must not turn `dlq purge` into purge --all).
 var invocationFlags = map[string]bool{
 	"all": true, "held": true, "json": true, "file": true, "help": true, "version": true,
-	"yes": true, "limit": true, "sort": true, "quiet": true,
+	"yes": true, "limit": true, "sort": true, "quiet": true, "all-sellers": true,
 }
 
 // EnvNameFor is the environment variable behind --flag of the top-level

@@ -170,7 +170,7 @@ func TestHostileAPI(t *testing.T) {
 	e.get("http://"+e.sbAddr+"/_sandbox/stats", &stats)
 	t.Logf("hostile API: %s; settled in %s; quota %d calls/min; sandbox answers %v, faults %v; %d orders lost a response and were then dead-lettered (all flagged)",
 		v, settled.Round(time.Second), quota, stats.ByStatus, stats.ByFault, v.LostOrGarbledDead)
-	limited := e.metricValue(w1.ops, `wdtcancel_calls_total{category="rate_limited"}`) + e.metricValue(w2.ops, `wdtcancel_calls_total{category="rate_limited"}`)
+	limited := e.metricValue(w1.ops, `wdtcancel_calls_total{category="rate_limited",seller="default"}`) + e.metricValue(w2.ops, `wdtcancel_calls_total{category="rate_limited",seller="default"}`)
 	t.Logf("hostile API: %v rate-limit answers, none dead-lettered", limited)
 	if limited == 0 {
 		t.Error("the quota was never hit")

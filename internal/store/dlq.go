@@ -32,6 +32,7 @@ const AmbiguousExplanation = "an earlier attempt was sent but no definite answer
 type Record struct {
 	PreStockinNo    string       `json:"pre_stockin_no"`
 	Queue           string       `json:"queue"`
+	Seller          string       `json:"seller,omitempty"`
 	Category        wdt.Category `json:"category"`
 	WDTStatus       *int         `json:"wdt_status,omitempty"`
 	Message         string       `json:"message,omitempty"`
@@ -59,11 +60,48 @@ type DLQ struct {
 	memory *OutcomeMemory
 	queue  string
 	key    string
+	// seller owns queue: "" when the store was opened by queue alone
+	// (NewDLQ) and the queue is not one of tasks.DefaultQueue's.
+	seller string
 }
 
-// NewDLQ opens the store of queue. It makes no network call.
+// NewDLQ opens the store of queue. It makes no network call. The queue's
+// seller is known only for tasks.DefaultQueue and its seller queues; a
+// caller with another base queue uses NewSellerDLQ.
 func NewDLQ(rdb redis.UniversalClient, queue string) *DLQ {
-	return &DLQ{rdb: rdb, insp: asynq.NewInspectorFromRedisClient(rdb), client: asynq.NewClientFromRedisClient(rdb), memory: NewOutcomeMemory(rdb, queue), queue: queue, key: DeadLetterKey(queue)}
+	seller, _ := tasks.SellerOfQueue(tasks.DefaultQueue, queue)
+	return &DLQ{rdb: rdb, insp: asynq.NewInspectorFromRedisClient(rdb), client: asynq.NewClientFromRedisClient(rdb), memory: NewOutcomeMemory(rdb, queue), queue: queue, key: DeadLetterKey(queue), seller: seller}
+}
+
+// NewSellerDLQ opens the store of seller's queue under base
+// (tasks.QueueFor). It makes no network call.
+func NewSellerDLQ(rdb redis.UniversalClient, base, seller string) (*DLQ, error) {
+	if err := tasks.ValidateSeller(seller); err != nil {
+		return nil, err
+	}
+	d := NewDLQ(rdb, tasks.QueueFor(base, seller))
+	d.seller = seller
+	return d, nil
+}
+
+// Queue is the queue whose dead letters this store holds.
+func (d *DLQ) Queue() string { return d.queue }
+
+// Seller is the seller whose dead letters this store holds, "" when it was
+// opened by a queue name it cannot map to a seller.
+func (d *DLQ) Seller() string { return d.seller }
+
+// SellerOf is the seller a record read from this store belongs to: the one
+// it names, else the store's (a record written before sellers existed is in
+// the base queue, so it is the default seller's).
+func (d *DLQ) SellerOf(r Record) string {
+	switch {
+	case r.Seller != "":
+		return r.Seller
+	case d.seller != "":
+		return d.seller
+	}
+	return tasks.DefaultSeller
 }
 
 // ErrNotDead means the number has no dead-letter record.
@@ -327,7 +365,8 @@ func (d *DLQ) Numbers(ctx context.Context) ([]string, error) {
 var ErrLive = errors.New("a live task exists for this number")
 
 // Requeue re-drives one dead number: a fresh task (retry budget reset) with
-// the original source, whether or not asynq still holds the archived task.
+// the original source and seller, in this store's queue (the seller's
+// queue), whether or not asynq still holds the archived task.
 // The new task is enqueued before the record is deleted, so a crash in
 // between leaves a duplicate record, never a lost number; and only the
 // record that was read is deleted, never a newer one the re-driven task
@@ -344,24 +383,189 @@ func (d *DLQ) requeue(ctx context.Context, no string, r Record, raw string, opts
 	if err := d.removeArchived(no); err != nil {
 		return err
 	}
+	task, err := d.freshTask(no, r, opts)
+	if err != nil {
+		return err
+	}
+	if err := d.enqueue(ctx, no, task); err != nil {
+		return err
+	}
+	if err := deleteIfUnchanged.Run(ctx, d.rdb, []string{d.key}, no, raw).Err(); err != nil {
+		return fmt.Errorf("requeue %s: task enqueued but record not removed: %w", no, err)
+	}
+	return nil
+}
+
+// freshTask is the task that re-drives record r: its number, source,
+// first enqueue time and seller, in this store's queue.
+func (d *DLQ) freshTask(no string, r Record, opts []asynq.Option) (*asynq.Task, error) {
+	seller := d.SellerOf(r)
+	if d.seller != "" && seller != d.seller {
+		// Records are kept per queue, so this one was written by hand or
+		// moved: enqueueing it here would give seller's task to another
+		// seller's workers.
+		return nil, fmt.Errorf("requeue %s: its dead-letter record names seller %q but is stored in the dead letters of seller %q (queue %s): check it with `wdtcancel dlq show %s --seller %s`", no, seller, d.seller, d.queue, no, d.seller)
+	}
 	requested := time.Now()
 	if r.FirstEnqueuedAt != nil {
 		requested = *r.FirstEnqueuedAt
 	}
-	task, err := tasks.NewCancelTask(no, r.Source, requested, append([]asynq.Option{asynq.Queue(d.queue)}, opts...)...)
+	task, err := tasks.NewCancelTaskFor(seller, no, r.Source, requested, append([]asynq.Option{asynq.Queue(d.queue)}, opts...)...)
 	if err != nil {
-		return fmt.Errorf("requeue %s: %w", no, err)
+		return nil, fmt.Errorf("requeue %s: %w", no, err)
 	}
+	return task, nil
+}
+
+func (d *DLQ) enqueue(ctx context.Context, no string, task *asynq.Task) error {
 	if _, err := d.client.EnqueueContext(ctx, task); err != nil {
 		if errors.Is(err, asynq.ErrTaskIDConflict) {
 			return fmt.Errorf("requeue %s: %w", no, ErrLive)
 		}
 		return fmt.Errorf("requeue %s: %w", no, err)
 	}
-	if err := deleteIfUnchanged.Run(ctx, d.rdb, []string{d.key}, no, raw).Err(); err != nil {
-		return fmt.Errorf("requeue %s: task enqueued but record not removed: %w", no, err)
-	}
 	return nil
+}
+
+// evalEach runs script once for every number whose errs entry is nil, in
+// one pipeline, and returns each number's command (nil where skipped). A
+// Redis that lost its script cache (a restart, a failover to a replica that
+// never loaded it) answers NOSCRIPT: the script is loaded and the pipeline
+// run once more.
+func (d *DLQ) evalEach(ctx context.Context, script *redis.Script, nos []string, errs []error, args func(no string) ([]string, []any)) []*redis.Cmd {
+	run := func() ([]*redis.Cmd, bool) {
+		pipe := d.rdb.Pipeline()
+		cmds := make([]*redis.Cmd, len(nos))
+		for i, no := range nos {
+			if errs[i] == nil {
+				keys, argv := args(no)
+				cmds[i] = script.EvalSha(ctx, pipe, keys, argv...)
+			}
+		}
+		pipe.Exec(ctx) // each command carries its own error
+		for _, c := range cmds {
+			if c != nil && c.Err() != nil && redis.HasErrorPrefix(c.Err(), "NOSCRIPT") {
+				return cmds, true
+			}
+		}
+		return cmds, false
+	}
+	cmds, noScript := run()
+	if noScript && script.Load(ctx, d.rdb).Err() == nil {
+		cmds, _ = run()
+	}
+	return cmds
+}
+
+// requeueBatch is how many records RequeueAll re-drives per pipeline.
+const requeueBatch = 500
+
+// RequeueAll re-drives every record the scan finds, as Requeue does one,
+// reporting each number to done (from one goroutine at a time). It works a
+// batch at a time: the batch's archived tasks are removed in one pipeline,
+// its fresh tasks enqueued BulkParallelism at a time (asynq enqueues one
+// task per call), and its records deleted in one pipeline, each only if it
+// still holds what was read. For every number the order of Requeue holds
+// (archived task gone, then the new task, then the record), so a crash
+// leaves a duplicate record at worst, never a lost number. 100,000 records
+// cost about one round trip each instead of three.
+func (d *DLQ) RequeueAll(ctx context.Context, done func(no string, err error)) error {
+	for _, s := range []*redis.Script{removeArchivedCmd, deleteIfUnchanged} {
+		if err := s.Load(ctx, d.rdb).Err(); err != nil {
+			return fmt.Errorf("list dead letters: %w", err)
+		}
+	}
+	type item struct{ no, raw string }
+	batch := make([]item, 0, requeueBatch)
+	flush := func() error {
+		nos := make([]string, len(batch))
+		raws := make([]string, len(batch))
+		for i, it := range batch {
+			nos[i], raws[i] = it.no, it.raw
+		}
+		batch = batch[:0]
+		return d.requeueBatch(ctx, nos, raws, done)
+	}
+	err := d.Scan(ctx, func(no, raw string) error {
+		batch = append(batch, item{no, raw})
+		if len(batch) == requeueBatch {
+			return flush()
+		}
+		return nil
+	})
+	if err == nil && len(batch) > 0 {
+		err = flush()
+	}
+	if err == nil {
+		err = ctx.Err()
+	}
+	return err
+}
+
+func (d *DLQ) requeueBatch(ctx context.Context, nos, raws []string, done func(string, error)) error {
+	errs := make([]error, len(nos))
+	recs := make([]Record, len(nos))
+	for i := range nos {
+		if err := json.Unmarshal([]byte(raws[i]), &recs[i]); err != nil {
+			errs[i] = fmt.Errorf("dead-letter record of %s is %w: %v", nos[i], ErrCorrupt, err)
+		}
+	}
+	// 1. The archived (or completed) tasks, in one pipeline.
+	removed := d.evalEach(ctx, removeArchivedCmd, nos, errs, func(no string) ([]string, []any) {
+		return []string{asynqTaskKey(d.queue, no), asynqArchivedKey(d.queue), asynqCompletedKey(d.queue)}, []any{no}
+	})
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	for i, cmd := range removed {
+		if cmd == nil {
+			continue
+		}
+		state, err := cmd.Text()
+		switch {
+		case err != nil:
+			errs[i] = fmt.Errorf("remove the archived task of %s: %w", nos[i], err)
+		case state != "" && state != "archived" && state != "completed":
+			errs[i] = fmt.Errorf("%s is %s: %w", nos[i], state, ErrLive)
+		}
+	}
+	// 2. The fresh tasks: asynq enqueues one per call, so overlap them.
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, BulkParallelism)
+	for i := range nos {
+		if errs[i] != nil {
+			continue
+		}
+		task, err := d.freshTask(nos[i], recs[i], nil)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			errs[i] = d.enqueue(ctx, nos[i], task)
+		}()
+	}
+	wg.Wait()
+	// 3. The records of the numbers enqueued, each only if unchanged.
+	raw := make(map[string]string, len(nos))
+	for i, no := range nos {
+		raw[no] = raws[i]
+	}
+	deleted := d.evalEach(ctx, deleteIfUnchanged, nos, errs, func(no string) ([]string, []any) {
+		return []string{d.key}, []any{no, raw[no]}
+	})
+	for i, cmd := range deleted {
+		if cmd != nil && cmd.Err() != nil {
+			errs[i] = fmt.Errorf("requeue %s: task enqueued but record not removed: %w", nos[i], cmd.Err())
+		}
+	}
+	for i, no := range nos {
+		done(no, errs[i])
+	}
+	return ctx.Err()
 }
 
 // Purge forgets a dead number: its record, its archived asynq task and any
@@ -380,21 +584,47 @@ func (d *DLQ) Purge(ctx context.Context, no string) error {
 	return d.memory.Forget(ctx, no)
 }
 
-// removeArchived deletes the number's task from asynq's archive; a task in
-// any other state is live and must not be touched.
+// removeArchived deletes the number's task from asynq's archive (or its
+// completed set); a task in any other state is live and must not be
+// touched. One script does what Inspector.GetTaskInfo and DeleteTask did in
+// four round trips: `dlq requeue --all` pays it once per number.
 func (d *DLQ) removeArchived(no string) error {
-	info, err := d.insp.GetTaskInfo(d.queue, no)
+	ctx := context.Background()
+	keys := []string{asynqTaskKey(d.queue, no), asynqArchivedKey(d.queue), asynqCompletedKey(d.queue)}
+	state, err := removeArchivedCmd.Run(ctx, d.rdb, keys, no).Text()
 	switch {
-	case errors.Is(err, asynq.ErrTaskNotFound), errors.Is(err, asynq.ErrQueueNotFound):
-		return nil
 	case err != nil:
-		return fmt.Errorf("look up task %s: %w", no, err)
-	case info.State == asynq.TaskStateArchived, info.State == asynq.TaskStateCompleted:
-		if err := d.insp.DeleteTask(d.queue, no); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
-			return fmt.Errorf("delete archived task %s: %w", no, err)
-		}
+		return fmt.Errorf("remove the archived task of %s: %w", no, err)
+	case state == "", state == "archived", state == "completed":
 		return nil
 	default:
-		return fmt.Errorf("%s is %s: %w", no, info.State, ErrLive)
+		return fmt.Errorf("%s is %s: %w", no, state, ErrLive)
 	}
 }
+
+// removeArchivedCmd deletes an asynq task hash (KEYS[1]) and its entry in
+// the archived (KEYS[2]) or completed (KEYS[3]) set, only when its state is
+// one of those two, as asynq's own deleteTaskCmd does for them (including
+// its unique lock). It returns the state it found ("" for no task) and
+// deletes nothing for any other state.
+var removeArchivedCmd = redis.NewScript(`
+if redis.call("EXISTS", KEYS[1]) == 0 then
+  return ""
+end
+local state = redis.call("HGET", KEYS[1], "state")
+local set
+if state == "archived" then
+  set = KEYS[2]
+elseif state == "completed" then
+  set = KEYS[3]
+else
+  return state
+end
+redis.call("ZREM", set, ARGV[1])
+local unique_key = redis.call("HGET", KEYS[1], "unique_key")
+if unique_key and unique_key ~= "" and redis.call("GET", unique_key) == ARGV[1] then
+  redis.call("DEL", unique_key)
+end
+redis.call("DEL", KEYS[1])
+return state
+`)

@@ -15,6 +15,15 @@ import "strings"
 // queuePrefix is the start of every key of queue.
 func queuePrefix(queue string) string { return "wdtcancel:{" + queue + "}:" }
 
+// asynq's own keys of a queue, which the dead-letter store reads and
+// removes in one script instead of several Inspector calls (see
+// removeArchivedCmd). They are asynq's internal layout (internal/base of
+// asynq v0.26); TestRemoveArchivedAgainstAsynq pins them against tasks that
+// asynq itself created, so an upgrade that moves them fails the tests.
+func asynqTaskKey(queue, id string) string  { return "asynq:{" + queue + "}:t:" + id }
+func asynqArchivedKey(queue string) string  { return "asynq:{" + queue + "}:archived" }
+func asynqCompletedKey(queue string) string { return "asynq:{" + queue + "}:completed" }
+
 // DeadLetterKey is the hash of dead-letter records of queue: field =
 // pre_stockin_no, value = the Record as JSON. No TTL.
 func DeadLetterKey(queue string) string { return queuePrefix(queue) + "dlq" }

@@ -68,17 +68,23 @@ var (
 // keep-alive with enough idle connections per host for a worker pool, and
 // timeouts at every stage so no call hangs.
 func DefaultHTTPClient() *http.Client {
-	defaultHTTPOnce.Do(func() {
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.MaxIdleConns = 256
-		t.MaxIdleConnsPerHost = 128
-		t.IdleConnTimeout = 90 * time.Second
-		t.ResponseHeaderTimeout = 20 * time.Second
-		t.DialContext = (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext
-		t.TLSHandshakeTimeout = 5 * time.Second
-		defaultHTTP = &http.Client{Transport: t, Timeout: DefaultTimeout, CheckRedirect: noRedirect}
-	})
+	defaultHTTPOnce.Do(func() { defaultHTTP = NewHTTPClient() })
 	return defaultHTTP
+}
+
+// NewHTTPClient is a new HTTP client with DefaultHTTPClient's settings and a
+// connection pool of its own. A worker serving several sellers gives each
+// its own (WithHTTPClient), so no keep-alive connection is ever reused
+// across sids, as the vendor's SDK does in multi-tenant mode.
+func NewHTTPClient() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 256
+	t.MaxIdleConnsPerHost = 128
+	t.IdleConnTimeout = 90 * time.Second
+	t.ResponseHeaderTimeout = 20 * time.Second
+	t.DialContext = (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	t.TLSHandshakeTimeout = 5 * time.Second
+	return &http.Client{Transport: t, Timeout: DefaultTimeout, CheckRedirect: noRedirect}
 }
 
 // New returns a client for endpoint (the full .../openapi URL).

@@ -1,0 +1,128 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"go.uber.org/zap"
+
+	"github.com/wdtcancel/wdtcancel/tasks"
+)
+
+// DefaultUnknownSellerCheckInterval is how often a worker looks for queues
+// holding tasks of sellers it does not serve.
+const DefaultUnknownSellerCheckInterval = 15 * time.Second
+
+// sellerWatch finds the queues "<base>:<name>" (and the base queue when the
+// seller "default" is not served) that hold live tasks for a seller this
+// worker does not serve. Those tasks are never fetched, so they wait,
+// pending, until the seller is added to the sellers file and the workers
+// are restarted; the watch makes that visible on /readyz, in the
+// wdtcancel_unknown_seller_queues gauge and once in the log.
+type sellerWatch struct {
+	insp     *asynq.Inspector
+	base     string
+	known    map[string]bool
+	interval time.Duration
+	log      *zap.Logger
+	ready    *Readiness
+
+	mu      sync.Mutex // one check at a time; guards unknown
+	unknown []string
+
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func newSellerWatch(insp *asynq.Inspector, base string, sellers []string, interval time.Duration, log *zap.Logger, ready *Readiness) *sellerWatch {
+	if interval <= 0 {
+		interval = DefaultUnknownSellerCheckInterval
+	}
+	known := make(map[string]bool, len(sellers))
+	for _, s := range sellers {
+		known[s] = true
+	}
+	return &sellerWatch{insp: insp, base: base, known: known, interval: interval, log: log, ready: ready}
+}
+
+// check lists asynq's queues and records the unknown sellers with live
+// tasks. A Redis error keeps the last finding.
+func (s *sellerWatch) check() error {
+	queues, err := s.insp.Queues()
+	if err != nil {
+		return fmt.Errorf("list queues: %w", err)
+	}
+	var found []string
+	for _, q := range queues {
+		seller, ok := tasks.SellerOfQueue(s.base, q)
+		if !ok || s.known[seller] {
+			continue
+		}
+		info, err := s.insp.GetQueueInfo(q)
+		if errors.Is(err, asynq.ErrQueueNotFound) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("read queue %s: %w", q, err)
+		}
+		if info.Pending+info.Active+info.Scheduled+info.Retry+info.Aggregating > 0 {
+			found = append(found, seller)
+		}
+	}
+	sort.Strings(found)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, name := range found {
+		if !slices.Contains(s.unknown, name) {
+			s.log.Error("tasks wait for a seller this worker does not serve: add it to the sellers file and restart the workers",
+				zap.String("seller", name), zap.String("queue", tasks.QueueFor(s.base, name)))
+		}
+	}
+	s.unknown = found
+	s.ready.setUnknownSellers(found)
+	return nil
+}
+
+// count is the gauge's value.
+func (s *sellerWatch) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.unknown)
+}
+
+// start checks at once, then every interval until stop.
+func (s *sellerWatch) start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel, s.done = cancel, make(chan struct{})
+	go func() {
+		defer close(s.done)
+		t := time.NewTicker(s.interval)
+		defer t.Stop()
+		for {
+			if err := s.check(); err != nil && ctx.Err() == nil {
+				s.log.Debug("unknown-seller check failed", zap.Error(err))
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+}
+
+// stop ends the loop and waits for it; safe before start and twice.
+func (s *sellerWatch) stop() {
+	if s.cancel == nil {
+		return
+	}
+	s.cancel()
+	<-s.done
+	s.cancel = nil
+}
