@@ -6,12 +6,17 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
+	"github.com/wdtcancel/wdtcancel/internal/config"
 	"github.com/wdtcancel/wdtcancel/internal/httpserver"
+	"github.com/wdtcancel/wdtcancel/worker/wdt"
 	"github.com/wdtcancel/wdtcancel/worker/wdt/sandbox"
 )
 
@@ -19,6 +24,7 @@ func newSandboxCmd() *cobra.Command {
 	var (
 		opts                sandbox.Options
 		ordersFile, unknown string
+		sellersFile         string
 		listen              string
 		logs                logFlags
 	)
@@ -34,6 +40,16 @@ Endpoints:
   PUT  /_sandbox/orders/{no}     set its state, body {"status": 20} (10, 20, 30, 37, 40, 80)
   GET  /_sandbox/stats           calls by answered status and by injected fault
   /_sandbox/elsewhere            where --redirect-rate points; answers {"status":0}, touches nothing
+
+Several sellers: --sellers PATH serves every seller of a sellers file
+(docs/sellers.md) on one address, each with its sid, appkey and appsecret
+and the settings of its optional sandbox: block (rate_per_minute,
+max_concurrency, latency, clock_offset, fail_rate, lost_response_rate,
+apply_fail_rate, redirect_rate, lax_json_rate, unknown, orders, seed). Calls
+go to the seller their sid names; an unknown sid is answered "sid is not
+exists". The inspection endpoints then take ?seller=NAME; without it, stats
+and the order list come by seller, and one order is a 400 (numbers are per
+seller). The per-seller flags (--sid ... --seed) are refused beside it.
 
 Faults: each API call draws once from --seed and meets at most one fault, in
 this order: --fail-rate, --redirect-rate, --lax-json-rate (in front of WDT:
@@ -54,6 +70,9 @@ at most 1. The same seed and the same calls give the same faults.`,
 				if opts.Orders, err = sandbox.ReadOrdersFile(ordersFile); err != nil {
 					return usageErr(err)
 				}
+			}
+			if sellersFile != "" {
+				return serveSellers(cmd, log, sellersFile, listen, opts.QuotaWindow)
 			}
 			opts.Logger = log
 			sb, err := sandbox.New(opts)
@@ -77,6 +96,7 @@ at most 1. The same seed and the same calls give the same faults.`,
 	f := cmd.Flags()
 	f.StringVar(&listen, "listen", "127.0.0.1:8081", "address to serve the sandbox on")
 	f.StringVar(&ordersFile, "orders", "", "file of \"NO STATE\" lines (states 10, 20, 30, 37, 40, 80)")
+	f.StringVar(&sellersFile, "sellers", "", "sellers file (YAML, docs/sellers.md): serve each of its sellers, with its sandbox: block; replaces --sid, --appkey, --appsecret and the other per-seller flags")
 	f.StringVar(&unknown, "unknown", "editing", "what an unlisted number is: editing (cancellable once) or missing")
 	f.StringVar(&opts.SID, "sid", sandbox.DefaultSID, "sid the sandbox accepts")
 	f.StringVar(&opts.AppKey, "appkey", sandbox.DefaultAppKey, "appkey the sandbox accepts")
@@ -94,6 +114,97 @@ at most 1. The same seed and the same calls give the same faults.`,
 	f.Int64Var(&opts.Seed, "seed", 1, "seed of the fault sequence and of the rate-limit messages' punctuation")
 	logs.add(cmd)
 	return cmd
+}
+
+// sellerFlags are the sandbox flags that describe one seller. Beside
+// --sellers they are refused: each seller's credentials come from the file
+// and its orders, quotas and faults from its sandbox: block, and a flag that
+// applied to all of them at once would say something else.
+var sellerFlags = []string{"sid", "appkey", "appsecret", "orders", "unknown", "clock-offset", "rate-per-minute",
+	"max-concurrency", "latency", "fail-rate", "redirect-rate", "lax-json-rate", "apply-fail-rate", "lost-response-rate", "seed"}
+
+// serveSellers is `wdtcancel sandbox --sellers PATH`: one sandbox per seller
+// of the file behind one address (sandbox.NewMulti). quotaWindow applies to
+// every seller: it compresses time for a whole demo.
+func serveSellers(cmd *cobra.Command, log *zap.Logger, path, listen string, quotaWindow time.Duration) error {
+	var set []string
+	for _, name := range sellerFlags {
+		if cmd.Flags().Changed(name) {
+			set = append(set, fmt.Sprintf("--%s (%s)", name, config.EnvNameFor("sandbox", name)))
+		}
+	}
+	if len(set) > 0 {
+		return usageErr(fmt.Errorf("--sellers %s is given and so is %s: with a sellers file, each seller's sid, appkey and appsecret come from the file and its orders, quotas, latency, clock and faults from its sandbox: block; move them there and unset the flags",
+			path, strings.Join(set, ", ")))
+	}
+	opts, err := sandboxSellers(path, os.LookupEnv, quotaWindow, log)
+	if err != nil {
+		return usageErr(err)
+	}
+	m, err := sandbox.NewMulti(opts)
+	if err != nil {
+		return usageErr(fmt.Errorf("sellers file %s: %w", path, err))
+	}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return usageErr(fmt.Errorf("sandbox listen on %s: %w", listen, err))
+	}
+	for _, o := range opts {
+		// What says how the seller behaves; never its appsecret.
+		log.Info("sandbox seller", zap.String("seller", o.Name), zap.String("sid", o.SID),
+			zap.Int("orders", len(o.Orders)), zap.String("unknown", string(o.Unknown)),
+			zap.Duration("clock_offset", o.ClockOffset), zap.Int("rate_per_minute", o.RatePerMinute),
+			zap.Int("max_concurrency", o.MaxConcurrency), zap.Duration("latency", o.Latency),
+			zap.Float64("fail_rate", o.FailRate), zap.Float64("redirect_rate", o.RedirectRate),
+			zap.Float64("lax_json_rate", o.LaxJSONRate), zap.Float64("apply_fail_rate", o.ApplyFailRate),
+			zap.Float64("lost_response_rate", o.LostResponseRate), zap.Int64("seed", o.Seed))
+	}
+	log.Info("sandbox listening", zap.String("url", "http://"+ln.Addr().String()+"/openapi"),
+		zap.Strings("sellers", m.Sellers()), zap.Duration("quota_window", quotaWindow))
+	return serveUntilDone(cmd.Context(), log, ln, m, sandboxHTTPOptions())
+}
+
+// sandboxSellers reads a sellers file into one sandbox.Options per seller.
+// A seller's orders file, when relative, is found next to the sellers file.
+func sandboxSellers(path string, lookupEnv func(string) (string, bool), quotaWindow time.Duration, log *zap.Logger) ([]sandbox.Options, error) {
+	// The sandbox has no use for a seller's url, but the file's rules want
+	// one; any valid default lets entries without it pass.
+	sellers, err := config.LoadSellers(path, lookupEnv, config.SellerDefaults{URL: wdt.TestURL})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]sandbox.Options, 0, len(sellers))
+	for _, s := range sellers {
+		o := sandbox.Options{Name: s.Name, SID: s.Credentials.SID, AppKey: s.Credentials.AppKey,
+			AppSecret: s.Credentials.Secret + ":" + s.Credentials.Salt, QuotaWindow: quotaWindow,
+			Unknown: sandbox.UnknownEditing, Logger: log}
+		if b := s.Sandbox; b != nil {
+			o.RatePerMinute, o.MaxConcurrency = b.RatePerMinute, b.MaxConcurrency
+			o.Latency, o.ClockOffset = b.Latency, b.ClockOffset
+			o.FailRate, o.RedirectRate, o.LaxJSONRate = b.FailRate, b.RedirectRate, b.LaxJSONRate
+			o.ApplyFailRate, o.LostResponseRate, o.Seed = b.ApplyFailRate, b.LostResponseRate, b.Seed
+			if o.Unknown, err = sandbox.ParseUnknown(b.Unknown); err != nil {
+				return nil, fmt.Errorf("sellers file %s: seller %q: sandbox: %w", path, s.Name, err)
+			}
+			if b.RatePerMinute < 0 || b.MaxConcurrency < 0 || b.Latency < 0 {
+				return nil, fmt.Errorf("sellers file %s: seller %q: sandbox: rate_per_minute, max_concurrency and latency must be 0 (none) or more", path, s.Name)
+			}
+			if b.Orders != "" {
+				file := b.Orders
+				if !filepath.IsAbs(file) {
+					file = filepath.Join(filepath.Dir(path), file)
+				}
+				if o.Orders, err = sandbox.ReadOrdersFile(file); err != nil {
+					return nil, fmt.Errorf("sellers file %s: seller %q: sandbox: %w", path, s.Name, err)
+				}
+			}
+		}
+		if err := o.Faults().Validate(); err != nil {
+			return nil, fmt.Errorf("sellers file %s: seller %q: %w", path, s.Name, err)
+		}
+		out = append(out, o)
+	}
+	return out, nil
 }
 
 // serveUntilDone serves h on ln until ctx ends (SIGINT/SIGTERM), then shuts

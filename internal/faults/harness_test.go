@@ -83,6 +83,11 @@ type env struct {
 	// redisVars, when set, replace REDIS_URL=redis.URL() (a Sentinel or
 	// Cluster topology: scenarios 12 and 13).
 	redisVars []string
+	// sellersFile: the workers and the sandbox take their sellers from
+	// files (--sellers), so no process gets the single seller's WDT_SID,
+	// WDT_APPKEY, WDT_APPSECRET or their sandbox twins, which a sellers
+	// file refuses beside it.
+	sellersFile bool
 }
 
 func newEnv(t *testing.T, ro redistest.Options) *env {
@@ -99,6 +104,9 @@ func (e *env) envVars() []string {
 	redisVars := e.redisVars
 	if redisVars == nil {
 		redisVars = []string{"REDIS_URL=" + e.redis.URL()}
+	}
+	if e.sellersFile {
+		return append(redisVars, "WDT_URL=http://"+e.sbAddr+"/openapi")
 	}
 	return append(redisVars, "WDT_URL=http://"+e.sbAddr+"/openapi",
 		"WDT_SID=faults", "WDT_APPKEY=faultkey", "WDT_APPSECRET="+appSecret,
@@ -187,11 +195,11 @@ func (e *env) get(url string, into any) []byte {
 	return b
 }
 
-// enqueueAll enqueues through the CLI and returns the numbers it
-// acknowledged as enqueued.
-func (e *env) enqueueAll(nos []string) []string {
+// enqueueAll enqueues through the CLI (with extra arguments, such as
+// --seller NAME) and returns the numbers it acknowledged as enqueued.
+func (e *env) enqueueAll(nos []string, extra ...string) []string {
 	e.t.Helper()
-	r := e.cli(strings.Join(nos, "\n"), "enqueue", "--file", "-", "--json")
+	r := e.cli(strings.Join(nos, "\n"), append([]string{"enqueue", "--file", "-", "--json"}, extra...)...)
 	var sum struct {
 		Enqueued int `json:"enqueued"`
 		Items    []struct {

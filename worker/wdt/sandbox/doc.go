@@ -16,7 +16,12 @@
 // an operator would in WDT), GET /healthz. Anything else is a JSON 404 or
 // 405.
 //
-// Tests start it in-process with NewServer; `wdtcancel sandbox` runs the same
+// One Sandbox is one seller. NewMulti serves several on one address, as WDT
+// serves every seller on one endpoint: each seller a whole Sandbox, calls
+// routed by their sid and verified with that seller's secret, the
+// inspection endpoints taking ?seller=NAME (see Multi).
+//
+// Tests start it in-process with NewServer or NewMultiServer; `wdtcancel sandbox` runs the same
 // handler standalone. It must stay a fake that can say no: it is the only
 // WDT the tests, the demo and integrators without a test account ever see.
 package sandbox

@@ -31,6 +31,12 @@ func (s *Sandbox) routes() *http.ServeMux {
 		{http.MethodPut, "/_sandbox/orders/{no}", s.servePutOrder},
 		{http.MethodGet, "/healthz", serveHealth},
 	}
+	return buildMux(table)
+}
+
+// buildMux serves a route table: a known path asked with another method gets
+// a JSON 405 with Allow, anything else a JSON 404.
+func buildMux(table []route) *http.ServeMux {
 	mux := http.NewServeMux()
 	allow := map[string][]string{}
 	var paths []string

@@ -60,6 +60,12 @@ const TimestampWindow = 120
 // Options configure a sandbox. The zero value is a sandbox with the default
 // credentials, no orders (every number editing), no quota and no faults.
 type Options struct {
+	// Name is the seller's name in a multi-seller sandbox (NewMulti): the
+	// key of its entry in the sellers file, which `?seller=` selects on the
+	// inspection endpoints and the call log carries. A single sandbox
+	// ignores it.
+	Name string
+
 	SID, AppKey, AppSecret string
 
 	Orders  map[string]int // initial states by number
@@ -357,7 +363,7 @@ func (s *Sandbox) serveAPI(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.count("", f.name())
-		s.logCall(method, "", -1, f.name(), start)
+		s.logCall(method, "", -1, "", f.name(), start)
 		writeFault(w, r, f)
 		return
 	}
@@ -379,7 +385,7 @@ func (s *Sandbox) serveAPI(w http.ResponseWriter, r *http.Request) {
 
 	status, msg, no := s.answer(r, body, admitted)
 	s.count(strconv.Itoa(status), f.name())
-	s.logCall(method, no, status, f.name(), start)
+	s.logCall(method, no, status, msg, f.name(), start)
 	if no != "" && f.kind != kindNone {
 		s.mu.Lock()
 		if o, ok := s.orders[no]; ok {
@@ -440,26 +446,11 @@ var knownParams = map[string]bool{"sid": true, "key": true, "salt": true, "metho
 // whether the call got a concurrency slot on arrival. It returns the status,
 // the message and the order number the call was about, if any.
 func (s *Sandbox) answer(r *http.Request, body []byte, admitted bool) (int, string, string) {
-	if ct := r.Header.Get("Content-Type"); ct != "application/json" {
-		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || mt != "application/json" {
-			return 1, MsgParamError + ": Content-Type must be application/json", ""
-		}
+	if status, msg := checkForm(r); status != 0 {
+		return status, msg, ""
 	}
 	q := r.URL.Query()
-	for name := range q {
-		if !knownParams[name] {
-			return 2, name, ""
-		}
-	}
-	for _, name := range [...]string{"sid", "key", "salt", "method", "v", "timestamp", "sign"} {
-		if q.Get(name) == "" {
-			return 1, MsgParamError + ": missing " + name, ""
-		}
-	}
 	switch {
-	case q.Get("v") != wdt.APIVersion:
-		return 8, MsgBadVersion, ""
 	case q.Get("sid") != s.opts.SID:
 		return 1, MsgSIDNotExists, ""
 	case q.Get("key") != s.opts.AppKey:
@@ -499,6 +490,34 @@ func (s *Sandbox) answer(r *http.Request, body []byte, admitted bool) (int, stri
 	}
 	status, msg := s.cancel(no)
 	return status, msg, no
+}
+
+// checkForm makes WDT's checks that come before it looks at the sid: the
+// content type, the parameters' names and presence, the version. It returns
+// status 0 when the call passes them. A multi-seller front makes the same
+// checks before it says a sid does not exist, so both answer alike.
+func checkForm(r *http.Request) (int, string) {
+	if ct := r.Header.Get("Content-Type"); ct != "application/json" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || mt != "application/json" {
+			return 1, MsgParamError + ": Content-Type must be application/json"
+		}
+	}
+	q := r.URL.Query()
+	for name := range q {
+		if !knownParams[name] {
+			return 2, name
+		}
+	}
+	for _, name := range [...]string{"sid", "key", "salt", "method", "v", "timestamp", "sign"} {
+		if q.Get(name) == "" {
+			return 1, MsgParamError + ": missing " + name
+		}
+	}
+	if q.Get("v") != wdt.APIVersion {
+		return 8, MsgBadVersion
+	}
+	return 0, ""
 }
 
 // admit applies the quotas to a verified call: the concurrency decision
@@ -573,11 +592,17 @@ func (s *Sandbox) count(status, faultName string) {
 	}
 }
 
-func (s *Sandbox) logCall(method, no string, status int, faultName string, start time.Time) {
+// logCall logs one call. The message is WDT's (a rate-limit answer is told
+// from a rejection by it), never anything of the request's secrets.
+func (s *Sandbox) logCall(method, no string, status int, msg, faultName string, start time.Time) {
 	if ce := s.log.Check(zap.InfoLevel, "sandbox call"); ce != nil {
-		ce.Write(zap.String("method", method), zap.String("pre_stockin_no", no),
+		fields := []zap.Field{zap.String("method", method), zap.String("pre_stockin_no", no),
 			zap.String("status", wdt.StatusText(status)), zap.String("fault", faultName),
-			zap.Duration("duration", time.Since(start)))
+			zap.Duration("duration", time.Since(start))}
+		if msg != "" {
+			fields = append(fields, zap.String("message", msg))
+		}
+		ce.Write(fields...)
 	}
 }
 
@@ -599,9 +624,8 @@ func writeAnswer(w http.ResponseWriter, status int, msg string) {
 type Server struct {
 	*Sandbox
 	// URL is the base URL; the API is at URL + "/openapi".
-	URL  string
-	srv  *http.Server
-	done chan struct{}
+	URL string
+	l   *listener
 }
 
 // NewServer starts a sandbox on a free loopback port, bounded like
@@ -611,14 +635,11 @@ func NewServer(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := listen(sb)
 	if err != nil {
-		return nil, fmt.Errorf("sandbox: listen: %w", err)
+		return nil, err
 	}
-	s := &Server{Sandbox: sb, URL: "http://" + ln.Addr().String(), done: make(chan struct{}),
-		srv: httpserver.New(sb, httpserver.Options{IdleTimeout: httpserver.SandboxIdleTimeout})}
-	go func() { defer close(s.done); s.srv.Serve(ln) }()
-	return s, nil
+	return &Server{Sandbox: sb, URL: l.url, l: l}, nil
 }
 
 // APIURL is the WDT URL a client should use.
@@ -626,7 +647,27 @@ func (s *Server) APIURL() string { return s.URL + "/openapi" }
 
 // Close stops the server and closes its connections at once, calls in
 // flight included.
-func (s *Server) Close() {
-	s.srv.Close()
-	<-s.done
+func (s *Server) Close() { s.l.close() }
+
+// listener serves a handler on a free loopback port.
+type listener struct {
+	url  string
+	srv  *http.Server
+	done chan struct{}
+}
+
+func listen(h http.Handler) (*listener, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: listen: %w", err)
+	}
+	l := &listener{url: "http://" + ln.Addr().String(), done: make(chan struct{}),
+		srv: httpserver.New(h, httpserver.Options{IdleTimeout: httpserver.SandboxIdleTimeout})}
+	go func() { defer close(l.done); l.srv.Serve(ln) }()
+	return l, nil
+}
+
+func (l *listener) close() {
+	l.srv.Close()
+	<-l.done
 }
