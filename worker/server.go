@@ -144,6 +144,7 @@ type Worker struct {
 	byQueue  map[string]*Lane
 	main     *Lane
 	watch    *sellerWatch
+	backlog  *backlog // pending tasks per seller queue, for the share gates
 	registry *prometheus.Registry
 	ops      *http.Server
 	opsLn    net.Listener
@@ -256,6 +257,11 @@ func New(cfg Config) (*Worker, error) {
 	vecs := newMetricVecs(reg)
 	queues := make(map[string]int, len(lanes))
 	names := make([]string, 0, len(lanes))
+	laneQueues := make([]string, 0, len(lanes))
+	for _, lc := range lanes {
+		laneQueues = append(laneQueues, tasks.QueueFor(cfg.Queue, lc.Name))
+	}
+	w.backlog = newBacklog(rdb, laneQueues)
 	for _, lc := range lanes {
 		l := w.newLane(lc, insp, vecs)
 		w.lanes = append(w.lanes, l)
@@ -355,7 +361,7 @@ func (w *Worker) newLane(lc SellerLane, insp *asynq.Inspector, vecs *metricVecs)
 		api: lc.API, dlq: l.dlq, memory: store.NewOutcomeMemory(w.rdb, q),
 		insp: insp, limiter: l.limiter, breaker: l.breaker,
 		metrics: l.metrics, log: l.log, opts: cfg.Handler, queue: q, seller: lc.Name,
-		share: newShareGate(cfg.Concurrency, cfg.SellerShare), onAttempt: cfg.OnAttempt,
+		share: newShareGate(cfg.Concurrency, cfg.SellerShare, w.backlog.othersWaiting(q)), onAttempt: cfg.OnAttempt,
 	}
 	l.handler.runHeld = func() { w.releaseHeld(l) }
 	return l
@@ -498,6 +504,9 @@ func (w *Worker) Start(ctx context.Context) error {
 	}
 	w.guard.start()
 	w.watch.start()
+	if len(w.lanes) > 1 {
+		w.backlog.start()
+	}
 	for _, l := range w.lanes {
 		if err := store.PublishMaxRetry(ctx, w.rdb, l.queue, w.cfg.Handler.MaxRetry); err != nil {
 			l.log.Warn("could not publish --max-retry for status; status shows the task's own budget", zap.Error(err))
@@ -554,6 +563,7 @@ func (w *Worker) shutdown() {
 func (w *Worker) Close() {
 	w.guard.stop()
 	w.watch.stop()
+	w.backlog.stop()
 	w.closeOps()
 	// Marks still waiting to be cleared are written before Redis closes.
 	for _, l := range w.lanes {

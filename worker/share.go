@@ -1,28 +1,44 @@
 package worker
 
 import (
+	"context"
 	"math"
+	"sync"
 	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/wdtcancel/wdtcancel/internal/store"
 )
 
 // shareGate bounds how many tasks of one seller run at once in this
-// process: ceil(concurrency × share). asynq picks queues at random, so a
-// slow seller's tasks would otherwise end up holding every worker while
-// they wait on its endpoint; a task over the share is put back for a moment
-// without using a retry (Handler.overShare).
+// process, ceil(concurrency × share), while another seller has tasks
+// waiting. asynq picks queues at random, so a slow seller's tasks would
+// otherwise end up holding every worker while they wait on its endpoint; a
+// task over the share is put back for a moment without using a retry
+// (Handler.overShare). The gate is work-conserving: when no other seller has
+// a task waiting, a seller may use every worker but one (a bound that held
+// then only sent its tasks round asynq's retry set: a seller alone ran 23
+// times slower than beside others, fault scenario 14). The one kept free is
+// for the next seller whose tasks arrive: a slow seller that took every
+// worker while alone would make it wait a whole call of the slow endpoint.
 type shareGate struct {
-	limit int64
+	limit int64 // while others wait
+	alone int64 // while no one else waits: concurrency - 1
 	busy  atomic.Int64
+	// othersWaiting reports whether another seller has pending tasks.
+	othersWaiting func() bool
 }
 
 // newShareGate returns nil (no bound) when the share allows the whole
 // concurrency.
-func newShareGate(concurrency int, share float64) *shareGate {
+func newShareGate(concurrency int, share float64, othersWaiting func() bool) *shareGate {
 	limit := shareLimit(concurrency, share)
 	if limit >= concurrency {
 		return nil
 	}
-	return &shareGate{limit: int64(limit)}
+	return &shareGate{limit: int64(limit), alone: int64(max(limit, concurrency-1)), othersWaiting: othersWaiting}
 }
 
 // shareLimit is ceil(concurrency × share), at least 1.
@@ -30,12 +46,14 @@ func shareLimit(concurrency int, share float64) int {
 	return max(1, int(math.Ceil(float64(concurrency)*share-1e-9)))
 }
 
-// enter takes a place, or reports false when the seller is at its share.
+// enter takes a place, or reports false when the seller is at its share
+// and another seller has work waiting, or uses every worker but one.
 func (g *shareGate) enter() bool {
 	if g == nil {
 		return true
 	}
-	if g.busy.Add(1) > g.limit {
+	n := g.busy.Add(1)
+	if n > g.limit && (n > g.alone || g.othersWaiting == nil || g.othersWaiting()) {
 		g.busy.Add(-1)
 		return false
 	}
@@ -47,4 +65,83 @@ func (g *shareGate) leave() {
 	if g != nil {
 		g.busy.Add(-1)
 	}
+}
+
+// backlogInterval is how often a worker reads how many tasks wait in each
+// of its sellers' queues: one pipelined LLEN per queue.
+const backlogInterval = 200 * time.Millisecond
+
+// backlog knows, to within backlogInterval, which of this worker's queues
+// have pending tasks, so a seller's share gate can tell whether others wait.
+type backlog struct {
+	rdb     redis.UniversalClient
+	queues  []string
+	pending sync.Map // queue -> int64 pending tasks
+
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func newBacklog(rdb redis.UniversalClient, queues []string) *backlog {
+	return &backlog{rdb: rdb, queues: queues}
+}
+
+// othersWaiting is the question one queue's gate asks. Until the first
+// read it answers yes: the bound holds, as it would without the backlog.
+func (b *backlog) othersWaiting(queue string) func() bool {
+	return func() bool {
+		for _, q := range b.queues {
+			if q == queue {
+				continue
+			}
+			n, ok := b.pending.Load(q)
+			if !ok || n.(int64) > 0 {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// read takes one reading; a Redis error leaves the last one (or none).
+func (b *backlog) read(ctx context.Context) {
+	pipe := b.rdb.Pipeline()
+	cmds := make([]*redis.IntCmd, len(b.queues))
+	for i, q := range b.queues {
+		cmds[i] = pipe.LLen(ctx, store.AsynqPendingKey(q))
+	}
+	pipe.Exec(ctx)
+	for i, c := range cmds {
+		if n, err := c.Result(); err == nil {
+			b.pending.Store(b.queues[i], n)
+		}
+	}
+}
+
+func (b *backlog) start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	b.cancel, b.done = cancel, make(chan struct{})
+	go func() {
+		defer close(b.done)
+		t := time.NewTicker(backlogInterval)
+		defer t.Stop()
+		for {
+			b.read(ctx)
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+}
+
+// stop ends the loop and waits for it; safe before start and twice.
+func (b *backlog) stop() {
+	if b.cancel == nil {
+		return
+	}
+	b.cancel()
+	<-b.done
+	b.cancel = nil
 }

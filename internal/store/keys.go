@@ -24,6 +24,10 @@ func asynqTaskKey(queue, id string) string  { return "asynq:{" + queue + "}:t:" 
 func asynqArchivedKey(queue string) string  { return "asynq:{" + queue + "}:archived" }
 func asynqCompletedKey(queue string) string { return "asynq:{" + queue + "}:completed" }
 
+// AsynqPendingKey is asynq's list of a queue's pending tasks: a worker reads
+// its length to know whether a seller has tasks waiting (the share gate).
+func AsynqPendingKey(queue string) string { return "asynq:{" + queue + "}:pending" }
+
 // AsynqQueuesKey is asynq's set of every queue name: its Inspector and
 // asynqmon only know the queues in it. asynq's client adds a queue once per
 // process, at its first enqueue, so a Redis that lost its data (a restart
