@@ -58,9 +58,47 @@ func init() { redis.SetLogger(quietRedisLogger{}) }
 func run(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	ctx, stopHangup := onHangup(ctx, args, os.Stderr)
+	defer stopHangup()
 	root := newRoot()
 	root.SetArgs(args)
 	return exitCode(root.ExecuteContext(ctx), os.Stderr)
+}
+
+// longRunning are the commands that serve until stopped.
+var longRunning = map[string]bool{"worker": true, "api": true, "sandbox": true, "demo": true}
+
+// onHangup decides what SIGHUP does. Go's default is to die at once, which
+// for a worker means in-flight tasks wait for their lease to expire, and
+// operators (and tools such as logrotate) send SIGHUP expecting a reload. A
+// long-running command does not reload its settings (restart it to apply
+// them), so it says so on stderr and goes on; any other command stops as on
+// Ctrl-C (the terminal went away), reporting what it did.
+func onHangup(ctx context.Context, args []string, stderr io.Writer) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	serving := len(args) > 0 && longRunning[args[0]]
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-hup:
+				if !serving {
+					cancel()
+					continue
+				}
+				fmt.Fprintf(stderr, "wdtcancel %s: SIGHUP ignored: settings (flags, environment, the sellers file) are read at start only; restart the process to apply a change (SIGTERM stops it gracefully)\n", args[0])
+			case <-done:
+				return
+			}
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(hup)
+		close(done)
+		cancel()
+	}
 }
 
 // exitCode prints err (unless the command already reported it) and maps it
