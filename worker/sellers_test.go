@@ -509,3 +509,44 @@ func TestWorkerRegistersItsQueuesAgain(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// A queue another running worker serves is not reported: a single-seller
+// worker beside multi-seller ones, or workers with different sellers files
+// on one Redis, must not turn each other's readiness red.
+func TestQueueServedByAnotherWorkerIsNotUnknown(t *testing.T) {
+	t.Parallel()
+	h := newSellersHarness(t, map[string]sandbox.Options{"a": {}})
+	// Another worker (any asynq server) fetches from ghost's queue and is
+	// busy with its task, which stays live.
+	release := make(chan struct{})
+	started := make(chan struct{}, 1)
+	other := asynq.NewServer(h.conn, asynq.Config{
+		Queues:   map[string]int{tasks.QueueFor(tasks.DefaultQueue, "ghost"): 1},
+		LogLevel: asynq.FatalLevel, TaskCheckInterval: 10 * time.Millisecond,
+	})
+	if err := other.Start(asynq.HandlerFunc(func(ctx context.Context, _ *asynq.Task) error {
+		started <- struct{}{}
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return nil
+	})); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { close(release); other.Shutdown() })
+	h.enqueue("ghost", "G1")
+	waittest.Recv(t, started, "the other worker to take ghost's task")
+	h.enqueue(tasks.DefaultSeller, "D1") // served by no one
+	w := h.start([]worker.SellerLane{h.lane("a", "")}, nil)
+	var rep worker.ReadyReport
+	if !waittest.Poll(func() bool {
+		_, rep = readyz(t, w)
+		return len(rep.Sellers) > 0
+	}) {
+		t.Fatalf("readyz never named the unserved seller: %+v", rep)
+	}
+	if _, ghost := rep.Sellers["ghost"]; ghost || len(rep.Sellers) != 1 {
+		t.Fatalf("readyz sellers %v: want only default, ghost's queue is served by another worker", rep.Sellers)
+	}
+}

@@ -23,7 +23,8 @@ const DefaultUnknownSellerCheckInterval = 15 * time.Second
 
 // sellerWatch finds the queues "<base>:<name>" (and the base queue when the
 // seller "default" is not served) that hold live tasks for a seller this
-// worker does not serve. Those tasks are never fetched, so they wait,
+// worker does not serve and no other running worker does either (asynq's
+// server records say which queues each live worker fetches from). Those tasks are never fetched, so they wait,
 // pending, until the seller is added to the sellers file and the workers
 // are restarted; the watch makes that visible on /readyz, in the
 // wdtcancel_unknown_seller_queues gauge and once in the log.
@@ -71,10 +72,23 @@ func (s *sellerWatch) check() error {
 	if err != nil {
 		return fmt.Errorf("list queues: %w", err)
 	}
+	// A queue another running worker serves is not waiting for anyone: a
+	// single-seller worker beside multi-seller ones (a migration), or
+	// workers with different sellers files on one Redis.
+	servers, err := s.insp.Servers()
+	if err != nil {
+		return fmt.Errorf("list workers: %w", err)
+	}
+	servedElsewhere := map[string]bool{}
+	for _, srv := range servers {
+		for q := range srv.Queues {
+			servedElsewhere[q] = true
+		}
+	}
 	var found []string
 	for _, q := range queues {
 		seller, ok := tasks.SellerOfQueue(s.base, q)
-		if !ok || s.known[seller] {
+		if !ok || s.known[seller] || servedElsewhere[q] {
 			continue
 		}
 		info, err := s.insp.GetQueueInfo(q)
