@@ -99,13 +99,21 @@ func ParseSellers(name string, raw []byte, lookupEnv func(string) (string, bool)
 	var f sellersFile
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
 	dec.KnownFields(true)
+	var problems []string
 	if err := dec.Decode(&f); err != nil {
-		if errors.Is(err, io.EOF) {
+		var te *yaml.TypeError
+		switch {
+		case errors.Is(err, io.EOF):
 			return nil, fmt.Errorf("%w: sellers file %s is empty: list the sellers under `sellers:` (see docs/sellers.md)", wdt.ErrConfig, name)
+		case errors.As(err, &te):
+			// Wrong types and unknown keys: yaml went on with the rest, so
+			// name each with its seller and field, then check the rest too.
+			problems = append(problems, typeProblems(raw, te)...)
+		default:
+			return nil, fmt.Errorf("%w: sellers file %s is not valid YAML: %v", wdt.ErrConfig, name, err)
 		}
-		return nil, fmt.Errorf("%w: sellers file %s is not valid: %v", wdt.ErrConfig, name, err)
 	}
-	if len(f.Sellers) == 0 {
+	if len(f.Sellers) == 0 && len(problems) == 0 {
 		return nil, fmt.Errorf("%w: sellers file %s lists no seller: list them under `sellers:` (see docs/sellers.md)", wdt.ErrConfig, name)
 	}
 	names := make([]string, 0, len(f.Sellers))
@@ -114,7 +122,6 @@ func ParseSellers(name string, raw []byte, lookupEnv func(string) (string, bool)
 	}
 	sort.Strings(names)
 
-	var problems []string
 	sids := map[string]string{}
 	out := make([]Seller, 0, len(names))
 	for _, n := range names {
@@ -134,6 +141,59 @@ func ParseSellers(name string, raw []byte, lookupEnv func(string) (string, bool)
 		return nil, fmt.Errorf("%w: sellers file %s:\n  %s", wdt.ErrConfig, name, strings.Join(problems, "\n  "))
 	}
 	return out, nil
+}
+
+// sellerKeys are the keys a seller's entry takes, for error messages.
+const sellerKeys = "sid, appkey, appsecret_env, appsecret_file, appsecret, url, rate_per_minute, max_inflight, connection_close, sandbox"
+
+// typeProblems turns yaml's "line N: ..." type errors into lines that name
+// the seller and the field at line N, read from the document's node tree.
+func typeProblems(raw []byte, te *yaml.TypeError) []string {
+	where := map[int]string{} // line -> `seller "x": field`
+	var doc yaml.Node
+	if yaml.Unmarshal(raw, &doc) == nil && len(doc.Content) == 1 {
+		top := doc.Content[0]
+		for i := 0; i+1 < len(top.Content); i += 2 {
+			if top.Content[i].Value != "sellers" {
+				continue
+			}
+			sellers := top.Content[i+1]
+			for j := 0; j+1 < len(sellers.Content); j += 2 {
+				seller, entry := sellers.Content[j].Value, sellers.Content[j+1]
+				where[entry.Line] = fmt.Sprintf("seller %q", seller)
+				for k := 0; k+1 < len(entry.Content); k += 2 {
+					key, val := entry.Content[k], entry.Content[k+1]
+					label := fmt.Sprintf("seller %q: %s", seller, key.Value)
+					where[key.Line], where[val.Line] = label, label
+					for m := 0; m+1 < len(val.Content); m += 2 { // the sandbox: block
+						sub := fmt.Sprintf("seller %q: %s.%s", seller, key.Value, val.Content[m].Value)
+						where[val.Content[m].Line], where[val.Content[m+1].Line] = sub, sub
+					}
+				}
+			}
+		}
+	}
+	out := make([]string, 0, len(te.Errors))
+	for _, e := range te.Errors {
+		var line int
+		msg := e
+		if n, _ := fmt.Sscanf(e, "line %d:", &line); n == 1 {
+			msg = strings.TrimSpace(e[strings.Index(e, ":")+1:])
+		}
+		if strings.HasPrefix(msg, "field ") && strings.Contains(msg, " not found in type ") {
+			field := strings.TrimPrefix(msg[:strings.Index(msg, " not found in type ")], "field ")
+			msg = fmt.Sprintf("unknown key %q", field)
+			if strings.Contains(e, "sellerEntry") {
+				msg += " (a seller takes " + sellerKeys + ")"
+			}
+		}
+		if w, ok := where[line]; ok {
+			out = append(out, fmt.Sprintf("%s (line %d): %s", w, line, msg))
+		} else {
+			out = append(out, fmt.Sprintf("line %d: %s", line, msg))
+		}
+	}
+	return out
 }
 
 // resolveSeller validates one entry and fills its defaults. It returns every

@@ -95,6 +95,10 @@ func TestParseSellersRefuses(t *testing.T) {
 		{"negative limits", "sellers:\n  a: {sid: a, appkey: a, appsecret_env: SET, rate_per_minute: -1, max_inflight: -2}\n", []string{"rate_per_minute is -1", "max_inflight is -2"}},
 		{"bad url", "sellers:\n  a: {sid: a, appkey: a, appsecret_env: SET, url: 'http://wdt.wangdian.cn/'}\n", []string{`seller "a": url`, "/openapi"}},
 		{"same sid twice", "sellers:\n  a: {sid: x, appkey: a, appsecret_env: SET}\n  b: {sid: x, appkey: b, appsecret_env: SET}\n", []string{`seller "b": sid "x" is already seller "a"'s`}},
+		{"wrong type names seller and field", "sellers:\n  a:\n    sid: a\n    appkey: a\n    appsecret_env: SET\n    rate_per_minute: lots\n", []string{`seller "a": rate_per_minute (line 6)`, "lots"}},
+		{"unknown key names seller and the keys", "sellers:\n  a:\n    sid: a\n    appkey: a\n    appsecret_env: SET\n    colour: red\n", []string{`seller "a": colour (line 6): unknown key "colour" (a seller takes sid, appkey`}},
+		{"type error and another seller's problem together", "sellers:\n  a: {sid: a, appkey: a, appsecret_env: SET, max_inflight: many}\n  b: {sid: b, appkey: b}\n", []string{`seller "a": max_inflight`, `seller "b": no appsecret`}},
+		{"sandbox block field", "sellers:\n  a:\n    sid: a\n    appkey: a\n    appsecret_env: SET\n    sandbox:\n      latency: soon\n", []string{`seller "a": sandbox.latency (line 7)`}},
 		{"all problems at once", "sellers:\n  a: {sid: a, appkey: a}\n  B: {sid: b, appkey: b, appsecret_env: SET}\n", []string{`seller "a": no appsecret`, `seller "B": bad name`}},
 	}
 	for _, tt := range tests {
@@ -110,6 +114,9 @@ func TestParseSellersRefuses(t *testing.T) {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q lacks %q", err, w)
 				}
+			}
+			if strings.Contains(err.Error(), "config.") {
+				t.Errorf("error names a Go type: %q", err)
 			}
 			for _, secret := range []string{"topsecret", "topsalt"} {
 				if strings.Contains(err.Error(), secret) {
