@@ -74,3 +74,20 @@ func SellerOfQueue(base, queue string) (seller string, ok bool) {
 	}
 	return name, true
 }
+
+// ValidateBaseQueue checks a base queue name (--queue): not empty, and
+// without ':' (which joins it to a seller's name, so "wdt-cancel:acme" as a
+// base would make seller queues no one maps back), braces (they would break
+// the {queue} hash tag every key carries) or white space.
+func ValidateBaseQueue(q string) error {
+	switch {
+	case q == "":
+		return fmt.Errorf("%w queue: empty: leave --queue at %s unless several deployments share one Redis", ErrInvalid, DefaultQueue)
+	case strings.Contains(q, sellerQueueSep):
+		base, seller, _ := strings.Cut(q, sellerQueueSep)
+		return fmt.Errorf("%w queue %q: ':' joins a base queue to a seller's name: give --queue %s --seller %s instead", ErrInvalid, clip(q), base, seller)
+	case strings.ContainsAny(q, "{} \t\r\n"):
+		return fmt.Errorf("%w queue %q: braces and white space are not allowed (the queue's name is the hash tag of its Redis keys)", ErrInvalid, clip(q))
+	}
+	return nil
+}

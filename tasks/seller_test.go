@@ -111,3 +111,26 @@ func TestNewCancelTaskForSeller(t *testing.T) {
 		t.Fatalf("old payload: %+v, %v; want the default seller", old, err)
 	}
 }
+
+func TestValidateBaseQueue(t *testing.T) {
+	tests := []struct{ q, want string }{
+		{"wdt-cancel", ""},
+		{"erp2-cancel", ""},
+		{"", "empty"},
+		{"wdt-cancel:s2", "--queue wdt-cancel --seller s2"},
+		{"a{b}", "braces"},
+		{"a b", "white space"},
+	}
+	for _, tt := range tests {
+		err := ValidateBaseQueue(tt.q)
+		if tt.want == "" {
+			if err != nil {
+				t.Errorf("%q: %v", tt.q, err)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), tt.want) || !errors.Is(err, ErrInvalid) {
+			t.Errorf("%q: err = %v, want one containing %q", tt.q, err, tt.want)
+		}
+	}
+}

@@ -202,6 +202,9 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.Queue == "" {
 		cfg.Queue = tasks.DefaultQueue
 	}
+	if err := tasks.ValidateBaseQueue(cfg.Queue); err != nil {
+		return nil, fmt.Errorf("worker: %w", err)
+	}
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = DefaultConcurrency
 	}

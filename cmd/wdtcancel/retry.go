@@ -42,6 +42,9 @@ func newRetryCmd() *cobra.Command {
 			if err := tasks.ValidateSeller(seller); err != nil {
 				return usageErr(fmt.Errorf("--seller: %w", err))
 			}
+			if err := tasks.ValidateBaseQueue(queue); err != nil {
+				return usageErr(fmt.Errorf("--queue: %w", err))
+			}
 			q := tasks.QueueFor(queue, seller)
 			conn, err := rf.ConnOpt()
 			if err != nil {

@@ -76,6 +76,9 @@ func NewDLQ(rdb redis.UniversalClient, queue string) *DLQ {
 // NewSellerDLQ opens the store of seller's queue under base
 // (tasks.QueueFor). It makes no network call.
 func NewSellerDLQ(rdb redis.UniversalClient, base, seller string) (*DLQ, error) {
+	if err := tasks.ValidateBaseQueue(base); err != nil {
+		return nil, err
+	}
 	if err := tasks.ValidateSeller(seller); err != nil {
 		return nil, err
 	}
