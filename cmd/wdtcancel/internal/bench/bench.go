@@ -20,9 +20,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -840,10 +838,15 @@ func (r *runner) scaling(ctx context.Context) error {
 }
 
 func (r *runner) scaleRun(ctx context.Context, procs int, redisURL string) (float64, *Resources, error) {
-	q := r.queue(fmt.Sprintf("scale-%d-%d", procs, len(r.queues)))
-	n := r.o.ScalingTasks
-	var first, last atomic.Int64
-	var calls atomic.Int64
+	return r.oneQueueRun(ctx, fmt.Sprintf("scale-%d-%d", procs, len(r.queues)), "SC", r.o.ScalingTasks, procs, redisURL, procs == 1)
+}
+
+// oneQueueRun fills a fresh queue with n tasks for the single seller and
+// times procs worker processes through them, from the first call to the
+// last; with resources, it also reads the first process's peak RSS and CPU.
+func (r *runner) oneQueueRun(ctx context.Context, name, prefix string, n, procs int, redisURL string, resources bool) (float64, *Resources, error) {
+	q := r.queue(name)
+	var first, last, calls atomic.Int64
 	done := make(chan struct{})
 	sb, err := sandbox.NewServer(sandbox.Options{OnCall: func(string) {
 		now := time.Now().UnixNano()
@@ -857,36 +860,24 @@ func (r *runner) scaleRun(ctx context.Context, procs int, redisURL string) (floa
 		return 0, nil, err
 	}
 	defer sb.Close()
-	if err := r.fill(ctx, q, "SC", n); err != nil {
+	if err := r.fill(ctx, q, prefix, n); err != nil {
 		return 0, nil, err
 	}
 	env := []string{"REDIS_URL=" + redisURL, "WDT_URL=" + sb.APIURL(), "WDT_SID=sandbox", "WDT_APPKEY=sandbox", "WDT_APPSECRET=sandbox:sandbox"}
-	var cmds []*exec.Cmd
-	for i := 0; i < procs; i++ {
-		cmd := r.o.WorkerCommand([]string{"--queue", q, "--listen", "", "--concurrency", strconv.Itoa(r.o.Concurrency), "--log-level", "warn"}, env)
-		cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
-		if err := cmd.Start(); err != nil {
-			return 0, nil, err
-		}
-		cmds = append(cmds, cmd)
+	pool, err := r.startWorkers(procs, []string{"--queue", q}, env)
+	if err != nil {
+		return 0, nil, err
 	}
-	waitErr := wait(ctx, done, 10*time.Minute)
+	waitErr := waitOrExit(ctx, done, pool.exited, 10*time.Minute)
 	var res *Resources
-	if procs == 1 && waitErr == nil {
-		res = procResources(cmds[0].Process.Pid, n)
+	if resources && waitErr == nil {
+		res = procResources(pool.pids[0], n)
 	}
-	var wg sync.WaitGroup
-	for _, c := range cmds {
-		c.Process.Signal(syscall.SIGTERM)
-		wg.Add(1)
-		go func() { defer wg.Done(); c.Wait() }()
-	}
-	wg.Wait()
+	pool.stop()
 	if waitErr != nil {
 		return 0, nil, waitErr
 	}
-	span := time.Duration(last.Load() - first.Load())
-	return float64(n-1) / span.Seconds(), res, nil
+	return float64(n-1) / time.Duration(last.Load()-first.Load()).Seconds(), res, nil
 }
 
 // procResources reads peak RSS and CPU time of a live process from /proc.

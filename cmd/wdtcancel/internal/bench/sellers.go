@@ -134,12 +134,12 @@ func (r *runner) multiSellerRun(ctx context.Context, n, per, procs int) (float64
 	if err := r.fillSellers(ctx, base, n, per); err != nil {
 		return 0, nil, err
 	}
-	stop, exited, err := r.startWorkers(procs, []string{"--sellers", path, "--queue", base}, env)
+	pool, err := r.startWorkers(procs, []string{"--sellers", path, "--queue", base}, env)
 	if err != nil {
 		return 0, nil, err
 	}
-	waitErr := waitOrExit(ctx, all, exited, 10*time.Minute)
-	stop()
+	waitErr := waitOrExit(ctx, all, pool.exited, 10*time.Minute)
+	pool.stop()
 	if waitErr != nil {
 		return 0, nil, waitErr
 	}
@@ -196,50 +196,30 @@ func (r *runner) fillSellers(ctx context.Context, base string, n, per int) error
 // oneSellerRun is the comparison: total orders for one seller (the default
 // seller, from WDT_* settings) on the same number of worker processes.
 func (r *runner) oneSellerRun(ctx context.Context, total, procs int) (float64, error) {
-	q := r.queue("sellers-one")
-	var first, last, calls atomic.Int64
-	done := make(chan struct{})
-	sb, err := sandbox.NewServer(sandbox.Options{OnCall: func(string) {
-		now := time.Now().UnixNano()
-		first.CompareAndSwap(0, now)
-		if calls.Add(1) == int64(total) {
-			last.Store(now)
-			close(done)
-		}
-	}})
-	if err != nil {
-		return 0, err
-	}
-	defer sb.Close()
-	if err := r.fill(ctx, q, "OS", total); err != nil {
-		return 0, err
-	}
-	env := []string{"REDIS_URL=" + r.url, "WDT_URL=" + sb.APIURL(), "WDT_SID=sandbox", "WDT_APPKEY=sandbox", "WDT_APPSECRET=sandbox:sandbox"}
-	stop, exited, err := r.startWorkers(procs, []string{"--queue", q}, env)
-	if err != nil {
-		return 0, err
-	}
-	waitErr := waitOrExit(ctx, done, exited, 10*time.Minute)
-	stop()
-	if waitErr != nil {
-		return 0, waitErr
-	}
-	return float64(total-1) / time.Duration(last.Load()-first.Load()).Seconds(), nil
+	rate, _, err := r.oneQueueRun(ctx, "sellers-one", "OS", total, procs, r.url, false)
+	return rate, err
+}
+
+// workerPool is worker processes the bench started.
+type workerPool struct {
+	stop   func()       // SIGTERM each, then wait for each
+	exited <-chan error // a worker that ended before stop, with its stderr
+	pids   []int
 }
 
 // startWorkers starts procs worker processes with args and env (no ops
-// port, warn-level logs). stop sends SIGTERM and waits for each; exited
-// delivers an error if a worker ends before stop, with the end of its
-// stderr, so a worker that refuses its flags fails the bench at once
-// instead of leaving it waiting.
-func (r *runner) startWorkers(procs int, args, env []string) (stop func(), exited <-chan error, err error) {
+// port, warn-level logs). A worker that ends before stop is reported on
+// exited with the end of its stderr, so a worker that refuses its flags
+// fails the bench at once instead of leaving it waiting.
+func (r *runner) startWorkers(procs int, args, env []string) (*workerPool, error) {
 	var (
 		cmds     []*exec.Cmd
 		wg       sync.WaitGroup
 		stopping atomic.Bool
 	)
 	early := make(chan error, procs)
-	stop = func() {
+	pool := &workerPool{exited: early}
+	pool.stop = func() {
 		stopping.Store(true)
 		for _, c := range cmds {
 			c.Process.Signal(syscall.SIGTERM)
@@ -252,10 +232,11 @@ func (r *runner) startWorkers(procs int, args, env []string) (stop func(), exite
 		var stderr tailBuffer
 		cmd.Stdout, cmd.Stderr = io.Discard, &stderr
 		if err := cmd.Start(); err != nil {
-			stop()
-			return nil, nil, err
+			pool.stop()
+			return nil, err
 		}
 		cmds = append(cmds, cmd)
+		pool.pids = append(pool.pids, cmd.Process.Pid)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -265,7 +246,7 @@ func (r *runner) startWorkers(procs int, args, env []string) (stop func(), exite
 			}
 		}()
 	}
-	return stop, early, nil
+	return pool, nil
 }
 
 // waitOrExit waits for done, for a worker that ends early, or for the
