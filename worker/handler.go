@@ -129,7 +129,7 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	}
 	at := attempt{id: id, retried: retried, limit: min(taskMax, h.opts.MaxRetry), start: start, rw: t.ResultWriter()}
 
-	if !h.share.enter() {
+	if !h.share.enterOrWait(ctx, shareMaxWait) {
 		return h.overShare(&at)
 	}
 	defer h.share.leave()

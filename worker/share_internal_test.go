@@ -1,6 +1,11 @@
 package worker
 
-import "testing"
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+)
 
 // TestShareGate: how many tasks of one seller the gate lets in at once,
 // with and without another seller's tasks waiting.
@@ -40,5 +45,28 @@ func TestShareGate(t *testing.T) {
 	}
 	if g := newShareGate(4, 1, nil); g != nil {
 		t.Fatal("a share of 1 needs no gate")
+	}
+}
+
+// TestShareGateWaitsInsteadOfBouncing: a task that finds its seller at the
+// bound while no one else waits keeps its worker until a place frees (going
+// back to the queue would send it round asynq's once-a-second forwarder);
+// it gives its worker up as soon as another seller has tasks waiting.
+func TestShareGateWaitsInsteadOfBouncing(t *testing.T) {
+	var others atomic.Bool
+	g := newShareGate(2, 0.5, others.Load) // alone: 1 place
+	if !g.enter() {
+		t.Fatal("first place refused")
+	}
+	entered := make(chan bool)
+	go func() { entered <- g.enterOrWait(context.Background(), time.Minute) }()
+	g.leave() // the place frees: the waiting task takes it
+	if !<-entered {
+		t.Fatal("the waiting task did not take the freed place")
+	}
+	go func() { entered <- g.enterOrWait(context.Background(), time.Minute) }()
+	others.Store(true) // another seller's tasks arrive: give the worker up
+	if <-entered {
+		t.Fatal("the task kept waiting although another seller has tasks")
 	}
 }
