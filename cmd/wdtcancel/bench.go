@@ -127,7 +127,7 @@ func printBench(w io.Writer, r *bench.Result) {
 		fmt.Fprintf(tw, "  peer ratio (wdtcancel / peer)\t%.2f (min %.2f, max %.2f)\ttarget >= 0.85\t\n", r.PeerRatio, r.PeerRatioMin, r.PeerRatioMax)
 		fmt.Fprintf(tw, "  processing ratio (wdtcancel / no-op)\t%.2f (min %.2f, max %.2f)\t\t\n", r.ProcessingRatio, r.ProcessingRatioMin, r.ProcessingRatioMax)
 		fmt.Fprintf(tw, "  a task result write (peer+result / peer)\t%.2f (min %.2f, max %.2f)\t\t\n", p.ResultWriteRatio, p.ResultWriteRatioMin, p.ResultWriteRatioMax)
-		fmt.Fprintf(tw, "  the safe floor: sent mark + result (peer_safe / peer)\t%.2f (min %.2f, max %.2f)\tno crash-safe handler exceeds it\t\n", p.SafeFloorRatio, p.SafeFloorRatioMin, p.SafeFloorRatioMax)
+		fmt.Fprintf(tw, "  the safe floor: sent mark + result (peer_safe / peer)\t%.2f (min %.2f, max %.2f)\tthe floor of wdtcancel's two crash guarantees\t\n", p.SafeFloorRatio, p.SafeFloorRatioMin, p.SafeFloorRatioMax)
 		fmt.Fprintf(tw, "  wdtcancel beyond the floor (wdtcancel / peer_safe)\t%.2f (min %.2f, max %.2f)\t\t\n", r.SafePeerRatio, r.SafePeerRatioMin, r.SafePeerRatioMax)
 	}
 	e := r.Enqueue

@@ -134,10 +134,10 @@ type Processing struct {
 	ResultWriteRatio    float64 `json:"result_write_ratio"`
 	ResultWriteRatioMin float64 `json:"result_write_ratio_min"`
 	ResultWriteRatioMax float64 `json:"result_write_ratio_max"`
-	// What the least safe handler pays in Redis (a sent mark before the
-	// call and a result after it, see peerSafe): peer_safe / peer, median
-	// of rounds with min and max. No handler that keeps fault scenario 1
-	// safe can have a peer_ratio above it.
+	// What a handler with wdtcancel's two crash guarantees pays at least in
+	// Redis (a sent mark before the call and a result after it, see
+	// peerSafe): peer_safe / peer, median of rounds with min and max. No
+	// handler that keeps both can have a peer_ratio above it.
 	SafeFloorRatio    float64 `json:"safe_floor_ratio"`
 	SafeFloorRatioMin float64 `json:"safe_floor_ratio_min"`
 	SafeFloorRatioMax float64 `json:"safe_floor_ratio_max"`

@@ -27,12 +27,13 @@ const (
 	peerPlain peerMode = iota
 	// peerResult: plain, then a task result write (one HSET).
 	peerResult
-	// peerSafe: the least a handler must do not to misfile an order after a
-	// crash: a "sent" mark in Redis before the POST (one SET ... GET, so a
-	// rerun knows an earlier attempt may have been applied) and a result
-	// write after it (so a rerun of a success is not a rejection). It keeps
-	// no limiter, breaker, metrics or log line: it is the floor any safe
-	// handler pays in Redis round trips.
+	// peerSafe: the least a handler must do to keep wdtcancel's two crash
+	// guarantees: a "sent" mark in Redis before the POST (one SET ... GET,
+	// so a rerun knows an earlier attempt may have been applied: never a
+	// cancelled order filed as a clean rejection) and a result write after
+	// it (so a rerun of a success finishes done, not dead as ambiguous).
+	// It keeps no limiter, breaker, metrics or log line: it is the floor
+	// such a handler pays in Redis round trips.
 	peerSafe
 )
 
