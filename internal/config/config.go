@@ -6,6 +6,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"strconv"
@@ -193,7 +194,10 @@ func (w *RedisWait) Count(r *Redis) (int, error) {
 // ConnOpt parses the flags into asynq's connection option.
 func (r *Redis) ConnOpt() (asynq.RedisConnOpt, error) {
 	if len(r.Cluster) > 0 {
-		return ClusterConnOpt{RedisClusterClientOpt: asynq.RedisClusterClientOpt{Addrs: r.Cluster}}, nil
+		return clusterConnOpt(r.Cluster)
+	}
+	if strings.HasPrefix(strings.TrimSpace(r.URL), "redis-sentinel://") {
+		return sentinelConnOpt(strings.TrimSpace(r.URL))
 	}
 	opt, err := asynq.ParseRedisURI(strings.TrimSpace(r.URL))
 	if err != nil {
@@ -236,9 +240,91 @@ func (o ClusterConnOpt) MakeRedisClient() interface{} {
 // String names the Redis for messages, password masked.
 func (r *Redis) String() string {
 	if len(r.Cluster) > 0 {
-		return "redis cluster " + strings.Join(r.Cluster, ",")
+		addrs := make([]string, len(r.Cluster))
+		for i, a := range r.Cluster {
+			addrs[i] = maskClusterAddr(a)
+		}
+		return "redis cluster " + strings.Join(addrs, ",")
 	}
 	return MaskURL(r.URL)
+}
+
+// sentinelConnOpt reads redis-sentinel://[[user]:password@]host:port[,host:port...][/db]?master=NAME[&sentinel_password=PW].
+// The password is the data nodes' (the master's and replicas'), as in a
+// redis:// URL; sentinels that require one of their own take
+// sentinel_password. asynq's own parser gave the password to the sentinels
+// only and dropped the database, so a Redis with a password answered every
+// command NOAUTH. Errors never show a password.
+func sentinelConnOpt(raw string) (asynq.RedisConnOpt, error) {
+	bad := func(why string) error {
+		return fmt.Errorf("redis URL %s: %s: use redis-sentinel://[:password@]host:port[,host2:port2]/db?master=NAME", MaskURL(raw), why)
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, bad("not a URL")
+	}
+	q := u.Query()
+	opt := asynq.RedisFailoverClientOpt{
+		MasterName:       q.Get("master"),
+		SentinelAddrs:    strings.Split(u.Host, ","),
+		SentinelPassword: q.Get("sentinel_password"),
+	}
+	if opt.MasterName == "" {
+		return nil, bad("no master name (?master=NAME, as in the sentinels' `sentinel monitor NAME ...`)")
+	}
+	for _, a := range opt.SentinelAddrs {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			return nil, bad(fmt.Sprintf("sentinel address %q is not host:port", a))
+		}
+	}
+	if u.User != nil {
+		opt.Username = u.User.Username()
+		opt.Password, _ = u.User.Password()
+	}
+	if db := strings.Trim(u.Path, "/"); db != "" {
+		if opt.DB, err = strconv.Atoi(db); err != nil || opt.DB < 0 {
+			return nil, bad(fmt.Sprintf("database %q is not a number", db))
+		}
+	}
+	return opt, nil
+}
+
+// clusterConnOpt reads --redis-cluster addresses, each [[user]:password@]host:port.
+// A password on any of them is the Cluster's (every node's); two different
+// ones are refused.
+func clusterConnOpt(addrs []string) (asynq.RedisConnOpt, error) {
+	opt := asynq.RedisClusterClientOpt{}
+	for _, a := range addrs {
+		a = strings.TrimSpace(a)
+		host := a
+		if at := strings.LastIndex(a, "@"); at >= 0 {
+			cred := a[:at]
+			host = a[at+1:]
+			user, pw, _ := strings.Cut(cred, ":")
+			if (opt.Password != "" && pw != opt.Password) || (opt.Username != "" && user != opt.Username) {
+				return nil, fmt.Errorf("redis cluster %s: the addresses carry different credentials: give every node the same, or one on the first address only", maskClusterAddr(a))
+			}
+			opt.Username, opt.Password = user, pw
+		}
+		if _, _, err := net.SplitHostPort(host); err != nil {
+			return nil, fmt.Errorf("redis cluster address %s is not [:password@]host:port", maskClusterAddr(a))
+		}
+		opt.Addrs = append(opt.Addrs, host)
+	}
+	return ClusterConnOpt{RedisClusterClientOpt: opt}, nil
+}
+
+// maskClusterAddr hides the password of a [[user]:password@]host:port.
+func maskClusterAddr(a string) string {
+	at := strings.LastIndex(a, "@")
+	if at < 0 {
+		return a
+	}
+	user, _, hasPw := strings.Cut(a[:at], ":")
+	if !hasPw {
+		return a
+	}
+	return user + ":xxxxx" + a[at:]
 }
 
 func unwrapURLErr(err error) error {

@@ -111,3 +111,44 @@ func TestApplyEnv(t *testing.T) {
 		}
 	}
 }
+
+// TestSentinelAndClusterCredentials: the password of a redis-sentinel://
+// URL is the data nodes' (asynq's parser gave it to the sentinels only and
+// dropped the database: a Redis with a password answered NOAUTH), and a
+// Cluster address may carry one; no error shows it. Found by an outside
+// tester with a provider-style Sentinel and Cluster.
+func TestSentinelAndClusterCredentials(t *testing.T) {
+	const pw = "Dat4Pw-s3cr3t"
+	o, err := (&Redis{URL: "redis-sentinel://app:" + pw + "@s1:26379,s2:26379/3?master=mymaster&sentinel_password=sent"}).ConnOpt()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := o.(asynq.RedisFailoverClientOpt)
+	if f.Password != pw || f.Username != "app" || f.SentinelPassword != "sent" || f.DB != 3 || f.MasterName != "mymaster" || len(f.SentinelAddrs) != 2 {
+		t.Fatalf("sentinel options %+v", f)
+	}
+	c, err := (&Redis{Cluster: []string{":" + pw + "@n1:7000", "n2:7001"}}).ConnOpt()
+	if err != nil {
+		t.Fatal(err)
+	}
+	co := c.(ClusterConnOpt)
+	if co.Password != pw || strings.Join(co.Addrs, ",") != "n1:7000,n2:7001" {
+		t.Fatalf("cluster options %+v", co.RedisClusterClientOpt)
+	}
+	for _, bad := range []Redis{
+		{URL: "redis-sentinel://:" + pw + "@s1:26379/0"},             // no master
+		{URL: "redis-sentinel://:" + pw + "@s1/0?master=m"},          // no port
+		{URL: "redis-sentinel://:" + pw + "@s1:26379/x?master=m"},    // bad db
+		{Cluster: []string{":" + pw + "@n1:7000", ":other@n2:7001"}}, // two passwords
+		{Cluster: []string{":" + pw + "@n1"}},                        // no port
+	} {
+		_, err := bad.ConnOpt()
+		if err == nil {
+			t.Errorf("%+v accepted", bad)
+			continue
+		}
+		if strings.Contains(err.Error(), pw) || strings.Contains(bad.String(), pw) {
+			t.Errorf("the password shows: %v / %s", err, bad.String())
+		}
+	}
+}
