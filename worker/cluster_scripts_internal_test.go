@@ -26,7 +26,7 @@ import (
 // scriptsRunOnCluster names every Lua script of the module (a
 // `redis.NewScript` assignment) that TestEveryScriptOnCluster runs. A new
 // script fails the test until it is run there too.
-var scriptsRunOnCluster = []string{"acquireScript", "cooldownScript", "deleteIfUnchanged", "openIfFailingScript", "removeArchivedCmd"}
+var scriptsRunOnCluster = []string{"acquireScript", "cooldownScript", "deleteIfUnchanged", "openIfFailingScript", "removeArchivedCmd", "writeResultIfTask"}
 
 // TestEveryScriptOnCluster runs every Lua script and every multi-key
 // command of wdtcancel (the limiter's, the breaker's, the outcome memory's,
@@ -117,6 +117,11 @@ func TestEveryScriptOnCluster(t *testing.T) {
 		t.Error("ClearLater's batched DEL left the sent mark")
 	}
 	must("forget (DEL three marks)", m.Forget(ctx, "N1"))
+	written, err := m.ConfirmInTask(ctx, "N3", []byte("x"))
+	must("confirm in a task asynq does not hold (writeResultIfTask)", err)
+	if written {
+		t.Error("a result was written into a task asynq does not hold")
+	}
 
 	// Dead-letter store: HMGET, requeue (deleteIfUnchanged), purge.
 	d := store.NewDLQ(rdb, q)

@@ -127,7 +127,7 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if !ok {
 		taskMax = h.opts.MaxRetry
 	}
-	at := attempt{id: id, retried: retried, limit: min(taskMax, h.opts.MaxRetry), start: start, rw: t.ResultWriter()}
+	at := attempt{id: id, retried: retried, limit: min(taskMax, h.opts.MaxRetry), start: start}
 
 	if !h.share.enterOrWait(ctx, shareMaxWait) {
 		return h.overShare(&at)
@@ -179,7 +179,6 @@ type attempt struct {
 	calls   int
 	// ambiguous is the dead-letter record's flag, once it is written.
 	ambiguous bool
-	rw        *asynq.ResultWriter // nil when a test drives the handler alone
 	// quiet logs the attempt at debug level: a task put back for being over
 	// its seller's share, which a busy slow seller does many times a second
 	// (wdtcancel_rate_limit_waits_total{reason="share"} counts them).
@@ -356,8 +355,8 @@ func (h *Handler) settle(ctx context.Context, at *attempt, cat wdt.Category) err
 // (a handler driven by a test), the confirmation goes to the outcome
 // memory's own confirmed mark instead, synchronously.
 func (h *Handler) confirm(ctx context.Context, at *attempt) error {
-	if at.rw != nil && ctx.Err() == nil {
-		if _, err := at.rw.Write(cancelledResult(at)); err == nil {
+	if at.id != "" && ctx.Err() == nil {
+		if ok, err := h.memory.ConfirmInTask(ctx, at.id, cancelledResult(at)); ok && err == nil {
 			if err := h.durable.Sync(ctx); err != nil {
 				// The sent mark stays (it was made durable before the
 				// call): a rerun after a failover that lost the result

@@ -213,3 +213,27 @@ func (m *OutcomeMemory) Forget(ctx context.Context, no string) error {
 	}
 	return nil
 }
+
+// ConfirmInTask writes result as the result of asynq's task id of this
+// queue, but only while asynq still holds the task. asynq's own ResultWriter
+// writes the field unconditionally: after a Redis failover that lost the
+// task, that created a hash holding only a result, which asynq can read as
+// no state at all ("" is not supported task state), so `status` failed and
+// the number could never be enqueued again. false means the task is gone:
+// the caller keeps the confirmation elsewhere (Cancelled).
+func (m *OutcomeMemory) ConfirmInTask(ctx context.Context, id string, result []byte) (bool, error) {
+	n, err := writeResultIfTask.Run(ctx, m.rdb, []string{asynqTaskKey(m.queue, id)}, result).Int()
+	if err != nil {
+		return false, fmt.Errorf("write the result of %s: %w", id, err)
+	}
+	return n == 1, nil
+}
+
+// writeResultIfTask sets the result field of an existing task hash.
+var writeResultIfTask = redis.NewScript(`
+if redis.call("EXISTS", KEYS[1]) == 0 then
+  return 0
+end
+redis.call("HSET", KEYS[1], "result", ARGV[1])
+return 1
+`)

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/wdtcancel/wdtcancel/internal/redistest"
@@ -116,4 +117,39 @@ func TestClearLater(t *testing.T) {
 		}
 	}
 	m.Close() // twice is fine
+}
+
+// TestConfirmInTaskOnlyIntoALiveTask: the result goes into asynq's task hash
+// while asynq holds the task, and never creates one (a failover that lost
+// the task would otherwise leave a hash asynq cannot read, and the number
+// could never be enqueued again).
+func TestConfirmInTaskOnlyIntoALiveTask(t *testing.T) {
+	t.Parallel()
+	rdb := newRedis(t)
+	ctx := context.Background()
+	const q = "confirm-in-task"
+	if _, err := asynq.NewClientFromRedisClient(rdb).Enqueue(asynq.NewTask("t", nil), asynq.Queue(q), asynq.TaskID("LIVE")); err != nil {
+		t.Fatal(err)
+	}
+	m := NewOutcomeMemory(rdb, q)
+	defer m.Close()
+	for _, tt := range []struct {
+		id   string
+		want bool
+	}{{"LIVE", true}, {"GONE", false}} {
+		ok, err := m.ConfirmInTask(ctx, tt.id, []byte(`{"category":"cancelled"}`))
+		if err != nil || ok != tt.want {
+			t.Fatalf("%s: %v, %v; want %v", tt.id, ok, err, tt.want)
+		}
+	}
+	if got := rdb.HGet(ctx, asynqTaskKey(q, "LIVE"), "result").Val(); got != `{"category":"cancelled"}` {
+		t.Fatalf("live task's result %q", got)
+	}
+	if n := rdb.Exists(ctx, asynqTaskKey(q, "GONE")).Val(); n != 0 {
+		t.Fatal("a hash was created for a task asynq does not hold")
+	}
+	info, err := asynq.NewInspectorFromRedisClient(rdb).GetTaskInfo(q, "LIVE")
+	if err != nil || string(info.Result) != `{"category":"cancelled"}` {
+		t.Fatalf("asynq reads the result as %q, %v", info.Result, err)
+	}
 }
