@@ -52,6 +52,8 @@ type SandboxSeller struct {
 	ApplyFailRate    float64       `yaml:"apply_fail_rate"`
 	RedirectRate     float64       `yaml:"redirect_rate"`
 	LaxJSONRate      float64       `yaml:"lax_json_rate"`
+	DesyncRate       float64       `yaml:"desync_rate"`
+	ExtraAnswerRate  float64       `yaml:"extra_answer_rate"`
 	Unknown          string        `yaml:"unknown"` // editing | missing
 	Orders           string        `yaml:"orders"`  // a file of "NO STATE" lines
 	Seed             int64         `yaml:"seed"`
