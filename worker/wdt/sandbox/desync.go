@@ -18,6 +18,10 @@ import (
 // one: the owed answer then has nowhere to go.
 const LateAnswerWait = 2 * time.Second
 
+// desyncWriteTimeout bounds each write on a desynced connection, so a
+// client that stops reading cannot hold its goroutine.
+const desyncWriteTimeout = 10 * time.Second
+
 // Fault names in Stats.ByFault of the two keep-alive faults (Faults.DesyncRate,
 // Faults.ExtraAnswerRate) and of their effect.
 const (
@@ -63,7 +67,9 @@ func shiftedOf(r *http.Request) *shiftedCall {
 // the client sends nothing for LateAnswerWait, the debt goes out
 // unsolicited and the connection closes; when the client closes it, the
 // debt is never delivered. net/http's server cannot write two answers for
-// one request, hence the hijack.
+// one request, hence the hijack. In a multi-seller sandbox the connection
+// stays with the seller whose call desynced it (wdtcancel never sends two
+// sellers' calls on one connection).
 func (s *Sandbox) desync(w http.ResponseWriter, f fault, status int, msg string) {
 	real := jsonAnswer(status, msg)
 	first, owed := desyncAnswer, real
@@ -86,6 +92,7 @@ func (s *Sandbox) desync(w http.ResponseWriter, f fault, status int, msg string)
 		return
 	}
 	defer s.conns.done(conn)
+	conn.SetWriteDeadline(time.Now().Add(desyncWriteTimeout))
 	if _, err := conn.Write(s.rawAnswer(first)); err != nil {
 		return
 	}
@@ -95,7 +102,7 @@ func (s *Sandbox) desync(w http.ResponseWriter, f fault, status int, msg string)
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
-				conn.SetWriteDeadline(time.Now().Add(time.Second))
+				conn.SetWriteDeadline(time.Now().Add(desyncWriteTimeout))
 				conn.Write(s.rawAnswer(owed))
 			}
 			return
@@ -103,6 +110,7 @@ func (s *Sandbox) desync(w http.ResponseWriter, f fault, status int, msg string)
 		conn.SetReadDeadline(time.Time{})
 		// The gateway hands over what it owes the moment a request comes:
 		// the client takes it for this request's answer.
+		conn.SetWriteDeadline(time.Now().Add(desyncWriteTimeout))
 		if _, err := conn.Write(s.rawAnswer(owed)); err != nil {
 			return
 		}

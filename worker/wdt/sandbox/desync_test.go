@@ -1,9 +1,15 @@
 package sandbox_test
 
 import (
+	"bufio"
 	"context"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/wdtcancel/wdtcancel/worker/wdt"
 	"github.com/wdtcancel/wdtcancel/worker/wdt/sandbox"
@@ -94,23 +100,50 @@ func TestKeepAliveFaultsReplay(t *testing.T) {
 	}
 }
 
-// A keep-alive client left idle on a desynced connection is written the
-// owed answer unsolicited after LateAnswerWait; closing the server closes
-// the connection at once instead (no goroutine outlives Close).
+// Closing the server closes a desynced connection at once, for a single
+// and a multi-seller sandbox: a raw client reads the 504, the server is
+// closed, and the connection must end with nothing more on it (left open,
+// it would carry the owed answer after LateAnswerWait).
 func TestDesyncedConnectionClosedWithServer(t *testing.T) {
 	t.Parallel()
-	srv, err := sandbox.NewServer(sandbox.Options{DesyncRate: 1})
-	if err != nil {
-		t.Fatal(err)
+	for _, multi := range []bool{false, true} {
+		opts := sandbox.Options{Name: "a", DesyncRate: 1}
+		var base string
+		var closeFn func()
+		if multi {
+			srv, err := sandbox.NewMultiServer([]sandbox.Options{opts})
+			if err != nil {
+				t.Fatal(err)
+			}
+			base, closeFn = srv.URL, srv.Close
+		} else {
+			srv, err := sandbox.NewServer(opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			base, closeFn = srv.URL, srv.Close
+		}
+		conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		q, body := signed("A", 0, false)
+		fmt.Fprintf(conn, "POST /openapi?%s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", q.Encode(), len(body), body)
+		br := bufio.NewReader(conn)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		if resp.StatusCode != http.StatusGatewayTimeout {
+			t.Errorf("multi %v: first answer %d, want the gateway's 504", multi, resp.StatusCode)
+		}
+		closeFn()
+		conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+		rest, err := io.ReadAll(br)
+		if err != nil || len(rest) > 0 {
+			t.Errorf("multi %v: after Close the desynced connection carried %q (%v), want a clean end", multi, rest, err)
+		}
+		conn.Close()
 	}
-	tr := &http.Transport{}
-	defer tr.CloseIdleConnections()
-	c, err := wdt.New(srv.APIURL(), srv.Credentials(), wdt.WithConnectionReuse(), wdt.WithHTTPClient(&http.Client{Transport: tr}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cat := wdt.CategoryOf(c.CancelPreStockin(context.Background(), "A")); cat != wdt.UnknownOutcome {
-		t.Fatalf("first call: %s, want the gateway's 504 (unknown outcome)", cat)
-	}
-	srv.Close() // returns only once the hijacked connection's goroutine is gone
 }
