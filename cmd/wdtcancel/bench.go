@@ -81,7 +81,7 @@ func newBenchCmd() *cobra.Command {
 	f.StringVar(&o.RedisURL, "redis-url", "", "Redis to measure on (default: start a redis-server from PATH); bench queues are deleted afterwards")
 	f.IntVar(&o.Tasks, "tasks", o.Tasks, "tasks in the processing comparison")
 	f.IntVar(&o.Rounds, "rounds", o.Rounds, "processing rounds measured (alternating order), after one warm-up round that is discarded")
-	f.StringSliceVar(&o.Phases, "phases", nil, "phases to run: processing, enqueue, pickup, scaling, memory, sellers (default all)")
+	f.StringSliceVar(&o.Phases, "phases", nil, "phases to run: processing, enqueue, pickup, scaling, memory, sellers, connections (default all)")
 	f.IntVar(&o.Concurrency, "concurrency", o.Concurrency, "worker concurrency in every phase")
 	f.IntVar(&o.EnqueueTasks, "enqueue-tasks", o.EnqueueTasks, "tasks in the one-by-one vs CancelMany comparison")
 	f.IntVar(&o.CLITasks, "cli-tasks", o.CLITasks, "numbers in the file the CLI reads (-1 skips)")
@@ -93,6 +93,7 @@ func newBenchCmd() *cobra.Command {
 	f.IntVar(&o.SellerProcesses, "seller-processes", o.SellerProcesses, "worker processes in the multi-seller figure")
 	f.DurationVar(&o.ProxyDelay, "proxy-delay", o.ProxyDelay, "delay each way of the proxy that makes Redis look remote")
 	f.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the real pipeline's processing phase")
+	f.BoolVar(&o.ReuseConnections, "reuse-connections", false, "wdtcancel's client reuses kept-alive connections instead of a fresh one per call (compare two runs to see what fresh connections cost)")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object")
 	f.BoolVar(&quota, "quota", false, "instead of the phases: check --rate-per-minute against a sandbox with that quota, every combination of --quota-rates and --quota-processes at once; fails unless each used >= 99% of its quota with no rate-limit answer")
 	f.IntSliceVar(&qo.Rates, "quota-rates", qo.Rates, "quotas per minute to check (also the workers' --rate-per-minute)")
@@ -149,6 +150,12 @@ func printBench(w io.Writer, r *bench.Result) {
 	if s := r.Sellers; s != nil {
 		fmt.Fprintf(tw, "sellers: %d x %d orders, %d processes\t%.0f tasks/s\tx%.2f of one seller with the same total (%.0f tasks/s)\t\n", s.Sellers, s.OrdersPerSeller, s.Processes, s.MultiPerSec, s.ThroughputRatio, s.SinglePerSec)
 		fmt.Fprintf(tw, "  each seller done after (s)\tmin %.2f, p10 %.2f, median %.2f, p90 %.2f, max %.2f\tfairness (min/max) %.2f\t\n", s.CompletionMinSec, s.CompletionP10Sec, s.CompletionMedianSec, s.CompletionP90Sec, s.CompletionMaxSec, s.Fairness)
+	}
+	if cn := r.Connections; cn != nil {
+		fmt.Fprintf(tw, "connections (%d tasks, concurrency %d, median of %d rounds)\tfresh per call %.0f/s\treused %.0f/s\tfresh / reused %.2f (min %.2f, max %.2f)\n", cn.Tasks, cn.Concurrency, cn.Rounds, cn.FreshPerSec, cn.ReusePerSec, cn.Ratio, cn.RatioMin, cn.RatioMax)
+	}
+	if cn := r.Connections; cn != nil {
+		fmt.Fprintf(tw, "connections (%d tasks, concurrency %d, median of %d rounds)\tfresh per call %.0f/s\treused %.0f/s\tfresh / reused %.2f (min %.2f, max %.2f)\n", cn.Tasks, cn.Concurrency, cn.Rounds, cn.FreshPerSec, cn.ReusePerSec, cn.Ratio, cn.RatioMin, cn.RatioMax)
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "keys of the bench's queues left in Redis: %d\n", r.KeysLeft)

@@ -45,7 +45,8 @@ Several sellers: --sellers PATH serves every seller of a sellers file
 (docs/sellers.md) on one address, each with its sid, appkey and appsecret
 and the settings of its optional sandbox: block (rate_per_minute,
 max_concurrency, latency, clock_offset, fail_rate, lost_response_rate,
-apply_fail_rate, redirect_rate, lax_json_rate, unknown, orders, seed). Calls
+apply_fail_rate, redirect_rate, lax_json_rate, desync_rate,
+extra_answer_rate, unknown, orders, seed). Calls
 go to the seller their sid names; an unknown sid is answered "sid is not
 exists". The inspection endpoints then take ?seller=NAME; without it, stats
 and the order list come by seller, and one order is a 400 (numbers are per
@@ -54,8 +55,12 @@ seller). The per-seller flags (--sid ... --seed) are refused beside it.
 Faults: each API call draws once from --seed and meets at most one fault, in
 this order: --fail-rate, --redirect-rate, --lax-json-rate (in front of WDT:
 the order is left alone), --apply-fail-rate, --lost-response-rate (WDT
-applies the call, then the answer is garbled or lost). The rates add up to
-at most 1. The same seed and the same calls give the same faults.`,
+applies the call, then the answer is garbled or lost), --desync-rate,
+--extra-answer-rate (WDT applies the call, then the answers on its
+kept-alive connection fall one behind the requests: a 504 first and the real
+answer to the next request, or an extra 200 {"status":0} after the real
+one). The rates add up to at most 1. The same seed and the same calls give
+the same faults.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := logs.logger()
@@ -89,7 +94,8 @@ at most 1. The same seed and the same calls give the same faults.`,
 				zap.Int("max_concurrency", opts.MaxConcurrency), zap.Duration("latency", opts.Latency),
 				zap.Float64("fail_rate", opts.FailRate), zap.Float64("redirect_rate", opts.RedirectRate),
 				zap.Float64("lax_json_rate", opts.LaxJSONRate), zap.Float64("apply_fail_rate", opts.ApplyFailRate),
-				zap.Float64("lost_response_rate", opts.LostResponseRate), zap.Int64("seed", opts.Seed))
+				zap.Float64("lost_response_rate", opts.LostResponseRate), zap.Float64("desync_rate", opts.DesyncRate),
+				zap.Float64("extra_answer_rate", opts.ExtraAnswerRate), zap.Int64("seed", opts.Seed))
 			return serveUntilDone(cmd.Context(), log, ln, sb, sandboxHTTPOptions())
 		},
 	}
@@ -111,6 +117,8 @@ at most 1. The same seed and the same calls give the same faults.`,
 	f.Float64Var(&opts.LaxJSONRate, "lax-json-rate", 0, "share of calls answered with JSON only a lax parser takes for success ({\"status\":-0}, {\"STATUS\":0}, ...); order untouched")
 	f.Float64Var(&opts.ApplyFailRate, "apply-fail-rate", 0, "share of calls applied, then answered with a gateway page, 5xx, empty, cut or status-99 body")
 	f.Float64Var(&opts.LostResponseRate, "lost-response-rate", 0, "share of calls applied and then dropped without an answer")
+	f.Float64Var(&opts.DesyncRate, "desync-rate", 0, "share of calls applied, answered 504 at once, and whose real answer is written later on the same kept-alive connection, as the reply to the next request on it")
+	f.Float64Var(&opts.ExtraAnswerRate, "extra-answer-rate", 0, "share of calls applied and answered, followed by an unsolicited extra 200 {\"status\":0} on the same kept-alive connection")
 	f.Int64Var(&opts.Seed, "seed", 1, "seed of the fault sequence and of the rate-limit messages' punctuation")
 	logs.add(cmd)
 	return cmd
@@ -121,7 +129,8 @@ at most 1. The same seed and the same calls give the same faults.`,
 // and its orders, quotas and faults from its sandbox: block, and a flag that
 // applied to all of them at once would say something else.
 var sellerFlags = []string{"sid", "appkey", "appsecret", "orders", "unknown", "clock-offset", "rate-per-minute",
-	"max-concurrency", "latency", "fail-rate", "redirect-rate", "lax-json-rate", "apply-fail-rate", "lost-response-rate", "seed"}
+	"max-concurrency", "latency", "fail-rate", "redirect-rate", "lax-json-rate", "apply-fail-rate", "lost-response-rate",
+	"desync-rate", "extra-answer-rate", "seed"}
 
 // serveSellers is `wdtcancel sandbox --sellers PATH`: one sandbox per seller
 // of the file behind one address (sandbox.NewMulti). quotaWindow applies to
@@ -157,7 +166,8 @@ func serveSellers(cmd *cobra.Command, log *zap.Logger, path, listen string, quot
 			zap.Int("max_concurrency", o.MaxConcurrency), zap.Duration("latency", o.Latency),
 			zap.Float64("fail_rate", o.FailRate), zap.Float64("redirect_rate", o.RedirectRate),
 			zap.Float64("lax_json_rate", o.LaxJSONRate), zap.Float64("apply_fail_rate", o.ApplyFailRate),
-			zap.Float64("lost_response_rate", o.LostResponseRate), zap.Int64("seed", o.Seed))
+			zap.Float64("lost_response_rate", o.LostResponseRate), zap.Float64("desync_rate", o.DesyncRate),
+			zap.Float64("extra_answer_rate", o.ExtraAnswerRate), zap.Int64("seed", o.Seed))
 	}
 	log.Info("sandbox listening", zap.String("url", "http://"+ln.Addr().String()+"/openapi"),
 		zap.Strings("sellers", m.Sellers()), zap.Duration("quota_window", quotaWindow))
@@ -183,6 +193,7 @@ func sandboxSellers(path string, lookupEnv func(string) (string, bool), quotaWin
 			o.Latency, o.ClockOffset = b.Latency, b.ClockOffset
 			o.FailRate, o.RedirectRate, o.LaxJSONRate = b.FailRate, b.RedirectRate, b.LaxJSONRate
 			o.ApplyFailRate, o.LostResponseRate, o.Seed = b.ApplyFailRate, b.LostResponseRate, b.Seed
+			o.DesyncRate, o.ExtraAnswerRate = b.DesyncRate, b.ExtraAnswerRate
 			if o.Unknown, err = sandbox.ParseUnknown(b.Unknown); err != nil {
 				return nil, fmt.Errorf("sellers file %s: seller %q: sandbox: %w", path, s.Name, err)
 			}

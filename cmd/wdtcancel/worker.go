@@ -16,14 +16,15 @@ import (
 func init() { extraCommands = append(extraCommands, newWorkerCmd) }
 
 // sellerLanes builds each seller's WDT client, each with an HTTP client of
-// its own (no keep-alive connection is reused across sids) and its own
-// clock.
+// its own and its own clock: a fresh connection per call, or, for a seller
+// with reuse_connections, a keep-alive pool of its own (no connection is
+// reused across sids).
 func sellerLanes(sellers []config.Seller) ([]worker.SellerLane, error) {
 	lanes := make([]worker.SellerLane, 0, len(sellers))
 	for _, s := range sellers {
 		opts := []wdt.Option{wdt.WithHTTPClient(wdt.NewHTTPClient())}
-		if s.ConnectionClose {
-			opts = append(opts, wdt.WithConnectionClose())
+		if s.ReuseConnections {
+			opts = []wdt.Option{wdt.WithHTTPClient(wdt.NewKeepAliveHTTPClient()), wdt.WithConnectionReuse()}
 		}
 		c, err := wdt.New(s.URL, s.Credentials, opts...)
 		if err != nil {
@@ -62,7 +63,8 @@ func newWorkerCmd() *cobra.Command {
 				}
 				cfg.API = client
 				started = func() {
-					log.Info("starting", zap.String("wdt_url", client.Endpoint()), zap.String("sid", client.Credentials().SID), zap.String("redis", redis.String()))
+					log.Info("starting", zap.String("wdt_url", client.Endpoint()), zap.String("sid", client.Credentials().SID),
+						zap.Bool("reuse_connections", api.Reuse()), zap.String("redis", redis.String()))
 				}
 			} else {
 				if err := api.SellersFileConflict(); err != nil {
@@ -70,6 +72,7 @@ func newWorkerCmd() *cobra.Command {
 				}
 				sellers, err := config.LoadSellers(sellersPath, os.LookupEnv, config.SellerDefaults{
 					URL: api.URL, RatePerMinute: cfg.RatePerMinute, MaxInflight: cfg.MaxInflight, ConnectionClose: api.ConnectionClose,
+					ReuseConnections: api.ReuseConnections,
 				})
 				if err != nil {
 					return usageErr(err)
@@ -80,7 +83,7 @@ func newWorkerCmd() *cobra.Command {
 				started = func() {
 					for _, s := range sellers {
 						log.Info("seller", zap.String("seller", s.Name), zap.String("wdt_url", s.URL), zap.String("sid", s.Credentials.SID),
-							zap.Bool("connection_close", s.ConnectionClose))
+							zap.Bool("reuse_connections", s.ReuseConnections))
 					}
 					log.Info("starting", zap.String("sellers_file", sellersPath), zap.Int("sellers", len(sellers)), zap.String("redis", redis.String()))
 				}

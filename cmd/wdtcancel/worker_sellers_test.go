@@ -74,9 +74,12 @@ func callInTurn(t *testing.T, rounds int, callers ...worker.Caller) {
 	}
 }
 
-// Sellers never share a connection: the worker gives each seller's client an
-// HTTP client of its own. The control, two clients on the shared default
-// HTTP client, shows the check would catch a shared transport.
+// Sellers never share a connection, and by default no call shares one
+// with any other: each seller's client has an HTTP client of its own that
+// opens a fresh connection per call. A seller with reuse_connections keeps
+// its connections alive, in a pool of its own; connection_close (deprecated)
+// overrides it. The control, two clients reusing connections on one shared
+// transport, shows the check would catch a shared transport.
 func TestSellerLanesUseTheirOwnConnections(t *testing.T) {
 	t.Parallel()
 	stub, url := newConnSids(t)
@@ -84,7 +87,8 @@ func TestSellerLanesUseTheirOwnConnections(t *testing.T) {
 sellers:
   a: {sid: sid-a, appkey: key-a, appsecret: "sa:ta", url: %[1]s}
   b: {sid: sid-b, appkey: key-b, appsecret: "sb:tb", url: %[1]s}
-  c: {sid: sid-c, appkey: key-c, appsecret: "sc:tc", url: %[1]s, connection_close: true}
+  c: {sid: sid-c, appkey: key-c, appsecret: "sc:tc", url: %[1]s, reuse_connections: true, connection_close: true}
+  d: {sid: sid-d, appkey: key-d, appsecret: "sd:td", url: %[1]s, reuse_connections: true}
 `, url)
 	sellers, err := config.ParseSellers("test.yaml", []byte(yaml), func(string) (string, bool) { return "", false }, config.SellerDefaults{})
 	if err != nil {
@@ -96,20 +100,27 @@ sellers:
 	}
 	callInTurn(t, 4, lanes[0].API, lanes[1].API)
 	mixed, conns, calls := stub.mixed()
-	if mixed != 0 || conns != 2 || calls != 8 {
-		t.Fatalf("%d calls over %d connections, %d carried two sids; want 8 over 2 (one kept alive per seller), none mixed", calls, conns, mixed)
+	if mixed != 0 || conns != 8 || calls != 8 {
+		t.Fatalf("%d calls over %d connections, %d carried two sids; want 8 over 8 (a fresh one per call), none mixed", calls, conns, mixed)
 	}
-	// connection_close: a new connection for every call.
+	// connection_close beats reuse_connections: a new connection per call.
 	callInTurn(t, 3, lanes[2].API)
-	if _, conns, _ := stub.mixed(); conns != 2+3 {
-		t.Fatalf("seller c with connection_close: %d connections in all, want 5", conns)
+	if _, conns, _ := stub.mixed(); conns != 8+3 {
+		t.Fatalf("seller c with connection_close: %d connections in all, want 11", conns)
+	}
+	// reuse_connections: one kept-alive connection for all of d's calls,
+	// even taking turns with another seller.
+	callInTurn(t, 3, lanes[3].API, lanes[0].API)
+	if mixed, conns, _ := stub.mixed(); mixed != 0 || conns != 11+1+3 {
+		t.Fatalf("seller d with reuse_connections beside a: %d connections in all (%d mixed), want 15 (one for d, three for a)", conns, mixed)
 	}
 
 	control, url2 := newConnSids(t)
+	sharedPool := wdt.NewKeepAliveHTTPClient()
 	var shared []worker.Caller
 	for _, s := range []string{"x", "y"} {
 		creds, _ := wdt.NewCredentials("sid-"+s, "key-"+s, "s:t")
-		c, err := wdt.New(url2, creds)
+		c, err := wdt.New(url2, creds, wdt.WithConnectionReuse(), wdt.WithHTTPClient(sharedPool))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -117,8 +128,9 @@ sellers:
 	}
 	callInTurn(t, 4, shared...)
 	if mixed, _, _ := control.mixed(); mixed == 0 {
-		t.Fatal("control: clients on one shared transport never shared a connection; the check above proves nothing")
+		t.Fatal("control: clients reusing connections on one shared transport never shared a connection; the check above proves nothing")
 	}
+	sharedPool.CloseIdleConnections()
 }
 
 // writeSellers writes a sellers file for the test.

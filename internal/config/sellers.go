@@ -31,6 +31,10 @@ type Seller struct {
 	RatePerMinute   int
 	MaxInflight     int
 	ConnectionClose bool
+	// ReuseConnections: the seller's calls may reuse kept-alive
+	// connections (wdt.WithConnectionReuse). Off unless reuse_connections
+	// or --reuse-connections says so, and never with connection_close.
+	ReuseConnections bool
 	// Sandbox is the seller's optional `sandbox:` block, read only by
 	// `wdtcancel sandbox`; nil when the file has none.
 	Sandbox *SandboxSeller
@@ -48,18 +52,22 @@ type SandboxSeller struct {
 	ApplyFailRate    float64       `yaml:"apply_fail_rate"`
 	RedirectRate     float64       `yaml:"redirect_rate"`
 	LaxJSONRate      float64       `yaml:"lax_json_rate"`
+	DesyncRate       float64       `yaml:"desync_rate"`
+	ExtraAnswerRate  float64       `yaml:"extra_answer_rate"`
 	Unknown          string        `yaml:"unknown"` // editing | missing
 	Orders           string        `yaml:"orders"`  // a file of "NO STATE" lines
 	Seed             int64         `yaml:"seed"`
 }
 
 // SellerDefaults fill what a seller's entry leaves out: the command's own
-// --wdt-url, --rate-per-minute, --max-inflight and --connection-close.
+// --wdt-url, --rate-per-minute, --max-inflight, --reuse-connections and the
+// deprecated --connection-close.
 type SellerDefaults struct {
-	URL             string
-	RatePerMinute   int
-	MaxInflight     int
-	ConnectionClose bool
+	URL              string
+	RatePerMinute    int
+	MaxInflight      int
+	ConnectionClose  bool
+	ReuseConnections bool
 }
 
 // sellersFile is the YAML document. Unknown keys are refused, so a typo
@@ -70,16 +78,17 @@ type sellersFile struct {
 }
 
 type sellerEntry struct {
-	SID             string         `yaml:"sid"`
-	AppKey          string         `yaml:"appkey"`
-	AppSecret       string         `yaml:"appsecret"`
-	AppSecretEnv    string         `yaml:"appsecret_env"`
-	AppSecretFile   string         `yaml:"appsecret_file"`
-	URL             string         `yaml:"url"`
-	RatePerMinute   *int           `yaml:"rate_per_minute"`
-	MaxInflight     *int           `yaml:"max_inflight"`
-	ConnectionClose *bool          `yaml:"connection_close"`
-	Sandbox         *SandboxSeller `yaml:"sandbox"`
+	SID              string         `yaml:"sid"`
+	AppKey           string         `yaml:"appkey"`
+	AppSecret        string         `yaml:"appsecret"`
+	AppSecretEnv     string         `yaml:"appsecret_env"`
+	AppSecretFile    string         `yaml:"appsecret_file"`
+	URL              string         `yaml:"url"`
+	RatePerMinute    *int           `yaml:"rate_per_minute"`
+	MaxInflight      *int           `yaml:"max_inflight"`
+	ConnectionClose  *bool          `yaml:"connection_close"` // deprecated: fresh connections are the default
+	ReuseConnections *bool          `yaml:"reuse_connections"`
+	Sandbox          *SandboxSeller `yaml:"sandbox"`
 }
 
 // LoadSellers reads and validates a sellers file (docs/sellers.md). Every
@@ -144,7 +153,7 @@ func ParseSellers(name string, raw []byte, lookupEnv func(string) (string, bool)
 }
 
 // sellerKeys are the keys a seller's entry takes, for error messages.
-const sellerKeys = "sid, appkey, appsecret_env, appsecret_file, appsecret, url, rate_per_minute, max_inflight, connection_close, sandbox"
+const sellerKeys = "sid, appkey, appsecret_env, appsecret_file, appsecret, url, rate_per_minute, max_inflight, reuse_connections, connection_close, sandbox"
 
 // typeProblems turns yaml's "line N: ..." type errors into lines that name
 // the seller and the field at line N, read from the document's node tree.
@@ -227,6 +236,11 @@ func resolveSeller(name string, e sellerEntry, inlineOK bool, lookupEnv func(str
 	if e.ConnectionClose != nil {
 		s.ConnectionClose = *e.ConnectionClose
 	}
+	s.ReuseConnections = def.ReuseConnections
+	if e.ReuseConnections != nil {
+		s.ReuseConnections = *e.ReuseConnections
+	}
+	s.ReuseConnections = s.ReuseConnections && !s.ConnectionClose
 	if s.RatePerMinute < 0 {
 		errs = append(errs, fmt.Sprintf("rate_per_minute is %d: use 0 (no limit) or more", s.RatePerMinute))
 	}
@@ -357,5 +371,7 @@ func (w *WDT) SingleSeller(def SellerDefaults) (Seller, error) {
 		RatePerMinute:   def.RatePerMinute,
 		MaxInflight:     def.MaxInflight,
 		ConnectionClose: w.ConnectionClose || def.ConnectionClose,
+		ReuseConnections: (w.ReuseConnections || def.ReuseConnections) &&
+			!(w.ConnectionClose || def.ConnectionClose),
 	}, nil
 }

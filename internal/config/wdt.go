@@ -12,7 +12,13 @@ import (
 // WDT holds the API flags.
 type WDT struct {
 	URL, SID, AppKey, AppSecret string
-	ConnectionClose             bool
+	// ReuseConnections lets calls share kept-alive connections
+	// (wdt.WithConnectionReuse, which says what it risks); off by default.
+	ReuseConnections bool
+	// ConnectionClose is the deprecated --connection-close: a fresh
+	// connection per call is the default now; set, it overrides
+	// ReuseConnections.
+	ConnectionClose bool
 }
 
 // AddFlags registers --wdt-url, --sid, --appkey and --appsecret.
@@ -21,8 +27,14 @@ func (w *WDT) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&w.SID, "sid", "", "WDT seller account (env WDT_SID)")
 	fs.StringVar(&w.AppKey, "appkey", "", "WDT appkey (env WDT_APPKEY)")
 	fs.StringVar(&w.AppSecret, "appsecret", "", "WDT appsecret secret:salt (env WDT_APPSECRET; prefer the env var: flags show in ps)")
-	fs.BoolVar(&w.ConnectionClose, "connection-close", false, "send Connection: close, as WDT's SDK does when one process serves several sellers")
+	fs.BoolVar(&w.ReuseConnections, "reuse-connections", false, "let WDT calls reuse kept-alive connections (one handshake saved per call); off by default: behind a gateway that answers late or twice on one connection, a call can read another call's answer (README, Outcomes)")
+	fs.BoolVar(&w.ConnectionClose, "connection-close", false, "deprecated: a fresh connection per call is the default; overrides --reuse-connections")
+	_ = fs.MarkDeprecated("connection-close", "a fresh connection per call is the default now; drop it (it only overrides --reuse-connections)")
 }
+
+// Reuse reports whether calls may reuse connections: --reuse-connections,
+// unless the deprecated --connection-close says otherwise.
+func (w *WDT) Reuse() bool { return w.ReuseConnections && !w.ConnectionClose }
 
 // Client validates the settings and builds the API client. The error names
 // every missing variable at once and never prints the secret.
@@ -31,8 +43,8 @@ func (w *WDT) Client(opts ...wdt.Option) (*wdt.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	if w.ConnectionClose {
-		opts = append(opts, wdt.WithConnectionClose())
+	if w.Reuse() {
+		opts = append(opts, wdt.WithConnectionReuse())
 	}
 	return wdt.New(w.URL, creds, opts...)
 }

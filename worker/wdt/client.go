@@ -33,50 +33,92 @@ const (
 const DefaultTimeout = 30 * time.Second
 
 // Client calls the WDT open API for one seller account. It is safe for
-// concurrent use; all calls share one keep-alive connection pool and one
-// Clock.
+// concurrent use. Every call goes out on a connection of its own that
+// carried no other request and is closed once the answer is read (see
+// NewHTTPClient), unless WithConnectionReuse says otherwise; all calls share
+// one Clock.
 type Client struct {
-	endpoint  *url.URL
-	creds     Credentials
-	http      *http.Client
-	clock     *Clock
-	closeConn bool
+	endpoint *url.URL
+	creds    Credentials
+	http     *http.Client
+	clock    *Clock
+	reuse    bool
 }
 
 // Option configures a Client.
 type Option func(*Client)
 
 // WithHTTPClient replaces the shared default HTTP client. The Client uses a
-// copy that never follows redirects (see New); h itself is not changed.
+// copy that never follows redirects and, unless WithConnectionReuse is
+// given, whose *http.Transport never keeps a connection alive (see New); h
+// itself is not changed.
 func WithHTTPClient(h *http.Client) Option { return func(c *Client) { c.http = h } }
 
 // WithClock lets several clients share one learned offset, or tests use a
 // fake local clock.
 func WithClock(clk *Clock) Option { return func(c *Client) { c.clock = clk } }
 
-// WithConnectionClose sends "Connection: close" on every request, as the
-// vendor's SDK does in multi-tenant mode, so keep-alive connections are never
-// reused across seller accounts.
-func WithConnectionClose() Option { return func(c *Client) { c.closeConn = true } }
+// WithConnectionReuse lets calls go out on kept-alive connections that
+// carried earlier calls: it saves a TCP (and TLS) handshake per call, and it
+// is off by default because of what it risks. WDT's answer does not name the
+// order it is about, so on a reused connection the client can only assume
+// that the next answer to arrive belongs to the request it just wrote. A
+// gateway that answers 504 early and writes the real (late) answer onto the
+// same connection afterwards, or that writes an unsolicited extra answer,
+// hands one call's answer to the next call on that connection: a cancel that
+// took effect is then read as a rejection, or a cancel that did not as a
+// success. Only for an endpoint reached without any gateway in between.
+func WithConnectionReuse() Option { return func(c *Client) { c.reuse = true } }
+
+// WithConnectionClose once turned "Connection: close" on. A fresh connection
+// per call is now the default, so it is kept only for compatibility; it
+// also overrides a WithConnectionReuse given before it.
+//
+// Deprecated: fresh connections are the default; drop the option.
+func WithConnectionClose() Option { return func(c *Client) { c.reuse = false } }
 
 var (
 	defaultHTTPOnce sync.Once
 	defaultHTTP     *http.Client
+	keepAliveOnce   sync.Once
+	keepAliveHTTP   *http.Client
 )
 
 // DefaultHTTPClient is the client every Client shares unless told otherwise:
-// keep-alive with enough idle connections per host for a worker pool, and
-// timeouts at every stage so no call hangs.
+// a fresh connection per call (NewHTTPClient) and timeouts at every stage so
+// no call hangs.
 func DefaultHTTPClient() *http.Client {
 	defaultHTTPOnce.Do(func() { defaultHTTP = NewHTTPClient() })
 	return defaultHTTP
 }
 
-// NewHTTPClient is a new HTTP client with DefaultHTTPClient's settings and a
-// connection pool of its own. A worker serving several sellers gives each
-// its own (WithHTTPClient), so no keep-alive connection is ever reused
-// across sids, as the vendor's SDK does in multi-tenant mode.
+// defaultKeepAliveClient is the shared pool of the clients that opted into
+// WithConnectionReuse without an HTTP client of their own.
+func defaultKeepAliveClient() *http.Client {
+	keepAliveOnce.Do(func() { keepAliveHTTP = NewKeepAliveHTTPClient() })
+	return keepAliveHTTP
+}
+
+// NewHTTPClient is a new HTTP client with DefaultHTTPClient's settings: it
+// never reuses a connection. Each request is written on a connection that
+// carried no other request, and the connection is closed once the answer is
+// read, so an answer that arrives late (after a gateway's early 504) or
+// uninvited (an extra answer) has no later call to be mistaken for: it lands
+// on a closed socket. A cancel is not idempotent to the caller's
+// bookkeeping, and WDT's answer does not name the order, so the transport
+// is the only place that can tie an answer to its call.
 func NewHTTPClient() *http.Client {
+	c := NewKeepAliveHTTPClient()
+	c.Transport.(*http.Transport).DisableKeepAlives = true
+	return c
+}
+
+// NewKeepAliveHTTPClient is an HTTP client with a keep-alive connection
+// pool of its own, for clients built WithConnectionReuse (read its risk
+// there). A worker serving several sellers gives each its own, so no
+// connection is ever reused across sids, as the vendor's SDK does in
+// multi-tenant mode.
+func NewKeepAliveHTTPClient() *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConns = 256
 	t.MaxIdleConnsPerHost = 128
@@ -96,15 +138,44 @@ func New(endpoint string, creds Credentials, opts ...Option) (*Client, error) {
 	if creds.SID == "" || creds.AppKey == "" || creds.Secret == "" || creds.Salt == "" {
 		return nil, fmt.Errorf("%w: incomplete credentials %s: use NewCredentials", ErrConfig, creds)
 	}
-	c := &Client{endpoint: u, creds: creds, http: DefaultHTTPClient()}
+	c := &Client{endpoint: u, creds: creds}
 	for _, o := range opts {
 		o(c)
 	}
 	if c.clock == nil {
 		c.clock = NewClock(nil)
 	}
+	switch {
+	case c.http == nil && c.reuse:
+		c.http = defaultKeepAliveClient()
+	case c.http == nil:
+		c.http = DefaultHTTPClient()
+	case !c.reuse:
+		c.http = withoutKeepAlive(c.http)
+	}
 	c.http = withoutRedirects(c.http)
 	return c, nil
+}
+
+// withoutKeepAlive returns h, or a shallow copy of h whose *http.Transport
+// is a clone that never keeps a connection alive. Setting Request.Close on
+// each call is not enough: a transport shared with other code may hold an
+// idle connection, and it hands that to the next request whether or not the
+// request asks for Connection: close. A RoundTripper that is not an
+// *http.Transport is used as it is, with Request.Close on every call.
+func withoutKeepAlive(h *http.Client) *http.Client {
+	t, ok := h.Transport.(*http.Transport)
+	if h.Transport == nil {
+		t, ok = http.DefaultTransport.(*http.Transport)
+	}
+	if !ok || t.DisableKeepAlives {
+		return h
+	}
+	t = t.Clone()
+	t.DisableKeepAlives = true
+	cp := *h
+	cp.Transport = t
+	return &cp
 }
 
 // noRedirect makes an http.Client hand back a redirect as the response. A
@@ -290,9 +361,10 @@ func (c *Client) send(ctx context.Context, method, urlStr string, body []byte, r
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "wdtcancel")
-	if c.closeConn {
-		req.Close = true
-	}
+	// One call, one connection: Connection: close tells the server (and
+	// any gateway) the connection ends with this answer, and makes even a
+	// RoundTripper of the caller's close it after reading.
+	req.Close = !c.reuse
 
 	sent := time.Now()
 	resp, err := c.http.Do(req)

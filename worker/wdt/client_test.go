@@ -227,21 +227,36 @@ func TestGatewayFaultsAreUnknownOutcomes(t *testing.T) {
 	}
 }
 
+// TestRequestShape: the body is the compact JSON array WDT signs, and the
+// request says Connection: close unless the client was told to reuse
+// connections.
 func TestRequestShape(t *testing.T) {
-	var closeSeen, ctype, body atomic.Value
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		body.Store(string(b))
-		ctype.Store(r.Header.Get("Content-Type"))
-		closeSeen.Store(r.Close)
-		w.Write([]byte(`{"status":0}`))
-	}))
-	defer srv.Close()
-	c := newClient(t, srv.URL+"/openapi", wdt.WithConnectionClose())
-	if _, err := c.Call(context.Background(), "x.y", "a<b>&", 1.5, false); err != nil {
-		t.Fatal(err)
-	}
-	if body.Load() != `["a<b>&",1.5,false]` || ctype.Load() != "application/json" || closeSeen.Load() != true {
-		t.Fatalf("body %v ctype %v close %v", body.Load(), ctype.Load(), closeSeen.Load())
+	for _, tt := range []struct {
+		name      string
+		opts      []wdt.Option
+		wantClose bool
+	}{
+		{"default", nil, true},
+		{"deprecated connection close", []wdt.Option{wdt.WithConnectionClose()}, true},
+		{"connection reuse", []wdt.Option{wdt.WithConnectionReuse(), wdt.WithHTTPClient(wdt.NewKeepAliveHTTPClient())}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var closeSeen, ctype, body atomic.Value
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				b, _ := io.ReadAll(r.Body)
+				body.Store(string(b))
+				ctype.Store(r.Header.Get("Content-Type"))
+				closeSeen.Store(r.Close)
+				w.Write([]byte(`{"status":0}`))
+			}))
+			defer srv.Close()
+			c := newClient(t, srv.URL+"/openapi", tt.opts...)
+			if _, err := c.Call(context.Background(), "x.y", "a<b>&", 1.5, false); err != nil {
+				t.Fatal(err)
+			}
+			if body.Load() != `["a<b>&",1.5,false]` || ctype.Load() != "application/json" || closeSeen.Load() != tt.wantClose {
+				t.Fatalf("body %v ctype %v close %v (want %v)", body.Load(), ctype.Load(), closeSeen.Load(), tt.wantClose)
+			}
+		})
 	}
 }

@@ -22,10 +22,11 @@ import (
 // seed, so quota answers never shift the fault sequence.
 //
 // The first three happen in front of WDT: the order is not touched, no
-// concurrency slot is taken, and by_status counts nothing. The last two
+// concurrency slot is taken, and by_status counts nothing. The others
 // happen after WDT processed the call as usual (verification, quotas, the
 // cancel): the order changed if the call would have changed it, and only
-// the answer is lost or garbled.
+// the answer is lost, garbled, or (the keep-alive faults) put out of step
+// with the requests on its connection.
 type Faults struct {
 	// FailRate: a gateway fault before the call reaches WDT: 502 "Bad
 	// Gateway", 200 with nginx's HTML page, 200 with an empty body, or a
@@ -52,6 +53,21 @@ type Faults struct {
 	// with no answer. by_fault: lost_response; the order's lost_responses
 	// counts it.
 	LostResponseRate float64
+	// DesyncRate: WDT applies the call, but the gateway in front answers
+	// 504 first (nginx's page) and then writes WDT's real answer onto the
+	// same kept-alive connection, as the reply to the next request the
+	// client sends on it; the connection stays one answer behind until the
+	// client leaves it idle for LateAnswerWait or closes it. by_fault:
+	// desync, and misplaced_answer for each answer delivered to a later
+	// request; the order's garbled_responses counts both its 504 and a
+	// call of its that read another's answer.
+	DesyncRate float64
+	// ExtraAnswerRate: WDT applies the call and its answer goes out, then
+	// an unsolicited extra 200 {"status":0} is owed on the same connection:
+	// it is written as the reply to the next request sent on it, which is
+	// itself answered one behind, as with DesyncRate. by_fault:
+	// extra_answer, misplaced_answer.
+	ExtraAnswerRate float64
 }
 
 // Validate checks every rate is within 0..1 and their sum at most 1.
@@ -63,8 +79,8 @@ func (f Faults) Validate() error {
 	}
 	// A little slack for decimal rates such as 0.1+0.2+0.7.
 	if sum := f.sum(); sum > 1+1e-9 {
-		return fmt.Errorf("sandbox: fault rates add up to %v (fail-rate %v + redirect-rate %v + lax-json-rate %v + apply-fail-rate %v + lost-response-rate %v); a call meets at most one fault, so the sum must be at most 1",
-			sum, f.FailRate, f.RedirectRate, f.LaxJSONRate, f.ApplyFailRate, f.LostResponseRate)
+		return fmt.Errorf("sandbox: fault rates add up to %v (fail-rate %v + redirect-rate %v + lax-json-rate %v + apply-fail-rate %v + lost-response-rate %v + desync-rate %v + extra-answer-rate %v); a call meets at most one fault, so the sum must be at most 1",
+			sum, f.FailRate, f.RedirectRate, f.LaxJSONRate, f.ApplyFailRate, f.LostResponseRate, f.DesyncRate, f.ExtraAnswerRate)
 	}
 	return nil
 }
@@ -75,14 +91,17 @@ type namedRate struct {
 	rate float64
 }
 
-// rates lists the rates in the order a call's draw meets them.
-func (f Faults) rates() [5]namedRate {
+// rates lists the rates in the order a call's draw meets them. Append only:
+// a new rate at the end leaves what a seed replays for the others alone.
+func (f Faults) rates() [7]namedRate {
 	return [...]namedRate{
 		{"fail-rate", kindGateway, f.FailRate},
 		{"redirect-rate", kindRedirect, f.RedirectRate},
 		{"lax-json-rate", kindLaxJSON, f.LaxJSONRate},
 		{"apply-fail-rate", kindGarbled, f.ApplyFailRate},
 		{"lost-response-rate", kindLost, f.LostResponseRate},
+		{"desync-rate", kindDesync, f.DesyncRate},
+		{"extra-answer-rate", kindExtra, f.ExtraAnswerRate},
 	}
 }
 
@@ -116,6 +135,8 @@ const (
 	kindLaxJSON            // in front of WDT, order untouched
 	kindGarbled            // after WDT processed the call
 	kindLost               // after WDT processed the call
+	kindDesync             // after WDT processed the call: 504 first, its answer late on the connection
+	kindExtra              // after WDT processed the call: its answer, then an extra one
 )
 
 // beforeWDT reports whether the fault answers instead of WDT.
@@ -194,7 +215,7 @@ func FaultNames() []string {
 	for _, a := range garbledAnswers {
 		out = append(out, a.name)
 	}
-	return append(out, FaultLostResponse)
+	return append(out, FaultLostResponse, FaultDesync, FaultExtraAnswer, FaultMisplacedAnswer)
 }
 
 // drawFault decides this call's fault, as Faults documents. Caller holds mu.
@@ -220,12 +241,17 @@ func (s *Sandbox) drawFault() fault {
 			return fault{r.kind, garbledAnswers[s.rng.Intn(len(garbledAnswers))]}
 		case kindLost:
 			return fault{r.kind, lostAnswer}
+		case kindDesync:
+			return fault{r.kind, desyncAnswer}
+		case kindExtra:
+			return fault{r.kind, extraAnswer}
 		}
 	}
 	return fault{}
 }
 
-// writeFault sends a fault's answer. r is the API call, for the redirect.
+// writeFault sends a fault's answer. r is the API call, for the redirect
+// (nil for any other fault).
 func writeFault(w http.ResponseWriter, r *http.Request, f fault) {
 	a := f.answer
 	if a.code == 0 {

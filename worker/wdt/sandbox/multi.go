@@ -256,5 +256,12 @@ func NewMultiServer(opts []Options) (*MultiServer, error) {
 // APIURL is the WDT URL a client should use.
 func (s *MultiServer) APIURL() string { return s.URL + "/openapi" }
 
-// Close stops the server and closes its connections at once.
-func (s *MultiServer) Close() { s.l.close() }
+// Close stops the server and closes its connections at once, those taken
+// over by a keep-alive fault included.
+func (s *MultiServer) Close() {
+	s.l.close()
+	for _, name := range s.names {
+		sb, _ := s.Seller(name)
+		sb.conns.closeAll()
+	}
+}

@@ -95,6 +95,8 @@ type Options struct {
 	LaxJSONRate      float64 // JSON only a lax parser takes for success; order untouched
 	ApplyFailRate    float64 // applied, then answered with a gateway page or garbage
 	LostResponseRate float64 // applied, then the connection is reset
+	DesyncRate       float64 // applied, answered 504 first, the real answer late on the same connection
+	ExtraAnswerRate  float64 // applied and answered, then an extra 200 {"status":0} on the same connection
 	Seed             int64   // makes the fault sequence reproducible
 
 	Logger *zap.Logger
@@ -111,7 +113,8 @@ type Options struct {
 // Faults returns the options' fault rates.
 func (o Options) Faults() Faults {
 	return Faults{FailRate: o.FailRate, RedirectRate: o.RedirectRate, LaxJSONRate: o.LaxJSONRate,
-		ApplyFailRate: o.ApplyFailRate, LostResponseRate: o.LostResponseRate}
+		ApplyFailRate: o.ApplyFailRate, LostResponseRate: o.LostResponseRate,
+		DesyncRate: o.DesyncRate, ExtraAnswerRate: o.ExtraAnswerRate}
 }
 
 // Order is what the inspection endpoint shows of one order.
@@ -162,6 +165,8 @@ type Sandbox struct {
 	clockOffset time.Duration
 
 	inflight atomic.Int64 // calls holding a concurrency slot
+
+	conns hijacked // connections taken over by the keep-alive faults
 }
 
 type order struct {
@@ -353,9 +358,13 @@ func (s *Sandbox) serveAPI(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	method := r.URL.Query().Get("method")
-	s.mu.Lock()
-	f := s.drawFault()
-	s.mu.Unlock()
+	shifted := shiftedOf(r)
+	var f fault
+	if shifted == nil { // a call read off a desynced connection meets no fault of its own
+		s.mu.Lock()
+		f = s.drawFault()
+		s.mu.Unlock()
+	}
 
 	if f.kind.beforeWDT() {
 		// The gateway answers in WDT's stead: no slot, no order touched.
@@ -384,6 +393,9 @@ func (s *Sandbox) serveAPI(w http.ResponseWriter, r *http.Request) {
 	}
 
 	status, msg, no := s.answer(r, body, admitted)
+	if shifted != nil {
+		shifted.no = no
+	}
 	s.count(strconv.Itoa(status), f.name())
 	s.logCall(method, no, status, msg, f.name(), start)
 	if no != "" && f.kind != kindNone {
@@ -392,7 +404,7 @@ func (s *Sandbox) serveAPI(w http.ResponseWriter, r *http.Request) {
 			switch f.kind {
 			case kindLost:
 				o.lost++
-			case kindGarbled:
+			case kindGarbled, kindDesync:
 				o.garbled++
 			}
 		}
@@ -404,6 +416,8 @@ func (s *Sandbox) serveAPI(w http.ResponseWriter, r *http.Request) {
 	switch f.kind {
 	case kindLost, kindGarbled:
 		writeFault(w, r, f)
+	case kindDesync, kindExtra:
+		s.desync(w, f, status, msg)
 	default:
 		writeAnswer(w, status, msg)
 	}
@@ -646,8 +660,11 @@ func NewServer(opts Options) (*Server, error) {
 func (s *Server) APIURL() string { return s.URL + "/openapi" }
 
 // Close stops the server and closes its connections at once, calls in
-// flight included.
-func (s *Server) Close() { s.l.close() }
+// flight and connections taken over by a keep-alive fault included.
+func (s *Server) Close() {
+	s.l.close()
+	s.conns.closeAll()
+}
 
 // listener serves a handler on a free loopback port.
 type listener struct {

@@ -60,7 +60,14 @@ type Options struct {
 	// EnqueueCLI runs `wdtcancel enqueue --file` in-process.
 	EnqueueCLI func(ctx context.Context, redisURL, queue, file string) error
 	CPUProfile string // write a CPU profile of the real pipeline here
-	// Phases to run (processing, enqueue, pickup, scaling, memory, sellers); empty
+	// ReuseConnections makes wdtcancel's own client reuse kept-alive
+	// connections (wdt.WithConnectionReuse) instead of its default, a fresh
+	// connection per call: two runs, with and without, give what the fresh
+	// connection costs. The peers always reuse theirs, as a hand-rolled
+	// handler would.
+	ReuseConnections bool
+	// Phases to run (processing, enqueue, pickup, scaling, memory, sellers,
+	// connections); empty
 	// runs all.
 	Phases []string
 	Out    io.Writer
@@ -100,7 +107,9 @@ type Result struct {
 	Scaling    []ScaleRow  `json:"scaling,omitempty"`
 	Resources  *Resources  `json:"resources,omitempty"`
 	Sellers    *SellersRes `json:"sellers,omitempty"`
-	Notes      []string    `json:"notes,omitempty"`
+	// Connections: fresh connection per call vs reused (phase connections).
+	Connections *ConnectionsRes `json:"connections,omitempty"`
+	Notes       []string        `json:"notes,omitempty"`
 	// KeysLeft counts keys of the bench's queues found in Redis after
 	// cleanup: 0, or the bench left something behind.
 	KeysLeft int         `json:"keys_left_behind"`
@@ -125,6 +134,9 @@ type Processing struct {
 	Concurrency  int `json:"concurrency"`
 	Rounds       int `json:"rounds"`
 	WarmupRounds int `json:"warmup_rounds_discarded"`
+	// ReuseConnections: wdtcancel's client reused kept-alive connections
+	// (bench --reuse-connections) instead of a fresh one per call.
+	ReuseConnections bool `json:"reuse_connections"`
 	// Medians over the rounds.
 	BaselinePerSec   float64 `json:"noop_tasks_per_sec"`
 	PeerMedianPerSec float64 `json:"peer_tasks_per_sec"`
@@ -304,6 +316,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		{"scaling", r.scaling},
 		{"memory", r.redisMemory},
 		{"sellers", r.sellersPhase},
+		{"connections", r.connections},
 	}
 	for _, p := range phases {
 		if len(o.Phases) > 0 && !contains(o.Phases, p.name) {
@@ -471,7 +484,7 @@ func benchLogger() *zap.Logger {
 func (r *runner) processing(ctx context.Context) error {
 	n, c := r.o.Tasks, r.o.Concurrency
 	p := &r.res.Processing
-	*p = Processing{Tasks: n, Concurrency: c, Rounds: r.o.Rounds, WarmupRounds: 1}
+	*p = Processing{Tasks: n, Concurrency: c, Rounds: r.o.Rounds, WarmupRounds: 1, ReuseConnections: r.o.ReuseConnections}
 	kinds := []string{"noop", "peer", "peer_result", "peer_safe", "wdtcancel"}
 	rates := map[string][]float64{}
 	var peerRatios, procRatios, resultRatios, safeRatios, overSafeRatios []float64
@@ -558,8 +571,12 @@ func (r *runner) variantOn(ctx context.Context, kind, q string, n, c int) (float
 		return 0, err
 	}
 	defer sb.Close()
-	if kind == "wdtcancel" {
-		client, err := wdt.New(sb.APIURL(), sb.Credentials())
+	if kind == "wdtcancel" || kind == "wdtcancel_reuse" {
+		var opts []wdt.Option
+		if r.o.ReuseConnections || kind == "wdtcancel_reuse" {
+			opts = []wdt.Option{wdt.WithConnectionReuse()}
+		}
+		client, err := wdt.New(sb.APIURL(), sb.Credentials(), opts...)
 		if err != nil {
 			return 0, err
 		}
@@ -580,7 +597,7 @@ func (r *runner) variantOn(ctx context.Context, kind, q string, n, c int) (float
 		TaskCheckInterval: worker.DefaultTaskCheckInterval, LogLevel: asynq.FatalLevel,
 	})
 	mode := map[string]peerMode{"peer": peerPlain, "peer_result": peerResult, "peer_safe": peerSafe}[kind]
-	if err := srv.Start(peerHandler(sb.APIURL(), sb.Credentials(), wdt.DefaultHTTPClient(), r.rdb, mode)); err != nil {
+	if err := srv.Start(peerHandler(sb.APIURL(), sb.Credentials(), peerHTTP(), r.rdb, mode)); err != nil {
 		return 0, err
 	}
 	err = wait(ctx, sp.done, 10*time.Minute)

@@ -30,6 +30,9 @@ func TestRunSmall(t *testing.T) {
 			t.Errorf("%s = %v", name, v)
 		}
 	}
+	if cn := res.Connections; cn == nil || cn.FreshPerSec <= 0 || cn.ReusePerSec <= 0 || cn.Ratio <= 0 || len(cn.FreshPerSecRounds) != 1 {
+		t.Errorf("connections phase %+v", cn)
+	}
 	if res.Pickup.Samples != 3 || res.Pickup.DefaultSamples == 0 {
 		t.Errorf("pickup %+v", res.Pickup)
 	}

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -106,4 +107,17 @@ func peerHandler(endpoint string, creds wdt.Credentials, hc *http.Client, rdb re
 		}
 		return nil
 	}
+}
+
+var (
+	peerHTTPOnce sync.Once
+	peerHTTPC    *http.Client
+)
+
+// peerHTTP is the peers' HTTP client: one keep-alive pool, as a
+// hand-rolled handler would have (wdtcancel's default opens a fresh
+// connection per call; --reuse-connections shows what that costs).
+func peerHTTP() *http.Client {
+	peerHTTPOnce.Do(func() { peerHTTPC = wdt.NewKeepAliveHTTPClient() })
+	return peerHTTPC
 }
