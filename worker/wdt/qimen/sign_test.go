@@ -10,10 +10,17 @@ import (
 // with its Qimen PHP demo, found by its exact name in public repositories)
 // under php-cli 8.2 on exactly these inputs, with a request object whose
 // getApiParas() returns api and whose getApiMethodName() returns method.
+// Those marked "Java too" were also produced, identically, by running the
+// Java helper (QiMenUtils.getQimenCustomWdtSign, a public copy of WDT's
+// Java WdtUtils) under OpenJDK 17, with stand-ins for the Taobao request
+// class and for fastjson (Jackson with fastjson's number types); it is given
+// the method without its app-key prefix, since it signs the name as is. The
+// Java helper throws ClassCastException on a list of scalars inside params,
+// so the vector with one is PHP's alone.
 // doc_vector is also the vector of docs/wdt-api.md, which a third-party Go
 // copy pins (that copy adds a null member, which it skips and PHP does not;
-// see TestSignRefusesWhatHelpersDisagreeOn). The helper's code is not in this
-// repository; docs/wdt-api.md says how to re-run it.
+// see TestSignRefusesWhatHelpersDisagreeOn). No helper's code is in this
+// repository; docs/wdt-api.md says how to re-run them.
 var signVectors = []struct {
 	name, secret, method string
 	api                  map[string]string
@@ -26,7 +33,7 @@ var signVectors = []struct {
 			"pager":  `{"page_no":1,"page_size":10}`,
 			"params": `{"end_date":"2020-09-20 00:00:00","start_date":"2020-08-23 00:00:00","warehouse_no":"1001"}`,
 		},
-		want: "1f5e87bbbc8bc68f4f0af70f79620b7d",
+		want: "1f5e87bbbc8bc68f4f0af70f79620b7d", // PHP; Java too
 	},
 	{
 		name: "prestockin_search", secret: "wdtsecret", method: "wdt.wms.stockin.prestockin.search",
@@ -35,7 +42,7 @@ var signVectors = []struct {
 			"pager":  `{"page_no":1,"page_size":50}`,
 			"params": `{"mt_from":"2026-11-06 21:53:24","mt_to":"2026-12-06 21:54:24","stockin_no":"RK2009290023"}`,
 		},
-		want: "d4628c1efb631acd725f461d4a4724c0",
+		want: "d4628c1efb631acd725f461d4a4724c0", // PHP; Java too
 	},
 	{
 		// The same call with an app-key prefix on the method: the prefix is
@@ -46,7 +53,7 @@ var signVectors = []struct {
 			"pager":  `{"page_no":1,"page_size":50}`,
 			"params": `{"mt_from":"2026-11-06 21:53:24","mt_to":"2026-12-06 21:54:24","stockin_no":"RK2009290023"}`,
 		},
-		want: "d4628c1efb631acd725f461d4a4724c0",
+		want: "d4628c1efb631acd725f461d4a4724c0", // PHP; Java too (given the method unprefixed)
 	},
 	{
 		// Nested objects (unsorted on the wire), a list of objects, a list
@@ -58,7 +65,18 @@ var signVectors = []struct {
 			"pager":  `{"page_size":20,"page_no":3}`,
 			"params": `{"stockin_no":"RK-1","remark":"退货 ünïcode ✓","nested":{"b":2,"a":{"z":true,"y":false}},"list":[{"k":"v1"},{"n":-3,"k":"v2"}],"tags":["x","y",7],"big":9007199254740993,"zero":0,"neg":-2,"empty_obj":{},"empty_list":[],"flag":true,"off":false}`,
 		},
-		want: "afeb3c2e3cc3b41084ec995f8385219d",
+		want: "afeb3c2e3cc3b41084ec995f8385219d", // PHP; Java throws on the list of scalars (tags)
+	},
+	{
+		// The same without the list of scalars: WDT's PHP and Java
+		// helpers agree.
+		name: "nested_objects_no_scalar_lists", secret: "s3cr3t", method: "wdt.wms.stockin.prestockin.search",
+		api: map[string]string{
+			"datetime": "2026-01-02 03:04:05", "wdt_appkey": "k", "wdt_salt": "salt", "wdt3_customer_id": "c",
+			"pager":  `{"page_size":20,"page_no":3}`,
+			"params": `{"stockin_no":"RK-1","remark":"退货 ünïcode ✓","nested":{"b":2,"a":{"z":true,"y":false}},"list":[{"k":"v1"},{"n":-3,"k":"v2"}],"big":9007199254740993,"zero":0,"neg":-2,"empty_obj":{},"empty_list":[],"flag":true,"off":false}`,
+		},
+		want: "2ab7412b062e93020c354fe41db14ca0", // PHP; Java too
 	},
 	{
 		// A string member holding JSON is decoded too; text that is only
@@ -69,7 +87,7 @@ var signVectors = []struct {
 			"pager":  `{"page_no":1,"page_size":1}`,
 			"params": `{"inner":"{\"b\":1,\"a\":\"x\"}","numeric_text":"00123","number_text":"123","true_text":"true","list_text":"[\"p\",\"q\"]"}`,
 		},
-		want: "ce4771538243f7d7d81987d0ae6a1756",
+		want: "ce4771538243f7d7d81987d0ae6a1756", // PHP; Java too
 	},
 	{
 		name: "wdt_sign_and_customer_id_excluded", secret: "s3cr3t", method: "wdt.wms.stockin.prestockin.search",
@@ -77,7 +95,7 @@ var signVectors = []struct {
 			"datetime": "2026-01-02 03:04:05", "wdt_appkey": "k", "wdt_salt": "salt", "wdt_sign": "ignored", "wdt3_customer_id": "ignored",
 			"pager": `{"page_no":1,"page_size":1}`, "params": `{"stockin_no":"X"}`,
 		},
-		want: "72beb5c24bed390cec6dc30cb3bd2945",
+		want: "72beb5c24bed390cec6dc30cb3bd2945", // PHP; Java too
 	},
 }
 
@@ -123,13 +141,15 @@ func TestSignCoversEveryValue(t *testing.T) {
 	}
 }
 
-// What WDT's helpers sign differently is refused, never guessed. The PHP
-// helper's signatures for these inputs, for the record (docs/wdt-api.md):
-// {"a":1.50,"b":2.0,"c":1e2} → 51320961440766180809c90fe901d7f1 (it signs
-// 1.5, 2 and 100; Java signs 1.50 and 2.0), {"a":null,"b":"x"} →
-// 421208339046dc59b0fe06b0a6f8d01e (it signs the key; Java and C# skip it),
-// {"a":[true,false,"x"]} → 1cce4e1f749b2f035e273f0cd6141bd9 (it signs 1
-// and nothing; C# True and False; Java fails).
+// What WDT's helpers sign differently is refused, never guessed. The
+// helpers' signatures for these inputs (method wdt.x, secret s3cr3t,
+// datetime d), for the record (docs/wdt-api.md):
+// {"a":1.50,"b":2.0,"c":1e2}: PHP 51320961440766180809c90fe901d7f1 (it
+// signs 1.5, 2 and 100), Java a955cca2d65115ef333bd37a4e5fc32c (1.50, 2.0,
+// 100); {"a":null,"b":"x"}: PHP 421208339046dc59b0fe06b0a6f8d01e (it signs
+// the key), Java d37159b1577164829f2ca5ef75f5783e (it skips it, as C#
+// does); {"a":[true,false,"x"]}: PHP 1cce4e1f749b2f035e273f0cd6141bd9 (it
+// signs 1 and nothing), Java throws, C# would sign True and False.
 func TestSignRefusesWhatHelpersDisagreeOn(t *testing.T) {
 	for _, params := range []string{
 		`{"a":1.50}`, `{"a":2.0}`, `{"a":1e2}`, `{"a":-0}`, `{"a":null,"b":"x"}`,
