@@ -249,7 +249,9 @@ func (c *Client) Lookup(ctx context.Context, preStockinNo string) (Result, error
 	return c.LookupWindow(ctx, preStockinNo, now.Add(-c.cfg.Window), now.Add(windowSlack))
 }
 
-// LookupWindow is Lookup over the modified-time window [from, to].
+// LookupWindow is Lookup over the modified-time window [from, to]. It
+// stops at the first page that holds the number; on that page, two orders
+// of the number in different states are an error, not a guess.
 func (c *Client) LookupWindow(ctx context.Context, preStockinNo string, from, to time.Time) (Result, error) {
 	res := Result{PreStockinNo: preStockinNo, From: from, To: to, CheckedAt: c.clock.Now()}
 	if strings.TrimSpace(preStockinNo) == "" || !to.After(from) {
@@ -277,11 +279,14 @@ func (c *Client) LookupWindow(ctx context.Context, preStockinNo string, from, to
 			match = &o
 		}
 		seen += len(pg.orders)
-		if seen >= pg.total || len(pg.orders) < c.cfg.PageSize {
-			if seen < pg.total {
-				return res, &Error{Kind: KindGarbled, Category: wdt.UnknownOutcome, PreStockinNo: preStockinNo, Status: wdt.NoStatus,
-					Message: fmt.Sprintf("WDT counts %d orders but its pages held %d (page %d came back short): are its pages numbered from 0 here?", pg.total, seen, p)}
-			}
+		short := len(pg.orders) < c.cfg.PageSize
+		if short && seen < pg.total {
+			return res, &Error{Kind: KindGarbled, Category: wdt.UnknownOutcome, PreStockinNo: preStockinNo, Status: wdt.NoStatus,
+				Message: fmt.Sprintf("WDT counts %d orders but its pages held %d (page %d came back short): are its pages numbered from 0 here?", pg.total, seen, p)}
+		}
+		if match != nil || short || seen >= pg.total {
+			// Found (further pages would only cost calls from WDT's
+			// quota), or every page read.
 			break
 		}
 		if p == c.cfg.MaxPages {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -151,7 +152,11 @@ func TestLookupPages(t *testing.T) {
 	for i := 0; i < 45; i++ {
 		orders[fmt.Sprintf("RK1%02d", i)] = 20
 	}
-	srv := startSandbox(t, sandbox.Options{Orders: orders, Unknown: sandbox.UnknownMissing,
+	// A clock that moves on at every reading, so RK1's change is later
+	// than the others' creation however fast the machine.
+	base, ticks := time.Now(), atomic.Int64{}
+	now := func() time.Time { return base.Add(time.Duration(ticks.Add(1)) * time.Microsecond) }
+	srv := startSandbox(t, sandbox.Options{Orders: orders, Unknown: sandbox.UnknownMissing, Now: now,
 		Qimen: sandbox.QimenOptions{Match: sandbox.QimenMatchPrefix}})
 	srv.SetOrder("RK1", 30) // modified last: sorted after the 45 others
 	c := newClient(t, srv, func(c *qimen.Config) { c.PageSize = 20 })

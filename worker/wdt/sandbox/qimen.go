@@ -537,7 +537,11 @@ func (s *Sandbox) search(q searchQuery, stale bool) searchData {
 	if _, ok := s.orders[q.no]; !ok && q.no != "" && s.opts.Unknown == UnknownEditing {
 		s.lookup(q.no)
 	}
-	var hits []searchOrder
+	type hit struct {
+		searchOrder
+		at time.Time
+	}
+	var hits []hit
 	for no, o := range s.orders {
 		if q.no != "" && no != q.no && !(s.q.opts.Match == QimenMatchPrefix && strings.HasPrefix(no, q.no)) {
 			continue
@@ -555,20 +559,20 @@ func (s *Sandbox) search(q searchQuery, stale bool) searchData {
 		if q.byCT && (o.created.Before(q.ctFrom) || o.created.After(q.ctTo)) {
 			continue
 		}
-		hits = append(hits, searchOrder{StockinNo: no, Status: state, SrcOrderType: 22, WarehouseNo: "sandbox",
+		hits = append(hits, hit{searchOrder{StockinNo: no, Status: state, SrcOrderType: 22, WarehouseNo: "sandbox",
 			ModifiedDate: modified.In(qimen.China).Format(qimen.TimeLayout), CreatedDate: o.created.In(qimen.China).Format(qimen.TimeLayout),
-			DetailList: []any{}})
+			DetailList: []any{}}, modified})
 	}
+	// Oldest change first, then by number: a stable order for paging.
 	sort.Slice(hits, func(i, j int) bool {
-		if hits[i].ModifiedDate != hits[j].ModifiedDate {
-			return hits[i].ModifiedDate < hits[j].ModifiedDate
+		if !hits[i].at.Equal(hits[j].at) {
+			return hits[i].at.Before(hits[j].at)
 		}
 		return hits[i].StockinNo < hits[j].StockinNo
 	})
 	out := searchData{TotalCount: len(hits), Order: []searchOrder{}}
-	from := (q.pageNo - 1) * q.pageSize
-	if from < len(hits) {
-		out.Order = hits[from:min(from+q.pageSize, len(hits))]
+	for i := (q.pageNo - 1) * q.pageSize; i < len(hits) && i < q.pageNo*q.pageSize; i++ {
+		out.Order = append(out.Order, hits[i].searchOrder)
 	}
 	return out
 }
