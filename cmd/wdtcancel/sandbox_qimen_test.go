@@ -110,3 +110,18 @@ sellers:
 		t.Errorf("seller b (no qimen: block) %+v: want zero values, which sandbox.New fills with its defaults", b)
 	}
 }
+
+// TestSandboxREADMENamesEveryQimenFault keeps the README's list of the
+// Qimen route's fault names in step with the sandbox.
+func TestSandboxREADMENamesEveryQimenFault(t *testing.T) {
+	t.Parallel()
+	raw, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range sandbox.QimenFaultNames() {
+		if !strings.Contains(string(raw), "`"+name+"`") {
+			t.Errorf("README does not name the sandbox's Qimen fault %s", name)
+		}
+	}
+}

@@ -217,6 +217,18 @@ var (
 	}
 )
 
+// QimenFaultNames lists every fault name QimenStats.ByResult can hold.
+func QimenFaultNames() []string {
+	var out []string
+	for _, a := range qimenOutageAnswers {
+		out = append(out, a.name)
+	}
+	for _, a := range qimenGarbledAnswers {
+		out = append(out, a.name)
+	}
+	return append(out, "stale")
+}
+
 // drawQimenFault decides one call's fault. Caller holds mu.
 func (s *Sandbox) drawQimenFault() qimenFault {
 	o := s.q.opts
