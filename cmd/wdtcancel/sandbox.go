@@ -24,6 +24,7 @@ func newSandboxCmd() *cobra.Command {
 	var (
 		opts                sandbox.Options
 		ordersFile, unknown string
+		qimenMatch          string
 		sellersFile         string
 		listen              string
 		logs                logFlags
@@ -40,6 +41,16 @@ Endpoints:
   PUT  /_sandbox/orders/{no}     set its state, body {"status": 20} (10, 20, 30, 37, 40, 80)
   GET  /_sandbox/stats           calls by answered status and by injected fault
   /_sandbox/elsewhere            where --redirect-rate points; answers {"status":0}, touches nothing
+  POST /router/qm                the Qimen route: wdt.wms.stockin.prestockin.search on the same orders
+  GET  /_sandbox/qimen/stats     Qimen calls by result
+
+The Qimen route verifies the TOP md5 signature (--qimen-appkey,
+--qimen-appsecret, --qimen-target-appkey) and WDT's wdt_sign (--sid,
+--appkey, --appsecret), both clocks, and requires a time window (mt_from/mt_to
+or ct_from/ct_to); an order cancelled through /openapi answers state 10
+there. Its faults (--qimen-outage-rate, --qimen-garbled-rate,
+--qimen-stale-rate) draw from a generator of their own seeded by --seed, so
+the API's faults replay the same with or without them.
 
 Several sellers: --sellers PATH serves every seller of a sellers file
 (docs/sellers.md) on one address, each with its sid, appkey and appsecret
@@ -71,6 +82,9 @@ the same faults.`,
 			if opts.Unknown, err = sandbox.ParseUnknown(unknown); err != nil {
 				return usageErr(err)
 			}
+			if opts.Qimen.Match, err = sandbox.ParseQimenMatch(qimenMatch); err != nil {
+				return usageErr(err)
+			}
 			if ordersFile != "" {
 				if opts.Orders, err = sandbox.ReadOrdersFile(ordersFile); err != nil {
 					return usageErr(err)
@@ -89,6 +103,10 @@ the same faults.`,
 				return usageErr(fmt.Errorf("sandbox listen on %s: %w", listen, err))
 			}
 			log.Info("sandbox listening", zap.String("url", "http://"+ln.Addr().String()+"/openapi"),
+				zap.String("qimen_url", "http://"+ln.Addr().String()+sandbox.QimenPath),
+				zap.String("qimen_appkey", opts.Qimen.AppKey), zap.String("qimen_target_appkey", opts.Qimen.TargetAppKey),
+				zap.String("qimen_match", string(opts.Qimen.Match)), zap.Float64("qimen_outage_rate", opts.Qimen.OutageRate),
+				zap.Float64("qimen_garbled_rate", opts.Qimen.GarbledRate), zap.Float64("qimen_stale_rate", opts.Qimen.StaleRate),
 				zap.Int("orders", len(opts.Orders)), zap.String("unknown", string(opts.Unknown)),
 				zap.Duration("clock_offset", opts.ClockOffset), zap.Int("rate_per_minute", opts.RatePerMinute),
 				zap.Int("max_concurrency", opts.MaxConcurrency), zap.Duration("latency", opts.Latency),
@@ -120,6 +138,13 @@ the same faults.`,
 	f.Float64Var(&opts.DesyncRate, "desync-rate", 0, "share of calls applied, answered 504 at once, and whose real answer is written later on the same kept-alive connection, as the reply to the next request on it")
 	f.Float64Var(&opts.ExtraAnswerRate, "extra-answer-rate", 0, "share of calls applied and answered, followed by an unsolicited extra 200 {\"status\":0} on the same kept-alive connection")
 	f.Int64Var(&opts.Seed, "seed", 1, "seed of the fault sequence and of the rate-limit messages' punctuation")
+	f.StringVar(&opts.Qimen.AppKey, "qimen-appkey", sandbox.DefaultQimenAppKey, "Qimen app key the Qimen route accepts")
+	f.StringVar(&opts.Qimen.AppSecret, "qimen-appsecret", sandbox.DefaultQimenAppSecret, "Qimen app secret the Qimen route verifies the TOP signature with")
+	f.StringVar(&opts.Qimen.TargetAppKey, "qimen-target-appkey", sandbox.DefaultQimenTargetAppKey, "target_app_key the Qimen route accepts")
+	f.StringVar(&qimenMatch, "qimen-match", "exact", "how the Qimen search matches stockin_no: exact, or prefix (RK1 finds RK10 too, so lookups page)")
+	f.Float64Var(&opts.Qimen.OutageRate, "qimen-outage-rate", 0, "share of Qimen calls met by an outage: 503 page, 502, reset, or a remote-timeout envelope")
+	f.Float64Var(&opts.Qimen.GarbledRate, "qimen-garbled-rate", 0, "share of Qimen calls answered with a garbled envelope (HTML, empty, cut, duplicate or string status, trailing text)")
+	f.Float64Var(&opts.Qimen.StaleRate, "qimen-stale-rate", 0, "share of Qimen calls answered with a changed order's previous state and modified time")
 	logs.add(cmd)
 	return cmd
 }
@@ -130,7 +155,8 @@ the same faults.`,
 // applied to all of them at once would say something else.
 var sellerFlags = []string{"sid", "appkey", "appsecret", "orders", "unknown", "clock-offset", "rate-per-minute",
 	"max-concurrency", "latency", "fail-rate", "redirect-rate", "lax-json-rate", "apply-fail-rate", "lost-response-rate",
-	"desync-rate", "extra-answer-rate", "seed"}
+	"desync-rate", "extra-answer-rate", "seed",
+	"qimen-appkey", "qimen-appsecret", "qimen-target-appkey", "qimen-match", "qimen-outage-rate", "qimen-garbled-rate", "qimen-stale-rate"}
 
 // serveSellers is `wdtcancel sandbox --sellers PATH`: one sandbox per seller
 // of the file behind one address (sandbox.NewMulti). quotaWindow applies to
@@ -194,6 +220,10 @@ func sandboxSellers(path string, lookupEnv func(string) (string, bool), quotaWin
 			o.FailRate, o.RedirectRate, o.LaxJSONRate = b.FailRate, b.RedirectRate, b.LaxJSONRate
 			o.ApplyFailRate, o.LostResponseRate, o.Seed = b.ApplyFailRate, b.LostResponseRate, b.Seed
 			o.DesyncRate, o.ExtraAnswerRate = b.DesyncRate, b.ExtraAnswerRate
+			o.Qimen.OutageRate, o.Qimen.GarbledRate, o.Qimen.StaleRate = b.QimenOutageRate, b.QimenGarbledRate, b.QimenStaleRate
+			if o.Qimen.Match, err = sandbox.ParseQimenMatch(b.QimenMatch); err != nil {
+				return nil, fmt.Errorf("sellers file %s: seller %q: sandbox: %w", path, s.Name, err)
+			}
 			if o.Unknown, err = sandbox.ParseUnknown(b.Unknown); err != nil {
 				return nil, fmt.Errorf("sellers file %s: seller %q: sandbox: %w", path, s.Name, err)
 			}
@@ -210,7 +240,14 @@ func sandboxSellers(path string, lookupEnv func(string) (string, bool), quotaWin
 				}
 			}
 		}
+		if q := s.Qimen; q != nil {
+			// The sandbox accepts the Qimen app the workers are given.
+			o.Qimen.AppKey, o.Qimen.AppSecret, o.Qimen.TargetAppKey = q.Credentials.AppKey, q.Credentials.AppSecret, q.Credentials.TargetAppKey
+		}
 		if err := o.Faults().Validate(); err != nil {
+			return nil, fmt.Errorf("sellers file %s: seller %q: %w", path, s.Name, err)
+		}
+		if err := o.Qimen.Validate(); err != nil {
 			return nil, fmt.Errorf("sellers file %s: seller %q: %w", path, s.Name, err)
 		}
 		out = append(out, o)

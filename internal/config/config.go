@@ -31,6 +31,12 @@ var namedEnv = map[string]string{
 	"appkey":        "WDT_APPKEY",
 	"appsecret":     "WDT_APPSECRET",
 	"token":         "WDTCANCEL_API_TOKEN",
+	// The Qimen lookup (issue 22): named after WDT_*, since they belong to
+	// the same seller account.
+	"qimen-url":           "WDT_QIMEN_URL",
+	"qimen-appkey":        "WDT_QIMEN_APPKEY",
+	"qimen-appsecret":     "WDT_QIMEN_APPSECRET",
+	"qimen-target-appkey": "WDT_QIMEN_TARGET_APPKEY",
 }
 
 // DefaultRedisURL is where every command looks for Redis by default.
@@ -115,7 +121,7 @@ func ApplyEnv(command string, fs *pflag.FlagSet) error {
 
 // secretFlags hold a secret, or may (a Redis URL carries its password):
 // their values are never echoed.
-var secretFlags = map[string]bool{"appsecret": true, "token": true, "redis-url": true, "redis-cluster": true}
+var secretFlags = map[string]bool{"appsecret": true, "token": true, "redis-url": true, "redis-cluster": true, "qimen-appsecret": true}
 
 // explainErr says what was wrong with an environment value: the value
 // itself for an ordinary setting (so `WDTCANCEL_CONCURRENCY=ten` is easy to

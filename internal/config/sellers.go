@@ -38,6 +38,9 @@ type Seller struct {
 	// Sandbox is the seller's optional `sandbox:` block, read only by
 	// `wdtcancel sandbox`; nil when the file has none.
 	Sandbox *SandboxSeller
+	// Qimen is the seller's order lookup from its optional `qimen:` block
+	// (qimen.go); nil when the file has none: no lookup.
+	Qimen *Qimen
 }
 
 // SandboxSeller is what the sandbox alone reads of a seller: its quotas and
@@ -57,6 +60,11 @@ type SandboxSeller struct {
 	Unknown          string        `yaml:"unknown"` // editing | missing
 	Orders           string        `yaml:"orders"`  // a file of "NO STATE" lines
 	Seed             int64         `yaml:"seed"`
+	// The Qimen route's faults (sandbox.QimenOptions).
+	QimenOutageRate  float64 `yaml:"qimen_outage_rate"`
+	QimenGarbledRate float64 `yaml:"qimen_garbled_rate"`
+	QimenStaleRate   float64 `yaml:"qimen_stale_rate"`
+	QimenMatch       string  `yaml:"qimen_match"` // exact | prefix
 }
 
 // SellerDefaults fill what a seller's entry leaves out: the command's own
@@ -89,6 +97,7 @@ type sellerEntry struct {
 	ConnectionClose  *bool          `yaml:"connection_close"` // deprecated: fresh connections are the default
 	ReuseConnections *bool          `yaml:"reuse_connections"`
 	Sandbox          *SandboxSeller `yaml:"sandbox"`
+	Qimen            *qimenEntry    `yaml:"qimen"`
 }
 
 // LoadSellers reads and validates a sellers file (docs/sellers.md). Every
@@ -153,7 +162,7 @@ func ParseSellers(name string, raw []byte, lookupEnv func(string) (string, bool)
 }
 
 // sellerKeys are the keys a seller's entry takes, for error messages.
-const sellerKeys = "sid, appkey, appsecret_env, appsecret_file, appsecret, url, rate_per_minute, max_inflight, reuse_connections, connection_close, sandbox"
+const sellerKeys = "sid, appkey, appsecret_env, appsecret_file, appsecret, url, rate_per_minute, max_inflight, reuse_connections, connection_close, sandbox, qimen"
 
 // typeProblems turns yaml's "line N: ..." type errors into lines that name
 // the seller and the field at line N, read from the document's node tree.
@@ -195,6 +204,9 @@ func typeProblems(raw []byte, te *yaml.TypeError) []string {
 			if strings.Contains(e, "sellerEntry") {
 				msg += " (a seller takes " + sellerKeys + ")"
 			}
+			if strings.Contains(e, "qimenEntry") {
+				msg += " (a qimen: block takes " + qimenKeys + ")"
+			}
 		}
 		if w, ok := where[line]; ok {
 			out = append(out, fmt.Sprintf("%s (line %d): %s", w, line, msg))
@@ -227,6 +239,9 @@ func resolveSeller(name string, e sellerEntry, inlineOK bool, lookupEnv func(str
 	if s.URL == "" {
 		s.URL = def.URL
 	}
+	q, qerrs := resolveQimen(e.Qimen, inlineOK, lookupEnv)
+	errs = append(errs, qerrs...)
+	s.Qimen = q
 	if e.RatePerMinute != nil {
 		s.RatePerMinute = *e.RatePerMinute
 	}

@@ -86,6 +86,7 @@ func NewMulti(opts []Options) (*Multi, error) {
 	sort.Strings(m.names)
 	m.mux = buildMux([]route{
 		{http.MethodPost, "/openapi", m.serveAPI},
+		{http.MethodPost, QimenPath, m.serveQimen},
 		{"", DecoyPath, m.serveDecoy},
 		{http.MethodGet, "/_sandbox/stats", m.serveStats},
 		{http.MethodGet, "/_sandbox/orders", m.serveOrders},

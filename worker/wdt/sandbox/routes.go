@@ -24,6 +24,8 @@ type route struct {
 func (s *Sandbox) routes() *http.ServeMux {
 	table := []route{
 		{http.MethodPost, "/openapi", s.serveAPI},
+		{http.MethodPost, QimenPath, s.serveQimen},
+		{http.MethodGet, "/_sandbox/qimen/stats", s.serveQimenStats},
 		{"", DecoyPath, s.serveDecoy},
 		{http.MethodGet, "/_sandbox/stats", s.serveStats},
 		{http.MethodGet, "/_sandbox/orders", s.serveOrders},

@@ -99,6 +99,10 @@ type Options struct {
 	ExtraAnswerRate  float64 // applied and answered, then an extra 200 {"status":0} on the same connection
 	Seed             int64   // makes the fault sequence reproducible
 
+	// Qimen configures the Qimen route (QimenPath): its credentials,
+	// matching and faults (qimen.go).
+	Qimen QimenOptions
+
 	Logger *zap.Logger
 	Now    func() time.Time // the real clock; tests may fake it
 	// OnCall, when set, is called with the number of every verified cancel
@@ -166,7 +170,8 @@ type Sandbox struct {
 
 	inflight atomic.Int64 // calls holding a concurrency slot
 
-	conns hijacked // connections taken over by the keep-alive faults
+	conns hijacked    // connections taken over by the keep-alive faults
+	q     *qimenState // the Qimen route (qimen.go)
 }
 
 type order struct {
@@ -175,6 +180,21 @@ type order struct {
 	lost        int
 	garbled     int
 	known       bool
+
+	// For the Qimen route's search: when the order was created and last
+	// changed (server clock), and its state before that change (the stale
+	// fault answers it).
+	created, modified time.Time
+	changed           bool
+	prevState         int
+	prevModified      time.Time
+}
+
+// setState changes an order's state at now, keeping the previous one for
+// the Qimen route's stale answers. Caller holds mu.
+func (o *order) setState(state int, now time.Time) {
+	o.changed, o.prevState, o.prevModified = true, o.state, o.modified
+	o.state, o.modified = state, now
 }
 
 // msgSeedMix derives the message generator's seed from Options.Seed, so
@@ -224,8 +244,12 @@ func New(opts Options) (*Sandbox, error) {
 		stats:       Stats{ByStatus: map[string]int{}, ByFault: map[string]int{}},
 		clockOffset: opts.ClockOffset,
 	}
+	if s.q, err = newQimenState(opts.Qimen, opts.Seed); err != nil {
+		return nil, err
+	}
+	start := s.nowLocked()
 	for no, st := range opts.Orders {
-		s.orders[no] = &order{state: st, known: true}
+		s.orders[no] = &order{state: st, known: true, created: start, modified: start}
 	}
 	s.mux = s.routes()
 	return s, nil
@@ -278,7 +302,7 @@ func (s *Sandbox) SetFaults(failRate, lostResponseRate float64) {
 func (s *Sandbox) SetOrder(no string, state int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.lookup(no).state = state
+	s.lookup(no).setState(state, s.nowLocked())
 	s.orders[no].known = true
 }
 
@@ -335,7 +359,8 @@ func (s *Sandbox) Stats() Stats {
 func (s *Sandbox) lookup(no string) *order {
 	o, ok := s.orders[no]
 	if !ok {
-		o = &order{state: StateEditing}
+		now := s.nowLocked()
+		o = &order{state: StateEditing, created: now, modified: now}
 		s.orders[no] = o
 	}
 	return o
@@ -448,10 +473,12 @@ func (s *Sandbox) acquire() bool {
 
 func (s *Sandbox) serverNow() time.Time {
 	s.mu.Lock()
-	off := s.clockOffset
-	s.mu.Unlock()
-	return s.opts.Now().Add(off)
+	defer s.mu.Unlock()
+	return s.nowLocked()
 }
+
+// nowLocked is serverNow for a caller that holds mu.
+func (s *Sandbox) nowLocked() time.Time { return s.opts.Now().Add(s.clockOffset) }
 
 // knownParams are the query parameters WDT accepts; any other is status 2.
 var knownParams = map[string]bool{"sid": true, "key": true, "salt": true, "method": true, "v": true, "timestamp": true, "sign": true}
@@ -589,7 +616,7 @@ func (s *Sandbox) cancel(no string) (int, string) {
 	if !Cancellable(o.state) {
 		return 100, MsgRejectNotCancelable
 	}
-	o.state = StateCancelled
+	o.setState(StateCancelled, s.nowLocked())
 	s.stats.Cancellations++
 	return 0, ""
 }
