@@ -13,8 +13,6 @@ import (
 	"github.com/wdtcancel/wdtcancel/worker/wdt"
 )
 
-func init() { extraCommands = append(extraCommands, newWorkerCmd) }
-
 // sellerLanes builds each seller's WDT client, each with an HTTP client of
 // its own (no keep-alive connection is reused across sids) and its own
 // clock.
