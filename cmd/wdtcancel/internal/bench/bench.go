@@ -231,7 +231,7 @@ func (r *runner) cleanup() {
 func (r *runner) drop(q string) {
 	ctx := context.Background()
 	asynq.NewInspectorFromRedisClient(r.rdb).DeleteQueue(q, true)
-	for _, pattern := range []string{"asynq:{" + globEscaper.Replace(q) + "}:*", store.QueuePattern(q)} {
+	for _, pattern := range queuePatterns(q) {
 		iter := r.rdb.Scan(ctx, 0, pattern, 1000).Iterator()
 		var keys []string
 		for iter.Next(ctx) {
@@ -245,17 +245,20 @@ func (r *runner) drop(q string) {
 			r.rdb.Del(ctx, keys...)
 		}
 	}
-	r.rdb.SRem(ctx, "asynq:queues", q)
+	r.rdb.SRem(ctx, store.AsynqQueuesKey, q)
 }
 
-var globEscaper = strings.NewReplacer(`\`, `\\`, `*`, `\*`, `?`, `\?`, `[`, `\[`, `]`, `\]`)
+// queuePatterns match every key of queue q: asynq's and wdtcancel's own.
+func queuePatterns(q string) []string {
+	return []string{store.AsynqQueuePattern(q), store.QueuePattern(q)}
+}
 
 // LeftBehind counts the keys of the bench's queues still in Redis (0 after
 // cleanup); for the test that a given Redis is left as it was.
 func (r *runner) leftBehind(ctx context.Context) int {
 	n := 0
 	for _, q := range r.queues {
-		for _, pattern := range []string{"asynq:{" + globEscaper.Replace(q) + "}:*", store.QueuePattern(q)} {
+		for _, pattern := range queuePatterns(q) {
 			iter := r.rdb.Scan(ctx, 0, pattern, 1000).Iterator()
 			for iter.Next(ctx) {
 				n++

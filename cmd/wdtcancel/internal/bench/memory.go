@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -72,7 +71,7 @@ func (r *runner) successMemory(ctx context.Context) error {
 	taskKeys := func(q string) []string {
 		var keys []string
 		for _, no := range numbers("S", k) {
-			keys = append(keys, "asynq:{"+q+"}:t:"+no)
+			keys = append(keys, store.AsynqTaskKey(q, no))
 		}
 		return keys
 	}
@@ -100,13 +99,11 @@ func (r *runner) successMemory(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Every outcome mark a success may have left (usage counts a missing
+	// key as 0): the Redis guard's probe key under the queue is not one.
 	var marks []string
-	iter := r.rdb.Scan(ctx, 0, store.QueuePattern(qr), 1000).Iterator()
-	for iter.Next(ctx) {
-		// The outcome memory's marks; the Redis guard's probe key is not one.
-		if k := iter.Val(); strings.Contains(k, "}:sent:") || strings.Contains(k, "}:unknown:") || strings.Contains(k, "}:confirmed:") {
-			marks = append(marks, k)
-		}
+	for _, no := range numbers("S", k) {
+		marks = append(marks, store.SentKey(qr, no), store.UnknownKey(qr, no), store.ConfirmedKey(qr, no))
 	}
 	markBytes, err := usage(marks)
 	if err != nil {
