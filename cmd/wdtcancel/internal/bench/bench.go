@@ -80,52 +80,40 @@ type runner struct {
 	queues []string
 }
 
+// defaults fills in Defaults for every figure left at zero or below;
+// CLITasks below zero means none.
 func (o *Options) defaults() {
 	d := Defaults
-	if o.Tasks <= 0 {
-		o.Tasks = d.Tasks
-	}
-	if o.Rounds <= 0 {
-		o.Rounds = d.Rounds
-	}
-	if o.Concurrency <= 0 {
-		o.Concurrency = d.Concurrency
-	}
-	if o.EnqueueTasks <= 0 {
-		o.EnqueueTasks = d.EnqueueTasks
-	}
+	o.Tasks = positiveOr(o.Tasks, d.Tasks)
+	o.Rounds = positiveOr(o.Rounds, d.Rounds)
+	o.Concurrency = positiveOr(o.Concurrency, d.Concurrency)
+	o.EnqueueTasks = positiveOr(o.EnqueueTasks, d.EnqueueTasks)
 	if o.CLITasks < 0 {
 		o.CLITasks = 0
-	} else if o.CLITasks == 0 {
-		o.CLITasks = d.CLITasks
+	} else {
+		o.CLITasks = positiveOr(o.CLITasks, d.CLITasks)
 	}
-	if o.PickupSamples <= 0 {
-		o.PickupSamples = d.PickupSamples
-	}
-	if o.DefaultPickupSamples <= 0 {
-		o.DefaultPickupSamples = d.DefaultPickupSamples
-	}
+	o.PickupSamples = positiveOr(o.PickupSamples, d.PickupSamples)
+	o.DefaultPickupSamples = positiveOr(o.DefaultPickupSamples, d.DefaultPickupSamples)
 	if len(o.Processes) == 0 {
 		o.Processes = d.Processes
 	}
-	if o.ScalingTasks <= 0 {
-		o.ScalingTasks = d.ScalingTasks
-	}
-	if o.SellerCount <= 0 {
-		o.SellerCount = d.SellerCount
-	}
-	if o.SellerOrders <= 0 {
-		o.SellerOrders = d.SellerOrders
-	}
-	if o.SellerProcesses <= 0 {
-		o.SellerProcesses = d.SellerProcesses
-	}
-	if o.ProxyDelay <= 0 {
-		o.ProxyDelay = d.ProxyDelay
-	}
+	o.ScalingTasks = positiveOr(o.ScalingTasks, d.ScalingTasks)
+	o.SellerCount = positiveOr(o.SellerCount, d.SellerCount)
+	o.SellerOrders = positiveOr(o.SellerOrders, d.SellerOrders)
+	o.SellerProcesses = positiveOr(o.SellerProcesses, d.SellerProcesses)
+	o.ProxyDelay = positiveOr(o.ProxyDelay, d.ProxyDelay)
 	if o.Out == nil {
 		o.Out = io.Discard
 	}
+}
+
+// positiveOr is v, or def when v is zero or below.
+func positiveOr[T int | time.Duration](v, def T) T {
+	if v <= 0 {
+		return def
+	}
+	return v
 }
 
 // Run runs every phase. Queues it creates are named wdtcancel-bench-* and

@@ -57,24 +57,8 @@ func (r *runner) redisMemory(ctx context.Context) error {
 // beyond what asynq keeps of any completed task.
 func (r *runner) successMemory(ctx context.Context) error {
 	const k = 300
-	usage := func(keys []string) (float64, error) {
-		var sum int64
-		for _, key := range keys {
-			n, err := r.rdb.MemoryUsage(ctx, key).Result()
-			if err != nil && !errors.Is(err, redis.Nil) {
-				return 0, err
-			}
-			sum += n
-		}
-		return float64(sum), nil
-	}
-	taskKeys := func(q string) []string {
-		var keys []string
-		for _, no := range numbers("S", k) {
-			keys = append(keys, store.AsynqTaskKey(q, no))
-		}
-		return keys
-	}
+	nos := numbers("S", k)
+	usage := func(keys []string) (float64, error) { return r.memoryUsage(ctx, keys) }
 	if _, err := r.rdb.MemoryUsage(ctx, "wdtcancel-bench-probe").Result(); err != nil && !errors.Is(err, redis.Nil) {
 		r.res.Notes = append(r.res.Notes, "success memory skipped: MEMORY USAGE unsupported")
 		return nil
@@ -91,21 +75,15 @@ func (r *runner) successMemory(ctx context.Context) error {
 	if _, err := r.variantOn(ctx, "peer", qp, k, r.o.Concurrency); err != nil {
 		return err
 	}
-	real, err := usage(taskKeys(qr))
+	real, err := usage(taskKeys(qr, nos))
 	if err != nil {
 		return err
 	}
-	peer, err := usage(taskKeys(qp))
+	peer, err := usage(taskKeys(qp, nos))
 	if err != nil {
 		return err
 	}
-	// Every outcome mark a success may have left (usage counts a missing
-	// key as 0): the Redis guard's probe key under the queue is not one.
-	var marks []string
-	for _, no := range numbers("S", k) {
-		marks = append(marks, store.SentKey(qr, no), store.UnknownKey(qr, no), store.ConfirmedKey(qr, no))
-	}
-	markBytes, err := usage(marks)
+	markBytes, err := usage(markKeys(qr, nos))
 	if err != nil {
 		return err
 	}
@@ -120,4 +98,36 @@ func (r *runner) successMemory(ctx context.Context) error {
 	res.RedisBytesPerSuccess = round((real-peer)/k + markBytes/k)
 	res.RedisBytesLegacyConfirmedKey = legacyBytes
 	return nil
+}
+
+// memoryUsage is the sum of MEMORY USAGE of keys, a missing key counting 0.
+func (r *runner) memoryUsage(ctx context.Context, keys []string) (float64, error) {
+	var sum int64
+	for _, key := range keys {
+		n, err := r.rdb.MemoryUsage(ctx, key).Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return 0, err
+		}
+		sum += n
+	}
+	return float64(sum), nil
+}
+
+// taskKeys are asynq's task hashes of the numbers in queue q.
+func taskKeys(q string, nos []string) []string {
+	keys := make([]string, 0, len(nos))
+	for _, no := range nos {
+		keys = append(keys, store.AsynqTaskKey(q, no))
+	}
+	return keys
+}
+
+// markKeys are every outcome mark the numbers in queue q may have left (the
+// Redis guard's probe key under the queue is not one).
+func markKeys(q string, nos []string) []string {
+	keys := make([]string, 0, 3*len(nos))
+	for _, no := range nos {
+		keys = append(keys, store.SentKey(q, no), store.UnknownKey(q, no), store.ConfirmedKey(q, no))
+	}
+	return keys
 }
