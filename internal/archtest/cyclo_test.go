@@ -22,21 +22,19 @@ const maxComplexity = 15
 // never up; a new function above the limit fails, and so does an entry
 // whose function is gone or back within the limit (delete the entry).
 var complexityDebts = map[string]int{
-	"cmd/wdtcancel.newDLQCmd":                         42,
-	"enqueue.(*Client).Stream":                        32,
-	"cmd/wdtcancel.newEnqueueCmd":                     29,
-	"internal/reconcile.(*Verdict).check":             27,
-	"worker.New":                                      25,
-	"cmd/wdtcancel/internal/demo.Run":                 21,
-	"worker.(*Limiter).Acquire":                       20,
-	"cmd/wdtcancel/internal/bench.(*runner).quotaRun": 20,
-	"cmd/wdtcancel/internal/bench.RunQuota":           20,
-	"worker.runHeld":                                  19,
-	"worker/wdt/sandbox.(*Sandbox).answer":            18,
-	"worker.(*Handler).call":                          18,
-	"internal/store.(*DLQ).requeueBatch":              18,
-	"worker/wdt.statusFix":                            17,
-	"worker/wdt.decodeEnvelope":                       16,
+	"cmd/wdtcancel.newDLQCmd":              42,
+	"enqueue.(*Client).Stream":             32,
+	"cmd/wdtcancel.newEnqueueCmd":          29,
+	"internal/reconcile.(*Verdict).check":  27,
+	"worker.New":                           25,
+	"cmd/wdtcancel/internal/demo.Run":      21,
+	"worker.(*Limiter).Acquire":            20,
+	"worker.runHeld":                       19,
+	"worker/wdt/sandbox.(*Sandbox).answer": 18,
+	"worker.(*Handler).call":               18,
+	"internal/store.(*DLQ).requeueBatch":   18,
+	"worker/wdt.statusFix":                 17,
+	"worker/wdt.decodeEnvelope":            16,
 }
 
 // complexity is gocyclo's measure (github.com/fzipp/gocyclo): 1, plus one
