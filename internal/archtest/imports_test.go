@@ -53,8 +53,8 @@ var importRules = []importRule{
 		why: "enqueue and worker meet only in tasks and internal/store; a producer must not link the WDT client"},
 	{name: "workers do not link the producers", from: under("worker"), to: under("enqueue"),
 		why: "enqueue and worker meet only in tasks and internal/store"},
-	{name: "the WDT client knows WDT, not queues", from: is("worker/wdt"), to: not(under("tasks")),
-		why: "worker/wdt decides categories from answers; the worker decides what they mean"},
+	{name: "the WDT client knows WDT, not queues", from: is("worker/wdt"), to: not(under("tasks/outcome")),
+		why: "worker/wdt maps answers onto the contract's categories (tasks/outcome); the worker decides what they mean"},
 	{name: "test kits stay in tests", from: not(testKits), to: testKits, direct: true,
 		why: "only _test.go files may import a test kit, so nothing shipped links testing"},
 }
@@ -65,11 +65,8 @@ var importRules = []importRule{
 // a new one appears (fix the import).
 var importDebts = map[string]string{
 	"internal/config -> worker/wdt":            "config builds a wdt.Client from flags; the wiring belongs in cmd/wdtcancel",
-	"internal/reconcile -> worker/wdt":         "reconcile counts dead letters by wdt.Category; the categories belong to the contract (tasks)",
 	"internal/reconcile -> worker/wdt/sandbox": "reconcile reads the sandbox's orders and states; it belongs next to the sandbox or takes them as plain values",
-	"internal/store -> worker/wdt":             "a dead-letter Record carries a wdt.Category; the categories belong to the contract (tasks)",
 	"internal/testkit -> worker/wdt/sandbox":   "SandboxOrders decodes into sandbox.Order; one test kit, with the sandbox's helpers, would hold it",
-	"enqueue -> worker/wdt":                    "through internal/store's Record.Category: gone with the categories' move to the contract",
 }
 
 // graph maps each package of the module (relative path) to the packages
@@ -213,6 +210,8 @@ func TestImportRulesCatch(t *testing.T) {
 		{"the contract imports the worker", graph{"tasks": {"worker/wdt"}, "worker/wdt": nil},
 			[]string{"tasks -> worker/wdt"}},
 		{"the contract's own sub-package is fine", graph{"tasks": {"tasks/outcome"}, "tasks/outcome": nil, "worker/wdt": {"tasks/outcome"}}, nil},
+		{"the WDT client links the task contract", graph{"worker/wdt": {"tasks"}, "tasks": nil},
+			[]string{"worker/wdt -> tasks"}},
 		{"worker links enqueue", graph{"worker": {"enqueue"}, "enqueue": nil},
 			[]string{"worker -> enqueue"}},
 		{"shipped code imports a test kit", graph{"worker": {"internal/waittest"}, "internal/waittest": nil, "internal/redistest": {"internal/redisserver"}, "internal/redisserver": nil},

@@ -39,6 +39,6 @@
 //
 // What it must not do: decide. What a task's outcome means (retry, hold,
 // dead-letter, ambiguous) is the worker's policy; the store only keeps and
-// reads state. It imports tasks, worker/wdt (for the Category type), asynq
-// and go-redis, never worker or enqueue.
+// reads state. It imports tasks, tasks/outcome (for the Category type),
+// asynq and go-redis, never worker, enqueue or the WDT client.
 package store
