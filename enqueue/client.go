@@ -69,7 +69,6 @@ type Client struct {
 	seller string
 	queue  string // tasks.QueueFor(base, seller)
 	source string
-	opts   []asynq.Option
 	now    func() time.Time
 	// owner is false for a client made by ForSeller: the connection is
 	// the original client's, and only its Close closes it.
@@ -94,11 +93,6 @@ func WithSeller(name string) ClientOption { return func(c *Client) { c.seller = 
 
 // WithSource labels every task with the producer's name.
 func WithSource(s string) ClientOption { return func(c *Client) { c.source = s } }
-
-// WithTaskOptions overrides task defaults (max retry, timeout, retention).
-func WithTaskOptions(o ...asynq.Option) ClientOption {
-	return func(c *Client) { c.opts = append(c.opts, o...) }
-}
 
 // WithWaitReplicas makes each enqueue wait until n replicas have it (Redis
 // WAIT, up to timeout; store.DefaultWaitTimeout when 0), so a failover
@@ -258,8 +252,7 @@ func (c *Client) enqueueTask(ctx context.Context, no string, opts []asynq.Option
 
 // enqueueOnce is enqueueTask without the wait for replicas.
 func (c *Client) enqueueOnce(ctx context.Context, no string, opts []asynq.Option, recheck time.Duration) Result {
-	all := append([]asynq.Option{asynq.Queue(c.queue)}, c.opts...)
-	all = append(all, opts...)
+	all := append([]asynq.Option{asynq.Queue(c.queue)}, opts...)
 	task, err := tasks.NewCancelTaskFor(c.seller, no, c.source, c.now(), all...)
 	if err != nil {
 		return Result{PreStockinNo: no, Result: Invalid, Error: err.Error(), Err: err}

@@ -6,7 +6,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/wdtcancel/wdtcancel/tasks"
 	"github.com/wdtcancel/wdtcancel/worker/wdt"
 )
 
@@ -104,12 +103,6 @@ func newMetricVecs(reg prometheus.Registerer) *metricVecs {
 	}
 	reg.MustRegister(v.calls, v.duration, v.outcomes, v.waits, v.cooldowns, v.deadLettered, v.resyncs, v.ambiguous, v.evicting)
 	return v
-}
-
-// NewMetrics creates the series of a single-seller worker (seller
-// "default") and registers them.
-func NewMetrics(reg prometheus.Registerer, clock *wdt.Clock, dlq *DLQ, breaker *Breaker) *Metrics {
-	return newMetricVecs(reg).seller(tasks.DefaultSeller, clock, dlq, breaker)
 }
 
 // seller curries the vectors with one seller's label and registers that

@@ -237,7 +237,7 @@ func TestLostResponseMakesRejectionAmbiguous(t *testing.T) {
 	if lost.Action != worker.ActRetry || lost.Category != wdt.UnknownOutcome {
 		t.Fatalf("first attempt %v", lost)
 	}
-	h.sb.SetFaults(0, 0)
+	h.setFaults(sandbox.Faults{})
 	if a := h.settled("LR1"); a.Action != worker.ActDead || a.Category != wdt.Rejected || !a.Ambiguous || a.Number < 2 {
 		t.Fatalf("attempt %v", a)
 	}
@@ -259,10 +259,10 @@ func TestGenuineRejectionIsNotAmbiguous(t *testing.T) {
 	h := newHarness(t, sandbox.Options{Orders: map[string]int{"OK1": 20}})
 	h.startWorker(nil)
 	// Lose one response for another number: its memory must not leak to RK80.
-	h.sb.SetFaults(0, 1)
+	h.setFaults(sandbox.Faults{LostResponseRate: 1})
 	h.enqueue("OK1")
 	h.attempts.Wait(t, "OK1's lost response", 1, func(a attempt) bool { return a.PreStockinNo == "OK1" && a.Category == wdt.UnknownOutcome })
-	h.sb.SetFaults(0, 0)
+	h.setFaults(sandbox.Faults{})
 	h.sb.SetOrder("RK80", 80)
 	h.enqueue("RK80")
 	if a := h.settled("RK80"); a.Action != worker.ActDead || a.Ambiguous {
@@ -319,7 +319,7 @@ func TestServerErrorsRetriedThenCancelled(t *testing.T) {
 			t.Fatalf("failed attempt %v", a)
 		}
 	}
-	h.sb.SetFaults(0, 0)
+	h.setFaults(sandbox.Faults{})
 	if a := h.settled("S1"); a.Action != worker.ActDone || a.Number < 4 {
 		t.Fatalf("attempt %v, want done after at least 3 retries", a)
 	}
@@ -671,5 +671,14 @@ func TestResultConfirmsRerun(t *testing.T) {
 	h.waitTask("CR1", asynq.TaskStateCompleted)
 	if _, err := h.dlq.Get(ctx, "CR1"); err == nil {
 		t.Fatal("a cancellation confirmed by the task's result was dead-lettered")
+	}
+}
+
+// setFaults sets the sandbox's fault rates while the test runs (every rate
+// not given is off).
+func (h *harness) setFaults(f sandbox.Faults) {
+	h.t.Helper()
+	if err := h.sb.SetFaultRates(f); err != nil {
+		h.t.Fatalf("sandbox fault rates %+v: %v", f, err)
 	}
 }

@@ -20,8 +20,6 @@ import (
 	"github.com/wdtcancel/wdtcancel/tasks"
 )
 
-func init() { extraCommands = append(extraCommands, newAPICmd) }
-
 func newAPICmd() *cobra.Command {
 	var (
 		redis           config.Redis

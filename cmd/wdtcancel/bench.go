@@ -16,8 +16,6 @@ import (
 	"github.com/wdtcancel/wdtcancel/cmd/wdtcancel/internal/bench"
 )
 
-func init() { extraCommands = append(extraCommands, newBenchCmd) }
-
 func newBenchCmd() *cobra.Command {
 	o := bench.Defaults
 	qo := bench.QuotaDefaults

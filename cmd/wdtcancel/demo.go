@@ -11,8 +11,6 @@ import (
 	"github.com/wdtcancel/wdtcancel/internal/logging"
 )
 
-func init() { extraCommands = append(extraCommands, newDemoCmd) }
-
 func newDemoCmd() *cobra.Command {
 	var (
 		o    demo.Options

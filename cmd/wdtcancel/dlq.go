@@ -23,8 +23,6 @@ import (
 	"github.com/wdtcancel/wdtcancel/worker"
 )
 
-func init() { extraCommands = append(extraCommands, newDLQCmd) }
-
 func newDLQCmd() *cobra.Command {
 	var (
 		rf     config.Redis

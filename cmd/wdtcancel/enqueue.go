@@ -20,8 +20,6 @@ import (
 	"github.com/wdtcancel/wdtcancel/tasks"
 )
 
-func init() { extraCommands = append(extraCommands, newEnqueueCmd) }
-
 func newEnqueueCmd() *cobra.Command {
 	var (
 		redis       config.Redis

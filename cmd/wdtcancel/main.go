@@ -160,10 +160,18 @@ func newRoot() *cobra.Command {
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr(err) })
 	root.SetVersionTemplate("{{.Version}}\n")
-	root.AddCommand(newSandboxCmd())
-	for _, add := range extraCommands {
-		root.AddCommand(add())
-	}
+	// Every subcommand, in one place (cobra lists them sorted by name).
+	root.AddCommand(
+		newSandboxCmd(),
+		newAPICmd(),
+		newBenchCmd(),
+		newDemoCmd(),
+		newDLQCmd(),
+		newEnqueueCmd(),
+		newRetryCmd(),
+		newStatusCmd(),
+		newWorkerCmd(),
+	)
 	return root
 }
 
@@ -175,6 +183,3 @@ func topCommand(cmd *cobra.Command) *cobra.Command {
 	}
 	return cmd
 }
-
-// extraCommands lets each subcommand file register itself.
-var extraCommands []func() *cobra.Command

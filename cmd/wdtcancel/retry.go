@@ -12,8 +12,6 @@ import (
 	"github.com/wdtcancel/wdtcancel/worker"
 )
 
-func init() { extraCommands = append(extraCommands, newRetryCmd) }
-
 // newRetryCmd is what an operator runs after fixing what held the tasks (a
 // wrong secret or URL, a whitelist, an endpoint outage): it closes the
 // circuit breaker and runs every held task now instead of after its hold

@@ -16,8 +16,6 @@ import (
 	"github.com/wdtcancel/wdtcancel/tasks"
 )
 
-func init() { extraCommands = append(extraCommands, newStatusCmd) }
-
 func newStatusCmd() *cobra.Command {
 	var (
 		redis  config.Redis

@@ -13,8 +13,6 @@ import (
 	"github.com/wdtcancel/wdtcancel/worker/wdt"
 )
 
-func init() { extraCommands = append(extraCommands, newWorkerCmd) }
-
 // sellerLanes builds each seller's WDT client, each with an HTTP client of
 // its own and its own clock: a fresh connection per call, or, for a seller
 // with reuse_connections, a keep-alive pool of its own (no connection is

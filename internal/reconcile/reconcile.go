@@ -71,7 +71,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
-	"github.com/wdtcancel/wdtcancel/worker/wdt"
+	"github.com/wdtcancel/wdtcancel/tasks/outcome"
 	"github.com/wdtcancel/wdtcancel/worker/wdt/sandbox"
 )
 
@@ -91,16 +91,16 @@ const (
 type Number struct {
 	Fate Fate
 	// Category and Ambiguous are the dead-letter record's (Dead only).
-	Category  wdt.Category
+	Category  outcome.Category
 	Ambiguous bool
 }
 
 // DeadLetter is the part of a dead-letter record the rules read; its JSON is
 // that of `wdtcancel dlq ls --json`.
 type DeadLetter struct {
-	PreStockinNo string       `json:"pre_stockin_no"`
-	Category     wdt.Category `json:"category"`
-	Ambiguous    bool         `json:"ambiguous"`
+	PreStockinNo string           `json:"pre_stockin_no"`
+	Category     outcome.Category `json:"category"`
+	Ambiguous    bool             `json:"ambiguous"`
 }
 
 // NumberOf is wdtcancel's view of a number from its asynq task (nil when
@@ -148,10 +148,10 @@ type Verdict struct {
 	Orders int // numbers reconciled
 
 	// wdtcancel's view.
-	Done      int                  // tasks completed (WDT answered 0)
-	Dead      int                  // dead-lettered
-	DeadBy    map[wdt.Category]int // dead-lettered, by category
-	Ambiguous int                  // dead-lettered with the ambiguous flag
+	Done      int                      // tasks completed (WDT answered 0)
+	Dead      int                      // dead-lettered
+	DeadBy    map[outcome.Category]int // dead-lettered, by category
+	Ambiguous int                      // dead-lettered with the ambiguous flag
 	// AmbiguousCancelled are the ambiguous dead letters whose order the
 	// sandbox did cancel on wdtcancel's call (whose answer was lost or
 	// garbled, or whose worker was killed mid-call).
@@ -180,7 +180,7 @@ type Verdict struct {
 func (v Verdict) OK() bool { return len(v.Problems) == 0 }
 
 // Exhausted is how many orders wdtcancel gave up on.
-func (v Verdict) Exhausted() int { return v.DeadBy[wdt.Exhausted] }
+func (v Verdict) Exhausted() int { return v.DeadBy[outcome.Exhausted] }
 
 func (v Verdict) String() string {
 	return fmt.Sprintf("orders %d, cancelled %d, dead %d (%s; ambiguous %d, of which cancelled at the sandbox %d), calls %d, orders called more than once %d, problems %d",
@@ -199,8 +199,8 @@ func (v Verdict) deadText() string {
 }
 
 // Categories lists the dead-letter categories of DeadBy, sorted.
-func (v Verdict) Categories() []wdt.Category {
-	cats := make([]wdt.Category, 0, len(v.DeadBy))
+func (v Verdict) Categories() []outcome.Category {
+	cats := make([]outcome.Category, 0, len(v.DeadBy))
 	for c := range v.DeadBy {
 		cats = append(cats, c)
 	}
@@ -256,7 +256,7 @@ func Check(in Input) Verdict {
 	for _, o := range in.Orders {
 		final[o.PreStockinNo] = o
 	}
-	v := Verdict{Orders: len(in.Nos), DeadBy: map[wdt.Category]int{}}
+	v := Verdict{Orders: len(in.Nos), DeadBy: map[outcome.Category]int{}}
 	for _, no := range in.Nos {
 		v.check(no, in.initial(no), final[no], in.Numbers[no])
 	}
@@ -341,7 +341,7 @@ func (v *Verdict) check(no string, start int, end sandbox.Order, n Number) {
 		v.LostOrGarbledDead++
 	}
 	switch n.Category {
-	case wdt.Rejected, wdt.Exhausted:
+	case outcome.Rejected, outcome.Exhausted:
 	default:
 		bad(RuleCategory, "dead-lettered %q: wdtcancel dead-letters a number it enqueued only as rejected or exhausted", n.Category)
 	}
@@ -352,10 +352,10 @@ func (v *Verdict) check(no string, start int, end sandbox.Order, n Number) {
 		bad(RuleUnsureDeadClean, "the sandbox applied a call and lost or garbled its response (%d lost, %d garbled), then it was dead-lettered %s without the ambiguous flag",
 			end.LostResponses, end.GarbledResponses, n.Category)
 	}
-	if n.Category == wdt.Rejected && editable && !cancelled {
+	if n.Category == outcome.Rejected && editable && !cancelled {
 		bad(RuleRejectedEditable, "dead-lettered rejected, but it was editable (%s) and the sandbox never cancelled it (ended %s)", stateText(start), stateText(end.Status))
 	}
-	if n.Category == wdt.Exhausted && !n.Ambiguous && end.CancelCalls > 0 {
+	if n.Category == outcome.Exhausted && !n.Ambiguous && end.CancelCalls > 0 {
 		bad(RuleExhaustedCalled, "dead-lettered exhausted without the ambiguous flag, which says no attempt was sent, but %d calls reached it", end.CancelCalls)
 	}
 }

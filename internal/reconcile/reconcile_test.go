@@ -6,7 +6,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
-	"github.com/wdtcancel/wdtcancel/worker/wdt"
+	"github.com/wdtcancel/wdtcancel/tasks/outcome"
 	"github.com/wdtcancel/wdtcancel/worker/wdt/sandbox"
 )
 
@@ -17,10 +17,10 @@ func sb(status, calls, lost, garbled int) *sandbox.Order {
 
 var (
 	done           = Number{Fate: Done}
-	deadRejected   = Number{Fate: Dead, Category: wdt.Rejected}
-	deadRejectedA  = Number{Fate: Dead, Category: wdt.Rejected, Ambiguous: true}
-	deadExhausted  = Number{Fate: Dead, Category: wdt.Exhausted}
-	deadExhaustedA = Number{Fate: Dead, Category: wdt.Exhausted, Ambiguous: true}
+	deadRejected   = Number{Fate: Dead, Category: outcome.Rejected}
+	deadRejectedA  = Number{Fate: Dead, Category: outcome.Rejected, Ambiguous: true}
+	deadExhausted  = Number{Fate: Dead, Category: outcome.Exhausted}
+	deadExhaustedA = Number{Fate: Dead, Category: outcome.Exhausted, Ambiguous: true}
 )
 
 // TestRules is the rule set, one row per case: where the order started,
@@ -48,7 +48,7 @@ func TestRules(t *testing.T) {
 			}
 		}},
 		{"editable, lost answer, then rejected, ambiguous", 20, sb(10, 2, 1, 0), deadRejectedA, nil, func(v *Verdict) {
-			if v.Ambiguous != 1 || v.AmbiguousCancelled != 1 || v.LostOrGarbledDead != 1 || v.DeadBy[wdt.Rejected] != 1 {
+			if v.Ambiguous != 1 || v.AmbiguousCancelled != 1 || v.LostOrGarbledDead != 1 || v.DeadBy[outcome.Rejected] != 1 {
 				t.Errorf("%+v", v)
 			}
 		}},
@@ -99,8 +99,8 @@ func TestRules(t *testing.T) {
 		{"not held, reported done", unlisted, nil, done, []Rule{RuleDoneNotCancelled}, nil},
 
 		// Categories wdtcancel never gives a number it enqueued.
-		{"editable, dead invalid", 20, sb(20, 0, 0, 0), Number{Fate: Dead, Category: wdt.Invalid}, []Rule{RuleCategory}, nil},
-		{"completed, dead config", 80, sb(80, 0, 0, 0), Number{Fate: Dead, Category: wdt.Config}, []Rule{RuleCategory}, nil},
+		{"editable, dead invalid", 20, sb(20, 0, 0, 0), Number{Fate: Dead, Category: outcome.Invalid}, []Rule{RuleCategory}, nil},
+		{"completed, dead config", 80, sb(80, 0, 0, 0), Number{Fate: Dead, Category: outcome.Config}, []Rule{RuleCategory}, nil},
 
 		// Nothing lost, everything settled.
 		{"missing", 20, sb(20, 0, 0, 0), Number{}, []Rule{RuleLost}, func(v *Verdict) {
@@ -212,7 +212,7 @@ func TestVerdictText(t *testing.T) {
 }
 
 func TestNumberOf(t *testing.T) {
-	rec := &DeadLetter{PreStockinNo: "A", Category: wdt.Rejected, Ambiguous: true}
+	rec := &DeadLetter{PreStockinNo: "A", Category: outcome.Rejected, Ambiguous: true}
 	tests := []struct {
 		name string
 		task *asynq.TaskInfo

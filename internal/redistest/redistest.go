@@ -20,9 +20,6 @@ const RequireRealEnv = redisserver.RequireRealEnv
 // Start starts a Redis the caller stops (see redisserver.Start).
 func Start(opts Options) (*Redis, error) { return redisserver.Start(opts) }
 
-// RealRequired reports whether the environment forbids the fallback.
-func RealRequired() bool { return redisserver.RealRequired() }
-
 // New starts a Redis for one test and stops it when the test ends.
 func New(t testing.TB) *Redis { return NewWith(t, Options{}) }
 

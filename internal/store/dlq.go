@@ -14,7 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/wdtcancel/wdtcancel/tasks"
-	"github.com/wdtcancel/wdtcancel/worker/wdt"
+	"github.com/wdtcancel/wdtcancel/tasks/outcome"
 )
 
 // AmbiguousExplanation is the AmbiguousReason the worker puts on a
@@ -30,20 +30,20 @@ const AmbiguousExplanation = "an earlier attempt was sent but no definite answer
 // what `wdtcancel dlq ls --json` and `dlq show --json` print: the field
 // names are a contract.
 type Record struct {
-	PreStockinNo    string       `json:"pre_stockin_no"`
-	Queue           string       `json:"queue"`
-	Seller          string       `json:"seller,omitempty"`
-	Category        wdt.Category `json:"category"`
-	WDTStatus       *int         `json:"wdt_status,omitempty"`
-	Message         string       `json:"message,omitempty"`
-	Code            string       `json:"code,omitempty"`
-	Error           string       `json:"error"`
-	Attempts        int          `json:"attempts"`
-	Ambiguous       bool         `json:"ambiguous"`
-	AmbiguousReason string       `json:"ambiguous_reason,omitempty"`
-	Source          string       `json:"source,omitempty"`
-	FirstEnqueuedAt *time.Time   `json:"first_enqueued_at,omitempty"`
-	DeadLetteredAt  time.Time    `json:"dead_lettered_at"`
+	PreStockinNo    string           `json:"pre_stockin_no"`
+	Queue           string           `json:"queue"`
+	Seller          string           `json:"seller,omitempty"`
+	Category        outcome.Category `json:"category"`
+	WDTStatus       *int             `json:"wdt_status,omitempty"`
+	Message         string           `json:"message,omitempty"`
+	Code            string           `json:"code,omitempty"`
+	Error           string           `json:"error"`
+	Attempts        int              `json:"attempts"`
+	Ambiguous       bool             `json:"ambiguous"`
+	AmbiguousReason string           `json:"ambiguous_reason,omitempty"`
+	Source          string           `json:"source,omitempty"`
+	FirstEnqueuedAt *time.Time       `json:"first_enqueued_at,omitempty"`
+	DeadLetteredAt  time.Time        `json:"dead_lettered_at"`
 	// Payload is the task's payload when it could not be decoded, kept so
 	// nothing the producer sent is lost.
 	Payload string `json:"payload,omitempty"`

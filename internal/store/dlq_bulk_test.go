@@ -8,7 +8,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
-	"github.com/wdtcancel/wdtcancel/worker/wdt"
+	"github.com/wdtcancel/wdtcancel/tasks/outcome"
 )
 
 // Scan passes every record once and stops when told, without reading the
@@ -21,7 +21,7 @@ func TestScanEveryRecordOnceAndStop(t *testing.T) {
 	d := NewDLQ(rdb, "q")
 	const n = 2500 // more than one HSCAN page
 	for i := range n {
-		if err := d.Put(ctx, Record{PreStockinNo: fmt.Sprintf("SC%04d", i), Category: wdt.Rejected}); err != nil {
+		if err := d.Put(ctx, Record{PreStockinNo: fmt.Sprintf("SC%04d", i), Category: outcome.Rejected}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -62,11 +62,11 @@ func TestRequeueRawKeepsARecordRewrittenMeanwhile(t *testing.T) {
 	rdb := newRedis(t)
 	ctx := context.Background()
 	d := NewDLQ(rdb, "q")
-	d.Put(ctx, Record{PreStockinNo: "RW1", Category: wdt.Rejected, Error: "old"})
-	d.Put(ctx, Record{PreStockinNo: "RW2", Category: wdt.Rejected, Error: "old"})
+	d.Put(ctx, Record{PreStockinNo: "RW1", Category: outcome.Rejected, Error: "old"})
+	d.Put(ctx, Record{PreStockinNo: "RW2", Category: outcome.Rejected, Error: "old"})
 	raws := map[string]string{}
 	d.Scan(ctx, func(no, raw string) error { raws[no] = raw; return nil })
-	d.Put(ctx, Record{PreStockinNo: "RW1", Category: wdt.Rejected, Error: "new"})
+	d.Put(ctx, Record{PreStockinNo: "RW1", Category: outcome.Rejected, Error: "new"})
 
 	var mu sync.Mutex
 	done := map[string]error{}

@@ -7,7 +7,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/wdtcancel/wdtcancel/internal/redistest"
-	"github.com/wdtcancel/wdtcancel/worker/wdt"
+	"github.com/wdtcancel/wdtcancel/tasks/outcome"
 )
 
 // TestDeleteIfUnchanged pins the step Requeue ends with: it removes the
@@ -32,7 +32,7 @@ func TestDeleteIfUnchanged(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if err := d.Put(ctx, Record{PreStockinNo: "N1", Category: wdt.Rejected, Error: "old"}); err != nil {
+			if err := d.Put(ctx, Record{PreStockinNo: "N1", Category: outcome.Rejected, Error: "old"}); err != nil {
 				t.Fatal(err)
 			}
 			_, raw, err := d.get(ctx, "N1")
@@ -40,7 +40,7 @@ func TestDeleteIfUnchanged(t *testing.T) {
 				t.Fatal(err)
 			}
 			if tt.rewrite {
-				if err := d.Put(ctx, Record{PreStockinNo: "N1", Category: wdt.Rejected, Error: "new"}); err != nil {
+				if err := d.Put(ctx, Record{PreStockinNo: "N1", Category: outcome.Rejected, Error: "new"}); err != nil {
 					t.Fatal(err)
 				}
 			}

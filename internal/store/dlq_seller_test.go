@@ -10,7 +10,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/wdtcancel/wdtcancel/tasks"
-	"github.com/wdtcancel/wdtcancel/worker/wdt"
+	"github.com/wdtcancel/wdtcancel/tasks/outcome"
 )
 
 // TestDLQRequeueSeller: a requeued record goes back to its seller's queue
@@ -58,7 +58,7 @@ func TestDLQRequeueSeller(t *testing.T) {
 			t.Fatalf("%s: queue %q seller %q", tc.name, d.Queue(), d.Seller())
 		}
 		// Two sellers may hold the same number: one per case here.
-		if err := d.Put(ctx, Record{PreStockinNo: "RK9", Seller: tc.recSeller, Category: wdt.Rejected, Source: "erp"}); err != nil {
+		if err := d.Put(ctx, Record{PreStockinNo: "RK9", Seller: tc.recSeller, Category: outcome.Rejected, Source: "erp"}); err != nil {
 			t.Fatal(err)
 		}
 		if got := d.SellerOf(must(d.Get(ctx, "RK9"))); got != tc.seller {
@@ -78,7 +78,7 @@ func TestDLQRequeueSeller(t *testing.T) {
 
 	// A record naming another seller than the store's queue is refused, and kept.
 	d, _ := NewSellerDLQ(rdb, base, "acme")
-	if err := d.Put(ctx, Record{PreStockinNo: "RK10", Seller: "other", Category: wdt.Rejected}); err != nil {
+	if err := d.Put(ctx, Record{PreStockinNo: "RK10", Seller: "other", Category: outcome.Rejected}); err != nil {
 		t.Fatal(err)
 	}
 	err := d.Requeue(ctx, "RK10")

@@ -11,7 +11,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/wdtcancel/wdtcancel/tasks"
-	"github.com/wdtcancel/wdtcancel/worker/wdt"
+	"github.com/wdtcancel/wdtcancel/tasks/outcome"
 )
 
 // sampleRecord has every field set, and characters JSON may escape.
@@ -19,7 +19,7 @@ func sampleRecord() Record {
 	st := 100
 	first := time.Date(2026, 11, 27, 8, 0, 0, 123e6, time.FixedZone("CST", 8*3600))
 	return Record{
-		PreStockinNo: "RK0001", Category: wdt.Rejected, WDTStatus: &st,
+		PreStockinNo: "RK0001", Category: outcome.Rejected, WDTStatus: &st,
 		Message: "入库单状态不为待审核或编辑中", Code: "E1",
 		Error: "rejected: WDT status 100: 入库单状态不为待审核或编辑中", Attempts: 2,
 		Ambiguous: true, AmbiguousReason: "lost response", Source: "erp <nightly> & co",
@@ -58,7 +58,7 @@ func TestRecordJSON(t *testing.T) {
 		t.Fatalf("read back and encoded again\n%s\nwant\n%s", again, want)
 	}
 	// A minimal record keeps the fields without omitempty.
-	if err := d.Put(ctx, Record{PreStockinNo: "RK0002", Category: wdt.Invalid}); err != nil {
+	if err := d.Put(ctx, Record{PreStockinNo: "RK0002", Category: outcome.Invalid}); err != nil {
 		t.Fatal(err)
 	}
 	const minimal = `{"pre_stockin_no":"RK0002","queue":"wdt-cancel","category":"invalid","error":"","attempts":0,"ambiguous":false,"dead_lettered_at":"0001-01-01T00:00:00Z"}`
@@ -75,9 +75,9 @@ func TestDLQReads(t *testing.T) {
 	base := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
 	// Put out of order; C and A share a time, so the number breaks the tie.
 	for _, r := range []Record{
-		{PreStockinNo: "B", Category: wdt.Rejected, DeadLetteredAt: base},
-		{PreStockinNo: "C", Category: wdt.Exhausted, DeadLetteredAt: base.Add(time.Minute)},
-		{PreStockinNo: "A", Category: wdt.Invalid, DeadLetteredAt: base.Add(time.Minute)},
+		{PreStockinNo: "B", Category: outcome.Rejected, DeadLetteredAt: base},
+		{PreStockinNo: "C", Category: outcome.Exhausted, DeadLetteredAt: base.Add(time.Minute)},
+		{PreStockinNo: "A", Category: outcome.Invalid, DeadLetteredAt: base.Add(time.Minute)},
 	} {
 		if err := d.Put(ctx, r); err != nil {
 			t.Fatal(err)
@@ -140,7 +140,7 @@ func TestDLQRequeueAndPurge(t *testing.T) {
 	d := NewDLQ(rdb, q)
 	insp := asynq.NewInspectorFromRedisClient(rdb)
 	first := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
-	if err := d.Put(ctx, Record{PreStockinNo: "RQ1", Category: wdt.Rejected, Source: "erp", FirstEnqueuedAt: &first}); err != nil {
+	if err := d.Put(ctx, Record{PreStockinNo: "RQ1", Category: outcome.Rejected, Source: "erp", FirstEnqueuedAt: &first}); err != nil {
 		t.Fatal(err)
 	}
 	if err := d.Requeue(ctx, "RQ1"); err != nil {
@@ -161,7 +161,7 @@ func TestDLQRequeueAndPurge(t *testing.T) {
 		t.Fatalf("second requeue: %v", err)
 	}
 	// A stale record next to the live task: requeue and purge refuse.
-	d.Put(ctx, Record{PreStockinNo: "RQ1", Category: wdt.Rejected})
+	d.Put(ctx, Record{PreStockinNo: "RQ1", Category: outcome.Rejected})
 	if err := d.Requeue(ctx, "RQ1"); !errors.Is(err, ErrLive) {
 		t.Fatalf("requeue with a live task: %v", err)
 	}
@@ -172,7 +172,7 @@ func TestDLQRequeueAndPurge(t *testing.T) {
 	m := NewOutcomeMemory(rdb, q)
 	m.Begin(ctx, "PG1", first)
 	m.Unknown(ctx, "PG1", first)
-	d.Put(ctx, Record{PreStockinNo: "PG1", Category: wdt.Rejected, Ambiguous: true})
+	d.Put(ctx, Record{PreStockinNo: "PG1", Category: outcome.Rejected, Ambiguous: true})
 	if err := d.Purge(ctx, "PG1"); err != nil {
 		t.Fatal(err)
 	}

@@ -6,9 +6,11 @@
 // go through it, so the two sides cannot disagree on where a dead number or
 // a mark is kept.
 //
-// All keys are built in keys.go, under the queue's hash tag, and are a
-// storage format: they must stay byte for byte what they are, or records and
-// marks already in Redis are lost from sight.
+// All of wdtcancel's keys are built in keys.go, under the queue's hash tag,
+// and are a storage format: they must stay byte for byte what they are, or
+// records and marks already in Redis are lost from sight. The names of
+// asynq's own keys that wdtcancel reads (asynq's layout, pinned by tests)
+// are built in keys.go and asynqkeys.go, and nowhere else.
 //
 //	key (queue Q, number NO)     type    TTL                     written by
 //	wdtcancel:{Q}:dlq            hash    none                    worker, on dead-letter: field NO, value the Record as JSON;
@@ -37,6 +39,6 @@
 //
 // What it must not do: decide. What a task's outcome means (retry, hold,
 // dead-letter, ambiguous) is the worker's policy; the store only keeps and
-// reads state. It imports tasks, worker/wdt (for the Category type), asynq
-// and go-redis, never worker or enqueue.
+// reads state. It imports tasks, tasks/outcome (for the Category type),
+// asynq and go-redis, never worker, enqueue or the WDT client.
 package store

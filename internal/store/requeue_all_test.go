@@ -10,7 +10,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/wdtcancel/wdtcancel/tasks"
-	"github.com/wdtcancel/wdtcancel/worker/wdt"
+	"github.com/wdtcancel/wdtcancel/tasks/outcome"
 )
 
 // TestRequeueAll re-drives more records than one batch holds, among them
@@ -31,7 +31,7 @@ func TestRequeueAll(t *testing.T) {
 	const n = 2*requeueBatch + 37
 	first := time.Date(2026, 11, 28, 1, 2, 3, 0, time.UTC)
 	for i := 0; i < n; i++ {
-		if err := d.Put(ctx, Record{PreStockinNo: fmt.Sprintf("RA%05d", i), Category: wdt.Rejected, Seller: "acme", Source: "erp", FirstEnqueuedAt: &first}); err != nil {
+		if err := d.Put(ctx, Record{PreStockinNo: fmt.Sprintf("RA%05d", i), Category: outcome.Rejected, Seller: "acme", Source: "erp", FirstEnqueuedAt: &first}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -48,7 +48,7 @@ func TestRequeueAll(t *testing.T) {
 		t.Fatal(err)
 	}
 	rdb.HSet(ctx, DeadLetterKey(q), "RA00003", "{not json")
-	if err := d.Put(ctx, Record{PreStockinNo: "RA00004", Category: wdt.Rejected, Seller: "other"}); err != nil {
+	if err := d.Put(ctx, Record{PreStockinNo: "RA00004", Category: outcome.Rejected, Seller: "other"}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -102,7 +102,7 @@ func TestEvalEachReloadsLostScripts(t *testing.T) {
 	rdb := newRedis(t)
 	ctx := context.Background()
 	d := NewDLQ(rdb, "evaleach")
-	if err := d.Put(ctx, Record{PreStockinNo: "E1", Category: wdt.Rejected}); err != nil {
+	if err := d.Put(ctx, Record{PreStockinNo: "E1", Category: outcome.Rejected}); err != nil {
 		t.Fatal(err)
 	}
 	raw := rdb.HGet(ctx, DeadLetterKey("evaleach"), "E1").Val()

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/wdtcancel/wdtcancel/internal/reconcile"
-	"github.com/wdtcancel/wdtcancel/worker/wdt"
+	"github.com/wdtcancel/wdtcancel/tasks/outcome"
 )
 
 func TestLeaks(t *testing.T) {
@@ -89,7 +89,7 @@ func TestOrdersAndDLQ(t *testing.T) {
 		t.Fatalf("%q %v", b, err)
 	}
 	dead := ParseDLQ(t, `[{"pre_stockin_no":"B","category":"rejected","ambiguous":true,"attempts":2}]`)
-	if want := (reconcile.DeadLetter{PreStockinNo: "B", Category: wdt.Rejected, Ambiguous: true}); len(dead) != 1 || dead["B"] != want {
+	if want := (reconcile.DeadLetter{PreStockinNo: "B", Category: outcome.Rejected, Ambiguous: true}); len(dead) != 1 || dead["B"] != want {
 		t.Fatalf("%+v", dead)
 	}
 }

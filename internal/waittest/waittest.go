@@ -1,7 +1,9 @@
 // Package waittest lets tests wait on events instead of on time: block until
 // the event the test needs has happened, with a failsafe timeout that only
-// ever fails a test (river's WaitOrTimeout). No test passes or fails by how
-// long something took, and none sleeps a fixed time to let things happen.
+// ever fails a test (river's WaitOrTimeout). A test built on it passes or
+// fails by what happened, never by how long it took, and sleeps no fixed
+// time to let things happen. (Not every test is built on it yet: the
+// time.Sleep left in _test.go files are the exceptions to remove.)
 //
 // Where the code under test announces an event (a worker's OnAttempt, a
 // sandbox hook, a process exiting, a command's output), record it in a Log

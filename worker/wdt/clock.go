@@ -13,7 +13,6 @@ import (
 type Clock struct {
 	now    func() time.Time
 	offset atomic.Int64 // nanoseconds, server minus local
-	synced atomic.Bool
 }
 
 // NewClock returns a clock with no offset. now is the local clock (time.Now
@@ -31,9 +30,6 @@ func (c *Clock) Now() time.Time { return c.now().Add(c.Offset()) }
 
 // Offset is the current estimate of server time minus local time.
 func (c *Clock) Offset() time.Duration { return time.Duration(c.offset.Load()) }
-
-// Synced reports whether any response has yet taught the clock an offset.
-func (c *Clock) Synced() bool { return c.synced.Load() }
 
 // Observe learns the offset from a response's Date header, which has whole
 // second resolution. The header was stamped between sending and receipt, so
@@ -54,6 +50,5 @@ func (c *Clock) Observe(h http.Header, sent, received time.Time) bool {
 	// keeps the metric from flickering.
 	off = off.Round(time.Second)
 	c.offset.Store(int64(off))
-	c.synced.Store(true)
 	return true
 }

@@ -4,38 +4,32 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/wdtcancel/wdtcancel/tasks/outcome"
 )
 
-// Category is what an outcome means for the worker. The values are the
-// category column of the outcome table (docs/architecture.md, "Outcome
-// policy") and appear verbatim in dead-letter records, metrics labels and
-// log lines.
-type Category string
+// Category is outcome.Category: the contract (tasks/outcome) owns the
+// categories and their meanings; this package maps WDT's answers onto them.
+// The names below let the client, its callers and their tests keep saying
+// wdt.Rejected.
+type Category = outcome.Category
 
-// The categories of the outcome table. Invalid, Exhausted and Redis are
-// decided by the worker, not by a response; they live here so there is one
-// list. Redis is trouble with Redis inside the worker (outcome memory,
-// dead-letter store, limiter), not anything WDT said.
-//
-// There is no "server error" category on purpose: once the request was
-// written, an answer that is not a well-formed WDT answer, or a WDT status
-// that does not prove the order was left alone, is UnknownOutcome, because
-// the cancel may have been applied.
+// The categories of the outcome table (see package outcome).
 const (
-	Cancelled      Category = "cancelled"
-	ClockSkew      Category = "clock_skew"
-	RateLimited    Category = "rate_limited"
-	Config         Category = "config"
-	Rejected       Category = "rejected"
-	Network        Category = "network"
-	UnknownOutcome Category = "unknown_outcome"
-	Invalid        Category = "invalid"
-	Exhausted      Category = "exhausted"
-	Redis          Category = "redis"
+	Cancelled      = outcome.Cancelled
+	ClockSkew      = outcome.ClockSkew
+	RateLimited    = outcome.RateLimited
+	Config         = outcome.Config
+	Rejected       = outcome.Rejected
+	Network        = outcome.Network
+	UnknownOutcome = outcome.UnknownOutcome
+	Invalid        = outcome.Invalid
+	Exhausted      = outcome.Exhausted
+	Redis          = outcome.Redis
 )
 
 // Categories lists every category, in outcome-table order.
-var Categories = []Category{Cancelled, ClockSkew, RateLimited, Config, Rejected, Network, UnknownOutcome, Invalid, Exhausted, Redis}
+var Categories = outcome.Categories
 
 // NoStatus is Error.Status when the response carried no usable WDT status.
 const NoStatus = -1

@@ -77,10 +77,8 @@ type QuotaRow struct {
 // answer left the sandbox.
 const cooldownGrace = 250 * time.Millisecond
 
-// RunQuota runs every combination of Rates and Processes at once, each on
-// its own queue and sandbox (quota = rate), for Duration after its first
-// call, and checks the quota was used and never exceeded.
-func RunQuota(ctx context.Context, o QuotaOptions) (*QuotaResult, error) {
+// defaults fills in QuotaDefaults for every setting left at zero or below.
+func (o *QuotaOptions) defaults() {
 	d := QuotaDefaults
 	if len(o.Rates) == 0 {
 		o.Rates = d.Rates
@@ -88,18 +86,19 @@ func RunQuota(ctx context.Context, o QuotaOptions) (*QuotaResult, error) {
 	if len(o.Processes) == 0 {
 		o.Processes = d.Processes
 	}
-	if o.Duration <= 0 {
-		o.Duration = d.Duration
-	}
-	if o.Concurrency <= 0 {
-		o.Concurrency = d.Concurrency
-	}
-	if o.Cooldown <= 0 {
-		o.Cooldown = d.Cooldown
-	}
+	o.Duration = positiveOr(o.Duration, d.Duration)
+	o.Concurrency = positiveOr(o.Concurrency, d.Concurrency)
+	o.Cooldown = positiveOr(o.Cooldown, d.Cooldown)
 	if o.Out == nil {
 		o.Out = io.Discard
 	}
+}
+
+// RunQuota runs every combination of Rates and Processes at once, each on
+// its own queue and sandbox (quota = rate), for Duration after its first
+// call, and checks the quota was used and never exceeded.
+func RunQuota(ctx context.Context, o QuotaOptions) (*QuotaResult, error) {
+	o.defaults()
 	if o.WorkerCommand == nil {
 		return nil, fmt.Errorf("quota: no worker command")
 	}
@@ -127,6 +126,24 @@ func RunQuota(ctx context.Context, o QuotaOptions) (*QuotaResult, error) {
 	r.machine(ctx)
 	r.res.Machine.LoadStart = loadavg()
 
+	if err := r.quotaAll(ctx, o, res); err != nil {
+		return nil, err
+	}
+	sort.Slice(res.Rows, func(i, j int) bool {
+		a, b := res.Rows[i], res.Rows[j]
+		return a.Processes < b.Processes || a.Processes == b.Processes && a.Quota > b.Quota
+	})
+	r.cleanup()
+	res.KeysLeft = r.leftBehind(ctx)
+	r.res.Machine.LoadEnd = loadavg()
+	res.Machine = r.res.Machine
+	res.Took = JSONSeconds(time.Since(start))
+	return res, nil
+}
+
+// quotaAll runs every combination at once and adds its row to res as it
+// ends; the first error wins.
+func (r *runner) quotaAll(ctx context.Context, o QuotaOptions, res *QuotaResult) error {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var firstErr error
@@ -152,19 +169,7 @@ func RunQuota(ctx context.Context, o QuotaOptions) (*QuotaResult, error) {
 		}
 	}
 	wg.Wait()
-	if firstErr != nil {
-		return nil, firstErr
-	}
-	sort.Slice(res.Rows, func(i, j int) bool {
-		a, b := res.Rows[i], res.Rows[j]
-		return a.Processes < b.Processes || a.Processes == b.Processes && a.Quota > b.Quota
-	})
-	r.cleanup()
-	res.KeysLeft = r.leftBehind(ctx)
-	r.res.Machine.LoadEnd = loadavg()
-	res.Machine = r.res.Machine
-	res.Took = JSONSeconds(time.Since(start))
-	return res, nil
+	return firstErr
 }
 
 // quotaRun is one combination: a sandbox with the quota, enough tasks for
@@ -189,8 +194,27 @@ func (r *runner) quotaRun(ctx context.Context, o QuotaOptions, q string, procs, 
 	}
 	env := []string{"REDIS_URL=" + r.url, "WDT_URL=http://" + ln.Addr().String() + "/openapi",
 		"WDT_SID=sandbox", "WDT_APPKEY=sandbox", "WDT_APPSECRET=sandbox:sandbox"}
+	stop, err := startQuotaWorkers(o, q, procs, rate, env)
+	defer stop()
+	if err != nil {
+		return nil, err
+	}
+	t0, err := firstCall(ctx, rec)
+	if err != nil {
+		return nil, err
+	}
+	if err := pause.For(ctx, time.Until(t0.Add(o.Duration))); err != nil {
+		return nil, err
+	}
+	accepted, limited := rec.snapshot()
+	return scoreQuota(procs, rate, t0, o.Duration, o.Cooldown, accepted, limited), nil
+}
+
+// startQuotaWorkers starts procs worker processes at rate on queue q; stop
+// sends each one started SIGTERM and waits for it, also after an error.
+func startQuotaWorkers(o QuotaOptions, q string, procs, rate int, env []string) (stop func(), err error) {
 	var cmds []*exec.Cmd
-	defer func() {
+	stop = func() {
 		var wg sync.WaitGroup
 		for _, c := range cmds {
 			c.Process.Signal(syscall.SIGTERM)
@@ -198,34 +222,42 @@ func (r *runner) quotaRun(ctx context.Context, o QuotaOptions, q string, procs, 
 			go func() { defer wg.Done(); c.Wait() }()
 		}
 		wg.Wait()
-	}()
+	}
 	for i := 0; i < procs; i++ {
 		cmd := o.WorkerCommand([]string{"--queue", q, "--listen", "", "--concurrency", strconv.Itoa(o.Concurrency),
 			"--rate-per-minute", strconv.Itoa(rate), "--cooldown", o.Cooldown.String(), "--log-level", "warn"}, env)
 		cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
 		if err := cmd.Start(); err != nil {
-			return nil, err
+			return stop, err
 		}
 		cmds = append(cmds, cmd)
 	}
-	// Wait for the first call, then for the window.
+	return stop, nil
+}
+
+// firstCall waits until the sandbox received its first call, at most a
+// minute, and returns when it came.
+func firstCall(ctx context.Context, rec *callRecorder) (time.Time, error) {
 	deadline := time.Now().Add(time.Minute)
 	for rec.first().IsZero() {
 		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("no call within a minute")
+			return time.Time{}, fmt.Errorf("no call within a minute")
 		}
 		if err := pause.For(ctx, 50*time.Millisecond); err != nil {
-			return nil, err
+			return time.Time{}, err
 		}
 	}
-	t0 := rec.first()
-	if err := pause.For(ctx, time.Until(t0.Add(o.Duration))); err != nil {
-		return nil, err
-	}
-	accepted, limited := rec.snapshot()
+	return rec.first(), nil
+}
+
+// scoreQuota judges one combination from the calls the sandbox accepted
+// and the rate-limit answers it gave: calls within the window from t0,
+// calls (of either kind) that arrived inside a cooldown, and whether at
+// least 99% of the quota was used with neither kind of fault.
+func scoreQuota(procs, rate int, t0 time.Time, window, cooldown time.Duration, accepted, limited []time.Time) *QuotaRow {
 	row := &QuotaRow{Processes: procs, Quota: rate, RateLimitAnswers: len(limited)}
 	for _, t := range accepted {
-		if !t.Before(t0) && t.Before(t0.Add(o.Duration)) {
+		if !t.Before(t0) && t.Before(t0.Add(window)) {
 			row.Calls++
 		}
 	}
@@ -233,15 +265,15 @@ func (r *runner) quotaRun(ctx context.Context, o QuotaOptions, q string, procs, 
 	for _, l := range limited {
 		row.RateLimitAt = append(row.RateLimitAt, round(l.Sub(t0).Seconds()))
 		for _, t := range all {
-			if t.After(l.Add(cooldownGrace)) && t.Before(l.Add(o.Cooldown)) {
+			if t.After(l.Add(cooldownGrace)) && t.Before(l.Add(cooldown)) {
 				row.CallsInCooldown++
 			}
 		}
 	}
-	row.PerMinute = round(float64(row.Calls) / o.Duration.Minutes())
+	row.PerMinute = round(float64(row.Calls) / window.Minutes())
 	row.Used = float64(int64(row.PerMinute/float64(rate)*10000+0.5)) / 10000
 	row.Pass = row.Used >= 0.99 && row.RateLimitAnswers == 0 && row.CallsInCooldown == 0
-	return row, nil
+	return row
 }
 
 // callRecorder serves the sandbox and records when each API call arrived,

@@ -3,16 +3,12 @@ package bench
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -198,92 +194,4 @@ func (r *runner) fillSellers(ctx context.Context, base string, n, per int) error
 func (r *runner) oneSellerRun(ctx context.Context, total, procs int) (float64, error) {
 	rate, _, err := r.oneQueueRun(ctx, "sellers-one", "OS", total, procs, r.url, false)
 	return rate, err
-}
-
-// workerPool is worker processes the bench started.
-type workerPool struct {
-	stop   func()       // SIGTERM each, then wait for each
-	exited <-chan error // a worker that ended before stop, with its stderr
-	pids   []int
-}
-
-// startWorkers starts procs worker processes with args and env (no ops
-// port, warn-level logs). A worker that ends before stop is reported on
-// exited with the end of its stderr, so a worker that refuses its flags
-// fails the bench at once instead of leaving it waiting.
-func (r *runner) startWorkers(procs int, args, env []string) (*workerPool, error) {
-	var (
-		cmds     []*exec.Cmd
-		wg       sync.WaitGroup
-		stopping atomic.Bool
-	)
-	early := make(chan error, procs)
-	pool := &workerPool{exited: early}
-	pool.stop = func() {
-		stopping.Store(true)
-		for _, c := range cmds {
-			c.Process.Signal(syscall.SIGTERM)
-		}
-		wg.Wait()
-	}
-	for i := 0; i < procs; i++ {
-		cmd := r.o.WorkerCommand(append(append([]string(nil), args...),
-			"--listen", "", "--concurrency", strconv.Itoa(r.o.Concurrency), "--log-level", "warn"), env)
-		var stderr tailBuffer
-		cmd.Stdout, cmd.Stderr = io.Discard, &stderr
-		if err := cmd.Start(); err != nil {
-			pool.stop()
-			return nil, err
-		}
-		cmds = append(cmds, cmd)
-		pool.pids = append(pool.pids, cmd.Process.Pid)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			err := cmd.Wait()
-			if !stopping.Load() {
-				early <- fmt.Errorf("a worker process ended early (%v): %s", err, stderr.String())
-			}
-		}()
-	}
-	return pool, nil
-}
-
-// waitOrExit waits for done, for a worker that ends early, or for the
-// deadline.
-func waitOrExit(ctx context.Context, done <-chan struct{}, exited <-chan error, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-done:
-		return nil
-	case err := <-exited:
-		return err
-	case <-t.C:
-		return fmt.Errorf("not done after %s", d)
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// tailBuffer keeps the last 2 KiB written to it.
-type tailBuffer struct {
-	mu  sync.Mutex
-	buf []byte
-}
-
-func (b *tailBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf = append(b.buf, p...)
-	if len(b.buf) > 2048 {
-		b.buf = b.buf[len(b.buf)-2048:]
-	}
-	return len(p), nil
-}
-
-func (b *tailBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return strings.TrimSpace(string(b.buf))
 }
