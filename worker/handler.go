@@ -105,6 +105,10 @@ type Handler struct {
 	// lose (store.Durable); off unless --redis-wait-replicas.
 	durable *store.Durable
 
+	// loss is the lane's Redis loss detection (lossguard.go); nil in
+	// tests that drive the handler alone.
+	loss *laneLoss
+
 	faultsMu     sync.Mutex
 	loggedFaults map[string]bool
 
@@ -158,6 +162,9 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		confirmed, unknown, merr := h.memory.Recall(ctx, at.no)
 		if merr == nil && !confirmed {
 			confirmed, merr = h.resultConfirms(at.id)
+		}
+		if merr == nil {
+			sit.MemoryIncomplete, merr = h.loss.incomplete(ctx, at.payload.RequestedAt)
 		}
 		if merr != nil {
 			err = fmt.Errorf("cannot read outcome memory before deciding: %w", merr)
@@ -246,6 +253,11 @@ func (h *Handler) call(ctx context.Context, at *attempt) (Situation, error) {
 		if _, merr := h.memory.Begin(ctx, at.no, time.Now()); merr != nil {
 			slot.Release(ctx)
 			return Situation{Category: wdt.Redis}, merr
+		}
+		// Bumped after the mark: a snapshot without the mark is a snapshot
+		// older than the counter this process now knows (lossguard.go).
+		if lerr := h.loss.bump(ctx); lerr != nil {
+			h.log.Debug("epoch marker not bumped after the sent mark", zap.Error(lerr))
 		}
 		if merr := h.durable.Sync(ctx); merr != nil {
 			// A failover could lose the mark: nothing is sent, the mark
@@ -494,6 +506,9 @@ func (h *Handler) carryOut(ctx context.Context, at *attempt, d Decision, err err
 	}
 	if d.Ambiguous {
 		rec.Ambiguous, rec.AmbiguousReason = true, AmbiguousExplanation
+		if d.Note == lossNote {
+			rec.AmbiguousReason = lossNote
+		}
 	}
 	return h.bury(ctx, at, rec, err)
 }
@@ -577,7 +592,9 @@ func lastError(rec Record, err error) error {
 	} else if err != nil {
 		fmt.Fprintf(&b, ": %v", err)
 	}
-	if rec.Ambiguous {
+	if rec.Ambiguous && rec.AmbiguousReason == lossNote {
+		b.WriteString(" (ambiguous: Redis lost writes since this order may have been called, the order may have been cancelled by an earlier call)")
+	} else if rec.Ambiguous {
 		b.WriteString(" (ambiguous: an earlier response was lost, the order may have been cancelled by that attempt)")
 	}
 	return errors.New(b.String())
