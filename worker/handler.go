@@ -254,17 +254,17 @@ func (h *Handler) call(ctx context.Context, at *attempt) (Situation, error) {
 			slot.Release(ctx)
 			return Situation{Category: wdt.Redis}, merr
 		}
-		// Bumped after the mark: a snapshot without the mark is a snapshot
-		// older than the counter this process now knows (lossguard.go).
-		if lerr := h.loss.bump(ctx); lerr != nil {
-			h.log.Debug("epoch marker not bumped after the sent mark", zap.Error(lerr))
-		}
 		if merr := h.durable.Sync(ctx); merr != nil {
 			// A failover could lose the mark: nothing is sent, the mark
 			// goes, and the task comes back soon without using a retry.
 			slot.Release(ctx)
 			h.memory.Answered(ctx, at.no)
 			return Situation{Category: wdt.Redis}, fmt.Errorf("sent mark not durable, call not sent: %w", merr)
+		}
+		// Bumped after the mark: a snapshot without the mark is a snapshot
+		// older than the counter this process now knows (lossguard.go).
+		if lerr := h.loss.bump(ctx); lerr != nil {
+			h.log.Debug("epoch marker not bumped after the sent mark", zap.Error(lerr))
 		}
 		if slot.Late() {
 			// Too late for the rate's schedule: nothing is sent, so the

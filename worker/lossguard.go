@@ -52,11 +52,16 @@ type lossGuard struct {
 
 // laneLoss is what one lane's process knows of its queue's marker.
 type laneLoss struct {
-	rdb    redis.UniversalClient
-	queue  string
-	log    *zap.Logger
-	gauge  prometheus.Gauge
-	byWhom string
+	rdb   redis.UniversalClient
+	queue string
+	// durable is the lane's replica wait: a bump counts towards the
+	// baseline only once the replicas it waits for have it, so a failover
+	// that loses only what nobody waited for is not taken for a loss of
+	// what was waited for (nil or off: every bump counts).
+	durable *store.Durable
+	log     *zap.Logger
+	gauge   prometheus.Gauge
+	byWhom  string
 
 	mu sync.Mutex
 	// The baseline: the highest counter this process got from the marker
@@ -96,9 +101,9 @@ func lossGauge(reg prometheus.Registerer) *prometheus.GaugeVec {
 }
 
 // addLane watches one lane's queue.
-func (g *lossGuard) addLane(rdb redis.UniversalClient, queue string, gauge prometheus.Gauge, log *zap.Logger) *laneLoss {
+func (g *lossGuard) addLane(rdb redis.UniversalClient, queue string, durable *store.Durable, gauge prometheus.Gauge, log *zap.Logger) *laneLoss {
 	host, _ := os.Hostname()
-	l := &laneLoss{rdb: rdb, queue: queue, gauge: gauge, log: log, byWhom: fmt.Sprintf("%s pid %d", host, os.Getpid())}
+	l := &laneLoss{rdb: rdb, queue: queue, durable: durable, gauge: gauge, log: log, byWhom: fmt.Sprintf("%s pid %d", host, os.Getpid())}
 	gauge.Set(0)
 	g.lanes = append(g.lanes, l)
 	return l
@@ -172,6 +177,8 @@ func (l *laneLoss) bump(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// A bump the replicas did not acknowledge is compared but not kept.
+	keep := l.durable.Sync(ctx) == nil
 	l.mu.Lock()
 	retry := l.unrecorded
 	l.mu.Unlock()
@@ -200,13 +207,15 @@ func (l *laneLoss) bump(ctx context.Context) error {
 		// reply says nothing the detection did not; it only raises the
 		// counter of the same marker on the same server.
 		kind = ""
-		if e.ID == l.id && e.RunID == l.runID && e.Gen > l.gen {
+		if keep && e.ID == l.id && e.RunID == l.runID && e.Gen > l.gen {
 			l.gen = e.Gen
 		}
 	case kind != "":
+		// A detection re-baselines even on a bump the replicas did not
+		// acknowledge: the old baseline is known to be gone.
 		l.era++
 		l.gen, l.id, l.runID = e.Gen, e.ID, e.RunID
-	default:
+	case keep:
 		if seen && e.RunID != runID && runID != "" && e.RunID != l.runID {
 			l.log.Info("redis restarted or failed over with wdtcancel's epoch marker intact: no lost writes seen",
 				zap.String("queue", l.queue), zap.String("old_run_id", runID), zap.String("new_run_id", e.RunID))

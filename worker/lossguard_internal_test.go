@@ -17,7 +17,7 @@ import (
 
 func newLaneLoss(t *testing.T, rdb redis.UniversalClient) *laneLoss {
 	t.Helper()
-	return newLossGuard(0).addLane(rdb, "q", prometheus.NewGauge(prometheus.GaugeOpts{Name: "g"}), zap.NewNop())
+	return newLossGuard(0).addLane(rdb, "q", nil, prometheus.NewGauge(prometheus.GaugeOpts{Name: "g"}), zap.NewNop())
 }
 
 func lossRedis(t *testing.T) *redis.Client {
@@ -184,5 +184,44 @@ func TestLaneLossNil(t *testing.T) {
 	}
 	if inc, err := l.incomplete(context.Background(), time.Now()); inc || err != nil {
 		t.Errorf("nil guard: %v, %v", inc, err)
+	}
+}
+
+// TestLaneLossUnreplicatedBumpsNotKept: with a replica wait, a bump no
+// replica acknowledged does not raise the baseline, so a failover that
+// loses only such bumps is not a loss of what the workers waited for.
+func TestLaneLossUnreplicatedBumpsNotKept(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rdb := lossRedis(t)
+	durable, err := store.NewDurable(rdb, "q", 1, 10*time.Millisecond) // no replica will answer
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := newLossGuard(0).addLane(rdb, "q", durable, prometheus.NewGauge(prometheus.GaugeOpts{Name: "g"}), zap.NewNop())
+	for range 3 {
+		if err := l.bump(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rdb.HSet(ctx, store.EpochKey("q"), "gen", 1) // the unacknowledged bumps are gone
+	l.bump(ctx)
+	if rec, _ := store.ReadLoss(ctx, rdb, "q"); rec != nil {
+		t.Fatalf("bumps no replica acknowledged counted as a loss: %+v", rec)
+	}
+	// Nor is the marker gone: its id was never acknowledged either.
+	rdb.Del(ctx, store.EpochKey("q"))
+	l.bump(ctx)
+	if rec, _ := store.ReadLoss(ctx, rdb, "q"); rec != nil {
+		t.Fatalf("a marker no replica acknowledged, gone, counted as a loss: %+v", rec)
+	}
+	// Once the replicas acknowledge again (here: the wait switched off),
+	// the baseline is kept and a loss is noticed.
+	l.durable = nil
+	l.bump(ctx)
+	rdb.HSet(ctx, store.EpochKey("q"), "gen", 1)
+	l.bump(ctx)
+	if rec, _ := store.ReadLoss(ctx, rdb, "q"); rec == nil || rec.Kind != store.LossOlderSnapshot {
+		t.Fatalf("after a kept bump, the counter going back: %+v", rec)
 	}
 }

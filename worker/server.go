@@ -274,7 +274,7 @@ func New(cfg Config) (*Worker, error) {
 	w.backlog = newBacklog(rdb, laneQueues)
 	for _, lc := range lanes {
 		l := w.newLane(lc, insp, vecs)
-		l.handler.loss = w.loss.addLane(rdb, l.queue, lostGauge.WithLabelValues(l.name), l.log)
+		l.handler.loss = w.loss.addLane(rdb, l.queue, l.handler.durable, lostGauge.WithLabelValues(l.name), l.log)
 		w.lanes = append(w.lanes, l)
 		w.byQueue[l.queue] = l
 		queues[l.queue] = 1
