@@ -16,9 +16,9 @@ import (
 
 // The loss guard notices a Redis that lost writes (store/epoch.go): it
 // bumps each queue's epoch marker every LossCheckInterval, and each lane's
-// handler bumps it again right after writing a sent mark, so a snapshot
-// taken before that mark cannot be restored without the counter going back
-// below what this process saw. A detection is recorded in Redis for every
+// handler bumps it again after writing a sent mark (and making it durable)
+// and before calling, so a snapshot taken before that mark cannot be
+// restored without the counter going back below what this process saw. A detection is recorded in Redis for every
 // worker and producer, logged once with what to do, turns /readyz red and
 // sets wdtcancel_redis_writes_lost until an operator runs
 // `wdtcancel redis-loss ack --yes`; meanwhile every rejection is filed
@@ -247,14 +247,11 @@ func (l *laneLoss) bump(ctx context.Context) error {
 			l.log.Error("redis lost writes, and the loss record could not be written yet; this worker reports it and retries", zap.Error(err))
 			l.unrecorded = &rec
 		}
-		l.active = &rec
+		l.active, l.logged = &rec, rec.DetectedAt
 		l.mu.Unlock()
 		l.log.Error("redis lost writes: "+rec.Describe(),
 			zap.String("queue", l.queue), zap.String("kind", kind), zap.Int64("last_seen_epoch", gen), zap.Int64("found_epoch", e.Gen),
 			zap.String("old_run_id", runID), zap.String("new_run_id", e.RunID))
-		l.mu.Lock()
-		l.logged = rec.DetectedAt
-		l.mu.Unlock()
 	}
 	l.report()
 	return nil
