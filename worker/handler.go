@@ -262,9 +262,13 @@ func (h *Handler) call(ctx context.Context, at *attempt) (Situation, error) {
 			return Situation{Category: wdt.Redis}, fmt.Errorf("sent mark not durable, call not sent: %w", merr)
 		}
 		// Bumped after the mark: a snapshot without the mark is a snapshot
-		// older than the counter this process now knows (lossguard.go).
+		// older than the counter this process now knows (lossguard.go). A
+		// bump that fails would leave that gap: nothing is sent, the mark
+		// goes, and the task comes back soon without using a retry.
 		if lerr := h.loss.bump(ctx); lerr != nil {
-			h.log.Debug("epoch marker not bumped after the sent mark", zap.Error(lerr))
+			slot.Release(ctx)
+			h.memory.Answered(ctx, at.no)
+			return Situation{Category: wdt.Redis}, fmt.Errorf("epoch marker not bumped after the sent mark, call not sent: %w", lerr)
 		}
 		if slot.Late() {
 			// Too late for the rate's schedule: nothing is sent, so the

@@ -43,6 +43,9 @@ const (
 	// LossOlderSnapshot: the marker's counter went back; Redis restarted
 	// from a snapshot older than writes it had acknowledged.
 	LossOlderSnapshot = "older_snapshot"
+	// LossUnreadable: a loss record is there but does not decode; it is
+	// taken as a loss of unknown kind until acknowledged.
+	LossUnreadable = "unreadable"
 )
 
 // Epoch is one reading of a queue's marker, taken by BumpEpoch.
@@ -89,8 +92,11 @@ type Loss struct {
 // lost and what to do.
 func (l *Loss) Describe() string {
 	what := "restarted from a snapshot older than writes it had acknowledged"
-	if l.Kind == LossEmpty {
+	switch l.Kind {
+	case LossEmpty:
 		what = "came back empty"
+	case LossUnreadable:
+		what = "left a loss record that cannot be read (" + LossKey(l.Queue) + ")"
 	}
 	return fmt.Sprintf("redis lost writes of queue %s: it %s (detected %s): tasks enqueued before then may be gone and "+
 		"every rejection is filed ambiguous; re-enqueue the numbers from the ERP (safe: the number is the task ID, a "+
@@ -136,12 +142,13 @@ func BumpEpoch(ctx context.Context, rdb redis.Scripter, queue string) (Epoch, er
 	e.Gen, e.Created = gen, created == 1
 	e.ID, _ = v[1].(string)
 	e.RunID, _ = v[5].(string)
+	// A record that does not decode must not stop the workers: it counts
+	// as a loss (the cautious reading) until acknowledged; an unreadable
+	// acknowledged one sets no horizon.
 	if e.Loss, err = decodeLoss(v[3]); err != nil {
-		return e, fmt.Errorf("loss record of %s: %w", queue, err)
+		e.Loss = &Loss{Queue: queue, Kind: LossUnreadable}
 	}
-	if e.Acked, err = decodeLoss(v[4]); err != nil {
-		return e, fmt.Errorf("acknowledged loss record of %s: %w", queue, err)
-	}
+	e.Acked, _ = decodeLoss(v[4])
 	return e, nil
 }
 

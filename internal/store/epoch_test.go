@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -113,8 +114,13 @@ func TestLossRecordCorrupt(t *testing.T) {
 	rdb := newRedis(t)
 	ctx := context.Background()
 	rdb.Set(ctx, LossKey("q"), "not json", 0)
-	if _, err := BumpEpoch(ctx, rdb, "q"); !errors.Is(err, ErrCorrupt) {
-		t.Errorf("bump over a corrupt record: %v, want ErrCorrupt", err)
+	if _, err := ReadLoss(ctx, rdb, "q"); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("read of a corrupt record: %v, want ErrCorrupt", err)
+	}
+	// The workers go on, taking it as a loss.
+	e, err := BumpEpoch(ctx, rdb, "q")
+	if err != nil || e.Loss == nil || e.Loss.Kind != LossUnreadable || !strings.Contains(e.Loss.Describe(), LossKey("q")) {
+		t.Errorf("bump over a corrupt record: %+v, %v; want an unreadable loss naming the key", e.Loss, err)
 	}
 	if _, err := AckLoss(ctx, rdb, "q", time.Now()); err != nil {
 		t.Errorf("ack of a corrupt record: %v", err)
