@@ -26,7 +26,7 @@ import (
 // scriptsRunOnCluster names every Lua script of the module (a
 // `redis.NewScript` assignment) that TestEveryScriptOnCluster runs. A new
 // script fails the test until it is run there too.
-var scriptsRunOnCluster = []string{"ackScript", "acquireScript", "bumpScript", "cooldownScript", "deleteIfUnchanged", "openIfFailingScript", "removeArchivedCmd", "writeResultIfTask"}
+var scriptsRunOnCluster = []string{"ackScript", "acquireScript", "bumpFastScript", "bumpScript", "cooldownScript", "deleteIfUnchanged", "openIfFailingScript", "removeArchivedCmd", "writeResultIfTask"}
 
 // TestEveryScriptOnCluster runs every Lua script and every multi-key
 // command of wdtcancel (the limiter's, the breaker's, the outcome memory's,
@@ -166,6 +166,11 @@ func TestEveryScriptOnCluster(t *testing.T) {
 	must("bump the epoch marker (bumpScript)", err)
 	if e.Gen != 1 || !e.Created || e.RunID == "" {
 		t.Errorf("first bump on the cluster: %+v, want gen 1, created, the master's run_id", e)
+	}
+	fe, err := store.BumpEpochFast(ctx, rdb, q)
+	must("bump the epoch marker (bumpFastScript)", err)
+	if fe.Gen != 2 || fe.ID != e.ID {
+		t.Errorf("fast bump on the cluster: %+v, want gen 2 of marker %s", fe, e.ID)
 	}
 	_, err = store.RecordLoss(ctx, rdb, store.Loss{Queue: q, Kind: store.LossEmpty, DetectedAt: time.Now()})
 	must("record a loss", err)

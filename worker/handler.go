@@ -265,7 +265,7 @@ func (h *Handler) call(ctx context.Context, at *attempt) (Situation, error) {
 		// older than the counter this process now knows (lossguard.go). A
 		// bump that fails would leave that gap: nothing is sent, the mark
 		// goes, and the task comes back soon without using a retry.
-		if lerr := h.loss.bump(ctx); lerr != nil {
+		if lerr := h.loss.bumpFast(ctx); lerr != nil {
 			slot.Release(ctx)
 			h.memory.Answered(ctx, at.no)
 			return Situation{Category: wdt.Redis}, fmt.Errorf("epoch marker not bumped after the sent mark, call not sent: %w", lerr)

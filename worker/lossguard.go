@@ -165,7 +165,13 @@ func (g *lossGuard) reasons() []string {
 // bump bumps the marker, compares what came back with what this process
 // saw before, and records and reports a loss. Safe for concurrent use and
 // on a nil laneLoss (a handler driven without a worker).
-func (l *laneLoss) bump(ctx context.Context) error {
+func (l *laneLoss) bump(ctx context.Context) error { return l.bumpWith(ctx, false) }
+
+// bumpFast is the bump after each sent mark: the counter only, without the
+// server's run_id and the loss records, which the periodic bump reads.
+func (l *laneLoss) bumpFast(ctx context.Context) error { return l.bumpWith(ctx, true) }
+
+func (l *laneLoss) bumpWith(ctx context.Context, fast bool) error {
 	if l == nil {
 		return nil
 	}
@@ -173,7 +179,14 @@ func (l *laneLoss) bump(ctx context.Context) error {
 	seen, gen, id, runID, era := l.seen, l.gen, l.id, l.runID, l.era
 	l.mu.Unlock()
 
-	e, err := store.BumpEpoch(ctx, l.rdb, l.queue)
+	var e store.Epoch
+	var err error
+	if fast {
+		e, err = store.BumpEpochFast(ctx, l.rdb, l.queue)
+		e.RunID = runID // not read: compared as unchanged, never stored
+	} else {
+		e, err = store.BumpEpoch(ctx, l.rdb, l.queue)
+	}
 	if err != nil {
 		return err
 	}
@@ -182,7 +195,7 @@ func (l *laneLoss) bump(ctx context.Context) error {
 	l.mu.Lock()
 	retry := l.unrecorded
 	l.mu.Unlock()
-	if retry != nil {
+	if retry != nil && !fast {
 		if rec, err := store.RecordLoss(ctx, l.rdb, *retry); err == nil {
 			l.mu.Lock()
 			l.unrecorded = nil
@@ -215,18 +228,23 @@ func (l *laneLoss) bump(ctx context.Context) error {
 		// acknowledge: the old baseline is known to be gone.
 		l.era++
 		l.gen, l.id, l.runID = e.Gen, e.ID, e.RunID
+		if fast {
+			l.runID = "" // the new server's is not known yet
+		}
 	case keep:
 		if seen && e.RunID != runID && runID != "" && e.RunID != l.runID {
 			l.log.Info("redis restarted or failed over with wdtcancel's epoch marker intact: no lost writes seen",
 				zap.String("queue", l.queue), zap.String("old_run_id", runID), zap.String("new_run_id", e.RunID))
 		}
 		l.seen = true
-		l.id, l.runID = e.ID, e.RunID
+		if l.id = e.ID; !fast {
+			l.runID = e.RunID
+		}
 		if e.Gen > l.gen {
 			l.gen = e.Gen
 		}
 	}
-	if !stale {
+	if !stale && !fast {
 		l.active, l.acked = e.Loss, e.Acked
 		if l.active == nil && l.unrecorded != nil {
 			l.active = l.unrecorded
@@ -235,9 +253,13 @@ func (l *laneLoss) bump(ctx context.Context) error {
 	l.mu.Unlock()
 
 	if kind != "" {
+		newRunID := e.RunID
+		if fast {
+			newRunID = ""
+		}
 		rec, err := store.RecordLoss(context.WithoutCancel(ctx), l.rdb, store.Loss{
 			Queue: l.queue, Kind: kind, DetectedAt: time.Now().UTC(),
-			LastSeenEpoch: gen, FoundEpoch: e.Gen, OldRunID: runID, NewRunID: e.RunID, DetectedBy: l.byWhom,
+			LastSeenEpoch: gen, FoundEpoch: e.Gen, OldRunID: runID, NewRunID: newRunID, DetectedBy: l.byWhom,
 		})
 		l.mu.Lock()
 		if err != nil {
@@ -251,7 +273,7 @@ func (l *laneLoss) bump(ctx context.Context) error {
 		l.mu.Unlock()
 		l.log.Error("redis lost writes: "+rec.Describe(),
 			zap.String("queue", l.queue), zap.String("kind", kind), zap.Int64("last_seen_epoch", gen), zap.Int64("found_epoch", e.Gen),
-			zap.String("old_run_id", runID), zap.String("new_run_id", e.RunID))
+			zap.String("old_run_id", runID), zap.String("new_run_id", newRunID))
 	}
 	l.report()
 	return nil

@@ -58,47 +58,58 @@ func TestLaneLossDetects(t *testing.T) {
 		}, store.LossOlderSnapshot},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			ctx := context.Background()
-			rdb := lossRedis(t)
-			l := newLaneLoss(t, rdb)
-			for range 3 {
-				if err := l.bump(ctx); err != nil {
-					t.Fatal(err)
-				}
+		for _, fast := range []bool{false, true} {
+			name := tt.name + ", noticed by the periodic bump"
+			if fast {
+				name = tt.name + ", noticed by a call's bump"
 			}
-			tt.happen(ctx, rdb)
-			if err := l.bump(ctx); err != nil {
-				t.Fatal(err)
-			}
-			rec, err := store.ReadLoss(ctx, rdb, "q")
-			if err != nil {
-				t.Fatal(err)
-			}
-			got := ""
-			if rec != nil {
-				got = rec.Kind
-			}
-			if got != tt.want {
-				t.Fatalf("loss recorded %q (%+v), want %q", got, rec, tt.want)
-			}
-			if want := map[bool]float64{true: 1, false: 0}[tt.want != ""]; testutil.ToFloat64(l.gauge) != want {
-				t.Errorf("gauge %v, want %v", testutil.ToFloat64(l.gauge), want)
-			}
-			inc, err := l.incomplete(ctx, time.Now())
-			if err != nil || inc != (tt.want != "") {
-				t.Errorf("incomplete: %v, %v; want %v", inc, err, tt.want != "")
-			}
-			// One loss is one detection: the next bumps compare with the
-			// new baseline.
-			for range 3 {
-				l.bump(ctx)
-			}
-			if rec, _ := store.ReadLoss(ctx, rdb, "q"); rec != nil && rec.Detections != 1 {
-				t.Errorf("%d detections of one loss", rec.Detections)
-			}
-		})
+			t.Run(name, func(t *testing.T) {
+				t.Parallel()
+				testLaneLossDetects(t, tt.happen, tt.want, fast)
+			})
+		}
+	}
+}
+
+func testLaneLossDetects(t *testing.T, happen func(context.Context, *redis.Client), want string, fast bool) {
+	ctx := context.Background()
+	rdb := lossRedis(t)
+	l := newLaneLoss(t, rdb)
+	for range 3 {
+		if err := l.bump(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	happen(ctx, rdb)
+	if err := l.bumpWith(ctx, fast); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := store.ReadLoss(ctx, rdb, "q")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := ""
+	if rec != nil {
+		got = rec.Kind
+	}
+	if got != want {
+		t.Fatalf("loss recorded %q (%+v), want %q", got, rec, want)
+	}
+	if g := map[bool]float64{true: 1, false: 0}[want != ""]; testutil.ToFloat64(l.gauge) != g {
+		t.Errorf("gauge %v, want %v", testutil.ToFloat64(l.gauge), g)
+	}
+	inc, err := l.incomplete(ctx, time.Now())
+	if err != nil || inc != (want != "") {
+		t.Errorf("incomplete: %v, %v; want %v", inc, err, want != "")
+	}
+	// One loss is one detection: the next bumps compare with the new
+	// baseline.
+	for range 3 {
+		l.bump(ctx)
+		l.bumpFast(ctx)
+	}
+	if rec, _ := store.ReadLoss(ctx, rdb, "q"); rec != nil && rec.Detections != 1 {
+		t.Errorf("%d detections of one loss", rec.Detections)
 	}
 }
 
@@ -116,8 +127,8 @@ func TestLaneLossConcurrentBumps(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				for range 100 {
-					if err := l.bump(ctx); err != nil {
+				for i := range 100 {
+					if err := l.bumpWith(ctx, i%2 == 0); err != nil {
 						t.Error(err)
 						return
 					}
