@@ -17,6 +17,12 @@ import (
 // or done longer ago than the retention.
 var ErrNotFound = errors.New("no task and no dead-letter record for this number")
 
+// ErrMaybeLost is wrapped beside ErrNotFound while Redis is known to have
+// lost writes of the queue (store.Loss, `wdtcancel redis-loss show`): a
+// number wdtcancel cannot find may have been enqueued and lost with them.
+var ErrMaybeLost = errors.New("redis lost writes of this queue, so it may have been enqueued and lost: re-enqueue it " +
+	"(safe: the number is the task ID, and a number still queued is refused as a duplicate)")
+
 // ErrCorruptRecord is wrapped when a number's dead-letter record is not a
 // record (store.ErrCorrupt).
 var ErrCorruptRecord = store.ErrCorrupt
@@ -39,6 +45,9 @@ type Status struct {
 	NextAttemptAt *time.Time      `json:"next_attempt_at,omitempty"`
 	CompletedAt   *time.Time      `json:"completed_at,omitempty"`
 	DeadLetter    json.RawMessage `json:"dead_letter,omitempty"`
+	// RedisLoss is the unacknowledged record of writes Redis lost, given
+	// with a number that is not found: it may have been lost with them.
+	RedisLoss *store.Loss `json:"redis_loss,omitempty"`
 }
 
 // Status looks a number of the client's seller up in asynq and in the
@@ -71,7 +80,7 @@ func (c *Client) Status(ctx context.Context, raw string) (Status, error) {
 	switch {
 	case errors.Is(err, asynq.ErrTaskNotFound), errors.Is(err, asynq.ErrQueueNotFound):
 		if st.DeadLetter == nil {
-			return st, fmt.Errorf("%s%s: %w", no, c.ofSeller(), ErrNotFound)
+			return c.notFound(ctx, st)
 		}
 	case err != nil:
 		return Status{}, unavailable(err)
@@ -111,4 +120,19 @@ func (c *Client) ofSeller() string {
 		return ""
 	}
 	return " of seller " + c.seller
+}
+
+// notFound is the answer for a number wdtcancel knows nothing of: never
+// enqueued, done longer ago than the retention, or, while Redis is known to
+// have lost writes, lost with them (ErrMaybeLost, and Status.RedisLoss).
+func (c *Client) notFound(ctx context.Context, st Status) (Status, error) {
+	loss, err := store.ReadLoss(ctx, c.rdb, c.queue)
+	if err != nil && !errors.Is(err, store.ErrCorrupt) {
+		return Status{}, unavailable(err)
+	}
+	if loss != nil {
+		st.RedisLoss = loss
+		return st, fmt.Errorf("%s%s: %w; %w (detected %s)", st.PreStockinNo, c.ofSeller(), ErrNotFound, ErrMaybeLost, loss.DetectedAt.UTC().Format(time.RFC3339))
+	}
+	return st, fmt.Errorf("%s%s: %w", st.PreStockinNo, c.ofSeller(), ErrNotFound)
 }

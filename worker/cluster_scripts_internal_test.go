@@ -26,7 +26,7 @@ import (
 // scriptsRunOnCluster names every Lua script of the module (a
 // `redis.NewScript` assignment) that TestEveryScriptOnCluster runs. A new
 // script fails the test until it is run there too.
-var scriptsRunOnCluster = []string{"acquireScript", "cooldownScript", "deleteIfUnchanged", "openIfFailingScript", "removeArchivedCmd", "writeResultIfTask"}
+var scriptsRunOnCluster = []string{"ackScript", "acquireScript", "bumpFastScript", "bumpScript", "cooldownScript", "deleteIfUnchanged", "openIfFailingScript", "removeArchivedCmd", "writeResultIfTask"}
 
 // TestEveryScriptOnCluster runs every Lua script and every multi-key
 // command of wdtcancel (the limiter's, the breaker's, the outcome memory's,
@@ -160,12 +160,30 @@ func TestEveryScriptOnCluster(t *testing.T) {
 	must("durable", err)
 	must("WAIT 1 on the queue's master", dur.Sync(ctx))
 
+	// Redis loss detection: bumpScript (with INFO inside the script, on
+	// the queue's master), the loss record, ackScript.
+	e, err := store.BumpEpoch(ctx, rdb, q)
+	must("bump the epoch marker (bumpScript)", err)
+	if e.Gen != 1 || !e.Created || e.RunID == "" {
+		t.Errorf("first bump on the cluster: %+v, want gen 1, created, the master's run_id", e)
+	}
+	fe, err := store.BumpEpochFast(ctx, rdb, q)
+	must("bump the epoch marker (bumpFastScript)", err)
+	if fe.Gen != 2 || fe.ID != e.ID {
+		t.Errorf("fast bump on the cluster: %+v, want gen 2 of marker %s", fe, e.ID)
+	}
+	_, err = store.RecordLoss(ctx, rdb, store.Loss{Queue: q, Kind: store.LossEmpty, DetectedAt: time.Now()})
+	must("record a loss", err)
+	_, err = store.AckLoss(ctx, rdb, q, time.Now())
+	must("acknowledge a loss (ackScript)", err)
+
 	// Every key of the queue is in the queue's slot (MULTI and pipelines
 	// that go-redis would otherwise split per slot without a word).
 	want := redisserver.Slot(q)
 	for _, k := range []string{store.DeadLetterKey(q), store.SentKey(q, "N"), store.UnknownKey(q, "N"), store.ConfirmedKey(q, "N"),
 		store.RateTATKey(q), store.InflightKey(q), store.CooldownKey(q), store.BreakerOpenKey(q), store.BreakerFailsKey(q),
-		store.BreakerAliveKey(q), store.BreakerProbeKey(q), store.ProbeKey(q), store.SettingsKey(q), "asynq:{" + q + "}:t:N"} {
+		store.BreakerAliveKey(q), store.BreakerProbeKey(q), store.ProbeKey(q), store.SettingsKey(q),
+		store.EpochKey(q), store.LossKey(q), store.LossAckedKey(q), "asynq:{" + q + "}:t:N"} {
 		if s := redisserver.Slot(k); s != want {
 			t.Errorf("%s is in slot %d, the queue's is %d", k, s, want)
 		}

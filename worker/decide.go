@@ -60,6 +60,12 @@ type Situation struct {
 	// BreakerOpen: the shared circuit breaker is open, counting this
 	// attempt's failure.
 	BreakerOpen bool
+	// MemoryIncomplete: Redis lost writes (restarted empty or from an
+	// older snapshot) since this number may have been called, so the
+	// outcome memory may lack the sent mark of a call that cancelled the
+	// order: a rejection proves nothing was applied no more than after
+	// an unknown outcome.
+	MemoryIncomplete bool
 }
 
 // Decision is what the handler carries out.
@@ -114,6 +120,9 @@ func Decide(s Situation, d Delays) Decision {
 			// editable" now only says it is already cancelled.
 			return Decision{Action: ActDone, Category: wdt.Cancelled, Note: "already confirmed cancelled by an earlier attempt"}
 		}
+		if s.MemoryIncomplete && !s.Unknown {
+			return Decision{Action: ActDead, Category: wdt.Rejected, Ambiguous: true, Note: lossNote}
+		}
 		return Decision{Action: ActDead, Category: wdt.Rejected, Ambiguous: s.Unknown}
 	case wdt.RateLimited:
 		if !s.Called {
@@ -133,6 +142,9 @@ func Decide(s Situation, d Delays) Decision {
 			return Decision{Action: ActHold, Category: s.Category, Delay: d.BreakerHold, Note: "circuit breaker open: the WDT endpoint is failing for every order"}
 		}
 		if s.Retried+1 >= s.Limit {
+			if s.MemoryIncomplete && !s.Unknown && s.Category != wdt.UnknownOutcome {
+				return Decision{Action: ActDead, Category: wdt.Exhausted, Ambiguous: true, Note: lossNote}
+			}
 			return Decision{Action: ActDead, Category: wdt.Exhausted, Ambiguous: s.Unknown || s.Category == wdt.UnknownOutcome}
 		}
 		return Decision{Action: ActRetry, Category: s.Category}

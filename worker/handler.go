@@ -105,6 +105,10 @@ type Handler struct {
 	// lose (store.Durable); off unless --redis-wait-replicas.
 	durable *store.Durable
 
+	// loss is the lane's Redis loss detection (lossguard.go); nil in
+	// tests that drive the handler alone.
+	loss *laneLoss
+
 	faultsMu     sync.Mutex
 	loggedFaults map[string]bool
 
@@ -158,6 +162,9 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		confirmed, unknown, merr := h.memory.Recall(ctx, at.no)
 		if merr == nil && !confirmed {
 			confirmed, merr = h.resultConfirms(at.id)
+		}
+		if merr == nil {
+			sit.MemoryIncomplete, merr = h.loss.incomplete(ctx, at.payload.RequestedAt)
 		}
 		if merr != nil {
 			err = fmt.Errorf("cannot read outcome memory before deciding: %w", merr)
@@ -253,6 +260,15 @@ func (h *Handler) call(ctx context.Context, at *attempt) (Situation, error) {
 			slot.Release(ctx)
 			h.memory.Answered(ctx, at.no)
 			return Situation{Category: wdt.Redis}, fmt.Errorf("sent mark not durable, call not sent: %w", merr)
+		}
+		// Bumped after the mark: a snapshot without the mark is a snapshot
+		// older than the counter this process now knows (lossguard.go). A
+		// bump that fails would leave that gap: nothing is sent, the mark
+		// goes, and the task comes back soon without using a retry.
+		if lerr := h.loss.bumpFast(ctx); lerr != nil {
+			slot.Release(ctx)
+			h.memory.Answered(ctx, at.no)
+			return Situation{Category: wdt.Redis}, fmt.Errorf("epoch marker not bumped after the sent mark, call not sent: %w", lerr)
 		}
 		if slot.Late() {
 			// Too late for the rate's schedule: nothing is sent, so the
@@ -494,6 +510,9 @@ func (h *Handler) carryOut(ctx context.Context, at *attempt, d Decision, err err
 	}
 	if d.Ambiguous {
 		rec.Ambiguous, rec.AmbiguousReason = true, AmbiguousExplanation
+		if d.Note == lossNote {
+			rec.AmbiguousReason = lossNote
+		}
 	}
 	return h.bury(ctx, at, rec, err)
 }
@@ -577,7 +596,9 @@ func lastError(rec Record, err error) error {
 	} else if err != nil {
 		fmt.Fprintf(&b, ": %v", err)
 	}
-	if rec.Ambiguous {
+	if rec.Ambiguous && rec.AmbiguousReason == lossNote {
+		b.WriteString(" (ambiguous: Redis lost writes since this order may have been called, the order may have been cancelled by an earlier call)")
+	} else if rec.Ambiguous {
 		b.WriteString(" (ambiguous: an earlier response was lost, the order may have been cancelled by that attempt)")
 	}
 	return errors.New(b.String())

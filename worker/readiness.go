@@ -28,6 +28,9 @@ type Readiness struct {
 	// writes, not at the guard's next period.
 	refresh     func(context.Context) error
 	refreshedAt atomic.Int64
+	// lostWrites reports the Redis data losses known (lossguard.go), one
+	// reason each; nil: none watched.
+	lostWrites func() []string
 
 	mu sync.Mutex
 	// Redis guard (redisguard.go): eviction policy and write probe.
@@ -125,6 +128,15 @@ func (r *Readiness) Check(ctx context.Context) ReadyReport {
 		rep.Ready = false
 		rep.Redis = state
 		rep.Reasons = append(rep.Reasons, reasons...)
+	}
+	if r.lostWrites != nil {
+		if reasons := r.lostWrites(); len(reasons) > 0 {
+			rep.Ready = false
+			if rep.Redis == "ok" {
+				rep.Redis = RedisLostWrites
+			}
+			rep.Reasons = append(rep.Reasons, reasons...)
+		}
 	}
 	if r.shuttingDown.Load() {
 		rep.Ready = false

@@ -87,6 +87,9 @@ type Config struct {
 	// RedisCheckInterval is how often the eviction policy and a write
 	// probe are checked (DefaultRedisCheckInterval).
 	RedisCheckInterval time.Duration
+	// LossCheckInterval is how often each queue's epoch marker is bumped
+	// to notice a Redis that lost writes (DefaultLossCheckInterval).
+	LossCheckInterval time.Duration
 
 	Logger   *zap.Logger
 	Registry *prometheus.Registry
@@ -151,6 +154,7 @@ type Worker struct {
 	opsDone  chan error
 	closers  []func() error
 	guard    *redisGuard
+	loss     *lossGuard
 
 	shutdownOnce sync.Once
 }
@@ -256,6 +260,9 @@ func New(cfg Config) (*Worker, error) {
 	w.closers = append(w.closers, rdb.Close)
 	w.guard = newRedisGuard(rdb, cfg.Queue, cfg.AllowEviction, cfg.RedisCheckInterval, cfg.Logger, w.ready)
 	w.ready.refresh = w.guard.check
+	w.loss = newLossGuard(cfg.LossCheckInterval)
+	w.ready.lostWrites = w.loss.reasons
+	lostGauge := lossGauge(reg)
 	insp := asynq.NewInspectorFromRedisClient(rdb)
 	vecs := newMetricVecs(reg)
 	queues := make(map[string]int, len(lanes))
@@ -267,6 +274,7 @@ func New(cfg Config) (*Worker, error) {
 	w.backlog = newBacklog(rdb, laneQueues)
 	for _, lc := range lanes {
 		l := w.newLane(lc, insp, vecs)
+		l.handler.loss = w.loss.addLane(rdb, l.queue, l.handler.durable, lostGauge.WithLabelValues(l.name), l.log)
 		w.lanes = append(w.lanes, l)
 		w.byQueue[l.queue] = l
 		queues[l.queue] = 1
@@ -489,6 +497,9 @@ func (w *Worker) Start(ctx context.Context) error {
 	if err := w.guard.atStart(ctx); err != nil {
 		return err
 	}
+	// The first bump sets this process's baseline and reads a loss other
+	// processes recorded, so readiness shows it from the start.
+	w.loss.check(ctx)
 	if w.cfg.Listen != "" {
 		ln, err := w.listenOps()
 		if err != nil {
@@ -506,6 +517,7 @@ func (w *Worker) Start(ctx context.Context) error {
 		return fmt.Errorf("start asynq server: %w", err)
 	}
 	w.guard.start()
+	w.loss.start()
 	w.watch.start()
 	if len(w.lanes) > 1 {
 		w.backlog.start()
@@ -565,6 +577,7 @@ func (w *Worker) shutdown() {
 // or failed to start. Shutdown calls it.
 func (w *Worker) Close() {
 	w.guard.stop()
+	w.loss.stop()
 	w.watch.stop()
 	w.backlog.stop()
 	w.closeOps()

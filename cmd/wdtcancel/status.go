@@ -89,6 +89,12 @@ func newStatusCmd() *cobra.Command {
 func printStatus(w io.Writer, st enqueue.Status) {
 	fmt.Fprintf(w, "%s: %s\n", st.PreStockinNo, st.State)
 	fmt.Fprintf(w, "  seller:        %s\n", st.Seller)
+	if st.State == "unknown" && st.RedisLoss != nil {
+		fmt.Fprintf(w, "  not found, and Redis lost writes of queue %s (detected %s): it may have been enqueued and lost;\n"+
+			"  re-enqueue it (safe: the number is the task ID); see `wdtcancel redis-loss show`\n",
+			st.Queue, st.RedisLoss.DetectedAt.UTC().Format(time.RFC3339))
+		return
+	}
 	if st.State == "unknown" {
 		fmt.Fprintf(w, "  never enqueued for seller %s, or done longer ago than the retention (7 days by default)\n", st.Seller)
 		return

@@ -81,6 +81,17 @@ func BreakerProbeKey(queue string) string { return queuePrefix(queue) + "breaker
 // that on a cluster it probes the master holding the queue.
 func ProbeKey(queue string) string { return queuePrefix(queue) + "probe" }
 
+// EpochKey is the epoch marker of queue (epoch.go): a hash with a counter
+// every worker bumps ("gen") and the id chosen when it was created ("id"),
+// by which a worker notices that Redis lost writes. No TTL.
+func EpochKey(queue string) string { return queuePrefix(queue) + "epoch" }
+
+// LossKey holds the unacknowledged record (JSON) of writes Redis lost,
+// written by the worker that noticed; LossAckedKey the last one an operator
+// acknowledged. No TTL.
+func LossKey(queue string) string      { return queuePrefix(queue) + "loss" }
+func LossAckedKey(queue string) string { return queuePrefix(queue) + "loss:acked" }
+
 // SettingsKey is the hash of settings the workers of queue publish for the
 // producers' views: field max_retry = the worker's --max-retry, so `status`
 // shows the budget the worker really applies. No TTL; the last worker to

@@ -29,6 +29,9 @@ func TestKeysAreByteIdentical(t *testing.T) {
 		{"breaker alive", BreakerAliveKey(q), "wdtcancel:{wdt-cancel}:breaker:alive"},
 		{"breaker probe", BreakerProbeKey(q), "wdtcancel:{wdt-cancel}:breaker:probe"},
 		{"write probe", ProbeKey(q), "wdtcancel:{wdt-cancel}:probe"},
+		{"epoch marker", EpochKey(q), "wdtcancel:{wdt-cancel}:epoch"},
+		{"loss record", LossKey(q), "wdtcancel:{wdt-cancel}:loss"},
+		{"acknowledged loss record", LossAckedKey(q), "wdtcancel:{wdt-cancel}:loss:acked"},
 		{"other queue", DeadLetterKey("bench-1-mem"), "wdtcancel:{bench-1-mem}:dlq"},
 		{"scan pattern", QueuePattern(q), "wdtcancel:{wdt-cancel}:*"},
 		{"scan pattern escapes globs", QueuePattern(`a*b?[c]\`), `wdtcancel:{a\*b\?\[c\]\\}:*`},
@@ -50,7 +53,7 @@ func TestQueuePatternMatchesOnlyItsQueue(t *testing.T) {
 	keysOf := func(q string) []string {
 		return []string{DeadLetterKey(q), SentKey(q, "N1"), UnknownKey(q, "N1"), ConfirmedKey(q, "N1"),
 			RateTATKey(q), InflightKey(q), CooldownKey(q), BreakerOpenKey(q), BreakerFailsKey(q),
-			BreakerAliveKey(q), BreakerProbeKey(q), ProbeKey(q)}
+			BreakerAliveKey(q), BreakerProbeKey(q), ProbeKey(q), EpochKey(q), LossKey(q), LossAckedKey(q)}
 	}
 	for _, q := range []string{"q", "q2", "q*", "[q]"} {
 		for _, k := range keysOf(q) {

@@ -1,0 +1,322 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+
+	"github.com/wdtcancel/wdtcancel/internal/store"
+)
+
+// The loss guard notices a Redis that lost writes (store/epoch.go): it
+// bumps each queue's epoch marker every LossCheckInterval, and each lane's
+// handler bumps it again after writing a sent mark (and making it durable)
+// and before calling, so a snapshot taken before that mark cannot be
+// restored without the counter going back below what this process saw. A detection is recorded in Redis for every
+// worker and producer, logged once with what to do, turns /readyz red and
+// sets wdtcancel_redis_writes_lost until an operator runs
+// `wdtcancel redis-loss ack --yes`; meanwhile every rejection is filed
+// ambiguous (Situation.MemoryIncomplete).
+
+// DefaultLossCheckInterval is how often the worker bumps the epoch markers:
+// readiness turns red within about this long after Redis came back.
+const DefaultLossCheckInterval = time.Second
+
+// RedisLostWrites is ReadyReport.Redis while a loss is known.
+const RedisLostWrites = "lost_writes"
+
+// lossClockMargin widens the horizon of an acknowledged loss: an order
+// whose payload says it was requested up to this long after the loss was
+// detected is still treated as possibly called before it, since the
+// producer's clock is not the worker's.
+const lossClockMargin = 2 * time.Minute
+
+// lossNote is the Decision note of a rejection filed ambiguous because
+// Redis lost writes, and the dead-letter record's ambiguous reason.
+const lossNote = "Redis lost writes (see `wdtcancel redis-loss show`) since this order may have been called: " +
+	"an earlier call may have cancelled it and its record be gone; check the order in WDT before a re-drive"
+
+// lossGuard runs the epoch check of every lane of a worker.
+type lossGuard struct {
+	lanes    []*laneLoss
+	interval time.Duration
+	cancel   context.CancelFunc
+	done     chan struct{}
+}
+
+// laneLoss is what one lane's process knows of its queue's marker.
+type laneLoss struct {
+	rdb   redis.UniversalClient
+	queue string
+	// durable is the lane's replica wait: a bump counts towards the
+	// baseline only once the replicas it waits for have it, so a failover
+	// that loses only what nobody waited for is not taken for a loss of
+	// what was waited for (nil or off: every bump counts).
+	durable *store.Durable
+	log     *zap.Logger
+	gauge   prometheus.Gauge
+	byWhom  string
+
+	mu sync.Mutex
+	// The baseline: the highest counter this process got from the marker
+	// with this id on the server with this run_id; era counts detections,
+	// so a reply to a bump sent before one does not move the new baseline.
+	seen  bool
+	gen   int64
+	id    string
+	runID string
+	era   uint64
+	// active is the unacknowledged loss record, acked the last
+	// acknowledged one, as last read.
+	active, acked *store.Loss
+	// logged is the detection time of the record last logged.
+	logged time.Time
+	// unrecorded is a detection whose record could not be written yet:
+	// the next bump writes it (the marker is re-baselined, so nothing
+	// would detect it again).
+	unrecorded *store.Loss
+}
+
+func newLossGuard(interval time.Duration) *lossGuard {
+	if interval <= 0 {
+		interval = DefaultLossCheckInterval
+	}
+	return &lossGuard{interval: interval}
+}
+
+// lossGauge is wdtcancel_redis_writes_lost, one series per seller.
+func lossGauge(reg prometheus.Registerer) *prometheus.GaugeVec {
+	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "wdtcancel_redis_writes_lost",
+		Help: "1 while Redis is known to have lost writes of the seller's queue (restarted empty or from an older snapshot) and no operator has run `wdtcancel redis-loss ack --yes`.",
+	}, []string{SellerLabel})
+	reg.MustRegister(g)
+	return g
+}
+
+// addLane watches one lane's queue.
+func (g *lossGuard) addLane(rdb redis.UniversalClient, queue string, durable *store.Durable, gauge prometheus.Gauge, log *zap.Logger) *laneLoss {
+	host, _ := os.Hostname()
+	l := &laneLoss{rdb: rdb, queue: queue, durable: durable, gauge: gauge, log: log, byWhom: fmt.Sprintf("%s pid %d", host, os.Getpid())}
+	gauge.Set(0)
+	g.lanes = append(g.lanes, l)
+	return l
+}
+
+// check bumps every lane's marker once.
+func (g *lossGuard) check(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	for _, l := range g.lanes {
+		if err := l.bump(ctx); err != nil && ctx.Err() == nil {
+			l.log.Debug("epoch marker not bumped; Redis loss detection waits for Redis", zap.Error(err))
+		}
+	}
+}
+
+// start runs check every interval until stop.
+func (g *lossGuard) start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	g.cancel, g.done = cancel, make(chan struct{})
+	go func() {
+		defer close(g.done)
+		t := time.NewTicker(g.interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				g.check(ctx)
+			}
+		}
+	}()
+}
+
+// stop ends the periodic check; safe before start and more than once.
+func (g *lossGuard) stop() {
+	if g.cancel == nil {
+		return
+	}
+	g.cancel()
+	<-g.done
+	g.cancel = nil
+}
+
+// reasons are readiness's reasons: one per lane with a known loss.
+func (g *lossGuard) reasons() []string {
+	var out []string
+	for _, l := range g.lanes {
+		l.mu.Lock()
+		if l.active != nil {
+			out = append(out, l.active.Describe())
+		}
+		l.mu.Unlock()
+	}
+	return out
+}
+
+// bump bumps the marker, compares what came back with what this process
+// saw before, and records and reports a loss. Safe for concurrent use and
+// on a nil laneLoss (a handler driven without a worker).
+func (l *laneLoss) bump(ctx context.Context) error { return l.bumpWith(ctx, false) }
+
+// bumpFast is the bump after each sent mark: the counter only, without the
+// server's run_id and the loss records, which the periodic bump reads.
+func (l *laneLoss) bumpFast(ctx context.Context) error { return l.bumpWith(ctx, true) }
+
+func (l *laneLoss) bumpWith(ctx context.Context, fast bool) error {
+	if l == nil {
+		return nil
+	}
+	l.mu.Lock()
+	seen, gen, id, runID, era := l.seen, l.gen, l.id, l.runID, l.era
+	l.mu.Unlock()
+
+	var e store.Epoch
+	var err error
+	if fast {
+		e, err = store.BumpEpochFast(ctx, l.rdb, l.queue)
+		e.RunID = runID // not read: compared as unchanged, never stored
+	} else {
+		e, err = store.BumpEpoch(ctx, l.rdb, l.queue)
+	}
+	if err != nil {
+		return err
+	}
+	// A bump the replicas did not acknowledge is compared but not kept.
+	keep := l.durable.Sync(ctx) == nil
+	l.mu.Lock()
+	retry := l.unrecorded
+	l.mu.Unlock()
+	if retry != nil && !fast {
+		if rec, err := store.RecordLoss(ctx, l.rdb, *retry); err == nil {
+			l.mu.Lock()
+			l.unrecorded = nil
+			l.mu.Unlock()
+			e.Loss = &rec
+		}
+	}
+
+	var kind string
+	switch {
+	case !seen:
+	case e.Created || e.ID != id:
+		kind = store.LossEmpty
+	case e.Gen <= gen:
+		kind = store.LossOlderSnapshot
+	}
+	l.mu.Lock()
+	stale := l.era != era
+	switch {
+	case stale:
+		// A detection re-baselined while this bump was on its way: its
+		// reply says nothing the detection did not; it only raises the
+		// counter of the same marker on the same server.
+		kind = ""
+		if keep && e.ID == l.id && e.RunID == l.runID && e.Gen > l.gen {
+			l.gen = e.Gen
+		}
+	case kind != "":
+		// A detection re-baselines even on a bump the replicas did not
+		// acknowledge: the old baseline is known to be gone.
+		l.era++
+		l.gen, l.id, l.runID = e.Gen, e.ID, e.RunID
+		if fast {
+			l.runID = "" // the new server's is not known yet
+		}
+	case keep:
+		if seen && e.RunID != runID && runID != "" && e.RunID != l.runID {
+			l.log.Info("redis restarted or failed over with wdtcancel's epoch marker intact: no lost writes seen",
+				zap.String("queue", l.queue), zap.String("old_run_id", runID), zap.String("new_run_id", e.RunID))
+		}
+		l.seen = true
+		if l.id = e.ID; !fast {
+			l.runID = e.RunID
+		}
+		if e.Gen > l.gen {
+			l.gen = e.Gen
+		}
+	}
+	if !stale && !fast {
+		l.active, l.acked = e.Loss, e.Acked
+		if l.active == nil && l.unrecorded != nil {
+			l.active = l.unrecorded
+		}
+	}
+	l.mu.Unlock()
+
+	if kind != "" {
+		newRunID := e.RunID
+		if fast {
+			newRunID = ""
+		}
+		rec, err := store.RecordLoss(context.WithoutCancel(ctx), l.rdb, store.Loss{
+			Queue: l.queue, Kind: kind, DetectedAt: time.Now().UTC(),
+			LastSeenEpoch: gen, FoundEpoch: e.Gen, OldRunID: runID, NewRunID: newRunID, DetectedBy: l.byWhom,
+		})
+		l.mu.Lock()
+		if err != nil {
+			// The next bump finds the marker at the new baseline and
+			// would not detect again: keep the loss known here and
+			// write its record at the next bump.
+			l.log.Error("redis lost writes, and the loss record could not be written yet; this worker reports it and retries", zap.Error(err))
+			l.unrecorded = &rec
+		}
+		l.active, l.logged = &rec, rec.DetectedAt
+		l.mu.Unlock()
+		l.log.Error("redis lost writes: "+rec.Describe(),
+			zap.String("queue", l.queue), zap.String("kind", kind), zap.Int64("last_seen_epoch", gen), zap.Int64("found_epoch", e.Gen),
+			zap.String("old_run_id", runID), zap.String("new_run_id", newRunID))
+	}
+	l.report()
+	return nil
+}
+
+// report sets the gauge and logs a loss another process recorded, once.
+func (l *laneLoss) report() {
+	l.mu.Lock()
+	active := l.active
+	var fresh bool
+	if active != nil && !active.DetectedAt.Equal(l.logged) {
+		fresh, l.logged = true, active.DetectedAt
+	}
+	l.mu.Unlock()
+	if active == nil {
+		l.gauge.Set(0)
+		return
+	}
+	l.gauge.Set(1)
+	if fresh {
+		l.log.Error("redis lost writes (recorded by "+active.DetectedBy+"): "+active.Describe(), zap.String("queue", l.queue), zap.String("kind", active.Kind))
+	}
+}
+
+// incomplete bumps the marker now and reports whether the outcome memory
+// of an order requested at requestedAt may be missing marks: a loss is
+// known and not acknowledged (any order, since a number re-enqueued after
+// the loss may have been called before it), or the order was requested
+// before the last acknowledged loss.
+func (l *laneLoss) incomplete(ctx context.Context, requestedAt time.Time) (bool, error) {
+	if l == nil {
+		return false, nil
+	}
+	if err := l.bump(ctx); err != nil {
+		return false, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.active != nil {
+		return true, nil
+	}
+	if l.acked != nil {
+		return requestedAt.IsZero() || requestedAt.Before(l.acked.DetectedAt.Add(lossClockMargin)), nil
+	}
+	return false, nil
+}

@@ -1,0 +1,238 @@
+package worker
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+
+	"github.com/wdtcancel/wdtcancel/internal/redistest"
+	"github.com/wdtcancel/wdtcancel/internal/store"
+)
+
+func newLaneLoss(t *testing.T, rdb redis.UniversalClient) *laneLoss {
+	t.Helper()
+	return newLossGuard(0).addLane(rdb, "q", nil, prometheus.NewGauge(prometheus.GaugeOpts{Name: "g"}), zap.NewNop())
+}
+
+func lossRedis(t *testing.T) *redis.Client {
+	t.Helper()
+	r := redistest.New(t)
+	rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
+	t.Cleanup(func() { rdb.Close() })
+	return rdb
+}
+
+// TestLaneLossDetects: what happened to the marker between two bumps, and
+// what a process that bumped before concludes.
+func TestLaneLossDetects(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		happen func(ctx context.Context, rdb *redis.Client)
+		want   string // loss kind; "" none
+	}{
+		{"nothing", func(context.Context, *redis.Client) {}, ""},
+		{"other processes bumped", func(ctx context.Context, rdb *redis.Client) {
+			for range 5 {
+				store.BumpEpoch(ctx, rdb, "q")
+			}
+		}, ""},
+		{"restarted empty", func(ctx context.Context, rdb *redis.Client) { rdb.FlushAll(ctx) }, store.LossEmpty},
+		{"empty, and another process recreated the marker", func(ctx context.Context, rdb *redis.Client) {
+			rdb.FlushAll(ctx)
+			for range 10 {
+				store.BumpEpoch(ctx, rdb, "q")
+			}
+		}, store.LossEmpty},
+		{"restored from an older snapshot", func(ctx context.Context, rdb *redis.Client) {
+			rdb.HSet(ctx, store.EpochKey("q"), "gen", 1)
+		}, store.LossOlderSnapshot},
+		{"older snapshot, then bumped back to the very value seen", func(ctx context.Context, rdb *redis.Client) {
+			rdb.HSet(ctx, store.EpochKey("q"), "gen", 2)
+		}, store.LossOlderSnapshot},
+	}
+	for _, tt := range tests {
+		for _, fast := range []bool{false, true} {
+			name := tt.name + ", noticed by the periodic bump"
+			if fast {
+				name = tt.name + ", noticed by a call's bump"
+			}
+			t.Run(name, func(t *testing.T) {
+				t.Parallel()
+				testLaneLossDetects(t, tt.happen, tt.want, fast)
+			})
+		}
+	}
+}
+
+func testLaneLossDetects(t *testing.T, happen func(context.Context, *redis.Client), want string, fast bool) {
+	ctx := context.Background()
+	rdb := lossRedis(t)
+	l := newLaneLoss(t, rdb)
+	for range 3 {
+		if err := l.bump(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	happen(ctx, rdb)
+	if err := l.bumpWith(ctx, fast); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := store.ReadLoss(ctx, rdb, "q")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := ""
+	if rec != nil {
+		got = rec.Kind
+	}
+	if got != want {
+		t.Fatalf("loss recorded %q (%+v), want %q", got, rec, want)
+	}
+	if g := map[bool]float64{true: 1, false: 0}[want != ""]; testutil.ToFloat64(l.gauge) != g {
+		t.Errorf("gauge %v, want %v", testutil.ToFloat64(l.gauge), g)
+	}
+	inc, err := l.incomplete(ctx, time.Now())
+	if err != nil || inc != (want != "") {
+		t.Errorf("incomplete: %v, %v; want %v", inc, err, want != "")
+	}
+	// One loss is one detection: the next bumps compare with the new
+	// baseline.
+	for range 3 {
+		l.bump(ctx)
+		l.bumpFast(ctx)
+	}
+	if rec, _ := store.ReadLoss(ctx, rdb, "q"); rec != nil && rec.Detections != 1 {
+		t.Errorf("%d detections of one loss", rec.Detections)
+	}
+}
+
+// TestLaneLossConcurrentBumps: bumps overlapping in flight (every handler
+// bumps after its sent mark, the ticker besides, several processes) never
+// look like a counter going back.
+func TestLaneLossConcurrentBumps(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rdb := lossRedis(t)
+	procs := []*laneLoss{newLaneLoss(t, rdb), newLaneLoss(t, rdb)}
+	var wg sync.WaitGroup
+	for _, l := range procs {
+		for range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range 100 {
+					if err := l.bumpWith(ctx, i%2 == 0); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	if rec, _ := store.ReadLoss(ctx, rdb, "q"); rec != nil {
+		t.Fatalf("concurrent bumps recorded a loss: %+v", rec)
+	}
+	// And the same processes still notice a real one.
+	rdb.HSet(ctx, store.EpochKey("q"), "gen", 1)
+	procs[0].bump(ctx)
+	if rec, _ := store.ReadLoss(ctx, rdb, "q"); rec == nil || rec.Kind != store.LossOlderSnapshot {
+		t.Fatalf("after the counter went back: %+v", rec)
+	}
+	// The other process learns of it from the record.
+	procs[1].bump(ctx)
+	if inc, _ := procs[1].incomplete(ctx, time.Now()); !inc || testutil.ToFloat64(procs[1].gauge) != 1 {
+		t.Errorf("the other process: incomplete %v, gauge %v", inc, testutil.ToFloat64(procs[1].gauge))
+	}
+}
+
+// TestLaneLossHorizon: after an acknowledgement only orders requested
+// before the loss (with the clock margin) may still lack marks.
+func TestLaneLossHorizon(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rdb := lossRedis(t)
+	l := newLaneLoss(t, rdb)
+	detected := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+	if _, err := store.RecordLoss(ctx, rdb, store.Loss{Queue: "q", Kind: store.LossEmpty, DetectedAt: detected}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name        string
+		requestedAt time.Time
+		acked       bool
+		want        bool
+	}{
+		{"any order while the loss is not acknowledged", detected.Add(24 * time.Hour), false, true},
+		{"requested before the loss, acknowledged", detected.Add(-time.Hour), true, true},
+		{"requested within the clock margin after it", detected.Add(lossClockMargin - time.Second), true, true},
+		{"requested well after it", detected.Add(lossClockMargin + time.Second), true, false},
+		{"no requested_at at all", time.Time{}, true, true},
+	}
+	for _, tt := range tests {
+		if tt.acked {
+			store.AckLoss(ctx, rdb, "q", detected.Add(time.Hour))
+		}
+		got, err := l.incomplete(ctx, tt.requestedAt)
+		if err != nil || got != tt.want {
+			t.Errorf("%s: %v, %v; want %v", tt.name, got, err, tt.want)
+		}
+	}
+}
+
+// TestLaneLossNil: a handler driven without a worker has no loss guard.
+func TestLaneLossNil(t *testing.T) {
+	var l *laneLoss
+	if err := l.bump(context.Background()); err != nil {
+		t.Error(err)
+	}
+	if inc, err := l.incomplete(context.Background(), time.Now()); inc || err != nil {
+		t.Errorf("nil guard: %v, %v", inc, err)
+	}
+}
+
+// TestLaneLossUnreplicatedBumpsNotKept: with a replica wait, a bump no
+// replica acknowledged does not raise the baseline, so a failover that
+// loses only such bumps is not a loss of what the workers waited for.
+func TestLaneLossUnreplicatedBumpsNotKept(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rdb := lossRedis(t)
+	durable, err := store.NewDurable(rdb, "q", 1, 10*time.Millisecond) // no replica will answer
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := newLossGuard(0).addLane(rdb, "q", durable, prometheus.NewGauge(prometheus.GaugeOpts{Name: "g"}), zap.NewNop())
+	for range 3 {
+		if err := l.bump(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rdb.HSet(ctx, store.EpochKey("q"), "gen", 1) // the unacknowledged bumps are gone
+	l.bump(ctx)
+	if rec, _ := store.ReadLoss(ctx, rdb, "q"); rec != nil {
+		t.Fatalf("bumps no replica acknowledged counted as a loss: %+v", rec)
+	}
+	// Nor is the marker gone: its id was never acknowledged either.
+	rdb.Del(ctx, store.EpochKey("q"))
+	l.bump(ctx)
+	if rec, _ := store.ReadLoss(ctx, rdb, "q"); rec != nil {
+		t.Fatalf("a marker no replica acknowledged, gone, counted as a loss: %+v", rec)
+	}
+	// Once the replicas acknowledge again (here: the wait switched off),
+	// the baseline is kept and a loss is noticed.
+	l.durable = nil
+	l.bump(ctx)
+	rdb.HSet(ctx, store.EpochKey("q"), "gen", 1)
+	l.bump(ctx)
+	if rec, _ := store.ReadLoss(ctx, rdb, "q"); rec == nil || rec.Kind != store.LossOlderSnapshot {
+		t.Fatalf("after a kept bump, the counter going back: %+v", rec)
+	}
+}
