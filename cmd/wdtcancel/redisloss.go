@@ -15,8 +15,6 @@ import (
 	"github.com/wdtcancel/wdtcancel/tasks"
 )
 
-func init() { extraCommands = append(extraCommands, newRedisLossCmd) }
-
 // newRedisLossCmd shows and acknowledges what the workers found when Redis
 // lost writes (restarted empty or from an older snapshot; see the README's
 // "When Redis loses writes"). The record keeps readiness red and every
