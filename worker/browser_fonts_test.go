@@ -11,7 +11,9 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -209,10 +211,16 @@ func TestAsynqmonDrawsWithOutsideHostsBlackholed(t *testing.T) {
 		"--metrics-recording-only", "--no-service-autorun", "--safebrowsing-disable-auto-update", "--password-store=basic",
 		"--disable-features=OptimizationHints,MediaRouter,Translate,NetworkTimeServiceQuerying,AutofillServerCommunication,CertificateTransparencyComponentUpdater",
 		"--proxy-server=http://" + hole.ln.Addr().String(),
-		"--user-data-dir=" + t.TempDir(), "--window-size=1400,900", "--virtual-time-budget=15000",
-		"--dump-dom", front.URL + "/probe"}
+		"--user-data-dir=" + t.TempDir(), "--window-size=1400,900", "--virtual-time-budget=15000"}
+	if dir := os.Getenv(screenshotDirEnv); dir != "" {
+		os.MkdirAll(dir, 0o755)
+		shot := filepath.Join(dir, "asynqmon-blackholed.png")
+		if out, err := exec.CommandContext(ctx, bin, append(args, "--screenshot="+shot, front.URL+"/monitoring/")...).CombinedOutput(); err != nil {
+			t.Fatalf("screenshot with outside hosts blackholed: %v: %s", err, out)
+		}
+	}
 	start := time.Now()
-	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd := exec.CommandContext(ctx, bin, append(args, "--dump-dom", front.URL+"/probe")...)
 	cmd.WaitDelay = 5 * time.Second
 	dom, err := cmd.Output()
 	took := time.Since(start)
