@@ -110,6 +110,7 @@ func (b *blackhole) close() {
 var chromiumOwn = map[string]bool{
 	"update.googleapis.com": true, "accounts.google.com": true, "clients2.google.com": true,
 	"optimizationguide-pa.googleapis.com": true, "safebrowsing.googleapis.com": true,
+	"content-autofill.googleapis.com": true, "redirector.gvt1.com": true, "edgedl.me.gvt1.com": true,
 }
 
 // fontProbe is what probePage reports once asynqmon's page shows content.
