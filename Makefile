@@ -1,11 +1,19 @@
 # The test command is the README's: go test ./... (CI adds -race).
 GO ?= go
 PKGS := ./...
+# Stamped into the binary (`wdtcancel --version`) where Go's own VCS stamp
+# is missing, as in a Docker build; see cmd/wdtcancel/version.go.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null)
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS := -X main.linkVersion=$(VERSION) -X main.linkCommit=$(COMMIT)
 
-.PHONY: build test test-race lint fmt bench demo faults faults-short
+.PHONY: build image test test-race lint fmt bench demo faults faults-short
 
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -o bin/wdtcancel ./cmd/wdtcancel
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/wdtcancel ./cmd/wdtcancel
+
+image:
+	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t wdtcancel:$(or $(VERSION),dev) .
 
 test:
 	$(GO) test $(PKGS)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Renders asynqmon, as served by a worker's ops port, in headless Debian
 # chromium and saves screenshots of what an operator sees: a dead-lettered
-# task's last error, a completed task's result, the ID column. Rerun any
+# task's last error, a completed task's result, the ID column, and the
+# dashboard drawn with every outside host blackholed. Rerun any
 # time: bash .ci/asynqmon-screenshot.sh [OUTDIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,5 +18,5 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 mkdir -p "$out"
 WDTCANCEL_REQUIRE_BROWSER=1 WDTCANCEL_SCREENSHOT_DIR="$(cd "$out" && pwd)" \
-  go test -count=1 -run TestAsynqmonRendersArchivedTask -v ./worker/
+  go test -count=1 -run "TestAsynqmonRendersArchivedTask|TestAsynqmonDrawsWithOutsideHostsBlackholed" -v ./worker/
 ls -l "$out"/*.png

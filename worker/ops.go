@@ -9,10 +9,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/wdtcancel/wdtcancel/internal/httpjson"
+	"github.com/wdtcancel/wdtcancel/internal/uifonts"
 )
 
 // MonitoringPath is where asynqmon is served on the ops port.
 const MonitoringPath = "/monitoring"
+
+// MonitoringFontsPath serves the page's fonts from the binary
+// (internal/uifonts): asynqmon links them on fonts.googleapis.com, which
+// is filtered in mainland China and unreachable from air-gapped sites, and
+// the browser waits for those stylesheets before it draws the page.
+const MonitoringFontsPath = MonitoringPath + "/fonts"
 
 // opsHandler serves /healthz, /readyz, /metrics and asynqmon. asynqmon is
 // read-only unless MonitoringWritable: its API then refuses anything but GET.
@@ -45,7 +52,11 @@ func (w *Worker) opsHandler() (http.Handler, func() error) {
 		httpjson.Write(rw, code, rep)
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(w.registry, promhttp.HandlerOpts{}))
-	mux.Handle(MonitoringPath+"/", mon)
+	// The UI's pages are rewritten to link our fonts; its API (JSON, task
+	// lists of any size) is passed through unbuffered.
+	mux.Handle(MonitoringPath+"/", uifonts.RewriteLinks(mon, MonitoringFontsPath))
+	mux.Handle(MonitoringPath+"/api/", mon)
+	mux.Handle(MonitoringFontsPath+"/", uifonts.Handler(MonitoringFontsPath))
 	mux.Handle(MonitoringPath, http.RedirectHandler(MonitoringPath+"/", http.StatusMovedPermanently))
 	return mux, mon.Close
 }

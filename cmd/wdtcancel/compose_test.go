@@ -22,8 +22,12 @@ type compose struct {
 		Environment map[string]string `yaml:"environment"`
 		Ports       []string          `yaml:"ports"`
 		Healthcheck *struct {
-			Test []string `yaml:"test"`
+			Test    []string `yaml:"test"`
+			Disable bool     `yaml:"disable"`
 		} `yaml:"healthcheck"`
+		Profiles   []string `yaml:"profiles"`
+		Volumes    []string `yaml:"volumes"`
+		WorkingDir string   `yaml:"working_dir"`
 	} `yaml:"services"`
 }
 

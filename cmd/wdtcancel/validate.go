@@ -21,6 +21,8 @@ var positiveFlags = map[string][]string{
 	"enqueue": {"parallelism"},
 	"api":     {"max-body-bytes", "max-numbers"},
 	"demo":    {"orders"},
+	// healthcheck.go: a zero timeout would fail every check.
+	"healthcheck": {"timeout"},
 }
 
 // nonNegativeFlags take 0 for "no limit".

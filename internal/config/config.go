@@ -82,6 +82,14 @@ var invocationFlags = map[string]bool{
 	"yes": true, "limit": true, "sort": true, "quiet": true, "all-sellers": true,
 }
 
+// invocationOnly are flags that read no variable for one command only:
+// healthcheck's --url, --path and --timeout say what one probe asks, and a
+// WDTCANCEL_TIMEOUT meant for something else must not change it. Its
+// --listen does read WDTCANCEL_LISTEN, the worker's ops port it probes.
+var invocationOnly = map[string]map[string]bool{
+	"healthcheck": {"url": true, "path": true, "timeout": true},
+}
+
 // EnvNameFor is the environment variable behind --flag of the top-level
 // subcommand command, or "" when that flag reads none. One variable has one
 // meaning across every command that reads it.
@@ -91,6 +99,9 @@ func EnvNameFor(command, flag string) string {
 		return ""
 	case command == "sandbox":
 		return SandboxEnvPrefix + envSuffix(flag)
+	}
+	if invocationOnly[command][flag] {
+		return ""
 	}
 	if n, ok := perCommandEnv[command][flag]; ok {
 		return n
