@@ -5,6 +5,7 @@ package redistest
 import (
 	"testing"
 
+	"github.com/wdtcancel/wdtcancel/internal/redisguard"
 	"github.com/wdtcancel/wdtcancel/internal/redisserver"
 )
 
@@ -17,8 +18,17 @@ type (
 // RequireRealEnv, when set to a true value, forbids the miniredis fallback.
 const RequireRealEnv = redisserver.RequireRealEnv
 
-// Start starts a Redis the caller stops (see redisserver.Start).
-func Start(opts Options) (*Redis, error) { return redisserver.Start(opts) }
+// Start starts a Redis the caller stops (see redisserver.Start). A
+// miniredis fallback is marked embedded (redisguard.MarkEmbedded): it is in
+// memory by design, so wdtcancel's durability check lets it run, as
+// --allow-volatile-redis would, and no test needs the flag for it.
+func Start(opts Options) (*Redis, error) {
+	r, err := redisserver.Start(opts)
+	if err == nil && !r.Real {
+		redisguard.MarkEmbedded(r.Addr)
+	}
+	return r, err
+}
 
 // RealRequired reports whether the environment forbids the fallback.
 func RealRequired() bool { return redisserver.RealRequired() }
@@ -29,11 +39,16 @@ func New(t testing.TB) *Redis { return NewWith(t, Options{}) }
 // NewWith is New with options.
 func NewWith(t testing.TB, opts Options) *Redis {
 	t.Helper()
-	r, err := redisserver.Start(opts)
+	r, err := Start(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(r.Close)
+	t.Cleanup(func() {
+		r.Close()
+		if !r.Real {
+			redisguard.UnmarkEmbedded(r.Addr)
+		}
+	})
 	return r
 }
 
@@ -57,7 +72,7 @@ func NewSentinel(t testing.TB, opts TopologyOptions) *Sentinel {
 }
 
 // NewCluster starts a Redis Cluster of three masters with a replica each
-// for one test and stops it when the test ends.
+// (none with opts.NoClusterReplicas) for one test and stops it when the test ends.
 func NewCluster(t testing.TB, opts TopologyOptions) *Cluster {
 	t.Helper()
 	c, err := redisserver.StartCluster(3, opts)
