@@ -563,7 +563,7 @@ func (r *runner) variantOn(ctx context.Context, kind, q string, n, c int) (float
 		if err != nil {
 			return 0, err
 		}
-		w, err := worker.New(worker.Config{Redis: r.conn, API: client, Queue: q, Concurrency: c, Logger: benchLogger()})
+		w, err := worker.New(worker.Config{Redis: r.conn, API: client, Queue: q, Concurrency: c, Logger: benchLogger(), AllowVolatileRedis: true})
 		if err != nil {
 			return 0, err
 		}
@@ -733,7 +733,7 @@ func (r *runner) pickup(ctx context.Context) error {
 	}
 	defer sb.Close()
 	client, _ := wdt.New(sb.APIURL(), sb.Credentials())
-	w, err := worker.New(worker.Config{Redis: r.conn, API: client, Queue: qp, Concurrency: r.o.Concurrency, Logger: benchLogger()})
+	w, err := worker.New(worker.Config{Redis: r.conn, API: client, Queue: qp, Concurrency: r.o.Concurrency, Logger: benchLogger(), AllowVolatileRedis: true})
 	if err != nil {
 		return err
 	}
