@@ -97,14 +97,13 @@ type Wait struct {
 // Check decides whether nodes keep wdtcancel's writes across a crash with
 // the wait w: every node must have a durable AOF, or replicas that w waits
 // for all of. It returns nil, or an *UncheckableError / *VolatileError for
-// the first node (by address) that fails, the fix in its message. A
-// single Redis's node is named "" in the error.
+// the first node that fails, the fix in its message; a Cluster's node is
+// named, a single Redis is not.
 func Check(nodes []Node, w Wait) error {
-	single := len(nodes) == 1
 	for _, n := range nodes {
-		name := n.Addr
-		if single {
-			name = ""
+		name := ""
+		if n.Cluster {
+			name = n.Addr
 		}
 		if !n.Reported {
 			return &UncheckableError{Node: name, Err: n.Err}
@@ -171,3 +170,8 @@ func cmpOr(a, b string) string {
 	}
 	return b
 }
+
+// IsEmbedded reports whether rdb talks to a Redis this process embedded
+// (redisinfo.MarkEmbedded: the test kit's miniredis): in memory by design,
+// allowed to be volatile as --allow-volatile-redis would.
+func IsEmbedded(rdb redis.UniversalClient) bool { return redisinfo.IsEmbedded(rdb) }

@@ -21,6 +21,8 @@ import (
 type Node struct {
 	// Addr is the node's address (as the client dialled it).
 	Addr string
+	// Cluster is true for a master of a Redis Cluster: messages name it.
+	Cluster bool
 	// Reported is false when the node did not answer INFO persistence
 	// or replication; Err is its answer then.
 	Reported bool
@@ -76,7 +78,7 @@ func ReadNodes(ctx context.Context, rdb redis.UniversalClient) ([]Node, error) {
 		if err != nil {
 			return fmt.Errorf("redis node %s: %w", c.Options().Addr, err)
 		}
-		n.Addr = c.Options().Addr
+		n.Addr, n.Cluster = c.Options().Addr, true
 		mu.Lock()
 		nodes = append(nodes, n)
 		mu.Unlock()

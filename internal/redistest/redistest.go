@@ -5,7 +5,7 @@ package redistest
 import (
 	"testing"
 
-	"github.com/wdtcancel/wdtcancel/internal/redisguard"
+	"github.com/wdtcancel/wdtcancel/internal/redisinfo"
 	"github.com/wdtcancel/wdtcancel/internal/redisserver"
 )
 
@@ -19,13 +19,13 @@ type (
 const RequireRealEnv = redisserver.RequireRealEnv
 
 // Start starts a Redis the caller stops (see redisserver.Start). A
-// miniredis fallback is marked embedded (redisguard.MarkEmbedded): it is in
+// miniredis fallback is marked embedded (redisinfo.MarkEmbedded): it is in
 // memory by design, so wdtcancel's durability check lets it run, as
 // --allow-volatile-redis would, and no test needs the flag for it.
 func Start(opts Options) (*Redis, error) {
 	r, err := redisserver.Start(opts)
 	if err == nil && !r.Real {
-		redisguard.MarkEmbedded(r.Addr)
+		redisinfo.MarkEmbedded(r.Addr)
 	}
 	return r, err
 }
@@ -46,7 +46,7 @@ func NewWith(t testing.TB, opts Options) *Redis {
 	t.Cleanup(func() {
 		r.Close()
 		if !r.Real {
-			redisguard.UnmarkEmbedded(r.Addr)
+			redisinfo.UnmarkEmbedded(r.Addr)
 		}
 	})
 	return r

@@ -1,4 +1,4 @@
-package redisguard
+package redisinfo
 
 import (
 	"sync"
