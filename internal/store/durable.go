@@ -178,14 +178,17 @@ func (d *Durable) Sync(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("wait for %d replicas: %w", want, err)
 	}
+	if info != nil {
+		// The master's replicas now: more are waited for from the next
+		// write on; fewer (a replica went away, or this is a new master)
+		// as Replicas decides.
+		d.tracker.Observe(redisinfo.ParseInfo(info.Val(), addr))
+	}
 	if acked >= want {
 		d.tracker.met(addr)
 		return nil
 	}
 	if info != nil {
-		// Fewer than expected: a replica went away, or this is a new
-		// master. Replicas decides whether to believe the new count.
-		d.tracker.Observe(redisinfo.ParseInfo(info.Val(), addr))
 		if n, _ := d.tracker.Count(addr); n < want && acked >= n {
 			d.tracker.met(addr)
 			return nil
