@@ -85,7 +85,7 @@ type failoverFigures struct {
 	// acknowledged at once, reported unknown.
 	second, secondAcked, secondUnknown int
 	failover, resumed                  time.Duration
-	verdict                                       reconcile.Verdict
+	verdict                            reconcile.Verdict
 }
 
 func (f failoverFigures) String() string {
