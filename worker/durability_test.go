@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap/zapcore"
 
 	"github.com/wdtcancel/wdtcancel/enqueue"
@@ -73,6 +74,7 @@ func TestVolatileRedisAllowedShowsTheGap(t *testing.T) {
 	if err := g.rdb.ConfigSet(context.Background(), "appendonly", "yes").Err(); err != nil {
 		t.Fatal(err)
 	}
+	waitAOFWritten(t, g.rdb)
 	if err := w.CheckRedis(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -142,4 +144,15 @@ func TestReplicaWaitUnmetTurnsReadinessRed(t *testing.T) {
 	if body := metricsText(t, w); !strings.Contains(body, "wdtcancel_redis_wait_unmet 1") {
 		t.Fatal("metrics lack wdtcancel_redis_wait_unmet 1")
 	}
+}
+
+// waitAOFWritten waits until the AOF rewrite that CONFIG SET appendonly yes
+// starts has finished: redis-server refuses to shut down while it writes
+// the initial AOF, and the test kit's Stop would wait 10 s for it.
+func waitAOFWritten(t *testing.T, rdb *redis.Client) {
+	t.Helper()
+	waittest.Until(t, "the initial AOF to be written", func() bool {
+		info, err := rdb.Info(context.Background(), "persistence").Result()
+		return err == nil && strings.Contains(info, "aof_rewrite_in_progress:0") && strings.Contains(info, "aof_rewrite_scheduled:0")
+	})
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/wdtcancel/wdtcancel/internal/redisinfo"
 	"github.com/wdtcancel/wdtcancel/internal/redistest"
+	"github.com/wdtcancel/wdtcancel/internal/waittest"
 )
 
 func TestCheck(t *testing.T) {
@@ -114,6 +115,7 @@ func TestCheckDurableRealServer(t *testing.T) {
 		if err := rdb.ConfigSet(ctx, "appendonly", "yes").Err(); err != nil {
 			t.Fatal(err)
 		}
+		waitAOFWritten(t, rdb)
 		if _, err := CheckDurable(ctx, rdb, Wait{Auto: true}); err != nil {
 			t.Fatalf("after CONFIG SET appendonly yes: %v", err)
 		}
@@ -197,7 +199,19 @@ func TestCheckDurableClusterNamesTheNode(t *testing.T) {
 	if err := node.ConfigSet(ctx, "appendonly", "yes").Err(); err != nil {
 		t.Fatal(err)
 	}
+	waitAOFWritten(t, node)
 	if _, err := CheckDurable(ctx, cc, Wait{Auto: true}); err != nil {
 		t.Fatalf("cluster with AOF: %v", err)
 	}
+}
+
+// waitAOFWritten waits until the AOF rewrite that CONFIG SET appendonly yes
+// starts has finished: redis-server refuses to shut down while it writes
+// the initial AOF, and the test kit's Stop would wait 10 s for it.
+func waitAOFWritten(t *testing.T, rdb *redis.Client) {
+	t.Helper()
+	waittest.Until(t, "the initial AOF to be written", func() bool {
+		info, err := rdb.Info(context.Background(), "persistence").Result()
+		return err == nil && strings.Contains(info, "aof_rewrite_in_progress:0") && strings.Contains(info, "aof_rewrite_scheduled:0")
+	})
 }

@@ -82,3 +82,15 @@ func NewCluster(t testing.TB, opts TopologyOptions) *Cluster {
 	t.Cleanup(c.Close)
 	return c
 }
+
+// ProcessEnv is the environment a wdtcancel process started from the built
+// binary needs for r: for the miniredis fallback, which only this test
+// process knows to be embedded, WDTCANCEL_ALLOW_VOLATILE_REDIS=1 (the
+// binary refuses a Redis that cannot say how it persists); nothing for a
+// real redis-server, which the test kit starts with AOF.
+func ProcessEnv(r *Redis) []string {
+	if r.Real {
+		return nil
+	}
+	return []string{"WDTCANCEL_ALLOW_VOLATILE_REDIS=1"}
+}
