@@ -3,6 +3,7 @@
 package redistest
 
 import (
+	"os/exec"
 	"testing"
 
 	"github.com/wdtcancel/wdtcancel/internal/redisinfo"
@@ -63,6 +64,7 @@ type (
 // sentinels) for one test and stops it when the test ends.
 func NewSentinel(t testing.TB, opts TopologyOptions) *Sentinel {
 	t.Helper()
+	skipWithoutServer(t)
 	s, err := redisserver.StartSentinel(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -75,6 +77,7 @@ func NewSentinel(t testing.TB, opts TopologyOptions) *Sentinel {
 // (none with opts.NoClusterReplicas) for one test and stops it when the test ends.
 func NewCluster(t testing.TB, opts TopologyOptions) *Cluster {
 	t.Helper()
+	skipWithoutServer(t)
 	c, err := redisserver.StartCluster(3, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -93,4 +96,14 @@ func ProcessEnv(r *Redis) []string {
 		return nil
 	}
 	return []string{"WDTCANCEL_ALLOW_VOLATILE_REDIS=1"}
+}
+
+// skipWithoutServer skips a test that needs a topology of real servers
+// (miniredis has no replication) where redis-server is not installed,
+// unless the environment forbids the fallback: then starting fails.
+func skipWithoutServer(t testing.TB) {
+	t.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil && !RealRequired() {
+		t.Skip("a Sentinel or Cluster needs redis-server on PATH (set " + RequireRealEnv + "=1 to make this a failure)")
+	}
 }
