@@ -172,9 +172,22 @@ func runFailover(t *testing.T, tp topology, wait, prefix string) failoverFigures
 		time.Sleep(20 * time.Millisecond)
 	}
 	// The second half is enqueued while the master goes away.
-	second := make(chan testkit.Result, 1)
+	// With auto the second half is sent as a producer that enqueues as
+	// numbers arrive does: batches of 10, one process each, so the
+	// enqueues span the failover and each batch's answer is counted (one
+	// bulk run stops at its first unknown answer).
+	batch := len(o.nos[half:])
+	if wait == "auto" {
+		batch = 10
+	}
+	second := make(chan []testkit.Result, 1)
 	go func() {
-		second <- testkit.Run(t, bin, e.envVars(), strings.Join(o.nos[half:], "\n"), append([]string{"enqueue", "--file", "-", "--json"}, waitArgs...)...)
+		var rs []testkit.Result
+		for i := half; i < len(o.nos); i += batch {
+			part := o.nos[i:min(i+batch, len(o.nos))]
+			rs = append(rs, testkit.Run(t, bin, e.envVars(), strings.Join(part, "\n"), append([]string{"enqueue", "--file", "-", "--json"}, waitArgs...)...))
+		}
+		second <- rs
 	}()
 	time.Sleep(100 * time.Millisecond)
 	faultAt := time.Now()
@@ -201,11 +214,15 @@ func runFailover(t *testing.T, tp topology, wait, prefix string) failoverFigures
 	if err := <-rejoined; err != nil {
 		t.Fatal(err)
 	}
-	r := <-second
-	e.outputs.Write([]byte(r.Output()))
-	secondAcked := e.parseAcked(o.nos[half:], r)
-	f.second, f.secondAcked, f.secondUnknown = len(o.nos[half:]), len(secondAcked), countResult(t, r, "unknown")
-	acked = append(acked, secondAcked...)
+	f.second = len(o.nos[half:])
+	for i, r := range <-second {
+		e.outputs.Write([]byte(r.Output()))
+		part := o.nos[half+i*batch : min(half+(i+1)*batch, len(o.nos))]
+		secondAcked := e.parseAcked(part, r)
+		f.secondAcked += len(secondAcked)
+		f.secondUnknown += countResult(t, r, "unknown")
+		acked = append(acked, secondAcked...)
+	}
 	// A producer re-sends what was not acknowledged until it is.
 	acked = e.enqueueUntilAcked(o.nos, acked, waitArgs)
 	f.acked = len(acked)

@@ -150,10 +150,18 @@ func (d *Durable) Sync(ctx context.Context) error {
 		n, known := d.tracker.Count(addr)
 		if !known {
 			info, err := node.Info(ctx, "replication").Result()
-			if err != nil {
+			var reply redis.Error
+			switch {
+			case errors.As(err, &reply):
+				// INFO denied or not implemented (miniredis): no replica
+				// is known to wait for. The durability check refuses
+				// such a Redis unless --allow-volatile-redis.
+				d.tracker.noReplication(addr)
+			case err != nil:
 				return fmt.Errorf("read the replicas to wait for (INFO replication): %w", err)
+			default:
+				d.tracker.Observe(redisinfo.ParseInfo(info, addr))
 			}
-			d.tracker.Observe(redisinfo.ParseInfo(info, addr))
 			n, _ = d.tracker.Count(addr)
 		}
 		if want = n; want == 0 {

@@ -105,6 +105,16 @@ func (r *Replicas) Observe(nodes ...redisinfo.Node) {
 	}
 }
 
+// noReplication records a master that will not say what replicas it has
+// (INFO denied, or miniredis): auto waits for none until it does.
+func (r *Replicas) noReplication(addr string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if m := r.node(addr); !m.known {
+		m.known, m.count = true, 0
+	}
+}
+
 // Count is how many replicas an auto wait on the master at addr waits for,
 // and whether the master was ever observed.
 func (r *Replicas) Count(addr string) (int, bool) {

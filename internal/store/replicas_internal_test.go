@@ -182,3 +182,17 @@ func TestAutoWithoutReplicas(t *testing.T) {
 }
 
 func canFallBack() bool { return !redistest.RealRequired() }
+
+// TestAutoOnMiniredis: a Redis that will not answer INFO replication (the
+// embedded miniredis) has no replica to wait for: writes are not reported
+// unknown (its durability is the durability check's business).
+func TestAutoOnMiniredis(t *testing.T) {
+	t.Parallel()
+	r := redistest.NewWith(t, redistest.Options{Embedded: true})
+	rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
+	defer rdb.Close()
+	d, _ := NewDurable(rdb, "q", AutoReplicas, 50*time.Millisecond)
+	if err := d.Sync(context.Background()); err != nil || d.Replicas() != 0 {
+		t.Fatalf("auto on miniredis: %v, waits for %d", err, d.Replicas())
+	}
+}
