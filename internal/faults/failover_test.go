@@ -84,8 +84,8 @@ type failoverFigures struct {
 	// The half enqueued while the master went away: how many numbers,
 	// acknowledged at once, reported unknown.
 	second, secondAcked, secondUnknown, secondRefused int
-	failover, resumed                  time.Duration
-	verdict                            reconcile.Verdict
+	failover, resumed                                 time.Duration
+	verdict                                           reconcile.Verdict
 }
 
 func (f failoverFigures) String() string {
