@@ -14,7 +14,8 @@ import (
 )
 
 // Readiness is what /readyz reports: Redis reachable, not evicting,
-// accepting writes, durable (or allowed not to be) with its replica wait met, not shutting down, no live configuration fault.
+// accepting writes, durable (or allowed not to be) with its replica wait
+// met, not shutting down, no live configuration fault.
 type Readiness struct {
 	rdb          redis.UniversalClient
 	shuttingDown atomic.Bool
