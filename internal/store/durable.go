@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -46,6 +47,11 @@ type Durable struct {
 	replicas int // AutoReplicas, or a fixed count
 	timeout  time.Duration
 	tracker  *Replicas
+	// storeKey is ReplicasKey(queue); lastStored what this Durable last
+	// read or wrote there (concurrent Syncs may both write: the same
+	// value, or the newer decision of the shared tracker).
+	storeKey   string
+	lastStored atomic.Pointer[string]
 }
 
 // DefaultWaitTimeout is how long Sync waits for replicas by default. On a
@@ -79,7 +85,7 @@ func NewTrackedDurable(rdb redis.UniversalClient, tracker *Replicas, queue strin
 	if tracker == nil {
 		tracker = NewReplicas(0)
 	}
-	return &Durable{rdb: rdb, key: ProbeKey(queue), replicas: replicas, timeout: timeout, tracker: tracker}, nil
+	return &Durable{rdb: rdb, key: ProbeKey(queue), replicas: replicas, timeout: timeout, tracker: tracker, storeKey: ReplicasKey(queue)}, nil
 }
 
 // Enabled reports whether Sync waits for replicas (a fixed count above 0,
@@ -149,7 +155,13 @@ func (d *Durable) Sync(ctx context.Context) error {
 	if d.Auto() {
 		n, known := d.tracker.Count(addr)
 		if !known {
-			info, err := node.Info(ctx, "replication").Result()
+			// First wait on this master: what it reports, and what the
+			// last client stored (Replicas.seed says why).
+			pipe := node.Pipeline()
+			infoCmd := pipe.Info(ctx, "replication")
+			storedCmd := pipe.Get(ctx, d.storeKey)
+			pipe.Exec(ctx)
+			info, err := infoCmd.Result()
 			var reply redis.Error
 			switch {
 			case errors.As(err, &reply):
@@ -160,7 +172,9 @@ func (d *Durable) Sync(ctx context.Context) error {
 			case err != nil:
 				return fmt.Errorf("read the replicas to wait for (INFO replication): %w", err)
 			default:
-				d.tracker.Observe(redisinfo.ParseInfo(info, addr))
+				st := storedCmd.Val()
+				d.lastStored.Store(&st)
+				d.tracker.seed(redisinfo.ParseInfo(info, addr), st)
 			}
 			n, _ = d.tracker.Count(addr)
 		}
@@ -189,8 +203,14 @@ func (d *Durable) Sync(ctx context.Context) error {
 	if info != nil {
 		// The master's replicas now: more are waited for from the next
 		// write on; fewer (a replica went away, or this is a new master)
-		// as Replicas decides.
+		// as Replicas decides. What it decided is stored for the clients
+		// that start later.
 		d.tracker.Observe(redisinfo.ParseInfo(info.Val(), addr))
+		if st := d.tracker.stored(addr); st != "" && (d.lastStored.Load() == nil || st != *d.lastStored.Load()) {
+			if node.Set(ctx, d.storeKey, st, 0).Err() == nil {
+				d.lastStored.Store(&st)
+			}
+		}
 	}
 	if acked >= want {
 		d.tracker.met(addr)

@@ -29,6 +29,7 @@ func TestKeysAreByteIdentical(t *testing.T) {
 		{"breaker alive", BreakerAliveKey(q), "wdtcancel:{wdt-cancel}:breaker:alive"},
 		{"breaker probe", BreakerProbeKey(q), "wdtcancel:{wdt-cancel}:breaker:probe"},
 		{"write probe", ProbeKey(q), "wdtcancel:{wdt-cancel}:probe"},
+		{"replica count", ReplicasKey(q), "wdtcancel:{wdt-cancel}:replicas"},
 		{"other queue", DeadLetterKey("bench-1-mem"), "wdtcancel:{bench-1-mem}:dlq"},
 		{"scan pattern", QueuePattern(q), "wdtcancel:{wdt-cancel}:*"},
 		{"scan pattern escapes globs", QueuePattern(`a*b?[c]\`), `wdtcancel:{a\*b\?\[c\]\\}:*`},
@@ -50,7 +51,7 @@ func TestQueuePatternMatchesOnlyItsQueue(t *testing.T) {
 	keysOf := func(q string) []string {
 		return []string{DeadLetterKey(q), SentKey(q, "N1"), UnknownKey(q, "N1"), ConfirmedKey(q, "N1"),
 			RateTATKey(q), InflightKey(q), CooldownKey(q), BreakerOpenKey(q), BreakerFailsKey(q),
-			BreakerAliveKey(q), BreakerProbeKey(q), ProbeKey(q)}
+			BreakerAliveKey(q), BreakerProbeKey(q), ProbeKey(q), ReplicasKey(q)}
 	}
 	for _, q := range []string{"q", "q2", "q*", "[q]"} {
 		for _, k := range keysOf(q) {

@@ -77,31 +77,70 @@ func (r *Replicas) node(addr string) *masterWait {
 	return m
 }
 
-// Observe records what a master (or a Cluster's masters) reported: a first
-// report, a new master (master_replid changed) or more replicas are
-// adopted at once; fewer replicas on the same master only once that has
-// lasted lowerAfter (DefaultLowerAfter says why). Nodes that did not report
-// are skipped.
+// Observe records what a master (or a Cluster's masters) reported, for
+// the masters a wait has used (seed): a new master (master_replid changed)
+// or more replicas are adopted at once; fewer replicas on the same master
+// only once that has lasted lowerAfter (DefaultLowerAfter says why). Nodes
+// that did not report, or were never seeded, are skipped.
 func (r *Replicas) Observe(nodes ...redisinfo.Node) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	now := r.now()
 	for _, n := range nodes {
-		if n.Role == "" && n.ReplID == "" {
-			continue // no replication section
+		if m := r.nodes[n.Addr]; m != nil && m.known {
+			r.observe(n)
 		}
-		m := r.node(n.Addr)
-		switch {
-		case !m.known, n.ReplID != m.replID, n.Replicas >= m.count:
-			m.known, m.replID, m.count, m.lowering = true, n.ReplID, n.Replicas, false
-		case !m.lowering || m.lowerTo != n.Replicas:
-			m.lowering, m.lowerTo, m.lowerSince = true, n.Replicas, now
-			fallthrough
-		default:
-			if now.Sub(m.lowerSince) >= r.lowerAfter {
-				m.count, m.lowering = n.Replicas, false
-			}
-		}
+	}
+}
+
+// seed records the first report of a master a wait uses, with what the
+// last client stored (ReplicasKey: stored "replid count"): a stored count
+// above the one reported for the same master is kept, and the lower one
+// believed only after lowerAfter, as if this client had seen it fall.
+// Without it a client started in the second a replica left the master (a
+// Sentinel failover beginning) would wait for the rest, and the writes they
+// acknowledged are lost when the promoted replica takes over.
+func (r *Replicas) seed(n redisinfo.Node, stored string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m := r.node(n.Addr)
+	if m.known {
+		r.observe(n)
+		return
+	}
+	var replid string
+	var count int
+	if _, err := fmt.Sscanf(stored, "%s %d", &replid, &count); err == nil && replid == n.ReplID && count > n.Replicas {
+		m.known, m.replID, m.count = true, replid, count
+	}
+	r.observe(n)
+}
+
+// stored is what to write to ReplicasKey for the master at addr, "" when
+// nothing worth storing (not known, or no replica).
+func (r *Replicas) stored(addr string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m := r.nodes[addr]
+	if m == nil || !m.known || m.count == 0 || m.replID == "" {
+		return ""
+	}
+	return fmt.Sprintf("%s %d", m.replID, m.count)
+}
+
+// observe applies one report; r.mu is held.
+func (r *Replicas) observe(n redisinfo.Node) {
+	if n.Role == "" && n.ReplID == "" {
+		return // no replication section
+	}
+	now := r.now()
+	m := r.node(n.Addr)
+	switch {
+	case !m.known, n.ReplID != m.replID, n.Replicas >= m.count:
+		m.known, m.replID, m.count, m.lowering = true, n.ReplID, n.Replicas, false
+	case !m.lowering || m.lowerTo != n.Replicas:
+		m.lowering, m.lowerTo, m.lowerSince = true, n.Replicas, now
+	case now.Sub(m.lowerSince) >= r.lowerAfter:
+		m.count, m.lowering = n.Replicas, false
 	}
 }
 

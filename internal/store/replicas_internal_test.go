@@ -30,16 +30,22 @@ func TestReplicasObserve(t *testing.T) {
 		want  int
 	}
 	tests := []struct {
-		name  string
-		steps []step
+		name   string
+		stored string // ReplicasKey's value when the client starts
+		steps  []step
 	}{
-		{"first report", []step{{0, node("r1", 2), 2}}},
-		{"more replicas at once", []step{{0, node("r1", 1), 1}, {0, node("r1", 2), 2}}},
-		{"a replica leaves: believed after 10 s", []step{{0, node("r1", 2), 2}, {0, node("r1", 1), 2}, {9 * time.Second, node("r1", 1), 2}, {time.Second, node("r1", 1), 1}}},
-		{"a replica comes back before that", []step{{0, node("r1", 2), 2}, {0, node("r1", 1), 2}, {5 * time.Second, node("r1", 2), 2}, {6 * time.Second, node("r1", 1), 2}}},
-		{"new master (failover) believed at once", []step{{0, node("r1", 2), 2}, {0, node("r2", 0), 0}}},
-		{"to zero on the same master, after 10 s", []step{{0, node("r1", 1), 1}, {0, node("r1", 0), 1}, {10 * time.Second, node("r1", 0), 0}}},
-		{"no replication section is ignored", []step{{0, node("r1", 2), 2}, {0, redisinfo.Node{Addr: a}, 2}}},
+		{"first report", "", []step{{0, node("r1", 2), 2}}},
+		{"started while a replica leaves: the stored count holds for 10 s", "r1 2", []step{{0, node("r1", 1), 2}, {9 * time.Second, node("r1", 1), 2}, {time.Second, node("r1", 1), 1}}},
+		{"started on a master whose replicas all left", "r1 2", []step{{0, node("r1", 0), 2}}},
+		{"stored for another master (before a failover) is ignored", "r0 2", []step{{0, node("r1", 1), 1}}},
+		{"stored lower than reported", "r1 1", []step{{0, node("r1", 2), 2}}},
+		{"stored garbage is ignored", "nonsense", []step{{0, node("r1", 1), 1}}},
+		{"more replicas at once", "", []step{{0, node("r1", 1), 1}, {0, node("r1", 2), 2}}},
+		{"a replica leaves: believed after 10 s", "", []step{{0, node("r1", 2), 2}, {0, node("r1", 1), 2}, {9 * time.Second, node("r1", 1), 2}, {time.Second, node("r1", 1), 1}}},
+		{"a replica comes back before that", "", []step{{0, node("r1", 2), 2}, {0, node("r1", 1), 2}, {5 * time.Second, node("r1", 2), 2}, {6 * time.Second, node("r1", 1), 2}}},
+		{"new master (failover) believed at once", "", []step{{0, node("r1", 2), 2}, {0, node("r2", 0), 0}}},
+		{"to zero on the same master, after 10 s", "", []step{{0, node("r1", 1), 1}, {0, node("r1", 0), 1}, {10 * time.Second, node("r1", 0), 0}}},
+		{"no replication section is ignored", "", []step{{0, node("r1", 2), 2}, {0, redisinfo.Node{Addr: a}, 2}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -48,7 +54,11 @@ func TestReplicasObserve(t *testing.T) {
 			r.now = func() time.Time { return now }
 			for i, s := range tt.steps {
 				now = now.Add(s.after)
-				r.Observe(s.node)
+				if i == 0 {
+					r.seed(s.node, tt.stored)
+				} else {
+					r.Observe(s.node)
+				}
 				if got, known := r.Count(a); got != s.want || !known {
 					t.Fatalf("step %d (%+v): count %d known %v, want %d", i, s.node, got, known, s.want)
 				}
