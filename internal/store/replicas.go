@@ -116,12 +116,13 @@ func (r *Replicas) seed(n redisinfo.Node, stored string) {
 }
 
 // stored is what to write to ReplicasKey for the master at addr, "" when
-// nothing worth storing (not known, or no replica).
+// nothing is known. A count lowered to 0 is stored too, so that clients
+// starting later do not wait for replicas removed for good.
 func (r *Replicas) stored(addr string) string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	m := r.nodes[addr]
-	if m == nil || !m.known || m.count == 0 || m.replID == "" {
+	if m == nil || !m.known || m.replID == "" {
 		return ""
 	}
 	return fmt.Sprintf("%s %d", m.replID, m.count)
