@@ -66,6 +66,15 @@ func newDLQCmd() *cobra.Command {
 		if err != nil {
 			return nil, nil, err
 		}
+		// The subcommands that write (requeue, purge) have
+		// --allow-volatile-redis: they refuse a Redis that would lose
+		// what they write in a crash.
+		if f := cmd.Flags().Lookup("allow-volatile-redis"); f != nil {
+			if err := checkVolatile(cmd.Context(), rdb, f.Value.String() == "true", cmd.ErrOrStderr()); err != nil {
+				rdb.Close()
+				return nil, nil, err
+			}
+		}
 		d, err := store.NewSellerDLQ(rdb, queue, seller) // checked by connect
 		if err != nil {
 			rdb.Close()
@@ -300,6 +309,8 @@ func bulkCmd(name, short string, open func(*cobra.Command) (*worker.DLQ, func(),
 		},
 	}
 	c.Flags().BoolVar(&all, "all", false, "every dead number")
+	var allowVolatile bool // read by open through the flag set
+	config.AddAllowVolatileFlag(c.Flags(), &allowVolatile)
 	if name == "purge" {
 		c.Flags().BoolVar(&yes, "yes", false, "purge --all without asking (required when stdin is not a terminal)")
 	}

@@ -4,10 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/wdtcancel/wdtcancel/enqueue"
 	"github.com/wdtcancel/wdtcancel/internal/config"
+	"github.com/wdtcancel/wdtcancel/internal/redisguard"
 )
 
 // openProducer connects an enqueue client and checks Redis answers, so an
@@ -30,20 +34,58 @@ func openProducer(ctx context.Context, r *config.Redis, opts ...enqueue.ClientOp
 	return c, nil
 }
 
-// checkEviction refuses (exit 2) a Redis whose maxmemory-policy evicts,
-// with the fix, unless allow; then warn is told the policy and it goes on.
-// It returns the policy read, "" when Redis does not report it.
-func checkEviction(ctx context.Context, c *enqueue.Client, allow bool, warn func(policy string)) (string, error) {
+// redisChecks are the start-up checks of a command that writes: allowEvict
+// and allowVolatile are --allow-eviction and --allow-volatile-redis; warn
+// is told what was accepted because of them (once each).
+type redisChecks struct {
+	allowEvict    bool
+	allowVolatile bool
+	warnEvict     func(policy string)
+	warnVolatile  func(problem error)
+}
+
+// check refuses (exit 2), with the fix, a Redis whose maxmemory-policy
+// evicts unless allowEvict, and one that does not keep writes across a
+// crash (or will not say) unless allowVolatile; what it accepts is
+// reported to the warn functions and it goes on. The client must have been
+// made WithAllowVolatileRedis when allowVolatile. It returns the policy
+// read, "" when Redis does not report it.
+func (rc redisChecks) check(ctx context.Context, c *enqueue.Client) (string, error) {
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	policy, err := c.CheckRedis(cctx)
 	switch {
 	case err == nil:
-		return policy, nil
-	case allow && errors.Is(err, enqueue.ErrEviction):
-		warn(policy)
-		return policy, nil
+	case errors.Is(err, enqueue.ErrUnavailable), errors.Is(err, enqueue.ErrVolatile):
+		return policy, usageErr(err)
+	case rc.allowEvict && errors.Is(err, enqueue.ErrEviction):
+		rc.warnEvict(policy)
 	default:
 		return policy, usageErr(err)
+	}
+	if d := c.Durability(); d.Allowed && rc.warnVolatile != nil {
+		rc.warnVolatile(d.Problem)
+	}
+	return policy, nil
+}
+
+// checkVolatile is the durability check of the commands that write
+// without an enqueue client (dlq requeue and purge, retry): a Redis that
+// does not keep writes across a crash is refused (exit 2) with the fix
+// unless allow, and then a warning is printed to w.
+func checkVolatile(ctx context.Context, rdb redis.UniversalClient, allow bool, w io.Writer) error {
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	_, err := redisguard.CheckDurable(cctx, rdb, redisguard.Wait{Auto: true})
+	switch {
+	case err == nil:
+		return nil
+	case !errors.Is(err, redisguard.ErrVolatile):
+		return usageErr(fmt.Errorf("read Redis's persistence (INFO): %w", err))
+	case allow || redisguard.IsEmbedded(rdb):
+		fmt.Fprintf(w, "wdtcancel: warning: %v; going on because of --allow-volatile-redis\n", err)
+		return nil
+	default:
+		return usageErr(err)
 	}
 }
