@@ -84,6 +84,9 @@ type Client struct {
 	replicas      *store.Replicas
 	allowVolatile bool
 	durability    *atomic.Pointer[Durability]
+	// allowUnknown and announced are CheckSeller's (announced.go).
+	allowUnknown bool
+	announced    *announcements
 }
 
 // ClientOption configures a Client.
@@ -137,6 +140,7 @@ func New(r asynq.RedisConnOpt, opts ...ClientOption) (*Client, error) {
 		insp:  asynq.NewInspectorFromRedisClient(rdb),
 		rdb:   rdb, base: tasks.DefaultQueue, seller: tasks.DefaultSeller, now: time.Now, owner: true,
 		replicas: store.NewReplicas(0), durability: new(atomic.Pointer[Durability]),
+		announced: &announcements{seen: map[string]time.Time{}},
 	}
 	for _, o := range opts {
 		o(c)
@@ -224,6 +228,9 @@ func (c *Client) cancel(ctx context.Context, raw string, opts []asynq.Option) Re
 	}
 	fail := func(err error) Result {
 		return Result{PreStockinNo: no, Result: Failed, Error: err.Error(), Err: err}
+	}
+	if err := c.CheckSeller(ctx); err != nil {
+		return fail(err)
 	}
 	// A dead number stays dead until an operator re-drives it, even after
 	// asynq trimmed its archived task and freed the task ID.

@@ -269,6 +269,7 @@ func TestOpenAPIConformance(t *testing.T) {
 		t.Skip("needs a real redis-server to stop and restart (set " + "WDTCANCEL_REQUIRE_REDIS_SERVER=1 to fail instead)")
 	}
 	const token = "conf0rm"
+	announce(t, c, "shop-a")
 	srv := httptest.NewServer(NewAPI(c, APIOptions{Token: token}))
 	defer srv.Close()
 	ctx := context.Background()
@@ -376,6 +377,7 @@ func TestOpenAPIConformance(t *testing.T) {
 				}
 				return nil
 			}},
+		{name: "seller no worker announced", method: "POST", path: cancel, tmpl: cancel, auth: ok, ctype: js, body: `{"pre_stockin_nos":["RK1"],"seller":"shop-typo"}`, status: 400},
 		{name: "bad seller", method: "POST", path: cancel, tmpl: cancel, auth: ok, ctype: js, body: `{"pre_stockin_nos":["RK1"],"seller":"Shop A"}`, status: 400},
 		{name: "enqueue again: duplicates", method: "POST", path: cancel, tmpl: cancel, auth: ok, ctype: "application/json; charset=utf-8",
 			body: `{"pre_stockin_nos":["RK1"]}`, status: 200},

@@ -69,16 +69,7 @@ func newSellerWatch(rdb redis.UniversalClient, insp *asynq.Inspector, base strin
 // check lists asynq's queues and records the unknown sellers with live
 // tasks. A Redis error keeps the last finding.
 func (s *sellerWatch) check() error {
-	// asynq lists only the queues in its set, and its client adds a queue
-	// only at a process's first enqueue: after Redis lost its data, a
-	// queue still getting tasks would be missing from asynqmon, `status`
-	// and the API's look-ups. Add this worker's queues back every check.
-	if err := s.rdb.SAdd(context.Background(), store.AsynqQueuesKey, s.served...).Err(); err != nil {
-		return fmt.Errorf("register queues: %w", err)
-	}
-	// Producers refuse a seller no worker has announced (a typo would
-	// otherwise leave tasks waiting for nobody).
-	if err := store.Announce(context.Background(), s.rdb, s.queues...); err != nil {
+	if err := s.register(); err != nil {
 		return err
 	}
 	queues, err := s.insp.Queues()
@@ -126,6 +117,24 @@ func (s *sellerWatch) check() error {
 	}
 	s.unknown = found
 	s.ready.setUnknownSellers(found)
+	return nil
+}
+
+// register adds this worker's queues back to asynq's set and announces
+// them to producers.
+func (s *sellerWatch) register() error {
+	// asynq lists only the queues in its set, and its client adds a queue
+	// only at a process's first enqueue: after Redis lost its data, a
+	// queue still getting tasks would be missing from asynqmon, `status`
+	// and the API's look-ups. Add this worker's queues back every check.
+	if err := s.rdb.SAdd(context.Background(), store.AsynqQueuesKey, s.served...).Err(); err != nil {
+		return fmt.Errorf("register queues: %w", err)
+	}
+	// Producers refuse a seller no worker has announced (a typo would
+	// otherwise leave tasks waiting for nobody).
+	if err := store.Announce(context.Background(), s.rdb, s.queues...); err != nil {
+		return err
+	}
 	return nil
 }
 

@@ -22,17 +22,18 @@ import (
 
 func newEnqueueCmd() *cobra.Command {
 	var (
-		redis       config.Redis
-		file        string
-		source      string
-		queue       string
-		seller      string
-		asJSON      bool
-		quiet       bool
-		parallelism int
-		allowEvict  bool
-		allowVolat  bool
-		wait        config.RedisWait
+		redis        config.Redis
+		file         string
+		source       string
+		queue        string
+		seller       string
+		asJSON       bool
+		quiet        bool
+		parallelism  int
+		allowEvict   bool
+		allowVolat   bool
+		allowUnknown bool
+		wait         config.RedisWait
 	)
 	cmd := &cobra.Command{
 		Use:   "enqueue [NO ... | -]",
@@ -97,10 +98,7 @@ keep writes across a crash and --allow-volatile-redis is not given).`,
 			if err != nil {
 				return usageErr(err)
 			}
-			opts := []enqueue.ClientOption{enqueue.WithWaitReplicas(replicas, wait.Timeout), enqueue.WithQueue(queue), enqueue.WithSeller(seller), enqueue.WithSource(source)}
-			if allowVolat {
-				opts = append(opts, enqueue.WithAllowVolatileRedis())
-			}
+			opts := append(allowOptions(allowVolat, allowUnknown), enqueue.WithWaitReplicas(replicas, wait.Timeout), enqueue.WithQueue(queue), enqueue.WithSeller(seller), enqueue.WithSource(source))
 			c, err := openProducer(cmd.Context(), &redis, opts...)
 			if err != nil {
 				return err
@@ -174,6 +172,7 @@ keep writes across a crash and --allow-volatile-redis is not given).`,
 	f.IntVar(&parallelism, "parallelism", enqueue.DefaultParallelism, "enqueues in flight at once")
 	config.AddAllowEvictionFlag(f, &allowEvict)
 	config.AddAllowVolatileFlag(f, &allowVolat)
+	config.AddAllowUnknownSellerFlag(f, &allowUnknown)
 	wait.AddFlags(f, "each enqueue")
 	return cmd
 }

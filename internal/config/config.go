@@ -173,6 +173,12 @@ func AddAllowVolatileFlag(fs *pflag.FlagSet, allow *bool) {
 	fs.BoolVar(allow, "allow-volatile-redis", false, "go on although Redis does not keep writes across a crash (no AOF with appendfsync always/everysec, and replicas not all waited for) or will not say (INFO restricted): a crash can lose acknowledged enqueues and file cancelled orders as clean rejections (env WDTCANCEL_ALLOW_VOLATILE_REDIS)")
 }
 
+// AddAllowUnknownSellerFlag registers --allow-unknown-seller on a producer
+// (enqueue, api): enqueue for a seller no worker has announced.
+func AddAllowUnknownSellerFlag(fs *pflag.FlagSet, allow *bool) {
+	fs.BoolVar(allow, "allow-unknown-seller", false, "enqueue for a seller no worker has announced within a day (workers announce their sellers every 15 s); without it such a seller, most likely a typo, is refused and nothing is enqueued")
+}
+
 // RedisWait holds --redis-wait-replicas and --redis-wait-timeout: how many
 // replicas must acknowledge the writes a failover must not lose, and for how
 // long to wait (store.Durable).
