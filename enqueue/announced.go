@@ -63,3 +63,16 @@ func (c *Client) CheckSeller(ctx context.Context) error {
 	a.mu.Unlock()
 	return nil
 }
+
+// ForSource is a copy of c that labels its tasks with source (as
+// WithSource), on c's connection: `wdtcancel strays move` keeps each moved
+// task's label. An invalid label is an error wrapping tasks.ErrInvalid.
+func (c *Client) ForSource(source string) (*Client, error) {
+	if err := tasks.ValidateSource(source); err != nil {
+		return nil, err
+	}
+	cc := *c
+	cc.owner = false
+	cc.source = source
+	return &cc, nil
+}

@@ -172,6 +172,7 @@ func newRoot() *cobra.Command {
 		newRedisLossCmd(),
 		newRetryCmd(),
 		newStatusCmd(),
+		newStraysCmd(),
 		newWorkerCmd(),
 	)
 	return root

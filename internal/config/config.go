@@ -88,6 +88,9 @@ var invocationFlags = map[string]bool{
 // --listen does read WDTCANCEL_LISTEN, the worker's ops port it probes.
 var invocationOnly = map[string]map[string]bool{
 	"healthcheck": {"url": true, "path": true, "timeout": true},
+	// strays' --seller names the typo to move or drop: an exported
+	// WDTCANCEL_SELLER (a real seller) must never be taken for it.
+	"strays": {"seller": true, "to": true},
 }
 
 // EnvNameFor is the environment variable behind --flag of the top-level
