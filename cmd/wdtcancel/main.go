@@ -175,6 +175,7 @@ func newRoot() *cobra.Command {
 		newStraysCmd(),
 		newWorkerCmd(),
 	)
+	nameEnvInHelp(root) // helpenv.go
 	return root
 }
 
