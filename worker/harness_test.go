@@ -108,7 +108,7 @@ func (h *harness) startWorker(mod func(*worker.Config)) *worker.Worker {
 		return nil
 	})
 	cfg := worker.Config{
-		Redis: h.conn, API: h.client(testSecret + ":" + testSalt),
+		Redis: h.conn, Sellers: worker.SingleSeller(h.client(testSecret+":"+testSalt), 0, 0),
 		Concurrency: 4, Listen: "127.0.0.1:0",
 		Handler:         worker.HandlerOptions{Backoff: worker.Backoff{Base: 50 * time.Millisecond, Cap: 200 * time.Millisecond}},
 		Breaker:         worker.BreakerOptions{ProbeEvery: 100 * time.Millisecond},

@@ -36,7 +36,7 @@ func TestSecondWorkerOnABusyOpsPort(t *testing.T) {
 	}
 	start := func(fallback string) (*worker.Worker, *observer.ObservedLogs, error) {
 		core, logs := observer.New(zap.WarnLevel)
-		w, err := worker.New(worker.Config{Redis: conn, API: api, Listen: busy.Addr().String(), ListenFallback: fallback, Logger: zap.New(core)})
+		w, err := worker.New(worker.Config{Redis: conn, Sellers: worker.SingleSeller(api, 0, 0), Listen: busy.Addr().String(), ListenFallback: fallback, Logger: zap.New(core)})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -147,7 +147,7 @@ func TestGlobalRateLimitTwoWorkers(t *testing.T) {
 		nos = append(nos, fmt.Sprintf("GR%04d", i))
 	}
 	h.enqueue(nos...)
-	limit := func(c *worker.Config) { c.RatePerMinute = rate; c.Concurrency = 6 }
+	limit := func(c *worker.Config) { c.Sellers[0].RatePerMinute = rate; c.Concurrency = 6 }
 	h.startWorker(limit)
 	h.startWorker(limit)
 	// Run until a call arrives more than a minute after the first, plus 8 s

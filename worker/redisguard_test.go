@@ -65,7 +65,7 @@ func newGuardSetup(t *testing.T, opts redistest.Options, needReal string) *guard
 	t.Cleanup(func() { rdb.Close() })
 	attempts := waittest.NewLog[attempt]()
 	return &guardSetup{redis: r, rdb: rdb, logs: logs, attempts: attempts, cfg: worker.Config{
-		Redis: conn, API: api, Concurrency: 2, Listen: "127.0.0.1:0",
+		Redis: conn, Sellers: worker.SingleSeller(api, 0, 0), Concurrency: 2, Listen: "127.0.0.1:0",
 		ShutdownTimeout: 5 * time.Second, Logger: zap.New(core),
 		// Only CheckRedis triggers checks, unless a test sets it.
 		RedisCheckInterval: time.Hour,
@@ -145,7 +145,7 @@ func TestEvictingRedisAllowedButNotReady(t *testing.T) {
 		!strings.Contains(rep.Reasons[0], "maxmemory-policy allkeys-lru") || !strings.Contains(rep.Reasons[0], "CONFIG SET maxmemory-policy noeviction") {
 		t.Fatalf("readyz %d %+v", code, rep)
 	}
-	if got := testutil.ToFloat64(w.Metrics().RedisEvicting); got != 1 {
+	if got := testutil.ToFloat64(w.Seller("default").Metrics().RedisEvicting); got != 1 {
 		t.Fatalf("wdtcancel_redis_evicting = %v on allkeys-lru, want 1", got)
 	}
 	// Still red at the next check, and the warning is not repeated.
@@ -177,7 +177,7 @@ func TestEvictingRedisAllowedButNotReady(t *testing.T) {
 	if code, rep := readyz(t, w); code != 200 || rep.Redis != "ok" {
 		t.Fatalf("readyz after the fix %d %+v", code, rep)
 	}
-	if got := testutil.ToFloat64(w.Metrics().RedisEvicting); got != 0 {
+	if got := testutil.ToFloat64(w.Seller("default").Metrics().RedisEvicting); got != 0 {
 		t.Fatalf("wdtcancel_redis_evicting = %v after the fix, want 0", got)
 	}
 	if n := g.countLogs(zapcore.InfoLevel, "noeviction now"); n != 1 {

@@ -450,7 +450,15 @@ func TestSellersConfigErrors(t *testing.T) {
 		cfg  worker.Config
 		want string
 	}{
-		{"both", worker.Config{API: la.API, Sellers: []worker.SellerLane{la}}, "not both"},
+		{"none", worker.Config{}, "Sellers is empty"},
+		{"negative concurrency", worker.Config{Sellers: []worker.SellerLane{la}, Concurrency: -1}, "--concurrency (worker.Config.Concurrency) is -1"},
+		{"negative max retry", worker.Config{Sellers: []worker.SellerLane{la}, Handler: worker.HandlerOptions{MaxRetry: -2}}, "--max-retry"},
+		{"negative slot wait", worker.Config{Sellers: []worker.SellerLane{la}, SlotWait: -time.Second}, "--slot-wait (worker.Config.SlotWait) is -1s"},
+		{"negative backoff", worker.Config{Sellers: []worker.SellerLane{la}, Handler: worker.HandlerOptions{Backoff: worker.Backoff{Cap: -1}}}, "--backoff-cap"},
+		{"negative breaker window", worker.Config{Sellers: []worker.SellerLane{la}, Breaker: worker.BreakerOptions{Window: -time.Minute}}, "--breaker-window"},
+		{"negative interval without a flag", worker.Config{Sellers: []worker.SellerLane{la}, LossCheckInterval: -1}, "worker.Config.LossCheckInterval"},
+		{"negative rate", worker.Config{Sellers: worker.SingleSeller(la.API, -1, 0)}, "--rate-per-minute"},
+		{"negative share", worker.Config{Sellers: []worker.SellerLane{la}, SellerShare: -0.5}, "--seller-share"},
 		{"twice", worker.Config{Sellers: []worker.SellerLane{la, la}}, `seller "a" is listed twice`},
 		{"bad name", worker.Config{Sellers: []worker.SellerLane{{Name: "A!", API: la.API}}}, `seller "A!"`},
 		{"no client", worker.Config{Sellers: []worker.SellerLane{{Name: "a"}}}, "no API client"},

@@ -26,7 +26,6 @@ var complexityDebts = map[string]int{
 	"enqueue.(*Client).Stream":             32,
 	"cmd/wdtcancel.newEnqueueCmd":          29,
 	"internal/reconcile.(*Verdict).check":  27,
-	"worker.New":                           25,
 	"cmd/wdtcancel/internal/demo.Run":      21,
 	"worker.(*Limiter).Acquire":            20,
 	"worker.runHeld":                       19,

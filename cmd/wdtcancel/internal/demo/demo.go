@@ -164,7 +164,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		return nil, err
 	}
 	w, err := worker.New(worker.Config{
-		Redis: conn, API: client, Concurrency: 8, RatePerMinute: 600, Listen: o.Listen, ListenFallback: o.ListenFallback,
+		Redis: conn, Sellers: worker.SingleSeller(client, 600, 0), Concurrency: 8, Listen: o.Listen, ListenFallback: o.ListenFallback,
 		Handler: worker.HandlerOptions{
 			Cooldown: 3 * time.Second, Backoff: worker.Backoff{Base: 200 * time.Millisecond, Cap: 2 * time.Second},
 		},
@@ -246,11 +246,11 @@ func summarize(ctx context.Context, nos []string, orders, mix map[string]int, in
 	st := sb.Stats()
 	s := &Summary{
 		Mix:              mix,
-		ClockCorrections: int(counterValue(w.Metrics().ClockResyncs)),
-		RateLimited:      int(counterValue(w.Metrics().Calls.WithLabelValues(string(wdt.RateLimited)))),
+		ClockCorrections: int(counterValue(w.Seller("default").Metrics().ClockResyncs)),
+		RateLimited:      int(counterValue(w.Seller("default").Metrics().Calls.WithLabelValues(string(wdt.RateLimited)))),
 		SandboxCalls:     st.Calls, SandboxByStatus: st.ByStatus, SandboxByFault: st.ByFault,
 	}
-	recs, err := w.DLQ().List(ctx)
+	recs, err := w.Seller("default").DLQ().List(ctx)
 	if err != nil {
 		return nil, err
 	}
