@@ -13,7 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/wdtcancel/wdtcancel/internal/store"
-	"github.com/wdtcancel/wdtcancel/internal/waittest"
+	"github.com/wdtcancel/wdtcancel/internal/testkit"
 	"github.com/wdtcancel/wdtcancel/tasks"
 	"github.com/wdtcancel/wdtcancel/worker"
 	"github.com/wdtcancel/wdtcancel/worker/wdt"
@@ -454,11 +454,11 @@ func TestShutdownLosesNothing(t *testing.T) {
 		}
 		wasCut[a.PreStockinNo] = true
 	}
-	waittest.Until(t, "WDT to apply the two cut calls", func() bool { return h.sb.Stats().Cancellations == 2 })
+	testkit.Until(t, "WDT to apply the two cut calls", func() bool { return h.sb.Stats().Cancellations == 2 })
 
 	// A generous timeout: shutdown begins with four calls in flight, and
 	// they finish.
-	w2 := h.startWorker(func(c *worker.Config) { four(c); c.ShutdownTimeout = waittest.Failsafe })
+	w2 := h.startWorker(func(c *worker.Config) { four(c); c.ShutdownTimeout = testkit.Failsafe })
 	inFlight := []*heldCall{gate.next(t), gate.next(t), gate.next(t), gate.next(t)}
 	stopped := make(chan struct{})
 	go func() { w2.Shutdown(); close(stopped) }()
@@ -469,7 +469,7 @@ func TestShutdownLosesNothing(t *testing.T) {
 	for _, c := range inFlight {
 		c.release()
 	}
-	waittest.Recv(t, stopped, "the graceful shutdown to return")
+	testkit.Recv(t, stopped, "the graceful shutdown to return")
 	// Shutdown returned after the handlers, so their attempts are in.
 	if n := h.attempts.Count(func(a attempt) bool { return a.Worker == 2 }); n < 4 {
 		t.Fatalf("the second worker finished %d attempts, want the 4 in flight at least:\n%s", n, h.attempts.Dump())

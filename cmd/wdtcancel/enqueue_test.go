@@ -8,12 +8,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/wdtcancel/wdtcancel/internal/redistest"
+	"github.com/wdtcancel/wdtcancel/internal/testkit"
 )
 
 func TestEnqueueCommand(t *testing.T) {
 	t.Parallel()
-	r := redistest.New(t)
+	r := testkit.NewRedis(t)
 	ctx := context.Background()
 	dir := t.TempDir()
 	file := filepath.Join(dir, "nos.txt")
@@ -98,7 +98,7 @@ func TestEnqueueUsageErrors(t *testing.T) {
 
 func TestStatusCommand(t *testing.T) {
 	t.Parallel()
-	r := redistest.New(t)
+	r := testkit.NewRedis(t)
 	ctx := context.Background()
 	runCmd(t, ctx, "", "enqueue", "--redis-url", r.URL(), "RK1")
 	out, _, code := runCmd(t, ctx, "", "status", "--redis-url", r.URL(), "--json", "RK1")
@@ -113,7 +113,7 @@ func TestStatusCommand(t *testing.T) {
 }
 
 func TestEnvFallbackAndFlagPrecedence(t *testing.T) {
-	r := redistest.New(t)
+	r := testkit.NewRedis(t)
 	t.Setenv("REDIS_URL", "redis://127.0.0.1:1/0")
 	_, errOut, code := runCmd(t, context.Background(), "", "enqueue", "RK1")
 	if code != exitUsage || !strings.Contains(errOut, "127.0.0.1:1") {

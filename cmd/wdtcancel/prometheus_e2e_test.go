@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wdtcancel/wdtcancel/internal/redistest"
 	"github.com/wdtcancel/wdtcancel/internal/testkit"
 	"github.com/wdtcancel/wdtcancel/worker/wdt/sandbox"
 )
@@ -145,7 +144,7 @@ func TestPrometheusScrapesWorkerAndAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := redistest.New(t)
+	r := testkit.NewRedis(t)
 	nos := []string{"PE1", "PE2", "PE3", "PE80"}
 	sb, err := sandbox.NewServer(sandbox.Options{Orders: map[string]int{
 		"PE1": sandbox.StateEditing, "PE2": sandbox.StateEditing, "PE3": sandbox.StateEditing, "PE80": sandbox.StateCompleted,

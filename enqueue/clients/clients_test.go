@@ -17,7 +17,6 @@ import (
 	"github.com/hibiken/asynq"
 	"go.uber.org/goleak"
 
-	"github.com/wdtcancel/wdtcancel/internal/redistest"
 	"github.com/wdtcancel/wdtcancel/internal/testkit"
 	"github.com/wdtcancel/wdtcancel/tasks"
 )
@@ -142,7 +141,7 @@ func testProducer(t *testing.T, p producer) {
 	}
 	// AOF so that a stop and restart keeps the queue asynq registered, as a
 	// production Redis with persistence does.
-	r := redistest.NewWith(t, redistest.Options{AppendFsync: "always"})
+	r := testkit.NewRedisWith(t, testkit.RedisOptions{AppendFsync: "always"})
 	if !r.Real {
 		t.Skip("needs a real redis-server to stop and restart")
 	}

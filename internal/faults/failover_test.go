@@ -15,9 +15,9 @@ import (
 
 	"github.com/wdtcancel/wdtcancel/internal/config"
 	"github.com/wdtcancel/wdtcancel/internal/reconcile"
-	"github.com/wdtcancel/wdtcancel/internal/redistest"
 	"github.com/wdtcancel/wdtcancel/internal/store"
 	"github.com/wdtcancel/wdtcancel/internal/testkit"
+	"github.com/wdtcancel/wdtcancel/internal/testkit/runview"
 	"github.com/wdtcancel/wdtcancel/tasks"
 	"github.com/wdtcancel/wdtcancel/worker/wdt/sandbox"
 )
@@ -37,7 +37,7 @@ type topology struct {
 }
 
 func sentinelTopology(t *testing.T, manual bool, replicas int) topology {
-	s := redistest.NewSentinel(t, redistest.TopologyOptions{AppendFsync: "everysec", Replicas: replicas})
+	s := testkit.NewSentinel(t, testkit.TopologyOptions{AppendFsync: "everysec", Replicas: replicas})
 	conn, err := asynq.ParseRedisURI(s.URL())
 	if err != nil {
 		t.Fatal(err)
@@ -65,7 +65,7 @@ func sentinelTopology(t *testing.T, manual bool, replicas int) topology {
 }
 
 func clusterTopology(t *testing.T) topology {
-	c := redistest.NewCluster(t, redistest.TopologyOptions{AppendFsync: "everysec"})
+	c := testkit.NewCluster(t, testkit.TopologyOptions{AppendFsync: "everysec"})
 	key := store.DeadLetterKey(tasks.DefaultQueue) // the queue's slot
 	return topology{name: "cluster kill -9", vars: []string{"REDIS_CLUSTER=" + strings.Join(c.Addrs(), ",")},
 		conn:  config.ClusterConnOpt{RedisClusterClientOpt: asynq.RedisClusterClientOpt{Addrs: c.Addrs()}},
@@ -216,7 +216,7 @@ func runFailover(t *testing.T, tp topology, wait int, prefix string) failoverFig
 		e.enqueueSome(lost, waitArgs)
 		e.waitQuiet(insp, 6*time.Minute)
 	}
-	orders, _ := testkit.SandboxOrders(t, e.sbAddr)
+	orders, _ := runview.SandboxOrders(t, e.sbAddr)
 	view := make(map[string]reconcile.Number, len(o.nos))
 	dead = e.dlq()
 	for _, no := range o.nos {
@@ -331,7 +331,7 @@ func (e *env) enqueueUntilAcked(nos []string, acked, extra []string) []string {
 // sandboxCalls is how many cancel calls reached the sandbox.
 func (e *env) sandboxCalls() int {
 	e.t.Helper()
-	list, _ := testkit.SandboxOrders(e.t, e.sbAddr)
+	list, _ := runview.SandboxOrders(e.t, e.sbAddr)
 	n := 0
 	for _, o := range list {
 		n += o.CancelCalls

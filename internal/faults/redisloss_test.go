@@ -15,8 +15,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/wdtcancel/wdtcancel/internal/redistest"
-	"github.com/wdtcancel/wdtcancel/internal/waittest"
+	"github.com/wdtcancel/wdtcancel/internal/testkit"
 	"github.com/wdtcancel/wdtcancel/tasks"
 )
 
@@ -91,7 +90,7 @@ func (e *env) waitCalls(n int, within time.Duration) {
 // letter. The alert on the metric is unit-tested by promtool
 // (docs/monitoring/wdtcancel.rules_test.yml, WdtcancelRedisLostWrites).
 func TestRedisRestartEmpty(t *testing.T) {
-	e := newEnv(t, redistest.Options{}) // appendonly no, no snapshots
+	e := newEnv(t, testkit.RedisOptions{}) // appendonly no, no snapshots
 	o := makeOrders("RE", size(300, 2000), 0)
 	e.startSandbox(o, "--latency", "100ms")
 	w := e.startWorker(append([]string{"--concurrency", "4"}, volatileArgs(t, "worker")...)...)
@@ -158,7 +157,7 @@ func TestRedisRestartEmpty(t *testing.T) {
 	if r := e.cli("", "redis-loss", "ack", "--yes"); r.Code != 0 {
 		t.Fatalf("redis-loss ack: exit %d %q", r.Code, r.Output())
 	}
-	if !waittest.Poll(func() bool { return readyz(w.ops) == 200 }) {
+	if !testkit.Poll(func() bool { return readyz(w.ops) == 200 }) {
 		t.Errorf("readiness still red after the acknowledgement")
 	}
 	t.Logf("redis without persistence restarted under a backlog: %d of %d acknowledged enqueues lost; readiness red %s after Redis answered again (check every 1 s); after re-enqueueing: %s",
@@ -171,7 +170,7 @@ func TestRedisRestartEmpty(t *testing.T) {
 // counter going back, and every rerun of an order a lost call cancelled is
 // done or an ambiguous dead letter: 0 clean misfiles by the ground truth.
 func TestRedisSnapshotRestore(t *testing.T) {
-	e := newEnv(t, redistest.Options{}) // appendonly no; the snapshot is taken by hand
+	e := newEnv(t, testkit.RedisOptions{}) // appendonly no; the snapshot is taken by hand
 	o := makeOrders("RS", size(400, 2000), 5)
 	e.startSandbox(o, "--latency", "50ms")
 	w := e.startWorker(append([]string{"--concurrency", "4"}, volatileArgs(t, "worker")...)...)

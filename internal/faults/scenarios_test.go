@@ -14,14 +14,13 @@ import (
 
 	"github.com/hibiken/asynq"
 
-	"github.com/wdtcancel/wdtcancel/internal/redistest"
 	"github.com/wdtcancel/wdtcancel/internal/testkit"
 	"github.com/wdtcancel/wdtcancel/tasks"
 )
 
 // 1. Worker crashes: SIGKILL a random worker every few seconds and restart it.
 func TestWorkerCrashes(t *testing.T) {
-	e := newEnv(t, redistest.Options{AppendFsync: "everysec"})
+	e := newEnv(t, testkit.RedisOptions{AppendFsync: "everysec"})
 	o := makeOrders("WC", size(600, 5000), 5)
 	e.startSandbox(o, "--latency", "200ms")
 	workers := []*proc{e.startWorker("--concurrency", "4"), e.startWorker("--concurrency", "4"), e.startWorker("--concurrency", "4")}
@@ -43,7 +42,7 @@ func TestWorkerCrashes(t *testing.T) {
 func TestRedisRestart(t *testing.T) {
 	for _, mode := range []string{"everysec", "always"} {
 		t.Run(mode, func(t *testing.T) {
-			e := newEnv(t, redistest.Options{AppendFsync: mode})
+			e := newEnv(t, testkit.RedisOptions{AppendFsync: mode})
 			o := makeOrders("RR", size(1000, 5000), 0)
 			e.startSandbox(o, "--latency", "20ms")
 			w := e.startWorker("--concurrency", "4")
@@ -116,7 +115,7 @@ func TestRedisRestart(t *testing.T) {
 
 // 3. Redis outage: stop Redis for a while mid-run; workers keep running.
 func TestRedisOutage(t *testing.T) {
-	e := newEnv(t, redistest.Options{AppendFsync: "everysec"})
+	e := newEnv(t, testkit.RedisOptions{AppendFsync: "everysec"})
 	o := makeOrders("RO", size(800, 3000), 6)
 	e.startSandbox(o, "--latency", "50ms")
 	w := e.startWorker("--concurrency", "4")
@@ -151,7 +150,7 @@ func TestRedisOutage(t *testing.T) {
 
 // 4. Hostile API: gateway faults, lost responses, a skewed clock, a quota.
 func TestHostileAPI(t *testing.T) {
-	e := newEnv(t, redistest.Options{AppendFsync: "everysec"})
+	e := newEnv(t, testkit.RedisOptions{AppendFsync: "everysec"})
 	o := makeOrders("HA", size(400, 3000), 5)
 	// A per-minute quota below the calls the batch needs: WDT answers with
 	// its rate-limit message until its sliding minute frees up.
@@ -186,7 +185,7 @@ func TestHostileAPI(t *testing.T) {
 
 // 5. Bad input through the CLI, the HTTP API and straight into the queue.
 func TestBadInput(t *testing.T) {
-	e := newEnv(t, redistest.Options{})
+	e := newEnv(t, testkit.RedisOptions{})
 	o := makeOrders("BI", 100, 0)
 	e.startSandbox(o)
 	w := e.startWorker("--concurrency", "4")
@@ -301,7 +300,7 @@ func fuzzString(r *rand.Rand) string {
 
 // 6. Dead letters beyond asynq's 10,000-task archive, re-driven once each.
 func TestDeadLettersBeyondArchive(t *testing.T) {
-	e := newEnv(t, redistest.Options{})
+	e := newEnv(t, testkit.RedisOptions{})
 	n := size(1500, 12000)
 	o := makeOrders("DL", n, 1) // every order completed: every call rejected
 	e.startSandbox(o)
@@ -335,7 +334,7 @@ func TestDeadLettersBeyondArchive(t *testing.T) {
 
 // 8. Shutdown under load: SIGTERM a worker mid-run.
 func TestShutdownUnderLoad(t *testing.T) {
-	e := newEnv(t, redistest.Options{AppendFsync: "everysec"})
+	e := newEnv(t, testkit.RedisOptions{AppendFsync: "everysec"})
 	o := makeOrders("SU", size(300, 2000), 6)
 	e.startSandbox(o, "--latency", "300ms")
 	const timeout = 3 * time.Second

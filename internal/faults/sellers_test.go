@@ -17,9 +17,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/wdtcancel/wdtcancel/internal/reconcile"
-	"github.com/wdtcancel/wdtcancel/internal/redistest"
 	"github.com/wdtcancel/wdtcancel/internal/store"
 	"github.com/wdtcancel/wdtcancel/internal/testkit"
+	"github.com/wdtcancel/wdtcancel/internal/testkit/runview"
 	"github.com/wdtcancel/wdtcancel/tasks"
 	"github.com/wdtcancel/wdtcancel/worker"
 	"github.com/wdtcancel/wdtcancel/worker/wdt"
@@ -41,7 +41,7 @@ import (
 // and slow must be cancelled at each. The ground truth is package
 // reconcile's, seller by seller.
 func TestSeveralSellers(t *testing.T) {
-	e := newEnv(t, redistest.Options{AppendFsync: "everysec"})
+	e := newEnv(t, testkit.RedisOptions{AppendFsync: "everysec"})
 	e.sellersFile = true
 	n := size(80, 400)
 	quota := size(60, 120) // slow's calls per minute at the sandbox
@@ -230,7 +230,7 @@ func (e *env) writeSandboxSellers(specs []sellerSpec) string {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			e.t.Fatal(err)
 		}
-		orders := testkit.WriteOrders(e.t, dir, s.orders.nos, s.orders.state)
+		orders := runview.WriteOrders(e.t, dir, s.orders.nos, s.orders.state)
 		block := "orders: " + orders + ", unknown: missing"
 		if s.block != "" {
 			block += ", " + s.block
@@ -336,7 +336,7 @@ func (e *env) sellerDLQ(seller string) map[string]reconcile.DeadLetter {
 	if r.Code != 0 {
 		e.t.Fatalf("dlq ls --json --seller %s: exit %d: %.300s", seller, r.Code, r.Output())
 	}
-	return testkit.ParseDLQ(e.t, r.Stdout)
+	return runview.ParseDLQ(e.t, r.Stdout)
 }
 
 // sellerOrder is the sandbox's view of one of the seller's orders.

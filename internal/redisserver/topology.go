@@ -185,6 +185,23 @@ func (s *Sentinel) KillMaster() (string, error) {
 	return addr, n.Kill()
 }
 
+// Failover asks a sentinel for a failover (SENTINEL FAILOVER): the master
+// is demoted cleanly, the replica promoted. It returns the old master.
+func (s *Sentinel) Failover() (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	addr, err := s.MasterAddr(ctx)
+	if err != nil {
+		return "", err
+	}
+	c := redis.NewSentinelClient(&redis.Options{Addr: s.Sentinels[0].Addr})
+	defer c.Close()
+	if err := c.Failover(ctx, SentinelMaster).Err(); err != nil {
+		return "", fmt.Errorf("SENTINEL FAILOVER: %w", err)
+	}
+	return addr, nil
+}
+
 // WaitFailover waits until the sentinels name a master other than old and
 // that node answers as a master, and returns it.
 func (s *Sentinel) WaitFailover(old string, within time.Duration) (string, error) {
