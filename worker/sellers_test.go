@@ -506,15 +506,10 @@ func TestWorkerRegistersItsQueuesAgain(t *testing.T) {
 	if err := h.rdb.Del(ctx, "asynq:queues").Err(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if _, err := h.insp.GetTaskInfo(tasks.DefaultQueue, "RG1"); err == nil {
-			break
-		} else if time.Now().After(deadline) {
-			t.Fatalf("the queue was never registered again: %v", err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.Until(t, "the queue registered again", func() bool {
+		_, err := h.insp.GetTaskInfo(tasks.DefaultQueue, "RG1")
+		return err == nil
+	})
 }
 
 // A queue another running worker serves is not reported: a single-seller

@@ -118,12 +118,8 @@ func (p promClient) is(q string, want float64) bool {
 // answer.
 func eventually(t *testing.T, what string, within time.Duration, cond func() bool, state func() string) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s still waiting for %s; last seen: %s", within, what, state())
-		}
-		time.Sleep(100 * time.Millisecond)
+	if !testkit.PollWithin(within, cond) {
+		t.Fatalf("after %s still waiting for %s; last seen: %s", within, what, state())
 	}
 }
 

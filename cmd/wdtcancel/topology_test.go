@@ -115,16 +115,12 @@ func runCommandsOn(t *testing.T, bin, redisVar string, conn asynq.RedisConnOpt) 
 	// Every task settles: 24 done, 6 dead.
 	insp := asynq.NewInspector(conn)
 	defer insp.Close()
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		q, err := insp.GetQueueInfo(tasks.DefaultQueue)
-		if err == nil && q.Completed == 24 && q.Archived == 6 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not settled: %+v %v", q, err)
-		}
-		time.Sleep(100 * time.Millisecond)
+	var q *asynq.QueueInfo
+	if !testkit.PollWithin(90*time.Second, func() bool {
+		q, err = insp.GetQueueInfo(tasks.DefaultQueue)
+		return err == nil && q.Completed == 24 && q.Archived == 6
+	}) {
+		t.Fatalf("not settled: %+v %v", q, err)
 	}
 
 	st := testkit.Run(t, bin, env, "", "status", "--json", nos[0])

@@ -277,10 +277,9 @@ func testProducer(t *testing.T, p producer) {
 	proc := testkit.Start(t, p.name+" producer", p.argv[0],
 		append(slices.Clone(base), env("WDTCANCEL_TRIES", "8"), env("WDTCANCEL_RETRY_DELAY_MS", "250")),
 		append(p.argv[1:], "N10", "N12")...)
-	for deadline := time.Now().Add(60 * time.Second); !strings.Contains(proc.Out.String(), "retrying"); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) || proc.Exited() {
-			t.Fatalf("the producer did not retry while Redis was down: %s", proc.Out.String())
-		}
+	retrying := func() bool { return strings.Contains(proc.Out.String(), "retrying") }
+	if !testkit.PollWithin(60*time.Second, func() bool { return retrying() || proc.Exited() }) || !retrying() {
+		t.Fatalf("the producer did not retry while Redis was down: %s", proc.Out.String())
 	}
 	if err := r.Restart(); err != nil {
 		t.Fatal(err)

@@ -40,10 +40,15 @@ func Until(t testing.TB, what string, cond func() bool) {
 
 // Poll is Until without the test: it reports false when Failsafe passed
 // first, for callers that fail with details of their own.
-func Poll(cond func() bool) bool {
+func Poll(cond func() bool) bool { return PollWithin(Failsafe, cond) }
+
+// PollWithin is Poll with a deadline of its own, for waits that take
+// longer than Failsafe on a healthy machine (a failover, a Prometheus
+// scrape) or that say how late is too late.
+func PollWithin(within time.Duration, cond func() bool) bool {
 	tick := time.NewTicker(pollEvery)
 	defer tick.Stop()
-	timeout := time.NewTimer(Failsafe)
+	timeout := time.NewTimer(within)
 	defer timeout.Stop()
 	for !cond() {
 		select {
