@@ -60,6 +60,8 @@ func TestLongOutage(t *testing.T) {
 	e.killSandbox()
 	e.enqueueAll(o.nos)
 	outage := dur(8*time.Second, 30*time.Second)
+	// The sandbox stays dead a fixed while: the outage is the fault, and
+	// the assertion is what readiness and the breaker show during it.
 	time.Sleep(outage)
 	if code := readyz(w.ops); code != 503 {
 		t.Errorf("readyz during the outage: %d, want 503", code)

@@ -70,16 +70,28 @@ func readyzReport(addr string) (int, readyReport) {
 	return resp.StatusCode, rep
 }
 
-// waitCalls waits until at least n calls reached the sandbox.
+// waitCalls waits until at least n calls reached the sandbox (its
+// GET /_sandbox/stats count): the load a fault needs has built. A fixed
+// sleep guessed at it.
 func (e *env) waitCalls(n int, within time.Duration) {
 	e.t.Helper()
-	deadline := time.Now().Add(within)
-	for e.sandboxCalls() < n {
-		if time.Now().After(deadline) {
-			e.t.Fatalf("fewer than %d calls within %s", n, within)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !testkit.PollWithin(within, func() bool { return e.statsCalls() >= n }) {
+		e.t.Fatalf("fewer than %d calls within %s (%d)", n, within, e.statsCalls())
 	}
+}
+
+// statsCalls is the sandbox's count of calls to its API path
+// (GET /_sandbox/stats), cheap enough to poll. Its body joins no scan: it
+// holds counts only.
+func (e *env) statsCalls() int {
+	e.t.Helper()
+	var stats struct {
+		Calls int `json:"calls"`
+	}
+	if code, b := testkit.GetJSON(e.t, "http://"+e.sbAddr+"/_sandbox/stats", &stats); code != 200 {
+		e.t.Fatalf("GET /_sandbox/stats: %d %.300s", code, b)
+	}
+	return stats.Calls
 }
 
 // 16. Redis without persistence restarted under a backlog: it comes back
@@ -105,17 +117,12 @@ func TestRedisRestartEmpty(t *testing.T) {
 	}
 	back := time.Now()
 	var rep readyReport
-	deadline := back.Add(15 * time.Second)
-	for {
-		code, r := readyzReport(w.ops)
-		rep = r
-		if code == 503 && r.Redis == "lost_writes" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("readiness did not name the loss within 15 s of Redis answering again: %d %+v", code, r)
-		}
-		time.Sleep(50 * time.Millisecond)
+	var code int
+	if !testkit.PollWithin(time.Until(back.Add(15*time.Second)), func() bool {
+		code, rep = readyzReport(w.ops)
+		return code == 503 && rep.Redis == "lost_writes"
+	}) {
+		t.Fatalf("readiness did not name the loss within 15 s of Redis answering again: %d %+v", code, rep)
 	}
 	red := time.Since(back)
 	reason := strings.Join(rep.Reasons, " ")
@@ -201,19 +208,18 @@ func TestRedisSnapshotRestore(t *testing.T) {
 		t.Fatal(err)
 	}
 	back := time.Now()
-	deadline := back.Add(15 * time.Second)
-	for {
-		code, r := readyzReport(w.ops)
-		if code == 503 && r.Redis == "lost_writes" {
-			if reason := strings.Join(r.Reasons, " "); !strings.Contains(reason, "older than writes it had acknowledged") {
-				t.Errorf("readyz reasons %q: want the older snapshot named", reason)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("readiness did not name the loss within 15 s of Redis answering again: %d %+v", code, r)
-		}
-		time.Sleep(50 * time.Millisecond)
+	var (
+		code int
+		r    readyReport
+	)
+	if !testkit.PollWithin(time.Until(back.Add(15*time.Second)), func() bool {
+		code, r = readyzReport(w.ops)
+		return code == 503 && r.Redis == "lost_writes"
+	}) {
+		t.Fatalf("readiness did not name the loss within 15 s of Redis answering again: %d %+v", code, r)
+	}
+	if reason := strings.Join(r.Reasons, " "); !strings.Contains(reason, "older than writes it had acknowledged") {
+		t.Errorf("readyz reasons %q: want the older snapshot named", reason)
 	}
 	red := time.Since(back)
 

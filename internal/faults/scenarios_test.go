@@ -27,6 +27,8 @@ func TestWorkerCrashes(t *testing.T) {
 	acked := e.enqueueAll(o.nos)
 	kills := 0
 	for end := time.Now().Add(dur(12*time.Second, 60*time.Second)); time.Now().Before(end); {
+		// The kill schedule is the fault itself: a kill every few seconds
+		// of running, whatever the workers are doing.
 		time.Sleep(dur(2*time.Second, 3*time.Second))
 		i := rand.IntN(len(workers))
 		workers[i].Kill()
@@ -47,26 +49,19 @@ func TestRedisRestart(t *testing.T) {
 			e.startSandbox(o, "--latency", "20ms")
 			w := e.startWorker("--concurrency", "4")
 			acked := e.enqueueAll(o.nos)
-			time.Sleep(500 * time.Millisecond)
+			e.waitCalls(50, time.Minute) // the kill lands mid-run
 			if err := e.redis.Kill(); err != nil {
 				t.Fatal(err)
 			}
-			sawRed := false
-			for i := 0; i < 10; i++ {
-				if readyz(w.ops) == 503 {
-					sawRed = true
-					break
-				}
-				time.Sleep(200 * time.Millisecond)
-			}
+			sawRed := testkit.PollWithin(2*time.Second, func() bool { return readyz(w.ops) == 503 })
+			// Redis stays down a fixed while: the outage is the fault,
+			// not a wait for something to happen.
 			time.Sleep(2 * time.Second)
 			if err := e.redis.Restart(); err != nil {
 				t.Fatal(err)
 			}
 			start := time.Now()
-			for readyz(w.ops) != 200 && time.Since(start) < 30*time.Second {
-				time.Sleep(100 * time.Millisecond)
-			}
+			testkit.PollWithin(30*time.Second, func() bool { return readyz(w.ops) == 200 })
 			recoverReady := time.Since(start)
 			if w.Exited() {
 				t.Fatalf("worker died with Redis: %s", w.Out.String())
@@ -120,12 +115,14 @@ func TestRedisOutage(t *testing.T) {
 	e.startSandbox(o, "--latency", "50ms")
 	w := e.startWorker("--concurrency", "4")
 	e.enqueueAll(o.nos)
-	time.Sleep(time.Second)
+	e.waitCalls(40, time.Minute) // the outage starts mid-run
 	if err := e.redis.Stop(); err != nil {
 		t.Fatal(err)
 	}
 	outage := dur(10*time.Second, 30*time.Second)
 	red, samples := 0, 0
+	// Readiness is sampled through an outage of fixed length, the fault
+	// itself: the figure is the share of samples that were red.
 	for end := time.Now().Add(outage); time.Now().Before(end); time.Sleep(500 * time.Millisecond) {
 		samples++
 		if readyz(w.ops) == 503 {
@@ -340,7 +337,7 @@ func TestShutdownUnderLoad(t *testing.T) {
 	const timeout = 3 * time.Second
 	w := e.startWorker("--concurrency", "8", "--shutdown-timeout", timeout.String())
 	e.enqueueAll(o.nos)
-	time.Sleep(2 * time.Second)
+	e.waitCalls(16, time.Minute) // calls are in flight when SIGTERM comes
 	start := time.Now()
 	sigterm(w)
 	exited, err := w.Wait(timeout + 15*time.Second)

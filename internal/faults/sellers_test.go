@@ -287,14 +287,15 @@ func (e *env) waitSeller(seller string, want int, from time.Time, within time.Du
 	defer rdb.Close()
 	var q *asynq.QueueInfo
 	var err error
-	for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+	if testkit.PollWithin(within, func() bool {
 		q, err = insp.GetQueueInfo(queue)
-		if err == nil && q.Pending+q.Active+q.Scheduled+q.Retry == 0 {
-			dead, _ := rdb.HLen(e.t.Context(), store.DeadLetterKey(queue)).Result()
-			if q.Completed+max(q.Archived, int(dead)) >= want {
-				return time.Since(from)
-			}
+		if err != nil || q.Pending+q.Active+q.Scheduled+q.Retry != 0 {
+			return false
 		}
+		dead, _ := rdb.HLen(e.t.Context(), store.DeadLetterKey(queue)).Result()
+		return q.Completed+max(q.Archived, int(dead)) >= want
+	}) {
+		return time.Since(from)
 	}
 	e.t.Fatalf("seller %s not settled within %s: %+v %v", seller, within, q, err)
 	return 0
@@ -307,9 +308,8 @@ func (e *env) waitHeld(seller string, want int, from time.Time, within time.Dura
 	queue := tasks.QueueFor(tasks.DefaultQueue, seller)
 	insp := e.inspector()
 	defer insp.Close()
-	start := time.Now()
 	held := 0
-	for time.Since(start) < within {
+	if testkit.PollWithin(within, func() bool {
 		held = 0
 		infos, err := insp.ListRetryTasks(queue, asynq.PageSize(want+10))
 		if err == nil {
@@ -319,10 +319,9 @@ func (e *env) waitHeld(seller string, want int, from time.Time, within time.Dura
 				}
 			}
 		}
-		if held == want {
-			return time.Since(from)
-		}
-		time.Sleep(200 * time.Millisecond)
+		return held == want
+	}) {
+		return time.Since(from)
 	}
 	q, err := insp.GetQueueInfo(queue)
 	e.t.Fatalf("seller %s: %d of %d tasks held after %s: %+v %v", seller, held, want, within, q, err)
