@@ -53,6 +53,7 @@ func (cfg *Config) durations() []namedDuration {
 		{"RedisCheckInterval", "", cfg.RedisCheckInterval},
 		{"LossCheckInterval", "", cfg.LossCheckInterval},
 		{"RedisWaitTimeout", "--redis-wait-timeout", cfg.RedisWaitTimeout},
+		{"RedisWaitUnmetBound", "", cfg.RedisWaitUnmetBound},
 		{"Handler.Backoff.Base", "--backoff-base", cfg.Handler.Backoff.Base},
 		{"Handler.Backoff.Cap", "--backoff-cap", cfg.Handler.Backoff.Cap},
 		{"Handler.Cooldown", "--cooldown", cfg.Handler.Cooldown},
@@ -97,7 +98,8 @@ func (cfg *Config) validate() error {
 		{"Concurrency", "--concurrency", cfg.Concurrency},
 		{"Handler.MaxRetry", "--max-retry", cfg.Handler.MaxRetry},
 		{"Breaker.Threshold", "--breaker-threshold", cfg.Breaker.Threshold},
-		{"RedisWaitReplicas", "--redis-wait-replicas", cfg.RedisWaitReplicas},
+		// RedisWaitReplicas is not here: AutoReplicas is -1, and
+		// store.NewDurable checks it.
 	}
 	for _, c := range counts {
 		if c.n < 0 {

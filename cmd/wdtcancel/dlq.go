@@ -43,7 +43,7 @@ func (f *dlqFlags) connect(cmd *cobra.Command) (redis.UniversalClient, error) {
 	rdb := conn.MakeRedisClient().(redis.UniversalClient)
 	if err := rdb.Ping(cmd.Context()).Err(); err != nil {
 		rdb.Close()
-		return nil, usageErr(fmt.Errorf("cannot reach Redis at %s: %v: start Redis or point REDIS_URL / --redis-url at it", f.rf.String(), err))
+		return nil, redisUnreachable(&f.rf, err)
 	}
 	return rdb, nil
 }
@@ -54,6 +54,15 @@ func (f *dlqFlags) open(cmd *cobra.Command) (*worker.DLQ, func(), error) {
 	rdb, err := f.connect(cmd)
 	if err != nil {
 		return nil, nil, err
+	}
+	// The subcommands that write (requeue, purge) have
+	// --allow-volatile-redis: they refuse a Redis that would lose what
+	// they write in a crash.
+	if fl := cmd.Flags().Lookup("allow-volatile-redis"); fl != nil {
+		if err := checkVolatile(cmd.Context(), rdb, fl.Value.String() == "true", cmd.ErrOrStderr()); err != nil {
+			rdb.Close()
+			return nil, nil, err
+		}
 	}
 	d, err := store.NewSellerDLQ(rdb, f.queue, f.seller) // checked by connect
 	if err != nil {
@@ -358,6 +367,8 @@ func bulkCmd(name, short string, open func(*cobra.Command) (*worker.DLQ, func(),
 		},
 	}
 	c.Flags().BoolVar(&all, "all", false, "every dead number")
+	var allowVolatile bool // read by open through the flag set
+	config.AddAllowVolatileFlag(c.Flags(), &allowVolatile)
 	if name == "purge" {
 		c.Flags().BoolVar(&yes, "yes", false, "purge --all without asking (required when stdin is not a terminal)")
 	}

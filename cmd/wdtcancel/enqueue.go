@@ -31,6 +31,7 @@ type enqueueCmd struct {
 	quiet       bool
 	parallelism int
 	allowEvict  bool
+	allowVolat  bool
 	wait        config.RedisWait
 }
 
@@ -46,7 +47,8 @@ default "default"): the same number for two sellers is two tasks.
 
 Exit status: 0 when every number is enqueued or already known, 1 when any is
 invalid or failed, 2 for usage or configuration errors (Redis unreachable, or
-its maxmemory-policy evicts and --allow-eviction is not given).`,
+its maxmemory-policy evicts and --allow-eviction is not given, or it does not
+keep writes across a crash and --allow-volatile-redis is not given).`,
 		RunE: e.run,
 	}
 	f := cmd.Flags()
@@ -59,6 +61,7 @@ its maxmemory-policy evicts and --allow-eviction is not given).`,
 	f.BoolVarP(&e.quiet, "quiet", "q", false, "list no duplicate numbers, only the counts and what is invalid, failed or unknown")
 	f.IntVar(&e.parallelism, "parallelism", enqueue.DefaultParallelism, "enqueues in flight at once")
 	config.AddAllowEvictionFlag(f, &e.allowEvict)
+	config.AddAllowVolatileFlag(f, &e.allowVolat)
 	e.wait.AddFlags(f, "each enqueue")
 	return cmd
 }
@@ -76,18 +79,27 @@ func (e *enqueueCmd) run(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return err
 	}
-	replicas, err := e.wait.Count(&e.redis)
+	replicas, err := e.wait.Count()
 	if err != nil {
 		return usageErr(err)
 	}
-	c, err := openProducer(cmd.Context(), &e.redis, enqueue.WithWaitReplicas(replicas, e.wait.Timeout), enqueue.WithQueue(e.queue), enqueue.WithSeller(e.seller), enqueue.WithSource(e.source))
+	opts := []enqueue.ClientOption{enqueue.WithWaitReplicas(replicas, e.wait.Timeout), enqueue.WithQueue(e.queue), enqueue.WithSeller(e.seller), enqueue.WithSource(e.source)}
+	if e.allowVolat {
+		opts = append(opts, enqueue.WithAllowVolatileRedis())
+	}
+	c, err := openProducer(cmd.Context(), &e.redis, opts...)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	if _, err := checkEviction(cmd.Context(), c, e.allowEvict, func(policy string) {
-		fmt.Fprintf(cmd.ErrOrStderr(), "wdtcancel: warning: redis has maxmemory-policy %s and may silently drop queued tasks; going on because of --allow-eviction\n", policy)
-	}); err != nil {
+	if _, err := (redisChecks{allowEvict: e.allowEvict, allowVolatile: e.allowVolat,
+		warnEvict: func(policy string) {
+			fmt.Fprintf(cmd.ErrOrStderr(), "wdtcancel: warning: redis has maxmemory-policy %s and may silently drop queued tasks; going on because of --allow-eviction\n", policy)
+		},
+		warnVolatile: func(problem error) {
+			fmt.Fprintf(cmd.ErrOrStderr(), "wdtcancel: warning: %v; going on because of --allow-volatile-redis\n", problem)
+		},
+	}).check(cmd.Context(), c); err != nil {
 		return err
 	}
 	return e.stream(cmd, c, nos, inputs)
