@@ -67,22 +67,18 @@ func TestClusterWithoutReplicas(t *testing.T) {
 	if len(acked) != len(o.nos) || countResult(t, r, "unknown") != 0 {
 		t.Fatalf("acknowledged %d of %d, %d unknown", len(acked), len(o.nos), countResult(t, r, "unknown"))
 	}
-	deadline := time.Now().Add(3 * time.Minute)
-	for {
+	called := 0
+	if !testkit.PollWithin(3*time.Minute, func() bool {
 		sb := e.sandboxOrders()
-		called := 0
+		called = 0
 		for _, no := range o.nos {
 			if sb[no].CancelCalls > 0 {
 				called++
 			}
 		}
-		if called == len(o.nos) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d orders called within 3 min", called, len(o.nos))
-		}
-		time.Sleep(100 * time.Millisecond)
+		return called == len(o.nos)
+	}) {
+		t.Fatalf("%d of %d orders called within 3 min", called, len(o.nos))
 	}
 	t.Logf("Cluster of 3 masters without replicas, AOF everysec, defaults: %d of %d enqueues acknowledged, 0 unknown; every order called within %s", len(acked), len(o.nos), time.Since(start).Round(100*time.Millisecond))
 }
