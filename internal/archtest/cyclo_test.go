@@ -24,7 +24,6 @@ const maxComplexity = 15
 var complexityDebts = map[string]int{
 	"enqueue.(*Client).Stream":             32,
 	"internal/reconcile.(*Verdict).check":  27,
-	"cmd/wdtcancel/internal/demo.Run":      21,
 	"worker.(*Limiter).Acquire":            20,
 	"worker.runHeld":                       19,
 	"worker/wdt/sandbox.(*Sandbox).answer": 18,

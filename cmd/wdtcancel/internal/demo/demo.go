@@ -98,6 +98,60 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	if o.Orders <= 0 {
 		return nil, errors.New("demo: --orders must be positive")
 	}
+	o = o.withDefaults()
+	start := time.Now()
+
+	// Redis: embedded unless told otherwise.
+	redisURL, redisDesc, stopRedis, err := startRedis(o.RedisURL)
+	if err != nil {
+		return nil, err
+	}
+	defer stopRedis()
+	conn, err := asynq.ParseRedisURI(redisURL)
+	if err != nil {
+		return nil, fmt.Errorf("demo redis: %w", err)
+	}
+
+	// The sandbox, with the order mix and faults.
+	nos, orders, mix := demoOrders(o.Orders)
+	sb, apiURL, stopSandbox, err := startSandbox(o, orders)
+	if err != nil {
+		return nil, err
+	}
+	defer stopSandbox()
+
+	w, err := startWorker(ctx, o, conn, apiURL)
+	if err != nil {
+		return nil, err
+	}
+	defer w.Shutdown()
+	printHeader(o, redisDesc, apiURL, w, mix)
+
+	if err := enqueueAll(ctx, conn, nos); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(o.Out, "enqueued %d tasks\n", o.Orders)
+
+	insp := asynq.NewInspector(conn)
+	defer insp.Close()
+	if err := waitSettled(ctx, insp, o, start); err != nil {
+		return nil, err
+	}
+	sum, err := summarize(ctx, nos, orders, mix, insp, w, sb)
+	if err != nil {
+		return nil, err
+	}
+	sum.Elapsed = time.Since(start)
+	printSummary(o.Out, sum)
+	if !o.ExitWhenDone {
+		fmt.Fprintf(o.Out, "\nasynqmon and metrics stay up at http://%s — press Ctrl-C to exit\n", w.OpsAddr())
+		<-ctx.Done()
+	}
+	return sum, nil
+}
+
+// withDefaults is o with its zero fields filled.
+func (o Options) withDefaults() Options {
 	if o.Out == nil {
 		o.Out = io.Discard
 	}
@@ -107,27 +161,28 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	if o.Progress == nil {
 		o.Progress = NewProgress(o.Out, o.Interactive)
 	}
-	start := time.Now()
+	return o
+}
 
-	// Redis: embedded unless told otherwise.
-	redisURL, redisDesc := o.RedisURL, "Redis at "+o.RedisURL
-	if redisURL == "" {
-		r, err := redisserver.Start(redisserver.Options{Embedded: true})
-		if err != nil {
-			return nil, err
-		}
-		defer r.Close()
-		redisURL, redisDesc = r.URL(), "an embedded Redis (miniredis)"
+// startRedis is the Redis at url, or an embedded one when url is empty:
+// its URL, how the header names it, and what stops it.
+func startRedis(url string) (string, string, func(), error) {
+	if url != "" {
+		return url, "Redis at " + url, func() {}, nil
 	}
-	conn, err := asynq.ParseRedisURI(redisURL)
+	r, err := redisserver.Start(redisserver.Options{Embedded: true})
 	if err != nil {
-		return nil, fmt.Errorf("demo redis: %w", err)
+		return "", "", nil, err
 	}
+	return r.URL(), "an embedded Redis (miniredis)", r.Close, nil
+}
 
-	// The sandbox, with the order mix and faults.
-	nos := make([]string, o.Orders)
-	orders := make(map[string]int)
-	mix := make(map[string]int)
+// demoOrders are the demo's n numbers, the sandbox state of each that has
+// one, and how many of each kind.
+func demoOrders(n int) (nos []string, orders, mix map[string]int) {
+	nos = make([]string, n)
+	orders = make(map[string]int)
+	mix = make(map[string]int)
 	for i := range nos {
 		// No '-': asynqmon's ID column shows an ID up to its first '-'
 		// (it abbreviates UUIDs that way), so DEMO-00018 would read DEMO.
@@ -138,6 +193,12 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 			orders[nos[i]] = st
 		}
 	}
+	return nos, orders, mix
+}
+
+// startSandbox serves the sandbox with the demo's faults on
+// o.SandboxListen; it returns the API URL and what stops it.
+func startSandbox(o Options, orders map[string]int) (*sandbox.Sandbox, string, func(), error) {
 	sbOpts := sandbox.Options{
 		Orders: orders, Unknown: sandbox.UnknownMissing,
 		ClockOffset: 200 * time.Second, Latency: 10 * time.Millisecond,
@@ -146,18 +207,19 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	}
 	sb, err := sandbox.New(sbOpts)
 	if err != nil {
-		return nil, err
+		return nil, "", nil, err
 	}
 	sbLn, err := net.Listen("tcp", o.SandboxListen)
 	if err != nil {
-		return nil, fmt.Errorf("demo sandbox listen on %s: %w", o.SandboxListen, err)
+		return nil, "", nil, fmt.Errorf("demo sandbox listen on %s: %w", o.SandboxListen, err)
 	}
 	sbSrv := httpserver.New(sb, httpserver.Options{IdleTimeout: httpserver.SandboxIdleTimeout})
 	go sbSrv.Serve(sbLn)
-	defer sbSrv.Close()
-	apiURL := "http://" + sbLn.Addr().String() + "/openapi"
+	return sb, "http://" + sbLn.Addr().String() + "/openapi", func() { sbSrv.Close() }, nil
+}
 
-	// The worker, as `wdtcancel worker` would run it.
+// startWorker starts the worker as `wdtcancel worker` would run it.
+func startWorker(ctx context.Context, o Options, conn asynq.RedisConnOpt, apiURL string) (*worker.Worker, error) {
 	creds, _ := wdt.NewCredentials(sandbox.DefaultSID, sandbox.DefaultAppKey, sandbox.DefaultAppSecret)
 	client, err := wdt.New(apiURL, creds)
 	if err != nil {
@@ -180,46 +242,33 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		w.Close()
 		return nil, err
 	}
-	defer w.Shutdown()
+	return w, nil
+}
 
+func printHeader(o Options, redisDesc, apiURL string, w *worker.Worker, mix map[string]int) {
 	fmt.Fprintf(o.Out, "wdtcancel demo: %d return pre-stockin orders on %s\n", o.Orders, redisDesc)
 	fmt.Fprintf(o.Out, "  sandbox   %s  (server clock +200s, 5%% gateway faults, 3%% lost responses, quota 40 calls per 5 s)\n", apiURL)
 	fmt.Fprintf(o.Out, "  asynqmon  http://%s%s/\n", w.OpsAddr(), worker.MonitoringPath)
 	fmt.Fprintf(o.Out, "  metrics   http://%s/metrics\n", w.OpsAddr())
 	fmt.Fprintf(o.Out, "  orders    %s\n", formatMix(mix))
 	fmt.Fprintf(o.Out, "  redis     not checked for durability (--allow-volatile-redis): the demo's data may live in memory only; production refuses such a Redis\n")
+}
 
-	// Enqueue through the real producer path.
+// enqueueAll enqueues every number through the real producer path.
+func enqueueAll(ctx context.Context, conn asynq.RedisConnOpt, nos []string) error {
 	prod, err := enqueue.New(conn, enqueue.WithSource("demo"), enqueue.WithAllowVolatileRedis())
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer prod.Close()
 	res, err := prod.CancelSlice(ctx, nos, enqueue.ManyOptions{})
 	if err != nil {
-		return nil, fmt.Errorf("demo enqueue: %w", err)
+		return fmt.Errorf("demo enqueue: %w", err)
 	}
-	if s := enqueue.Summarize(res, false); s.Enqueued != o.Orders {
-		return nil, fmt.Errorf("demo enqueue: %+v", s)
+	if s := enqueue.Summarize(res, false); s.Enqueued != len(nos) {
+		return fmt.Errorf("demo enqueue: %+v", s)
 	}
-	fmt.Fprintf(o.Out, "enqueued %d tasks\n", o.Orders)
-
-	insp := asynq.NewInspector(conn)
-	defer insp.Close()
-	if err := waitSettled(ctx, insp, o, start); err != nil {
-		return nil, err
-	}
-	sum, err := summarize(ctx, nos, orders, mix, insp, w, sb)
-	if err != nil {
-		return nil, err
-	}
-	sum.Elapsed = time.Since(start)
-	printSummary(o.Out, sum)
-	if !o.ExitWhenDone {
-		fmt.Fprintf(o.Out, "\nasynqmon and metrics stay up at http://%s — press Ctrl-C to exit\n", w.OpsAddr())
-		<-ctx.Done()
-	}
-	return sum, nil
+	return nil
 }
 
 // waitSettled shows live progress until no task is pending, active or
