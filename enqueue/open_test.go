@@ -9,7 +9,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/wdtcancel/wdtcancel/internal/redistest"
+	"github.com/wdtcancel/wdtcancel/internal/testkit"
 )
 
 // TestOpenHasTheCLIsDefaults: Open parses the CLI's URLs, waits for
@@ -17,7 +17,7 @@ import (
 // override the defaults.
 func TestOpenHasTheCLIsDefaults(t *testing.T) {
 	t.Parallel()
-	r := redistest.New(t)
+	r := testkit.NewRedis(t)
 	ctx := context.Background()
 	c, err := Open(ctx, r.URL())
 	if err != nil {
@@ -103,7 +103,7 @@ func TestParseRedisURL(t *testing.T) {
 // WithAllowEviction (a real redis-server: the embedded one has no policy).
 func TestOpenRefusesEviction(t *testing.T) {
 	t.Parallel()
-	r := redistest.New(t)
+	r := testkit.NewRedis(t)
 	if !r.Real {
 		t.Skip("needs a real redis-server to set maxmemory-policy")
 	}

@@ -8,12 +8,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/wdtcancel/wdtcancel/internal/redistest"
+	"github.com/redis/go-redis/v9"
+	"github.com/wdtcancel/wdtcancel/internal/testkit"
 )
 
 func TestEnqueueCommand(t *testing.T) {
 	t.Parallel()
-	r := redistest.New(t)
+	r := testkit.NewRedis(t)
 	ctx := context.Background()
 	dir := t.TempDir()
 	file := filepath.Join(dir, "nos.txt")
@@ -98,7 +99,7 @@ func TestEnqueueUsageErrors(t *testing.T) {
 
 func TestStatusCommand(t *testing.T) {
 	t.Parallel()
-	r := redistest.New(t)
+	r := testkit.NewRedis(t)
 	ctx := context.Background()
 	runCmd(t, ctx, "", "enqueue", "--redis-url", r.URL(), "RK1")
 	out, _, code := runCmd(t, ctx, "", "status", "--redis-url", r.URL(), "--json", "RK1")
@@ -113,7 +114,7 @@ func TestStatusCommand(t *testing.T) {
 }
 
 func TestEnvFallbackAndFlagPrecedence(t *testing.T) {
-	r := redistest.New(t)
+	r := testkit.NewRedis(t)
 	t.Setenv("REDIS_URL", "redis://127.0.0.1:1/0")
 	_, errOut, code := runCmd(t, context.Background(), "", "enqueue", "RK1")
 	if code != exitUsage || !strings.Contains(errOut, "127.0.0.1:1") {
@@ -127,4 +128,33 @@ func TestEnvFallbackAndFlagPrecedence(t *testing.T) {
 func itoa(n int) string {
 	b, _ := json.Marshal(n)
 	return string(b)
+}
+
+// TestRedisLoginRefused: a Redis that answers but refuses the login is not
+// "unreachable": the message names the credentials, never the password,
+// for every command that opens Redis.
+func TestRedisLoginRefused(t *testing.T) {
+	t.Parallel()
+	r := testkit.NewRedis(t)
+	if !r.Real {
+		t.Skip("ACL users need a real redis-server")
+	}
+	admin := redis.NewClient(&redis.Options{Addr: r.Addr})
+	defer admin.Close()
+	ctx := context.Background()
+	if err := admin.Do(ctx, "ACL", "SETUSER", "adm", "on", ">rightpass", "~*", "&*", "+@all").Err(); err != nil {
+		t.Fatal(err)
+	}
+	url := "redis://adm:hunter2pass@" + r.Addr + "/0"
+	for _, args := range [][]string{
+		{"enqueue", "--redis-url", url, "RK1"},
+		{"dlq", "ls", "--redis-url", url},
+		{"retry", "--held", "--redis-url", url},
+		{"redis-loss", "show", "--redis-url", url},
+	} {
+		_, errOut, code := runCmd(t, ctx, "", args...)
+		if code != exitUsage || !strings.Contains(errOut, "refused the login") || strings.Contains(errOut, "hunter2pass") {
+			t.Errorf("%v: exit %d stderr %q", args, code, errOut)
+		}
+	}
 }

@@ -10,7 +10,7 @@ import (
 
 	"github.com/wdtcancel/wdtcancel/enqueue"
 	"github.com/wdtcancel/wdtcancel/internal/config"
-	"github.com/wdtcancel/wdtcancel/internal/redistest"
+	"github.com/wdtcancel/wdtcancel/internal/testkit"
 )
 
 // TestProducersUseTheURLsDatabase: a Redis shared by database number
@@ -20,7 +20,7 @@ import (
 // Found from outside by an independent tester.
 func TestProducersUseTheURLsDatabase(t *testing.T) {
 	t.Parallel()
-	r := redistest.New(t)
+	r := testkit.NewRedis(t)
 	if !r.Real {
 		t.Skip("the embedded Redis has one database")
 	}
