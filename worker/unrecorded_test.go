@@ -1,10 +1,12 @@
 package worker_test
 
 import (
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/wdtcancel/wdtcancel/internal/testkit"
 	"github.com/wdtcancel/wdtcancel/tasks"
 	"github.com/wdtcancel/wdtcancel/worker"
 	"github.com/wdtcancel/wdtcancel/worker/wdt/sandbox"
@@ -54,6 +56,22 @@ func TestUnrecordedDone(t *testing.T) {
 	if err := h.redis.Restart(); err != nil {
 		t.Fatal(err)
 	}
+	// The worker's clients redial (go-redis retries a failed dial in the
+	// background, once a second, until one succeeds): wait until they
+	// have, so no redial outlives the test.
+	testkit.Until(t, "the worker to reach Redis again", func() bool {
+		_, rep := readyz(t, w)
+		return rep.Redis != "unreachable"
+	})
+	testkit.Until(t, "the worker's Redis clients to redial", func() bool {
+		return !strings.Contains(string(goroutineStacks()), "(*ConnPool).tryDial")
+	})
+}
+
+// goroutineStacks is every goroutine's stack.
+func goroutineStacks() []byte {
+	buf := make([]byte, 1<<20)
+	return buf[:runtime.Stack(buf, true)]
 }
 
 // TestUnrecordedRetry: a worker stalled past its lease (SIGSTOP) finds the
