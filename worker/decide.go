@@ -66,6 +66,12 @@ type Situation struct {
 	// order: a rejection proves nothing was applied no more than after
 	// an unknown outcome.
 	MemoryIncomplete bool
+	// Lookup is the order's state as the seller's Qimen lookup found it,
+	// or the lookup's failure (decide_lookup.go); nil when the seller has
+	// no lookup or the situation does not need one (NeedsLookup). An
+	// answer wins over Confirmed's absence, Unknown and MemoryIncomplete:
+	// it is WDT's word, not wdtcancel's inference.
+	Lookup *Looked
 }
 
 // Decision is what the handler carries out.
@@ -84,6 +90,9 @@ type Decision struct {
 	StartCooldown bool
 	// Note explains a decision that is not obvious from the category.
 	Note string
+	// Verified: the decision rests on the order's state as the lookup
+	// found it, not on the outcome memory.
+	Verified bool
 }
 
 // Delays are the waits of the actions that do not use a retry.
@@ -120,6 +129,9 @@ func Decide(s Situation, d Delays) Decision {
 			// editable" now only says it is already cancelled.
 			return Decision{Action: ActDone, Category: wdt.Cancelled, Note: "already confirmed cancelled by an earlier attempt"}
 		}
+		if s.Lookup != nil {
+			return decideLooked(s, d, false)
+		}
 		if s.MemoryIncomplete && !s.Unknown {
 			return Decision{Action: ActDead, Category: wdt.Rejected, Ambiguous: true, Note: lossNote}
 		}
@@ -142,6 +154,9 @@ func Decide(s Situation, d Delays) Decision {
 			return Decision{Action: ActHold, Category: s.Category, Delay: d.BreakerHold, Note: "circuit breaker open: the WDT endpoint is failing for every order"}
 		}
 		if s.Retried+1 >= s.Limit {
+			if s.Lookup != nil {
+				return decideLooked(s, d, true)
+			}
 			if s.MemoryIncomplete && !s.Unknown && s.Category != wdt.UnknownOutcome {
 				return Decision{Action: ActDead, Category: wdt.Exhausted, Ambiguous: true, Note: lossNote}
 			}
