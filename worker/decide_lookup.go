@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"cmp"
 	"fmt"
 
 	"github.com/wdtcancel/wdtcancel/worker/wdt"
@@ -93,7 +94,10 @@ func lookupFailed(s Situation, d Delays, exhausted bool) Decision {
 	case wdt.Config:
 		return Decision{Action: ActHold, Category: wdt.Config, Delay: d.ConfigHold, Note: note + ": fix the qimen settings; tasks wait"}
 	case wdt.RateLimited:
-		return Decision{Action: ActSnooze, Category: wdt.RateLimited, Delay: d.Cooldown, Note: note}
+		// A wait for the seller's own limiter (Wait), or WDT's or Qimen's
+		// rate-limit answer (the cooldown's length, without starting the
+		// shared cooldown: the cancel's answers decide that).
+		return Decision{Action: ActSnooze, Category: wdt.RateLimited, Delay: cmp.Or(s.Wait, d.Cooldown), Note: note}
 	case wdt.ClockSkew:
 		return Decision{Action: ActSnooze, Category: wdt.ClockSkew, Delay: d.ClockSkew, Note: note}
 	}

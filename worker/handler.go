@@ -109,6 +109,10 @@ type Handler struct {
 	// tests that drive the handler alone.
 	loss *laneLoss
 
+	// lookup is the seller's Qimen order lookup (lookup.go); nil: none,
+	// and the outcome memory alone decides as before.
+	lookup Looker
+
 	faultsMu     sync.Mutex
 	loggedFaults map[string]bool
 
@@ -173,6 +177,7 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 			sit.Confirmed, sit.Unknown = confirmed, unknown || sit.Unknown
 		}
 	}
+	sit, err = h.lookUp(ctx, &at, sit, err)
 	return h.carryOut(ctx, &at, Decide(sit, h.delays()), err)
 }
 
@@ -186,6 +191,9 @@ type attempt struct {
 	calls   int
 	// ambiguous is the dead-letter record's flag, once it is written.
 	ambiguous bool
+	// lookedUp is what the order lookup found, when it was asked and
+	// answered: it goes on the dead-letter record and the task result.
+	lookedUp *store.LookedUp
 	// quiet logs the attempt at debug level: a task put back for being over
 	// its seller's share, which a busy slow seller does many times a second
 	// (wdtcancel_rate_limit_waits_total{reason="share"} counts them).
@@ -473,6 +481,9 @@ func (h *Handler) breakerClosed() {
 func (h *Handler) carryOut(ctx context.Context, at *attempt, d Decision, err error) error {
 	switch d.Action {
 	case ActDone:
+		if d.Verified {
+			h.confirmVerified(ctx, at, d)
+		}
 		var extra []zap.Field
 		if d.Note != "" {
 			extra = append(extra, zap.String("note", d.Note))
@@ -480,7 +491,11 @@ func (h *Handler) carryOut(ctx context.Context, at *attempt, d Decision, err err
 		h.finish(at, d.Action, d.Category, err, extra...)
 		return nil
 	case ActRetry:
-		h.finish(at, d.Action, d.Category, err)
+		var extra []zap.Field
+		if d.Note != "" {
+			extra = append(extra, zap.String("note", d.Note))
+		}
+		h.finish(at, d.Action, d.Category, err, extra...)
 		return fail(d.Category, err)
 	case ActSnooze:
 		if d.StartCooldown {
@@ -510,9 +525,12 @@ func (h *Handler) carryOut(ctx context.Context, at *attempt, d Decision, err err
 	}
 	if d.Ambiguous {
 		rec.Ambiguous, rec.AmbiguousReason = true, AmbiguousExplanation
-		if d.Note == lossNote {
-			rec.AmbiguousReason = lossNote
+		if d.Note == lossNote || d.Note == lookupFailedNote {
+			rec.AmbiguousReason = d.Note
 		}
+	}
+	if rec.LookedUp = at.lookedUp; d.Verified {
+		rec.Error += " (" + d.Note + ")"
 	}
 	return h.bury(ctx, at, rec, err)
 }

@@ -29,6 +29,9 @@ type Config struct {
 	// "default", working Queue with RatePerMinute and MaxInflight. Set
 	// either API or Sellers.
 	API Caller
+	// Lookup is the single seller's order lookup (the Qimen route,
+	// docs/qimen.md); nil: none. With Sellers, each lane has its own.
+	Lookup Looker
 	// Sellers are the sellers a worker serves, each in its own queue
 	// (tasks.QueueFor(Queue, name)) with its own client, limits, breaker,
 	// dead-letter queue and outcome memory (docs/sellers.md). Empty: the
@@ -115,6 +118,10 @@ type SellerLane struct {
 	// API is the seller's own WDT client. Give each seller its own HTTP
 	// client (wdt.NewHTTPClient): no connection is reused across sids.
 	API Caller
+	// Lookup is the seller's order lookup (*qimen.Client, sharing API's
+	// clock, with an HTTP client of its own); nil: the seller has none
+	// and the outcome memory alone decides, as before (docs/qimen.md).
+	Lookup Looker
 	// RatePerMinute and MaxInflight are the seller's call limits across
 	// every worker on this Redis (0: no limit).
 	RatePerMinute int
@@ -317,7 +324,7 @@ func laneConfigs(cfg Config) ([]SellerLane, error) {
 		if cfg.RatePerMinute < 0 || cfg.MaxInflight < 0 {
 			return nil, errors.New("worker: --rate-per-minute and --max-inflight must be 0 (no limit) or positive")
 		}
-		return []SellerLane{{Name: tasks.DefaultSeller, API: cfg.API, RatePerMinute: cfg.RatePerMinute, MaxInflight: cfg.MaxInflight}}, nil
+		return []SellerLane{{Name: tasks.DefaultSeller, API: cfg.API, Lookup: cfg.Lookup, RatePerMinute: cfg.RatePerMinute, MaxInflight: cfg.MaxInflight}}, nil
 	}
 	if cfg.API != nil {
 		return nil, errors.New("worker: set API (one seller) or Sellers (several), not both")
@@ -373,6 +380,7 @@ func (w *Worker) newLane(lc SellerLane, insp *asynq.Inspector, vecs *metricVecs)
 		insp: insp, limiter: l.limiter, breaker: l.breaker,
 		metrics: l.metrics, log: l.log, opts: cfg.Handler, queue: q, seller: lc.Name,
 		share: newShareGate(cfg.Concurrency, cfg.SellerShare, w.backlog.othersWaiting(q)), onAttempt: cfg.OnAttempt,
+		lookup: lc.Lookup,
 	}
 	l.handler.runHeld = func() { w.releaseHeld(l) }
 	return l
