@@ -479,46 +479,50 @@ func (h *Handler) breakerClosed() {
 // carryOut does what the decision says: the only place that turns a decision
 // into logs, metrics, Redis writes and the error asynq acts on.
 func (h *Handler) carryOut(ctx context.Context, at *attempt, d Decision, err error) error {
+	var extra []zap.Field
+	if d.Note != "" {
+		extra = append(extra, zap.String("note", d.Note))
+	}
 	switch d.Action {
 	case ActDone:
 		if d.Verified {
 			h.confirmVerified(ctx, at, d)
 		}
-		var extra []zap.Field
-		if d.Note != "" {
-			extra = append(extra, zap.String("note", d.Note))
-		}
 		h.finish(at, d.Action, d.Category, err, extra...)
 		return nil
 	case ActRetry:
-		var extra []zap.Field
-		if d.Note != "" {
-			extra = append(extra, zap.String("note", d.Note))
-		}
 		h.finish(at, d.Action, d.Category, err, extra...)
 		return fail(d.Category, err)
 	case ActSnooze:
 		if d.StartCooldown {
-			started, cerr := h.limiter.StartCooldown(ctx, h.opts.Cooldown)
-			if started {
-				h.metrics.Cooldowns.Inc()
-				h.log.Warn("WDT rate limit: every worker cools down", zap.Duration("cooldown", h.opts.Cooldown), zap.String("message", wdtMessage(err)))
-			}
-			if cerr != nil {
-				h.log.Error("could not start the shared cooldown", zap.Error(cerr))
-			}
+			h.startCooldown(ctx, err)
 		}
-		h.finish(at, d.Action, d.Category, err)
+		h.finish(at, d.Action, d.Category, err, extra...)
 		return snooze(d.Category, d.Delay, err)
 	case ActHold:
-		var extra []zap.Field
-		if d.Note != "" {
-			extra = append(extra, zap.String("note", d.Note))
-		}
 		h.finish(at, d.Action, d.Category, err, extra...)
 		return snooze(d.Category, d.Delay, heldError(err))
 	}
-	// ActDead.
+	return h.buryDecided(ctx, at, d, err)
+}
+
+// startCooldown pauses every worker of the seller after WDT's rate-limit
+// answer.
+func (h *Handler) startCooldown(ctx context.Context, err error) {
+	started, cerr := h.limiter.StartCooldown(ctx, h.opts.Cooldown)
+	if started {
+		h.metrics.Cooldowns.Inc()
+		h.log.Warn("WDT rate limit: every worker cools down", zap.Duration("cooldown", h.opts.Cooldown), zap.String("message", wdtMessage(err)))
+	}
+	if cerr != nil {
+		h.log.Error("could not start the shared cooldown", zap.Error(cerr))
+	}
+}
+
+// buryDecided dead-letters a task as d says: the record with the
+// exhausted summary, the ambiguous flag and its reason, and what the order
+// lookup saw.
+func (h *Handler) buryDecided(ctx context.Context, at *attempt, d Decision, err error) error {
 	rec := h.record(at, d.Category, err)
 	if d.Category == wdt.Exhausted {
 		rec.Error = fmt.Sprintf("exhausted after %d failed attempts; last: %s", at.retried+1, errString(err))

@@ -326,8 +326,8 @@ func laneConfigs(cfg Config) ([]SellerLane, error) {
 		}
 		return []SellerLane{{Name: tasks.DefaultSeller, API: cfg.API, Lookup: cfg.Lookup, RatePerMinute: cfg.RatePerMinute, MaxInflight: cfg.MaxInflight}}, nil
 	}
-	if cfg.API != nil {
-		return nil, errors.New("worker: set API (one seller) or Sellers (several), not both")
+	if cfg.API != nil || cfg.Lookup != nil {
+		return nil, errors.New("worker: set API and Lookup (one seller) or Sellers (several, each with its own Lookup), not both")
 	}
 	out := make([]SellerLane, 0, len(cfg.Sellers))
 	seen := make(map[string]bool, len(cfg.Sellers))

@@ -50,7 +50,6 @@ var complexityDebts = map[string]int{
 	// Came with the Redis loss detection (issue 20), same plan.
 	"worker.(*Readiness).Check":   18,
 	"worker.(*laneLoss).bumpWith": 32,
-	"worker.Decide":               19,
 }
 
 // complexity is gocyclo's measure (github.com/fzipp/gocyclo): 1, plus one
