@@ -214,6 +214,9 @@ func newDLQCmd() *cobra.Command {
 			}
 			b, _ := json.MarshalIndent(rec, "", "  ")
 			fmt.Fprintln(cmd.OutOrStdout(), string(b))
+			if rec.LookedUp != nil {
+				fmt.Fprintf(cmd.OutOrStdout(), "looked up: %s\n", rec.LookedUp)
+			}
 			return nil
 		},
 	}
@@ -368,6 +371,10 @@ func (t *tableRecords) add(r worker.Record) {
 	msg := r.Message
 	if msg == "" {
 		msg = r.Error
+	}
+	if r.LookedUp != nil {
+		// WDT's word on the order first: what an operator acts on.
+		msg = "[looked up: " + r.LookedUp.String() + "] " + msg
 	}
 	fmt.Fprintf(t.w, tableRow, r.PreStockinNo, r.Seller, r.Category, status, fmt.Sprint(r.Ambiguous), fmt.Sprint(r.Attempts),
 		r.DeadLetteredAt.UTC().Format(time.RFC3339), msg)
