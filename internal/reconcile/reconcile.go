@@ -36,10 +36,15 @@
 //  6. A clean (not ambiguous) `exhausted` says every attempt failed before
 //     the request was sent, so no call reached the order at the sandbox
 //     (RuleExhaustedCalled).
-//  7. A number of the run is dead-lettered only as `rejected` or
-//     `exhausted` (RuleCategory): the run enqueued it through wdtcancel's
-//     producer, which writes only well-formed payloads, so `invalid` (or any
-//     category the worker never dead-letters) is a misfiling.
+//  7. A number of the run is dead-lettered only as `rejected`,
+//     `exhausted` or (with the order lookup) `not_found` (RuleCategory):
+//     the run enqueued it through wdtcancel's producer, which writes only
+//     well-formed payloads, so `invalid` (or any category the worker never
+//     dead-letters) is a misfiling.
+//  8. With the order lookup (issue 22): done `already_cancelled` means
+//     the sandbox held the order cancelled before the run and no call of
+//     wdtcancel's cancelled it (RuleAlreadyCancelled); dead `not_found`
+//     means the sandbox does not hold the number (RuleNotFound).
 //
 // # Exhausted
 //
@@ -65,6 +70,7 @@
 package reconcile
 
 import (
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -90,9 +96,15 @@ const (
 // Number is wdtcancel's view of one number.
 type Number struct {
 	Fate Fate
-	// Category and Ambiguous are the dead-letter record's (Dead only).
+	// Category and Ambiguous are the dead-letter record's (Dead); for Done,
+	// Category is the task result's (cancelled, or already_cancelled when
+	// the order lookup found someone else's cancellation; "" when the
+	// result names none).
 	Category  outcome.Category
 	Ambiguous bool
+	// Verified: the dead-letter record carries the order lookup's answer
+	// (looked_up), so its category rests on WDT's word.
+	Verified bool
 }
 
 // DeadLetter is the part of a dead-letter record the rules read; its JSON is
@@ -101,6 +113,9 @@ type DeadLetter struct {
 	PreStockinNo string           `json:"pre_stockin_no"`
 	Category     outcome.Category `json:"category"`
 	Ambiguous    bool             `json:"ambiguous"`
+	// LookedUp is the record's looked_up object, when the order lookup
+	// answered (only its presence is read).
+	LookedUp json.RawMessage `json:"looked_up,omitempty"`
 }
 
 // NumberOf is wdtcancel's view of a number from its asynq task (nil when
@@ -112,9 +127,13 @@ type DeadLetter struct {
 func NumberOf(task *asynq.TaskInfo, rec *DeadLetter) Number {
 	switch {
 	case task != nil && task.State == asynq.TaskStateCompleted:
-		return Number{Fate: Done}
+		var r struct {
+			Category outcome.Category `json:"category"`
+		}
+		_ = json.Unmarshal(task.Result, &r) // a result that is not JSON names no category
+		return Number{Fate: Done, Category: r.Category}
 	case rec != nil:
-		return Number{Fate: Dead, Category: rec.Category, Ambiguous: rec.Ambiguous}
+		return Number{Fate: Dead, Category: rec.Category, Ambiguous: rec.Ambiguous, Verified: len(rec.LookedUp) > 0}
 	case task != nil:
 		return Number{Fate: Fate(task.State.String())}
 	}
@@ -156,7 +175,10 @@ type Verdict struct {
 	// sandbox did cancel on wdtcancel's call (whose answer was lost or
 	// garbled, or whose worker was killed mid-call).
 	AmbiguousCancelled int
-	Lost               int // numbers wdtcancel holds nothing on
+	// AlreadyCancelled are the done numbers the order lookup found
+	// cancelled before the run (category already_cancelled).
+	AlreadyCancelled int
+	Lost             int // numbers wdtcancel holds nothing on
 	Unsettled          int // numbers still live
 
 	// The sandbox's view.
@@ -221,6 +243,8 @@ const (
 	RuleRejectedEditable   Rule = "rejected_editable"
 	RuleExhaustedCalled    Rule = "exhausted_called"
 	RuleCategory           Rule = "category"
+	RuleAlreadyCancelled   Rule = "already_cancelled"
+	RuleNotFound           Rule = "not_found"
 )
 
 // Problem is one number on which the views disagree.
@@ -317,6 +341,14 @@ func (v *Verdict) check(no string, start int, end sandbox.Order, n Number) {
 		return
 	case Done:
 		v.Done++
+		if n.Category == outcome.AlreadyCancelled {
+			v.AlreadyCancelled++
+			if cancelled || end.Status != sandbox.StateCancelled || (start != startUnknown && start != sandbox.StateCancelled) {
+				bad(RuleAlreadyCancelled, "reported already cancelled by someone else, but the sandbox started it %s, ended it %s, and %d calls reached it",
+					stateText(start), stateText(end.Status), end.CancelCalls)
+			}
+			return
+		}
 		if !cancelled {
 			bad(RuleDoneNotCancelled, "reported cancelled, but the sandbox did not cancel it on wdtcancel's call (started %s, ended %s, %d calls)",
 				stateText(start), stateText(end.Status), end.CancelCalls)
@@ -342,8 +374,12 @@ func (v *Verdict) check(no string, start int, end sandbox.Order, n Number) {
 	}
 	switch n.Category {
 	case outcome.Rejected, outcome.Exhausted:
+	case outcome.NotFound:
+		if start != notHeld && start != startUnknown {
+			bad(RuleNotFound, "dead-lettered not_found, but the sandbox held it (%s at the start, %s at the end)", stateText(start), stateText(end.Status))
+		}
 	default:
-		bad(RuleCategory, "dead-lettered %q: wdtcancel dead-letters a number it enqueued only as rejected or exhausted", n.Category)
+		bad(RuleCategory, "dead-lettered %q: wdtcancel dead-letters a number it enqueued only as rejected, exhausted or not_found", n.Category)
 	}
 	if cancelled && !n.Ambiguous {
 		bad(RuleCancelledDeadClean, "cancelled at the sandbox, but dead-lettered %s without the ambiguous flag", n.Category)
@@ -355,7 +391,10 @@ func (v *Verdict) check(no string, start int, end sandbox.Order, n Number) {
 	if n.Category == outcome.Rejected && editable && !cancelled {
 		bad(RuleRejectedEditable, "dead-lettered rejected, but it was editable (%s) and the sandbox never cancelled it (ended %s)", stateText(start), stateText(end.Status))
 	}
-	if n.Category == outcome.Exhausted && !n.Ambiguous && end.CancelCalls > 0 {
+	// A verified clean exhausted says the lookup found the order still
+	// editable: calls reached the endpoint but none cancelled it, which
+	// the sandbox's state confirms (rule 3 catches the opposite).
+	if n.Category == outcome.Exhausted && !n.Ambiguous && end.CancelCalls > 0 && !(n.Verified && sandbox.Cancellable(end.Status)) {
 		bad(RuleExhaustedCalled, "dead-lettered exhausted without the ambiguous flag, which says no attempt was sent, but %d calls reached it", end.CancelCalls)
 	}
 }
