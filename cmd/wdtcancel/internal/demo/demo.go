@@ -8,6 +8,7 @@ package demo
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -28,6 +29,7 @@ import (
 	"github.com/wdtcancel/wdtcancel/tasks"
 	"github.com/wdtcancel/wdtcancel/worker"
 	"github.com/wdtcancel/wdtcancel/worker/wdt"
+	"github.com/wdtcancel/wdtcancel/worker/wdt/qimen"
 	"github.com/wdtcancel/wdtcancel/worker/wdt/sandbox"
 )
 
@@ -48,6 +50,10 @@ type Options struct {
 	Progress *Progress
 	Out      io.Writer
 	Logger   *zap.Logger
+	// NoLookup runs the worker without the order lookup (the sandbox's
+	// Qimen route stays unused), to show the ambiguous dead letters a
+	// deployment without Qimen credentials gets.
+	NoLookup bool
 }
 
 // Kinds of demo orders, by what WDT will say.
@@ -71,6 +77,8 @@ type Summary struct {
 	SandboxCalls     int // every API call, faults and refusals included
 	SandboxByStatus  map[string]int
 	SandboxByFault   map[string]int
+	Lookup           bool // the worker had the order lookup
+	Lookups          int  // Qimen calls the sandbox received
 	Elapsed          time.Duration
 }
 
@@ -163,8 +171,13 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	if err != nil {
 		return nil, err
 	}
+	look, err := demoLookup(o, "http://"+sbLn.Addr().String()+sandbox.QimenPath, client)
+	if err != nil {
+		return nil, err
+	}
 	w, err := worker.New(worker.Config{
-		Redis: conn, API: client, Concurrency: 8, RatePerMinute: 600, Listen: o.Listen, ListenFallback: o.ListenFallback,
+		Lookup: look,
+		Redis:  conn, API: client, Concurrency: 8, RatePerMinute: 600, Listen: o.Listen, ListenFallback: o.ListenFallback,
 		Handler: worker.HandlerOptions{
 			Cooldown: 3 * time.Second, Backoff: worker.Backoff{Base: 200 * time.Millisecond, Cap: 2 * time.Second},
 		},
@@ -181,6 +194,11 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 
 	fmt.Fprintf(o.Out, "wdtcancel demo: %d return pre-stockin orders on %s\n", o.Orders, redisDesc)
 	fmt.Fprintf(o.Out, "  sandbox   %s  (server clock +200s, 5%% gateway faults, 3%% lost responses, quota 40 calls per 5 s)\n", apiURL)
+	if look != nil {
+		fmt.Fprintf(o.Out, "  lookup    http://%s%s  (the Qimen route: doubtful outcomes are settled by the order's state)\n", sbLn.Addr(), sandbox.QimenPath)
+	} else {
+		fmt.Fprintf(o.Out, "  lookup    off (--no-lookup): doubtful outcomes are dead-lettered ambiguous\n")
+	}
 	fmt.Fprintf(o.Out, "  asynqmon  http://%s%s/\n", w.OpsAddr(), worker.MonitoringPath)
 	fmt.Fprintf(o.Out, "  metrics   http://%s/metrics\n", w.OpsAddr())
 	fmt.Fprintf(o.Out, "  orders    %s\n", formatMix(mix))
@@ -210,6 +228,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		return nil, err
 	}
 	sum.Elapsed = time.Since(start)
+	sum.Lookup, sum.Lookups = look != nil, sb.QimenStats().Calls
 	printSummary(o.Out, sum)
 	if !o.ExitWhenDone {
 		fmt.Fprintf(o.Out, "\nasynqmon and metrics stay up at http://%s — press Ctrl-C to exit\n", w.OpsAddr())
@@ -256,7 +275,11 @@ func summarize(ctx context.Context, nos []string, orders, mix map[string]int, in
 	}
 	dead := make(map[string]reconcile.DeadLetter, len(recs))
 	for _, r := range recs {
-		dead[r.PreStockinNo] = reconcile.DeadLetter{PreStockinNo: r.PreStockinNo, Category: r.Category, Ambiguous: r.Ambiguous}
+		dl := reconcile.DeadLetter{PreStockinNo: r.PreStockinNo, Category: r.Category, Ambiguous: r.Ambiguous}
+		if r.LookedUp != nil {
+			dl.LookedUp, _ = json.Marshal(r.LookedUp)
+		}
+		dead[r.PreStockinNo] = dl
 		s.Retries += r.Attempts - 1
 	}
 	numbers := make(map[string]reconcile.Number, len(nos))
@@ -310,7 +333,10 @@ func printSummary(w io.Writer, s *Summary) {
 	line := func(label string, n int) { fmt.Fprintf(w, "  %-46s %6d\n", label, n) }
 	fmt.Fprintf(w, "\nsummary after %s\n", s.Elapsed.Round(100*time.Millisecond))
 	line("orders", s.Orders)
-	line(wordCancelled+" (WDT answered 0)", s.Done)
+	line(wordCancelled+" (WDT answered 0, or looked up)", s.Done-s.AlreadyCancelled)
+	if s.Lookup {
+		line("already cancelled before the task (looked up)", s.AlreadyCancelled)
+	}
 	for _, c := range s.Categories() {
 		line(wordDead+" "+string(c), s.DeadBy[c])
 	}
@@ -322,6 +348,9 @@ func printSummary(w io.Writer, s *Summary) {
 	line("retries (network, unknown outcome)", s.Retries)
 	line("rate-limit answers (no retry used)", s.RateLimited)
 	line("clock corrections", s.ClockCorrections)
+	if s.Lookup {
+		line("order lookups (Qimen route)", s.Lookups)
+	}
 	fmt.Fprintln(w, "sandbox ground truth")
 	line("API calls (faults and refusals included)", s.SandboxCalls)
 	line("calls that reached an order", s.Calls)
@@ -352,4 +381,19 @@ func counterValue(c prometheus.Counter) float64 {
 		return 0
 	}
 	return m.GetCounter().GetValue()
+}
+
+// demoLookup is the worker's order lookup on the sandbox's Qimen route,
+// with the sandbox's default Qimen app, as `wdtcancel worker --qimen-*`
+// would build it; nil with NoLookup.
+func demoLookup(o Options, url string, api *wdt.Client) (worker.Looker, error) {
+	if o.NoLookup {
+		return nil, nil
+	}
+	c, err := qimen.New(qimen.Config{URL: url, WDT: api.Credentials(), Clock: api.Clock(), HTTP: wdt.NewHTTPClient(),
+		Qimen: qimen.Credentials{AppKey: sandbox.DefaultQimenAppKey, AppSecret: sandbox.DefaultQimenAppSecret, TargetAppKey: sandbox.DefaultQimenTargetAppKey}})
+	if err != nil {
+		return nil, fmt.Errorf("demo lookup: %w", err)
+	}
+	return c, nil
 }
