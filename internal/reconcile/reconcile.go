@@ -28,7 +28,8 @@
 //     (RuleCancelledDeadClean).
 //  4. A dead letter of an order whose response the sandbox lost or garbled
 //     after applying the call is ambiguous: wdtcancel could not know what
-//     that call did (RuleUnsureDeadClean).
+//     that call did (RuleUnsureDeadClean). Unless the record is verified:
+//     the order lookup then did know, and rule 3 judges what it claimed.
 //  5. A rejection of an order editable at the start means wdtcancel's own
 //     call had cancelled it: the sandbox refuses an editable order only once
 //     it is cancelled (RuleRejectedEditable). With rule 3 such a dead letter
@@ -384,7 +385,7 @@ func (v *Verdict) check(no string, start int, end sandbox.Order, n Number) {
 	if cancelled && !n.Ambiguous {
 		bad(RuleCancelledDeadClean, "cancelled at the sandbox, but dead-lettered %s without the ambiguous flag", n.Category)
 	}
-	if unsure && !n.Ambiguous {
+	if unsure && !n.Ambiguous && !n.Verified {
 		bad(RuleUnsureDeadClean, "the sandbox applied a call and lost or garbled its response (%d lost, %d garbled), then it was dead-lettered %s without the ambiguous flag",
 			end.LostResponses, end.GarbledResponses, n.Category)
 	}

@@ -73,7 +73,8 @@ func TestRules(t *testing.T) {
 		{"held, dead not_found", 80, sb(80, 1, 0, 0), Number{Fate: Dead, Category: outcome.NotFound, Verified: true}, []Rule{RuleNotFound}, nil},
 		{"editable, verified clean exhausted, calls reached but never cancelled", 20, sb(20, 2, 0, 0), Number{Fate: Dead, Category: outcome.Exhausted, Verified: true}, nil, nil},
 		{"editable, verified clean exhausted, yet cancelled", 20, sb(10, 2, 1, 0), Number{Fate: Dead, Category: outcome.Exhausted, Verified: true},
-			[]Rule{RuleCancelledDeadClean, RuleUnsureDeadClean, RuleExhaustedCalled}, nil},
+			[]Rule{RuleCancelledDeadClean, RuleExhaustedCalled}, nil},
+		{"completed, a lost answer, verified clean rejection", 80, sb(80, 2, 1, 0), Number{Fate: Dead, Category: outcome.Rejected, Verified: true}, nil, nil},
 		{"done cancelled with a result category", 20, sb(10, 1, 0, 0), Number{Fate: Done, Category: outcome.Cancelled}, nil, nil},
 
 		// Exhausted: honest unless it hides a cancellation.
