@@ -180,7 +180,7 @@ type Verdict struct {
 	// cancelled before the run (category already_cancelled).
 	AlreadyCancelled int
 	Lost             int // numbers wdtcancel holds nothing on
-	Unsettled          int // numbers still live
+	Unsettled        int // numbers still live
 
 	// The sandbox's view.
 	Calls              int // cancel calls that reached the orders
