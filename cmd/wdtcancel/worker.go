@@ -105,7 +105,7 @@ func newWorkerCmd() *cobra.Command {
 				return usageErr(err)
 			}
 			cfg.Logger = log
-			if cfg.RedisWaitReplicas, err = wait.Count(&redis); err != nil {
+			if cfg.RedisWaitReplicas, err = wait.Count(); err != nil {
 				return usageErr(err)
 			}
 			cfg.RedisWaitTimeout = wait.Timeout
@@ -146,6 +146,7 @@ func newWorkerCmd() *cobra.Command {
 	f.StringVar(&cfg.Listen, "listen", worker.DefaultListen, "ops HTTP address: /healthz, /readyz, /metrics, /monitoring/ (\"\" disables); if left at the default and busy, any free port (logged)")
 	f.BoolVar(&cfg.MonitoringWritable, "monitoring-writable", false, "let asynqmon change tasks (delete, run, archive); read-only by default")
 	config.AddAllowEvictionFlag(f, &cfg.AllowEviction)
+	config.AddAllowVolatileFlag(f, &cfg.AllowVolatileRedis)
 	wait.AddFlags(f, "the sent mark before each call, the confirmation and the dead-letter record")
 	logs.add(cmd)
 	return cmd

@@ -115,8 +115,9 @@ type DeadLetter struct {
 	Category     outcome.Category `json:"category"`
 	Ambiguous    bool             `json:"ambiguous"`
 	// LookedUp is the record's looked_up object, when the order lookup
-	// answered (only its presence is read).
-	LookedUp json.RawMessage `json:"looked_up,omitempty"`
+	// answered (only its presence is read). A pointer keeps DeadLetter
+	// comparable.
+	LookedUp *json.RawMessage `json:"looked_up,omitempty"`
 }
 
 // NumberOf is wdtcancel's view of a number from its asynq task (nil when
@@ -134,7 +135,7 @@ func NumberOf(task *asynq.TaskInfo, rec *DeadLetter) Number {
 		_ = json.Unmarshal(task.Result, &r) // a result that is not JSON names no category
 		return Number{Fate: Done, Category: r.Category}
 	case rec != nil:
-		return Number{Fate: Dead, Category: rec.Category, Ambiguous: rec.Ambiguous, Verified: len(rec.LookedUp) > 0}
+		return Number{Fate: Dead, Category: rec.Category, Ambiguous: rec.Ambiguous, Verified: rec.LookedUp != nil}
 	case task != nil:
 		return Number{Fate: Fate(task.State.String())}
 	}

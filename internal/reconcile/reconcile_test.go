@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"encoding/json"
 	"reflect"
 	"testing"
 
@@ -262,7 +263,7 @@ func TestNumberOfReadsVerified(t *testing.T) {
 		{"status 0 result", &asynq.TaskInfo{State: asynq.TaskStateCompleted, Result: []byte(`{"category":"cancelled","calls":1,"attempt":1}`)}, nil, Number{Fate: Done, Category: outcome.Cancelled}},
 		{"looked-up result", &asynq.TaskInfo{State: asynq.TaskStateCompleted, Result: []byte(`{"category":"already_cancelled","calls":1,"attempt":1,"looked_up":{"found":true}}`)}, nil, Number{Fate: Done, Category: outcome.AlreadyCancelled}},
 		{"bare-word result", &asynq.TaskInfo{State: asynq.TaskStateCompleted, Result: []byte(`cancelled`)}, nil, Number{Fate: Done}},
-		{"record with looked_up", nil, &DeadLetter{Category: outcome.Rejected, LookedUp: []byte(`{"found":true,"status":80}`)}, Number{Fate: Dead, Category: outcome.Rejected, Verified: true}},
+		{"record with looked_up", nil, &DeadLetter{Category: outcome.Rejected, LookedUp: rawJSON(`{"found":true,"status":80}`)}, Number{Fate: Dead, Category: outcome.Rejected, Verified: true}},
 		{"record without", nil, &DeadLetter{Category: outcome.Rejected, Ambiguous: true}, Number{Fate: Dead, Category: outcome.Rejected, Ambiguous: true}},
 	}
 	for _, tt := range tests {
@@ -271,3 +272,5 @@ func TestNumberOfReadsVerified(t *testing.T) {
 		}
 	}
 }
+
+func rawJSON(s string) *json.RawMessage { r := json.RawMessage(s); return &r }
