@@ -100,9 +100,7 @@ func (c *Client) Status(ctx context.Context, raw string) (Status, error) {
 		st.LastError = info.LastErr
 		st.LastFailedAt = timePtr(info.LastFailedAt)
 		st.CompletedAt = timePtr(info.CompletedAt)
-		if info.State == asynq.TaskStateCompleted && json.Valid(info.Result) && bytes.HasPrefix(info.Result, []byte("{")) {
-			st.Result = json.RawMessage(info.Result)
-		}
+		st.Result = completedResult(info)
 		if info.State == asynq.TaskStateRetry || info.State == asynq.TaskStateScheduled {
 			st.NextAttemptAt = timePtr(info.NextProcessAt)
 		}
@@ -143,4 +141,13 @@ func (c *Client) notFound(ctx context.Context, st Status) (Status, error) {
 		return st, fmt.Errorf("%s%s: %w; %w (detected %s)", st.PreStockinNo, c.ofSeller(), ErrNotFound, ErrMaybeLost, loss.DetectedAt.UTC().Format(time.RFC3339))
 	}
 	return st, fmt.Errorf("%s%s: %w", st.PreStockinNo, c.ofSeller(), ErrNotFound)
+}
+
+// completedResult is a completed task's result when it is a JSON object
+// (what the worker writes), nil otherwise.
+func completedResult(info *asynq.TaskInfo) json.RawMessage {
+	if info.State != asynq.TaskStateCompleted || !bytes.HasPrefix(info.Result, []byte("{")) || !json.Valid(info.Result) {
+		return nil
+	}
+	return json.RawMessage(info.Result)
 }

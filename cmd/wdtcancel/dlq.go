@@ -221,11 +221,7 @@ func newDLQCmd() *cobra.Command {
 			if showJSON {
 				return writeJSONOut(cmd.OutOrStdout(), rec)
 			}
-			b, _ := json.MarshalIndent(rec, "", "  ")
-			fmt.Fprintln(cmd.OutOrStdout(), string(b))
-			if rec.LookedUp != nil {
-				fmt.Fprintf(cmd.OutOrStdout(), "looked up: %s\n", rec.LookedUp)
-			}
+			printRecord(cmd.OutOrStdout(), rec)
 			return nil
 		},
 	}
@@ -486,4 +482,14 @@ func sellerDLQs(rdb redis.UniversalClient, base string) ([]*worker.DLQ, error) {
 		out = append(out, d)
 	}
 	return out, nil
+}
+
+// printRecord is `dlq show` without --json: the record, then what the
+// order lookup saw, in words.
+func printRecord(w io.Writer, rec worker.Record) {
+	b, _ := json.MarshalIndent(rec, "", "  ")
+	fmt.Fprintln(w, string(b))
+	if rec.LookedUp != nil {
+		fmt.Fprintf(w, "looked up: %s\n", rec.LookedUp)
+	}
 }

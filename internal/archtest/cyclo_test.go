@@ -25,7 +25,6 @@ var complexityDebts = map[string]int{
 	"cmd/wdtcancel.newDLQCmd":              44,
 	"enqueue.(*Client).Stream":             32,
 	"cmd/wdtcancel.newEnqueueCmd":          30,
-	"internal/reconcile.(*Verdict).check":  27,
 	"worker.New":                           25,
 	"cmd/wdtcancel/internal/demo.Run":      21,
 	"worker.(*Limiter).Acquire":            20,

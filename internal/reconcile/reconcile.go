@@ -319,84 +319,117 @@ func (v *Verdict) check(no string, start int, end sandbox.Order, n Number) {
 		v.Problems = append(v.Problems, Problem{No: no, Rule: r, Detail: fmt.Sprintf(format, args...)})
 	}
 	editable := sandbox.Cancellable(start)
-	cancelled := end.Status == sandbox.StateCancelled && end.CancelCalls > 0 && (start == startUnknown || editable)
-	unsure := end.LostResponses+end.GarbledResponses > 0
-
-	v.Calls += end.CancelCalls
-	if end.CancelCalls > 1 {
-		v.CalledMoreThanOnce++
-	}
-	if cancelled {
-		v.CancelledAtSandbox++
-	}
-	if editable && end.Status != sandbox.StateCancelled {
-		v.NotCancelled++
-	}
-	if unsure {
-		v.LostOrGarbled++
-	}
+	f := facts{start: start, end: end, n: n, editable: editable,
+		cancelled: end.Status == sandbox.StateCancelled && end.CancelCalls > 0 && (start == startUnknown || editable),
+		unsure:    end.LostResponses+end.GarbledResponses > 0}
+	v.countSandbox(f)
 
 	switch n.Fate {
 	case Missing:
 		v.Lost++
 		bad(RuleLost, "wdtcancel holds neither a task nor a dead-letter record (sandbox: %s, %d calls)", stateText(end.Status), end.CancelCalls)
-		return
 	case Done:
-		v.Done++
-		if n.Category == outcome.AlreadyCancelled {
-			v.AlreadyCancelled++
-			if cancelled || end.Status != sandbox.StateCancelled || (start != startUnknown && start != sandbox.StateCancelled) {
-				bad(RuleAlreadyCancelled, "reported already cancelled by someone else, but the sandbox started it %s, ended it %s, and %d calls reached it",
-					stateText(start), stateText(end.Status), end.CancelCalls)
-			}
-			return
-		}
-		if !cancelled {
-			bad(RuleDoneNotCancelled, "reported cancelled, but the sandbox did not cancel it on wdtcancel's call (started %s, ended %s, %d calls)",
-				stateText(start), stateText(end.Status), end.CancelCalls)
-		}
-		return
+		v.checkDone(f, bad)
 	case Dead:
+		v.checkDead(f, bad)
 	default:
 		v.Unsettled++
 		bad(RuleUnsettled, "neither done nor dead-lettered: task %s", n.Fate)
+	}
+}
+
+// facts are what the rules read of one number.
+type facts struct {
+	start                       int
+	end                         sandbox.Order
+	n                           Number
+	editable, cancelled, unsure bool
+}
+
+type badFunc func(r Rule, format string, args ...any)
+
+// countSandbox adds the sandbox's view of one number to the figures.
+func (v *Verdict) countSandbox(f facts) {
+	v.Calls += f.end.CancelCalls
+	if f.end.CancelCalls > 1 {
+		v.CalledMoreThanOnce++
+	}
+	if f.cancelled {
+		v.CancelledAtSandbox++
+	}
+	if f.editable && f.end.Status != sandbox.StateCancelled {
+		v.NotCancelled++
+	}
+	if f.unsure {
+		v.LostOrGarbled++
+	}
+}
+
+// checkDone is rules 2 and 8 (already_cancelled).
+func (v *Verdict) checkDone(f facts, bad badFunc) {
+	v.Done++
+	start, end := f.start, f.end
+	if f.n.Category == outcome.AlreadyCancelled {
+		v.AlreadyCancelled++
+		if f.cancelled || end.Status != sandbox.StateCancelled || (start != startUnknown && start != sandbox.StateCancelled) {
+			bad(RuleAlreadyCancelled, "reported already cancelled by someone else, but the sandbox started it %s, ended it %s, and %d calls reached it",
+				stateText(start), stateText(end.Status), end.CancelCalls)
+		}
 		return
 	}
+	if !f.cancelled {
+		bad(RuleDoneNotCancelled, "reported cancelled, but the sandbox did not cancel it on wdtcancel's call (started %s, ended %s, %d calls)",
+			stateText(start), stateText(end.Status), end.CancelCalls)
+	}
+}
 
-	v.Dead++
-	v.DeadBy[n.Category]++
-	if n.Ambiguous {
-		v.Ambiguous++
-		if cancelled {
-			v.AmbiguousCancelled++
-		}
-	}
-	if unsure {
-		v.LostOrGarbledDead++
-	}
-	switch n.Category {
-	case outcome.Rejected, outcome.Exhausted:
-	case outcome.NotFound:
-		if start != notHeld && start != startUnknown {
-			bad(RuleNotFound, "dead-lettered not_found, but the sandbox held it (%s at the start, %s at the end)", stateText(start), stateText(end.Status))
-		}
-	default:
-		bad(RuleCategory, "dead-lettered %q: wdtcancel dead-letters a number it enqueued only as rejected, exhausted or not_found", n.Category)
-	}
-	if cancelled && !n.Ambiguous {
+// checkDead is rules 3 to 8 for a dead letter.
+func (v *Verdict) checkDead(f facts, bad badFunc) {
+	n, end := f.n, f.end
+	v.countDead(f)
+	checkDeadCategory(f, bad)
+	if f.cancelled && !n.Ambiguous {
 		bad(RuleCancelledDeadClean, "cancelled at the sandbox, but dead-lettered %s without the ambiguous flag", n.Category)
 	}
-	if unsure && !n.Ambiguous && !n.Verified {
+	if f.unsure && !n.Ambiguous && !n.Verified {
 		bad(RuleUnsureDeadClean, "the sandbox applied a call and lost or garbled its response (%d lost, %d garbled), then it was dead-lettered %s without the ambiguous flag",
 			end.LostResponses, end.GarbledResponses, n.Category)
 	}
-	if n.Category == outcome.Rejected && editable && !cancelled {
-		bad(RuleRejectedEditable, "dead-lettered rejected, but it was editable (%s) and the sandbox never cancelled it (ended %s)", stateText(start), stateText(end.Status))
+	if n.Category == outcome.Rejected && f.editable && !f.cancelled {
+		bad(RuleRejectedEditable, "dead-lettered rejected, but it was editable (%s) and the sandbox never cancelled it (ended %s)", stateText(f.start), stateText(end.Status))
 	}
 	// A verified clean exhausted says the lookup found the order still
 	// editable: calls reached the endpoint but none cancelled it, which
 	// the sandbox's state confirms (rule 3 catches the opposite).
 	if n.Category == outcome.Exhausted && !n.Ambiguous && end.CancelCalls > 0 && !(n.Verified && sandbox.Cancellable(end.Status)) {
 		bad(RuleExhaustedCalled, "dead-lettered exhausted without the ambiguous flag, which says no attempt was sent, but %d calls reached it", end.CancelCalls)
+	}
+}
+
+// countDead adds a dead letter to the figures.
+func (v *Verdict) countDead(f facts) {
+	v.Dead++
+	v.DeadBy[f.n.Category]++
+	if f.n.Ambiguous {
+		v.Ambiguous++
+		if f.cancelled {
+			v.AmbiguousCancelled++
+		}
+	}
+	if f.unsure {
+		v.LostOrGarbledDead++
+	}
+}
+
+// checkDeadCategory is rule 7, and rule 8's not_found.
+func checkDeadCategory(f facts, bad badFunc) {
+	switch f.n.Category {
+	case outcome.Rejected, outcome.Exhausted:
+	case outcome.NotFound:
+		if f.start != notHeld && f.start != startUnknown {
+			bad(RuleNotFound, "dead-lettered not_found, but the sandbox held it (%s at the start, %s at the end)", stateText(f.start), stateText(f.end.Status))
+		}
+	default:
+		bad(RuleCategory, "dead-lettered %q: wdtcancel dead-letters a number it enqueued only as rejected, exhausted or not_found", f.n.Category)
 	}
 }

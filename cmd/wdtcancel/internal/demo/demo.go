@@ -171,21 +171,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	if err != nil {
 		return nil, err
 	}
-	look, err := demoLookup(o, "http://"+sbLn.Addr().String()+sandbox.QimenPath, client)
-	if err != nil {
-		return nil, err
-	}
-	w, err := worker.New(worker.Config{
-		Lookup: look,
-		Redis:  conn, API: client, Concurrency: 8, RatePerMinute: 600, Listen: o.Listen, ListenFallback: o.ListenFallback,
-		Handler: worker.HandlerOptions{
-			Cooldown: 3 * time.Second, Backoff: worker.Backoff{Base: 200 * time.Millisecond, Cap: 2 * time.Second},
-		},
-		ShutdownTimeout: 5 * time.Second, Logger: o.Logger,
-		// The embedded Redis lives in memory by design; a Redis given
-		// with --redis-url is a scratch one for the demo too.
-		AllowVolatileRedis: true,
-	})
+	w, look, err := newDemoWorker(o, conn, client, "http://"+sbLn.Addr().String()+sandbox.QimenPath)
 	if err != nil {
 		return nil, err
 	}
@@ -197,11 +183,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 
 	fmt.Fprintf(o.Out, "wdtcancel demo: %d return pre-stockin orders on %s\n", o.Orders, redisDesc)
 	fmt.Fprintf(o.Out, "  sandbox   %s  (server clock +200s, 5%% gateway faults, 3%% lost responses, quota 40 calls per 5 s)\n", apiURL)
-	if look != nil {
-		fmt.Fprintf(o.Out, "  lookup    http://%s%s  (the Qimen route: doubtful outcomes are settled by the order's state)\n", sbLn.Addr(), sandbox.QimenPath)
-	} else {
-		fmt.Fprintf(o.Out, "  lookup    off (--no-lookup): doubtful outcomes are dead-lettered ambiguous\n")
-	}
+	printLookupLine(o.Out, look, "http://"+sbLn.Addr().String()+sandbox.QimenPath)
 	fmt.Fprintf(o.Out, "  asynqmon  http://%s%s/\n", w.OpsAddr(), worker.MonitoringPath)
 	fmt.Fprintf(o.Out, "  metrics   http://%s/metrics\n", w.OpsAddr())
 	fmt.Fprintf(o.Out, "  orders    %s\n", formatMix(mix))
@@ -402,4 +384,33 @@ func demoLookup(o Options, url string, api *wdt.Client) (worker.Looker, error) {
 		return nil, fmt.Errorf("demo lookup: %w", err)
 	}
 	return c, nil
+}
+
+// newDemoWorker builds the worker as `wdtcancel worker` would run it, with
+// the order lookup on qimenURL unless NoLookup.
+func newDemoWorker(o Options, conn asynq.RedisConnOpt, client *wdt.Client, qimenURL string) (*worker.Worker, worker.Looker, error) {
+	look, err := demoLookup(o, qimenURL, client)
+	if err != nil {
+		return nil, nil, err
+	}
+	w, err := worker.New(worker.Config{
+		Lookup: look,
+		Redis:  conn, API: client, Concurrency: 8, RatePerMinute: 600, Listen: o.Listen, ListenFallback: o.ListenFallback,
+		Handler: worker.HandlerOptions{
+			Cooldown: 3 * time.Second, Backoff: worker.Backoff{Base: 200 * time.Millisecond, Cap: 2 * time.Second},
+		},
+		ShutdownTimeout: 5 * time.Second, Logger: o.Logger,
+		// The embedded Redis lives in memory by design; a Redis given
+		// with --redis-url is a scratch one for the demo too.
+		AllowVolatileRedis: true,
+	})
+	return w, look, err
+}
+
+func printLookupLine(out io.Writer, look worker.Looker, qimenURL string) {
+	if look == nil {
+		fmt.Fprintf(out, "  lookup    off (--no-lookup): doubtful outcomes are dead-lettered ambiguous\n")
+		return
+	}
+	fmt.Fprintf(out, "  lookup    %s  (the Qimen route: doubtful outcomes are settled by the order's state)\n", qimenURL)
 }
