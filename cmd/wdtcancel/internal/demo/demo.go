@@ -321,9 +321,11 @@ func printSummary(w io.Writer, s *Summary) {
 	line := func(label string, n int) { fmt.Fprintf(w, "  %-46s %6d\n", label, n) }
 	fmt.Fprintf(w, "\nsummary after %s\n", s.Elapsed.Round(100*time.Millisecond))
 	line("orders", s.Orders)
-	line(wordCancelled+" (WDT answered 0, or looked up)", s.Done-s.AlreadyCancelled)
-	if s.Lookup {
-		line("already cancelled before the task (looked up)", s.AlreadyCancelled)
+	if !s.Lookup {
+		line(wordCancelled+" (WDT answered 0)", s.Done)
+	} else {
+		line(wordCancelled+" (WDT answered 0), or found cancelled", s.Done)
+		line("  of which already cancelled before the task (looked up)", s.AlreadyCancelled)
 	}
 	for _, c := range s.Categories() {
 		line(wordDead+" "+string(c), s.DeadBy[c])
@@ -355,7 +357,7 @@ func printSummary(w io.Writer, s *Summary) {
 		return
 	}
 	fmt.Fprintf(w, "reconciled: every order settled and filed as the sandbox saw it; the sandbox's %d cancellations = %d confirmed + %d ambiguous\n",
-		s.CancelledAtSandbox, s.Done, s.AmbiguousCancelled)
+		s.CancelledAtSandbox, s.Done-s.AlreadyCancelled, s.AmbiguousCancelled)
 	if s.NotCancelled > 0 {
 		fmt.Fprintf(w, "given up without a definite answer (exhausted), still editable at the sandbox: %d; re-drive with `wdtcancel dlq requeue --all`\n", s.NotCancelled)
 	}
