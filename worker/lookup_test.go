@@ -17,7 +17,7 @@ import (
 // sharing the cancel client's clock as cmd/wdtcancel wires it.
 func (h *harness) withLookup(cfg *worker.Config) {
 	h.t.Helper()
-	api := cfg.API.(*wdt.Client)
+	api := cfg.Sellers[0].API.(*wdt.Client)
 	creds, err := qimen.NewCredentials(sandbox.DefaultQimenAppKey, sandbox.DefaultQimenAppSecret, sandbox.DefaultQimenTargetAppKey)
 	if err != nil {
 		h.t.Fatal(err)
@@ -27,7 +27,7 @@ func (h *harness) withLookup(cfg *worker.Config) {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	cfg.Lookup = c
+	cfg.Sellers[0].Lookup = c
 }
 
 // TestLookupSettlesDoubt: with the lookup, every doubtful outcome ends by

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wdtcancel/wdtcancel/internal/redistest"
+	"github.com/wdtcancel/wdtcancel/internal/testkit"
 	"github.com/wdtcancel/wdtcancel/tasks/outcome"
 	"github.com/wdtcancel/wdtcancel/worker/wdt/sandbox"
 )
@@ -52,7 +52,7 @@ func TestLookupSettles(t *testing.T) {
 	}
 	for _, m := range mixes {
 		t.Run(m.name, func(t *testing.T) {
-			e := newEnv(t, redistest.Options{AppendFsync: "everysec"})
+			e := newEnv(t, testkit.RedisOptions{AppendFsync: "everysec"})
 			o := lookupOrders(m.prefix, size(300, 3000))
 			e.startSandbox(o, append([]string{"--latency", "5ms", "--seed", "19"}, m.sandbox...)...)
 			args := append(append([]string{"--concurrency", "4"}, e.lookupFlags()...), m.worker...)
