@@ -123,6 +123,10 @@ type SellerLane struct {
 	// API is the seller's own WDT client. Give each seller its own HTTP
 	// client (wdt.NewHTTPClient): no connection is reused across sids.
 	API Caller
+	// Lookup is the seller's order lookup (*qimen.Client, sharing API's
+	// clock, with an HTTP client of its own); nil: the seller has none
+	// and the outcome memory alone decides, as before (docs/qimen.md).
+	Lookup Looker
 	// RatePerMinute and MaxInflight are the seller's call limits across
 	// every worker on this Redis (0: no limit).
 	RatePerMinute int
@@ -342,6 +346,7 @@ func (w *Worker) newLane(lc SellerLane, insp *asynq.Inspector, vecs *metricVecs)
 		insp: insp, limiter: l.limiter, breaker: l.breaker,
 		metrics: l.metrics, log: l.log, opts: cfg.Handler, queue: q, seller: lc.Name,
 		share: newShareGate(cfg.Concurrency, cfg.SellerShare, w.backlog.othersWaiting(q)), onAttempt: cfg.OnAttempt,
+		lookup: lc.Lookup,
 	}
 	l.handler.runHeld = func() { w.releaseHeld(l) }
 	return l

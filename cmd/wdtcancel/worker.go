@@ -28,7 +28,11 @@ func sellerLanes(sellers []config.Seller) ([]worker.SellerLane, error) {
 		if err != nil {
 			return nil, fmt.Errorf("seller %q: %w", s.Name, err)
 		}
-		lanes = append(lanes, worker.SellerLane{Name: s.Name, API: c, RatePerMinute: s.RatePerMinute, MaxInflight: s.MaxInflight})
+		look, err := lookupFor(s.Name, s.Qimen, c)
+		if err != nil {
+			return nil, err
+		}
+		lanes = append(lanes, worker.SellerLane{Name: s.Name, API: c, Lookup: look, RatePerMinute: s.RatePerMinute, MaxInflight: s.MaxInflight})
 	}
 	return lanes, nil
 }
@@ -40,6 +44,7 @@ func newWorkerCmd() *cobra.Command {
 		cfg   worker.Config
 		logs  logFlags
 		wait  config.RedisWait
+		qf    config.QimenFlags
 
 		sellersPath string
 		// limits are --rate-per-minute and --max-inflight: the single
@@ -63,12 +68,22 @@ func newWorkerCmd() *cobra.Command {
 					return usageErr(err)
 				}
 				cfg.Sellers = worker.SingleSeller(client, limits.RatePerMinute, limits.MaxInflight)
+				q, err := qf.Resolve()
+				if err != nil {
+					return usageErr(err)
+				}
+				if cfg.Sellers[0].Lookup, err = lookupFor("default", q, client); err != nil {
+					return usageErr(err)
+				}
 				started = func() {
 					log.Info("starting", zap.String("wdt_url", client.Endpoint()), zap.String("sid", client.Credentials().SID),
-						zap.Bool("reuse_connections", api.Reuse()), zap.String("redis", redis.String()))
+						zap.Bool("reuse_connections", api.Reuse()), zap.Bool("order_lookup", q != nil), zap.String("redis", redis.String()))
 				}
 			} else {
 				if err := api.SellersFileConflict(); err != nil {
+					return usageErr(err)
+				}
+				if err := qimenFlagsConflict(qf); err != nil {
 					return usageErr(err)
 				}
 				sellers, err := config.LoadSellers(sellersPath, os.LookupEnv, config.SellerDefaults{
@@ -84,7 +99,7 @@ func newWorkerCmd() *cobra.Command {
 				started = func() {
 					for _, s := range sellers {
 						log.Info("seller", zap.String("seller", s.Name), zap.String("wdt_url", s.URL), zap.String("sid", s.Credentials.SID),
-							zap.Bool("reuse_connections", s.ReuseConnections))
+							zap.Bool("reuse_connections", s.ReuseConnections), zap.Bool("order_lookup", s.Qimen != nil))
 					}
 					log.Info("starting", zap.String("sellers_file", sellersPath), zap.Int("sellers", len(sellers)), zap.String("redis", redis.String()))
 				}
@@ -112,6 +127,7 @@ func newWorkerCmd() *cobra.Command {
 	f := cmd.Flags()
 	redis.AddFlags(f)
 	api.AddFlags(f)
+	qf.AddFlags(f)
 	f.StringVar(&sellersPath, "sellers", "", "sellers file (YAML, docs/sellers.md): serve every seller in it, each in its own queue <queue>:<seller>; without it WDT_SID/WDT_APPKEY/WDT_APPSECRET are the one seller \"default\"")
 	f.Float64Var(&cfg.SellerShare, "seller-share", 0, "share of --concurrency one seller may use at once (0 < share <= 1; default 0.5 with two or more sellers, 1 with one)")
 	f.StringVar(&cfg.Queue, "queue", tasks.DefaultQueue, "queue to work (the seller \"default\"'s; seller NAME works <queue>:NAME)")
