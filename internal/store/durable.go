@@ -52,6 +52,9 @@ type Durable struct {
 	// value, or the newer decision of the shared tracker).
 	storeKey   string
 	lastStored atomic.Pointer[string]
+	// node is, on Sentinel, the master (CLIENT INFO's laddr) the last
+	// wait reached: its replica count is the one the next wait uses.
+	node atomic.Pointer[string]
 }
 
 // DefaultWaitTimeout is how long Sync waits for replicas by default. On a
@@ -119,6 +122,9 @@ func (d *Durable) masterAddr() string {
 		return ""
 	}
 	if c, ok := d.rdb.(*redis.Client); ok {
+		if isFailoverClient(c) {
+			return d.lastNode()
+		}
 		return c.Options().Addr
 	}
 	return ""
@@ -133,14 +139,22 @@ var ErrNotReplicated = errors.New("not acknowledged by enough replicas")
 // master acknowledged before the call, or an error wrapping
 // ErrNotReplicated when fewer did within the timeout (or another error when
 // the master could not be asked). It is a no-op when off, and with auto on
-// a master that has no replica.
-func (d *Durable) Sync(ctx context.Context) error {
+// a single Redis that has no replica.
+//
+// witnesses name the writes the caller relies on (Witness says why): each
+// must be on the master the wait reached, or the write may be on another
+// master (a failover under way) and Sync reports ErrNotReplicated. On a
+// Sentinel client Sync also checks that the wait reached the master whose
+// replica count it used (CLIENT INFO's laddr, Redis 6.2+): a client's
+// connections can reach the old and the new master at once.
+func (d *Durable) Sync(ctx context.Context, witnesses ...Witness) error {
 	if !d.Enabled() {
 		return nil
 	}
 	ctx = context.WithoutCancel(ctx)
 	var node redis.Cmdable = d.rdb
 	addr := ""
+	sentinel := false
 	switch c := d.rdb.(type) {
 	case *redis.ClusterClient:
 		m, err := c.MasterForKey(ctx, d.key)
@@ -150,66 +164,111 @@ func (d *Durable) Sync(ctx context.Context) error {
 		node, addr = m, m.Options().Addr
 	case *redis.Client:
 		addr = c.Options().Addr
+		if sentinel = isFailoverClient(c); sentinel {
+			addr = d.lastNode()
+		}
 	}
 	want := d.replicas
 	if d.Auto() {
 		n, known := d.tracker.Count(addr)
 		if !known {
-			// First wait on this master: what it reports, and what the
-			// last client stored (Replicas.seed says why).
-			pipe := node.Pipeline()
-			infoCmd := pipe.Info(ctx, "replication")
-			storedCmd := pipe.Get(ctx, d.storeKey)
-			pipe.Exec(ctx)
-			info, err := infoCmd.Result()
-			var reply redis.Error
-			switch {
-			case errors.As(err, &reply):
-				// INFO denied or not implemented (miniredis): no replica
-				// is known to wait for. The durability check refuses
-				// such a Redis unless --allow-volatile-redis.
-				d.tracker.noReplication(addr)
-			case err != nil:
-				return fmt.Errorf("read the replicas to wait for (INFO replication): %w", err)
-			default:
-				st := storedCmd.Val()
-				d.lastStored.Store(&st)
-				d.tracker.seed(redisinfo.ParseInfo(info, addr), st)
+			var err error
+			if addr, err = d.seed(ctx, node, sentinel); err != nil {
+				return err
 			}
 			n, _ = d.tracker.Count(addr)
 		}
-		if want = n; want == 0 {
+		// No replica: nothing to wait for. On Sentinel the node is still
+		// checked: a new master that has no replica online yet is
+		// believed only for writes that are on it.
+		if want = n; want == 0 && !sentinel {
 			d.tracker.met(addr)
 			return nil
 		}
 	}
-	// One pipeline is one connection: WAIT counts the replicas that have
-	// this connection's last write, the probe, and INFO reads the same
-	// master right after.
+	// One pipeline is one connection: CLIENT INFO names the node, the
+	// witnesses are read there, WAIT counts the replicas that have this
+	// connection's last write, the probe (so every write the node took
+	// before it, whichever connection made it), and INFO reads the same
+	// node right after.
 	pipe := node.Pipeline()
+	var client *redis.Cmd
+	if sentinel {
+		client = pipe.Do(ctx, "CLIENT", "INFO")
+	}
+	have := make([]*redis.IntCmd, len(witnesses))
+	for i, w := range witnesses {
+		have[i] = w.queue(ctx, pipe)
+	}
 	pipe.Set(ctx, d.key, time.Now().UTC().Format(time.RFC3339Nano), 5*time.Second)
-	wait := pipe.Do(ctx, "WAIT", want, d.timeout.Milliseconds())
-	var info *redis.StringCmd
+	var wait *redis.Cmd
+	if want > 0 {
+		wait = pipe.Do(ctx, "WAIT", want, d.timeout.Milliseconds())
+	}
+	var info, stored *redis.StringCmd
 	if d.Auto() {
 		info = pipe.Info(ctx, "replication")
+		stored = pipe.Get(ctx, d.storeKey)
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return fmt.Errorf("wait for %d replicas: %w", want, err)
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		var reply redis.Error
+		if client == nil || client.Err() == nil || !errors.As(client.Err(), &reply) {
+			return fmt.Errorf("wait for %d replicas: %w", want, err)
+		}
 	}
-	acked, err := wait.Int()
-	if err != nil {
-		return fmt.Errorf("wait for %d replicas: %w", want, err)
+	acked := 0
+	if wait != nil {
+		n, err := wait.Int()
+		if err != nil {
+			return fmt.Errorf("wait for %d replicas: %w", want, err)
+		}
+		acked = n
+	}
+	reached := addr
+	if sentinel {
+		// Redis before 6.2 has no CLIENT INFO: the node is then told
+		// apart by its replication ID alone (below).
+		if txt, err := client.Text(); err == nil {
+			if a := laddr(txt); a != "" {
+				reached = a
+			}
+		}
 	}
 	if info != nil {
+		n := redisinfo.ParseInfo(info.Val(), reached)
+		if n.Role != "" && n.Role != "master" {
+			how := fmt.Sprintf("the node reached (%s) is a %s now, not a master (a failover under way)", orUnknown(reached), n.Role)
+			d.tracker.forget(reached)
+			d.setNode("")
+			return fmt.Errorf("%w: %s", ErrNotReplicated, how)
+		}
+		if reached != addr || !d.tracker.sameMaster(addr, n) {
+			// Another node than the one whose replica count was
+			// used: what it reports (with the count stored there) is
+			// used from the next write on; this one is not known to
+			// be replicated as required.
+			d.tracker.seed(n, stored.Val())
+			d.setNode(reached)
+			how := fmt.Sprintf("the wait reached master %s, not %s whose %d replicas it expected (a failover under way)", orUnknown(reached), orUnknown(addr), want)
+			d.tracker.failed(reached, how)
+			return fmt.Errorf("%w: %s", ErrNotReplicated, how)
+		}
 		// The master's replicas now: more are waited for from the next
 		// write on; fewer (a replica went away, or this is a new master)
 		// as Replicas decides. What it decided is stored for the clients
 		// that start later.
-		d.tracker.Observe(redisinfo.ParseInfo(info.Val(), addr))
-		if st := d.tracker.stored(addr); st != "" && (d.lastStored.Load() == nil || st != *d.lastStored.Load()) {
+		d.tracker.Observe(n)
+		if st := d.tracker.stored(addr); st != "" && st != stored.Val() && (d.lastStored.Load() == nil || st != *d.lastStored.Load()) {
 			if node.Set(ctx, d.storeKey, st, 0).Err() == nil {
 				d.lastStored.Store(&st)
 			}
+		}
+	}
+	for i, h := range have {
+		if h.Val() != 1 {
+			how := fmt.Sprintf("%s is not on the master the wait reached (%s): the write went to another master (a failover under way)", witnesses[i], orUnknown(reached))
+			d.tracker.failed(addr, how)
+			return fmt.Errorf("%w: %s", ErrNotReplicated, how)
 		}
 	}
 	if acked >= want {
@@ -225,4 +284,59 @@ func (d *Durable) Sync(ctx context.Context) error {
 	how := fmt.Sprintf("%d of %d replicas within %s", acked, want, d.timeout)
 	d.tracker.failed(addr, how)
 	return fmt.Errorf("%w: %s", ErrNotReplicated, how)
+}
+
+// seed reads, on first use of a master, what it reports and what the last
+// client stored (Replicas.seed says why), and returns the master's
+// address (on Sentinel, the node CLIENT INFO names).
+func (d *Durable) seed(ctx context.Context, node redis.Cmdable, sentinel bool) (string, error) {
+	pipe := node.Pipeline()
+	var client *redis.Cmd
+	if sentinel {
+		client = pipe.Do(ctx, "CLIENT", "INFO")
+	}
+	infoCmd := pipe.Info(ctx, "replication")
+	storedCmd := pipe.Get(ctx, d.storeKey)
+	pipe.Exec(ctx)
+	addr := d.masterAddr()
+	if client != nil {
+		if txt, err := client.Text(); err == nil && laddr(txt) != "" {
+			addr = laddr(txt)
+		}
+	}
+	info, err := infoCmd.Result()
+	var reply redis.Error
+	switch {
+	case errors.As(err, &reply):
+		// INFO denied or not implemented (miniredis): no replica is
+		// known to wait for. The durability check refuses such a Redis
+		// unless --allow-volatile-redis.
+		d.tracker.noReplication(addr)
+	case err != nil:
+		return "", fmt.Errorf("read the replicas to wait for (INFO replication): %w", err)
+	default:
+		st := storedCmd.Val()
+		d.lastStored.Store(&st)
+		d.tracker.seed(redisinfo.ParseInfo(info, addr), st)
+	}
+	d.setNode(addr)
+	return addr, nil
+}
+
+// lastNode is the master a Sentinel client's last wait reached, "" before
+// the first.
+func (d *Durable) lastNode() string {
+	if p := d.node.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+func (d *Durable) setNode(addr string) { d.node.Store(&addr) }
+
+func orUnknown(addr string) string {
+	if addr == "" {
+		return "unknown"
+	}
+	return addr
 }
