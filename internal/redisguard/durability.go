@@ -95,8 +95,8 @@ var ErrReplicasPending = errors.New("redis master has no replica online yet")
 // master's replicas were still re-attaching.
 type ReplicasPendingError struct {
 	Node     string // a Cluster's master; "" for a single Redis or Sentinel
-	Attached int  // replicas connected but still synchronising
-	Promoted bool // promoted from a replica since it started
+	Attached int    // replicas connected but still synchronising
+	Promoted bool   // promoted from a replica since it started
 }
 
 func (e *ReplicasPendingError) Error() string {
