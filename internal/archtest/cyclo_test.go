@@ -51,7 +51,6 @@ var complexityDebts = map[string]int{
 	"worker.(*laneLoss).bumpWith": 32,
 	"worker.Decide":               19,
 	// Came with the durability checks (issue 20), same plan.
-	"internal/store.(*Durable).Sync": 22,
 	"worker.(*redisGuard).check":     18,
 }
 

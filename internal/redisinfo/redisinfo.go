@@ -155,21 +155,26 @@ func ParseInfo(info, addr string) Node {
 			sawRole, n.Role = true, v
 		case k == "master_replid":
 			n.ReplID = v
-		case k == "master_replid2":
-			if strings.Trim(v, "0") != "" {
-				n.ReplID2 = v
-			}
-		case strings.HasPrefix(k, "slave") && k != "slave_read_only" && k != "slave_priority" && k != "slave_repl_offset" && k != "slave_read_repl_offset" && k != "slaves_waiting_psync":
-			if _, err := strconv.Atoi(k[len("slave"):]); err == nil {
-				n.Attached++
-				if replicaOnline(v) {
-					n.Replicas++
-				}
-			}
+		case k == "master_replid2" && strings.Trim(v, "0") != "":
+			n.ReplID2 = v
+		case strings.HasPrefix(k, "slave"):
+			n.replicaLine(k, v)
 		}
 	}
 	n.Reported = sawAOF && sawRole
 	return n
+}
+
+// replicaLine counts a slaveN line of INFO replication (other slave*
+// fields are skipped): every one is attached, online ones are Replicas.
+func (n *Node) replicaLine(k, v string) {
+	if _, err := strconv.Atoi(k[len("slave"):]); err != nil {
+		return
+	}
+	n.Attached++
+	if replicaOnline(v) {
+		n.Replicas++
+	}
 }
 
 // replicaOnline reads a slaveN line's state ("ip=...,port=...,state=online,...").
