@@ -244,7 +244,7 @@ func (h *Handler) call(ctx context.Context, at *attempt) (Situation, error) {
 			slot.Release(ctx)
 			return Situation{Category: wdt.Redis}, merr
 		}
-		if merr := h.durable.Sync(ctx); merr != nil {
+		if merr := h.durable.Sync(ctx, h.memory.SentWitness(at.no)); merr != nil {
 			// A failover could lose the mark: nothing is sent, the mark
 			// goes, and the task comes back soon without using a retry.
 			slot.Release(ctx)
@@ -363,7 +363,7 @@ func (h *Handler) settle(ctx context.Context, at *attempt, cat wdt.Category) err
 func (h *Handler) confirm(ctx context.Context, at *attempt) error {
 	if at.id != "" && ctx.Err() == nil {
 		if ok, err := h.memory.ConfirmInTask(ctx, at.id, cancelledResult(at)); ok && err == nil {
-			if err := h.durable.Sync(ctx); err != nil {
+			if err := h.durable.Sync(ctx, h.memory.ResultWitness(at.id)); err != nil {
 				// The sent mark stays (it was made durable before the
 				// call): a rerun after a failover that lost the result
 				// files a rejection as ambiguous, never as clean.
@@ -569,7 +569,7 @@ func (h *Handler) bury(ctx context.Context, at *attempt, rec Record, err error) 
 	if perr == nil {
 		// A record a failover loses after asynq archived the task is
 		// lost once asynq trims its archive: keep the task instead.
-		if perr = h.durable.Sync(ctx); perr != nil {
+		if perr = h.durable.Sync(ctx, h.dlq.RecordWitness(rec.PreStockinNo)); perr != nil {
 			perr = fmt.Errorf("dead-letter record written but not durable: %w", perr)
 		}
 	}

@@ -45,8 +45,7 @@ var complexityDebts = map[string]int{
 	// Came with the Redis loss detection (issue 20), same plan.
 	"worker.(*laneLoss).bumpWith": 32,
 	// Came with the durability checks (issue 20), same plan.
-	"internal/store.(*Durable).Sync": 22,
-	"worker.(*redisGuard).check":     18,
+	"worker.(*redisGuard).check": 18,
 }
 
 // complexity is gocyclo's measure (github.com/fzipp/gocyclo): 1, plus one
