@@ -45,7 +45,9 @@ type Limiter struct {
 }
 
 // cooldownCacheFor bounds how late a worker notices a cooldown another
-// worker started, when it has no rate or in-flight limit of its own.
+// worker started: when it has no rate or in-flight limit of its own, and
+// when a task wakes to a slot it reserved earlier (calls leaving within
+// it of the rate-limit answer were on their way anyway).
 const cooldownCacheFor = 50 * time.Millisecond
 
 // LimiterOptions configure a Limiter.
@@ -230,6 +232,9 @@ func (l *Limiter) Acquire(ctx context.Context) (*Slot, error) {
 		}
 		switch reason {
 		case ReasonCooldown, ReasonRate:
+			if reason == ReasonCooldown {
+				l.cooldownUntil.Store(time.Now().Add(wait).UnixNano())
+			}
 			if reason == ReasonCooldown && wait < remaining {
 				// The cooldown ends within the budget: wait it out here.
 				if err := l.sleep(ctx, wait); err != nil {
@@ -383,12 +388,27 @@ func (l *Limiter) StartCooldown(ctx context.Context, d time.Duration) (bool, err
 }
 
 // cooldownLeft is the time left of the cooldown, from this process's own
-// knowledge when it started one, else from Redis.
+// knowledge when it knows of one, else from Redis, read at most every
+// cooldownCacheFor: every task waking to its slot asks, and at 6000/min
+// a read per call was a round trip and a command per call for an answer
+// that is almost always no.
 func (l *Limiter) cooldownLeft(ctx context.Context) (time.Duration, error) {
-	if until := l.cooldownUntil.Load(); time.Now().UnixNano() < until {
-		return time.Duration(until - time.Now().UnixNano()), nil
+	now := time.Now().UnixNano()
+	if until := l.cooldownUntil.Load(); now < until {
+		return time.Duration(until - now), nil
 	}
-	return l.Cooldown(ctx)
+	if now-l.cooldownChecked.Load() < int64(cooldownCacheFor) {
+		return 0, nil
+	}
+	left, err := l.Cooldown(ctx)
+	if err != nil {
+		return 0, err
+	}
+	l.cooldownChecked.Store(now)
+	if left > 0 {
+		l.cooldownUntil.Store(now + int64(left))
+	}
+	return left, nil
 }
 
 // Cooldown is the time left of the shared cooldown, 0 when none.
