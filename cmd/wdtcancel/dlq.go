@@ -57,7 +57,7 @@ func newDLQCmd() *cobra.Command {
 		rdb := conn.MakeRedisClient().(redis.UniversalClient)
 		if err := rdb.Ping(cmd.Context()).Err(); err != nil {
 			rdb.Close()
-			return nil, usageErr(fmt.Errorf("cannot reach Redis at %s: %v: start Redis or point REDIS_URL / --redis-url at it", rf.String(), err))
+			return nil, redisUnreachable(&rf, err)
 		}
 		return rdb, nil
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -29,7 +30,7 @@ func openProducer(ctx context.Context, r *config.Redis, opts ...enqueue.ClientOp
 	defer cancel()
 	if err := c.Ping(pctx); err != nil {
 		c.Close()
-		return nil, usageErr(fmt.Errorf("cannot reach Redis at %s: %v: start Redis or point REDIS_URL / --redis-url at it", r, err))
+		return nil, redisUnreachable(r, err)
 	}
 	return c, nil
 }
@@ -88,4 +89,25 @@ func checkVolatile(ctx context.Context, rdb redis.UniversalClient, allow bool, w
 	default:
 		return usageErr(err)
 	}
+}
+
+// redisUnreachable is the usage error of a command whose first PING failed:
+// a refused login says so and names the credentials (an ACL user or a
+// password), not "start Redis", which is the fix only when nothing answered.
+func redisUnreachable(where fmt.Stringer, err error) error {
+	if isAuthError(err) {
+		return usageErr(fmt.Errorf("redis at %s refused the login: %v: check the user and password in REDIS_URL / --redis-url (redis://user:password@host:port/db; the user needs +@all or at least the commands wdtcancel runs)", where, err))
+	}
+	return usageErr(fmt.Errorf("cannot reach Redis at %s: %v: start Redis or point REDIS_URL / --redis-url at it", where, err))
+}
+
+// isAuthError tells Redis's answers to a bad or missing login.
+func isAuthError(err error) bool {
+	msg := err.Error()
+	for _, p := range []string{"NOAUTH", "WRONGPASS", "NOPERM", "AUTH <password> called without", "invalid password", "invalid username-password"} {
+		if strings.Contains(msg, p) {
+			return true
+		}
+	}
+	return false
 }

@@ -54,7 +54,7 @@ func newRetryCmd() *cobra.Command {
 			defer rdb.Close()
 			ctx := cmd.Context()
 			if err := rdb.Ping(ctx).Err(); err != nil {
-				return usageErr(fmt.Errorf("cannot reach Redis at %s: %v: start Redis or point REDIS_URL / --redis-url at it", rf.String(), err))
+				return redisUnreachable(&rf, err)
 			}
 			if err := checkVolatile(ctx, rdb, allowVolatile, cmd.ErrOrStderr()); err != nil {
 				return err

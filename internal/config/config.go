@@ -223,9 +223,26 @@ func (r *Redis) ConnOpt() (asynq.RedisConnOpt, error) {
 	}
 	opt, err := asynq.ParseRedisURI(strings.TrimSpace(r.URL))
 	if err != nil {
-		return nil, fmt.Errorf("redis URL %s: %w: use redis://[:password@]host:port/db, rediss://... or redis-sentinel://[:password@]host:port[,host2:port2]/db?master=NAME", MaskURL(r.URL), unwrapURLErr(err))
+		return nil, fmt.Errorf("redis URL %s: %w: use redis://[user:password@]host:port/db, rediss://... or redis-sentinel://[user:password@]host:port[,host2:port2]/db?master=NAME", MaskURL(r.URL), unwrapURLErr(err))
 	}
-	return opt, nil
+	return withUsername(opt, r.URL), nil
+}
+
+// withUsername gives the URL's user name (an ACL user, redis://user:pw@...)
+// to the connection. asynq's parser keeps only the password, so every
+// command authenticated as the default user: refused where that user is
+// off, and worse, run with the default user's rights where it is on, so
+// the checks of a restricted user ran as someone else.
+func withUsername(opt asynq.RedisConnOpt, raw string) asynq.RedisConnOpt {
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil || u.User == nil || u.User.Username() == "" {
+		return opt
+	}
+	if o, ok := opt.(asynq.RedisClientOpt); ok {
+		o.Username = u.User.Username()
+		return o
+	}
+	return opt
 }
 
 // ClusterStateReload is how often a Cluster client re-reads the slot map
