@@ -28,7 +28,6 @@ var complexityDebts = map[string]int{
 	"internal/reconcile.(*Verdict).check":  27,
 	"worker.New":                           25,
 	"cmd/wdtcancel/internal/demo.Run":      21,
-	"worker.(*Limiter).Acquire":            20,
 	"worker.runHeld":                       19,
 	"worker/wdt/sandbox.(*Sandbox).answer": 18,
 	"worker.(*Handler).call":               19,
