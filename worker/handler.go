@@ -56,24 +56,6 @@ const (
 	DefaultBreakerHoldDelay = 10 * time.Minute
 )
 
-func (o *HandlerOptions) withDefaults() {
-	if o.MaxRetry <= 0 {
-		o.MaxRetry = DefaultMaxRetry
-	}
-	if o.Cooldown <= 0 {
-		o.Cooldown = DefaultCooldown
-	}
-	if o.ConfigFaultDelay <= 0 {
-		o.ConfigFaultDelay = DefaultConfigFaultDelay
-	}
-	if o.ClockSkewDelay <= 0 {
-		o.ClockSkewDelay = DefaultClockSkewDelay
-	}
-	if o.BreakerHoldDelay <= 0 {
-		o.BreakerHoldDelay = DefaultBreakerHoldDelay
-	}
-}
-
 // Handler processes wdt:prestockin:cancel tasks. It gathers what an attempt
 // learned (the call's answer, the outcome memory, the breaker), asks Decide
 // what that means, and carries the decision out; it holds no policy of its
@@ -108,6 +90,10 @@ type Handler struct {
 	// loss is the lane's Redis loss detection (lossguard.go); nil in
 	// tests that drive the handler alone.
 	loss *laneLoss
+
+	// lookup is the seller's Qimen order lookup (lookup.go); nil: none,
+	// and the outcome memory alone decides as before.
+	lookup Looker
 
 	faultsMu     sync.Mutex
 	loggedFaults map[string]bool
@@ -173,6 +159,7 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 			sit.Confirmed, sit.Unknown = confirmed, unknown || sit.Unknown
 		}
 	}
+	sit, err = h.lookUp(ctx, &at, sit, err)
 	return h.carryOut(ctx, &at, Decide(sit, h.delays()), err)
 }
 
@@ -186,6 +173,9 @@ type attempt struct {
 	calls   int
 	// ambiguous is the dead-letter record's flag, once it is written.
 	ambiguous bool
+	// lookedUp is what the order lookup found, when it was asked and
+	// answered: it goes on the dead-letter record and the task result.
+	lookedUp *store.LookedUp
 	// quiet logs the attempt at debug level: a task put back for being over
 	// its seller's share, which a busy slow seller does many times a second
 	// (wdtcancel_rate_limit_waits_total{reason="share"} counts them).
@@ -475,48 +465,62 @@ func (h *Handler) breakerClosed() {
 // carryOut does what the decision says: the only place that turns a decision
 // into logs, metrics, Redis writes and the error asynq acts on.
 func (h *Handler) carryOut(ctx context.Context, at *attempt, d Decision, err error) error {
+	var extra []zap.Field
+	if d.Note != "" {
+		extra = append(extra, zap.String("note", d.Note))
+	}
 	switch d.Action {
 	case ActDone:
-		var extra []zap.Field
-		if d.Note != "" {
-			extra = append(extra, zap.String("note", d.Note))
+		if d.Verified {
+			h.confirmVerified(ctx, at, d)
 		}
 		h.finish(at, d.Action, d.Category, err, extra...)
 		return nil
 	case ActRetry:
-		h.finish(at, d.Action, d.Category, err)
+		h.finish(at, d.Action, d.Category, err, extra...)
 		return fail(d.Category, err)
 	case ActSnooze:
 		if d.StartCooldown {
-			started, cerr := h.limiter.StartCooldown(ctx, h.opts.Cooldown)
-			if started {
-				h.metrics.Cooldowns.Inc()
-				h.log.Warn("WDT rate limit: every worker cools down", zap.Duration("cooldown", h.opts.Cooldown), zap.String("message", wdtMessage(err)))
-			}
-			if cerr != nil {
-				h.log.Error("could not start the shared cooldown", zap.Error(cerr))
-			}
+			h.startCooldown(ctx, err)
 		}
-		h.finish(at, d.Action, d.Category, err)
+		h.finish(at, d.Action, d.Category, err, extra...)
 		return snooze(d.Category, d.Delay, err)
 	case ActHold:
-		var extra []zap.Field
-		if d.Note != "" {
-			extra = append(extra, zap.String("note", d.Note))
-		}
 		h.finish(at, d.Action, d.Category, err, extra...)
 		return snooze(d.Category, d.Delay, heldError(err))
 	}
-	// ActDead.
+	return h.buryDecided(ctx, at, d, err)
+}
+
+// startCooldown pauses every worker of the seller after WDT's rate-limit
+// answer.
+func (h *Handler) startCooldown(ctx context.Context, err error) {
+	started, cerr := h.limiter.StartCooldown(ctx, h.opts.Cooldown)
+	if started {
+		h.metrics.Cooldowns.Inc()
+		h.log.Warn("WDT rate limit: every worker cools down", zap.Duration("cooldown", h.opts.Cooldown), zap.String("message", wdtMessage(err)))
+	}
+	if cerr != nil {
+		h.log.Error("could not start the shared cooldown", zap.Error(cerr))
+	}
+}
+
+// buryDecided dead-letters a task as d says: the record with the
+// exhausted summary, the ambiguous flag and its reason, and what the order
+// lookup saw.
+func (h *Handler) buryDecided(ctx context.Context, at *attempt, d Decision, err error) error {
 	rec := h.record(at, d.Category, err)
 	if d.Category == wdt.Exhausted {
 		rec.Error = fmt.Sprintf("exhausted after %d failed attempts; last: %s", at.retried+1, errString(err))
 	}
 	if d.Ambiguous {
 		rec.Ambiguous, rec.AmbiguousReason = true, AmbiguousExplanation
-		if d.Note == lossNote {
-			rec.AmbiguousReason = lossNote
+		if d.Note == lossNote || d.Note == lookupFailedNote {
+			rec.AmbiguousReason = d.Note
 		}
+	}
+	if rec.LookedUp = at.lookedUp; d.Verified {
+		rec.Error += " (" + d.Note + ")"
 	}
 	return h.bury(ctx, at, rec, err)
 }

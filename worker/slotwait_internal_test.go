@@ -8,8 +8,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/wdtcancel/wdtcancel/internal/redistest"
-	"github.com/wdtcancel/wdtcancel/internal/waittest"
+	"github.com/wdtcancel/wdtcancel/internal/testkit"
 )
 
 // TestSlotBeyondBudget: a slot further away than the task may wait is not
@@ -17,7 +16,7 @@ import (
 // without Redis, and the refusal says how long is still left.
 func TestSlotBeyondBudget(t *testing.T) {
 	t.Parallel()
-	r := redistest.New(t)
+	r := testkit.NewRedis(t)
 	rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
 	defer rdb.Close()
 	ctx := context.Background()
@@ -80,7 +79,7 @@ func TestBudgetKeepsTheCallInsideTheDeadline(t *testing.T) {
 // snoozes it without a retry), and its lease is given back.
 func TestStopEndsSlotWaits(t *testing.T) {
 	t.Parallel()
-	r := redistest.New(t)
+	r := testkit.NewRedis(t)
 	rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
 	defer rdb.Close()
 	ctx := context.Background()
@@ -94,18 +93,18 @@ func TestStopEndsSlotWaits(t *testing.T) {
 		_, err := l.Acquire(ctx)
 		got <- err
 	}()
-	waittest.Until(t, "the sleeper's reservation", func() bool {
+	testkit.Until(t, "the sleeper's reservation", func() bool {
 		v, err := rdb.Get(ctx, l.keys[0]).Int64()
 		return err == nil && v != first
 	})
 	l.Stop()
 	l.Stop() // twice is safe
-	err := waittest.Recv(t, got, "the sleeper to give up its slot")
+	err := testkit.Recv(t, got, "the sleeper to give up its slot")
 	var we *WaitError
 	if !errors.As(err, &we) || we.Reason != ReasonRate || we.After <= 0 {
 		t.Fatalf("stopped sleeper: %v, want a rate wait for the rest of its slot's time", err)
 	}
-	waittest.Until(t, "the sleeper's in-flight lease released", func() bool {
+	testkit.Until(t, "the sleeper's in-flight lease released", func() bool {
 		n, err := rdb.ZCard(ctx, l.keys[1]).Result()
 		return err == nil && n == 1 // the first caller's, never released
 	})

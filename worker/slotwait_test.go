@@ -24,7 +24,7 @@ func TestWaitingForSlotsIsFree(t *testing.T) {
 		nos = append(nos, fmt.Sprintf("SW%03d", i))
 	}
 	h.enqueue(nos...)
-	h.startWorker(func(c *worker.Config) { c.RatePerMinute = 300; c.Concurrency = 15 })
+	h.startWorker(func(c *worker.Config) { c.Sellers[0].RatePerMinute = 300; c.Concurrency = 15 })
 	h.attempts.Wait(t, "20 cancellations", 20, func(a attempt) bool { return a.Action == worker.ActDone })
 	if n := h.attempts.Count(func(a attempt) bool { return a.Action != worker.ActDone }); n != 0 {
 		t.Fatalf("%d attempts ended without a call while tasks waited for slots; attempts:\n%s", n, h.attempts.Dump())

@@ -28,7 +28,11 @@ func sellerLanes(sellers []config.Seller) ([]worker.SellerLane, error) {
 		if err != nil {
 			return nil, fmt.Errorf("seller %q: %w", s.Name, err)
 		}
-		lanes = append(lanes, worker.SellerLane{Name: s.Name, API: c, RatePerMinute: s.RatePerMinute, MaxInflight: s.MaxInflight})
+		look, err := lookupFor(s.Name, s.Qimen, c)
+		if err != nil {
+			return nil, err
+		}
+		lanes = append(lanes, worker.SellerLane{Name: s.Name, API: c, Lookup: look, RatePerMinute: s.RatePerMinute, MaxInflight: s.MaxInflight})
 	}
 	return lanes, nil
 }
@@ -40,8 +44,12 @@ func newWorkerCmd() *cobra.Command {
 		cfg   worker.Config
 		logs  logFlags
 		wait  config.RedisWait
+		qf    config.QimenFlags
 
 		sellersPath string
+		// limits are --rate-per-minute and --max-inflight: the single
+		// seller's limits, or every seller's default in a sellers file.
+		limits config.SellerDefaults
 	)
 	cmd := &cobra.Command{
 		Use:   "worker",
@@ -59,17 +67,27 @@ func newWorkerCmd() *cobra.Command {
 				if err != nil {
 					return usageErr(err)
 				}
-				cfg.API = client
+				cfg.Sellers = worker.SingleSeller(client, limits.RatePerMinute, limits.MaxInflight)
+				q, err := qf.Resolve()
+				if err != nil {
+					return usageErr(err)
+				}
+				if cfg.Sellers[0].Lookup, err = lookupFor("default", q, client); err != nil {
+					return usageErr(err)
+				}
 				started = func() {
 					log.Info("starting", zap.String("wdt_url", client.Endpoint()), zap.String("sid", client.Credentials().SID),
-						zap.Bool("reuse_connections", api.Reuse()), zap.String("redis", redis.String()))
+						zap.Bool("reuse_connections", api.Reuse()), zap.Bool("order_lookup", q != nil), zap.String("redis", redis.String()))
 				}
 			} else {
 				if err := api.SellersFileConflict(); err != nil {
 					return usageErr(err)
 				}
+				if err := qimenFlagsConflict(qf); err != nil {
+					return usageErr(err)
+				}
 				sellers, err := config.LoadSellers(sellersPath, os.LookupEnv, config.SellerDefaults{
-					URL: api.URL, RatePerMinute: cfg.RatePerMinute, MaxInflight: cfg.MaxInflight, ConnectionClose: api.ConnectionClose,
+					URL: api.URL, RatePerMinute: limits.RatePerMinute, MaxInflight: limits.MaxInflight, ConnectionClose: api.ConnectionClose,
 					ReuseConnections: api.ReuseConnections,
 				})
 				if err != nil {
@@ -81,7 +99,7 @@ func newWorkerCmd() *cobra.Command {
 				started = func() {
 					for _, s := range sellers {
 						log.Info("seller", zap.String("seller", s.Name), zap.String("wdt_url", s.URL), zap.String("sid", s.Credentials.SID),
-							zap.Bool("reuse_connections", s.ReuseConnections))
+							zap.Bool("reuse_connections", s.ReuseConnections), zap.Bool("order_lookup", s.Qimen != nil))
 					}
 					log.Info("starting", zap.String("sellers_file", sellersPath), zap.Int("sellers", len(sellers)), zap.String("redis", redis.String()))
 				}
@@ -109,12 +127,13 @@ func newWorkerCmd() *cobra.Command {
 	f := cmd.Flags()
 	redis.AddFlags(f)
 	api.AddFlags(f)
+	qf.AddFlags(f)
 	f.StringVar(&sellersPath, "sellers", "", "sellers file (YAML, docs/sellers.md): serve every seller in it, each in its own queue <queue>:<seller>; without it WDT_SID/WDT_APPKEY/WDT_APPSECRET are the one seller \"default\"")
 	f.Float64Var(&cfg.SellerShare, "seller-share", 0, "share of --concurrency one seller may use at once (0 < share <= 1; default 0.5 with two or more sellers, 1 with one)")
 	f.StringVar(&cfg.Queue, "queue", tasks.DefaultQueue, "queue to work (the seller \"default\"'s; seller NAME works <queue>:NAME)")
 	f.IntVar(&cfg.Concurrency, "concurrency", worker.DefaultConcurrency, "tasks processed at once by this process")
-	f.IntVar(&cfg.RatePerMinute, "rate-per-minute", 0, "WDT calls per minute across all workers on this Redis, spread evenly (0 = no limit)")
-	f.IntVar(&cfg.MaxInflight, "max-inflight", 0, "WDT calls in flight at once across all workers on this Redis (0 = no limit)")
+	f.IntVar(&limits.RatePerMinute, "rate-per-minute", 0, "WDT calls per minute across all workers on this Redis, spread evenly (0 = no limit)")
+	f.IntVar(&limits.MaxInflight, "max-inflight", 0, "WDT calls in flight at once across all workers on this Redis (0 = no limit)")
 	f.DurationVar(&cfg.SlotWait, "slot-wait", worker.DefaultSlotWait, "longest wait in the worker for a reserved call slot (no Redis command while waiting; never past the task's deadline less the call's timeout) before the task is rescheduled (no retry used)")
 	f.IntVar(&cfg.Handler.MaxRetry, "max-retry", worker.DefaultMaxRetry, "failed attempts (request not sent, or sent with no definite answer) before dead-lettering as exhausted; held attempts do not count")
 	f.DurationVar(&cfg.Handler.Backoff.Base, "backoff-base", worker.DefaultBackoff.Base, "first retry delay; doubles per failure, with jitter")

@@ -22,12 +22,7 @@ const maxComplexity = 15
 // never up; a new function above the limit fails, and so does an entry
 // whose function is gone or back within the limit (delete the entry).
 var complexityDebts = map[string]int{
-	"cmd/wdtcancel.newDLQCmd":              44,
 	"enqueue.(*Client).Stream":             32,
-	"cmd/wdtcancel.newEnqueueCmd":          30,
-	"internal/reconcile.(*Verdict).check":  27,
-	"worker.New":                           25,
-	"cmd/wdtcancel/internal/demo.Run":      21,
 	"worker.runHeld":                       19,
 	"worker/wdt/sandbox.(*Sandbox).answer": 18,
 	"worker.(*Handler).call":               19,
@@ -48,7 +43,6 @@ var complexityDebts = map[string]int{
 	"worker/wdt/sandbox.parseSearch":            24,
 	// Came with the Redis loss detection (issue 20), same plan.
 	"worker.(*laneLoss).bumpWith": 32,
-	"worker.Decide":               19,
 	// Came with the durability checks (issue 20), same plan.
 	"internal/store.(*Durable).Sync": 22,
 	"worker.(*redisGuard).check":     18,

@@ -47,6 +47,44 @@ type Record struct {
 	// Payload is the task's payload when it could not be decoded, kept so
 	// nothing the producer sent is lost.
 	Payload string `json:"payload,omitempty"`
+	// LookedUp is the order's state in WDT as the seller's Qimen lookup
+	// found it when the worker settled the number (issue 22); nil when
+	// the seller has no lookup or the lookup was not asked or failed.
+	LookedUp *LookedUp `json:"looked_up,omitempty"`
+}
+
+// LookedUp is what the order lookup found, kept on the dead-letter record
+// and on a completed task's result so an operator sees WDT's word, not
+// wdtcancel's inference.
+type LookedUp struct {
+	// Found is false when WDT holds no order of the number modified in
+	// the lookup's window (category not_found).
+	Found bool `json:"found"`
+	// Status is WDT's order state (10 cancelled, 20 editing, 30 awaiting
+	// review, 37, 40, 80 completed, -2), State its name ("80 completed").
+	Status *int   `json:"status,omitempty"`
+	State  string `json:"state,omitempty"`
+	// Modified is the order's modified_date as WDT wrote it (China time).
+	Modified string `json:"modified,omitempty"`
+	// At is when the lookup was made (UTC, on WDT's clock as the worker
+	// knows it).
+	At time.Time `json:"at"`
+}
+
+// String is one line for `status` and `dlq show`.
+func (l *LookedUp) String() string {
+	if l == nil {
+		return ""
+	}
+	at := l.At.UTC().Format(time.RFC3339)
+	if !l.Found {
+		return "not found in WDT (looked up " + at + ")"
+	}
+	s := "state " + l.State
+	if l.Modified != "" {
+		s += ", modified " + l.Modified + " (China time)"
+	}
+	return s + " (looked up " + at + ")"
 }
 
 // DLQ is the dead-letter store of one queue: a Redis hash keyed by number

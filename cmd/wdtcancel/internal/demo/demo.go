@@ -8,6 +8,7 @@ package demo
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -28,6 +29,7 @@ import (
 	"github.com/wdtcancel/wdtcancel/tasks"
 	"github.com/wdtcancel/wdtcancel/worker"
 	"github.com/wdtcancel/wdtcancel/worker/wdt"
+	"github.com/wdtcancel/wdtcancel/worker/wdt/qimen"
 	"github.com/wdtcancel/wdtcancel/worker/wdt/sandbox"
 )
 
@@ -48,6 +50,10 @@ type Options struct {
 	Progress *Progress
 	Out      io.Writer
 	Logger   *zap.Logger
+	// NoLookup runs the worker without the order lookup (the sandbox's
+	// Qimen route stays unused), to show the ambiguous dead letters a
+	// deployment without Qimen credentials gets.
+	NoLookup bool
 }
 
 // Kinds of demo orders, by what WDT will say.
@@ -71,6 +77,8 @@ type Summary struct {
 	SandboxCalls     int // every API call, faults and refusals included
 	SandboxByStatus  map[string]int
 	SandboxByFault   map[string]int
+	Lookup           bool // the worker had the order lookup
+	Lookups          int  // Qimen calls the sandbox received
 	Elapsed          time.Duration
 }
 
@@ -98,109 +106,37 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	if o.Orders <= 0 {
 		return nil, errors.New("demo: --orders must be positive")
 	}
-	if o.Out == nil {
-		o.Out = io.Discard
-	}
-	if o.Logger == nil {
-		o.Logger = zap.NewNop()
-	}
-	if o.Progress == nil {
-		o.Progress = NewProgress(o.Out, o.Interactive)
-	}
+	o = o.withDefaults()
 	start := time.Now()
 
 	// Redis: embedded unless told otherwise.
-	redisURL, redisDesc := o.RedisURL, "Redis at "+o.RedisURL
-	if redisURL == "" {
-		r, err := redisserver.Start(redisserver.Options{Embedded: true})
-		if err != nil {
-			return nil, err
-		}
-		defer r.Close()
-		redisURL, redisDesc = r.URL(), "an embedded Redis (miniredis)"
+	redisURL, redisDesc, stopRedis, err := startRedis(o.RedisURL)
+	if err != nil {
+		return nil, err
 	}
+	defer stopRedis()
 	conn, err := asynq.ParseRedisURI(redisURL)
 	if err != nil {
 		return nil, fmt.Errorf("demo redis: %w", err)
 	}
 
 	// The sandbox, with the order mix and faults.
-	nos := make([]string, o.Orders)
-	orders := make(map[string]int)
-	mix := make(map[string]int)
-	for i := range nos {
-		// No '-': asynqmon's ID column shows an ID up to its first '-'
-		// (it abbreviates UUIDs that way), so DEMO-00018 would read DEMO.
-		nos[i] = fmt.Sprintf("DEMO%05d", i+1)
-		k := kindOf(i)
-		mix[k]++
-		if st, ok := kindState[k]; ok {
-			orders[nos[i]] = st
-		}
-	}
-	sbOpts := sandbox.Options{
-		Orders: orders, Unknown: sandbox.UnknownMissing,
-		ClockOffset: 200 * time.Second, Latency: 10 * time.Millisecond,
-		FailRate: 0.05, LostResponseRate: 0.03, Seed: o.Seed,
-		RatePerMinute: 40, QuotaWindow: 5 * time.Second,
-	}
-	sb, err := sandbox.New(sbOpts)
+	nos, orders, mix := demoOrders(o.Orders)
+	sb, apiURL, stopSandbox, err := startSandbox(o, orders)
 	if err != nil {
 		return nil, err
 	}
-	sbLn, err := net.Listen("tcp", o.SandboxListen)
-	if err != nil {
-		return nil, fmt.Errorf("demo sandbox listen on %s: %w", o.SandboxListen, err)
-	}
-	sbSrv := httpserver.New(sb, httpserver.Options{IdleTimeout: httpserver.SandboxIdleTimeout})
-	go sbSrv.Serve(sbLn)
-	defer sbSrv.Close()
-	apiURL := "http://" + sbLn.Addr().String() + "/openapi"
+	defer stopSandbox()
 
-	// The worker, as `wdtcancel worker` would run it.
-	creds, _ := wdt.NewCredentials(sandbox.DefaultSID, sandbox.DefaultAppKey, sandbox.DefaultAppSecret)
-	client, err := wdt.New(apiURL, creds)
+	w, look, err := startWorker(ctx, o, conn, apiURL)
 	if err != nil {
-		return nil, err
-	}
-	w, err := worker.New(worker.Config{
-		Redis: conn, API: client, Concurrency: 8, RatePerMinute: 600, Listen: o.Listen, ListenFallback: o.ListenFallback,
-		Handler: worker.HandlerOptions{
-			Cooldown: 3 * time.Second, Backoff: worker.Backoff{Base: 200 * time.Millisecond, Cap: 2 * time.Second},
-		},
-		ShutdownTimeout: 5 * time.Second, Logger: o.Logger,
-		// The embedded Redis lives in memory by design; a Redis given
-		// with --redis-url is a scratch one for the demo too.
-		AllowVolatileRedis: true,
-	})
-	if err != nil {
-		return nil, err
-	}
-	if err := w.Start(ctx); err != nil {
-		w.Close()
 		return nil, err
 	}
 	defer w.Shutdown()
+	printHeader(o, redisDesc, apiURL, w, mix, look)
 
-	fmt.Fprintf(o.Out, "wdtcancel demo: %d return pre-stockin orders on %s\n", o.Orders, redisDesc)
-	fmt.Fprintf(o.Out, "  sandbox   %s  (server clock +200s, 5%% gateway faults, 3%% lost responses, quota 40 calls per 5 s)\n", apiURL)
-	fmt.Fprintf(o.Out, "  asynqmon  http://%s%s/\n", w.OpsAddr(), worker.MonitoringPath)
-	fmt.Fprintf(o.Out, "  metrics   http://%s/metrics\n", w.OpsAddr())
-	fmt.Fprintf(o.Out, "  orders    %s\n", formatMix(mix))
-	fmt.Fprintf(o.Out, "  redis     not checked for durability (--allow-volatile-redis): the demo's data may live in memory only; production refuses such a Redis\n")
-
-	// Enqueue through the real producer path.
-	prod, err := enqueue.New(conn, enqueue.WithSource("demo"), enqueue.WithAllowVolatileRedis())
-	if err != nil {
+	if err := enqueueAll(ctx, conn, nos); err != nil {
 		return nil, err
-	}
-	defer prod.Close()
-	res, err := prod.CancelSlice(ctx, nos, enqueue.ManyOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("demo enqueue: %w", err)
-	}
-	if s := enqueue.Summarize(res, false); s.Enqueued != o.Orders {
-		return nil, fmt.Errorf("demo enqueue: %+v", s)
 	}
 	fmt.Fprintf(o.Out, "enqueued %d tasks\n", o.Orders)
 
@@ -214,12 +150,147 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		return nil, err
 	}
 	sum.Elapsed = time.Since(start)
+	sum.Lookup, sum.Lookups = look != nil, sb.QimenStats().Calls
 	printSummary(o.Out, sum)
 	if !o.ExitWhenDone {
 		fmt.Fprintf(o.Out, "\nasynqmon and metrics stay up at http://%s — press Ctrl-C to exit\n", w.OpsAddr())
 		<-ctx.Done()
 	}
 	return sum, nil
+}
+
+// withDefaults is o with its zero fields filled.
+func (o Options) withDefaults() Options {
+	if o.Out == nil {
+		o.Out = io.Discard
+	}
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	if o.Progress == nil {
+		o.Progress = NewProgress(o.Out, o.Interactive)
+	}
+	return o
+}
+
+// startRedis is the Redis at url, or an embedded one when url is empty:
+// its URL, how the header names it, and what stops it.
+func startRedis(url string) (string, string, func(), error) {
+	if url != "" {
+		return url, "Redis at " + url, func() {}, nil
+	}
+	r, err := redisserver.Start(redisserver.Options{Embedded: true})
+	if err != nil {
+		return "", "", nil, err
+	}
+	return r.URL(), "an embedded Redis (miniredis)", r.Close, nil
+}
+
+// demoOrders are the demo's n numbers, the sandbox state of each that has
+// one, and how many of each kind.
+func demoOrders(n int) (nos []string, orders, mix map[string]int) {
+	nos = make([]string, n)
+	orders = make(map[string]int)
+	mix = make(map[string]int)
+	for i := range nos {
+		// No '-': asynqmon's ID column shows an ID up to its first '-'
+		// (it abbreviates UUIDs that way), so DEMO-00018 would read DEMO.
+		nos[i] = fmt.Sprintf("DEMO%05d", i+1)
+		k := kindOf(i)
+		mix[k]++
+		if st, ok := kindState[k]; ok {
+			orders[nos[i]] = st
+		}
+	}
+	return nos, orders, mix
+}
+
+// startSandbox serves the sandbox with the demo's faults on
+// o.SandboxListen; it returns the API URL and what stops it.
+func startSandbox(o Options, orders map[string]int) (*sandbox.Sandbox, string, func(), error) {
+	sbOpts := sandbox.Options{
+		Orders: orders, Unknown: sandbox.UnknownMissing,
+		ClockOffset: 200 * time.Second, Latency: 10 * time.Millisecond,
+		FailRate: 0.05, LostResponseRate: 0.03, Seed: o.Seed,
+		RatePerMinute: 40, QuotaWindow: 5 * time.Second,
+	}
+	sb, err := sandbox.New(sbOpts)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	sbLn, err := net.Listen("tcp", o.SandboxListen)
+	if err != nil {
+		return nil, "", nil, fmt.Errorf("demo sandbox listen on %s: %w", o.SandboxListen, err)
+	}
+	sbSrv := httpserver.New(sb, httpserver.Options{IdleTimeout: httpserver.SandboxIdleTimeout})
+	go sbSrv.Serve(sbLn)
+	return sb, "http://" + sbLn.Addr().String() + "/openapi", func() { sbSrv.Close() }, nil
+}
+
+// startWorker starts the worker as `wdtcancel worker` would run it.
+// With the order lookup on the sandbox's Qimen route unless NoLookup.
+func startWorker(ctx context.Context, o Options, conn asynq.RedisConnOpt, apiURL string) (*worker.Worker, worker.Looker, error) {
+	creds, _ := wdt.NewCredentials(sandbox.DefaultSID, sandbox.DefaultAppKey, sandbox.DefaultAppSecret)
+	client, err := wdt.New(apiURL, creds)
+	if err != nil {
+		return nil, nil, err
+	}
+	look, err := demoLookup(o, qimenURLOf(apiURL), client)
+	if err != nil {
+		return nil, nil, err
+	}
+	sellers := worker.SingleSeller(client, 600, 0)
+	sellers[0].Lookup = look
+	w, err := worker.New(worker.Config{
+		Redis: conn, Sellers: sellers, Concurrency: 8, Listen: o.Listen, ListenFallback: o.ListenFallback,
+		Handler: worker.HandlerOptions{
+			Cooldown: 3 * time.Second, Backoff: worker.Backoff{Base: 200 * time.Millisecond, Cap: 2 * time.Second},
+		},
+		ShutdownTimeout: 5 * time.Second, Logger: o.Logger,
+		// The embedded Redis lives in memory by design; a Redis given
+		// with --redis-url is a scratch one for the demo too.
+		AllowVolatileRedis: true,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := w.Start(ctx); err != nil {
+		w.Close()
+		return nil, nil, err
+	}
+	return w, look, nil
+}
+
+// qimenURLOf is the sandbox's Qimen route next to its /openapi.
+func qimenURLOf(apiURL string) string {
+	return strings.TrimSuffix(apiURL, "/openapi") + sandbox.QimenPath
+}
+
+func printHeader(o Options, redisDesc, apiURL string, w *worker.Worker, mix map[string]int, look worker.Looker) {
+	fmt.Fprintf(o.Out, "wdtcancel demo: %d return pre-stockin orders on %s\n", o.Orders, redisDesc)
+	fmt.Fprintf(o.Out, "  sandbox   %s  (server clock +200s, 5%% gateway faults, 3%% lost responses, quota 40 calls per 5 s)\n", apiURL)
+	printLookupLine(o.Out, look, qimenURLOf(apiURL))
+	fmt.Fprintf(o.Out, "  asynqmon  http://%s%s/\n", w.OpsAddr(), worker.MonitoringPath)
+	fmt.Fprintf(o.Out, "  metrics   http://%s/metrics\n", w.OpsAddr())
+	fmt.Fprintf(o.Out, "  orders    %s\n", formatMix(mix))
+	fmt.Fprintf(o.Out, "  redis     not checked for durability (--allow-volatile-redis): the demo's data may live in memory only; production refuses such a Redis\n")
+}
+
+// enqueueAll enqueues every number through the real producer path.
+func enqueueAll(ctx context.Context, conn asynq.RedisConnOpt, nos []string) error {
+	prod, err := enqueue.New(conn, enqueue.WithSource("demo"), enqueue.WithAllowVolatileRedis())
+	if err != nil {
+		return err
+	}
+	defer prod.Close()
+	res, err := prod.CancelSlice(ctx, nos, enqueue.ManyOptions{})
+	if err != nil {
+		return fmt.Errorf("demo enqueue: %w", err)
+	}
+	if s := enqueue.Summarize(res, false); s.Enqueued != len(nos) {
+		return fmt.Errorf("demo enqueue: %+v", s)
+	}
+	return nil
 }
 
 // waitSettled shows live progress until no task is pending, active or
@@ -250,17 +321,23 @@ func summarize(ctx context.Context, nos []string, orders, mix map[string]int, in
 	st := sb.Stats()
 	s := &Summary{
 		Mix:              mix,
-		ClockCorrections: int(counterValue(w.Metrics().ClockResyncs)),
-		RateLimited:      int(counterValue(w.Metrics().Calls.WithLabelValues(string(wdt.RateLimited)))),
+		ClockCorrections: int(counterValue(w.Seller("default").Metrics().ClockResyncs)),
+		RateLimited:      int(counterValue(w.Seller("default").Metrics().Calls.WithLabelValues(string(wdt.RateLimited)))),
 		SandboxCalls:     st.Calls, SandboxByStatus: st.ByStatus, SandboxByFault: st.ByFault,
 	}
-	recs, err := w.DLQ().List(ctx)
+	recs, err := w.Seller("default").DLQ().List(ctx)
 	if err != nil {
 		return nil, err
 	}
 	dead := make(map[string]reconcile.DeadLetter, len(recs))
 	for _, r := range recs {
-		dead[r.PreStockinNo] = reconcile.DeadLetter{PreStockinNo: r.PreStockinNo, Category: r.Category, Ambiguous: r.Ambiguous}
+		dl := reconcile.DeadLetter{PreStockinNo: r.PreStockinNo, Category: r.Category, Ambiguous: r.Ambiguous}
+		if r.LookedUp != nil {
+			b, _ := json.Marshal(r.LookedUp)
+			raw := json.RawMessage(b)
+			dl.LookedUp = &raw
+		}
+		dead[r.PreStockinNo] = dl
 		s.Retries += r.Attempts - 1
 	}
 	numbers := make(map[string]reconcile.Number, len(nos))
@@ -314,7 +391,12 @@ func printSummary(w io.Writer, s *Summary) {
 	line := func(label string, n int) { fmt.Fprintf(w, "  %-46s %6d\n", label, n) }
 	fmt.Fprintf(w, "\nsummary after %s\n", s.Elapsed.Round(100*time.Millisecond))
 	line("orders", s.Orders)
-	line(wordCancelled+" (WDT answered 0)", s.Done)
+	if !s.Lookup {
+		line(wordCancelled+" (WDT answered 0)", s.Done)
+	} else {
+		line(wordCancelled+" (WDT answered 0), or found cancelled", s.Done)
+		line("  of which already cancelled before the task (looked up)", s.AlreadyCancelled)
+	}
 	for _, c := range s.Categories() {
 		line(wordDead+" "+string(c), s.DeadBy[c])
 	}
@@ -326,6 +408,9 @@ func printSummary(w io.Writer, s *Summary) {
 	line("retries (network, unknown outcome)", s.Retries)
 	line("rate-limit answers (no retry used)", s.RateLimited)
 	line("clock corrections", s.ClockCorrections)
+	if s.Lookup {
+		line("order lookups (Qimen route)", s.Lookups)
+	}
 	fmt.Fprintln(w, "sandbox ground truth")
 	line("API calls (faults and refusals included)", s.SandboxCalls)
 	line("calls that reached an order", s.Calls)
@@ -342,7 +427,7 @@ func printSummary(w io.Writer, s *Summary) {
 		return
 	}
 	fmt.Fprintf(w, "reconciled: every order settled and filed as the sandbox saw it; the sandbox's %d cancellations = %d confirmed + %d ambiguous\n",
-		s.CancelledAtSandbox, s.Done, s.AmbiguousCancelled)
+		s.CancelledAtSandbox, s.Done-s.AlreadyCancelled, s.AmbiguousCancelled)
 	if s.NotCancelled > 0 {
 		fmt.Fprintf(w, "given up without a definite answer (exhausted), still editable at the sandbox: %d; re-drive with `wdtcancel dlq requeue --all`\n", s.NotCancelled)
 	}
@@ -356,4 +441,27 @@ func counterValue(c prometheus.Counter) float64 {
 		return 0
 	}
 	return m.GetCounter().GetValue()
+}
+
+// demoLookup is the worker's order lookup on the sandbox's Qimen route,
+// with the sandbox's default Qimen app, as `wdtcancel worker --qimen-*`
+// would build it; nil with NoLookup.
+func demoLookup(o Options, url string, api *wdt.Client) (worker.Looker, error) {
+	if o.NoLookup {
+		return nil, nil
+	}
+	c, err := qimen.New(qimen.Config{URL: url, WDT: api.Credentials(), Clock: api.Clock(), HTTP: wdt.NewHTTPClient(),
+		Qimen: qimen.Credentials{AppKey: sandbox.DefaultQimenAppKey, AppSecret: sandbox.DefaultQimenAppSecret, TargetAppKey: sandbox.DefaultQimenTargetAppKey}})
+	if err != nil {
+		return nil, fmt.Errorf("demo lookup: %w", err)
+	}
+	return c, nil
+}
+
+func printLookupLine(out io.Writer, look worker.Looker, qimenURL string) {
+	if look == nil {
+		fmt.Fprintf(out, "  lookup    off (--no-lookup): doubtful outcomes are dead-lettered ambiguous\n")
+		return
+	}
+	fmt.Fprintf(out, "  lookup    %s  (the Qimen route: doubtful outcomes are settled by the order's state)\n", qimenURL)
 }
