@@ -210,6 +210,10 @@ func (h *Handler) call(ctx context.Context, at *attempt) (Situation, error) {
 			var we *WaitError
 			if errors.As(err, &we) {
 				h.metrics.RateLimitWaits.WithLabelValues(string(we.Reason)).Inc()
+				// A task sent back to wait for its slot is routine at
+				// quota: wdtcancel_rate_limit_waits_total counts it, the
+				// log has it at debug level only.
+				at.quiet = true
 				return Situation{Category: wdt.RateLimited, Wait: jitter(we.After) + 50*time.Millisecond}, err
 			}
 			return Situation{Category: wdt.Redis}, err

@@ -44,8 +44,10 @@ type Config struct {
 	Queue       string
 	Concurrency int
 
-	// SlotWait is how long a task may wait for a call slot before it is
-	// rescheduled (without using a retry).
+	// SlotWait is how long a task may wait in the worker for its call
+	// slot, reserved in the shared limiter, before it is rescheduled
+	// (without using a retry); never past the task's deadline less the
+	// call's own timeout. Waiting costs no Redis command (Limiter.Acquire).
 	SlotWait time.Duration
 
 	Handler HandlerOptions
@@ -146,7 +148,7 @@ const DefaultSellerShare = 0.5
 // Defaults of Config.
 const (
 	DefaultConcurrency              = 10
-	DefaultSlotWait                 = 2 * time.Second
+	DefaultSlotWait                 = time.Minute
 	DefaultTaskCheckInterval        = 20 * time.Millisecond
 	DefaultDelayedTaskCheckInterval = time.Second
 	DefaultShutdownTimeout          = 30 * time.Second
@@ -515,6 +517,11 @@ func (w *Worker) shutdown() {
 	w.ready.ShuttingDown()
 	w.cfg.Logger.Info("shutting down: readiness is red, no new tasks are fetched")
 	w.stopProbers()
+	// Tasks waiting for a slot go back to the queue now, not after their
+	// wait: the shutdown would otherwise last up to --slot-wait.
+	for _, l := range w.lanes {
+		l.limiter.Stop()
+	}
 	w.srv.Stop()
 	w.srv.Shutdown()
 	// Handlers asynq gave up on have had their context cancelled; let them

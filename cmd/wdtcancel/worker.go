@@ -134,7 +134,7 @@ func newWorkerCmd() *cobra.Command {
 	f.IntVar(&cfg.Concurrency, "concurrency", worker.DefaultConcurrency, "tasks processed at once by this process")
 	f.IntVar(&limits.RatePerMinute, "rate-per-minute", 0, "WDT calls per minute across all workers on this Redis, spread evenly (0 = no limit)")
 	f.IntVar(&limits.MaxInflight, "max-inflight", 0, "WDT calls in flight at once across all workers on this Redis (0 = no limit)")
-	f.DurationVar(&cfg.SlotWait, "slot-wait", worker.DefaultSlotWait, "longest wait for a call slot before the task is rescheduled (no retry used)")
+	f.DurationVar(&cfg.SlotWait, "slot-wait", worker.DefaultSlotWait, "longest wait in the worker for a reserved call slot (no Redis command while waiting; never past the task's deadline less the call's timeout) before the task is rescheduled (no retry used)")
 	f.IntVar(&cfg.Handler.MaxRetry, "max-retry", worker.DefaultMaxRetry, "failed attempts (request not sent, or sent with no definite answer) before dead-lettering as exhausted; held attempts do not count")
 	f.DurationVar(&cfg.Handler.Backoff.Base, "backoff-base", worker.DefaultBackoff.Base, "first retry delay; doubles per failure, with jitter")
 	f.DurationVar(&cfg.Handler.Backoff.Cap, "backoff-cap", worker.DefaultBackoff.Cap, "longest retry delay")

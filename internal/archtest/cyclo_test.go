@@ -23,7 +23,6 @@ const maxComplexity = 15
 // whose function is gone or back within the limit (delete the entry).
 var complexityDebts = map[string]int{
 	"enqueue.(*Client).Stream":             32,
-	"worker.(*Limiter).Acquire":            20,
 	"worker.runHeld":                       19,
 	"worker/wdt/sandbox.(*Sandbox).answer": 18,
 	"worker.(*Handler).call":               19,
