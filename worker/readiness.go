@@ -31,6 +31,10 @@ type Readiness struct {
 	// lostWrites reports the Redis data losses known (lossguard.go), one
 	// reason each; nil: none watched.
 	lostWrites func() []string
+	// notifyStuck names the sellers whose webhook delivery is behind
+	// (notify.go): a detail only, never a reason to turn red, since
+	// cancellations do not depend on it.
+	notifyStuck func() []string
 
 	mu sync.Mutex
 	// Redis guard (redisguard.go): eviction policy and write probe.
@@ -90,6 +94,9 @@ type ReadyReport struct {
 	// worker serving several sellers (or started from a sellers file)
 	// reports it.
 	Sellers map[string]string `json:"sellers,omitempty"`
+	// Notify names each seller whose webhook delivery is behind; it does
+	// not make the worker unready.
+	Notify []string `json:"notify,omitempty"`
 }
 
 // NewReadiness tracks readiness against rdb.
@@ -161,6 +168,9 @@ func (r *Readiness) Check(ctx context.Context) ReadyReport {
 			rep.Sellers = make(map[string]string)
 		}
 		rep.Sellers[sb.seller] = desc
+	}
+	if r.notifyStuck != nil {
+		rep.Notify = r.notifyStuck()
 	}
 	for _, name := range r.UnknownSellers() {
 		rep.Ready = false

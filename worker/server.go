@@ -105,6 +105,14 @@ type Config struct {
 	// reports what the handler made of it (an unknown outcome, retry),
 	// although asynq hands that task back without using a retry.
 	OnAttempt func(Attempt)
+
+	// Notify is the webhook delivery of outcome events (notify.go); a
+	// seller's own NotifyURL replaces it. URL "": no delivery.
+	Notify NotifyOptions
+	// EventsMaxLen and EventsMaxAge cap each queue's events stream
+	// (store.DefaultEventsMaxLen, store.DefaultEventsMaxAge when 0).
+	EventsMaxLen int64
+	EventsMaxAge time.Duration
 }
 
 // SellerLane is one seller a worker serves.
@@ -119,6 +127,10 @@ type SellerLane struct {
 	// every worker on this Redis (0: no limit).
 	RatePerMinute int
 	MaxInflight   int
+	// NotifyURL and NotifySecret replace Config.Notify's URL and secret
+	// for this seller's outcome events.
+	NotifyURL    string
+	NotifySecret []byte
 }
 
 // DefaultSellerShare is Config.SellerShare's default with several sellers.
@@ -155,6 +167,10 @@ type Worker struct {
 	closers  []func() error
 	guard    *redisGuard
 	loss     *lossGuard
+	// Outcome events (events.go): series, webhook delivery.
+	events     *eventVecs
+	stopNotify context.CancelFunc
+	notifyWG   sync.WaitGroup
 
 	shutdownOnce sync.Once
 }
@@ -172,6 +188,7 @@ type Lane struct {
 	dlq         *DLQ
 	metrics     *Metrics
 	log         *zap.Logger
+	notifier    *notifier // nil: no webhook for this seller
 
 	stopProber chan struct{}
 	proberDone chan struct{}
@@ -375,6 +392,7 @@ func (w *Worker) newLane(lc SellerLane, insp *asynq.Inspector, vecs *metricVecs)
 		share: newShareGate(cfg.Concurrency, cfg.SellerShare, w.backlog.othersWaiting(q)), onAttempt: cfg.OnAttempt,
 	}
 	l.handler.runHeld = func() { w.releaseHeld(l) }
+	w.wireEvents(l, lc)
 	return l
 }
 
@@ -519,6 +537,7 @@ func (w *Worker) Start(ctx context.Context) error {
 	w.guard.start()
 	w.loss.start()
 	w.watch.start()
+	w.startNotifiers(ctx)
 	if len(w.lanes) > 1 {
 		w.backlog.start()
 	}
@@ -576,6 +595,7 @@ func (w *Worker) shutdown() {
 // Close releases the Redis connections of a worker that was never started
 // or failed to start. Shutdown calls it.
 func (w *Worker) Close() {
+	w.stopNotifiers()
 	w.guard.stop()
 	w.loss.stop()
 	w.watch.stop()

@@ -42,6 +42,7 @@ func newWorkerCmd() *cobra.Command {
 		wait  config.RedisWait
 
 		sellersPath string
+		notify      notifyFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "worker",
@@ -90,6 +91,9 @@ func newWorkerCmd() *cobra.Command {
 				return usageErr(err)
 			}
 			cfg.Logger = log
+			if err := notify.resolve(&cfg); err != nil {
+				return usageErr(err)
+			}
 			if cfg.RedisWaitReplicas, err = wait.Count(&redis); err != nil {
 				return usageErr(err)
 			}
@@ -130,6 +134,7 @@ func newWorkerCmd() *cobra.Command {
 	f.StringVar(&cfg.Listen, "listen", worker.DefaultListen, "ops HTTP address: /healthz, /readyz, /metrics, /monitoring/ (\"\" disables); if left at the default and busy, any free port (logged)")
 	f.BoolVar(&cfg.MonitoringWritable, "monitoring-writable", false, "let asynqmon change tasks (delete, run, archive); read-only by default")
 	config.AddAllowEvictionFlag(f, &cfg.AllowEviction)
+	notify.add(f, &cfg)
 	wait.AddFlags(f, "the sent mark before each call, the confirmation and the dead-letter record")
 	logs.add(cmd)
 	return cmd
