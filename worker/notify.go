@@ -177,32 +177,9 @@ func (n *notifier) run(ctx context.Context) {
 // with another consumer, then new ones.
 func (n *notifier) read(ctx context.Context, parts []chan store.StreamEvent) {
 	key := n.events.Key()
-	ownStart, claimAt := "0", time.Time{}
+	f := fetchState{ownStart: "0"}
 	for ctx.Err() == nil {
-		var msgs []redis.XMessage
-		var err error
-		switch {
-		case ownStart != "":
-			var s []redis.XStream
-			s, err = n.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: NotifyGroup, Consumer: n.consumer, Streams: []string{key, ownStart}, Count: 64}).Result()
-			if err == nil && len(s) > 0 {
-				msgs = s[0].Messages
-			}
-			if len(msgs) == 0 {
-				ownStart = ""
-			} else {
-				ownStart = "(" + msgs[len(msgs)-1].ID
-			}
-		case time.Now().After(claimAt):
-			claimAt = time.Now().Add(n.opts.ClaimIdle / 2)
-			msgs, _, err = n.rdb.XAutoClaim(ctx, &redis.XAutoClaimArgs{Stream: key, Group: NotifyGroup, Consumer: n.consumer, MinIdle: n.opts.ClaimIdle, Start: "0", Count: 64}).Result()
-		default:
-			var s []redis.XStream
-			s, err = n.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: NotifyGroup, Consumer: n.consumer, Streams: []string{key, ">"}, Count: 64, Block: time.Second}).Result()
-			if err == nil && len(s) > 0 {
-				msgs = s[0].Messages
-			}
-		}
+		msgs, err := n.fetch(ctx, &f)
 		if err != nil && !errors.Is(err, redis.Nil) {
 			if ctx.Err() == nil {
 				n.log.Warn("webhook delivery: cannot read the events stream; trying again", zap.Error(err))
@@ -228,6 +205,43 @@ func (n *notifier) read(ctx context.Context, parts []chan store.StreamEvent) {
 			}
 		}
 	}
+}
+
+// fetchState is where read stands: this consumer's own pending entries
+// still to re-read from ownStart ("" once done), and when to look for
+// entries a dead consumer left.
+type fetchState struct {
+	ownStart string
+	claimAt  time.Time
+}
+
+// fetch gets the next entries: own pending ones first, then, every
+// ClaimIdle/2, those idle too long with another consumer, else new ones.
+func (n *notifier) fetch(ctx context.Context, f *fetchState) ([]redis.XMessage, error) {
+	key := n.events.Key()
+	if f.ownStart != "" {
+		msgs, err := n.readGroup(ctx, f.ownStart, 0)
+		if len(msgs) == 0 {
+			f.ownStart = ""
+		} else {
+			f.ownStart = "(" + msgs[len(msgs)-1].ID
+		}
+		return msgs, err
+	}
+	if time.Now().After(f.claimAt) {
+		f.claimAt = time.Now().Add(n.opts.ClaimIdle / 2)
+		msgs, _, err := n.rdb.XAutoClaim(ctx, &redis.XAutoClaimArgs{Stream: key, Group: NotifyGroup, Consumer: n.consumer, MinIdle: n.opts.ClaimIdle, Start: "0", Count: 64}).Result()
+		return msgs, err
+	}
+	return n.readGroup(ctx, ">", time.Second)
+}
+
+func (n *notifier) readGroup(ctx context.Context, start string, block time.Duration) ([]redis.XMessage, error) {
+	s, err := n.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: NotifyGroup, Consumer: n.consumer, Streams: []string{n.events.Key(), start}, Count: 64, Block: block}).Result()
+	if err != nil || len(s) == 0 {
+		return nil, err
+	}
+	return s[0].Messages, nil
 }
 
 func partitionOf(no string, n int) int {

@@ -169,9 +169,7 @@ func (r *Readiness) Check(ctx context.Context) ReadyReport {
 		}
 		rep.Sellers[sb.seller] = desc
 	}
-	if r.notifyStuck != nil {
-		rep.Notify = r.notifyStuck()
-	}
+	rep.Notify = r.notifyDetail()
 	for _, name := range r.UnknownSellers() {
 		rep.Ready = false
 		rep.Reasons = append(rep.Reasons, UnknownSellerReason(name))
@@ -183,4 +181,12 @@ func (r *Readiness) Check(ctx context.Context) ReadyReport {
 		}
 	}
 	return rep
+}
+
+// notifyDetail names the sellers whose webhook delivery is behind.
+func (r *Readiness) notifyDetail() []string {
+	if r.notifyStuck == nil {
+		return nil
+	}
+	return r.notifyStuck()
 }
