@@ -96,6 +96,10 @@ func (w *Worker) wireEvents(l *Lane, lc SellerLane) {
 		w.ready.notifyStuck = w.notifyStuck
 	}
 	l.handler.events = w.events.written.MustCurryWith(prometheus.Labels{SellerLabel: l.name})
+	// Exported from the start (0: nothing undelivered), so dashboards and
+	// the alert see the series before the first event.
+	w.events.oldest.WithLabelValues(l.name).Set(0)
+	w.events.delivered.WithLabelValues(l.name)
 	opts := w.cfg.Notify
 	if lc.NotifyURL != "" {
 		opts.URL, opts.Secret = lc.NotifyURL, lc.NotifySecret
