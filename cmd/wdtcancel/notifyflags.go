@@ -28,14 +28,15 @@ func (n *notifyFlags) add(f *pflag.FlagSet, cfg *worker.Config) {
 	f.StringVar(&n.secretFile, "notify-secret-file", "", "file whose first line is the webhook's HMAC secret (instead of "+notifySecretEnv+")")
 	f.IntVar(&cfg.Notify.Concurrency, "notify-concurrency", worker.DefaultNotifyConcurrency, "webhook POSTs in flight at once per seller in this process (events of one number in order)")
 	f.DurationVar(&cfg.Notify.Timeout, "notify-timeout", worker.DefaultNotifyTimeout, "longest webhook POST, answer included; a slower receiver counts as a failure and is tried again")
+	f.DurationVar(&cfg.Notify.ClaimIdle, "notify-claim-idle", worker.DefaultNotifyClaimIdle, "an event a worker has held this long without renewing it (the worker died) is delivered by another")
 	f.Int64Var(&cfg.EventsMaxLen, "events-max-len", store.DefaultEventsMaxLen, "events kept per seller in the events stream (trimmed approximately; the oldest go first)")
 	f.DurationVar(&cfg.EventsMaxAge, "events-max-age", store.DefaultEventsMaxAge, "events older than this are trimmed from the events stream")
 }
 
 // resolve reads the secret and checks the URL; an error says what to fix.
 func (n *notifyFlags) resolve(cfg *worker.Config) error {
-	if cfg.EventsMaxLen < 0 || cfg.EventsMaxAge < 0 || cfg.Notify.Concurrency < 0 || cfg.Notify.Timeout < 0 {
-		return errors.New("--events-max-len, --events-max-age, --notify-concurrency and --notify-timeout must not be negative")
+	if cfg.EventsMaxLen < 0 || cfg.EventsMaxAge < 0 || cfg.Notify.Concurrency < 0 || cfg.Notify.Timeout < 0 || cfg.Notify.ClaimIdle < 0 {
+		return errors.New("--events-max-len, --events-max-age, --notify-concurrency, --notify-timeout and --notify-claim-idle must not be negative")
 	}
 	secret := os.Getenv(notifySecretEnv)
 	if n.secretFile != "" {
