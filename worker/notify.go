@@ -117,8 +117,11 @@ type notifier struct {
 	mu        sync.Mutex
 	failsRow  int
 	openUntil time.Time
-	// stuckFor is the age of the oldest undelivered event, for /readyz.
+	// oldest is the age of the oldest undelivered event, for /readyz.
 	oldest atomic.Int64
+
+	heldMu sync.Mutex
+	held   map[string]struct{} // read, not yet acknowledged (renew)
 }
 
 const breakerAfter = 3
@@ -133,7 +136,7 @@ func newNotifier(rdb redis.UniversalClient, queue string, opts NotifyOptions, lo
 	opts = opts.withDefaults()
 	host, _ := os.Hostname()
 	return &notifier{
-		rdb: rdb, events: store.NewEvents(rdb, queue), opts: opts, log: log, m: m,
+		rdb: rdb, events: store.NewEvents(rdb, queue), opts: opts, log: log, m: m, held: map[string]struct{}{},
 		consumer: fmt.Sprintf("%s-%d-%04x", host, os.Getpid(), rand.N(1<<16)),
 		client: &http.Client{
 			Timeout:   opts.Timeout,
@@ -163,8 +166,9 @@ func (n *notifier) run(ctx context.Context) {
 		wg.Add(1)
 		go func() { defer wg.Done(); n.partition(ctx, parts[i]) }()
 	}
-	wg.Add(1)
+	wg.Add(2)
 	go func() { defer wg.Done(); n.measure(ctx) }()
+	go func() { defer wg.Done(); n.renew(ctx) }()
 	n.read(ctx, parts)
 	for _, p := range parts {
 		close(p)
@@ -198,6 +202,7 @@ func (n *notifier) read(ctx context.Context, parts []chan store.StreamEvent) {
 				n.rdb.XAck(ctx, key, NotifyGroup, m.ID)
 				continue
 			}
+			n.hold(se.StreamID)
 			select {
 			case parts[partitionOf(se.Event.PreStockinNo, len(parts))] <- se:
 			case <-ctx.Done():
@@ -262,6 +267,7 @@ func (n *notifier) partition(ctx context.Context, in <-chan store.StreamEvent) {
 				// with the same event ID.
 				n.log.Warn("webhook delivery: delivered but not acknowledged in Redis; it will be sent again", zap.String("event_id", se.Event.EventID), zap.Error(err))
 			}
+			n.release(se.StreamID)
 		}
 	}
 }
@@ -287,14 +293,39 @@ func (n *notifier) deliver(ctx context.Context, se store.StreamEvent) bool {
 		delay := backoffDelay(try, n.opts.MaxBackoff)
 		n.log.Warn("webhook delivery failed; trying again", zap.String("event_id", se.Event.EventID),
 			zap.String("pre_stockin_no", se.Event.PreStockinNo), zap.String("reason", reason), zap.Error(err), zap.Duration("retry_in", delay))
-		for delay > 0 {
-			step := min(delay, n.opts.ClaimIdle/3)
-			if !sleepCtx(ctx, step) {
-				return false
-			}
-			delay -= step
-			// Renew: reset the entry's idle time with this consumer.
-			n.rdb.XClaimJustID(ctx, &redis.XClaimArgs{Stream: n.events.Key(), Group: NotifyGroup, Consumer: n.consumer, MinIdle: 0, Messages: []string{se.StreamID}})
+		if !sleepCtx(ctx, delay) {
+			return false
+		}
+	}
+}
+
+// hold and release track the entries this consumer has read and not yet
+// acknowledged (queued in a partition or being delivered); renew keeps
+// them all claimed, so no other worker takes an entry that only waits its
+// turn here.
+func (n *notifier) hold(id string) {
+	n.heldMu.Lock()
+	n.held[id] = struct{}{}
+	n.heldMu.Unlock()
+}
+
+func (n *notifier) release(id string) {
+	n.heldMu.Lock()
+	delete(n.held, id)
+	n.heldMu.Unlock()
+}
+
+func (n *notifier) renew(ctx context.Context) {
+	for sleepCtx(ctx, n.opts.ClaimIdle/3) {
+		n.heldMu.Lock()
+		ids := make([]string, 0, len(n.held))
+		for id := range n.held {
+			ids = append(ids, id)
+		}
+		n.heldMu.Unlock()
+		if len(ids) > 0 {
+			// Resets each entry's idle time with this consumer.
+			n.rdb.XClaimJustID(ctx, &redis.XClaimArgs{Stream: n.events.Key(), Group: NotifyGroup, Consumer: n.consumer, MinIdle: 0, Messages: ids})
 		}
 	}
 }

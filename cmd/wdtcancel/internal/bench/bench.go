@@ -168,6 +168,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		{"sellers", r.sellersPhase},
 		{"connections", r.connections},
 		{"connections", r.connections},
+		{"events", r.eventsPhase},
 	}
 	for _, p := range phases {
 		if len(o.Phases) > 0 && !contains(o.Phases, p.name) {
