@@ -38,7 +38,7 @@ type Result struct {
 	Connections *ConnectionsRes `json:"connections,omitempty"`
 	// Events: notifications on vs off, events/s delivered (phase events).
 	Events *EventsRes `json:"events,omitempty"`
-	Notes       []string        `json:"notes,omitempty"`
+	Notes  []string   `json:"notes,omitempty"`
 	// KeysLeft counts keys of the bench's queues found in Redis after
 	// cleanup: 0, or the bench left something behind.
 	KeysLeft int         `json:"keys_left_behind"`
