@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -77,6 +78,12 @@ type Client struct {
 	waitReplicas int
 	waitTimeout  time.Duration
 	durable      *store.Durable // of queue, after each enqueue; off unless WithWaitReplicas
+	// replicas is the replica wait's per-master state, shared with every
+	// client ForSeller makes; allowVolatile and durability are
+	// CheckRedis's (durability.go).
+	replicas      *store.Replicas
+	allowVolatile bool
+	durability    *atomic.Pointer[Durability]
 }
 
 // ClientOption configures a Client.
@@ -98,7 +105,8 @@ func WithSource(s string) ClientOption { return func(c *Client) { c.source = s }
 // WAIT, up to timeout; store.DefaultWaitTimeout when 0), so a failover
 // cannot lose an acknowledged enqueue. A number enqueued on the master but
 // not acknowledged by n replicas in time is reported Unknown (enqueue it
-// again: safe), not Enqueued. n = 0 is off.
+// again: safe), not Enqueued. n = 0 is off; AutoReplicas waits for every
+// replica the master reports (the CLI's default).
 func WithWaitReplicas(n int, timeout time.Duration) ClientOption {
 	return func(c *Client) { c.waitReplicas, c.waitTimeout = n, timeout }
 }
@@ -128,6 +136,7 @@ func New(r asynq.RedisConnOpt, opts ...ClientOption) (*Client, error) {
 		asynq: asynq.NewClientFromRedisClient(rdb),
 		insp:  asynq.NewInspectorFromRedisClient(rdb),
 		rdb:   rdb, base: tasks.DefaultQueue, seller: tasks.DefaultSeller, now: time.Now, owner: true,
+		replicas: store.NewReplicas(0), durability: new(atomic.Pointer[Durability]),
 	}
 	for _, o := range opts {
 		o(c)
@@ -160,7 +169,7 @@ func (c *Client) setSeller(seller string) error {
 	}
 	c.seller, c.queue, c.dlq = seller, dlq.Queue(), dlq
 	// Settings checked in New; the wait goes to this queue's master.
-	c.durable, _ = store.NewDurable(c.rdb, c.queue, c.waitReplicas, c.waitTimeout)
+	c.durable, _ = store.NewTrackedDurable(c.rdb, c.replicas, c.queue, c.waitReplicas, c.waitTimeout)
 	return nil
 }
 

@@ -35,7 +35,7 @@ func TestWaitReplicasUnacknowledgedIsUnknown(t *testing.T) {
 	if again.Result == enqueue.Enqueued {
 		t.Fatalf("second send %+v: the first one had landed", again)
 	}
-	if _, err := enqueue.New(conn, enqueue.WithWaitReplicas(-1, 0)); err == nil {
+	if _, err := enqueue.New(conn, enqueue.WithWaitReplicas(-2, 0)); err == nil {
 		t.Fatal("negative replicas accepted")
 	}
 }

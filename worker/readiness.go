@@ -13,8 +13,9 @@ import (
 	"github.com/wdtcancel/wdtcancel/tasks"
 )
 
-// Readiness is what /readyz reports: Redis reachable, not evicting and
-// accepting writes, not shutting down, no live configuration fault.
+// Readiness is what /readyz reports: Redis reachable, not evicting,
+// accepting writes, durable (or allowed not to be) with its replica wait
+// met, not shutting down, no live configuration fault.
 type Readiness struct {
 	rdb          redis.UniversalClient
 	shuttingDown atomic.Bool
@@ -40,6 +41,10 @@ type Readiness struct {
 	// Redis guard (redisguard.go): eviction policy and write probe.
 	redisState   string   // RedisEvicting or RedisRefusesWrites, "" when fit
 	redisReasons []string // each with its fix
+	// durability is the durability guard's last verdict (durability.go);
+	// nil before its first read.
+	durability *DurabilityReport
+	waitUnmet  []string
 	// unknownSellers are the sellers whose queues hold tasks although this
 	// worker does not serve them (sellerwatch.go).
 	unknownSellers []string
@@ -79,6 +84,37 @@ func (r *Readiness) setRedisGuard(state string, reasons []string) {
 	r.mu.Unlock()
 }
 
+// setDurability records the durability guard's verdict.
+func (r *Readiness) setDurability(rep DurabilityReport) {
+	r.mu.Lock()
+	r.durability = &rep
+	r.mu.Unlock()
+}
+
+// setDurabilityUnmet records the masters whose replica waits are unmet
+// beyond the bound.
+func (r *Readiness) setDurabilityUnmet(unmet []string) {
+	r.mu.Lock()
+	r.waitUnmet = unmet
+	r.mu.Unlock()
+}
+
+// durabilityReport is a copy of the last verdict with the unmet waits, nil
+// before the first.
+func (r *Readiness) durabilityReport() *DurabilityReport {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.durability == nil && len(r.waitUnmet) == 0 {
+		return nil
+	}
+	rep := DurabilityReport{State: DurableUnknown}
+	if r.durability != nil {
+		rep = *r.durability
+	}
+	rep.WaitUnmet = r.waitUnmet
+	return &rep
+}
+
 func (r *Readiness) redisGuard() (string, []string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -97,6 +133,11 @@ type ReadyReport struct {
 	// Notify names each seller whose webhook delivery is behind; it does
 	// not make the worker unready.
 	Notify []string `json:"notify,omitempty"`
+	// Durability says whether Redis keeps writes across a crash and how
+	// the replica wait fares (durability.go). A Redis allowed to be
+	// volatile (--allow-volatile-redis) shows here and keeps readiness
+	// green; an unmet wait beyond the bound turns it red.
+	Durability *DurabilityReport `json:"durability,omitempty"`
 }
 
 // NewReadiness tracks readiness against rdb.
@@ -136,15 +177,8 @@ func (r *Readiness) Check(ctx context.Context) ReadyReport {
 		rep.Redis = state
 		rep.Reasons = append(rep.Reasons, reasons...)
 	}
-	if r.lostWrites != nil {
-		if reasons := r.lostWrites(); len(reasons) > 0 {
-			rep.Ready = false
-			if rep.Redis == "ok" {
-				rep.Redis = RedisLostWrites
-			}
-			rep.Reasons = append(rep.Reasons, reasons...)
-		}
-	}
+	r.addLostWrites(&rep)
+	r.addDurability(&rep)
 	if r.shuttingDown.Load() {
 		rep.Ready = false
 		rep.Reasons = append(rep.Reasons, "shutting down")
@@ -189,4 +223,36 @@ func (r *Readiness) notifyDetail() []string {
 		return nil
 	}
 	return r.notifyStuck()
+}
+
+// addLostWrites reports a known loss of writes (lossguard.go): not ready
+// until an operator acknowledges it.
+func (r *Readiness) addLostWrites(rep *ReadyReport) {
+	if r.lostWrites == nil {
+		return
+	}
+	reasons := r.lostWrites()
+	if len(reasons) == 0 {
+		return
+	}
+	rep.Ready = false
+	if rep.Redis == "ok" {
+		rep.Redis = RedisLostWrites
+	}
+	rep.Reasons = append(rep.Reasons, reasons...)
+}
+
+// addDurability reports the durability check (durability.go): the detail
+// always, not ready when durability was lost after start or a replica
+// wait has gone unmet beyond its bound.
+func (r *Readiness) addDurability(rep *ReadyReport) {
+	d := r.durabilityReport()
+	if d == nil {
+		return
+	}
+	rep.Durability = d
+	if reasons := durabilityReasons(d); len(reasons) > 0 {
+		rep.Ready = false
+		rep.Reasons = append(rep.Reasons, reasons...)
+	}
 }

@@ -36,6 +36,9 @@ type redisGuard struct {
 	ready    *Readiness
 	// evictingGauge, when set, shows the last policy read: 1 evicting.
 	evictingGauge prometheus.Gauge
+	// durability checks persistence and the replica wait with each
+	// check (durability.go).
+	durability *durabilityGuard
 
 	mu       sync.Mutex // one check at a time; guards the fields below
 	policy   string     // last policy read; "" = not reported
@@ -111,7 +114,13 @@ func (g *redisGuard) check(ctx context.Context) error {
 		reasons = append(reasons, g.refused.Error())
 	}
 	g.ready.setRedisGuard(state, reasons)
-	return errors.Join(g.evicting, g.refused)
+	var durable error
+	if g.durability != nil {
+		if durable = g.durability.check(ctx); durable != nil && errors.Is(durable, redisguard.ErrVolatile) && g.durability.allow {
+			durable = nil // allowed: reported, not a problem
+		}
+	}
+	return errors.Join(g.evicting, g.refused, durable)
 }
 
 func (g *redisGuard) logPolicy(policy string, evicting error, wasEvicting bool) {
@@ -132,11 +141,21 @@ func (g *redisGuard) logPolicy(policy string, evicting error, wasEvicting bool) 
 }
 
 // atStart is the check Start runs: an evicting Redis stops the worker
-// unless eviction is allowed.
+// unless eviction is allowed, and one that does not keep writes across a
+// crash unless AllowVolatileRedis (check drops that error when allowed).
 func (g *redisGuard) atStart(ctx context.Context) error {
 	var evicting *redisguard.EvictionError
-	if err := g.check(ctx); errors.As(err, &evicting) && !g.allow {
+	err := g.check(ctx)
+	if errors.As(err, &evicting) && !g.allow {
 		return evicting
+	}
+	var volatile *redisguard.VolatileError
+	var unchecked *redisguard.UncheckableError
+	switch {
+	case errors.As(err, &volatile):
+		return volatile
+	case errors.As(err, &unchecked):
+		return unchecked
 	}
 	return nil
 }

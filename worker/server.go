@@ -78,12 +78,24 @@ type Config struct {
 	// AllowEviction starts the worker on a Redis whose maxmemory-policy is
 	// not noeviction; /readyz reports it all the same.
 	AllowEviction bool
+	// AllowVolatileRedis starts the worker on a Redis that does not keep
+	// writes across a crash (no AOF with appendfsync always/everysec, and
+	// replicas not all waited for) or will not say (INFO restricted).
+	// Without it Start refuses such a Redis with the fix. With it,
+	// /readyz's durability detail, wdtcancel_redis_durable and a warning
+	// at start show the gap; readiness stays green.
+	AllowVolatileRedis bool
 	// RedisWaitReplicas, when above 0, makes the writes a failover must
 	// not lose (the sent mark, the confirmation, the dead-letter record)
 	// wait for that many replicas, up to RedisWaitTimeout
-	// (store.DefaultWaitTimeout when 0). See store.Durable.
+	// (store.DefaultWaitTimeout when 0); AutoReplicas waits for every
+	// replica each queue's master reports (the CLI's default). 0 is off.
+	// See store.Durable.
 	RedisWaitReplicas int
 	RedisWaitTimeout  time.Duration
+	// RedisWaitUnmetBound is how long replica waits may keep failing on a
+	// master before /readyz turns red (store.DefaultUnmetBound when 0).
+	RedisWaitUnmetBound time.Duration
 	// RedisCheckInterval is how often the eviction policy and a write
 	// probe are checked (DefaultRedisCheckInterval).
 	RedisCheckInterval time.Duration
@@ -155,10 +167,13 @@ type Worker struct {
 	// lanes are the sellers served, sorted by name; byQueue finds a task's
 	// lane by its queue. main is the lane the single-seller accessors
 	// (Handler, Breaker, Metrics, DLQ) show: "default", else the first.
-	lanes    []*Lane
-	byQueue  map[string]*Lane
-	main     *Lane
-	watch    *sellerWatch
+	lanes   []*Lane
+	byQueue map[string]*Lane
+	main    *Lane
+	watch   *sellerWatch
+	// replicas is the replica wait's per-master state, shared by the
+	// lanes' Durables and the durability guard.
+	replicas *store.Replicas
 	backlog  *backlog // pending tasks per seller queue, for the share gates
 	registry *prometheus.Registry
 	ops      *http.Server
@@ -276,6 +291,9 @@ func New(cfg Config) (*Worker, error) {
 	w.ready.multi = len(cfg.Sellers) > 0
 	w.closers = append(w.closers, rdb.Close)
 	w.guard = newRedisGuard(rdb, cfg.Queue, cfg.AllowEviction, cfg.RedisCheckInterval, cfg.Logger, w.ready)
+	w.replicas = store.NewReplicas(0)
+	w.guard.durability = newDurabilityGuard(rdb, cfg, w.replicas, w.ready)
+	registerDurabilityMetrics(reg, w.guard.durability)
 	w.ready.refresh = w.guard.check
 	w.loss = newLossGuard(cfg.LossCheckInterval)
 	w.ready.lostWrites = w.loss.reasons
@@ -384,7 +402,7 @@ func (w *Worker) newLane(lc SellerLane, insp *asynq.Inspector, vecs *metricVecs)
 		Lease: tasks.DefaultTimeout, MaxWait: cfg.SlotWait,
 	})
 	// Settings checked in New; each queue waits on its own slot's master.
-	durable, _ := store.NewDurable(w.rdb, q, cfg.RedisWaitReplicas, cfg.RedisWaitTimeout)
+	durable, _ := store.NewTrackedDurable(w.rdb, w.replicas, q, cfg.RedisWaitReplicas, cfg.RedisWaitTimeout)
 	l.handler = &Handler{durable: durable,
 		api: lc.API, dlq: l.dlq, memory: store.NewOutcomeMemory(w.rdb, q),
 		insp: insp, limiter: l.limiter, breaker: l.breaker,
@@ -505,7 +523,8 @@ func (w *Worker) OpsAddr() string {
 }
 
 // Start checks Redis, binds the ops port and starts processing. It refuses
-// a Redis that may evict unless AllowEviction.
+// a Redis that may evict unless AllowEviction, and one that does not keep
+// writes across a crash (or will not say) unless AllowVolatileRedis.
 func (w *Worker) Start(ctx context.Context) error {
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()

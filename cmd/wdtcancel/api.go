@@ -28,6 +28,7 @@ func newAPICmd() *cobra.Command {
 		opts            enqueue.APIOptions
 		unauthenticated bool
 		allowEvict      bool
+		allowVolatile   bool
 		wait            config.RedisWait
 		logs            logFlags
 	)
@@ -49,21 +50,37 @@ func newAPICmd() *cobra.Command {
 				return err
 			}
 			defer log.Sync()
-			replicas, err := wait.Count(&redis)
+			replicas, err := wait.Count()
 			if err != nil {
 				return usageErr(err)
 			}
-			c, err := openProducer(cmd.Context(), &redis, enqueue.WithWaitReplicas(replicas, wait.Timeout), enqueue.WithQueue(queue))
+			copts := []enqueue.ClientOption{enqueue.WithWaitReplicas(replicas, wait.Timeout), enqueue.WithQueue(queue)}
+			if allowVolatile {
+				copts = append(copts, enqueue.WithAllowVolatileRedis())
+			}
+			c, err := openProducer(cmd.Context(), &redis, copts...)
 			if err != nil {
 				return err
 			}
 			defer c.Close()
-			policy, err := checkEviction(cmd.Context(), c, allowEvict, func(policy string) {
-				log.Warn("redis may silently drop queued tasks; serving anyway because of --allow-eviction", zap.String("maxmemory_policy", policy))
-			})
+			policy, err := redisChecks{allowEvict: allowEvict, allowVolatile: allowVolatile,
+				warnEvict: func(policy string) {
+					log.Warn("redis may silently drop queued tasks; serving anyway because of --allow-eviction", zap.String("maxmemory_policy", policy))
+				},
+				warnVolatile: func(problem error) {
+					log.Warn("redis is not known to keep writes across a crash: a crash can lose acknowledged enqueues; serving anyway because of --allow-volatile-redis", zap.String("durability", problem.Error()))
+				},
+			}.check(cmd.Context(), c)
 			if err != nil {
 				return err
 			}
+			guard := &apiGuard{c: c, log: log, interval: apiRedisCheckInterval}
+			guard.record()
+			guard.lastKey = ""
+			if d := c.Durability(); d.Allowed {
+				guard.lastKey = "allowed: " + d.Problem.Error()
+			}
+			defer guard.start()()
 			if policy == "" {
 				log.Debug("redis does not report maxmemory_policy: eviction not checked")
 			}
@@ -80,7 +97,7 @@ func newAPICmd() *cobra.Command {
 					return usageErr(fmt.Errorf("api --metrics-listen on %s: %w", metricsListen, err))
 				}
 				var stop func()
-				h, stop = serveAPIMetrics(cmd.Context(), log, mln, h)
+				h, stop = serveAPIMetrics(cmd.Context(), log, mln, h, guard.collector())
 				defer stop()
 			}
 			log.Info("api listening", zap.String("addr", ln.Addr().String()), zap.Bool("authenticated", opts.Token != ""), zap.String("redis", redis.String()))
@@ -97,6 +114,7 @@ func newAPICmd() *cobra.Command {
 	f.Int64Var(&opts.MaxBodyBytes, "max-body-bytes", enqueue.DefaultMaxBodyBytes, "largest request body accepted (413 above)")
 	f.IntVar(&opts.MaxNumbers, "max-numbers", enqueue.DefaultMaxNumbers, "most numbers in one request (413 above)")
 	config.AddAllowEvictionFlag(f, &allowEvict)
+	config.AddAllowVolatileFlag(f, &allowVolatile)
 	wait.AddFlags(f, "each enqueue")
 	logs.add(cmd)
 	return cmd
@@ -106,9 +124,10 @@ func newAPICmd() *cobra.Command {
 // the API's requests by status code and method, and the Go runtime. It
 // returns h counting its requests. The labels are bounded: promhttp folds
 // any non-standard method into "unknown".
-func serveAPIMetrics(ctx context.Context, log *zap.Logger, ln net.Listener, h http.Handler) (http.Handler, func()) {
+func serveAPIMetrics(ctx context.Context, log *zap.Logger, ln net.Listener, h http.Handler, extra ...prometheus.Collector) (http.Handler, func()) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(extra...)
 	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "wdtcancel_api_requests_total", Help: "Requests to the HTTP producer by status code and method.",
 	}, []string{"code", "method"})

@@ -57,7 +57,7 @@ func newDLQCmd() *cobra.Command {
 		rdb := conn.MakeRedisClient().(redis.UniversalClient)
 		if err := rdb.Ping(cmd.Context()).Err(); err != nil {
 			rdb.Close()
-			return nil, usageErr(fmt.Errorf("cannot reach Redis at %s: %v: start Redis or point REDIS_URL / --redis-url at it", rf.String(), err))
+			return nil, redisUnreachable(&rf, err)
 		}
 		return rdb, nil
 	}
@@ -65,6 +65,15 @@ func newDLQCmd() *cobra.Command {
 		rdb, err := connect(cmd)
 		if err != nil {
 			return nil, nil, err
+		}
+		// The subcommands that write (requeue, purge) have
+		// --allow-volatile-redis: they refuse a Redis that would lose
+		// what they write in a crash.
+		if f := cmd.Flags().Lookup("allow-volatile-redis"); f != nil {
+			if err := checkVolatile(cmd.Context(), rdb, f.Value.String() == "true", cmd.ErrOrStderr()); err != nil {
+				rdb.Close()
+				return nil, nil, err
+			}
 		}
 		d, err := store.NewSellerDLQ(rdb, queue, seller) // checked by connect
 		if err != nil {
@@ -300,6 +309,8 @@ func bulkCmd(name, short string, open func(*cobra.Command) (*worker.DLQ, func(),
 		},
 	}
 	c.Flags().BoolVar(&all, "all", false, "every dead number")
+	var allowVolatile bool // read by open through the flag set
+	config.AddAllowVolatileFlag(c.Flags(), &allowVolatile)
 	if name == "purge" {
 		c.Flags().BoolVar(&yes, "yes", false, "purge --all without asking (required when stdin is not a terminal)")
 	}

@@ -56,6 +56,7 @@ func TestEndToEndSeparateProcesses(t *testing.T) {
 	env := []string{"REDIS_URL=" + r.URL(), "WDT_URL=http://" + sbAddr + "/openapi", "WDT_SID=e2e", "WDT_APPKEY=e2ekey", "WDT_APPSECRET=" + secretPart + ":" + saltPart,
 		// The sandbox reads only its own variables, never the worker's WDT_*.
 		"WDTCANCEL_SANDBOX_SID=e2e", "WDTCANCEL_SANDBOX_APPKEY=e2ekey", "WDTCANCEL_SANDBOX_APPSECRET=" + secretPart + ":" + saltPart}
+	env = append(env, redistest.ProcessEnv(r)...)
 	sb := testkit.Start(t, "sandbox", bin, env, "sandbox", "--listen", sbAddr, "--orders", ordersFile, "--unknown", "missing",
 		"--fail-rate", "0.1", "--lost-response-rate", "0.05", "--clock-offset", "150s", "--seed", "11")
 	testkit.WaitListening(t, sbAddr)

@@ -31,6 +31,7 @@ func newEnqueueCmd() *cobra.Command {
 		quiet       bool
 		parallelism int
 		allowEvict  bool
+		allowVolat  bool
 		wait        config.RedisWait
 	)
 	cmd := &cobra.Command{
@@ -43,7 +44,8 @@ default "default"): the same number for two sellers is two tasks.
 
 Exit status: 0 when every number is enqueued or already known, 1 when any is
 invalid or failed, 2 for usage or configuration errors (Redis unreachable, or
-its maxmemory-policy evicts and --allow-eviction is not given).`,
+its maxmemory-policy evicts and --allow-eviction is not given, or it does not
+keep writes across a crash and --allow-volatile-redis is not given).`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkSellerFlag(seller); err != nil {
 				return err
@@ -91,18 +93,27 @@ its maxmemory-policy evicts and --allow-eviction is not given).`,
 			if len(nos) == 0 && len(inputs) == 0 {
 				return usageErr(fmt.Errorf("no numbers: give them as arguments or with --file PATH (- for stdin)"))
 			}
-			replicas, err := wait.Count(&redis)
+			replicas, err := wait.Count()
 			if err != nil {
 				return usageErr(err)
 			}
-			c, err := openProducer(cmd.Context(), &redis, enqueue.WithWaitReplicas(replicas, wait.Timeout), enqueue.WithQueue(queue), enqueue.WithSeller(seller), enqueue.WithSource(source))
+			opts := []enqueue.ClientOption{enqueue.WithWaitReplicas(replicas, wait.Timeout), enqueue.WithQueue(queue), enqueue.WithSeller(seller), enqueue.WithSource(source)}
+			if allowVolat {
+				opts = append(opts, enqueue.WithAllowVolatileRedis())
+			}
+			c, err := openProducer(cmd.Context(), &redis, opts...)
 			if err != nil {
 				return err
 			}
 			defer c.Close()
-			if _, err := checkEviction(cmd.Context(), c, allowEvict, func(policy string) {
-				fmt.Fprintf(cmd.ErrOrStderr(), "wdtcancel: warning: redis has maxmemory-policy %s and may silently drop queued tasks; going on because of --allow-eviction\n", policy)
-			}); err != nil {
+			if _, err := (redisChecks{allowEvict: allowEvict, allowVolatile: allowVolat,
+				warnEvict: func(policy string) {
+					fmt.Fprintf(cmd.ErrOrStderr(), "wdtcancel: warning: redis has maxmemory-policy %s and may silently drop queued tasks; going on because of --allow-eviction\n", policy)
+				},
+				warnVolatile: func(problem error) {
+					fmt.Fprintf(cmd.ErrOrStderr(), "wdtcancel: warning: %v; going on because of --allow-volatile-redis\n", problem)
+				},
+			}).check(cmd.Context(), c); err != nil {
 				return err
 			}
 
@@ -162,6 +173,7 @@ its maxmemory-policy evicts and --allow-eviction is not given).`,
 	f.BoolVarP(&quiet, "quiet", "q", false, "list no duplicate numbers, only the counts and what is invalid, failed or unknown")
 	f.IntVar(&parallelism, "parallelism", enqueue.DefaultParallelism, "enqueues in flight at once")
 	config.AddAllowEvictionFlag(f, &allowEvict)
+	config.AddAllowVolatileFlag(f, &allowVolat)
 	wait.AddFlags(f, "each enqueue")
 	return cmd
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/wdtcancel/wdtcancel/internal/redistest"
 )
 
@@ -127,4 +129,33 @@ func TestEnvFallbackAndFlagPrecedence(t *testing.T) {
 func itoa(n int) string {
 	b, _ := json.Marshal(n)
 	return string(b)
+}
+
+// TestRedisLoginRefused: a Redis that answers but refuses the login is not
+// "unreachable": the message names the credentials, never the password,
+// for every command that opens Redis.
+func TestRedisLoginRefused(t *testing.T) {
+	t.Parallel()
+	r := redistest.New(t)
+	if !r.Real {
+		t.Skip("ACL users need a real redis-server")
+	}
+	admin := redis.NewClient(&redis.Options{Addr: r.Addr})
+	defer admin.Close()
+	ctx := context.Background()
+	if err := admin.Do(ctx, "ACL", "SETUSER", "adm", "on", ">rightpass", "~*", "&*", "+@all").Err(); err != nil {
+		t.Fatal(err)
+	}
+	url := "redis://adm:hunter2pass@" + r.Addr + "/0"
+	for _, args := range [][]string{
+		{"enqueue", "--redis-url", url, "RK1"},
+		{"dlq", "ls", "--redis-url", url},
+		{"retry", "--held", "--redis-url", url},
+		{"redis-loss", "show", "--redis-url", url},
+	} {
+		_, errOut, code := runCmd(t, ctx, "", args...)
+		if code != exitUsage || !strings.Contains(errOut, "refused the login") || strings.Contains(errOut, "hunter2pass") {
+			t.Errorf("%v: exit %d stderr %q", args, code, errOut)
+		}
+	}
 }

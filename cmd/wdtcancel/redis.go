@@ -4,10 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"strings"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/wdtcancel/wdtcancel/enqueue"
 	"github.com/wdtcancel/wdtcancel/internal/config"
+	"github.com/wdtcancel/wdtcancel/internal/redisguard"
 )
 
 // openProducer connects an enqueue client and checks Redis answers, so an
@@ -25,25 +30,84 @@ func openProducer(ctx context.Context, r *config.Redis, opts ...enqueue.ClientOp
 	defer cancel()
 	if err := c.Ping(pctx); err != nil {
 		c.Close()
-		return nil, usageErr(fmt.Errorf("cannot reach Redis at %s: %v: start Redis or point REDIS_URL / --redis-url at it", r, err))
+		return nil, redisUnreachable(r, err)
 	}
 	return c, nil
 }
 
-// checkEviction refuses (exit 2) a Redis whose maxmemory-policy evicts,
-// with the fix, unless allow; then warn is told the policy and it goes on.
-// It returns the policy read, "" when Redis does not report it.
-func checkEviction(ctx context.Context, c *enqueue.Client, allow bool, warn func(policy string)) (string, error) {
+// redisChecks are the start-up checks of a command that writes: allowEvict
+// and allowVolatile are --allow-eviction and --allow-volatile-redis; warn
+// is told what was accepted because of them (once each).
+type redisChecks struct {
+	allowEvict    bool
+	allowVolatile bool
+	warnEvict     func(policy string)
+	warnVolatile  func(problem error)
+}
+
+// check refuses (exit 2), with the fix, a Redis whose maxmemory-policy
+// evicts unless allowEvict, and one that does not keep writes across a
+// crash (or will not say) unless allowVolatile; what it accepts is
+// reported to the warn functions and it goes on. The client must have been
+// made WithAllowVolatileRedis when allowVolatile. It returns the policy
+// read, "" when Redis does not report it.
+func (rc redisChecks) check(ctx context.Context, c *enqueue.Client) (string, error) {
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	policy, err := c.CheckRedis(cctx)
 	switch {
 	case err == nil:
-		return policy, nil
-	case allow && errors.Is(err, enqueue.ErrEviction):
-		warn(policy)
-		return policy, nil
+	case errors.Is(err, enqueue.ErrUnavailable), errors.Is(err, enqueue.ErrVolatile):
+		return policy, usageErr(err)
+	case rc.allowEvict && errors.Is(err, enqueue.ErrEviction):
+		rc.warnEvict(policy)
 	default:
 		return policy, usageErr(err)
 	}
+	if d := c.Durability(); d.Allowed && rc.warnVolatile != nil {
+		rc.warnVolatile(d.Problem)
+	}
+	return policy, nil
+}
+
+// checkVolatile is the durability check of the commands that write
+// without an enqueue client (dlq requeue and purge, retry): a Redis that
+// does not keep writes across a crash is refused (exit 2) with the fix
+// unless allow, and then a warning is printed to w.
+func checkVolatile(ctx context.Context, rdb redis.UniversalClient, allow bool, w io.Writer) error {
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	_, err := redisguard.CheckDurable(cctx, rdb, redisguard.Wait{Auto: true})
+	switch {
+	case err == nil:
+		return nil
+	case !errors.Is(err, redisguard.ErrVolatile):
+		return usageErr(fmt.Errorf("read Redis's persistence (INFO): %w", err))
+	case allow || redisguard.IsEmbedded(rdb):
+		fmt.Fprintf(w, "wdtcancel: warning: %v; going on because of --allow-volatile-redis\n", err)
+		return nil
+	default:
+		return usageErr(err)
+	}
+}
+
+// redisUnreachable is the usage error of a command whose first PING failed:
+// a refused login says so and names the credentials (an ACL user or a
+// password), not "start Redis", which is the fix only when nothing answered.
+func redisUnreachable(where fmt.Stringer, err error) error {
+	if isAuthError(err) {
+		return usageErr(fmt.Errorf("redis at %s refused the login: %v: check the user and password in REDIS_URL / --redis-url (redis://user:password@host:port/db; the user needs +@all or at least the commands wdtcancel runs)", where, err))
+	}
+	return usageErr(fmt.Errorf("cannot reach Redis at %s: %v: start Redis or point REDIS_URL / --redis-url at it", where, err))
+}
+
+// isAuthError tells Redis's answers to a bad or missing login.
+func isAuthError(err error) bool {
+	msg := err.Error()
+	for _, p := range []string{"NOAUTH", "WRONGPASS", "NOPERM", "AUTH <password> called without", "invalid password", "invalid username-password"} {
+		if strings.Contains(msg, p) {
+			return true
+		}
+	}
+	return false
 }

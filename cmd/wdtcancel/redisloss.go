@@ -49,7 +49,7 @@ func newRedisLossCmd() *cobra.Command {
 		rdb := conn.MakeRedisClient().(redis.UniversalClient)
 		if err := rdb.Ping(cmd.Context()).Err(); err != nil {
 			rdb.Close()
-			return nil, "", usageErr(fmt.Errorf("cannot reach Redis at %s: %v: start Redis or point REDIS_URL / --redis-url at it", rf.String(), err))
+			return nil, "", redisUnreachable(&rf, err)
 		}
 		return rdb, tasks.QueueFor(queue, seller), nil
 	}

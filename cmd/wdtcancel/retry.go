@@ -22,6 +22,8 @@ func newRetryCmd() *cobra.Command {
 		queue  string
 		seller string
 		held   bool
+		// allowVolatile is --allow-volatile-redis.
+		allowVolatile bool
 	)
 	cmd := &cobra.Command{
 		Use:   "retry --held [--seller NAME]",
@@ -52,7 +54,10 @@ func newRetryCmd() *cobra.Command {
 			defer rdb.Close()
 			ctx := cmd.Context()
 			if err := rdb.Ping(ctx).Err(); err != nil {
-				return usageErr(fmt.Errorf("cannot reach Redis at %s: %v: start Redis or point REDIS_URL / --redis-url at it", rf.String(), err))
+				return redisUnreachable(&rf, err)
+			}
+			if err := checkVolatile(ctx, rdb, allowVolatile, cmd.ErrOrStderr()); err != nil {
+				return err
 			}
 			wasOpen, err := worker.NewBreaker(rdb, q, worker.BreakerOptions{}).Reset(ctx)
 			if err != nil {
@@ -75,5 +80,6 @@ func newRetryCmd() *cobra.Command {
 	cmd.Flags().StringVar(&queue, "queue", tasks.DefaultQueue, "base queue (the seller \"default\"'s; seller NAME's is <queue>:NAME)")
 	cmd.Flags().StringVar(&seller, "seller", tasks.DefaultSeller, "seller whose breaker to close and held tasks to run (env WDTCANCEL_SELLER)")
 	cmd.Flags().BoolVar(&held, "held", false, "run the tasks held for a configuration fault or by the circuit breaker")
+	config.AddAllowVolatileFlag(cmd.Flags(), &allowVolatile)
 	return cmd
 }

@@ -94,7 +94,7 @@ func newWorkerCmd() *cobra.Command {
 			if err := notify.resolve(&cfg); err != nil {
 				return usageErr(err)
 			}
-			if cfg.RedisWaitReplicas, err = wait.Count(&redis); err != nil {
+			if cfg.RedisWaitReplicas, err = wait.Count(); err != nil {
 				return usageErr(err)
 			}
 			cfg.RedisWaitTimeout = wait.Timeout
@@ -135,6 +135,7 @@ func newWorkerCmd() *cobra.Command {
 	f.BoolVar(&cfg.MonitoringWritable, "monitoring-writable", false, "let asynqmon change tasks (delete, run, archive); read-only by default")
 	config.AddAllowEvictionFlag(f, &cfg.AllowEviction)
 	notify.add(f, &cfg)
+	config.AddAllowVolatileFlag(f, &cfg.AllowVolatileRedis)
 	wait.AddFlags(f, "the sent mark before each call, the confirmation and the dead-letter record")
 	logs.add(cmd)
 	return cmd

@@ -166,6 +166,13 @@ func AddAllowEvictionFlag(fs *pflag.FlagSet, allow *bool) {
 	fs.BoolVar(allow, "allow-eviction", false, "go on although Redis's maxmemory-policy is not noeviction: under memory pressure it silently deletes tasks (env WDTCANCEL_ALLOW_EVICTION)")
 }
 
+// AddAllowVolatileFlag registers --allow-volatile-redis (env
+// WDTCANCEL_ALLOW_VOLATILE_REDIS) on the commands that write to Redis and
+// refuse one that does not keep writes across a crash (redisguard).
+func AddAllowVolatileFlag(fs *pflag.FlagSet, allow *bool) {
+	fs.BoolVar(allow, "allow-volatile-redis", false, "go on although Redis does not keep writes across a crash (no AOF with appendfsync always/everysec, and replicas not all waited for) or will not say (INFO restricted): a crash can lose acknowledged enqueues and file cancelled orders as clean rejections (env WDTCANCEL_ALLOW_VOLATILE_REDIS)")
+}
+
 // RedisWait holds --redis-wait-replicas and --redis-wait-timeout: how many
 // replicas must acknowledge the writes a failover must not lose, and for how
 // long to wait (store.Durable).
@@ -176,30 +183,28 @@ type RedisWait struct {
 }
 
 // DefaultRedisWaitReplicas is the default of --redis-wait-replicas: "auto",
-// which is 1 on Sentinel (a redis-sentinel:// URL) and Cluster, where a
-// failover can lose acknowledged writes, and 0 (off) on a single Redis,
-// which has no replica to wait for. The fault suite's scenario 12 is why:
-// one SENTINEL FAILOVER under load without it filed 106 of 400 orders,
-// cancelled at WDT, as clean rejections; with it, none (README, "Redis
-// topologies and failover").
+// which waits for every replica the master of each queue reports online
+// (INFO replication), re-read with each wait and periodically: 0 on a
+// Redis without replicas, whose AOF must then keep the writes. Waiting for
+// fewer than all loses acknowledged writes when the replica Sentinel
+// promotes was not among those that acknowledged (issue 20: 190 of 340
+// enqueues with 1 of 2); the fault suite's scenario 12 is the test.
 const DefaultRedisWaitReplicas = "auto"
 
 // AddFlags registers --redis-wait-replicas and --redis-wait-timeout (env
 // WDTCANCEL_REDIS_WAIT_REPLICAS, WDTCANCEL_REDIS_WAIT_TIMEOUT) for a
 // command whose writes are critical: the worker, enqueue and the api.
 func (w *RedisWait) AddFlags(fs *pflag.FlagSet, what string) {
-	fs.StringVar(&w.Replicas, "redis-wait-replicas", DefaultRedisWaitReplicas, "replicas that must acknowledge "+what+" before it counts (Redis WAIT), so a failover cannot lose it: a count (0 = off) or auto = 1 on Sentinel and Cluster, 0 on a single Redis (env WDTCANCEL_REDIS_WAIT_REPLICAS)")
+	fs.StringVar(&w.Replicas, "redis-wait-replicas", DefaultRedisWaitReplicas, "replicas that must acknowledge "+what+" before it counts (Redis WAIT), so a failover cannot lose it: auto = every replica the master reports online (0 where it has none), or a count (0 = off) (env WDTCANCEL_REDIS_WAIT_REPLICAS)")
 	fs.DurationVar(&w.Timeout, "redis-wait-timeout", store.DefaultWaitTimeout, "longest wait for --redis-wait-replicas; at most "+store.MaxWaitTimeout.String()+" (env WDTCANCEL_REDIS_WAIT_TIMEOUT)")
 }
 
-// Count is how many replicas to wait for on the Redis r names.
-func (w *RedisWait) Count(r *Redis) (int, error) {
+// Count is how many replicas to wait for: store.AutoReplicas for auto
+// (resolved per master at run time), else the count given.
+func (w *RedisWait) Count() (int, error) {
 	v := strings.TrimSpace(w.Replicas)
 	if v == "" || v == "auto" {
-		if len(r.Cluster) > 0 || strings.HasPrefix(strings.TrimSpace(r.URL), "redis-sentinel://") {
-			return 1, nil
-		}
-		return 0, nil
+		return store.AutoReplicas, nil
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 0 {
@@ -218,9 +223,26 @@ func (r *Redis) ConnOpt() (asynq.RedisConnOpt, error) {
 	}
 	opt, err := asynq.ParseRedisURI(strings.TrimSpace(r.URL))
 	if err != nil {
-		return nil, fmt.Errorf("redis URL %s: %w: use redis://[:password@]host:port/db, rediss://... or redis-sentinel://[:password@]host:port[,host2:port2]/db?master=NAME", MaskURL(r.URL), unwrapURLErr(err))
+		return nil, fmt.Errorf("redis URL %s: %w: use redis://[user:password@]host:port/db, rediss://... or redis-sentinel://[user:password@]host:port[,host2:port2]/db?master=NAME", MaskURL(r.URL), unwrapURLErr(err))
 	}
-	return opt, nil
+	return withUsername(opt, r.URL), nil
+}
+
+// withUsername gives the URL's user name (an ACL user, redis://user:pw@...)
+// to the connection. asynq's parser keeps only the password, so every
+// command authenticated as the default user: refused where that user is
+// off, and worse, run with the default user's rights where it is on, so
+// the checks of a restricted user ran as someone else.
+func withUsername(opt asynq.RedisConnOpt, raw string) asynq.RedisConnOpt {
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil || u.User == nil || u.User.Username() == "" {
+		return opt
+	}
+	if o, ok := opt.(asynq.RedisClientOpt); ok {
+		o.Username = u.User.Username()
+		return o
+	}
+	return opt
 }
 
 // ClusterStateReload is how often a Cluster client re-reads the slot map

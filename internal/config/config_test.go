@@ -1,11 +1,15 @@
 package config
 
 import (
+	"context"
 	"strings"
 	"testing"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 	"github.com/spf13/pflag"
+
+	"github.com/wdtcancel/wdtcancel/internal/redistest"
 )
 
 func TestRedisConnOpt(t *testing.T) {
@@ -150,5 +154,53 @@ func TestSentinelAndClusterCredentials(t *testing.T) {
 		if strings.Contains(err.Error(), pw) || strings.Contains(bad.String(), pw) {
 			t.Errorf("the password shows: %v / %s", err, bad.String())
 		}
+	}
+}
+
+// TestRedisURLUsername: an ACL user in a redis:// or rediss:// URL reaches
+// the connection (asynq's parser drops it), and is really used: a Redis
+// whose default user is off answers that user's commands.
+func TestRedisURLUsername(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		url, user, password string
+	}{
+		{"redis://adm:pw@127.0.0.1:6379/0", "adm", "pw"},
+		{"rediss://adm:pw@127.0.0.1:6379/1", "adm", "pw"},
+		{"redis://:pw@127.0.0.1:6379/0", "", "pw"},
+		{"redis://127.0.0.1:6379/0", "", ""},
+	} {
+		opt, err := (&Redis{URL: tt.url}).ConnOpt()
+		if err != nil {
+			t.Fatalf("%s: %v", tt.url, err)
+		}
+		o := opt.(asynq.RedisClientOpt)
+		if o.Username != tt.user || o.Password != tt.password {
+			t.Errorf("%s: user %q password %q, want %q %q", tt.url, o.Username, o.Password, tt.user, tt.password)
+		}
+	}
+
+	r := redistest.New(t)
+	if !r.Real {
+		t.Skip("ACL users need a real redis-server")
+	}
+	admin := redis.NewClient(&redis.Options{Addr: r.Addr})
+	defer admin.Close()
+	ctx := context.Background()
+	if err := admin.Do(ctx, "ACL", "SETUSER", "adm", "on", ">admpw", "~*", "&*", "+@all").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.Do(ctx, "ACL", "SETUSER", "default", "off").Err(); err != nil {
+		t.Fatal(err)
+	}
+	opt, err := (&Redis{URL: "redis://adm:admpw@" + r.Addr + "/0"}).ConnOpt()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := opt.MakeRedisClient().(redis.UniversalClient)
+	defer rdb.Close()
+	who, err := rdb.Do(ctx, "ACL", "WHOAMI").Text()
+	if err != nil || who != "adm" {
+		t.Fatalf("ACL WHOAMI = %q, %v; want adm", who, err)
 	}
 }

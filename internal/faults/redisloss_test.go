@@ -7,9 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,30 +24,11 @@ import (
 // volatileArgs are the arguments that let command run on a Redis without
 // durable writes (no AOF, no replica wait), as these scenarios need: the
 // start-time durability check refuses such a Redis unless told
-// --allow-volatile-redis. The flag is added only where the binary knows it,
-// so the scenarios run on builds with and without that check.
-func volatileArgs(t *testing.T, command string) []string {
+// --allow-volatile-redis.
+func volatileArgs(t *testing.T, _ string) []string {
 	t.Helper()
-	volatileOnce.Do(func() { volatileKnown = map[string]bool{} })
-	volatileMu.Lock()
-	defer volatileMu.Unlock()
-	known, ok := volatileKnown[command]
-	if !ok {
-		out, _ := exec.Command(bin, command, "--help").CombinedOutput()
-		known = strings.Contains(string(out), "--allow-volatile-redis")
-		volatileKnown[command] = known
-	}
-	if known {
-		return []string{"--allow-volatile-redis"}
-	}
-	return nil
+	return []string{"--allow-volatile-redis"}
 }
-
-var (
-	volatileOnce  sync.Once
-	volatileMu    sync.Mutex
-	volatileKnown map[string]bool
-)
 
 // readyReport is /readyz's body.
 type readyReport struct {
@@ -91,7 +70,7 @@ func (e *env) waitCalls(n int, within time.Duration) {
 // letter. The alert on the metric is unit-tested by promtool
 // (docs/monitoring/wdtcancel.rules_test.yml, WdtcancelRedisLostWrites).
 func TestRedisRestartEmpty(t *testing.T) {
-	e := newEnv(t, redistest.Options{}) // appendonly no, no snapshots
+	e := newEnv(t, redistest.Options{NoAOF: true}) // appendonly no, no snapshots
 	o := makeOrders("RE", size(300, 2000), 0)
 	e.startSandbox(o, "--latency", "100ms")
 	w := e.startWorker(append([]string{"--concurrency", "4"}, volatileArgs(t, "worker")...)...)
@@ -171,7 +150,7 @@ func TestRedisRestartEmpty(t *testing.T) {
 // counter going back, and every rerun of an order a lost call cancelled is
 // done or an ambiguous dead letter: 0 clean misfiles by the ground truth.
 func TestRedisSnapshotRestore(t *testing.T) {
-	e := newEnv(t, redistest.Options{}) // appendonly no; the snapshot is taken by hand
+	e := newEnv(t, redistest.Options{NoAOF: true}) // appendonly no; the snapshot is taken by hand
 	o := makeOrders("RS", size(400, 2000), 5)
 	e.startSandbox(o, "--latency", "50ms")
 	w := e.startWorker(append([]string{"--concurrency", "4"}, volatileArgs(t, "worker")...)...)

@@ -10,6 +10,7 @@ package redisserver
 
 import (
 	"bufio"
+	"cmp"
 	"errors"
 	"fmt"
 	"net"
@@ -23,6 +24,10 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 )
+
+// DefaultAppendFsync is the AOF policy a redis-server starts with unless
+// Options say otherwise.
+const DefaultAppendFsync = "everysec"
 
 // RequireRealEnv, when set to a true value, forbids the miniredis fallback.
 const RequireRealEnv = "WDTCANCEL_REQUIRE_REDIS_SERVER"
@@ -49,8 +54,18 @@ func (r *Redis) URL() string { return "redis://" + r.Addr + "/0" }
 
 // Options tune a real redis-server.
 type Options struct {
-	// AppendFsync turns AOF on with this policy ("everysec", "always").
+	// AppendFsync is the AOF's fsync policy: "everysec" (the default),
+	// "always", or "no". AOF is on unless NoAOF: tests run against a Redis
+	// that keeps writes across a crash, as wdtcancel requires (issue 20).
 	AppendFsync string
+	// NoAOF starts redis-server with appendonly no, as its stock
+	// configuration (and Debian's) does: only RDB snapshots (Save), if
+	// any, keep anything. wdtcancel refuses such a Redis without
+	// --allow-volatile-redis.
+	NoAOF bool
+	// Save is redis-server's RDB snapshot policy, e.g. "3600 1 300 100 60
+	// 10000" (its stock default); "" saves none.
+	Save string
 	// ForbidFallback refuses miniredis even when RequireRealEnv is unset.
 	ForbidFallback bool
 	// Embedded forces miniredis (the demo's embedded default).
@@ -127,15 +142,13 @@ func startReal(path string, opts Options) (*Redis, error) {
 		}
 	}
 	args = append(args, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir, "--daemonize", "no", "--protected-mode", "no", "--loglevel", "warning")
-	if opts.sentinel == nil {
-		args = append(args, "--save", "")
-	}
-	if opts.sentinel != nil {
+	switch {
+	case opts.sentinel != nil:
 		// A sentinel keeps no data.
-	} else if opts.AppendFsync != "" {
-		args = append(args, "--appendonly", "yes", "--appendfsync", opts.AppendFsync)
-	} else {
-		args = append(args, "--appendonly", "no")
+	case opts.NoAOF:
+		args = append(args, "--save", opts.Save, "--appendonly", "no")
+	default:
+		args = append(args, "--save", opts.Save, "--appendonly", "yes", "--appendfsync", cmp.Or(opts.AppendFsync, DefaultAppendFsync))
 	}
 	if opts.MaxmemoryPolicy != "" {
 		args = append(args, "--maxmemory-policy", opts.MaxmemoryPolicy)

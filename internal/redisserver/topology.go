@@ -24,8 +24,12 @@ import (
 
 // TopologyOptions tune the data nodes of a topology.
 type TopologyOptions struct {
-	// AppendFsync turns AOF on with this policy on every data node.
+	// AppendFsync is the AOF policy of every data node (DefaultAppendFsync
+	// by default); NoAOF turns AOF off on every data node.
 	AppendFsync string
+	NoAOF       bool
+	// NoClusterReplicas starts a Cluster of masters only (no replica).
+	NoClusterReplicas bool
 	// NodeTimeout is the Cluster's cluster-node-timeout, and the Sentinel's
 	// down-after-milliseconds. Default 1 s.
 	NodeTimeout time.Duration
@@ -73,14 +77,14 @@ func StartSentinel(opts TopologyOptions) (*Sentinel, error) {
 		return nil, fmt.Errorf("a Sentinel setup needs redis-server on PATH (apt-get install -y redis-server): %w", err)
 	}
 	s := &Sentinel{opts: opts}
-	master, err := startReal(path, Options{AppendFsync: opts.AppendFsync, config: true})
+	master, err := startReal(path, Options{AppendFsync: opts.AppendFsync, NoAOF: opts.NoAOF, config: true})
 	if err != nil {
 		return nil, err
 	}
 	s.Nodes = append(s.Nodes, master)
 	host, port, _ := net.SplitHostPort(master.Addr)
 	for i := 0; i < max(opts.Replicas, 1); i++ {
-		replica, err := startReal(path, Options{AppendFsync: opts.AppendFsync, config: true, Args: []string{"--replicaof", host, port}})
+		replica, err := startReal(path, Options{AppendFsync: opts.AppendFsync, NoAOF: opts.NoAOF, config: true, Args: []string{"--replicaof", host, port}})
 		if err != nil {
 			s.Close()
 			return nil, err
@@ -257,12 +261,15 @@ func (s *Sentinel) Close() {
 // Cluster is a running Redis Cluster: masters with a replica each.
 type Cluster struct {
 	Nodes []*Redis
+	// perMaster is the replicas each master has (0 with NoClusterReplicas).
+	perMaster int
 }
 
 // StartCluster starts 2×masters redis-server processes with
-// --cluster-enabled, joins them with `redis-cli --cluster create
-// --cluster-replicas 1`, and returns once every node reports
-// cluster_state:ok and every master has its replica online.
+// --cluster-enabled (masters with NoClusterReplicas), joins them with
+// `redis-cli --cluster create --cluster-replicas 1` (0), and returns once
+// every node reports cluster_state:ok and every master has its replica
+// online.
 func StartCluster(masters int, opts TopologyOptions) (*Cluster, error) {
 	path, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -277,7 +284,12 @@ func StartCluster(masters int, opts TopologyOptions) (*Cluster, error) {
 	}
 	c := &Cluster{}
 	timeout := strconv.Itoa(int(opts.nodeTimeout().Milliseconds()))
-	for i := 0; i < 2*masters; i++ {
+	perMaster := 1
+	if opts.NoClusterReplicas {
+		perMaster = 0
+	}
+	c.perMaster = perMaster
+	for i := 0; i < (1+perMaster)*masters; i++ {
 		var n *Redis
 		// The cluster bus port defaults to port+10000, which another
 		// test may hold: take a free one of its own, and try again if
@@ -287,7 +299,7 @@ func StartCluster(masters int, opts TopologyOptions) (*Cluster, error) {
 			if bus, err = freePort(); err != nil {
 				break
 			}
-			n, err = startReal(path, Options{AppendFsync: opts.AppendFsync, Args: []string{
+			n, err = startReal(path, Options{AppendFsync: opts.AppendFsync, NoAOF: opts.NoAOF, Args: []string{
 				"--cluster-enabled", "yes", "--cluster-node-timeout", timeout, "--cluster-port", strconv.Itoa(bus),
 				// A replica takes over however long its link was down:
 				// in tests, the master was just killed.
@@ -305,14 +317,14 @@ func StartCluster(masters int, opts TopologyOptions) (*Cluster, error) {
 	}
 	args := []string{"--cluster", "create"}
 	args = append(args, c.Addrs()...)
-	args = append(args, "--cluster-replicas", "1", "--cluster-yes")
+	args = append(args, "--cluster-replicas", strconv.Itoa(perMaster), "--cluster-yes")
 	if out, err := exec.Command(cli, args...).CombinedOutput(); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("redis-cli --cluster create: %w: %s", err, out)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), opts.ready())
 	defer cancel()
-	if err := c.waitHealthy(ctx, masters); err != nil {
+	if err := c.waitHealthy(ctx, masters, perMaster); err != nil {
 		c.Close()
 		return nil, err
 	}
@@ -329,8 +341,8 @@ func (c *Cluster) Addrs() []string {
 }
 
 // waitHealthy polls until every running node reports cluster_state:ok and
-// masters masters each have a replica online.
-func (c *Cluster) waitHealthy(ctx context.Context, masters int) error {
+// masters masters each have replicas replicas online.
+func (c *Cluster) waitHealthy(ctx context.Context, masters, replicas int) error {
 	return poll(ctx, func() error {
 		var seen int
 		for _, n := range c.Nodes {
@@ -351,14 +363,14 @@ func (c *Cluster) waitHealthy(ctx context.Context, masters int) error {
 				return fmt.Errorf("node %s: cluster state not ok", n.Addr)
 			}
 			if strings.Contains(role, "role:master") {
-				if err := replicasOnline(ctx, n.Addr, 1); err != nil {
+				if err := replicasOnline(ctx, n.Addr, replicas); err != nil {
 					return err
 				}
 				seen++
 			}
 		}
 		if seen != masters {
-			return fmt.Errorf("%d masters with a replica online, want %d", seen, masters)
+			return fmt.Errorf("%d masters with %d replica(s) online, want %d", seen, replicas, masters)
 		}
 		return nil
 	})
@@ -442,7 +454,7 @@ func (c *Cluster) WaitFailover(key, old string, within time.Duration) (string, e
 // as a replica of the master that replaced it. It returns once every
 // master has a replica online again.
 func (c *Cluster) Restart(addr string, within time.Duration) error {
-	masters := len(c.Nodes) / 2
+	masters := len(c.Nodes) / (1 + c.perMaster)
 	for _, n := range c.Nodes {
 		if n.Addr == addr {
 			if err := n.Restart(); err != nil {
@@ -450,7 +462,7 @@ func (c *Cluster) Restart(addr string, within time.Duration) error {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), within)
 			defer cancel()
-			return c.waitHealthy(ctx, masters)
+			return c.waitHealthy(ctx, masters, c.perMaster)
 		}
 	}
 	return fmt.Errorf("no node %s", addr)

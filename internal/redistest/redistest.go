@@ -3,8 +3,10 @@
 package redistest
 
 import (
+	"os/exec"
 	"testing"
 
+	"github.com/wdtcancel/wdtcancel/internal/redisinfo"
 	"github.com/wdtcancel/wdtcancel/internal/redisserver"
 )
 
@@ -17,8 +19,17 @@ type (
 // RequireRealEnv, when set to a true value, forbids the miniredis fallback.
 const RequireRealEnv = redisserver.RequireRealEnv
 
-// Start starts a Redis the caller stops (see redisserver.Start).
-func Start(opts Options) (*Redis, error) { return redisserver.Start(opts) }
+// Start starts a Redis the caller stops (see redisserver.Start). A
+// miniredis fallback is marked embedded (redisinfo.MarkEmbedded): it is in
+// memory by design, so wdtcancel's durability check lets it run, as
+// --allow-volatile-redis would, and no test needs the flag for it.
+func Start(opts Options) (*Redis, error) {
+	r, err := redisserver.Start(opts)
+	if err == nil && !r.Real {
+		redisinfo.MarkEmbedded(r.Addr)
+	}
+	return r, err
+}
 
 // New starts a Redis for one test and stops it when the test ends.
 func New(t testing.TB) *Redis { return NewWith(t, Options{}) }
@@ -26,11 +37,16 @@ func New(t testing.TB) *Redis { return NewWith(t, Options{}) }
 // NewWith is New with options.
 func NewWith(t testing.TB, opts Options) *Redis {
 	t.Helper()
-	r, err := redisserver.Start(opts)
+	r, err := Start(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(r.Close)
+	t.Cleanup(func() {
+		r.Close()
+		if !r.Real {
+			redisinfo.UnmarkEmbedded(r.Addr)
+		}
+	})
 	return r
 }
 
@@ -45,6 +61,7 @@ type (
 // sentinels) for one test and stops it when the test ends.
 func NewSentinel(t testing.TB, opts TopologyOptions) *Sentinel {
 	t.Helper()
+	skipWithoutServer(t)
 	s, err := redisserver.StartSentinel(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -54,9 +71,10 @@ func NewSentinel(t testing.TB, opts TopologyOptions) *Sentinel {
 }
 
 // NewCluster starts a Redis Cluster of three masters with a replica each
-// for one test and stops it when the test ends.
+// (none with opts.NoClusterReplicas) for one test and stops it when the test ends.
 func NewCluster(t testing.TB, opts TopologyOptions) *Cluster {
 	t.Helper()
+	skipWithoutServer(t)
 	c, err := redisserver.StartCluster(3, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -64,3 +82,29 @@ func NewCluster(t testing.TB, opts TopologyOptions) *Cluster {
 	t.Cleanup(c.Close)
 	return c
 }
+
+// ProcessEnv is the environment a wdtcancel process started from the built
+// binary needs for r: for the miniredis fallback, which only this test
+// process knows to be embedded, WDTCANCEL_ALLOW_VOLATILE_REDIS=1 (the
+// binary refuses a Redis that cannot say how it persists); nothing for a
+// real redis-server, which the test kit starts with AOF.
+func ProcessEnv(r *Redis) []string {
+	if r.Real {
+		return nil
+	}
+	return []string{"WDTCANCEL_ALLOW_VOLATILE_REDIS=1"}
+}
+
+// skipWithoutServer skips a test that needs a topology of real servers
+// (miniredis has no replication) where redis-server is not installed,
+// unless the environment forbids the fallback: then starting fails.
+func skipWithoutServer(t testing.TB) {
+	t.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil && !RealRequired() {
+		t.Skip("a Sentinel or Cluster needs redis-server on PATH (set " + RequireRealEnv + "=1 to make this a failure)")
+	}
+}
+
+// RealRequired reports whether the environment forbids the miniredis
+// fallback (RequireRealEnv).
+func RealRequired() bool { return redisserver.RealRequired() }

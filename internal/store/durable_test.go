@@ -21,7 +21,9 @@ func TestNewDurableRefusesBadSettings(t *testing.T) {
 	}{
 		{"off", 0, 0, true},
 		{"one", 1, 100 * time.Millisecond, true},
-		{"negative replicas", -1, time.Second, false},
+		{"auto", store.AutoReplicas, 100 * time.Millisecond, true},
+		{"auto without timeout", store.AutoReplicas, 0, false},
+		{"negative replicas", -2, time.Second, false},
 		{"no timeout", 1, 0, false},
 		{"timeout too long", 1, 3 * time.Second, false},
 	}

@@ -92,6 +92,14 @@ func EpochKey(queue string) string { return queuePrefix(queue) + "epoch" }
 func LossKey(queue string) string      { return queuePrefix(queue) + "loss" }
 func LossAckedKey(queue string) string { return queuePrefix(queue) + "loss:acked" }
 
+// ReplicasKey holds "master_replid count": how many replicas the replica
+// wait (auto) last waited for on the master of queue, so that a client that
+// starts while a replica is leaving (a failover beginning) does not believe
+// the lower count at once (store.Replicas). No TTL; rewritten when the
+// count is raised, on a new master, or after a lower one has lasted
+// DefaultLowerAfter.
+func ReplicasKey(queue string) string { return queuePrefix(queue) + "replicas" }
+
 // SettingsKey is the hash of settings the workers of queue publish for the
 // producers' views: field max_retry = the worker's --max-retry, so `status`
 // shows the budget the worker really applies. No TTL; the last worker to

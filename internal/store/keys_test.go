@@ -32,6 +32,7 @@ func TestKeysAreByteIdentical(t *testing.T) {
 		{"epoch marker", EpochKey(q), "wdtcancel:{wdt-cancel}:epoch"},
 		{"loss record", LossKey(q), "wdtcancel:{wdt-cancel}:loss"},
 		{"acknowledged loss record", LossAckedKey(q), "wdtcancel:{wdt-cancel}:loss:acked"},
+		{"replica count", ReplicasKey(q), "wdtcancel:{wdt-cancel}:replicas"},
 		{"other queue", DeadLetterKey("bench-1-mem"), "wdtcancel:{bench-1-mem}:dlq"},
 		{"scan pattern", QueuePattern(q), "wdtcancel:{wdt-cancel}:*"},
 		{"scan pattern escapes globs", QueuePattern(`a*b?[c]\`), `wdtcancel:{a\*b\?\[c\]\\}:*`},
@@ -53,7 +54,7 @@ func TestQueuePatternMatchesOnlyItsQueue(t *testing.T) {
 	keysOf := func(q string) []string {
 		return []string{DeadLetterKey(q), SentKey(q, "N1"), UnknownKey(q, "N1"), ConfirmedKey(q, "N1"),
 			RateTATKey(q), InflightKey(q), CooldownKey(q), BreakerOpenKey(q), BreakerFailsKey(q),
-			BreakerAliveKey(q), BreakerProbeKey(q), ProbeKey(q), EpochKey(q), LossKey(q), LossAckedKey(q)}
+			BreakerAliveKey(q), BreakerProbeKey(q), ProbeKey(q), EpochKey(q), LossKey(q), LossAckedKey(q), ReplicasKey(q)}
 	}
 	for _, q := range []string{"q", "q2", "q*", "[q]"} {
 		for _, k := range keysOf(q) {

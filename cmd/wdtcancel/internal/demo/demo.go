@@ -169,6 +169,9 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 			Cooldown: 3 * time.Second, Backoff: worker.Backoff{Base: 200 * time.Millisecond, Cap: 2 * time.Second},
 		},
 		ShutdownTimeout: 5 * time.Second, Logger: o.Logger,
+		// The embedded Redis lives in memory by design; a Redis given
+		// with --redis-url is a scratch one for the demo too.
+		AllowVolatileRedis: true,
 	})
 	if err != nil {
 		return nil, err
@@ -184,9 +187,10 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	fmt.Fprintf(o.Out, "  asynqmon  http://%s%s/\n", w.OpsAddr(), worker.MonitoringPath)
 	fmt.Fprintf(o.Out, "  metrics   http://%s/metrics\n", w.OpsAddr())
 	fmt.Fprintf(o.Out, "  orders    %s\n", formatMix(mix))
+	fmt.Fprintf(o.Out, "  redis     not checked for durability (--allow-volatile-redis): the demo's data may live in memory only; production refuses such a Redis\n")
 
 	// Enqueue through the real producer path.
-	prod, err := enqueue.New(conn, enqueue.WithSource("demo"))
+	prod, err := enqueue.New(conn, enqueue.WithSource("demo"), enqueue.WithAllowVolatileRedis())
 	if err != nil {
 		return nil, err
 	}
