@@ -93,8 +93,8 @@ func testReceiver(t *testing.T, p receiverProg) {
 	orders := testkit.WriteOrders(t, dir, []string{"RC01", "RC80"}, map[string]int{"RC80": 80})
 	testkit.Start(t, "sandbox", binary(t), nil, "sandbox", "--listen", sbAddr, "--orders", orders)
 	testkit.WaitListening(t, sbAddr)
-	wenv := []string{env("REDIS_URL", r.URL()), env("WDT_URL", "http://"+sbAddr+"/openapi"), env("WDT_SID", "sandbox"),
-		env("WDT_APPKEY", "sandbox"), env("WDT_APPSECRET", "sandbox:sandbox"), env("WDTCANCEL_NOTIFY_SECRET", secret)}
+	wenv := append(redistest.ProcessEnv(r), env("REDIS_URL", r.URL()), env("WDT_URL", "http://"+sbAddr+"/openapi"), env("WDT_SID", "sandbox"),
+		env("WDT_APPKEY", "sandbox"), env("WDT_APPSECRET", "sandbox:sandbox"), env("WDTCANCEL_NOTIFY_SECRET", secret))
 	testkit.Start(t, "worker", binary(t), wenv, "worker", "--listen", "127.0.0.1:0", "--notify-url", "http://"+addr+"/events")
 	if res := testkit.Run(t, binary(t), wenv, "", "enqueue", "--source", "receiver-test", "RC01", "RC80"); res.Code != 0 {
 		t.Fatalf("enqueue: exit %d: %s", res.Code, res.Output())
