@@ -28,7 +28,11 @@ func sellerLanes(sellers []config.Seller) ([]worker.SellerLane, error) {
 		if err != nil {
 			return nil, fmt.Errorf("seller %q: %w", s.Name, err)
 		}
-		lanes = append(lanes, worker.SellerLane{Name: s.Name, API: c, RatePerMinute: s.RatePerMinute, MaxInflight: s.MaxInflight})
+		lane := worker.SellerLane{Name: s.Name, API: c, RatePerMinute: s.RatePerMinute, MaxInflight: s.MaxInflight}
+		if s.Notify != nil {
+			lane.NotifyURL, lane.NotifySecret = s.Notify.URL, s.Notify.Secret
+		}
+		lanes = append(lanes, lane)
 	}
 	return lanes, nil
 }

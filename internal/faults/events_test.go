@@ -83,7 +83,7 @@ func (r *eventReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// 17. Outcome events under faults: the receiver is unreachable for the
+// 18. Outcome events under faults: the receiver is unreachable for the
 // first seconds, then answers 500s, redirects and 30 s hangs among its 2xx;
 // workers are SIGKILLed mid-delivery and restarted. Every final outcome
 // must reach the receiver at least once, none invented, and duplicates
