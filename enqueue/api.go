@@ -1,6 +1,7 @@
 package enqueue
 
 import (
+	"cmp"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -65,17 +66,32 @@ type apiError struct {
 	Seller string `json:"seller,omitempty"`
 }
 
-// NewAPI builds the handler.
-func NewAPI(c *Client, o APIOptions) *API {
-	if o.MaxBodyBytes <= 0 {
-		o.MaxBodyBytes = DefaultMaxBodyBytes
-	}
-	if o.MaxNumbers <= 0 {
-		o.MaxNumbers = DefaultMaxNumbers
-	}
+// WithDefaults is o with every zero field at its default.
+func (o APIOptions) WithDefaults() APIOptions {
+	o.MaxBodyBytes = cmp.Or(o.MaxBodyBytes, DefaultMaxBodyBytes)
+	o.MaxNumbers = cmp.Or(o.MaxNumbers, DefaultMaxNumbers)
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
 	}
+	return o
+}
+
+// Validate rejects limits that cannot be meant: a negative one is a
+// mistake, not "the default".
+func (o APIOptions) Validate() error {
+	if o.MaxBodyBytes < 0 {
+		return fmt.Errorf("--max-body-bytes (APIOptions.MaxBodyBytes) is %d: use a positive size, or 0 for the default %d", o.MaxBodyBytes, DefaultMaxBodyBytes)
+	}
+	if o.MaxNumbers < 0 {
+		return fmt.Errorf("--max-numbers (APIOptions.MaxNumbers) is %d: use a positive count, or 0 for the default %d", o.MaxNumbers, DefaultMaxNumbers)
+	}
+	return nil
+}
+
+// NewAPI builds the handler; o's zero fields take their defaults (call
+// Validate first to reject negative limits).
+func NewAPI(c *Client, o APIOptions) *API {
+	o = o.WithDefaults()
 	a := &API{c: c, opts: o, mux: http.NewServeMux()}
 	a.mux.HandleFunc("POST /v1/cancellations", a.post)
 	a.mux.HandleFunc("GET /v1/cancellations/{no}", a.get)

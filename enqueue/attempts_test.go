@@ -10,7 +10,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/wdtcancel/wdtcancel/internal/store"
-	"github.com/wdtcancel/wdtcancel/internal/waittest"
+	"github.com/wdtcancel/wdtcancel/internal/testkit"
 	"github.com/wdtcancel/wdtcancel/tasks"
 )
 
@@ -44,7 +44,7 @@ func TestStatusCountsAttemptsLikeTheWorker(t *testing.T) {
 	}
 	wait := func(no string, state asynq.TaskState) {
 		t.Helper()
-		waittest.Until(t, fmt.Sprintf("%s %v", no, state), func() bool {
+		testkit.Until(t, fmt.Sprintf("%s %v", no, state), func() bool {
 			info, err := c.insp.GetTaskInfo(c.queue, no)
 			return err == nil && info.State == state
 		})

@@ -12,15 +12,14 @@ import (
 
 	"github.com/hibiken/asynq"
 
-	"github.com/wdtcancel/wdtcancel/internal/redistest"
 	"github.com/wdtcancel/wdtcancel/internal/store"
-	"github.com/wdtcancel/wdtcancel/internal/waittest"
+	"github.com/wdtcancel/wdtcancel/internal/testkit"
 	"github.com/wdtcancel/wdtcancel/tasks"
 )
 
-func newClient(t testing.TB, opts ...ClientOption) (*Client, *redistest.Redis) {
+func newClient(t testing.TB, opts ...ClientOption) (*Client, *testkit.Redis) {
 	t.Helper()
-	r := redistest.New(t)
+	r := testkit.NewRedis(t)
 	opt, err := asynq.ParseRedisURI(r.URL())
 	if err != nil {
 		t.Fatal(err)
@@ -36,7 +35,7 @@ func newClient(t testing.TB, opts ...ClientOption) (*Client, *redistest.Redis) {
 // startServer runs an asynq server on the queue whose handler acts by the
 // number's prefix, to put tasks into every state. It sends each number on
 // started as its handler begins.
-func startServer(t *testing.T, r *redistest.Redis, started chan<- string, release <-chan struct{}) {
+func startServer(t *testing.T, r *testkit.Redis, started chan<- string, release <-chan struct{}) {
 	t.Helper()
 	opt, _ := asynq.ParseRedisURI(r.URL())
 	srv := asynq.NewServer(opt, asynq.Config{
@@ -72,7 +71,7 @@ func startServer(t *testing.T, r *redistest.Redis, started chan<- string, releas
 // state after its handler returns, with no event to wait on, so this polls.
 func waitState(t *testing.T, c *Client, no, want string) {
 	t.Helper()
-	if !waittest.Poll(func() bool {
+	if !testkit.Poll(func() bool {
 		st, err := c.Status(context.Background(), no)
 		return err == nil && st.State == want
 	}) {
@@ -103,7 +102,7 @@ func TestCancelDuplicatesInEveryState(t *testing.T) {
 	// others' tasks change state once their handlers return.
 	ran := map[string]bool{}
 	for range 4 {
-		ran[waittest.Recv(t, started, "a handler to begin")] = true
+		ran[testkit.Recv(t, started, "a handler to begin")] = true
 	}
 	if !ran["ACTIVE1"] {
 		t.Fatalf("handlers began for %v", ran)
@@ -272,7 +271,7 @@ func TestCancelManyStopsOnContextCancel(t *testing.T) {
 				// Cancel once the first numbers have really been handled.
 				select {
 				case <-sixteen:
-				case <-time.After(waittest.Failsafe):
+				case <-time.After(testkit.Failsafe):
 					t.Error("the first 16 numbers were never handled")
 				}
 				cancel()

@@ -8,29 +8,29 @@ import (
 
 	"github.com/hibiken/asynq"
 
-	"github.com/wdtcancel/wdtcancel/internal/redistest"
+	"github.com/wdtcancel/wdtcancel/internal/testkit"
 )
 
 func TestCheckRedisDurability(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name    string
-		opts    redistest.Options
+		opts    testkit.RedisOptions
 		allow   bool
 		wantErr bool
 		durable bool
 		allowed bool
 	}{
-		{"aof everysec", redistest.Options{}, false, false, true, false},
-		{"snapshot-only refused", redistest.Options{NoAOF: true, Save: "3600 1"}, false, true, false, false},
-		{"snapshot-only allowed", redistest.Options{NoAOF: true, Save: "3600 1"}, true, false, false, true},
+		{"aof everysec", testkit.RedisOptions{}, false, false, true, false},
+		{"snapshot-only refused", testkit.RedisOptions{NoAOF: true, Save: "3600 1"}, false, true, false, false},
+		{"snapshot-only allowed", testkit.RedisOptions{NoAOF: true, Save: "3600 1"}, true, false, false, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			r := redistest.NewWith(t, tt.opts)
+			r := testkit.NewRedisWith(t, tt.opts)
 			if !r.Real {
-				t.Skip("persistence needs a real redis-server; redistest fell back to miniredis")
+				t.Skip("persistence needs a real redis-server; testkit.NewRedis fell back to miniredis")
 			}
 			opt, _ := asynq.ParseRedisURI(r.URL())
 			opts := []ClientOption{WithWaitReplicas(AutoReplicas, 0)}
@@ -67,7 +67,7 @@ func TestCheckRedisDurability(t *testing.T) {
 // its persistence; it is marked embedded, so it runs with the gap shown.
 func TestCheckRedisEmbeddedAllowed(t *testing.T) {
 	t.Parallel()
-	r := redistest.NewWith(t, redistest.Options{Embedded: true})
+	r := testkit.NewRedisWith(t, testkit.RedisOptions{Embedded: true})
 	opt, _ := asynq.ParseRedisURI(r.URL())
 	c, err := New(opt, WithWaitReplicas(AutoReplicas, 0))
 	if err != nil {

@@ -10,13 +10,13 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/wdtcancel/wdtcancel/enqueue"
-	"github.com/wdtcancel/wdtcancel/internal/redistest"
+	"github.com/wdtcancel/wdtcancel/internal/testkit"
 )
 
 // TestWaitReplicasUnacknowledgedIsUnknown: an enqueue no replica
 // acknowledges is reported Unknown (safe to send again), never Enqueued.
 func TestWaitReplicasUnacknowledgedIsUnknown(t *testing.T) {
-	r := redistest.New(t)
+	r := testkit.NewRedis(t)
 	if !r.Real {
 		t.Skip("miniredis has no WAIT")
 	}

@@ -12,7 +12,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/wdtcancel/wdtcancel/enqueue"
-	"github.com/wdtcancel/wdtcancel/internal/redistest"
+	"github.com/wdtcancel/wdtcancel/internal/testkit"
 	"github.com/wdtcancel/wdtcancel/tasks"
 )
 
@@ -41,7 +41,7 @@ func Example() {
 // is a duplicate that says where the task stands, and a bad number is
 // refused with the reason.
 func ExampleClient_Cancel() {
-	r, err := redistest.Start(redistest.Options{})
+	r, err := testkit.StartRedis(testkit.RedisOptions{})
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -72,7 +72,7 @@ func ExampleClient_Cancel() {
 // The HTTP producer, for ERP jobs not written in Go: the request a PHP, Java
 // or C# job sends and the answer it gets, one item per number in input order.
 func ExampleNewAPI() {
-	r, err := redistest.Start(redistest.Options{})
+	r, err := testkit.StartRedis(testkit.RedisOptions{})
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -9,7 +9,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
-	"github.com/wdtcancel/wdtcancel/internal/redistest"
+	"github.com/wdtcancel/wdtcancel/internal/testkit"
 )
 
 func TestCheckRedisEviction(t *testing.T) {
@@ -25,9 +25,9 @@ func TestCheckRedisEviction(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.policy, func(t *testing.T) {
 			t.Parallel()
-			r := redistest.NewWith(t, redistest.Options{MaxmemoryPolicy: tt.policy})
+			r := testkit.NewRedisWith(t, testkit.RedisOptions{MaxmemoryPolicy: tt.policy})
 			if !r.Real {
-				t.Skip("maxmemory-policy needs a real redis-server; redistest fell back to miniredis")
+				t.Skip("maxmemory-policy needs a real redis-server; testkit.NewRedis fell back to miniredis")
 			}
 			opt, _ := asynq.ParseRedisURI(r.URL())
 			c, err := New(opt)
@@ -48,7 +48,7 @@ func TestCheckRedisEviction(t *testing.T) {
 
 func TestCheckRedisNotReportedOrUnreachable(t *testing.T) {
 	t.Parallel()
-	r := redistest.NewWith(t, redistest.Options{Embedded: true})
+	r := testkit.NewRedisWith(t, testkit.RedisOptions{Embedded: true})
 	opt, _ := asynq.ParseRedisURI(r.URL())
 	c, err := New(opt)
 	if err != nil {

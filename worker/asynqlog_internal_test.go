@@ -11,8 +11,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/wdtcancel/wdtcancel/internal/redistest"
-	"github.com/wdtcancel/wdtcancel/internal/waittest"
+	"github.com/wdtcancel/wdtcancel/internal/testkit"
 	"github.com/wdtcancel/wdtcancel/worker/wdt"
 )
 
@@ -43,7 +42,7 @@ func TestAsynqLoggerQuietsArchiveWarning(t *testing.T) {
 // its own retry count ran out (a snooze on a MaxRetry(0) task) is logged as
 // an error.
 func TestArchiveWatchFlagsArchiveWithoutRecord(t *testing.T) {
-	r := redistest.New(t)
+	r := testkit.NewRedis(t)
 	conn, err := asynq.ParseRedisURI(r.URL())
 	if err != nil {
 		t.Fatal(err)
@@ -74,7 +73,7 @@ func TestArchiveWatchFlagsArchiveWithoutRecord(t *testing.T) {
 		}
 	}
 	for _, id := range []string{"dead", "snoozed"} {
-		waittest.Until(t, id+" archived", func() bool {
+		testkit.Until(t, id+" archived", func() bool {
 			info, err := insp.GetTaskInfo(queue, id)
 			return err == nil && info.State == asynq.TaskStateArchived
 		})

@@ -98,15 +98,7 @@ const (
 
 // NewBreaker builds the breaker of one queue.
 func NewBreaker(rdb redis.UniversalClient, queue string, o BreakerOptions) *Breaker {
-	if o.Threshold <= 0 {
-		o.Threshold = DefaultBreakerThreshold
-	}
-	if o.Window <= 0 {
-		o.Window = DefaultBreakerWindow
-	}
-	if o.ProbeEvery <= 0 {
-		o.ProbeEvery = DefaultBreakerProbeEvery
-	}
+	o = o.WithDefaults()
 	return &Breaker{rdb: rdb, opts: o, keys: breakerKeys{
 		open:  store.BreakerOpenKey(queue),
 		fails: store.BreakerFailsKey(queue),

@@ -73,7 +73,7 @@ func TestOutageLongerThanRetriesIsHeldNotExhausted(t *testing.T) {
 	front := newOutageFront(t, h.sb.URL)
 	front.down.Store(true)
 	w := h.startWorker(func(c *worker.Config) {
-		c.API = h.clientFor(front.srv.URL + "/openapi")
+		c.Sellers = worker.SingleSeller(h.clientFor(front.srv.URL+"/openapi"), 0, 0)
 		c.Handler.MaxRetry = 3
 		c.Handler.BreakerHoldDelay = time.Hour
 		c.Breaker = worker.BreakerOptions{Threshold: 3, Window: 300 * time.Millisecond, ProbeEvery: 20 * time.Millisecond}
@@ -111,7 +111,7 @@ func TestOutageLongerThanRetriesIsHeldNotExhausted(t *testing.T) {
 	if n, _ := h.dlq.Count(context.Background()); n != 0 {
 		t.Fatalf("%d dead letters after an outage", n)
 	}
-	if st, err := w.Breaker().State(context.Background()); err != nil || st != nil {
+	if st, err := w.Seller("default").Breaker().State(context.Background()); err != nil || st != nil {
 		t.Fatalf("breaker after recovery: %+v %v", st, err)
 	}
 	if code := getJSON(t, "http://"+w.OpsAddr()+"/readyz", &rep); code != 200 {
@@ -227,7 +227,7 @@ func TestAppliedThenGarbledIsNeverACleanRejection(t *testing.T) {
 			t.Parallel()
 			h := newHarness(t, sandbox.Options{})
 			front := applyThenGarbleFront(t, h.sb.URL, tt.status, tt.contentType, tt.body)
-			w := h.startWorker(func(c *worker.Config) { c.API = h.clientFor(front.URL + "/openapi") })
+			w := h.startWorker(func(c *worker.Config) { c.Sellers = worker.SingleSeller(h.clientFor(front.URL+"/openapi"), 0, 0) })
 			nos := []string{fmt.Sprintf("AG%d-1", i), fmt.Sprintf("AG%d-2", i)}
 			h.enqueue(nos...)
 			for _, no := range nos {
@@ -241,7 +241,7 @@ func TestAppliedThenGarbledIsNeverACleanRejection(t *testing.T) {
 					t.Fatalf("%s: cancelled at WDT, dead-lettered %s ambiguous=%v", no, rec.Category, rec.Ambiguous)
 				}
 			}
-			if got := testutil.ToFloat64(w.Metrics().Ambiguous.WithLabelValues(string(wdt.Rejected))); got != float64(len(nos)) {
+			if got := testutil.ToFloat64(w.Seller("default").Metrics().Ambiguous.WithLabelValues(string(wdt.Rejected))); got != float64(len(nos)) {
 				t.Fatalf("wdtcancel_dead_lettered_ambiguous_total{category=rejected} = %v, want %d", got, len(nos))
 			}
 		})

@@ -15,7 +15,7 @@ import (
 	"github.com/hibiken/asynq"
 	"go.uber.org/zap"
 
-	"github.com/wdtcancel/wdtcancel/internal/waittest"
+	"github.com/wdtcancel/wdtcancel/internal/testkit"
 	"github.com/wdtcancel/wdtcancel/tasks"
 	"github.com/wdtcancel/wdtcancel/worker"
 	"github.com/wdtcancel/wdtcancel/worker/wdt/sandbox"
@@ -113,7 +113,7 @@ func completeWithResult(t *testing.T, h *harness, queue, no string) {
 	if _, err := cl.Enqueue(task, asynq.Queue(queue), asynq.TaskID(no), asynq.Retention(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	waittest.Until(t, no+" on "+queue+" completed", func() bool {
+	testkit.Until(t, no+" on "+queue+" completed", func() bool {
 		info, err := h.insp.GetTaskInfo(queue, no)
 		return err == nil && info.State == asynq.TaskStateCompleted
 	})

@@ -17,8 +17,8 @@ import (
 
 	"github.com/wdtcancel/wdtcancel/internal/config"
 	"github.com/wdtcancel/wdtcancel/internal/redisserver"
-	"github.com/wdtcancel/wdtcancel/internal/redistest"
 	"github.com/wdtcancel/wdtcancel/internal/store"
+	"github.com/wdtcancel/wdtcancel/internal/testkit"
 	"github.com/wdtcancel/wdtcancel/tasks"
 	"github.com/wdtcancel/wdtcancel/worker/wdt"
 )
@@ -37,7 +37,7 @@ var scriptsRunOnCluster = []string{"ackScript", "acquireScript", "appendScript",
 func TestEveryScriptOnCluster(t *testing.T) {
 	t.Parallel()
 	checkScriptList(t)
-	c := redistest.NewCluster(t, redistest.TopologyOptions{})
+	c := testkit.NewCluster(t, testkit.TopologyOptions{})
 	rdb := config.ClusterConnOpt{RedisClusterClientOpt: asynq.RedisClusterClientOpt{Addrs: c.Addrs()}}.MakeRedisClient().(*redis.ClusterClient)
 	defer rdb.Close()
 	ctx := context.Background()

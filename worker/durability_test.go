@@ -12,15 +12,14 @@ import (
 
 	"github.com/wdtcancel/wdtcancel/enqueue"
 	"github.com/wdtcancel/wdtcancel/internal/redisguard"
-	"github.com/wdtcancel/wdtcancel/internal/redistest"
-	"github.com/wdtcancel/wdtcancel/internal/waittest"
+	"github.com/wdtcancel/wdtcancel/internal/testkit"
 	"github.com/wdtcancel/wdtcancel/worker"
 )
 
 // snapshotOnly is redis-server as its stock configuration ships: no AOF,
 // RDB snapshots (issue 20: killed -9, it filed 453 of 1800 cancelled
 // orders as clean rejections).
-var snapshotOnly = redistest.Options{NoAOF: true, Save: "3600 1 300 100 60 10000"}
+var snapshotOnly = testkit.RedisOptions{NoAOF: true, Save: "3600 1 300 100 60 10000"}
 
 func TestVolatileRedisRefusedAtStart(t *testing.T) {
 	t.Parallel()
@@ -90,7 +89,7 @@ func TestVolatileRedisAllowedShowsTheGap(t *testing.T) {
 // whose AOF is turned off later is not ready, with the fix.
 func TestRedisBecomesVolatileTurnsReadinessRed(t *testing.T) {
 	t.Parallel()
-	g := newGuardSetup(t, redistest.Options{}, "AOF")
+	g := newGuardSetup(t, testkit.RedisOptions{}, "AOF")
 	g.cfg.RedisWaitReplicas = worker.AutoReplicas
 	w := g.start(t)
 	if code, rep := readyz(t, w); code != 200 || rep.Durability == nil || rep.Durability.State != worker.DurableOK {
@@ -114,7 +113,7 @@ func TestRedisBecomesVolatileTurnsReadinessRed(t *testing.T) {
 // guards are unknown outcomes meanwhile.
 func TestReplicaWaitUnmetTurnsReadinessRed(t *testing.T) {
 	t.Parallel()
-	g := newGuardSetup(t, redistest.Options{}, "WAIT")
+	g := newGuardSetup(t, testkit.RedisOptions{}, "WAIT")
 	g.cfg.RedisWaitReplicas = 1
 	g.cfg.RedisWaitTimeout = 20 * time.Millisecond
 	g.cfg.RedisWaitUnmetBound = 300 * time.Millisecond
@@ -132,7 +131,7 @@ func TestReplicaWaitUnmetTurnsReadinessRed(t *testing.T) {
 	}
 	g.attempts.Wait(t, "an attempt whose sent mark was not replicated", 1, func(attempt) bool { return true })
 	var rep worker.ReadyReport
-	waittest.Until(t, "readiness to turn red for the unmet wait", func() bool {
+	testkit.Until(t, "readiness to turn red for the unmet wait", func() bool {
 		var code int
 		code, rep = readyz(t, w)
 		return code == 503
@@ -151,7 +150,7 @@ func TestReplicaWaitUnmetTurnsReadinessRed(t *testing.T) {
 // the initial AOF, and the test kit's Stop would wait 10 s for it.
 func waitAOFWritten(t *testing.T, rdb *redis.Client) {
 	t.Helper()
-	waittest.Until(t, "the initial AOF to be written", func() bool {
+	testkit.Until(t, "the initial AOF to be written", func() bool {
 		info, err := rdb.Info(context.Background(), "persistence").Result()
 		return err == nil && strings.Contains(info, "aof_rewrite_in_progress:0") && strings.Contains(info, "aof_rewrite_scheduled:0")
 	})

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wdtcancel/wdtcancel/internal/waittest"
+	"github.com/wdtcancel/wdtcancel/internal/testkit"
 	"github.com/wdtcancel/wdtcancel/worker"
 )
 
@@ -90,7 +90,7 @@ func (g *callGate) sleep(ctx context.Context, _ time.Duration) error {
 // next waits for the next call to arrive at the gate.
 func (g *callGate) next(t *testing.T) *heldCall {
 	t.Helper()
-	return waittest.Recv(t, g.arrived, "a call to arrive at the sandbox")
+	return testkit.Recv(t, g.arrived, "a call to arrive at the sandbox")
 }
 
 // open lets every call through from now on, those waiting unclaimed

@@ -57,24 +57,6 @@ const (
 	DefaultBreakerHoldDelay = 10 * time.Minute
 )
 
-func (o *HandlerOptions) withDefaults() {
-	if o.MaxRetry <= 0 {
-		o.MaxRetry = DefaultMaxRetry
-	}
-	if o.Cooldown <= 0 {
-		o.Cooldown = DefaultCooldown
-	}
-	if o.ConfigFaultDelay <= 0 {
-		o.ConfigFaultDelay = DefaultConfigFaultDelay
-	}
-	if o.ClockSkewDelay <= 0 {
-		o.ClockSkewDelay = DefaultClockSkewDelay
-	}
-	if o.BreakerHoldDelay <= 0 {
-		o.BreakerHoldDelay = DefaultBreakerHoldDelay
-	}
-}
-
 // Handler processes wdt:prestockin:cancel tasks. It gathers what an attempt
 // learned (the call's answer, the outcome memory, the breaker), asks Decide
 // what that means, and carries the decision out; it holds no policy of its

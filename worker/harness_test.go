@@ -18,8 +18,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/wdtcancel/wdtcancel/enqueue"
-	"github.com/wdtcancel/wdtcancel/internal/redistest"
-	"github.com/wdtcancel/wdtcancel/internal/waittest"
+	"github.com/wdtcancel/wdtcancel/internal/testkit"
 	"github.com/wdtcancel/wdtcancel/tasks"
 	"github.com/wdtcancel/wdtcancel/worker"
 	"github.com/wdtcancel/wdtcancel/worker/wdt"
@@ -35,7 +34,7 @@ const (
 // harness is one Redis, one sandbox and the worker processes under test.
 type harness struct {
 	t     *testing.T
-	redis *redistest.Redis
+	redis *testkit.Redis
 	conn  asynq.RedisConnOpt
 	sb    *sandbox.Server
 	prod  *enqueue.Client
@@ -47,8 +46,8 @@ type harness struct {
 
 	// attempts and lines are what every worker of the harness did and
 	// logged, for tests to wait on; workers counts the workers started.
-	attempts *waittest.Log[attempt]
-	lines    *waittest.Log[logLine]
+	attempts *testkit.Log[attempt]
+	lines    *testkit.Log[logLine]
 	workers  int
 }
 
@@ -60,7 +59,7 @@ type logLine struct {
 
 func newHarness(t *testing.T, opts sandbox.Options) *harness {
 	t.Helper()
-	h := &harness{t: t, redis: redistest.New(t), attempts: waittest.NewLog[attempt](), lines: waittest.NewLog[logLine]()}
+	h := &harness{t: t, redis: testkit.NewRedis(t), attempts: testkit.NewLog[attempt](), lines: testkit.NewLog[logLine]()}
 	h.conn, _ = asynq.ParseRedisURI(h.redis.URL())
 	opts.AppSecret = testSecret + ":" + testSalt
 	opts.Now = func() time.Time { return time.Now().Add(time.Duration(h.shift.Load())) }
@@ -108,7 +107,7 @@ func (h *harness) startWorker(mod func(*worker.Config)) *worker.Worker {
 		return nil
 	})
 	cfg := worker.Config{
-		Redis: h.conn, API: h.client(testSecret + ":" + testSalt),
+		Redis: h.conn, Sellers: worker.SingleSeller(h.client(testSecret+":"+testSalt), 0, 0),
 		Concurrency: 4, Listen: "127.0.0.1:0",
 		Handler:         worker.HandlerOptions{Backoff: worker.Backoff{Base: 50 * time.Millisecond, Cap: 200 * time.Millisecond}},
 		Breaker:         worker.BreakerOptions{ProbeEvery: 100 * time.Millisecond},
@@ -163,7 +162,7 @@ func (h *harness) waitTask(no string, state asynq.TaskState) *asynq.TaskInfo {
 	h.t.Helper()
 	var info *asynq.TaskInfo
 	var err error
-	if !waittest.Poll(func() bool {
+	if !testkit.Poll(func() bool {
 		info, err = h.insp.GetTaskInfo(tasks.DefaultQueue, no)
 		return err == nil && info.State == state
 	}) {

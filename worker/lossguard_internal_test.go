@@ -11,8 +11,8 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
-	"github.com/wdtcancel/wdtcancel/internal/redistest"
 	"github.com/wdtcancel/wdtcancel/internal/store"
+	"github.com/wdtcancel/wdtcancel/internal/testkit"
 )
 
 func newLaneLoss(t *testing.T, rdb redis.UniversalClient) *laneLoss {
@@ -22,7 +22,7 @@ func newLaneLoss(t *testing.T, rdb redis.UniversalClient) *laneLoss {
 
 func lossRedis(t *testing.T) *redis.Client {
 	t.Helper()
-	r := redistest.New(t)
+	r := testkit.NewRedis(t)
 	rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
 	t.Cleanup(func() { rdb.Close() })
 	return rdb

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/wdtcancel/wdtcancel/internal/store"
-	"github.com/wdtcancel/wdtcancel/internal/waittest"
+	"github.com/wdtcancel/wdtcancel/internal/testkit"
 	"github.com/wdtcancel/wdtcancel/tasks"
 	"github.com/wdtcancel/wdtcancel/worker"
 	"github.com/wdtcancel/wdtcancel/worker/wdt/sandbox"
@@ -36,7 +36,7 @@ func TestRedisLossIsNoticed(t *testing.T) {
 	if err := h.rdb.FlushAll(context.Background()).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if !waittest.Poll(func() bool {
+	if !testkit.Poll(func() bool {
 		return getJSON(t, ready, &rep) == 503 && rep.Redis == worker.RedisLostWrites
 	}) {
 		t.Fatalf("readyz never turned red after Redis lost its data: %+v", rep)
@@ -74,7 +74,7 @@ func TestRedisLossIsNoticed(t *testing.T) {
 	if _, err := store.AckLoss(context.Background(), h.rdb, tasks.DefaultQueue, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	if !waittest.Poll(func() bool { return getJSON(t, ready, &rep) == 200 }) {
+	if !testkit.Poll(func() bool { return getJSON(t, ready, &rep) == 200 }) {
 		t.Fatalf("readyz still red after the acknowledgement: %+v", rep)
 	}
 	if got := lostGauge(t, w); got != 0 {

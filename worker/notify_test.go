@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/wdtcancel/wdtcancel/internal/store"
-	"github.com/wdtcancel/wdtcancel/internal/waittest"
+	"github.com/wdtcancel/wdtcancel/internal/testkit"
 	"github.com/wdtcancel/wdtcancel/tasks"
 	"github.com/wdtcancel/wdtcancel/worker"
 	"github.com/wdtcancel/wdtcancel/worker/wdt/sandbox"
@@ -29,7 +29,7 @@ type received struct {
 
 // receiver is a webhook receiver that verifies each POST's signature the
 // documented way and answers what answer says for the n-th POST (1-based).
-func receiver(t *testing.T, log *waittest.Log[received], answer func(n int64) int) *httptest.Server {
+func receiver(t *testing.T, log *testkit.Log[received], answer func(n int64) int) *httptest.Server {
 	var n atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
@@ -69,7 +69,7 @@ func receiver(t *testing.T, log *waittest.Log[received], answer func(n int64) in
 func TestWebhookDeliversEveryFinalOutcome(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, sandbox.Options{Orders: map[string]int{"NT80": 80}})
-	got := waittest.NewLog[received]()
+	got := testkit.NewLog[received]()
 	srv := receiver(t, got, func(n int64) int {
 		switch n {
 		case 1:
@@ -102,7 +102,7 @@ func TestWebhookDeliversEveryFinalOutcome(t *testing.T) {
 		t.Fatalf("stream holds %d events, want 2", len(stored))
 	}
 	// Every delivered event is acknowledged: nothing stays pending.
-	if !waittest.Poll(func() bool {
+	if !testkit.Poll(func() bool {
 		b, err := store.NewEvents(h.rdb, tasks.DefaultQueue).GroupBacklog(context.Background(), worker.NotifyGroup, time.Now())
 		return err == nil && b.Pending == 0 && b.Unread == 0
 	}) {

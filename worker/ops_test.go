@@ -8,7 +8,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
-	"github.com/wdtcancel/wdtcancel/internal/waittest"
+	"github.com/wdtcancel/wdtcancel/internal/testkit"
 	"github.com/wdtcancel/wdtcancel/worker"
 	"github.com/wdtcancel/wdtcancel/worker/wdt/sandbox"
 )
@@ -120,7 +120,7 @@ func TestReadinessRedWhenRedisDown(t *testing.T) {
 	// The test's Redis keeps its data in an AOF (the test kit's default), so
 	// the restart is no loss: readiness recovers without an acknowledgement
 	// (the empty restart is TestLossEmptyRestart's, and fault scenario 16's).
-	waittest.Until(t, "readiness to recover", func() bool { return getJSON(t, base+"/readyz", &rep) == 200 && rep.Ready })
+	testkit.Until(t, "readiness to recover", func() bool { return getJSON(t, base+"/readyz", &rep) == 200 && rep.Ready })
 	h.enqueue("AFTER1")
 	if a := h.settled("AFTER1"); a.Action != worker.ActDone {
 		t.Fatalf("after Redis came back: %v", a)

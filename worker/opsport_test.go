@@ -10,7 +10,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/wdtcancel/wdtcancel/internal/redistest"
+	"github.com/wdtcancel/wdtcancel/internal/testkit"
 	"github.com/wdtcancel/wdtcancel/worker"
 	"github.com/wdtcancel/wdtcancel/worker/wdt"
 	"github.com/wdtcancel/wdtcancel/worker/wdt/sandbox"
@@ -27,7 +27,7 @@ func TestSecondWorkerOnABusyOpsPort(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer busy.Close()
-	r := redistest.New(t)
+	r := testkit.NewRedis(t)
 	conn, _ := asynq.ParseRedisURI(r.URL())
 	creds, _ := wdt.NewCredentials(sandbox.DefaultSID, sandbox.DefaultAppKey, sandbox.DefaultAppSecret)
 	api, err := wdt.New("http://127.0.0.1:1/openapi", creds)
@@ -36,7 +36,7 @@ func TestSecondWorkerOnABusyOpsPort(t *testing.T) {
 	}
 	start := func(fallback string) (*worker.Worker, *observer.ObservedLogs, error) {
 		core, logs := observer.New(zap.WarnLevel)
-		w, err := worker.New(worker.Config{Redis: conn, API: api, Listen: busy.Addr().String(), ListenFallback: fallback, Logger: zap.New(core)})
+		w, err := worker.New(worker.Config{Redis: conn, Sellers: worker.SingleSeller(api, 0, 0), Listen: busy.Addr().String(), ListenFallback: fallback, Logger: zap.New(core)})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -23,12 +23,7 @@ var DefaultBackoff = Backoff{Base: 5 * time.Second, Cap: 10 * time.Minute}
 // (half fixed, half random) so a burst of failures does not come back as a
 // burst.
 func (b Backoff) Delay(n int) time.Duration {
-	if b.Base <= 0 {
-		b.Base = DefaultBackoff.Base
-	}
-	if b.Cap <= 0 {
-		b.Cap = DefaultBackoff.Cap
-	}
+	b = b.WithDefaults()
 	d := b.Cap
 	if n < 30 {
 		if exp := b.Base << n; exp > 0 && exp < b.Cap {

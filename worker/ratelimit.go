@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -61,18 +62,12 @@ func NewLimiter(rdb redis.UniversalClient, queue string, o LimiterOptions) *Limi
 		rdb:         rdb,
 		keys:        []string{store.RateTATKey(queue), store.InflightKey(queue), store.CooldownKey(queue)},
 		maxInflight: o.MaxInflight,
-		lease:       o.Lease,
-		maxWait:     o.MaxWait,
+		lease:       cmp.Or(o.Lease, time.Minute),
+		maxWait:     cmp.Or(o.MaxWait, DefaultSlotWait),
 		poll:        25 * time.Millisecond,
 	}
 	if o.RatePerMinute > 0 {
 		l.interval = (time.Minute + rateMargin) / time.Duration(o.RatePerMinute)
-	}
-	if l.lease <= 0 {
-		l.lease = time.Minute
-	}
-	if l.maxWait <= 0 {
-		l.maxWait = 2 * time.Second
 	}
 	return l
 }

@@ -8,8 +8,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/wdtcancel/wdtcancel/internal/redistest"
-	"github.com/wdtcancel/wdtcancel/internal/waittest"
+	"github.com/wdtcancel/wdtcancel/internal/testkit"
 )
 
 // TestLimiterIntervalKeepsFractionalMilliseconds pins the arithmetic that
@@ -18,7 +17,7 @@ import (
 // the whole interval, margin included, not by a truncated one.
 func TestLimiterIntervalKeepsFractionalMilliseconds(t *testing.T) {
 	t.Parallel()
-	r := redistest.New(t)
+	r := testkit.NewRedis(t)
 	rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
 	defer rdb.Close()
 	ctx := context.Background()
@@ -110,7 +109,7 @@ func TestLimiterIntervalKeepsFractionalMilliseconds(t *testing.T) {
 // out into a cooldown before this check).
 func TestSleepersRecheckTheCooldown(t *testing.T) {
 	t.Parallel()
-	r := redistest.New(t)
+	r := testkit.NewRedis(t)
 	rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
 	defer rdb.Close()
 	ctx := context.Background()
@@ -132,7 +131,7 @@ func TestSleepersRecheckTheCooldown(t *testing.T) {
 	// Once its reservation is in Redis, another worker (another limiter)
 	// starts a cooldown. The sleeper wakes a second after it reserved: the
 	// test relies on starting the cooldown before then.
-	waittest.Until(t, "the sleeper's reservation", func() bool {
+	testkit.Until(t, "the sleeper's reservation", func() bool {
 		v, err := rdb.Get(ctx, l.keys[0]).Int64()
 		return err == nil && v != first
 	})
@@ -151,7 +150,7 @@ func TestSleepersRecheckTheCooldown(t *testing.T) {
 // margin is late (the handler then takes a new one instead of calling);
 // without a rate limit a slot is never late.
 func TestSlotLate(t *testing.T) {
-	r := redistest.New(t)
+	r := testkit.NewRedis(t)
 	rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
 	defer rdb.Close()
 	ctx := context.Background()

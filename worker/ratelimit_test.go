@@ -10,15 +10,14 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/wdtcancel/wdtcancel/internal/redistest"
-	"github.com/wdtcancel/wdtcancel/internal/waittest"
+	"github.com/wdtcancel/wdtcancel/internal/testkit"
 	"github.com/wdtcancel/wdtcancel/worker"
 	"github.com/wdtcancel/wdtcancel/worker/wdt/sandbox"
 )
 
 func newRedisClient(t *testing.T) redis.UniversalClient {
 	t.Helper()
-	r := redistest.New(t)
+	r := testkit.NewRedis(t)
 	rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
 	t.Cleanup(func() { rdb.Close() })
 	return rdb
@@ -48,7 +47,7 @@ func TestLimiterInflightAcrossProcesses(t *testing.T) {
 	}
 	// The second holder never releases (a killed worker): its lease runs
 	// out in Redis, and the slot comes back.
-	waittest.Until(t, "the expired lease to be reclaimed", func() bool {
+	testkit.Until(t, "the expired lease to be reclaimed", func() bool {
 		_, err := a.Acquire(ctx)
 		return err == nil
 	})
@@ -122,7 +121,7 @@ func TestLimiterCooldownShared(t *testing.T) {
 		t.Fatalf("cooldown left %v %v, want the first second", left, err)
 	}
 	// The cooldown's key runs out in Redis; then a slot is granted.
-	waittest.Until(t, "a slot after the cooldown", func() bool {
+	testkit.Until(t, "a slot after the cooldown", func() bool {
 		_, err := b.Acquire(ctx)
 		return err == nil
 	})
@@ -140,14 +139,14 @@ func TestGlobalRateLimitTwoWorkers(t *testing.T) {
 		t.Skip("runs for over a minute")
 	}
 	const rate = 240
-	arrivals := waittest.NewLog[time.Time]()
+	arrivals := testkit.NewLog[time.Time]()
 	h := newHarness(t, sandbox.Options{RatePerMinute: rate, OnCall: func(string) { arrivals.Add(time.Now()) }})
 	var nos []string
 	for i := 0; i < rate*2; i++ {
 		nos = append(nos, fmt.Sprintf("GR%04d", i))
 	}
 	h.enqueue(nos...)
-	limit := func(c *worker.Config) { c.RatePerMinute = rate; c.Concurrency = 6 }
+	limit := func(c *worker.Config) { c.Sellers[0].RatePerMinute = rate; c.Concurrency = 6 }
 	h.startWorker(limit)
 	h.startWorker(limit)
 	// Run until a call arrives more than a minute after the first, plus 8 s

@@ -146,12 +146,9 @@ func NewReadiness(rdb redis.UniversalClient) *Readiness { return &Readiness{rdb:
 // ShuttingDown turns readiness red for good.
 func (r *Readiness) ShuttingDown() { r.shuttingDown.Store(true) }
 
-// WatchBreaker makes an open circuit breaker (a configuration fault, or an
-// endpoint failing for every order) turn readiness red with its reason.
-func (r *Readiness) WatchBreaker(b *Breaker) { r.WatchSellerBreaker(tasks.DefaultSeller, b) }
-
-// WatchSellerBreaker is WatchBreaker for one seller's breaker; the report
-// names the seller.
+// WatchSellerBreaker makes a seller's open circuit breaker (a configuration
+// fault, or an endpoint failing for every order) turn readiness red with
+// its reason; the report names the seller.
 func (r *Readiness) WatchSellerBreaker(seller string, b *Breaker) {
 	r.breakers = append(r.breakers, sellerBreaker{seller, b})
 }

@@ -20,9 +20,8 @@ import (
 	"github.com/wdtcancel/wdtcancel/enqueue"
 	"github.com/wdtcancel/wdtcancel/internal/httpserver"
 	"github.com/wdtcancel/wdtcancel/internal/redisguard"
-	"github.com/wdtcancel/wdtcancel/internal/redistest"
 	"github.com/wdtcancel/wdtcancel/internal/store"
-	"github.com/wdtcancel/wdtcancel/internal/waittest"
+	"github.com/wdtcancel/wdtcancel/internal/testkit"
 	"github.com/wdtcancel/wdtcancel/tasks"
 	"github.com/wdtcancel/wdtcancel/worker"
 	"github.com/wdtcancel/wdtcancel/worker/wdt"
@@ -32,19 +31,19 @@ import (
 // guardSetup is a worker config on a Redis started with opts, the worker
 // not yet started.
 type guardSetup struct {
-	redis *redistest.Redis
+	redis *testkit.Redis
 	rdb   *redis.Client
 	cfg   worker.Config
 	logs  *observer.ObservedLogs
 	// attempts are the worker's (cfg.OnAttempt).
-	attempts *waittest.Log[attempt]
+	attempts *testkit.Log[attempt]
 }
 
-func newGuardSetup(t *testing.T, opts redistest.Options, needReal string) *guardSetup {
+func newGuardSetup(t *testing.T, opts testkit.RedisOptions, needReal string) *guardSetup {
 	t.Helper()
-	r := redistest.NewWith(t, opts)
+	r := testkit.NewRedisWith(t, opts)
 	if needReal != "" && !r.Real {
-		t.Skip(needReal + " needs a real redis-server; redistest fell back to miniredis (install redis-server, or set " + redistest.RequireRealEnv + "=1 to make this a failure)")
+		t.Skip(needReal + " needs a real redis-server; testkit.NewRedis fell back to miniredis (install redis-server, or set " + testkit.RequireRealEnv + "=1 to make this a failure)")
 	}
 	sb, err := sandbox.NewServer(sandbox.Options{})
 	if err != nil {
@@ -63,9 +62,9 @@ func newGuardSetup(t *testing.T, opts redistest.Options, needReal string) *guard
 	core, logs := observer.New(zap.DebugLevel)
 	rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
 	t.Cleanup(func() { rdb.Close() })
-	attempts := waittest.NewLog[attempt]()
+	attempts := testkit.NewLog[attempt]()
 	return &guardSetup{redis: r, rdb: rdb, logs: logs, attempts: attempts, cfg: worker.Config{
-		Redis: conn, API: api, Concurrency: 2, Listen: "127.0.0.1:0",
+		Redis: conn, Sellers: worker.SingleSeller(api, 0, 0), Concurrency: 2, Listen: "127.0.0.1:0",
 		ShutdownTimeout: 5 * time.Second, Logger: zap.New(core),
 		// Only CheckRedis triggers checks, unless a test sets it.
 		RedisCheckInterval: time.Hour,
@@ -113,7 +112,7 @@ func TestEvictingRedisRefusedAtStart(t *testing.T) {
 	for _, policy := range []string{"allkeys-lru", "volatile-lru"} {
 		t.Run(policy, func(t *testing.T) {
 			t.Parallel()
-			g := newGuardSetup(t, redistest.Options{MaxmemoryPolicy: policy}, "maxmemory-policy "+policy)
+			g := newGuardSetup(t, testkit.RedisOptions{MaxmemoryPolicy: policy}, "maxmemory-policy "+policy)
 			w, err := worker.New(g.cfg)
 			if err != nil {
 				t.Fatal(err)
@@ -137,7 +136,7 @@ func TestEvictingRedisRefusedAtStart(t *testing.T) {
 
 func TestEvictingRedisAllowedButNotReady(t *testing.T) {
 	t.Parallel()
-	g := newGuardSetup(t, redistest.Options{MaxmemoryPolicy: "allkeys-lru"}, "maxmemory-policy allkeys-lru")
+	g := newGuardSetup(t, testkit.RedisOptions{MaxmemoryPolicy: "allkeys-lru"}, "maxmemory-policy allkeys-lru")
 	g.cfg.AllowEviction = true
 	w := g.start(t)
 	code, rep := readyz(t, w)
@@ -145,7 +144,7 @@ func TestEvictingRedisAllowedButNotReady(t *testing.T) {
 		!strings.Contains(rep.Reasons[0], "maxmemory-policy allkeys-lru") || !strings.Contains(rep.Reasons[0], "CONFIG SET maxmemory-policy noeviction") {
 		t.Fatalf("readyz %d %+v", code, rep)
 	}
-	if got := testutil.ToFloat64(w.Metrics().RedisEvicting); got != 1 {
+	if got := testutil.ToFloat64(w.Seller("default").Metrics().RedisEvicting); got != 1 {
 		t.Fatalf("wdtcancel_redis_evicting = %v on allkeys-lru, want 1", got)
 	}
 	// Still red at the next check, and the warning is not repeated.
@@ -177,7 +176,7 @@ func TestEvictingRedisAllowedButNotReady(t *testing.T) {
 	if code, rep := readyz(t, w); code != 200 || rep.Redis != "ok" {
 		t.Fatalf("readyz after the fix %d %+v", code, rep)
 	}
-	if got := testutil.ToFloat64(w.Metrics().RedisEvicting); got != 0 {
+	if got := testutil.ToFloat64(w.Seller("default").Metrics().RedisEvicting); got != 0 {
 		t.Fatalf("wdtcancel_redis_evicting = %v after the fix, want 0", got)
 	}
 	if n := g.countLogs(zapcore.InfoLevel, "noeviction now"); n != 1 {
@@ -187,7 +186,7 @@ func TestEvictingRedisAllowedButNotReady(t *testing.T) {
 
 func TestReadyzRedWhileRedisRefusesWrites(t *testing.T) {
 	t.Parallel()
-	g := newGuardSetup(t, redistest.Options{MaxmemoryPolicy: "noeviction", Maxmemory: "2mb"}, "maxmemory 2mb")
+	g := newGuardSetup(t, testkit.RedisOptions{MaxmemoryPolicy: "noeviction", Maxmemory: "2mb"}, "maxmemory 2mb")
 	w := g.start(t)
 	ctx := context.Background()
 	if code, rep := readyz(t, w); code != 200 || !rep.Ready {
@@ -231,13 +230,13 @@ func TestReadyzRedWhileRedisRefusesWrites(t *testing.T) {
 // notices a policy changed under a running worker.
 func TestReadyzPeriodicCheckSeesEviction(t *testing.T) {
 	t.Parallel()
-	g := newGuardSetup(t, redistest.Options{}, "CONFIG SET maxmemory-policy")
+	g := newGuardSetup(t, testkit.RedisOptions{}, "CONFIG SET maxmemory-policy")
 	g.cfg.RedisCheckInterval = 20 * time.Millisecond
 	w := g.start(t)
 	if err := g.rdb.ConfigSet(context.Background(), "maxmemory-policy", "volatile-lru").Err(); err != nil {
 		t.Fatal(err)
 	}
-	waittest.Until(t, "/readyz to report the policy the periodic check found", func() bool {
+	testkit.Until(t, "/readyz to report the policy the periodic check found", func() bool {
 		code, rep := readyz(t, w)
 		return code == 503 && rep.Redis == worker.RedisEvicting && strings.Contains(strings.Join(rep.Reasons, " "), "volatile-lru")
 	})
@@ -250,7 +249,7 @@ func TestReadyzPeriodicCheckSeesEviction(t *testing.T) {
 // runs, readiness is green, and it says so once at debug level.
 func TestReadyzNotCheckableIsReady(t *testing.T) {
 	t.Parallel()
-	g := newGuardSetup(t, redistest.Options{Embedded: true}, "")
+	g := newGuardSetup(t, testkit.RedisOptions{Embedded: true}, "")
 	w := g.start(t)
 	if err := w.CheckRedis(context.Background()); err != nil {
 		t.Fatal(err)
@@ -267,7 +266,7 @@ func TestReadyzNotCheckableIsReady(t *testing.T) {
 // sends nothing is closed by the ops server.
 func TestOpsServerTimeoutClosesSilentConnection(t *testing.T) {
 	t.Parallel()
-	g := newGuardSetup(t, redistest.Options{}, "")
+	g := newGuardSetup(t, testkit.RedisOptions{}, "")
 	g.cfg.OpsHTTP = httpserver.Options{ReadHeaderTimeout: 100 * time.Millisecond}
 	w := g.start(t)
 	conn, err := net.Dial("tcp", w.OpsAddr())
@@ -275,7 +274,7 @@ func TestOpsServerTimeoutClosesSilentConnection(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	conn.SetReadDeadline(time.Now().Add(20 * time.Second)) // waittest.Failsafe only
+	conn.SetReadDeadline(time.Now().Add(20 * time.Second)) // testkit.Failsafe only
 	if _, err := io.Copy(io.Discard, conn); errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatal("ops server kept a silent connection open")
 	}
@@ -284,7 +283,7 @@ func TestOpsServerTimeoutClosesSilentConnection(t *testing.T) {
 	}
 }
 
-func newProducer(t *testing.T, r *redistest.Redis) *enqueue.Client {
+func newProducer(t *testing.T, r *testkit.Redis) *enqueue.Client {
 	t.Helper()
 	conn, _ := asynq.ParseRedisURI(r.URL())
 	p, err := enqueue.New(conn)

@@ -15,8 +15,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/wdtcancel/wdtcancel/internal/redistest"
-	"github.com/wdtcancel/wdtcancel/internal/waittest"
+	"github.com/wdtcancel/wdtcancel/internal/testkit"
 	"github.com/wdtcancel/wdtcancel/tasks"
 	"github.com/wdtcancel/wdtcancel/worker"
 	"github.com/wdtcancel/wdtcancel/worker/wdt"
@@ -32,7 +31,7 @@ type sellersHarness struct {
 	insp     *asynq.Inspector
 	client   *asynq.Client
 	sbs      map[string]*sandbox.Server
-	attempts *waittest.Log[attempt]
+	attempts *testkit.Log[attempt]
 }
 
 // sellerSecret is a seller's appsecret; it holds the harness's distinctive
@@ -41,8 +40,8 @@ func sellerSecret(name string) string { return testSecret + name + ":" + testSal
 
 func newSellersHarness(t *testing.T, sellers map[string]sandbox.Options) *sellersHarness {
 	t.Helper()
-	r := redistest.New(t)
-	h := &sellersHarness{t: t, sbs: map[string]*sandbox.Server{}, attempts: waittest.NewLog[attempt]()}
+	r := testkit.NewRedis(t)
+	h := &sellersHarness{t: t, sbs: map[string]*sandbox.Server{}, attempts: testkit.NewLog[attempt]()}
 	h.conn, _ = asynq.ParseRedisURI(r.URL())
 	for name, o := range sellers {
 		o.SID, o.AppKey, o.AppSecret = "sid-"+name, "key-"+name, sellerSecret(name)
@@ -177,7 +176,7 @@ func TestSellersSameNumberCancelledAtEach(t *testing.T) {
 			t.Errorf("%s's RK1 at its sandbox: %+v", s, o)
 		}
 		q := tasks.QueueFor(tasks.DefaultQueue, s)
-		if !waittest.Poll(func() bool {
+		if !testkit.Poll(func() bool {
 			info, err := h.insp.GetTaskInfo(q, "RK1")
 			return err == nil && info.State == asynq.TaskStateCompleted
 		}) {
@@ -366,7 +365,7 @@ func TestUnknownSellerQueueReported(t *testing.T) {
 	h.enqueue("a", "A1")
 	h.done("a", "A1")
 	var rep worker.ReadyReport
-	if !waittest.Poll(func() bool {
+	if !testkit.Poll(func() bool {
 		_, rep = readyz(t, w)
 		return len(rep.Sellers) == 2
 	}) {
@@ -450,7 +449,15 @@ func TestSellersConfigErrors(t *testing.T) {
 		cfg  worker.Config
 		want string
 	}{
-		{"both", worker.Config{API: la.API, Sellers: []worker.SellerLane{la}}, "not both"},
+		{"none", worker.Config{}, "Sellers is empty"},
+		{"negative concurrency", worker.Config{Sellers: []worker.SellerLane{la}, Concurrency: -1}, "--concurrency (worker.Config.Concurrency) is -1"},
+		{"negative max retry", worker.Config{Sellers: []worker.SellerLane{la}, Handler: worker.HandlerOptions{MaxRetry: -2}}, "--max-retry"},
+		{"negative slot wait", worker.Config{Sellers: []worker.SellerLane{la}, SlotWait: -time.Second}, "--slot-wait (worker.Config.SlotWait) is -1s"},
+		{"negative backoff", worker.Config{Sellers: []worker.SellerLane{la}, Handler: worker.HandlerOptions{Backoff: worker.Backoff{Cap: -1}}}, "--backoff-cap"},
+		{"negative breaker window", worker.Config{Sellers: []worker.SellerLane{la}, Breaker: worker.BreakerOptions{Window: -time.Minute}}, "--breaker-window"},
+		{"negative interval without a flag", worker.Config{Sellers: []worker.SellerLane{la}, LossCheckInterval: -1}, "worker.Config.LossCheckInterval"},
+		{"negative rate", worker.Config{Sellers: worker.SingleSeller(la.API, -1, 0)}, "--rate-per-minute"},
+		{"negative share", worker.Config{Sellers: []worker.SellerLane{la}, SellerShare: -0.5}, "--seller-share"},
 		{"twice", worker.Config{Sellers: []worker.SellerLane{la, la}}, `seller "a" is listed twice`},
 		{"bad name", worker.Config{Sellers: []worker.SellerLane{{Name: "A!", API: la.API}}}, `seller "A!"`},
 		{"no client", worker.Config{Sellers: []worker.SellerLane{{Name: "a"}}}, "no API client"},
@@ -499,15 +506,10 @@ func TestWorkerRegistersItsQueuesAgain(t *testing.T) {
 	if err := h.rdb.Del(ctx, "asynq:queues").Err(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if _, err := h.insp.GetTaskInfo(tasks.DefaultQueue, "RG1"); err == nil {
-			break
-		} else if time.Now().After(deadline) {
-			t.Fatalf("the queue was never registered again: %v", err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.Until(t, "the queue registered again", func() bool {
+		_, err := h.insp.GetTaskInfo(tasks.DefaultQueue, "RG1")
+		return err == nil
+	})
 }
 
 // A queue another running worker serves is not reported: a single-seller
@@ -536,11 +538,11 @@ func TestQueueServedByAnotherWorkerIsNotUnknown(t *testing.T) {
 	}
 	t.Cleanup(func() { close(release); other.Shutdown() })
 	h.enqueue("ghost", "G1")
-	waittest.Recv(t, started, "the other worker to take ghost's task")
+	testkit.Recv(t, started, "the other worker to take ghost's task")
 	h.enqueue(tasks.DefaultSeller, "D1") // served by no one
 	w := h.start([]worker.SellerLane{h.lane("a", "")}, nil)
 	var rep worker.ReadyReport
-	if !waittest.Poll(func() bool {
+	if !testkit.Poll(func() bool {
 		_, rep = readyz(t, w)
 		return len(rep.Sellers) > 0
 	}) {

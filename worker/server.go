@@ -1,8 +1,8 @@
 package worker
 
 import (
+	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -25,14 +25,12 @@ import (
 // Config assembles a worker process.
 type Config struct {
 	Redis asynq.RedisConnOpt
-	// API is the WDT client of a single-seller worker: the seller
-	// "default", working Queue with RatePerMinute and MaxInflight. Set
-	// either API or Sellers.
-	API Caller
 	// Sellers are the sellers a worker serves, each in its own queue
 	// (tasks.QueueFor(Queue, name)) with its own client, limits, breaker,
-	// dead-letter queue and outcome memory (docs/sellers.md). Empty: the
-	// single seller of API.
+	// dead-letter queue and outcome memory (docs/sellers.md). At least
+	// one; a single-seller worker is SingleSeller's one lane, the seller
+	// "default" on Queue itself. There is one shape for both, so nothing
+	// reads "the main seller" apart from the others.
 	Sellers []SellerLane
 	// SellerShare is the share of Concurrency one seller may use at once:
 	// ceil(Concurrency × SellerShare) tasks. Zero: 0.5 with two or more
@@ -46,8 +44,6 @@ type Config struct {
 	Queue       string
 	Concurrency int
 
-	RatePerMinute int
-	MaxInflight   int
 	// SlotWait is how long a task may wait for a call slot before it is
 	// rescheduled (without using a retry).
 	SlotWait time.Duration
@@ -145,6 +141,13 @@ type SellerLane struct {
 	NotifySecret []byte
 }
 
+// SingleSeller is the one lane of a single-seller worker: the seller
+// "default", on the base queue, calling api within the given limits
+// (0: no limit).
+func SingleSeller(api Caller, ratePerMinute, maxInflight int) []SellerLane {
+	return []SellerLane{{Name: tasks.DefaultSeller, API: api, RatePerMinute: ratePerMinute, MaxInflight: maxInflight}}
+}
+
 // DefaultSellerShare is Config.SellerShare's default with several sellers.
 const DefaultSellerShare = 0.5
 
@@ -165,11 +168,9 @@ type Worker struct {
 	srv   *asynq.Server
 	ready *Readiness
 	// lanes are the sellers served, sorted by name; byQueue finds a task's
-	// lane by its queue. main is the lane the single-seller accessors
-	// (Handler, Breaker, Metrics, DLQ) show: "default", else the first.
+	// lane by its queue.
 	lanes   []*Lane
 	byQueue map[string]*Lane
-	main    *Lane
 	watch   *sellerWatch
 	// replicas is the replica wait's per-master state, shared by the
 	// lanes' Durables and the durability guard.
@@ -218,9 +219,6 @@ func (l *Lane) Queue() string { return l.queue }
 // Breaker is the seller's circuit breaker.
 func (l *Lane) Breaker() *Breaker { return l.breaker }
 
-// Handler is the seller's task handler.
-func (l *Lane) Handler() *Handler { return l.handler }
-
 // Metrics are the seller's series.
 func (l *Lane) Metrics() *Metrics { return l.metrics }
 
@@ -232,48 +230,13 @@ func (l *Lane) API() Caller { return l.api }
 
 // New validates cfg and builds the worker; nothing runs until Start.
 func New(cfg Config) (*Worker, error) {
-	if cfg.Redis == nil {
-		return nil, errors.New("worker: Redis is required")
-	}
-	if cfg.Queue == "" {
-		cfg.Queue = tasks.DefaultQueue
-	}
-	if err := tasks.ValidateBaseQueue(cfg.Queue); err != nil {
-		return nil, fmt.Errorf("worker: %w", err)
-	}
-	if cfg.Concurrency <= 0 {
-		cfg.Concurrency = DefaultConcurrency
-	}
-	if cfg.SlotWait <= 0 {
-		cfg.SlotWait = DefaultSlotWait
-	}
-	if cfg.TaskCheckInterval <= 0 {
-		cfg.TaskCheckInterval = DefaultTaskCheckInterval
-	}
-	if cfg.DelayedTaskCheckInterval <= 0 {
-		cfg.DelayedTaskCheckInterval = DefaultDelayedTaskCheckInterval
-	}
-	if cfg.ShutdownTimeout <= 0 {
-		cfg.ShutdownTimeout = DefaultShutdownTimeout
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = zap.NewNop()
-	}
-	lanes, err := laneConfigs(cfg)
-	if err != nil {
+	cfg = cfg.WithDefaults()
+	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	switch {
-	case cfg.SellerShare == 0 && len(lanes) > 1:
-		cfg.SellerShare = DefaultSellerShare
-	case cfg.SellerShare == 0:
-		cfg.SellerShare = 1
-	case cfg.SellerShare < 0 || cfg.SellerShare > 1:
-		return nil, fmt.Errorf("worker: --seller-share is %v: use a share of the concurrency above 0 and at most 1 (0.5: one seller may use half the workers)", cfg.SellerShare)
-	}
-	cfg.Handler.withDefaults()
-	if cfg.RedisWaitTimeout == 0 {
-		cfg.RedisWaitTimeout = store.DefaultWaitTimeout
+	lanes, err := laneConfigs(cfg.Sellers)
+	if err != nil {
+		return nil, err
 	}
 	if _, err := store.NewDurable(nil, cfg.Queue, cfg.RedisWaitReplicas, cfg.RedisWaitTimeout); err != nil {
 		return nil, fmt.Errorf("worker: --redis-wait-replicas: %w", err)
@@ -288,7 +251,7 @@ func New(cfg Config) (*Worker, error) {
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
 	w := &Worker{cfg: cfg, rdb: rdb, registry: reg, ready: NewReadiness(rdb), byQueue: make(map[string]*Lane, len(lanes))}
-	w.ready.multi = len(cfg.Sellers) > 0
+	w.ready.multi = !single(lanes)
 	w.closers = append(w.closers, rdb.Close)
 	w.guard = newRedisGuard(rdb, cfg.Queue, cfg.AllowEviction, cfg.RedisCheckInterval, cfg.Logger, w.ready)
 	w.replicas = store.NewReplicas(0)
@@ -314,11 +277,8 @@ func New(cfg Config) (*Worker, error) {
 		w.byQueue[l.queue] = l
 		queues[l.queue] = 1
 		names = append(names, l.name)
-		if w.main == nil || l.name == tasks.DefaultSeller {
-			w.main = l
-		}
 	}
-	w.guard.evictingGauge = w.main.metrics.RedisEvicting
+	w.guard.evictingGauge = vecs.evicting
 	w.watch = newSellerWatch(rdb, insp, cfg.Queue, names, cfg.UnknownSellerCheckInterval, cfg.Logger, w.ready)
 	unknownSellerGauge(reg, w.watch.count)
 	w.srv = asynq.NewServerFromRedisClient(rdb, asynq.Config{
@@ -341,28 +301,13 @@ func New(cfg Config) (*Worker, error) {
 	return w, nil
 }
 
-// laneConfigs checks the sellers of cfg: API alone is the single seller
-// "default"; Sellers are each named once, with a client and sane limits.
-// They come back sorted by name.
-func laneConfigs(cfg Config) ([]SellerLane, error) {
-	if len(cfg.Sellers) == 0 {
-		if cfg.API == nil {
-			return nil, errors.New("worker: Redis and API (or Sellers) are required")
-		}
-		if cfg.RatePerMinute < 0 || cfg.MaxInflight < 0 {
-			return nil, errors.New("worker: --rate-per-minute and --max-inflight must be 0 (no limit) or positive")
-		}
-		return []SellerLane{{Name: tasks.DefaultSeller, API: cfg.API, RatePerMinute: cfg.RatePerMinute, MaxInflight: cfg.MaxInflight}}, nil
-	}
-	if cfg.API != nil {
-		return nil, errors.New("worker: set API (one seller) or Sellers (several), not both")
-	}
-	out := make([]SellerLane, 0, len(cfg.Sellers))
-	seen := make(map[string]bool, len(cfg.Sellers))
-	for _, s := range cfg.Sellers {
-		if s.Name == "" {
-			s.Name = tasks.DefaultSeller
-		}
+// laneConfigs checks the sellers: each named once, with a client and sane
+// limits. They come back sorted by name.
+func laneConfigs(sellers []SellerLane) ([]SellerLane, error) {
+	out := make([]SellerLane, 0, len(sellers))
+	seen := make(map[string]bool, len(sellers))
+	for _, s := range sellers {
+		s.Name = cmp.Or(s.Name, tasks.DefaultSeller)
 		if err := tasks.ValidateSeller(s.Name); err != nil {
 			return nil, fmt.Errorf("worker: %w", err)
 		}
@@ -372,13 +317,19 @@ func laneConfigs(cfg Config) ([]SellerLane, error) {
 		case s.API == nil:
 			return nil, fmt.Errorf("worker: seller %q has no API client", s.Name)
 		case s.RatePerMinute < 0 || s.MaxInflight < 0:
-			return nil, fmt.Errorf("worker: seller %q: rate_per_minute and max_inflight must be 0 (no limit) or positive", s.Name)
+			return nil, fmt.Errorf("worker: seller %q: rate_per_minute (--rate-per-minute) and max_inflight (--max-inflight) must be 0 (no limit) or positive", s.Name)
 		}
 		seen[s.Name] = true
 		out = append(out, s)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
+}
+
+// single reports whether lanes are one single-seller worker's: the seller
+// "default" alone, whose readiness and log lines name no seller.
+func single(lanes []SellerLane) bool {
+	return len(lanes) == 1 && lanes[0].Name == tasks.DefaultSeller
 }
 
 // newLane builds one seller's lane: every piece of state scoped by the
@@ -494,20 +445,6 @@ func (w *Worker) Seller(name string) *Lane {
 	return nil
 }
 
-// Breaker is the circuit breaker of the main seller ("default", else the
-// first by name).
-func (w *Worker) Breaker() *Breaker { return w.main.breaker }
-
-// Handler is the main seller's task handler, for tests that drive it
-// directly.
-func (w *Worker) Handler() *Handler { return w.main.handler }
-
-// Metrics are the main seller's series.
-func (w *Worker) Metrics() *Metrics { return w.main.metrics }
-
-// DLQ is the main seller's dead-letter store.
-func (w *Worker) DLQ() *DLQ { return w.main.dlq }
-
 // Readiness is the readiness state.
 func (w *Worker) Readiness() *Readiness { return w.ready }
 
@@ -566,9 +503,10 @@ func (w *Worker) Start(ctx context.Context) error {
 		}
 		w.startProber(l)
 	}
-	if len(w.cfg.Sellers) == 0 {
+	if !w.ready.multi {
+		l := w.lanes[0]
 		w.cfg.Logger.Info("worker started", zap.String("queue", w.cfg.Queue), zap.Int("concurrency", w.cfg.Concurrency),
-			zap.Int("rate_per_minute", w.cfg.RatePerMinute), zap.Int("max_inflight", w.cfg.MaxInflight),
+			zap.Int("rate_per_minute", l.rpm), zap.Int("max_inflight", l.flight),
 			zap.String("ops", w.OpsAddr()))
 		return nil
 	}

@@ -13,7 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/wdtcancel/wdtcancel/internal/store"
-	"github.com/wdtcancel/wdtcancel/internal/waittest"
+	"github.com/wdtcancel/wdtcancel/internal/testkit"
 	"github.com/wdtcancel/wdtcancel/tasks"
 	"github.com/wdtcancel/wdtcancel/worker"
 	"github.com/wdtcancel/wdtcancel/worker/wdt"
@@ -21,7 +21,7 @@ import (
 )
 
 func calls(w *worker.Worker, cat wdt.Category) float64 {
-	return testutil.ToFloat64(w.Metrics().Calls.WithLabelValues(string(cat)))
+	return testutil.ToFloat64(w.Seller("default").Metrics().Calls.WithLabelValues(string(cat)))
 }
 
 func TestCancelled(t *testing.T) {
@@ -42,7 +42,7 @@ func TestCancelled(t *testing.T) {
 	if got := calls(w, wdt.Cancelled); got != 2 {
 		t.Fatalf("cancelled calls metric %v", got)
 	}
-	if n, _ := w.DLQ().Count(context.Background()); n != 0 {
+	if n, _ := w.Seller("default").DLQ().Count(context.Background()); n != 0 {
 		t.Fatalf("dead letters %d", n)
 	}
 }
@@ -70,7 +70,7 @@ func TestRejectedIsDeadInOneAttempt(t *testing.T) {
 	if o := h.order("RK80"); o.CancelCalls != 1 || o.Status != 80 {
 		t.Fatalf("sandbox %+v", o)
 	}
-	if got := testutil.ToFloat64(w.Metrics().DeadLettered.WithLabelValues("rejected")); got != 1 {
+	if got := testutil.ToFloat64(w.Seller("default").Metrics().DeadLettered.WithLabelValues("rejected")); got != 1 {
 		t.Fatalf("dead-lettered metric %v", got)
 	}
 }
@@ -103,7 +103,7 @@ func TestRateLimitSnoozesAndCoolsDownEveryWorker(t *testing.T) {
 	if limited.Action != worker.ActSnooze || limited.Calls != 1 || limited.Number != 1 {
 		t.Fatalf("rate-limited attempt %v", limited)
 	}
-	if got := testutil.ToFloat64(w1.Metrics().Cooldowns); got != 1 {
+	if got := testutil.ToFloat64(w1.Seller("default").Metrics().Cooldowns); got != 1 {
 		t.Fatalf("cooldown metric %v", got)
 	}
 	if left, err := cooldown.Cooldown(context.Background()); err != nil || left < 50*time.Minute {
@@ -163,7 +163,7 @@ func TestClockOffsetIsLearned(t *testing.T) {
 	if a := h.settled("CK1"); a.Action != worker.ActDone || a.Number != 1 || a.Calls != 2 {
 		t.Fatalf("attempt %v", a)
 	}
-	if got := testutil.ToFloat64(w.Metrics().ClockResyncs); got != 1 {
+	if got := testutil.ToFloat64(w.Seller("default").Metrics().ClockResyncs); got != 1 {
 		t.Fatalf("resyncs %v", got)
 	}
 	var off float64
@@ -181,7 +181,7 @@ func TestConfigFaultKeepsTaskAndTurnsReadinessRed(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, sandbox.Options{})
 	bad := h.startWorker(func(c *worker.Config) {
-		c.API = h.client(testSecret + ":wrongsalt")
+		c.Sellers = worker.SingleSeller(h.client(testSecret+":wrongsalt"), 0, 0)
 		c.Handler.ConfigFaultDelay = 500 * time.Millisecond
 	})
 	h.enqueue("CF1")
@@ -202,7 +202,7 @@ func TestConfigFaultKeepsTaskAndTurnsReadinessRed(t *testing.T) {
 	if n := h.attempts.Count(func(a attempt) bool { return a.Action == worker.ActDead || a.Action == worker.ActRetry }); n != 0 {
 		t.Fatalf("config fault used a retry or buried the task:\n%s", h.attempts.Dump())
 	}
-	if n, _ := bad.DLQ().Count(context.Background()); n != 0 {
+	if n, _ := bad.Seller("default").DLQ().Count(context.Background()); n != 0 {
 		t.Fatal("config fault dead-lettered")
 	}
 	// One error line per distinct fault, however many attempts.
@@ -370,7 +370,7 @@ func TestDLQRequeueAfterArchiveTrimmed(t *testing.T) {
 	h.sb.SetOrder("DQ1", 20)
 	h.sb.SetOrder("DQ2", 30)
 	for _, no := range []string{"DQ1", "DQ2"} {
-		if err := w.DLQ().Requeue(ctx, no); err != nil {
+		if err := w.Seller("default").DLQ().Requeue(ctx, no); err != nil {
 			t.Fatalf("requeue %s: %v", no, err)
 		}
 	}
@@ -380,11 +380,11 @@ func TestDLQRequeueAfterArchiveTrimmed(t *testing.T) {
 			t.Fatalf("%s: %+v", no, o)
 		}
 	}
-	if n, _ := w.DLQ().Count(ctx); n != 0 {
+	if n, _ := w.Seller("default").DLQ().Count(ctx); n != 0 {
 		t.Fatalf("%d records left", n)
 	}
 	// Requeue of a number that is not dead.
-	if err := w.DLQ().Requeue(ctx, "DQ1"); err == nil {
+	if err := w.Seller("default").DLQ().Requeue(ctx, "DQ1"); err == nil {
 		t.Fatal("requeue of a non-dead number succeeded")
 	}
 }
@@ -454,11 +454,11 @@ func TestShutdownLosesNothing(t *testing.T) {
 		}
 		wasCut[a.PreStockinNo] = true
 	}
-	waittest.Until(t, "WDT to apply the two cut calls", func() bool { return h.sb.Stats().Cancellations == 2 })
+	testkit.Until(t, "WDT to apply the two cut calls", func() bool { return h.sb.Stats().Cancellations == 2 })
 
 	// A generous timeout: shutdown begins with four calls in flight, and
 	// they finish.
-	w2 := h.startWorker(func(c *worker.Config) { four(c); c.ShutdownTimeout = waittest.Failsafe })
+	w2 := h.startWorker(func(c *worker.Config) { four(c); c.ShutdownTimeout = testkit.Failsafe })
 	inFlight := []*heldCall{gate.next(t), gate.next(t), gate.next(t), gate.next(t)}
 	stopped := make(chan struct{})
 	go func() { w2.Shutdown(); close(stopped) }()
@@ -469,7 +469,7 @@ func TestShutdownLosesNothing(t *testing.T) {
 	for _, c := range inFlight {
 		c.release()
 	}
-	waittest.Recv(t, stopped, "the graceful shutdown to return")
+	testkit.Recv(t, stopped, "the graceful shutdown to return")
 	// Shutdown returned after the handlers, so their attempts are in.
 	if n := h.attempts.Count(func(a attempt) bool { return a.Worker == 2 }); n < 4 {
 		t.Fatalf("the second worker finished %d attempts, want the 4 in flight at least:\n%s", n, h.attempts.Dump())
@@ -611,7 +611,7 @@ func TestDeadLetterWriteFailureKeepsTheTask(t *testing.T) {
 	if a.Action != worker.ActSnooze || a.Category != wdt.Redis || a.Calls != 1 || a.Number != 1 || !strings.Contains(fmt.Sprint(a.Err), "WRONGTYPE") {
 		t.Fatalf("attempt with an unwritable dead-letter queue: %v", a)
 	}
-	if got := testutil.ToFloat64(w.Metrics().Outcomes.WithLabelValues(string(worker.ActSnooze), string(wdt.Redis))); got != 1 {
+	if got := testutil.ToFloat64(w.Seller("default").Metrics().Outcomes.WithLabelValues(string(worker.ActSnooze), string(wdt.Redis))); got != 1 {
 		t.Fatalf("snooze outcome metric %v", got)
 	}
 	if n := h.logs.FilterMessage("task snooze").Len(); n != 1 {

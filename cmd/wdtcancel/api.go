@@ -37,6 +37,9 @@ func newAPICmd() *cobra.Command {
 		Short: "HTTP producer: POST /v1/cancellations, GET /v1/cancellations/{no}",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := opts.Validate(); err != nil {
+				return usageErr(err)
+			}
 			if opts.Token == "" {
 				if !unauthenticated {
 					return usageErr(errors.New("no API token: set WDTCANCEL_API_TOKEN (or --token), or pass --allow-unauthenticated to serve without one on loopback"))

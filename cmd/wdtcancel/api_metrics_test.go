@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/wdtcancel/wdtcancel/internal/redistest"
 	"github.com/wdtcancel/wdtcancel/internal/testkit"
 )
 
@@ -14,7 +13,7 @@ import (
 // its own, without the token, counting the API's answers by code.
 func TestAPIMetricsListen(t *testing.T) {
 	t.Parallel()
-	r := redistest.New(t)
+	r := testkit.NewRedis(t)
 	api := startCmd(t, "api", "--redis-url", r.URL(), "--listen", "127.0.0.1:0", "--token", "metrics-test-token", "--metrics-listen", "127.0.0.1:0")
 	metricsAddr := listenAddr(t, api.logged(t, "api metrics listening"), "addr")
 	apiAddr := listenAddr(t, api.logged(t, "api listening"), "addr")

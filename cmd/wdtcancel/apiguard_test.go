@@ -11,8 +11,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/wdtcancel/wdtcancel/enqueue"
-	"github.com/wdtcancel/wdtcancel/internal/redistest"
-	"github.com/wdtcancel/wdtcancel/internal/waittest"
+	"github.com/wdtcancel/wdtcancel/internal/testkit"
 )
 
 // TestAPIGuardLogsEachChangeOnce: the api's periodic check notices a Redis
@@ -20,7 +19,7 @@ import (
 // each change once, and the gauge follows.
 func TestAPIGuardLogsEachChangeOnce(t *testing.T) {
 	t.Parallel()
-	r := redistest.New(t)
+	r := testkit.NewRedis(t)
 	if !r.Real {
 		t.Skip("persistence needs a real redis-server")
 	}
@@ -75,7 +74,7 @@ func TestAPIGuardLogsEachChangeOnce(t *testing.T) {
 // the initial AOF, and the test kit's Stop would wait 10 s for it.
 func waitAOFWritten(t *testing.T, rdb *redis.Client) {
 	t.Helper()
-	waittest.Until(t, "the initial AOF to be written", func() bool {
+	testkit.Until(t, "the initial AOF to be written", func() bool {
 		info, err := rdb.Info(context.Background(), "persistence").Result()
 		return err == nil && strings.Contains(info, "aof_rewrite_in_progress:0") && strings.Contains(info, "aof_rewrite_scheduled:0")
 	})

@@ -23,12 +23,57 @@ import (
 	"github.com/wdtcancel/wdtcancel/worker"
 )
 
+// dlqFlags are the flags every dlq subcommand shares: where the dead
+// letters are.
+type dlqFlags struct {
+	rf     config.Redis
+	queue  string
+	seller string
+}
+
+// connect checks --seller and reaches Redis.
+func (f *dlqFlags) connect(cmd *cobra.Command) (redis.UniversalClient, error) {
+	if err := checkSellerFlag(f.seller); err != nil {
+		return nil, err
+	}
+	conn, err := f.rf.ConnOpt()
+	if err != nil {
+		return nil, usageErr(err)
+	}
+	rdb := conn.MakeRedisClient().(redis.UniversalClient)
+	if err := rdb.Ping(cmd.Context()).Err(); err != nil {
+		rdb.Close()
+		return nil, redisUnreachable(&f.rf, err)
+	}
+	return rdb, nil
+}
+
+// open is the dead-letter store of --seller under --queue, and what closes
+// its connection.
+func (f *dlqFlags) open(cmd *cobra.Command) (*worker.DLQ, func(), error) {
+	rdb, err := f.connect(cmd)
+	if err != nil {
+		return nil, nil, err
+	}
+	// The subcommands that write (requeue, purge) have
+	// --allow-volatile-redis: they refuse a Redis that would lose what
+	// they write in a crash.
+	if fl := cmd.Flags().Lookup("allow-volatile-redis"); fl != nil {
+		if err := checkVolatile(cmd.Context(), rdb, fl.Value.String() == "true", cmd.ErrOrStderr()); err != nil {
+			rdb.Close()
+			return nil, nil, err
+		}
+	}
+	d, err := store.NewSellerDLQ(rdb, f.queue, f.seller) // checked by connect
+	if err != nil {
+		rdb.Close()
+		return nil, nil, usageErr(err)
+	}
+	return d, func() { rdb.Close() }, nil
+}
+
 func newDLQCmd() *cobra.Command {
-	var (
-		rf     config.Redis
-		queue  string
-		seller string
-	)
+	f := &dlqFlags{}
 	cmd := &cobra.Command{
 		Use:   "dlq",
 		Short: "Read and re-drive the dead-letter queue: ls, show, requeue, purge",
@@ -42,180 +87,187 @@ func newDLQCmd() *cobra.Command {
 			return usageErr(fmt.Errorf("unknown dlq subcommand %q: use ls, show, requeue or purge (see wdtcancel dlq --help)", args[0]))
 		},
 	}
-	rf.AddFlags(cmd.PersistentFlags())
-	cmd.PersistentFlags().StringVar(&queue, "queue", tasks.DefaultQueue, "base queue whose dead letters to handle")
-	addSellerFlag(cmd.PersistentFlags(), &seller, "seller whose dead letters to handle: its queue under --queue")
-
-	connect := func(cmd *cobra.Command) (redis.UniversalClient, error) {
-		if err := checkSellerFlag(seller); err != nil {
-			return nil, err
-		}
-		conn, err := rf.ConnOpt()
-		if err != nil {
-			return nil, usageErr(err)
-		}
-		rdb := conn.MakeRedisClient().(redis.UniversalClient)
-		if err := rdb.Ping(cmd.Context()).Err(); err != nil {
-			rdb.Close()
-			return nil, redisUnreachable(&rf, err)
-		}
-		return rdb, nil
-	}
-	open := func(cmd *cobra.Command) (*worker.DLQ, func(), error) {
-		rdb, err := connect(cmd)
-		if err != nil {
-			return nil, nil, err
-		}
-		// The subcommands that write (requeue, purge) have
-		// --allow-volatile-redis: they refuse a Redis that would lose
-		// what they write in a crash.
-		if f := cmd.Flags().Lookup("allow-volatile-redis"); f != nil {
-			if err := checkVolatile(cmd.Context(), rdb, f.Value.String() == "true", cmd.ErrOrStderr()); err != nil {
-				rdb.Close()
-				return nil, nil, err
+	f.rf.AddFlags(cmd.PersistentFlags())
+	cmd.PersistentFlags().StringVar(&f.queue, "queue", tasks.DefaultQueue, "base queue whose dead letters to handle")
+	addSellerFlag(cmd.PersistentFlags(), &f.seller, "seller whose dead letters to handle: its queue under --queue")
+	cmd.AddCommand(newDLQLsCmd(f), newDLQShowCmd(f),
+		bulkCmd("requeue", "Re-drive dead numbers as fresh tasks (retry budget reset)", f.open, func(d *worker.DLQ) func(context.Context, string, string) error {
+			return func(ctx context.Context, no, raw string) error {
+				if raw != "" {
+					return d.RequeueRaw(ctx, no, raw)
+				}
+				return d.Requeue(ctx, no)
 			}
-		}
-		d, err := store.NewSellerDLQ(rdb, queue, seller) // checked by connect
-		if err != nil {
-			rdb.Close()
-			return nil, nil, usageErr(err)
-		}
-		return d, func() { rdb.Close() }, nil
-	}
+		}, func(d *worker.DLQ) func(context.Context, func(string, error)) error { return d.RequeueAll }),
+		bulkCmd("purge", "Forget dead numbers: record, archived task, unknown-outcome memory", f.open, func(d *worker.DLQ) func(context.Context, string, string) error {
+			return func(ctx context.Context, no, _ string) error { return d.Purge(ctx, no) }
+		}, nil))
+	return cmd
+}
 
-	var (
-		lsJSON     bool
-		lsSort     bool
-		allSellers bool
-		limit      int
-	)
+// dlqLs is `dlq ls`: its own flags beside the shared ones.
+type dlqLs struct {
+	*dlqFlags
+	json, sort, allSellers bool
+	limit                  int
+}
+
+func newDLQLsCmd(f *dlqFlags) *cobra.Command {
+	l := &dlqLs{dlqFlags: f}
 	ls := &cobra.Command{
 		Use: "ls", Short: "List dead-lettered numbers (in scan order, as they are read; --sort for oldest first)", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if limit < 0 {
-				return usageErr(fmt.Errorf("--limit must be 0 (no limit) or more"))
-			}
-			rdb, err := connect(cmd)
-			if err != nil {
-				return err
-			}
-			defer rdb.Close()
-			var dlqs []*worker.DLQ
-			if allSellers {
-				if dlqs, err = sellerDLQs(rdb, queue); err != nil {
-					return err
-				}
-			} else {
-				d, err := store.NewSellerDLQ(rdb, queue, seller)
-				if err != nil {
-					return usageErr(err)
-				}
-				dlqs = []*worker.DLQ{d}
-			}
-			var out recordWriter
-			if lsJSON {
-				out = newJSONRecords(cmd.OutOrStdout())
-			} else {
-				out = newTableRecords(cmd.OutOrStdout())
-			}
-			n := 0
-			if lsSort {
-				var recs []worker.Record
-				for _, d := range dlqs {
-					some, err := d.List(cmd.Context())
-					if err != nil {
-						return err
-					}
-					for _, r := range some {
-						recs = append(recs, withSeller(d, r))
-					}
-				}
-				if len(dlqs) > 1 { // each List is sorted already
-					sort.SliceStable(recs, func(i, j int) bool {
-						a, b := recs[i], recs[j]
-						if !a.DeadLetteredAt.Equal(b.DeadLetteredAt) {
-							return a.DeadLetteredAt.Before(b.DeadLetteredAt)
-						}
-						if a.Seller != b.Seller {
-							return a.Seller < b.Seller
-						}
-						return a.PreStockinNo < b.PreStockinNo
-					})
-				}
-				for _, r := range recs {
-					if limit > 0 && n == limit {
-						break
-					}
-					out.add(r)
-					n++
-				}
-			} else {
-				// Seller after seller, each as its scan returns it: the
-				// first line shows at once, memory stays flat.
-				for _, d := range dlqs {
-					if limit > 0 && n == limit {
-						break
-					}
-					err = d.Scan(cmd.Context(), func(no, raw string) error {
-						if limit > 0 && n == limit {
-							return store.ErrStop
-						}
-						out.add(withSeller(d, store.DecodeRaw(no, raw)))
-						n++
-						return nil
-					})
-					if err != nil {
-						break
-					}
-				}
-			}
-			total := int64(n)
-			if err == nil && limit > 0 && n == limit {
-				total = 0
-				for _, d := range dlqs {
-					c, err := d.Count(cmd.Context())
-					if err != nil {
-						return err
-					}
-					total += c
-				}
-			}
-			if ferr := out.finish(n, total); err == nil {
-				err = ferr
-			}
-			return err
-		},
+		RunE: l.run,
 	}
-	ls.Flags().BoolVar(&lsJSON, "json", false, "print a JSON array of records, streamed")
-	ls.Flags().BoolVar(&lsSort, "sort", false, "oldest dead letter first; reads every record before printing")
-	ls.Flags().IntVar(&limit, "limit", 0, "print at most N records (0: all)")
-	ls.Flags().BoolVar(&allSellers, "all-sellers", false, "list the dead letters of every seller queue of --queue in Redis (ignores --seller)")
+	ls.Flags().BoolVar(&l.json, "json", false, "print a JSON array of records, streamed")
+	ls.Flags().BoolVar(&l.sort, "sort", false, "oldest dead letter first; reads every record before printing")
+	ls.Flags().IntVar(&l.limit, "limit", 0, "print at most N records (0: all)")
+	ls.Flags().BoolVar(&l.allSellers, "all-sellers", false, "list the dead letters of every seller queue of --queue in Redis (ignores --seller)")
+	return ls
+}
 
+func (l *dlqLs) run(cmd *cobra.Command, _ []string) error {
+	if l.limit < 0 {
+		return usageErr(fmt.Errorf("--limit must be 0 (no limit) or more"))
+	}
+	rdb, err := l.connect(cmd)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	dlqs, err := l.stores(rdb)
+	if err != nil {
+		return err
+	}
+	var out recordWriter
+	if l.json {
+		out = newJSONRecords(cmd.OutOrStdout())
+	} else {
+		out = newTableRecords(cmd.OutOrStdout())
+	}
+	var n int
+	if l.sort {
+		n, err = l.printSorted(cmd.Context(), dlqs, out)
+		if err != nil {
+			return err
+		}
+	} else {
+		n, err = l.printScanned(cmd.Context(), dlqs, out)
+	}
+	total := int64(n)
+	if err == nil && l.full(n) {
+		if total, err = countAll(cmd.Context(), dlqs); err != nil {
+			return err
+		}
+	}
+	if ferr := out.finish(n, total); err == nil {
+		err = ferr
+	}
+	return err
+}
+
+// stores are the dead-letter stores ls reads: every seller's with
+// --all-sellers, else --seller's.
+func (l *dlqLs) stores(rdb redis.UniversalClient) ([]*worker.DLQ, error) {
+	if l.allSellers {
+		return sellerDLQs(rdb, l.queue)
+	}
+	d, err := store.NewSellerDLQ(rdb, l.queue, l.seller)
+	if err != nil {
+		return nil, usageErr(err)
+	}
+	return []*worker.DLQ{d}, nil
+}
+
+// full reports whether n records reached --limit.
+func (l *dlqLs) full(n int) bool { return l.limit > 0 && n == l.limit }
+
+// printSorted reads every record, oldest first across sellers, and prints
+// up to --limit of them.
+func (l *dlqLs) printSorted(ctx context.Context, dlqs []*worker.DLQ, out recordWriter) (int, error) {
+	var recs []worker.Record
+	for _, d := range dlqs {
+		some, err := d.List(ctx)
+		if err != nil {
+			return 0, err
+		}
+		for _, r := range some {
+			recs = append(recs, withSeller(d, r))
+		}
+	}
+	if len(dlqs) > 1 { // each List is sorted already
+		sort.SliceStable(recs, func(i, j int) bool { return recordBefore(recs[i], recs[j]) })
+	}
+	n := 0
+	for _, r := range recs {
+		if l.full(n) {
+			break
+		}
+		out.add(r)
+		n++
+	}
+	return n, nil
+}
+
+// recordBefore orders records oldest first, then by seller and number.
+func recordBefore(a, b worker.Record) bool {
+	if !a.DeadLetteredAt.Equal(b.DeadLetteredAt) {
+		return a.DeadLetteredAt.Before(b.DeadLetteredAt)
+	}
+	if a.Seller != b.Seller {
+		return a.Seller < b.Seller
+	}
+	return a.PreStockinNo < b.PreStockinNo
+}
+
+// printScanned prints seller after seller, each as its scan returns it:
+// the first line shows at once, memory stays flat.
+func (l *dlqLs) printScanned(ctx context.Context, dlqs []*worker.DLQ, out recordWriter) (int, error) {
+	n := 0
+	for _, d := range dlqs {
+		if l.full(n) {
+			break
+		}
+		err := d.Scan(ctx, func(no, raw string) error {
+			if l.full(n) {
+				return store.ErrStop
+			}
+			out.add(withSeller(d, store.DecodeRaw(no, raw)))
+			n++
+			return nil
+		})
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// countAll is the number of records in every store.
+func countAll(ctx context.Context, dlqs []*worker.DLQ) (int64, error) {
+	var total int64
+	for _, d := range dlqs {
+		c, err := d.Count(ctx)
+		if err != nil {
+			return 0, err
+		}
+		total += c
+	}
+	return total, nil
+}
+
+func newDLQShowCmd(f *dlqFlags) *cobra.Command {
 	var showJSON bool
 	show := &cobra.Command{
 		Use: "show NO", Short: "Show one dead-letter record", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			d, done, err := open(cmd)
+			d, done, err := f.open(cmd)
 			if err != nil {
 				return err
 			}
 			defer done()
 			rec, err := d.Get(cmd.Context(), args[0])
 			if err != nil {
-				// A script reading --json gets JSON on every path.
-				if showJSON {
-					writeJSONError(cmd.OutOrStdout(), args[0], err)
-				}
-				switch {
-				case errors.Is(err, worker.ErrNotDead):
-					fmt.Fprintf(cmd.ErrOrStderr(), "%s is not in the dead-letter queue of seller %s\n", args[0], d.Seller())
-					return silentExit(exitPartial)
-				case errors.Is(err, store.ErrCorrupt):
-					raw, _ := d.Raw(cmd.Context(), args[0])
-					fmt.Fprintf(cmd.ErrOrStderr(), "wdtcancel: %v\nstored value: %s\n", err, raw)
-					return silentExit(exitPartial)
-				}
-				return err
+				return showFailed(cmd, d, args[0], showJSON, err)
 			}
 			rec = withSeller(d, rec)
 			if showJSON {
@@ -227,20 +279,26 @@ func newDLQCmd() *cobra.Command {
 		},
 	}
 	show.Flags().BoolVar(&showJSON, "json", false, "print JSON")
+	return show
+}
 
-	cmd.AddCommand(ls, show,
-		bulkCmd("requeue", "Re-drive dead numbers as fresh tasks (retry budget reset)", open, func(d *worker.DLQ) func(context.Context, string, string) error {
-			return func(ctx context.Context, no, raw string) error {
-				if raw != "" {
-					return d.RequeueRaw(ctx, no, raw)
-				}
-				return d.Requeue(ctx, no)
-			}
-		}, func(d *worker.DLQ) func(context.Context, func(string, error)) error { return d.RequeueAll }),
-		bulkCmd("purge", "Forget dead numbers: record, archived task, unknown-outcome memory", open, func(d *worker.DLQ) func(context.Context, string, string) error {
-			return func(ctx context.Context, no, _ string) error { return d.Purge(ctx, no) }
-		}, nil))
-	return cmd
+// showFailed reports a record `dlq show` could not read: exit 1 for a
+// number that is not dead or whose record is corrupt, err otherwise.
+func showFailed(cmd *cobra.Command, d *worker.DLQ, no string, asJSON bool, err error) error {
+	// A script reading --json gets JSON on every path.
+	if asJSON {
+		writeJSONError(cmd.OutOrStdout(), no, err)
+	}
+	switch {
+	case errors.Is(err, worker.ErrNotDead):
+		fmt.Fprintf(cmd.ErrOrStderr(), "%s is not in the dead-letter queue of seller %s\n", no, d.Seller())
+		return silentExit(exitPartial)
+	case errors.Is(err, store.ErrCorrupt):
+		raw, _ := d.Raw(cmd.Context(), no)
+		fmt.Fprintf(cmd.ErrOrStderr(), "wdtcancel: %v\nstored value: %s\n", err, raw)
+		return silentExit(exitPartial)
+	}
+	return err
 }
 
 // bulkCmd builds requeue and purge: NO... or --all, one line per number,

@@ -8,14 +8,14 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/wdtcancel/wdtcancel/internal/redistest"
 	"github.com/wdtcancel/wdtcancel/internal/store"
+	"github.com/wdtcancel/wdtcancel/internal/testkit"
 	"github.com/wdtcancel/wdtcancel/tasks"
 	"github.com/wdtcancel/wdtcancel/worker/wdt"
 )
 
 // putDead writes dead-letter records straight into r.
-func putDead(t *testing.T, r *redistest.Redis, nos ...string) *store.DLQ {
+func putDead(t *testing.T, r *testkit.Redis, nos ...string) *store.DLQ {
 	t.Helper()
 	rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
 	t.Cleanup(func() { rdb.Close() })
@@ -29,7 +29,7 @@ func putDead(t *testing.T, r *redistest.Redis, nos ...string) *store.DLQ {
 }
 
 // putRaw writes a stored value that is not a record.
-func putRaw(t *testing.T, r *redistest.Redis, no, raw string) {
+func putRaw(t *testing.T, r *testkit.Redis, no, raw string) {
 	t.Helper()
 	rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
 	defer rdb.Close()
@@ -50,7 +50,7 @@ func TestDLQUnknownSubcommandIsAUsageError(t *testing.T) {
 
 func TestDLQPurgeAllNeedsYes(t *testing.T) {
 	t.Parallel()
-	r := redistest.New(t)
+	r := testkit.NewRedis(t)
 	d := putDead(t, r, "RK1", "RK2")
 	ctx := context.Background()
 	_, errOut, code := runCmd(t, ctx, "", "dlq", "purge", "--all", "--redis-url", r.URL())
@@ -68,7 +68,7 @@ func TestDLQPurgeAllNeedsYes(t *testing.T) {
 
 func TestDLQFailureLineNamesTheNumberOnce(t *testing.T) {
 	t.Parallel()
-	r := redistest.New(t)
+	r := testkit.NewRedis(t)
 	for _, verb := range []string{"requeue", "purge"} {
 		_, errOut, code := runCmd(t, context.Background(), "", "dlq", verb, "--redis-url", r.URL(), "RK0003")
 		if code != exitPartial || strings.Count(errOut, "RK0003") != 1 {
@@ -81,7 +81,7 @@ func TestDLQFailureLineNamesTheNumberOnce(t *testing.T) {
 // missing or corrupt record, never an empty stdout with exit 0.
 func TestJSONErrorsOfMissingAndCorruptRecords(t *testing.T) {
 	t.Parallel()
-	r := redistest.New(t)
+	r := testkit.NewRedis(t)
 	putRaw(t, r, "BAD1", "{not json")
 	putRaw(t, r, "BAD2", `"a string"`)
 	tests := []struct {

@@ -7,12 +7,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/wdtcancel/wdtcancel/internal/redistest"
+	"github.com/wdtcancel/wdtcancel/internal/testkit"
 )
 
 func TestDLQLsLimitAndSort(t *testing.T) {
 	t.Parallel()
-	r := redistest.New(t)
+	r := testkit.NewRedis(t)
 	var nos []string
 	for i := range 30 {
 		nos = append(nos, fmt.Sprintf("LS%02d", i))
@@ -50,7 +50,7 @@ func TestDLQLsLimitAndSort(t *testing.T) {
 // the header, page after page (a tabwriter flushed per page did not).
 func TestDLQLsColumnsAlign(t *testing.T) {
 	t.Parallel()
-	r := redistest.New(t)
+	r := testkit.NewRedis(t)
 	var nos []string
 	for i := range 250 {
 		nos = append(nos, fmt.Sprintf("AL%0*d", 2+i%7, i))

@@ -5,17 +5,17 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/wdtcancel/wdtcancel/internal/redistest"
+	"github.com/wdtcancel/wdtcancel/internal/testkit"
 	"github.com/wdtcancel/wdtcancel/worker/wdt/sandbox"
 )
 
 // snapshotOnlyRedis is redis-server as Debian ships it: no AOF, RDB
 // snapshots only.
-func snapshotOnlyRedis(t *testing.T) *redistest.Redis {
+func snapshotOnlyRedis(t *testing.T) *testkit.Redis {
 	t.Helper()
-	r := redistest.NewWith(t, redistest.Options{NoAOF: true, Save: "3600 1 300 100 60 10000"})
+	r := testkit.NewRedisWith(t, testkit.RedisOptions{NoAOF: true, Save: "3600 1 300 100 60 10000"})
 	if !r.Real {
-		t.Skip("persistence needs a real redis-server; redistest fell back to miniredis (set " + redistest.RequireRealEnv + "=1 to make this a failure)")
+		t.Skip("persistence needs a real redis-server; testkit.NewRedis fell back to miniredis (set " + testkit.RequireRealEnv + "=1 to make this a failure)")
 	}
 	return r
 }

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/wdtcancel/wdtcancel/internal/reconcile"
-	"github.com/wdtcancel/wdtcancel/internal/redistest"
 	"github.com/wdtcancel/wdtcancel/internal/testkit"
+	"github.com/wdtcancel/wdtcancel/internal/testkit/runview"
 	"github.com/wdtcancel/wdtcancel/worker/wdt/sandbox"
 )
 
@@ -30,7 +30,7 @@ func TestEndToEndSeparateProcesses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := redistest.New(t)
+	r := testkit.NewRedis(t)
 
 	// 30 editing, 5 awaiting review, 5 completed, 3 already cancelled, and
 	// 2 numbers the sandbox does not hold.
@@ -50,13 +50,13 @@ func TestEndToEndSeparateProcesses(t *testing.T) {
 			initial[no] = sandbox.StateCancelled
 		}
 	}
-	ordersFile := testkit.WriteOrders(t, t.TempDir(), nos, initial)
+	ordersFile := runview.WriteOrders(t, t.TempDir(), nos, initial)
 
 	sbAddr, opsAddr := testkit.FreeAddr(t), testkit.FreeAddr(t)
 	env := []string{"REDIS_URL=" + r.URL(), "WDT_URL=http://" + sbAddr + "/openapi", "WDT_SID=e2e", "WDT_APPKEY=e2ekey", "WDT_APPSECRET=" + secretPart + ":" + saltPart,
 		// The sandbox reads only its own variables, never the worker's WDT_*.
 		"WDTCANCEL_SANDBOX_SID=e2e", "WDTCANCEL_SANDBOX_APPKEY=e2ekey", "WDTCANCEL_SANDBOX_APPSECRET=" + secretPart + ":" + saltPart}
-	env = append(env, redistest.ProcessEnv(r)...)
+	env = append(env, testkit.ProcessEnv(r)...)
 	sb := testkit.Start(t, "sandbox", bin, env, "sandbox", "--listen", sbAddr, "--orders", ordersFile, "--unknown", "missing",
 		"--fail-rate", "0.1", "--lost-response-rate", "0.05", "--clock-offset", "150s", "--seed", "11")
 	testkit.WaitListening(t, sbAddr)
@@ -69,7 +69,7 @@ func TestEndToEndSeparateProcesses(t *testing.T) {
 		t.Fatalf("enqueue exit %d: %s", enq.Code, enq.Output())
 	}
 
-	testkit.WaitSettled(t, r.URL(), len(nos), 60*time.Second)
+	runview.WaitSettled(t, r.URL(), len(nos), 60*time.Second)
 
 	ls := testkit.Run(t, bin, env, "", "dlq", "ls", "--json")
 	if ls.Code != 0 {
@@ -87,10 +87,10 @@ func TestEndToEndSeparateProcesses(t *testing.T) {
 			t.Errorf("dead letter %s: source %q, want e2e", s.No, s.Source)
 		}
 	}
-	orders, _ := testkit.SandboxOrders(t, sbAddr)
+	orders, _ := runview.SandboxOrders(t, sbAddr)
 	v := reconcile.Check(reconcile.Input{
 		Nos: nos, Initial: initial, Unknown: sandbox.UnknownMissing,
-		Orders: orders, Numbers: testkit.View(t, r.URL(), testkit.ParseDLQ(t, ls.Stdout), nos),
+		Orders: orders, Numbers: runview.View(t, r.URL(), runview.ParseDLQ(t, ls.Stdout), nos),
 	})
 	for _, p := range v.Problems {
 		t.Error(p)

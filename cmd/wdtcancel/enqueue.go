@@ -20,20 +20,23 @@ import (
 	"github.com/wdtcancel/wdtcancel/tasks"
 )
 
+// enqueueCmd is `wdtcancel enqueue`: its flags, and the steps of a run.
+type enqueueCmd struct {
+	redis       config.Redis
+	file        string
+	source      string
+	queue       string
+	seller      string
+	asJSON      bool
+	quiet       bool
+	parallelism int
+	allowEvict  bool
+	allowVolat  bool
+	wait        config.RedisWait
+}
+
 func newEnqueueCmd() *cobra.Command {
-	var (
-		redis       config.Redis
-		file        string
-		source      string
-		queue       string
-		seller      string
-		asJSON      bool
-		quiet       bool
-		parallelism int
-		allowEvict  bool
-		allowVolat  bool
-		wait        config.RedisWait
-	)
+	e := &enqueueCmd{}
 	cmd := &cobra.Command{
 		Use:   "enqueue [NO ... | -]",
 		Short: "Enqueue cancellations of return pre-stockin orders",
@@ -46,136 +49,150 @@ Exit status: 0 when every number is enqueued or already known, 1 when any is
 invalid or failed, 2 for usage or configuration errors (Redis unreachable, or
 its maxmemory-policy evicts and --allow-eviction is not given, or it does not
 keep writes across a crash and --allow-volatile-redis is not given).`,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkSellerFlag(seller); err != nil {
-				return err
-			}
-			// "-" reads stdin, as an argument as well as with --file;
-			// stdin is read once however often it is named.
-			var nos, paths []string
-			for _, a := range args {
-				if a == "-" {
-					paths = append(paths, "-")
-				} else {
-					nos = append(nos, a)
-				}
-			}
-			if file != "" {
-				paths = append(paths, file)
-			}
-			var inputs []*numbersFile
-			stdinRead := false
-			for _, path := range paths {
-				if path == "-" {
-					if stdinRead {
-						continue
-					}
-					stdinRead = true
-				}
-				in, closeIn, err := openInput(cmd, path)
-				if err != nil {
-					for _, f := range inputs {
-						f.close()
-					}
-					return usageErr(err)
-				}
-				name := path
-				if path == "-" {
-					name = "stdin"
-				}
-				inputs = append(inputs, &numbersFile{name: name, r: in, close: closeIn})
-			}
-			defer func() {
-				for _, f := range inputs {
-					f.close()
-				}
-			}()
-			if len(nos) == 0 && len(inputs) == 0 {
-				return usageErr(fmt.Errorf("no numbers: give them as arguments or with --file PATH (- for stdin)"))
-			}
-			replicas, err := wait.Count()
-			if err != nil {
-				return usageErr(err)
-			}
-			opts := []enqueue.ClientOption{enqueue.WithWaitReplicas(replicas, wait.Timeout), enqueue.WithQueue(queue), enqueue.WithSeller(seller), enqueue.WithSource(source)}
-			if allowVolat {
-				opts = append(opts, enqueue.WithAllowVolatileRedis())
-			}
-			c, err := openProducer(cmd.Context(), &redis, opts...)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			if _, err := (redisChecks{allowEvict: allowEvict, allowVolatile: allowVolat,
-				warnEvict: func(policy string) {
-					fmt.Fprintf(cmd.ErrOrStderr(), "wdtcancel: warning: redis has maxmemory-policy %s and may silently drop queued tasks; going on because of --allow-eviction\n", policy)
-				},
-				warnVolatile: func(problem error) {
-					fmt.Fprintf(cmd.ErrOrStderr(), "wdtcancel: warning: %v; going on because of --allow-volatile-redis\n", problem)
-				},
-			}).check(cmd.Context(), c); err != nil {
-				return err
-			}
-
-			total := -1 // unknown while the input streams
-			if len(inputs) == 0 {
-				total = len(nos)
-			}
-			bar := newProgress(cmd.ErrOrStderr(), total)
-			out := bufio.NewWriterSize(cmd.OutOrStdout(), 64<<10)
-			var w resultWriter
-			if asJSON {
-				w = newJSONResults(out, quiet, seller)
-			} else {
-				w = newHumanResults(out, quiet, seller)
-			}
-			var last enqueue.Input // the last number read
-			seq := func(yield func(enqueue.Input) bool) {
-				for in := range inputSeq(nos, inputs) {
-					last = in
-					if !yield(in) {
-						return
-					}
-				}
-			}
-			runErr := c.Stream(cmd.Context(), seq, enqueue.ManyOptions{Parallelism: parallelism, Progress: bar.add, StopReading: true}, w.add)
-			bar.finish()
-			sum := w.finish()
-			if err := out.Flush(); err != nil {
-				return err
-			}
-			for _, f := range inputs {
-				if f.err != nil {
-					fmt.Fprintf(cmd.ErrOrStderr(), "wdtcancel: %v; the numbers after it were not read\n", f.err)
-					return silentExit(exitPartial)
-				}
-			}
-			if runErr != nil {
-				where := "the last number read"
-				if w := last.Where(); w != "" {
-					where = w
-				}
-				fmt.Fprintf(cmd.ErrOrStderr(), "wdtcancel: stopped: %v; numbers read but not sent are reported failed, and nothing after %s was read: enqueueing the input again is safe\n", runErr, where)
-			}
-			if sum.Invalid > 0 || sum.Failed > 0 || sum.Unknown > 0 {
-				return silentExit(exitPartial)
-			}
-			return nil
-		},
+		RunE: e.run,
 	}
 	f := cmd.Flags()
-	redis.AddFlags(f)
-	f.StringVar(&file, "file", "", "read numbers from PATH, one a line (- = stdin)")
-	f.StringVar(&source, "source", "", "label stored with each task, e.g. the ERP job's name")
-	f.StringVar(&queue, "queue", tasks.DefaultQueue, "queue to enqueue into")
-	addSellerFlag(f, &seller, "seller the numbers belong to: its own queue under --queue")
-	f.BoolVar(&asJSON, "json", false, "print the result as one JSON object")
-	f.BoolVarP(&quiet, "quiet", "q", false, "list no duplicate numbers, only the counts and what is invalid, failed or unknown")
-	f.IntVar(&parallelism, "parallelism", enqueue.DefaultParallelism, "enqueues in flight at once")
-	config.AddAllowEvictionFlag(f, &allowEvict)
-	config.AddAllowVolatileFlag(f, &allowVolat)
-	wait.AddFlags(f, "each enqueue")
+	e.redis.AddFlags(f)
+	f.StringVar(&e.file, "file", "", "read numbers from PATH, one a line (- = stdin)")
+	f.StringVar(&e.source, "source", "", "label stored with each task, e.g. the ERP job's name")
+	f.StringVar(&e.queue, "queue", tasks.DefaultQueue, "queue to enqueue into")
+	addSellerFlag(f, &e.seller, "seller the numbers belong to: its own queue under --queue")
+	f.BoolVar(&e.asJSON, "json", false, "print the result as one JSON object")
+	f.BoolVarP(&e.quiet, "quiet", "q", false, "list no duplicate numbers, only the counts and what is invalid, failed or unknown")
+	f.IntVar(&e.parallelism, "parallelism", enqueue.DefaultParallelism, "enqueues in flight at once")
+	config.AddAllowEvictionFlag(f, &e.allowEvict)
+	config.AddAllowVolatileFlag(f, &e.allowVolat)
+	e.wait.AddFlags(f, "each enqueue")
 	return cmd
+}
+
+func (e *enqueueCmd) run(cmd *cobra.Command, args []string) error {
+	if err := checkSellerFlag(e.seller); err != nil {
+		return err
+	}
+	nos, inputs, err := e.inputs(cmd, args)
+	defer func() {
+		for _, f := range inputs {
+			f.close()
+		}
+	}()
+	if err != nil {
+		return err
+	}
+	replicas, err := e.wait.Count()
+	if err != nil {
+		return usageErr(err)
+	}
+	opts := []enqueue.ClientOption{enqueue.WithWaitReplicas(replicas, e.wait.Timeout), enqueue.WithQueue(e.queue), enqueue.WithSeller(e.seller), enqueue.WithSource(e.source)}
+	if e.allowVolat {
+		opts = append(opts, enqueue.WithAllowVolatileRedis())
+	}
+	c, err := openProducer(cmd.Context(), &e.redis, opts...)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if _, err := (redisChecks{allowEvict: e.allowEvict, allowVolatile: e.allowVolat,
+		warnEvict: func(policy string) {
+			fmt.Fprintf(cmd.ErrOrStderr(), "wdtcancel: warning: redis has maxmemory-policy %s and may silently drop queued tasks; going on because of --allow-eviction\n", policy)
+		},
+		warnVolatile: func(problem error) {
+			fmt.Fprintf(cmd.ErrOrStderr(), "wdtcancel: warning: %v; going on because of --allow-volatile-redis\n", problem)
+		},
+	}).check(cmd.Context(), c); err != nil {
+		return err
+	}
+	return e.stream(cmd, c, nos, inputs)
+}
+
+// inputs splits the arguments into numbers and inputs to read: "-" reads
+// stdin, as an argument as well as with --file; stdin is read once however
+// often it is named. The caller closes the inputs, also on an error.
+func (e *enqueueCmd) inputs(cmd *cobra.Command, args []string) ([]string, []*numbersFile, error) {
+	var nos, paths []string
+	for _, a := range args {
+		if a == "-" {
+			paths = append(paths, "-")
+		} else {
+			nos = append(nos, a)
+		}
+	}
+	if e.file != "" {
+		paths = append(paths, e.file)
+	}
+	var inputs []*numbersFile
+	stdinRead := false
+	for _, path := range paths {
+		if path == "-" {
+			if stdinRead {
+				continue
+			}
+			stdinRead = true
+		}
+		in, closeIn, err := openInput(cmd, path)
+		if err != nil {
+			return nil, inputs, usageErr(err)
+		}
+		name := path
+		if path == "-" {
+			name = "stdin"
+		}
+		inputs = append(inputs, &numbersFile{name: name, r: in, close: closeIn})
+	}
+	if len(nos) == 0 && len(inputs) == 0 {
+		return nil, inputs, usageErr(fmt.Errorf("no numbers: give them as arguments or with --file PATH (- for stdin)"))
+	}
+	return nos, inputs, nil
+}
+
+// stream enqueues every number, printing each result as it comes, and says
+// how the run ended: exit 1 when an input broke off or a number did not go
+// through.
+func (e *enqueueCmd) stream(cmd *cobra.Command, c *enqueue.Client, nos []string, inputs []*numbersFile) error {
+	total := -1 // unknown while the input streams
+	if len(inputs) == 0 {
+		total = len(nos)
+	}
+	bar := newProgress(cmd.ErrOrStderr(), total)
+	out := bufio.NewWriterSize(cmd.OutOrStdout(), 64<<10)
+	var w resultWriter
+	if e.asJSON {
+		w = newJSONResults(out, e.quiet, e.seller)
+	} else {
+		w = newHumanResults(out, e.quiet, e.seller)
+	}
+	var last enqueue.Input // the last number read
+	seq := func(yield func(enqueue.Input) bool) {
+		for in := range inputSeq(nos, inputs) {
+			last = in
+			if !yield(in) {
+				return
+			}
+		}
+	}
+	runErr := c.Stream(cmd.Context(), seq, enqueue.ManyOptions{Parallelism: e.parallelism, Progress: bar.add, StopReading: true}, w.add)
+	bar.finish()
+	sum := w.finish()
+	if err := out.Flush(); err != nil {
+		return err
+	}
+	for _, f := range inputs {
+		if f.err != nil {
+			fmt.Fprintf(cmd.ErrOrStderr(), "wdtcancel: %v; the numbers after it were not read\n", f.err)
+			return silentExit(exitPartial)
+		}
+	}
+	if runErr != nil {
+		where := "the last number read"
+		if w := last.Where(); w != "" {
+			where = w
+		}
+		fmt.Fprintf(cmd.ErrOrStderr(), "wdtcancel: stopped: %v; numbers read but not sent are reported failed, and nothing after %s was read: enqueueing the input again is safe\n", runErr, where)
+	}
+	if sum.Invalid > 0 || sum.Failed > 0 || sum.Unknown > 0 {
+		return silentExit(exitPartial)
+	}
+	return nil
 }
 
 func openInput(cmd *cobra.Command, path string) (io.Reader, func(), error) {

@@ -9,14 +9,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/wdtcancel/wdtcancel/internal/redistest"
+	"github.com/wdtcancel/wdtcancel/internal/testkit"
 )
 
 // An Excel "UTF-8" export starts with a byte-order mark: the first number
 // must not be refused for it, and a bad line is reported with its line.
 func TestEnqueueFileWithBOMAndLineNumbers(t *testing.T) {
 	t.Parallel()
-	r := redistest.New(t)
+	r := testkit.NewRedis(t)
 	file := filepath.Join(t.TempDir(), "export.csv")
 	os.WriteFile(file, []byte("\ufeffRK1\r\n# note\r\nRK2\r\nRK 3\r\n"), 0o644)
 	out, errOut, code := runCmd(t, context.Background(), "", "enqueue", "--redis-url", r.URL(), "--json", "--file", file)
@@ -38,7 +38,7 @@ func TestEnqueueFileWithBOMAndLineNumbers(t *testing.T) {
 // A re-run of a large file must not print one line per duplicate.
 func TestEnqueueRerunIsNotAWallOfDuplicates(t *testing.T) {
 	t.Parallel()
-	r := redistest.New(t)
+	r := testkit.NewRedis(t)
 	var b strings.Builder
 	for i := range 500 {
 		fmt.Fprintf(&b, "RR%04d\n", i)

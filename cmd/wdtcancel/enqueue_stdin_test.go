@@ -5,13 +5,13 @@ import (
 	"encoding/json"
 	"testing"
 
-	"github.com/wdtcancel/wdtcancel/internal/redistest"
+	"github.com/wdtcancel/wdtcancel/internal/testkit"
 )
 
 // "-" as an argument is stdin, as the help says, not an order named "-".
 func TestEnqueueDashArgumentReadsStdin(t *testing.T) {
 	t.Parallel()
-	r := redistest.New(t)
+	r := testkit.NewRedis(t)
 	ctx := context.Background()
 	out, errOut, code := runCmd(t, ctx, "RK1\nRK2\n", "enqueue", "--redis-url", r.URL(), "--json", "-", "RK3")
 	if code != exitOK {

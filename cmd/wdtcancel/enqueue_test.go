@@ -9,13 +9,12 @@ import (
 	"testing"
 
 	"github.com/redis/go-redis/v9"
-
-	"github.com/wdtcancel/wdtcancel/internal/redistest"
+	"github.com/wdtcancel/wdtcancel/internal/testkit"
 )
 
 func TestEnqueueCommand(t *testing.T) {
 	t.Parallel()
-	r := redistest.New(t)
+	r := testkit.NewRedis(t)
 	ctx := context.Background()
 	dir := t.TempDir()
 	file := filepath.Join(dir, "nos.txt")
@@ -100,7 +99,7 @@ func TestEnqueueUsageErrors(t *testing.T) {
 
 func TestStatusCommand(t *testing.T) {
 	t.Parallel()
-	r := redistest.New(t)
+	r := testkit.NewRedis(t)
 	ctx := context.Background()
 	runCmd(t, ctx, "", "enqueue", "--redis-url", r.URL(), "RK1")
 	out, _, code := runCmd(t, ctx, "", "status", "--redis-url", r.URL(), "--json", "RK1")
@@ -115,7 +114,7 @@ func TestStatusCommand(t *testing.T) {
 }
 
 func TestEnvFallbackAndFlagPrecedence(t *testing.T) {
-	r := redistest.New(t)
+	r := testkit.NewRedis(t)
 	t.Setenv("REDIS_URL", "redis://127.0.0.1:1/0")
 	_, errOut, code := runCmd(t, context.Background(), "", "enqueue", "RK1")
 	if code != exitUsage || !strings.Contains(errOut, "127.0.0.1:1") {
@@ -136,7 +135,7 @@ func itoa(n int) string {
 // for every command that opens Redis.
 func TestRedisLoginRefused(t *testing.T) {
 	t.Parallel()
-	r := redistest.New(t)
+	r := testkit.NewRedis(t)
 	if !r.Real {
 		t.Skip("ACL users need a real redis-server")
 	}

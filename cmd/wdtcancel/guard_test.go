@@ -15,16 +15,15 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/wdtcancel/wdtcancel/internal/config"
-	"github.com/wdtcancel/wdtcancel/internal/redistest"
-	"github.com/wdtcancel/wdtcancel/internal/waittest"
+	"github.com/wdtcancel/wdtcancel/internal/testkit"
 	"github.com/wdtcancel/wdtcancel/worker/wdt/sandbox"
 )
 
-func evictingRedis(t *testing.T, policy string) *redistest.Redis {
+func evictingRedis(t *testing.T, policy string) *testkit.Redis {
 	t.Helper()
-	r := redistest.NewWith(t, redistest.Options{MaxmemoryPolicy: policy})
+	r := testkit.NewRedisWith(t, testkit.RedisOptions{MaxmemoryPolicy: policy})
 	if !r.Real {
-		t.Skip("maxmemory-policy needs a real redis-server; redistest fell back to miniredis (set " + redistest.RequireRealEnv + "=1 to make this a failure)")
+		t.Skip("maxmemory-policy needs a real redis-server; testkit.NewRedis fell back to miniredis (set " + testkit.RequireRealEnv + "=1 to make this a failure)")
 	}
 	return r
 }
@@ -114,7 +113,7 @@ func TestWorkerEvictingRedis(t *testing.T) {
 // client that connects and sends nothing. It changes httpOptions, a package
 // variable, so it does not run in parallel with other tests.
 func TestServerTimeoutClosesSilentConnection(t *testing.T) {
-	r := redistest.New(t)
+	r := testkit.NewRedis(t)
 	saved := httpOptions
 	httpOptions.ReadHeaderTimeout = 100 * time.Millisecond
 	t.Cleanup(func() { httpOptions = saved })
@@ -134,7 +133,7 @@ func TestServerTimeoutClosesSilentConnection(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer conn.Close()
-			conn.SetReadDeadline(time.Now().Add(waittest.Failsafe)) // failsafe only
+			conn.SetReadDeadline(time.Now().Add(testkit.Failsafe)) // failsafe only
 			if _, err := io.Copy(io.Discard, conn); errors.Is(err, os.ErrDeadlineExceeded) {
 				t.Fatalf("%s kept a silent connection open", name)
 			}

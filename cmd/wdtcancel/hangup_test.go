@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/wdtcancel/wdtcancel/internal/testkit"
-	"github.com/wdtcancel/wdtcancel/internal/waittest"
 )
 
 // TestHangup: SIGHUP never kills a serving command (Go's default would, and
@@ -21,7 +20,7 @@ func TestHangup(t *testing.T) {
 		if err := syscall.Kill(syscall.Getpid(), syscall.SIGHUP); err != nil {
 			t.Fatal(err)
 		}
-		if !waittest.Poll(func() bool { return strings.Contains(stderr.String(), "SIGHUP ignored") }) {
+		if !testkit.Poll(func() bool { return strings.Contains(stderr.String(), "SIGHUP ignored") }) {
 			t.Fatalf("%s: nothing said about SIGHUP: %q", cmd, stderr.String())
 		}
 		if ctx.Err() != nil {
@@ -37,5 +36,5 @@ func TestHangup(t *testing.T) {
 	if err := syscall.Kill(syscall.Getpid(), syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	waittest.Recv(t, ctx.Done(), "enqueue to stop on SIGHUP")
+	testkit.Recv(t, ctx.Done(), "enqueue to stop on SIGHUP")
 }

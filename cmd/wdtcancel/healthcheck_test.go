@@ -9,7 +9,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/wdtcancel/wdtcancel/internal/redistest"
+	"github.com/wdtcancel/wdtcancel/internal/testkit"
 	"github.com/wdtcancel/wdtcancel/worker/wdt/sandbox"
 )
 
@@ -97,7 +97,7 @@ func TestHealthcheckExitCodes(t *testing.T) {
 // TestHealthcheckAgainstWorker asks a real worker, found through
 // WDTCANCEL_LISTEN as a container's HEALTHCHECK would.
 func TestHealthcheckAgainstWorker(t *testing.T) {
-	r := redistest.New(t)
+	r := testkit.NewRedis(t)
 	sb, err := sandbox.NewServer(sandbox.Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -13,8 +13,6 @@ import (
 	"testing"
 
 	"github.com/wdtcancel/wdtcancel/internal/testkit"
-
-	"github.com/wdtcancel/wdtcancel/internal/waittest"
 )
 
 // runCmd runs the CLI in-process with args, returning stdout, stderr and the
@@ -51,10 +49,10 @@ type cmdOutput struct {
 	mu      sync.Mutex
 	all     bytes.Buffer
 	partial []byte
-	lines   *waittest.Log[logLine]
+	lines   *testkit.Log[logLine]
 }
 
-func newCmdOutput() *cmdOutput { return &cmdOutput{lines: waittest.NewLog[logLine]()} }
+func newCmdOutput() *cmdOutput { return &cmdOutput{lines: testkit.NewLog[logLine]()} }
 
 func (o *cmdOutput) Write(p []byte) (int, error) {
 	o.mu.Lock()
@@ -141,7 +139,7 @@ func (r *cmdRun) loggedFor(t *testing.T, msg, no string) logLine {
 func (r *cmdRun) stop(t *testing.T) int {
 	t.Helper()
 	r.cancel()
-	waittest.Recv(t, r.exited, fmt.Sprintf("%v to exit", r.args))
+	testkit.Recv(t, r.exited, fmt.Sprintf("%v to exit", r.args))
 	return r.code
 }
 

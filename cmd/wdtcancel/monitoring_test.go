@@ -15,7 +15,6 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/wdtcancel/wdtcancel/internal/redistest"
 	"github.com/wdtcancel/wdtcancel/internal/testkit"
 	"github.com/wdtcancel/wdtcancel/worker/wdt/sandbox"
 )
@@ -363,7 +362,7 @@ func exportedNames(t *testing.T, url string) map[string]bool {
 // the recording rules the rules file defines.
 func TestMonitoringNamesExported(t *testing.T) {
 	t.Parallel()
-	r := redistest.New(t)
+	r := testkit.NewRedis(t)
 	sb, err := sandbox.NewServer(sandbox.Options{Orders: map[string]int{"MON1": sandbox.StateEditing}})
 	if err != nil {
 		t.Fatal(err)

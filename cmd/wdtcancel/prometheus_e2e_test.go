@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wdtcancel/wdtcancel/internal/redistest"
 	"github.com/wdtcancel/wdtcancel/internal/testkit"
 	"github.com/wdtcancel/wdtcancel/worker/wdt/sandbox"
 )
@@ -119,12 +118,8 @@ func (p promClient) is(q string, want float64) bool {
 // answer.
 func eventually(t *testing.T, what string, within time.Duration, cond func() bool, state func() string) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s still waiting for %s; last seen: %s", within, what, state())
-		}
-		time.Sleep(100 * time.Millisecond)
+	if !testkit.PollWithin(within, cond) {
+		t.Fatalf("after %s still waiting for %s; last seen: %s", within, what, state())
 	}
 }
 
@@ -145,7 +140,7 @@ func TestPrometheusScrapesWorkerAndAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := redistest.New(t)
+	r := testkit.NewRedis(t)
 	nos := []string{"PE1", "PE2", "PE3", "PE80"}
 	sb, err := sandbox.NewServer(sandbox.Options{Orders: map[string]int{
 		"PE1": sandbox.StateEditing, "PE2": sandbox.StateEditing, "PE3": sandbox.StateEditing, "PE80": sandbox.StateCompleted,

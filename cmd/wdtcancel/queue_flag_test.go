@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/wdtcancel/wdtcancel/internal/redistest"
+	"github.com/wdtcancel/wdtcancel/internal/testkit"
 )
 
 // TestQueueWithASellerIsRefused: `--queue wdt-cancel:s2` is how an
@@ -15,7 +15,7 @@ import (
 // says what to give instead. Found by the independent tester.
 func TestQueueWithASellerIsRefused(t *testing.T) {
 	t.Parallel()
-	r := redistest.New(t)
+	r := testkit.NewRedis(t)
 	ctx := context.Background()
 	for _, args := range [][]string{
 		{"enqueue", "RK1"},

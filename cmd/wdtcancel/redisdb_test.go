@@ -7,7 +7,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/wdtcancel/wdtcancel/internal/redistest"
+	"github.com/wdtcancel/wdtcancel/internal/testkit"
 )
 
 // TestProducersUseTheURLsDatabase: a Redis shared by database number
@@ -17,7 +17,7 @@ import (
 // Found from outside by an independent tester.
 func TestProducersUseTheURLsDatabase(t *testing.T) {
 	t.Parallel()
-	r := redistest.New(t)
+	r := testkit.NewRedis(t)
 	if !r.Real {
 		t.Skip("the embedded Redis has one database")
 	}

@@ -10,8 +10,8 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/wdtcancel/wdtcancel/internal/redistest"
 	"github.com/wdtcancel/wdtcancel/internal/store"
+	"github.com/wdtcancel/wdtcancel/internal/testkit"
 	"github.com/wdtcancel/wdtcancel/tasks"
 	"github.com/wdtcancel/wdtcancel/worker/wdt"
 )
@@ -19,7 +19,7 @@ import (
 // putSellerDead writes dead-letter records of seller straight into r, as
 // the worker does (the record names its seller unless old is set: a record
 // written before sellers existed).
-func putSellerDead(t *testing.T, r *redistest.Redis, seller string, old bool, nos ...string) {
+func putSellerDead(t *testing.T, r *testkit.Redis, seller string, old bool, nos ...string) {
 	t.Helper()
 	rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
 	defer rdb.Close()
@@ -40,7 +40,7 @@ func putSellerDead(t *testing.T, r *redistest.Redis, seller string, old bool, no
 }
 
 // taskIn is the payload of task no in queue, decoded as the worker does.
-func taskIn(t *testing.T, r *redistest.Redis, queue, no string) (tasks.Payload, error) {
+func taskIn(t *testing.T, r *testkit.Redis, queue, no string) (tasks.Payload, error) {
 	t.Helper()
 	rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
 	defer rdb.Close()
@@ -82,7 +82,7 @@ func TestSellerFlagRefusesBadNames(t *testing.T) {
 // value from it is refused the same way. (Not parallel: it sets the
 // environment.)
 func TestSellerFromEnv(t *testing.T) {
-	r := redistest.New(t)
+	r := testkit.NewRedis(t)
 	ctx := context.Background()
 	t.Setenv("WDTCANCEL_SELLER", "acme")
 	if out, errOut, code := runCmd(t, ctx, "", "enqueue", "--redis-url", r.URL(), "RK1"); code != exitOK || !strings.Contains(out, "(seller acme)") {
@@ -110,7 +110,7 @@ func TestSellerFromEnv(t *testing.T) {
 // sellers existed is the default seller's.
 func TestEnqueueAndStatusPerSeller(t *testing.T) {
 	t.Parallel()
-	r := redistest.New(t)
+	r := testkit.NewRedis(t)
 	ctx := context.Background()
 	url := r.URL()
 	enq := func(seller string, nos ...string) map[string]any {
@@ -179,7 +179,7 @@ func TestEnqueueAndStatusPerSeller(t *testing.T) {
 // --all-sellers lists every seller's records, streamed or sorted.
 func TestDLQPerSeller(t *testing.T) {
 	t.Parallel()
-	r := redistest.New(t)
+	r := testkit.NewRedis(t)
 	ctx := context.Background()
 	url := r.URL()
 	// Sellers' queues exist in asynq's queue set once a task went there.

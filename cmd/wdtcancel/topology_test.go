@@ -13,8 +13,8 @@ import (
 
 	"github.com/wdtcancel/wdtcancel/enqueue"
 	"github.com/wdtcancel/wdtcancel/internal/config"
-	"github.com/wdtcancel/wdtcancel/internal/redistest"
 	"github.com/wdtcancel/wdtcancel/internal/testkit"
+	"github.com/wdtcancel/wdtcancel/internal/testkit/runview"
 	"github.com/wdtcancel/wdtcancel/tasks"
 	"github.com/wdtcancel/wdtcancel/worker/wdt/sandbox"
 )
@@ -38,13 +38,13 @@ func TestCommandsOnSentinelAndCluster(t *testing.T) {
 			var redisVar string
 			var conn asynq.RedisConnOpt
 			if topo == "sentinel" {
-				s := redistest.NewSentinel(t, redistest.TopologyOptions{})
+				s := testkit.NewSentinel(t, testkit.TopologyOptions{})
 				redisVar = "REDIS_URL=" + s.URL()
 				if conn, err = (&config.Redis{URL: s.URL()}).ConnOpt(); err != nil {
 					t.Fatal(err)
 				}
 			} else {
-				c := redistest.NewCluster(t, redistest.TopologyOptions{})
+				c := testkit.NewCluster(t, testkit.TopologyOptions{})
 				redisVar = "REDIS_CLUSTER=" + strings.Join(c.Addrs(), ",")
 				if conn, err = (&config.Redis{Cluster: c.Addrs()}).ConnOpt(); err != nil {
 					t.Fatal(err)
@@ -67,7 +67,7 @@ func runCommandsOn(t *testing.T, bin, redisVar string, conn asynq.RedisConnOpt) 
 			initial[no] = sandbox.StateCompleted
 		}
 	}
-	orders := testkit.WriteOrders(t, t.TempDir(), nos, initial)
+	orders := runview.WriteOrders(t, t.TempDir(), nos, initial)
 	sbAddr, opsAddr, apiAddr := testkit.FreeAddr(t), testkit.FreeAddr(t), testkit.FreeAddr(t)
 	env := []string{redisVar, "WDT_URL=http://" + sbAddr + "/openapi", "WDT_SID=tp", "WDT_APPKEY=tpkey", "WDT_APPSECRET=TpSecret:TpSalt",
 		"WDTCANCEL_SANDBOX_SID=tp", "WDTCANCEL_SANDBOX_APPKEY=tpkey", "WDTCANCEL_SANDBOX_APPSECRET=TpSecret:TpSalt",
@@ -115,16 +115,12 @@ func runCommandsOn(t *testing.T, bin, redisVar string, conn asynq.RedisConnOpt) 
 	// Every task settles: 24 done, 6 dead.
 	insp := asynq.NewInspector(conn)
 	defer insp.Close()
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		q, err := insp.GetQueueInfo(tasks.DefaultQueue)
-		if err == nil && q.Completed == 24 && q.Archived == 6 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not settled: %+v %v", q, err)
-		}
-		time.Sleep(100 * time.Millisecond)
+	var q *asynq.QueueInfo
+	if !testkit.PollWithin(90*time.Second, func() bool {
+		q, err = insp.GetQueueInfo(tasks.DefaultQueue)
+		return err == nil && q.Completed == 24 && q.Archived == 6
+	}) {
+		t.Fatalf("not settled: %+v %v", q, err)
 	}
 
 	st := testkit.Run(t, bin, env, "", "status", "--json", nos[0])
@@ -135,7 +131,7 @@ func runCommandsOn(t *testing.T, bin, redisVar string, conn asynq.RedisConnOpt) 
 		t.Errorf("status of a dead number, exit %d: %s", st.Code, st.Output())
 	}
 	ls := testkit.Run(t, bin, env, "", "dlq", "ls", "--json")
-	if dead := testkit.ParseDLQ(t, ls.Stdout); ls.Code != 0 || len(dead) != 6 {
+	if dead := runview.ParseDLQ(t, ls.Stdout); ls.Code != 0 || len(dead) != 6 {
 		t.Fatalf("dlq ls exit %d, %d records: %s", ls.Code, len(dead), ls.Output())
 	}
 	if show := testkit.Run(t, bin, env, "", "dlq", "show", nos[4]); show.Code != 0 {

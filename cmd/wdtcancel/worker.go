@@ -47,6 +47,9 @@ func newWorkerCmd() *cobra.Command {
 
 		sellersPath string
 		notify      notifyFlags
+		// limits are --rate-per-minute and --max-inflight: the single
+		// seller's limits, or every seller's default in a sellers file.
+		limits config.SellerDefaults
 	)
 	cmd := &cobra.Command{
 		Use:   "worker",
@@ -64,7 +67,7 @@ func newWorkerCmd() *cobra.Command {
 				if err != nil {
 					return usageErr(err)
 				}
-				cfg.API = client
+				cfg.Sellers = worker.SingleSeller(client, limits.RatePerMinute, limits.MaxInflight)
 				started = func() {
 					log.Info("starting", zap.String("wdt_url", client.Endpoint()), zap.String("sid", client.Credentials().SID),
 						zap.Bool("reuse_connections", api.Reuse()), zap.String("redis", redis.String()))
@@ -74,7 +77,7 @@ func newWorkerCmd() *cobra.Command {
 					return usageErr(err)
 				}
 				sellers, err := config.LoadSellers(sellersPath, os.LookupEnv, config.SellerDefaults{
-					URL: api.URL, RatePerMinute: cfg.RatePerMinute, MaxInflight: cfg.MaxInflight, ConnectionClose: api.ConnectionClose,
+					URL: api.URL, RatePerMinute: limits.RatePerMinute, MaxInflight: limits.MaxInflight, ConnectionClose: api.ConnectionClose,
 					ReuseConnections: api.ReuseConnections,
 				})
 				if err != nil {
@@ -121,8 +124,8 @@ func newWorkerCmd() *cobra.Command {
 	f.Float64Var(&cfg.SellerShare, "seller-share", 0, "share of --concurrency one seller may use at once (0 < share <= 1; default 0.5 with two or more sellers, 1 with one)")
 	f.StringVar(&cfg.Queue, "queue", tasks.DefaultQueue, "queue to work (the seller \"default\"'s; seller NAME works <queue>:NAME)")
 	f.IntVar(&cfg.Concurrency, "concurrency", worker.DefaultConcurrency, "tasks processed at once by this process")
-	f.IntVar(&cfg.RatePerMinute, "rate-per-minute", 0, "WDT calls per minute across all workers on this Redis, spread evenly (0 = no limit)")
-	f.IntVar(&cfg.MaxInflight, "max-inflight", 0, "WDT calls in flight at once across all workers on this Redis (0 = no limit)")
+	f.IntVar(&limits.RatePerMinute, "rate-per-minute", 0, "WDT calls per minute across all workers on this Redis, spread evenly (0 = no limit)")
+	f.IntVar(&limits.MaxInflight, "max-inflight", 0, "WDT calls in flight at once across all workers on this Redis (0 = no limit)")
 	f.DurationVar(&cfg.SlotWait, "slot-wait", worker.DefaultSlotWait, "longest wait for a call slot before the task is rescheduled (no retry used)")
 	f.IntVar(&cfg.Handler.MaxRetry, "max-retry", worker.DefaultMaxRetry, "failed attempts (request not sent, or sent with no definite answer) before dead-lettering as exhausted; held attempts do not count")
 	f.DurationVar(&cfg.Handler.Backoff.Base, "backoff-base", worker.DefaultBackoff.Base, "first retry delay; doubles per failure, with jitter")

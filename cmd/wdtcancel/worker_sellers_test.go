@@ -15,7 +15,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/wdtcancel/wdtcancel/internal/config"
-	"github.com/wdtcancel/wdtcancel/internal/redistest"
+	"github.com/wdtcancel/wdtcancel/internal/testkit"
 	"github.com/wdtcancel/wdtcancel/tasks"
 	"github.com/wdtcancel/wdtcancel/worker"
 	"github.com/wdtcancel/wdtcancel/worker/wdt"
@@ -147,7 +147,7 @@ func writeSellers(t *testing.T, body string) string {
 // at start (exit 2) with what to fix, naming the seller and the field and
 // never showing a secret.
 func TestWorkerSellersFileErrors(t *testing.T) {
-	r := redistest.New(t)
+	r := testkit.NewRedis(t)
 	const inline = "InlSecretK8j:InlSaltM2n"
 	good := writeSellers(t, "sellers:\n  acme: {sid: acme, appkey: acme-erp, appsecret_env: CMDTEST_ACME_SECRET, url: http://127.0.0.1:1/openapi}\n")
 	tests := []struct {
@@ -194,7 +194,7 @@ func TestWorkerSellersFileErrors(t *testing.T) {
 // its own sandbox; `retry --held --seller` closes one seller's breaker and
 // runs its held tasks after its secret was fixed.
 func TestWorkerCommandServesSellers(t *testing.T) {
-	r := redistest.New(t)
+	r := testkit.NewRedis(t)
 	sbs := map[string]*sandbox.Server{}
 	for _, s := range []string{"acme", "shop-7"} {
 		sb, err := sandbox.NewServer(sandbox.Options{SID: "sid-" + s, AppKey: "key-" + s, AppSecret: "sec-" + s + ":salt-" + s})

@@ -7,12 +7,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/wdtcancel/wdtcancel/internal/redistest"
+	"github.com/wdtcancel/wdtcancel/internal/testkit"
 	"github.com/wdtcancel/wdtcancel/worker/wdt/sandbox"
 )
 
 func TestWorkerConfigErrors(t *testing.T) {
-	r := redistest.New(t)
+	r := testkit.NewRedis(t)
 	const secret = "CmdSecretQ1w2:CmdSaltE3r4"
 	tests := []struct {
 		name string
@@ -56,7 +56,7 @@ func TestWorkerConfigErrors(t *testing.T) {
 // outcome.
 func TestWorkerAndDLQCommands(t *testing.T) {
 	t.Parallel()
-	r := redistest.New(t)
+	r := testkit.NewRedis(t)
 	sb, err := sandbox.NewServer(sandbox.Options{Orders: map[string]int{"W1": 20, "W80": 80, "W81": 80}})
 	if err != nil {
 		t.Fatal(err)

@@ -17,7 +17,6 @@ import (
 	"github.com/hibiken/asynq"
 	"go.uber.org/goleak"
 
-	"github.com/wdtcancel/wdtcancel/internal/redistest"
 	"github.com/wdtcancel/wdtcancel/internal/testkit"
 	"github.com/wdtcancel/wdtcancel/tasks"
 )
@@ -142,7 +141,7 @@ func testProducer(t *testing.T, p producer) {
 	}
 	// AOF so that a stop and restart keeps the queue asynq registered, as a
 	// production Redis with persistence does.
-	r := redistest.NewWith(t, redistest.Options{AppendFsync: "always"})
+	r := testkit.NewRedisWith(t, testkit.RedisOptions{AppendFsync: "always"})
 	if !r.Real {
 		t.Skip("needs a real redis-server to stop and restart")
 	}
@@ -278,10 +277,9 @@ func testProducer(t *testing.T, p producer) {
 	proc := testkit.Start(t, p.name+" producer", p.argv[0],
 		append(slices.Clone(base), env("WDTCANCEL_TRIES", "8"), env("WDTCANCEL_RETRY_DELAY_MS", "250")),
 		append(p.argv[1:], "N10", "N12")...)
-	for deadline := time.Now().Add(60 * time.Second); !strings.Contains(proc.Out.String(), "retrying"); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) || proc.Exited() {
-			t.Fatalf("the producer did not retry while Redis was down: %s", proc.Out.String())
-		}
+	retrying := func() bool { return strings.Contains(proc.Out.String(), "retrying") }
+	if !testkit.PollWithin(60*time.Second, func() bool { return retrying() || proc.Exited() }) || !retrying() {
+		t.Fatalf("the producer did not retry while Redis was down: %s", proc.Out.String())
 	}
 	if err := r.Restart(); err != nil {
 		t.Fatal(err)

@@ -13,9 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wdtcancel/wdtcancel/internal/redistest"
 	"github.com/wdtcancel/wdtcancel/internal/testkit"
-	"github.com/wdtcancel/wdtcancel/internal/waittest"
 )
 
 // receiverProg is one example webhook receiver and how to start it
@@ -64,7 +62,7 @@ func testReceiver(t *testing.T, p receiverProg) {
 		}
 		t.Skipf("%s receiver cannot run: %s (set %s=1 to fail instead)", p.name, why, RequireClientsEnv)
 	}
-	r := redistest.New(t)
+	r := testkit.NewRedis(t)
 	dir := t.TempDir()
 	const secret = "receiver-test-secret-Zq7"
 	store := filepath.Join(dir, "events.jsonl")
@@ -90,10 +88,15 @@ func testReceiver(t *testing.T, p receiverProg) {
 	}
 
 	sbAddr := testkit.FreeAddr(t)
-	orders := testkit.WriteOrders(t, dir, []string{"RC01", "RC80"}, map[string]int{"RC80": 80})
+	// The sandbox's orders file: RC01 editing (cancelled), RC80 completed
+	// (rejected).
+	orders := filepath.Join(dir, "orders")
+	if err := os.WriteFile(orders, []byte("RC01 20\nRC80 80\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	testkit.Start(t, "sandbox", binary(t), nil, "sandbox", "--listen", sbAddr, "--orders", orders)
 	testkit.WaitListening(t, sbAddr)
-	wenv := append(redistest.ProcessEnv(r), env("REDIS_URL", r.URL()), env("WDT_URL", "http://"+sbAddr+"/openapi"), env("WDT_SID", "sandbox"),
+	wenv := append(testkit.ProcessEnv(r), env("REDIS_URL", r.URL()), env("WDT_URL", "http://"+sbAddr+"/openapi"), env("WDT_SID", "sandbox"),
 		env("WDT_APPKEY", "sandbox"), env("WDT_APPSECRET", "sandbox:sandbox"), env("WDTCANCEL_NOTIFY_SECRET", secret))
 	testkit.Start(t, "worker", binary(t), wenv, "worker", "--listen", "127.0.0.1:0", "--notify-url", "http://"+addr+"/events")
 	if res := testkit.Run(t, binary(t), wenv, "", "enqueue", "--source", "receiver-test", "RC01", "RC80"); res.Code != 0 {
@@ -101,7 +104,7 @@ func testReceiver(t *testing.T, p receiverProg) {
 	}
 	want := map[string]string{"RC01": "cancelled", "RC80": "rejected"}
 	var stored map[string]map[string]any
-	if !waittest.Poll(func() bool { stored = readStore(t, store); return len(stored) == 2 }) {
+	if !testkit.Poll(func() bool { stored = readStore(t, store); return len(stored) == 2 }) {
 		t.Fatalf("the receiver stored %d events, want 2: %v", len(stored), stored)
 	}
 	for no, outcome := range want {
@@ -114,7 +117,7 @@ func testReceiver(t *testing.T, p receiverProg) {
 	if res := testkit.Run(t, binary(t), wenv, "", "events", "redeliver", "RC01"); res.Code != 0 {
 		t.Fatalf("events redeliver: exit %d: %s", res.Code, res.Output())
 	}
-	if !waittest.Poll(func() bool {
+	if !testkit.Poll(func() bool {
 		res := testkit.Run(t, binary(t), wenv, "", "events", "ls")
 		return strings.Contains(res.Stdout, "0 pending, unread: false, oldest undelivered 0s")
 	}) {

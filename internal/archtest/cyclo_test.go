@@ -22,12 +22,8 @@ const maxComplexity = 15
 // never up; a new function above the limit fails, and so does an entry
 // whose function is gone or back within the limit (delete the entry).
 var complexityDebts = map[string]int{
-	"cmd/wdtcancel.newDLQCmd":              44,
 	"enqueue.(*Client).Stream":             32,
-	"cmd/wdtcancel.newEnqueueCmd":          30,
 	"internal/reconcile.(*Verdict).check":  27,
-	"worker.New":                           25,
-	"cmd/wdtcancel/internal/demo.Run":      21,
 	"worker.(*Limiter).Acquire":            20,
 	"worker.runHeld":                       19,
 	"worker/wdt/sandbox.(*Sandbox).answer": 18,

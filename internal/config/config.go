@@ -1,6 +1,3 @@
-// Package config turns flags and environment variables into the settings
-// the commands share: the Redis connection and the WDT client. Flags win over
-// environment variables; which flag reads which variable is EnvNameFor.
 package config
 
 import (

@@ -9,7 +9,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/pflag"
 
-	"github.com/wdtcancel/wdtcancel/internal/redistest"
+	"github.com/wdtcancel/wdtcancel/internal/testkit"
 )
 
 func TestRedisConnOpt(t *testing.T) {
@@ -180,7 +180,7 @@ func TestRedisURLUsername(t *testing.T) {
 		}
 	}
 
-	r := redistest.New(t)
+	r := testkit.NewRedis(t)
 	if !r.Real {
 		t.Skip("ACL users need a real redis-server")
 	}

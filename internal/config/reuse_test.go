@@ -43,18 +43,14 @@ func TestReuseConnectionsResolved(t *testing.T) {
 	}
 }
 
-func TestSingleSellerReuse(t *testing.T) {
+func TestReuseFlags(t *testing.T) {
 	tests := []struct {
 		reuse, close, want bool
 	}{{false, false, false}, {true, false, true}, {true, true, false}, {false, true, false}}
 	for _, tt := range tests {
 		w := &WDT{URL: wdt.TestURL, SID: "s", AppKey: "k", AppSecret: "a:b", ReuseConnections: tt.reuse, ConnectionClose: tt.close}
-		s, err := w.SingleSeller(SellerDefaults{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if s.ReuseConnections != tt.want || w.Reuse() != tt.want {
-			t.Errorf("--reuse-connections=%v --connection-close=%v: seller reuses %v, Reuse() %v; want %v", tt.reuse, tt.close, s.ReuseConnections, w.Reuse(), tt.want)
+		if w.Reuse() != tt.want {
+			t.Errorf("--reuse-connections=%v --connection-close=%v: Reuse() %v; want %v", tt.reuse, tt.close, w.Reuse(), tt.want)
 		}
 	}
 }

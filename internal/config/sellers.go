@@ -375,25 +375,3 @@ func (w *WDT) SellersFileConflict() error {
 	return fmt.Errorf("%w: a sellers file is given and so is %s: put that seller in the file as `default` and unset them",
 		wdt.ErrConfig, strings.Join(set, ", "))
 }
-
-// SingleSeller is the seller of a deployment without a sellers file: the
-// WDT_* settings, named tasks.DefaultSeller.
-func (w *WDT) SingleSeller(def SellerDefaults) (Seller, error) {
-	creds, err := w.credentials()
-	if err != nil {
-		return Seller{}, err
-	}
-	if _, err := wdt.ParseEndpoint(w.URL); err != nil {
-		return Seller{}, err
-	}
-	return Seller{
-		Name:            tasks.DefaultSeller,
-		URL:             w.URL,
-		Credentials:     creds,
-		RatePerMinute:   def.RatePerMinute,
-		MaxInflight:     def.MaxInflight,
-		ConnectionClose: w.ConnectionClose || def.ConnectionClose,
-		ReuseConnections: (w.ReuseConnections || def.ReuseConnections) &&
-			!(w.ConnectionClose || def.ConnectionClose),
-	}, nil
-}

@@ -143,13 +143,3 @@ func TestSellersFileConflict(t *testing.T) {
 		t.Fatalf("err = %v, want both names and no secret", err)
 	}
 }
-
-func TestSingleSeller(t *testing.T) {
-	s, err := (&WDT{URL: wdt.TestURL, SID: "s", AppKey: "k", AppSecret: "a:b", ConnectionClose: true}).SingleSeller(SellerDefaults{RatePerMinute: 60})
-	if err != nil || s.Name != "default" || s.RatePerMinute != 60 || !s.ConnectionClose || s.Credentials.Salt != "b" {
-		t.Fatalf("SingleSeller = %+v, %v", s, err)
-	}
-	if _, err := (&WDT{URL: wdt.TestURL}).SingleSeller(SellerDefaults{}); err == nil || !strings.Contains(err.Error(), "WDT_SID") {
-		t.Fatalf("missing settings: err = %v", err)
-	}
-}

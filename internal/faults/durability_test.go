@@ -10,8 +10,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/wdtcancel/wdtcancel/internal/redistest"
 	"github.com/wdtcancel/wdtcancel/internal/store"
+	"github.com/wdtcancel/wdtcancel/internal/testkit"
 	"github.com/wdtcancel/wdtcancel/tasks"
 )
 
@@ -21,7 +21,7 @@ import (
 // on it and killed -9, it filed 453 of 1800 cancelled orders as clean
 // rejections.
 func TestSnapshotOnlyRedisRefused(t *testing.T) {
-	e := newEnv(t, redistest.Options{NoAOF: true, Save: "3600 1 300 100 60 10000"})
+	e := newEnv(t, testkit.RedisOptions{NoAOF: true, Save: "3600 1 300 100 60 10000"})
 	o := makeOrders("SO", 10, 0)
 	e.startSandbox(o)
 	for _, args := range [][]string{
@@ -52,7 +52,7 @@ func TestSnapshotOnlyRedisRefused(t *testing.T) {
 // defaults work (auto waits for the replicas that exist: none). Issue 20:
 // every default enqueue reported unknown (0 of 1 replicas).
 func TestClusterWithoutReplicas(t *testing.T) {
-	c := redistest.NewCluster(t, redistest.TopologyOptions{AppendFsync: "everysec", NoClusterReplicas: true})
+	c := testkit.NewCluster(t, testkit.TopologyOptions{AppendFsync: "everysec", NoClusterReplicas: true})
 	e := &env{t: t, dir: t.TempDir(), redisVars: []string{"REDIS_CLUSTER=" + strings.Join(c.Addrs(), ",")}}
 	t.Cleanup(e.scanSecrets)
 	o := makeOrders("CN", size(100, 1000), 5)
@@ -67,22 +67,18 @@ func TestClusterWithoutReplicas(t *testing.T) {
 	if len(acked) != len(o.nos) || countResult(t, r, "unknown") != 0 {
 		t.Fatalf("acknowledged %d of %d, %d unknown", len(acked), len(o.nos), countResult(t, r, "unknown"))
 	}
-	deadline := time.Now().Add(3 * time.Minute)
-	for {
+	called := 0
+	if !testkit.PollWithin(3*time.Minute, func() bool {
 		sb := e.sandboxOrders()
-		called := 0
+		called = 0
 		for _, no := range o.nos {
 			if sb[no].CancelCalls > 0 {
 				called++
 			}
 		}
-		if called == len(o.nos) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d orders called within 3 min", called, len(o.nos))
-		}
-		time.Sleep(100 * time.Millisecond)
+		return called == len(o.nos)
+	}) {
+		t.Fatalf("%d of %d orders called within 3 min", called, len(o.nos))
 	}
 	t.Logf("Cluster of 3 masters without replicas, AOF everysec, defaults: %d of %d enqueues acknowledged, 0 unknown; every order called within %s", len(acked), len(o.nos), time.Since(start).Round(100*time.Millisecond))
 }

@@ -19,8 +19,8 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/wdtcancel/wdtcancel/internal/redistest"
 	"github.com/wdtcancel/wdtcancel/internal/store"
+	"github.com/wdtcancel/wdtcancel/internal/testkit"
 	"github.com/wdtcancel/wdtcancel/tasks"
 	"github.com/wdtcancel/wdtcancel/worker"
 )
@@ -89,7 +89,7 @@ func (r *eventReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 // must reach the receiver at least once, none invented, and duplicates
 // only with the same event ID.
 func TestEventDeliveryUnderFaults(t *testing.T) {
-	e := newEnv(t, redistest.Options{AppendFsync: "everysec"})
+	e := newEnv(t, testkit.RedisOptions{AppendFsync: "everysec"})
 	o := makeOrders("EV", size(300, 3000), 4)
 	e.startSandbox(o, "--latency", "20ms")
 	secretFile := filepath.Join(e.dir, "notify-secret")

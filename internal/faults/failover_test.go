@@ -15,9 +15,9 @@ import (
 
 	"github.com/wdtcancel/wdtcancel/internal/config"
 	"github.com/wdtcancel/wdtcancel/internal/reconcile"
-	"github.com/wdtcancel/wdtcancel/internal/redistest"
 	"github.com/wdtcancel/wdtcancel/internal/store"
 	"github.com/wdtcancel/wdtcancel/internal/testkit"
+	"github.com/wdtcancel/wdtcancel/internal/testkit/runview"
 	"github.com/wdtcancel/wdtcancel/tasks"
 	"github.com/wdtcancel/wdtcancel/worker/wdt/sandbox"
 )
@@ -37,7 +37,7 @@ type topology struct {
 }
 
 func sentinelTopology(t *testing.T, manual bool, replicas int) topology {
-	s := redistest.NewSentinel(t, redistest.TopologyOptions{AppendFsync: "everysec", Replicas: replicas})
+	s := testkit.NewSentinel(t, testkit.TopologyOptions{AppendFsync: "everysec", Replicas: replicas})
 	conn, err := asynq.ParseRedisURI(s.URL())
 	if err != nil {
 		t.Fatal(err)
@@ -65,7 +65,7 @@ func sentinelTopology(t *testing.T, manual bool, replicas int) topology {
 }
 
 func clusterTopology(t *testing.T) topology {
-	c := redistest.NewCluster(t, redistest.TopologyOptions{AppendFsync: "everysec"})
+	c := testkit.NewCluster(t, testkit.TopologyOptions{AppendFsync: "everysec"})
 	key := store.DeadLetterKey(tasks.DefaultQueue) // the queue's slot
 	return topology{name: "cluster kill -9", vars: []string{"REDIS_CLUSTER=" + strings.Join(c.Addrs(), ",")},
 		conn:  config.ClusterConnOpt{RedisClusterClientOpt: asynq.RedisClusterClientOpt{Addrs: c.Addrs()}},
@@ -168,9 +168,7 @@ func runFailover(t *testing.T, tp topology, wait, prefix string) failoverFigures
 	half := len(o.nos) / 2
 	acked := e.enqueueSome(o.nos[:half], waitArgs)
 	t.Logf("first half enqueued: %d acknowledged", len(acked))
-	for e.sandboxCalls() < half/4 {
-		time.Sleep(20 * time.Millisecond)
-	}
+	e.waitCalls(half/4, 2*time.Minute)
 	// The second half is enqueued while the master goes away.
 	// With auto the second half is sent as a producer that enqueues as
 	// numbers arrive does: batches of 10, one process each, so the
@@ -189,6 +187,9 @@ func runFailover(t *testing.T, tp topology, wait, prefix string) failoverFigures
 		}
 		second <- rs
 	}()
+	// The second enqueue is a process of its own that reports nothing
+	// until it ends; the fault should land while it is sending, so it gets
+	// a moment's start. Only the figures depend on it, not the verdict.
 	time.Sleep(100 * time.Millisecond)
 	faultAt := time.Now()
 	old, err := tp.fault()
@@ -202,12 +203,9 @@ func runFailover(t *testing.T, tp topology, wait, prefix string) failoverFigures
 	t.Logf("%s: %s was the master; failed over in %s", tp.name, old, f.failover.Round(time.Millisecond))
 	rejoined := make(chan error, 1)
 	go func() { rejoined <- tp.rejoin(old) }()
-	base := e.sandboxCalls()
-	for deadline := time.Now().Add(3 * time.Minute); e.sandboxCalls() < base+10; {
-		if time.Now().After(deadline) {
-			t.Fatalf("no calls within 3 min of the failover (%d calls)", base)
-		}
-		time.Sleep(20 * time.Millisecond)
+	base := e.statsCalls()
+	if !testkit.PollWithin(3*time.Minute, func() bool { return e.statsCalls() >= base+10 }) {
+		t.Fatalf("no calls within 3 min of the failover (%d calls)", base)
 	}
 	f.resumed = time.Since(faultAt)
 	t.Logf("calls resumed %s after the fault", f.resumed.Round(time.Millisecond))
@@ -253,7 +251,7 @@ func runFailover(t *testing.T, tp topology, wait, prefix string) failoverFigures
 		e.enqueueSome(lost, waitArgs)
 		e.waitQuiet(insp, 6*time.Minute)
 	}
-	orders, _ := testkit.SandboxOrders(t, e.sbAddr)
+	orders, _ := runview.SandboxOrders(t, e.sbAddr)
 	view := make(map[string]reconcile.Number, len(o.nos))
 	dead = e.dlq()
 	for _, no := range o.nos {
@@ -380,6 +378,8 @@ func (e *env) enqueueUntilAcked(nos []string, acked, extra []string) []string {
 			have[no] = true
 			acked = append(acked, no)
 		}
+		// Pacing between tries while the topology heals: a try that fails
+		// says nothing about when the next one can succeed.
 		time.Sleep(time.Second)
 	}
 }
@@ -387,7 +387,7 @@ func (e *env) enqueueUntilAcked(nos []string, acked, extra []string) []string {
 // sandboxCalls is how many cancel calls reached the sandbox.
 func (e *env) sandboxCalls() int {
 	e.t.Helper()
-	list, _ := testkit.SandboxOrders(e.t, e.sbAddr)
+	list, _ := runview.SandboxOrders(e.t, e.sbAddr)
 	n := 0
 	for _, o := range list {
 		n += o.CancelCalls
@@ -399,16 +399,15 @@ func (e *env) sandboxCalls() int {
 // or retrying.
 func (e *env) waitQuiet(insp *asynq.Inspector, within time.Duration) {
 	e.t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		q, err := insp.GetQueueInfo(tasks.DefaultQueue)
-		if err == nil && q.Pending+q.Active+q.Scheduled+q.Retry == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("queue not settled within %s: %+v %v", within, q, err)
-		}
-		time.Sleep(100 * time.Millisecond)
+	var (
+		q   *asynq.QueueInfo
+		err error
+	)
+	if !testkit.PollWithin(within, func() bool {
+		q, err = insp.GetQueueInfo(tasks.DefaultQueue)
+		return err == nil && q.Pending+q.Active+q.Scheduled+q.Retry == 0
+	}) {
+		e.t.Fatalf("queue not settled within %s: %+v %v", within, q, err)
 	}
 }
 

@@ -18,8 +18,8 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/wdtcancel/wdtcancel/internal/reconcile"
-	"github.com/wdtcancel/wdtcancel/internal/redistest"
 	"github.com/wdtcancel/wdtcancel/internal/testkit"
+	"github.com/wdtcancel/wdtcancel/internal/testkit/runview"
 	"github.com/wdtcancel/wdtcancel/worker/wdt/sandbox"
 )
 
@@ -74,7 +74,7 @@ type proc struct {
 type env struct {
 	t       *testing.T
 	dir     string
-	redis   *redistest.Redis
+	redis   *testkit.Redis
 	sbAddr  string
 	sandbox *proc
 	mu      sync.Mutex
@@ -90,10 +90,10 @@ type env struct {
 	sellersFile bool
 }
 
-func newEnv(t *testing.T, ro redistest.Options) *env {
+func newEnv(t *testing.T, ro testkit.RedisOptions) *env {
 	t.Helper()
 	ro.ForbidFallback = true
-	e := &env{t: t, dir: t.TempDir(), redis: redistest.NewWith(t, ro)}
+	e := &env{t: t, dir: t.TempDir(), redis: testkit.NewRedisWith(t, ro)}
 	// Registered before any process starts, so it runs after each has been
 	// killed by its own cleanup.
 	t.Cleanup(e.scanSecrets)
@@ -159,7 +159,7 @@ func makeOrders(prefix string, n int, completedEvery int) orderSet {
 
 func (e *env) startSandbox(o orderSet, extra ...string) {
 	e.t.Helper()
-	file := testkit.WriteOrders(e.t, e.dir, o.nos, o.state)
+	file := runview.WriteOrders(e.t, e.dir, o.nos, o.state)
 	e.sbAddr = testkit.FreeAddr(e.t)
 	args := append([]string{"sandbox", "--listen", e.sbAddr, "--orders", file, "--unknown", "missing",
 		"--sid", "faults", "--appkey", "faultkey", "--log-level", "warn"}, extra...)
@@ -231,16 +231,16 @@ func (e *env) inspector() *asynq.Inspector {
 	return asynq.NewInspector(conn)
 }
 
-// waitSettled waits until every task is done or dead (testkit.WaitSettled).
+// waitSettled waits until every task is done or dead (runview.WaitSettled).
 func (e *env) waitSettled(want int, within time.Duration) time.Duration {
 	e.t.Helper()
-	return testkit.WaitSettled(e.t, e.redis.URL(), want, within)
+	return runview.WaitSettled(e.t, e.redis.URL(), want, within)
 }
 
 // sandboxOrders is the sandbox's view of every order it holds, by number.
 func (e *env) sandboxOrders() map[string]sandbox.Order {
 	e.t.Helper()
-	list, _ := testkit.SandboxOrders(e.t, e.sbAddr)
+	list, _ := runview.SandboxOrders(e.t, e.sbAddr)
 	m := make(map[string]sandbox.Order, len(list))
 	for _, o := range list {
 		m[o.PreStockinNo] = o
@@ -255,7 +255,7 @@ func (e *env) dlq() map[string]reconcile.DeadLetter {
 	if r.Code != 0 {
 		e.t.Fatalf("dlq ls --json exit %d: %.300s", r.Code, r.Output())
 	}
-	return testkit.ParseDLQ(e.t, r.Stdout)
+	return runview.ParseDLQ(e.t, r.Stdout)
 }
 
 // verify is the ground-truth check every scenario makes: the sandbox's
@@ -263,10 +263,10 @@ func (e *env) dlq() map[string]reconcile.DeadLetter {
 // (the rules the demo and the end-to-end test use too).
 func (e *env) verify(o orderSet) reconcile.Verdict {
 	e.t.Helper()
-	orders, _ := testkit.SandboxOrders(e.t, e.sbAddr)
+	orders, _ := runview.SandboxOrders(e.t, e.sbAddr)
 	return reconcile.Check(reconcile.Input{
 		Nos: o.nos, Initial: o.state, Unknown: sandbox.UnknownMissing,
-		Orders: orders, Numbers: testkit.View(e.t, e.redis.URL(), e.dlq(), o.nos),
+		Orders: orders, Numbers: runview.View(e.t, e.redis.URL(), e.dlq(), o.nos),
 	})
 }
 

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/wdtcancel/wdtcancel/internal/reconcile"
-	"github.com/wdtcancel/wdtcancel/internal/redistest"
+	"github.com/wdtcancel/wdtcancel/internal/testkit"
 	"github.com/wdtcancel/wdtcancel/worker/wdt/sandbox"
 )
 
@@ -32,7 +32,7 @@ func TestKeepAliveDesync(t *testing.T) {
 			for _, reuse := range []bool{false, true} {
 				mode := map[bool]string{false: "default", true: "control reuse-connections"}[reuse]
 				t.Run(mode, func(t *testing.T) {
-					e := newEnv(t, redistest.Options{AppendFsync: "everysec"})
+					e := newEnv(t, testkit.RedisOptions{AppendFsync: "everysec"})
 					o := makeOrders("KA", size(400, 3000), 5)
 					e.startSandbox(o, tt.flag, "0.2", "--latency", "5ms", "--seed", "15")
 					var extra []string

@@ -13,8 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/wdtcancel/wdtcancel/internal/redistest"
-	"github.com/wdtcancel/wdtcancel/internal/waittest"
+	"github.com/wdtcancel/wdtcancel/internal/testkit"
 	"github.com/wdtcancel/wdtcancel/tasks"
 )
 
@@ -50,16 +49,28 @@ func readyzReport(addr string) (int, readyReport) {
 	return resp.StatusCode, rep
 }
 
-// waitCalls waits until at least n calls reached the sandbox.
+// waitCalls waits until at least n calls reached the sandbox (its
+// GET /_sandbox/stats count): the load a fault needs has built. A fixed
+// sleep guessed at it.
 func (e *env) waitCalls(n int, within time.Duration) {
 	e.t.Helper()
-	deadline := time.Now().Add(within)
-	for e.sandboxCalls() < n {
-		if time.Now().After(deadline) {
-			e.t.Fatalf("fewer than %d calls within %s", n, within)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !testkit.PollWithin(within, func() bool { return e.statsCalls() >= n }) {
+		e.t.Fatalf("fewer than %d calls within %s (%d)", n, within, e.statsCalls())
 	}
+}
+
+// statsCalls is the sandbox's count of calls to its API path
+// (GET /_sandbox/stats), cheap enough to poll. Its body joins no scan: it
+// holds counts only.
+func (e *env) statsCalls() int {
+	e.t.Helper()
+	var stats struct {
+		Calls int `json:"calls"`
+	}
+	if code, b := testkit.GetJSON(e.t, "http://"+e.sbAddr+"/_sandbox/stats", &stats); code != 200 {
+		e.t.Fatalf("GET /_sandbox/stats: %d %.300s", code, b)
+	}
+	return stats.Calls
 }
 
 // 16. Redis without persistence restarted under a backlog: it comes back
@@ -70,7 +81,7 @@ func (e *env) waitCalls(n int, within time.Duration) {
 // letter. The alert on the metric is unit-tested by promtool
 // (docs/monitoring/wdtcancel.rules_test.yml, WdtcancelRedisLostWrites).
 func TestRedisRestartEmpty(t *testing.T) {
-	e := newEnv(t, redistest.Options{NoAOF: true}) // appendonly no, no snapshots
+	e := newEnv(t, testkit.RedisOptions{NoAOF: true}) // appendonly no, no snapshots
 	o := makeOrders("RE", size(300, 2000), 0)
 	e.startSandbox(o, "--latency", "100ms")
 	w := e.startWorker(append([]string{"--concurrency", "4"}, volatileArgs(t, "worker")...)...)
@@ -85,17 +96,12 @@ func TestRedisRestartEmpty(t *testing.T) {
 	}
 	back := time.Now()
 	var rep readyReport
-	deadline := back.Add(15 * time.Second)
-	for {
-		code, r := readyzReport(w.ops)
-		rep = r
-		if code == 503 && r.Redis == "lost_writes" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("readiness did not name the loss within 15 s of Redis answering again: %d %+v", code, r)
-		}
-		time.Sleep(50 * time.Millisecond)
+	var code int
+	if !testkit.PollWithin(time.Until(back.Add(15*time.Second)), func() bool {
+		code, rep = readyzReport(w.ops)
+		return code == 503 && rep.Redis == "lost_writes"
+	}) {
+		t.Fatalf("readiness did not name the loss within 15 s of Redis answering again: %d %+v", code, rep)
 	}
 	red := time.Since(back)
 	reason := strings.Join(rep.Reasons, " ")
@@ -137,7 +143,7 @@ func TestRedisRestartEmpty(t *testing.T) {
 	if r := e.cli("", "redis-loss", "ack", "--yes"); r.Code != 0 {
 		t.Fatalf("redis-loss ack: exit %d %q", r.Code, r.Output())
 	}
-	if !waittest.Poll(func() bool { return readyz(w.ops) == 200 }) {
+	if !testkit.Poll(func() bool { return readyz(w.ops) == 200 }) {
 		t.Errorf("readiness still red after the acknowledgement")
 	}
 	t.Logf("redis without persistence restarted under a backlog: %d of %d acknowledged enqueues lost; readiness red %s after Redis answered again (check every 1 s); after re-enqueueing: %s",
@@ -150,7 +156,7 @@ func TestRedisRestartEmpty(t *testing.T) {
 // counter going back, and every rerun of an order a lost call cancelled is
 // done or an ambiguous dead letter: 0 clean misfiles by the ground truth.
 func TestRedisSnapshotRestore(t *testing.T) {
-	e := newEnv(t, redistest.Options{NoAOF: true}) // appendonly no; the snapshot is taken by hand
+	e := newEnv(t, testkit.RedisOptions{NoAOF: true}) // appendonly no; the snapshot is taken by hand
 	o := makeOrders("RS", size(400, 2000), 5)
 	e.startSandbox(o, "--latency", "50ms")
 	w := e.startWorker(append([]string{"--concurrency", "4"}, volatileArgs(t, "worker")...)...)
@@ -181,19 +187,18 @@ func TestRedisSnapshotRestore(t *testing.T) {
 		t.Fatal(err)
 	}
 	back := time.Now()
-	deadline := back.Add(15 * time.Second)
-	for {
-		code, r := readyzReport(w.ops)
-		if code == 503 && r.Redis == "lost_writes" {
-			if reason := strings.Join(r.Reasons, " "); !strings.Contains(reason, "older than writes it had acknowledged") {
-				t.Errorf("readyz reasons %q: want the older snapshot named", reason)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("readiness did not name the loss within 15 s of Redis answering again: %d %+v", code, r)
-		}
-		time.Sleep(50 * time.Millisecond)
+	var (
+		code int
+		r    readyReport
+	)
+	if !testkit.PollWithin(time.Until(back.Add(15*time.Second)), func() bool {
+		code, r = readyzReport(w.ops)
+		return code == 503 && r.Redis == "lost_writes"
+	}) {
+		t.Fatalf("readiness did not name the loss within 15 s of Redis answering again: %d %+v", code, r)
+	}
+	if reason := strings.Join(r.Reasons, " "); !strings.Contains(reason, "older than writes it had acknowledged") {
+		t.Errorf("readyz reasons %q: want the older snapshot named", reason)
 	}
 	red := time.Since(back)
 

@@ -14,20 +14,21 @@ import (
 
 	"github.com/hibiken/asynq"
 
-	"github.com/wdtcancel/wdtcancel/internal/redistest"
 	"github.com/wdtcancel/wdtcancel/internal/testkit"
 	"github.com/wdtcancel/wdtcancel/tasks"
 )
 
 // 1. Worker crashes: SIGKILL a random worker every few seconds and restart it.
 func TestWorkerCrashes(t *testing.T) {
-	e := newEnv(t, redistest.Options{AppendFsync: "everysec"})
+	e := newEnv(t, testkit.RedisOptions{AppendFsync: "everysec"})
 	o := makeOrders("WC", size(600, 5000), 5)
 	e.startSandbox(o, "--latency", "200ms")
 	workers := []*proc{e.startWorker("--concurrency", "4"), e.startWorker("--concurrency", "4"), e.startWorker("--concurrency", "4")}
 	acked := e.enqueueAll(o.nos)
 	kills := 0
 	for end := time.Now().Add(dur(12*time.Second, 60*time.Second)); time.Now().Before(end); {
+		// The kill schedule is the fault itself: a kill every few seconds
+		// of running, whatever the workers are doing.
 		time.Sleep(dur(2*time.Second, 3*time.Second))
 		i := rand.IntN(len(workers))
 		workers[i].Kill()
@@ -43,31 +44,24 @@ func TestWorkerCrashes(t *testing.T) {
 func TestRedisRestart(t *testing.T) {
 	for _, mode := range []string{"everysec", "always"} {
 		t.Run(mode, func(t *testing.T) {
-			e := newEnv(t, redistest.Options{AppendFsync: mode})
+			e := newEnv(t, testkit.RedisOptions{AppendFsync: mode})
 			o := makeOrders("RR", size(1000, 5000), 0)
 			e.startSandbox(o, "--latency", "20ms")
 			w := e.startWorker("--concurrency", "4")
 			acked := e.enqueueAll(o.nos)
-			time.Sleep(500 * time.Millisecond)
+			e.waitCalls(50, time.Minute) // the kill lands mid-run
 			if err := e.redis.Kill(); err != nil {
 				t.Fatal(err)
 			}
-			sawRed := false
-			for i := 0; i < 10; i++ {
-				if readyz(w.ops) == 503 {
-					sawRed = true
-					break
-				}
-				time.Sleep(200 * time.Millisecond)
-			}
+			sawRed := testkit.PollWithin(2*time.Second, func() bool { return readyz(w.ops) == 503 })
+			// Redis stays down a fixed while: the outage is the fault,
+			// not a wait for something to happen.
 			time.Sleep(2 * time.Second)
 			if err := e.redis.Restart(); err != nil {
 				t.Fatal(err)
 			}
 			start := time.Now()
-			for readyz(w.ops) != 200 && time.Since(start) < 30*time.Second {
-				time.Sleep(100 * time.Millisecond)
-			}
+			testkit.PollWithin(30*time.Second, func() bool { return readyz(w.ops) == 200 })
 			recoverReady := time.Since(start)
 			if w.Exited() {
 				t.Fatalf("worker died with Redis: %s", w.Out.String())
@@ -116,17 +110,19 @@ func TestRedisRestart(t *testing.T) {
 
 // 3. Redis outage: stop Redis for a while mid-run; workers keep running.
 func TestRedisOutage(t *testing.T) {
-	e := newEnv(t, redistest.Options{AppendFsync: "everysec"})
+	e := newEnv(t, testkit.RedisOptions{AppendFsync: "everysec"})
 	o := makeOrders("RO", size(800, 3000), 6)
 	e.startSandbox(o, "--latency", "50ms")
 	w := e.startWorker("--concurrency", "4")
 	e.enqueueAll(o.nos)
-	time.Sleep(time.Second)
+	e.waitCalls(40, time.Minute) // the outage starts mid-run
 	if err := e.redis.Stop(); err != nil {
 		t.Fatal(err)
 	}
 	outage := dur(10*time.Second, 30*time.Second)
 	red, samples := 0, 0
+	// Readiness is sampled through an outage of fixed length, the fault
+	// itself: the figure is the share of samples that were red.
 	for end := time.Now().Add(outage); time.Now().Before(end); time.Sleep(500 * time.Millisecond) {
 		samples++
 		if readyz(w.ops) == 503 {
@@ -151,7 +147,7 @@ func TestRedisOutage(t *testing.T) {
 
 // 4. Hostile API: gateway faults, lost responses, a skewed clock, a quota.
 func TestHostileAPI(t *testing.T) {
-	e := newEnv(t, redistest.Options{AppendFsync: "everysec"})
+	e := newEnv(t, testkit.RedisOptions{AppendFsync: "everysec"})
 	o := makeOrders("HA", size(400, 3000), 5)
 	// A per-minute quota below the calls the batch needs: WDT answers with
 	// its rate-limit message until its sliding minute frees up.
@@ -186,7 +182,7 @@ func TestHostileAPI(t *testing.T) {
 
 // 5. Bad input through the CLI, the HTTP API and straight into the queue.
 func TestBadInput(t *testing.T) {
-	e := newEnv(t, redistest.Options{})
+	e := newEnv(t, testkit.RedisOptions{})
 	o := makeOrders("BI", 100, 0)
 	e.startSandbox(o)
 	w := e.startWorker("--concurrency", "4")
@@ -301,7 +297,7 @@ func fuzzString(r *rand.Rand) string {
 
 // 6. Dead letters beyond asynq's 10,000-task archive, re-driven once each.
 func TestDeadLettersBeyondArchive(t *testing.T) {
-	e := newEnv(t, redistest.Options{})
+	e := newEnv(t, testkit.RedisOptions{})
 	n := size(1500, 12000)
 	o := makeOrders("DL", n, 1) // every order completed: every call rejected
 	e.startSandbox(o)
@@ -335,13 +331,13 @@ func TestDeadLettersBeyondArchive(t *testing.T) {
 
 // 8. Shutdown under load: SIGTERM a worker mid-run.
 func TestShutdownUnderLoad(t *testing.T) {
-	e := newEnv(t, redistest.Options{AppendFsync: "everysec"})
+	e := newEnv(t, testkit.RedisOptions{AppendFsync: "everysec"})
 	o := makeOrders("SU", size(300, 2000), 6)
 	e.startSandbox(o, "--latency", "300ms")
 	const timeout = 3 * time.Second
 	w := e.startWorker("--concurrency", "8", "--shutdown-timeout", timeout.String())
 	e.enqueueAll(o.nos)
-	time.Sleep(2 * time.Second)
+	e.waitCalls(16, time.Minute) // calls are in flight when SIGTERM comes
 	start := time.Now()
 	sigterm(w)
 	exited, err := w.Wait(timeout + 15*time.Second)

@@ -17,9 +17,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/wdtcancel/wdtcancel/internal/reconcile"
-	"github.com/wdtcancel/wdtcancel/internal/redistest"
 	"github.com/wdtcancel/wdtcancel/internal/store"
 	"github.com/wdtcancel/wdtcancel/internal/testkit"
+	"github.com/wdtcancel/wdtcancel/internal/testkit/runview"
 	"github.com/wdtcancel/wdtcancel/tasks"
 	"github.com/wdtcancel/wdtcancel/worker"
 	"github.com/wdtcancel/wdtcancel/worker/wdt"
@@ -41,7 +41,7 @@ import (
 // and slow must be cancelled at each. The ground truth is package
 // reconcile's, seller by seller.
 func TestSeveralSellers(t *testing.T) {
-	e := newEnv(t, redistest.Options{AppendFsync: "everysec"})
+	e := newEnv(t, testkit.RedisOptions{AppendFsync: "everysec"})
 	e.sellersFile = true
 	n := size(80, 400)
 	quota := size(60, 120) // slow's calls per minute at the sandbox
@@ -230,7 +230,7 @@ func (e *env) writeSandboxSellers(specs []sellerSpec) string {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			e.t.Fatal(err)
 		}
-		orders := testkit.WriteOrders(e.t, dir, s.orders.nos, s.orders.state)
+		orders := runview.WriteOrders(e.t, dir, s.orders.nos, s.orders.state)
 		block := "orders: " + orders + ", unknown: missing"
 		if s.block != "" {
 			block += ", " + s.block
@@ -287,14 +287,15 @@ func (e *env) waitSeller(seller string, want int, from time.Time, within time.Du
 	defer rdb.Close()
 	var q *asynq.QueueInfo
 	var err error
-	for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+	if testkit.PollWithin(within, func() bool {
 		q, err = insp.GetQueueInfo(queue)
-		if err == nil && q.Pending+q.Active+q.Scheduled+q.Retry == 0 {
-			dead, _ := rdb.HLen(e.t.Context(), store.DeadLetterKey(queue)).Result()
-			if q.Completed+max(q.Archived, int(dead)) >= want {
-				return time.Since(from)
-			}
+		if err != nil || q.Pending+q.Active+q.Scheduled+q.Retry != 0 {
+			return false
 		}
+		dead, _ := rdb.HLen(e.t.Context(), store.DeadLetterKey(queue)).Result()
+		return q.Completed+max(q.Archived, int(dead)) >= want
+	}) {
+		return time.Since(from)
 	}
 	e.t.Fatalf("seller %s not settled within %s: %+v %v", seller, within, q, err)
 	return 0
@@ -307,9 +308,8 @@ func (e *env) waitHeld(seller string, want int, from time.Time, within time.Dura
 	queue := tasks.QueueFor(tasks.DefaultQueue, seller)
 	insp := e.inspector()
 	defer insp.Close()
-	start := time.Now()
 	held := 0
-	for time.Since(start) < within {
+	if testkit.PollWithin(within, func() bool {
 		held = 0
 		infos, err := insp.ListRetryTasks(queue, asynq.PageSize(want+10))
 		if err == nil {
@@ -319,10 +319,9 @@ func (e *env) waitHeld(seller string, want int, from time.Time, within time.Dura
 				}
 			}
 		}
-		if held == want {
-			return time.Since(from)
-		}
-		time.Sleep(200 * time.Millisecond)
+		return held == want
+	}) {
+		return time.Since(from)
 	}
 	q, err := insp.GetQueueInfo(queue)
 	e.t.Fatalf("seller %s: %d of %d tasks held after %s: %+v %v", seller, held, want, within, q, err)
@@ -336,7 +335,7 @@ func (e *env) sellerDLQ(seller string) map[string]reconcile.DeadLetter {
 	if r.Code != 0 {
 		e.t.Fatalf("dlq ls --json --seller %s: exit %d: %.300s", seller, r.Code, r.Output())
 	}
-	return testkit.ParseDLQ(e.t, r.Stdout)
+	return runview.ParseDLQ(e.t, r.Stdout)
 }
 
 // sellerOrder is the sandbox's view of one of the seller's orders.

@@ -6,6 +6,7 @@
 package httpserver
 
 import (
+	"cmp"
 	"net"
 	"net/http"
 	"sync"
@@ -34,7 +35,9 @@ const (
 	DefaultMaxConns          = 1024
 )
 
-// Options bound a server. Zero fields take the defaults above.
+// Options bound a server. Zero fields take the defaults above (withDefaults,
+// the one place); a negative timeout means none, as it does to net/http,
+// and a negative MaxHeaderBytes is net/http's own 1 MB.
 type Options struct {
 	// ReadHeaderTimeout is how long a new or kept-alive connection may
 	// take to send a request's headers; a client that sends nothing is
@@ -56,21 +59,12 @@ type Options struct {
 }
 
 func (o Options) withDefaults() Options {
-	def := func(v *time.Duration, d time.Duration) {
-		if *v <= 0 {
-			*v = d
-		}
-	}
-	def(&o.ReadHeaderTimeout, DefaultReadHeaderTimeout)
-	def(&o.ReadTimeout, DefaultReadTimeout)
-	def(&o.WriteTimeout, DefaultWriteTimeout)
-	def(&o.IdleTimeout, DefaultIdleTimeout)
-	if o.MaxHeaderBytes <= 0 {
-		o.MaxHeaderBytes = DefaultMaxHeaderBytes
-	}
-	if o.MaxConns == 0 {
-		o.MaxConns = DefaultMaxConns
-	}
+	o.ReadHeaderTimeout = cmp.Or(o.ReadHeaderTimeout, DefaultReadHeaderTimeout)
+	o.ReadTimeout = cmp.Or(o.ReadTimeout, DefaultReadTimeout)
+	o.WriteTimeout = cmp.Or(o.WriteTimeout, DefaultWriteTimeout)
+	o.IdleTimeout = cmp.Or(o.IdleTimeout, DefaultIdleTimeout)
+	o.MaxHeaderBytes = cmp.Or(o.MaxHeaderBytes, DefaultMaxHeaderBytes)
+	o.MaxConns = cmp.Or(o.MaxConns, DefaultMaxConns) // negative: no cap
 	return o
 }
 

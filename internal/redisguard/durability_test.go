@@ -10,8 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/wdtcancel/wdtcancel/internal/redisinfo"
-	"github.com/wdtcancel/wdtcancel/internal/redistest"
-	"github.com/wdtcancel/wdtcancel/internal/waittest"
+	"github.com/wdtcancel/wdtcancel/internal/testkit"
 )
 
 func TestCheck(t *testing.T) {
@@ -83,14 +82,14 @@ func TestCheckDurableRealServer(t *testing.T) {
 	ctx := context.Background()
 	tests := []struct {
 		name    string
-		opts    redistest.Options
+		opts    testkit.RedisOptions
 		durable bool
 		fsync   string
 	}{
-		{"stock snapshots", redistest.Options{NoAOF: true, Save: "3600 1 300 100 60 10000"}, false, ""},
-		{"aof everysec (the test kit's default)", redistest.Options{}, true, "everysec"},
-		{"aof always", redistest.Options{AppendFsync: "always"}, true, "always"},
-		{"aof appendfsync no", redistest.Options{AppendFsync: "no"}, false, "no"},
+		{"stock snapshots", testkit.RedisOptions{NoAOF: true, Save: "3600 1 300 100 60 10000"}, false, ""},
+		{"aof everysec (the test kit's default)", testkit.RedisOptions{}, true, "everysec"},
+		{"aof always", testkit.RedisOptions{AppendFsync: "always"}, true, "always"},
+		{"aof appendfsync no", testkit.RedisOptions{AppendFsync: "no"}, false, "no"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -107,7 +106,7 @@ func TestCheckDurableRealServer(t *testing.T) {
 	}
 	t.Run("the fix works", func(t *testing.T) {
 		t.Parallel()
-		r := realRedis(t, redistest.Options{NoAOF: true})
+		r := realRedis(t, testkit.RedisOptions{NoAOF: true})
 		rdb := client(t, r.Addr)
 		if _, err := CheckDurable(ctx, rdb, Wait{Auto: true}); !errors.Is(err, ErrVolatile) {
 			t.Fatalf("before: %v", err)
@@ -127,7 +126,7 @@ func TestCheckDurableRealServer(t *testing.T) {
 // uncheckable, and the message asks for the explicit flag.
 func TestCheckDurableRestricted(t *testing.T) {
 	t.Parallel()
-	r := realRedis(t, redistest.Options{})
+	r := realRedis(t, testkit.RedisOptions{})
 	ctx := context.Background()
 	admin := client(t, r.Addr)
 	for _, acl := range [][]any{
@@ -159,7 +158,7 @@ func TestCheckDurableRestricted(t *testing.T) {
 
 func TestCheckDurableMiniredis(t *testing.T) {
 	t.Parallel()
-	r := redistest.NewWith(t, redistest.Options{Embedded: true})
+	r := testkit.NewRedisWith(t, testkit.RedisOptions{Embedded: true})
 	rdb := client(t, r.Addr)
 	_, err := CheckDurable(context.Background(), rdb, Wait{Auto: true})
 	var ue *UncheckableError
@@ -175,7 +174,7 @@ func TestCheckDurableMiniredis(t *testing.T) {
 // and the refusal names the node.
 func TestCheckDurableClusterNamesTheNode(t *testing.T) {
 	t.Parallel()
-	r := realRedis(t, redistest.Options{NoAOF: true, Args: []string{"--cluster-enabled", "yes", "--cluster-announce-ip", "127.0.0.1"}})
+	r := realRedis(t, testkit.RedisOptions{NoAOF: true, Args: []string{"--cluster-enabled", "yes", "--cluster-announce-ip", "127.0.0.1"}})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	node := client(t, r.Addr)
@@ -210,7 +209,7 @@ func TestCheckDurableClusterNamesTheNode(t *testing.T) {
 // the initial AOF, and the test kit's Stop would wait 10 s for it.
 func waitAOFWritten(t *testing.T, rdb *redis.Client) {
 	t.Helper()
-	waittest.Until(t, "the initial AOF to be written", func() bool {
+	testkit.Until(t, "the initial AOF to be written", func() bool {
 		info, err := rdb.Info(context.Background(), "persistence").Result()
 		return err == nil && strings.Contains(info, "aof_rewrite_in_progress:0") && strings.Contains(info, "aof_rewrite_scheduled:0")
 	})

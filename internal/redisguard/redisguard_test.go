@@ -9,8 +9,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/wdtcancel/wdtcancel/internal/redistest"
 	"github.com/wdtcancel/wdtcancel/internal/store"
+	"github.com/wdtcancel/wdtcancel/internal/testkit"
 )
 
 func TestParsePolicy(t *testing.T) {
@@ -63,11 +63,11 @@ func TestMergePolicies(t *testing.T) {
 	}
 }
 
-func realRedis(t *testing.T, opts redistest.Options) *redistest.Redis {
+func realRedis(t *testing.T, opts testkit.RedisOptions) *testkit.Redis {
 	t.Helper()
-	r := redistest.NewWith(t, opts)
+	r := testkit.NewRedisWith(t, opts)
 	if !r.Real {
-		t.Skip("needs a real redis-server (maxmemory-policy, OOM); redistest fell back to miniredis, which has neither")
+		t.Skip("needs a real redis-server (maxmemory-policy, OOM); testkit.NewRedis fell back to miniredis, which has neither")
 	}
 	return r
 }
@@ -82,7 +82,7 @@ func TestCheckNoEvictionRealServer(t *testing.T) {
 	for _, policy := range []string{"noeviction", "allkeys-lru", "volatile-lru", "volatile-ttl"} {
 		t.Run(policy, func(t *testing.T) {
 			t.Parallel()
-			r := realRedis(t, redistest.Options{MaxmemoryPolicy: policy})
+			r := realRedis(t, testkit.RedisOptions{MaxmemoryPolicy: policy})
 			got, err := CheckNoEviction(context.Background(), client(t, r.Addr))
 			if got != policy {
 				t.Fatalf("policy %q, want %q", got, policy)
@@ -106,7 +106,7 @@ func TestCheckNoEvictionRealServer(t *testing.T) {
 }
 
 func TestCheckNoEvictionNotReported(t *testing.T) {
-	r := redistest.NewWith(t, redistest.Options{Embedded: true})
+	r := testkit.NewRedisWith(t, testkit.RedisOptions{Embedded: true})
 	got, err := CheckNoEviction(context.Background(), client(t, r.Addr))
 	if got != "" || err != nil {
 		t.Fatalf("miniredis: policy %q err %v, want not checkable", got, err)
@@ -129,7 +129,7 @@ func TestCheckNoEvictionUnreachable(t *testing.T) {
 }
 
 func TestCheckNoEvictionCluster(t *testing.T) {
-	r := realRedis(t, redistest.Options{MaxmemoryPolicy: "allkeys-lru", Args: []string{"--cluster-enabled", "yes", "--cluster-announce-ip", "127.0.0.1"}})
+	r := realRedis(t, testkit.RedisOptions{MaxmemoryPolicy: "allkeys-lru", Args: []string{"--cluster-enabled", "yes", "--cluster-announce-ip", "127.0.0.1"}})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	node := client(t, r.Addr)
@@ -168,7 +168,7 @@ func TestCheckNoEvictionCluster(t *testing.T) {
 func TestProbeWriteOOM(t *testing.T) {
 	// No AOF: its buffers are outside maxmemory and make the filler's
 	// last refused write a poor measure of "full".
-	r := realRedis(t, redistest.Options{MaxmemoryPolicy: "noeviction", Maxmemory: "2mb", NoAOF: true})
+	r := realRedis(t, testkit.RedisOptions{MaxmemoryPolicy: "noeviction", Maxmemory: "2mb", NoAOF: true})
 	ctx := context.Background()
 	rdb := client(t, r.Addr)
 	key := store.ProbeKey("wdt-cancel")
@@ -195,9 +195,9 @@ func TestProbeWriteOOM(t *testing.T) {
 }
 
 func TestProbeWriteReadOnlyReplica(t *testing.T) {
-	primary := realRedis(t, redistest.Options{})
+	primary := realRedis(t, testkit.RedisOptions{})
 	host, port, _ := strings.Cut(primary.Addr, ":")
-	replica := realRedis(t, redistest.Options{Args: []string{"--replicaof", host, port}})
+	replica := realRedis(t, testkit.RedisOptions{Args: []string{"--replicaof", host, port}})
 	err := ProbeWrite(context.Background(), client(t, replica.Addr), "probe")
 	if err == nil || !strings.Contains(err.Error(), "redis refuses writes: READONLY") {
 		t.Fatalf("probe on a replica: %v", err)

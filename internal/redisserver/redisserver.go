@@ -2,10 +2,13 @@
 // command and tests: a real redis-server from PATH on a free loopback port
 // when there is one, else an embedded miniredis. CI sets RequireRealEnv so
 // that a missing redis-server fails the run instead of silently testing
-// against the embedded fake. StartSentinel and StartCluster start the two
-// highly available topologies from the same binary (topology.go). It does
-// not import testing: the shipped binary links it (redistest wraps it for
-// tests).
+// against the embedded fake. It does not import testing: the shipped
+// binary links it (internal/testkit wraps it for tests).
+//
+// Only tests call StartSentinel and StartCluster (topology.go), Kill and
+// Restart, and the OOM filler (fill.go); they still ship because they
+// reach into a running server's process and config. Moving them into
+// internal/testkit is issue 21's remaining step.
 package redisserver
 
 import (

@@ -64,7 +64,7 @@ func TestMaxmemoryOptions(t *testing.T) {
 	}
 }
 
-// startForTest starts a Redis stopped when the test ends (redistest cannot
+// startForTest starts a Redis stopped when the test ends (testkit cannot
 // be used here: it imports this package).
 func startForTest(t *testing.T, opts Options) *Redis {
 	t.Helper()

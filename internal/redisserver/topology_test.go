@@ -58,13 +58,9 @@ func TestSentinelFailsOver(t *testing.T) {
 		t.Fatalf("master still %s", old)
 	}
 	var v string
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if v, err = rdb.Get(ctx, "k").Result(); err == nil {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	readCtx, cancelRead := context.WithTimeout(ctx, 30*time.Second)
+	defer cancelRead()
+	err = poll(readCtx, func() (err error) { v, err = rdb.Get(readCtx, "k").Result(); return err })
 	if v != "v" {
 		t.Fatalf("after failover GET k = %q, %v; want the replicated write", v, err)
 	}
@@ -117,13 +113,9 @@ func TestClusterFailsOver(t *testing.T) {
 		t.Fatal("no failover")
 	}
 	var v string
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if v, err = rdb.Get(ctx, key).Result(); err == nil {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	readCtx, cancelRead := context.WithTimeout(ctx, 30*time.Second)
+	defer cancelRead()
+	err = poll(readCtx, func() (err error) { v, err = rdb.Get(readCtx, key).Result(); return err })
 	if v != "v" {
 		t.Fatalf("after failover GET = %q, %v", v, err)
 	}

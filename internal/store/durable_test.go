@@ -8,8 +8,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/wdtcancel/wdtcancel/internal/redistest"
 	"github.com/wdtcancel/wdtcancel/internal/store"
+	"github.com/wdtcancel/wdtcancel/internal/testkit"
 )
 
 func TestNewDurableRefusesBadSettings(t *testing.T) {
@@ -59,7 +59,7 @@ func TestDurableOffIsFree(t *testing.T) {
 // TestDurableWithoutReplicaSaysSo: a Redis without a replica cannot
 // acknowledge; Sync says so after the timeout, with ErrNotReplicated.
 func TestDurableWithoutReplicaSaysSo(t *testing.T) {
-	r := redistest.New(t)
+	r := testkit.NewRedis(t)
 	if !r.Real {
 		t.Skip("miniredis has no WAIT")
 	}
@@ -81,7 +81,7 @@ func TestDurableSentinelWaitsForTheReplica(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a Sentinel setup")
 	}
-	s := redistest.NewSentinel(t, redistest.TopologyOptions{})
+	s := testkit.NewSentinel(t, testkit.TopologyOptions{})
 	addrs := make([]string, len(s.Sentinels))
 	for i, sen := range s.Sentinels {
 		addrs[i] = sen.Addr

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/wdtcancel/wdtcancel/internal/testkit"
 )
 
 // TestRemoveArchivedAgainstAsynq runs the dead-letter store's own removal
@@ -40,17 +41,10 @@ func TestRemoveArchivedAgainstAsynq(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-processed
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testkit.Until(t, "DONE completed", func() bool {
 		info, err := insp.GetTaskInfo(q, "DONE")
-		if err == nil && info.State == asynq.TaskStateCompleted {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("DONE never completed: %v %v", info, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return err == nil && info.State == asynq.TaskStateCompleted
+	})
 	srv.Shutdown()
 
 	enqueue("ARCH")

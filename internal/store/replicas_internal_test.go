@@ -12,8 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/wdtcancel/wdtcancel/internal/redisinfo"
-	"github.com/wdtcancel/wdtcancel/internal/redistest"
-	"github.com/wdtcancel/wdtcancel/internal/waittest"
+	"github.com/wdtcancel/wdtcancel/internal/testkit"
 )
 
 // TestReplicasObserve pins when auto believes a new replica count: at
@@ -90,10 +89,10 @@ func TestReplicasUnmetBound(t *testing.T) {
 
 // replicaOf starts a replica of master and waits until master reports it
 // online.
-func replicaOf(t *testing.T, master *redistest.Redis, want int) *redistest.Redis {
+func replicaOf(t *testing.T, master *testkit.Redis, want int) *testkit.Redis {
 	t.Helper()
 	host, port, _ := net.SplitHostPort(master.Addr)
-	r := redistest.NewWith(t, redistest.Options{ForbidFallback: true, Args: []string{"--replicaof", host, port}})
+	r := testkit.NewRedisWith(t, testkit.RedisOptions{ForbidFallback: true, Args: []string{"--replicaof", host, port}})
 	waitReplicas(t, master.Addr, want)
 	return r
 }
@@ -102,7 +101,7 @@ func waitReplicas(t *testing.T, addr string, want int) {
 	t.Helper()
 	rdb := redis.NewClient(&redis.Options{Addr: addr})
 	defer rdb.Close()
-	waittest.Until(t, "master to report replicas online", func() bool {
+	testkit.Until(t, "master to report replicas online", func() bool {
 		info, err := rdb.Info(context.Background(), "replication").Result()
 		return err == nil && redisinfo.ParseInfo(info, addr).Replicas == want
 	})
@@ -114,13 +113,13 @@ func waitReplicas(t *testing.T, addr string, want int) {
 // comes back is waited for at once.
 func TestAutoFollowsReplicas(t *testing.T) {
 	t.Parallel()
-	if !redistest.RealRequired() {
+	if !testkit.RealRequired() {
 		if _, err := exec.LookPath("redis-server"); err != nil {
 			t.Skip("needs redis-server")
 		}
 	}
 	// No 5 s wait before each full sync: replicas attach three times here.
-	master := redistest.NewWith(t, redistest.Options{ForbidFallback: true, NoAOF: true, Args: []string{"--repl-diskless-sync-delay", "0"}})
+	master := testkit.NewRedisWith(t, testkit.RedisOptions{ForbidFallback: true, NoAOF: true, Args: []string{"--repl-diskless-sync-delay", "0"}})
 	replicaOf(t, master, 1)
 	second := replicaOf(t, master, 2)
 	rdb := redis.NewClient(&redis.Options{Addr: master.Addr})
@@ -133,7 +132,7 @@ func TestAutoFollowsReplicas(t *testing.T) {
 	}
 	// A replica reported online may still be loading the master's
 	// snapshot and not yet answer the WAIT.
-	waittest.Until(t, "both replicas to acknowledge", func() bool { return d.Sync(ctx) == nil })
+	testkit.Until(t, "both replicas to acknowledge", func() bool { return d.Sync(ctx) == nil })
 	if d.Replicas() != 2 {
 		t.Fatalf("two replicas online: waits for %d", d.Replicas())
 	}
@@ -147,7 +146,7 @@ func TestAutoFollowsReplicas(t *testing.T) {
 	if err := d.Sync(ctx); !errors.Is(err, ErrNotReplicated) {
 		t.Fatalf("right after a replica left: %v, want not replicated (it may be the one promoted)", err)
 	}
-	waittest.Until(t, "auto to wait for the remaining replica", func() bool { return d.Sync(ctx) == nil })
+	testkit.Until(t, "auto to wait for the remaining replica", func() bool { return d.Sync(ctx) == nil })
 	if d.Replicas() != 1 {
 		t.Fatalf("waits for %d", d.Replicas())
 	}
@@ -160,7 +159,7 @@ func TestAutoFollowsReplicas(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitReplicas(t, master.Addr, 2)
-	waittest.Until(t, "the replica that came back to acknowledge", func() bool { return d.Sync(ctx) == nil })
+	testkit.Until(t, "the replica that came back to acknowledge", func() bool { return d.Sync(ctx) == nil })
 	if d.Replicas() != 2 {
 		t.Fatalf("replica back: waits for %d", d.Replicas())
 	}
@@ -171,7 +170,7 @@ func TestAutoFollowsReplicas(t *testing.T) {
 // is unmet and tracked for readiness.
 func TestAutoWithoutReplicas(t *testing.T) {
 	t.Parallel()
-	r := redistest.NewWith(t, redistest.Options{ForbidFallback: !canFallBack()})
+	r := testkit.NewRedisWith(t, testkit.RedisOptions{ForbidFallback: !canFallBack()})
 	if !r.Real {
 		t.Skip("WAIT needs a real redis-server")
 	}
@@ -191,14 +190,14 @@ func TestAutoWithoutReplicas(t *testing.T) {
 	}
 }
 
-func canFallBack() bool { return !redistest.RealRequired() }
+func canFallBack() bool { return !testkit.RealRequired() }
 
 // TestAutoOnMiniredis: a Redis that will not answer INFO replication (the
 // embedded miniredis) has no replica to wait for: writes are not reported
 // unknown (its durability is the durability check's business).
 func TestAutoOnMiniredis(t *testing.T) {
 	t.Parallel()
-	r := redistest.NewWith(t, redistest.Options{Embedded: true})
+	r := testkit.NewRedisWith(t, testkit.RedisOptions{Embedded: true})
 	rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
 	defer rdb.Close()
 	d, _ := NewDurable(rdb, "q", AutoReplicas, 50*time.Millisecond)

@@ -54,10 +54,6 @@ type Option func(*Client)
 // itself is not changed.
 func WithHTTPClient(h *http.Client) Option { return func(c *Client) { c.http = h } }
 
-// WithClock lets several clients share one learned offset, or tests use a
-// fake local clock.
-func WithClock(clk *Clock) Option { return func(c *Client) { c.clock = clk } }
-
 // WithConnectionReuse lets calls go out on kept-alive connections that
 // carried earlier calls: it saves a TCP (and TLS) handshake per call, and it
 // is off by default because of what it risks. WDT's answer does not name the

@@ -77,11 +77,22 @@ func (e *Error) Error() string {
 // *net.OpError, ...) to errors.Is and errors.As.
 func (e *Error) Unwrap() error { return e.Err }
 
-// Is makes errors.Is(err, &wdt.Error{Category: wdt.Rejected}) match any error
-// of that category, through any wrapping.
+// ErrCategory is the sentinel of one category: errors.Is(err,
+// wdt.ErrCategory(wdt.Rejected)) holds for any *Error of that category,
+// through any wrapping. An *Error as the target matches only itself: its
+// zero fields are values (status 0 is WDT's success), never wildcards.
+func ErrCategory(c Category) error { return categoryError{c} }
+
+// categoryError is ErrCategory's sentinel; comparable, so two sentinels of
+// one category are equal.
+type categoryError struct{ c Category }
+
+func (e categoryError) Error() string { return "wdt: an error of category " + string(e.c) }
+
+// Is matches ErrCategory(e.Category).
 func (e *Error) Is(target error) bool {
-	t, ok := target.(*Error)
-	return ok && t.Category == e.Category && t.Status == 0 && t.Message == "" && t.Err == nil
+	t, ok := target.(categoryError)
+	return ok && t.c == e.Category
 }
 
 // CategoryOf says what err means for the worker: Cancelled for nil, the

@@ -116,7 +116,7 @@ func TestParseResponse(t *testing.T) {
 			if e.HTTPStatus != tt.http {
 				t.Errorf("http status = %d, want %d", e.HTTPStatus, tt.http)
 			}
-			if !errors.Is(fmt.Errorf("twice: %w", fmt.Errorf("once: %w", err)), &Error{Category: tt.want}) {
+			if !errors.Is(fmt.Errorf("twice: %w", fmt.Errorf("once: %w", err)), ErrCategory(tt.want)) {
 				t.Errorf("errors.Is by category failed through two wraps")
 			}
 			if len(e.Body) > excerptBytes {

@@ -342,12 +342,6 @@ func TestSandboxFaultRatesValidated(t *testing.T) {
 			}
 		})
 	}
-	// The old setter still works and turns the new faults off.
-	sb, _ := sandbox.New(sandbox.Options{ApplyFailRate: 0.3})
-	sb.SetFaults(0, 1)
-	if got := sb.FaultRates(); got != (sandbox.Faults{LostResponseRate: 1}) {
-		t.Fatalf("SetFaults(0, 1): %+v", got)
-	}
 }
 
 func nan() float64 {

@@ -287,16 +287,6 @@ func (s *Sandbox) FaultRates() Faults {
 	return s.faults
 }
 
-// SetFaults sets the gateway-fault and lost-response rates while running
-// and turns every other fault off. It panics on invalid rates.
-//
-// Deprecated: use SetFaultRates, which sets every rate and returns an error.
-func (s *Sandbox) SetFaults(failRate, lostResponseRate float64) {
-	if err := s.SetFaultRates(Faults{FailRate: failRate, LostResponseRate: lostResponseRate}); err != nil {
-		panic(err)
-	}
-}
-
 // SetOrder puts an order in a state (PUT /_sandbox/orders/{no} does it over
 // HTTP, for states ValidState accepts).
 func (s *Sandbox) SetOrder(no string, state int) {

@@ -96,7 +96,7 @@ func (r *runner) eventsVariant(ctx context.Context, q string, n, c int, on bool)
 	if err != nil {
 		return 0, 0, err
 	}
-	cfg := worker.Config{Redis: r.conn, API: client, Queue: q, Concurrency: c, Logger: benchLogger()}
+	cfg := worker.Config{Redis: r.conn, Sellers: worker.SingleSeller(client, 0, 0), Queue: q, Concurrency: c, Logger: benchLogger(), AllowVolatileRedis: true}
 	if on {
 		cfg.Notify = worker.NotifyOptions{URL: "http://" + ln.Addr().String() + "/events", Secret: []byte("bench-secret")}
 	}

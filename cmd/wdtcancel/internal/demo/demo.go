@@ -98,109 +98,37 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	if o.Orders <= 0 {
 		return nil, errors.New("demo: --orders must be positive")
 	}
-	if o.Out == nil {
-		o.Out = io.Discard
-	}
-	if o.Logger == nil {
-		o.Logger = zap.NewNop()
-	}
-	if o.Progress == nil {
-		o.Progress = NewProgress(o.Out, o.Interactive)
-	}
+	o = o.withDefaults()
 	start := time.Now()
 
 	// Redis: embedded unless told otherwise.
-	redisURL, redisDesc := o.RedisURL, "Redis at "+o.RedisURL
-	if redisURL == "" {
-		r, err := redisserver.Start(redisserver.Options{Embedded: true})
-		if err != nil {
-			return nil, err
-		}
-		defer r.Close()
-		redisURL, redisDesc = r.URL(), "an embedded Redis (miniredis)"
+	redisURL, redisDesc, stopRedis, err := startRedis(o.RedisURL)
+	if err != nil {
+		return nil, err
 	}
+	defer stopRedis()
 	conn, err := asynq.ParseRedisURI(redisURL)
 	if err != nil {
 		return nil, fmt.Errorf("demo redis: %w", err)
 	}
 
 	// The sandbox, with the order mix and faults.
-	nos := make([]string, o.Orders)
-	orders := make(map[string]int)
-	mix := make(map[string]int)
-	for i := range nos {
-		// No '-': asynqmon's ID column shows an ID up to its first '-'
-		// (it abbreviates UUIDs that way), so DEMO-00018 would read DEMO.
-		nos[i] = fmt.Sprintf("DEMO%05d", i+1)
-		k := kindOf(i)
-		mix[k]++
-		if st, ok := kindState[k]; ok {
-			orders[nos[i]] = st
-		}
-	}
-	sbOpts := sandbox.Options{
-		Orders: orders, Unknown: sandbox.UnknownMissing,
-		ClockOffset: 200 * time.Second, Latency: 10 * time.Millisecond,
-		FailRate: 0.05, LostResponseRate: 0.03, Seed: o.Seed,
-		RatePerMinute: 40, QuotaWindow: 5 * time.Second,
-	}
-	sb, err := sandbox.New(sbOpts)
+	nos, orders, mix := demoOrders(o.Orders)
+	sb, apiURL, stopSandbox, err := startSandbox(o, orders)
 	if err != nil {
 		return nil, err
 	}
-	sbLn, err := net.Listen("tcp", o.SandboxListen)
-	if err != nil {
-		return nil, fmt.Errorf("demo sandbox listen on %s: %w", o.SandboxListen, err)
-	}
-	sbSrv := httpserver.New(sb, httpserver.Options{IdleTimeout: httpserver.SandboxIdleTimeout})
-	go sbSrv.Serve(sbLn)
-	defer sbSrv.Close()
-	apiURL := "http://" + sbLn.Addr().String() + "/openapi"
+	defer stopSandbox()
 
-	// The worker, as `wdtcancel worker` would run it.
-	creds, _ := wdt.NewCredentials(sandbox.DefaultSID, sandbox.DefaultAppKey, sandbox.DefaultAppSecret)
-	client, err := wdt.New(apiURL, creds)
+	w, err := startWorker(ctx, o, conn, apiURL)
 	if err != nil {
-		return nil, err
-	}
-	w, err := worker.New(worker.Config{
-		Redis: conn, API: client, Concurrency: 8, RatePerMinute: 600, Listen: o.Listen, ListenFallback: o.ListenFallback,
-		Handler: worker.HandlerOptions{
-			Cooldown: 3 * time.Second, Backoff: worker.Backoff{Base: 200 * time.Millisecond, Cap: 2 * time.Second},
-		},
-		ShutdownTimeout: 5 * time.Second, Logger: o.Logger,
-		// The embedded Redis lives in memory by design; a Redis given
-		// with --redis-url is a scratch one for the demo too.
-		AllowVolatileRedis: true,
-	})
-	if err != nil {
-		return nil, err
-	}
-	if err := w.Start(ctx); err != nil {
-		w.Close()
 		return nil, err
 	}
 	defer w.Shutdown()
+	printHeader(o, redisDesc, apiURL, w, mix)
 
-	fmt.Fprintf(o.Out, "wdtcancel demo: %d return pre-stockin orders on %s\n", o.Orders, redisDesc)
-	fmt.Fprintf(o.Out, "  sandbox   %s  (server clock +200s, 5%% gateway faults, 3%% lost responses, quota 40 calls per 5 s)\n", apiURL)
-	fmt.Fprintf(o.Out, "  asynqmon  http://%s%s/\n", w.OpsAddr(), worker.MonitoringPath)
-	fmt.Fprintf(o.Out, "  metrics   http://%s/metrics\n", w.OpsAddr())
-	fmt.Fprintf(o.Out, "  orders    %s\n", formatMix(mix))
-	fmt.Fprintf(o.Out, "  redis     not checked for durability (--allow-volatile-redis): the demo's data may live in memory only; production refuses such a Redis\n")
-
-	// Enqueue through the real producer path.
-	prod, err := enqueue.New(conn, enqueue.WithSource("demo"), enqueue.WithAllowVolatileRedis())
-	if err != nil {
+	if err := enqueueAll(ctx, conn, nos); err != nil {
 		return nil, err
-	}
-	defer prod.Close()
-	res, err := prod.CancelSlice(ctx, nos, enqueue.ManyOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("demo enqueue: %w", err)
-	}
-	if s := enqueue.Summarize(res, false); s.Enqueued != o.Orders {
-		return nil, fmt.Errorf("demo enqueue: %+v", s)
 	}
 	fmt.Fprintf(o.Out, "enqueued %d tasks\n", o.Orders)
 
@@ -220,6 +148,127 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		<-ctx.Done()
 	}
 	return sum, nil
+}
+
+// withDefaults is o with its zero fields filled.
+func (o Options) withDefaults() Options {
+	if o.Out == nil {
+		o.Out = io.Discard
+	}
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	if o.Progress == nil {
+		o.Progress = NewProgress(o.Out, o.Interactive)
+	}
+	return o
+}
+
+// startRedis is the Redis at url, or an embedded one when url is empty:
+// its URL, how the header names it, and what stops it.
+func startRedis(url string) (string, string, func(), error) {
+	if url != "" {
+		return url, "Redis at " + url, func() {}, nil
+	}
+	r, err := redisserver.Start(redisserver.Options{Embedded: true})
+	if err != nil {
+		return "", "", nil, err
+	}
+	return r.URL(), "an embedded Redis (miniredis)", r.Close, nil
+}
+
+// demoOrders are the demo's n numbers, the sandbox state of each that has
+// one, and how many of each kind.
+func demoOrders(n int) (nos []string, orders, mix map[string]int) {
+	nos = make([]string, n)
+	orders = make(map[string]int)
+	mix = make(map[string]int)
+	for i := range nos {
+		// No '-': asynqmon's ID column shows an ID up to its first '-'
+		// (it abbreviates UUIDs that way), so DEMO-00018 would read DEMO.
+		nos[i] = fmt.Sprintf("DEMO%05d", i+1)
+		k := kindOf(i)
+		mix[k]++
+		if st, ok := kindState[k]; ok {
+			orders[nos[i]] = st
+		}
+	}
+	return nos, orders, mix
+}
+
+// startSandbox serves the sandbox with the demo's faults on
+// o.SandboxListen; it returns the API URL and what stops it.
+func startSandbox(o Options, orders map[string]int) (*sandbox.Sandbox, string, func(), error) {
+	sbOpts := sandbox.Options{
+		Orders: orders, Unknown: sandbox.UnknownMissing,
+		ClockOffset: 200 * time.Second, Latency: 10 * time.Millisecond,
+		FailRate: 0.05, LostResponseRate: 0.03, Seed: o.Seed,
+		RatePerMinute: 40, QuotaWindow: 5 * time.Second,
+	}
+	sb, err := sandbox.New(sbOpts)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	sbLn, err := net.Listen("tcp", o.SandboxListen)
+	if err != nil {
+		return nil, "", nil, fmt.Errorf("demo sandbox listen on %s: %w", o.SandboxListen, err)
+	}
+	sbSrv := httpserver.New(sb, httpserver.Options{IdleTimeout: httpserver.SandboxIdleTimeout})
+	go sbSrv.Serve(sbLn)
+	return sb, "http://" + sbLn.Addr().String() + "/openapi", func() { sbSrv.Close() }, nil
+}
+
+// startWorker starts the worker as `wdtcancel worker` would run it.
+func startWorker(ctx context.Context, o Options, conn asynq.RedisConnOpt, apiURL string) (*worker.Worker, error) {
+	creds, _ := wdt.NewCredentials(sandbox.DefaultSID, sandbox.DefaultAppKey, sandbox.DefaultAppSecret)
+	client, err := wdt.New(apiURL, creds)
+	if err != nil {
+		return nil, err
+	}
+	w, err := worker.New(worker.Config{
+		Redis: conn, Sellers: worker.SingleSeller(client, 600, 0), Concurrency: 8, Listen: o.Listen, ListenFallback: o.ListenFallback,
+		Handler: worker.HandlerOptions{
+			Cooldown: 3 * time.Second, Backoff: worker.Backoff{Base: 200 * time.Millisecond, Cap: 2 * time.Second},
+		},
+		ShutdownTimeout: 5 * time.Second, Logger: o.Logger,
+		// The embedded Redis lives in memory by design; a Redis given
+		// with --redis-url is a scratch one for the demo too.
+		AllowVolatileRedis: true,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := w.Start(ctx); err != nil {
+		w.Close()
+		return nil, err
+	}
+	return w, nil
+}
+
+func printHeader(o Options, redisDesc, apiURL string, w *worker.Worker, mix map[string]int) {
+	fmt.Fprintf(o.Out, "wdtcancel demo: %d return pre-stockin orders on %s\n", o.Orders, redisDesc)
+	fmt.Fprintf(o.Out, "  sandbox   %s  (server clock +200s, 5%% gateway faults, 3%% lost responses, quota 40 calls per 5 s)\n", apiURL)
+	fmt.Fprintf(o.Out, "  asynqmon  http://%s%s/\n", w.OpsAddr(), worker.MonitoringPath)
+	fmt.Fprintf(o.Out, "  metrics   http://%s/metrics\n", w.OpsAddr())
+	fmt.Fprintf(o.Out, "  orders    %s\n", formatMix(mix))
+	fmt.Fprintf(o.Out, "  redis     not checked for durability (--allow-volatile-redis): the demo's data may live in memory only; production refuses such a Redis\n")
+}
+
+// enqueueAll enqueues every number through the real producer path.
+func enqueueAll(ctx context.Context, conn asynq.RedisConnOpt, nos []string) error {
+	prod, err := enqueue.New(conn, enqueue.WithSource("demo"), enqueue.WithAllowVolatileRedis())
+	if err != nil {
+		return err
+	}
+	defer prod.Close()
+	res, err := prod.CancelSlice(ctx, nos, enqueue.ManyOptions{})
+	if err != nil {
+		return fmt.Errorf("demo enqueue: %w", err)
+	}
+	if s := enqueue.Summarize(res, false); s.Enqueued != len(nos) {
+		return fmt.Errorf("demo enqueue: %+v", s)
+	}
+	return nil
 }
 
 // waitSettled shows live progress until no task is pending, active or
@@ -250,11 +299,11 @@ func summarize(ctx context.Context, nos []string, orders, mix map[string]int, in
 	st := sb.Stats()
 	s := &Summary{
 		Mix:              mix,
-		ClockCorrections: int(counterValue(w.Metrics().ClockResyncs)),
-		RateLimited:      int(counterValue(w.Metrics().Calls.WithLabelValues(string(wdt.RateLimited)))),
+		ClockCorrections: int(counterValue(w.Seller("default").Metrics().ClockResyncs)),
+		RateLimited:      int(counterValue(w.Seller("default").Metrics().Calls.WithLabelValues(string(wdt.RateLimited)))),
 		SandboxCalls:     st.Calls, SandboxByStatus: st.ByStatus, SandboxByFault: st.ByFault,
 	}
-	recs, err := w.DLQ().List(ctx)
+	recs, err := w.Seller("default").DLQ().List(ctx)
 	if err != nil {
 		return nil, err
 	}

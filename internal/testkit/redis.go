@@ -1,6 +1,4 @@
-// Package redistest gives each test a Redis of its own (see redisserver):
-// started for the test and stopped when it ends.
-package redistest
+package testkit
 
 import (
 	"os/exec"
@@ -10,20 +8,21 @@ import (
 	"github.com/wdtcancel/wdtcancel/internal/redisserver"
 )
 
-// Redis and Options are redisserver's.
+// Redis and RedisOptions are redisserver's: each test gets a Redis of its
+// own, started for the test and stopped when it ends.
 type (
-	Redis   = redisserver.Redis
-	Options = redisserver.Options
+	Redis        = redisserver.Redis
+	RedisOptions = redisserver.Options
 )
 
 // RequireRealEnv, when set to a true value, forbids the miniredis fallback.
 const RequireRealEnv = redisserver.RequireRealEnv
 
-// Start starts a Redis the caller stops (see redisserver.Start). A
+// StartRedis starts a Redis the caller stops (see redisserver.Start). A
 // miniredis fallback is marked embedded (redisinfo.MarkEmbedded): it is in
 // memory by design, so wdtcancel's durability check lets it run, as
 // --allow-volatile-redis would, and no test needs the flag for it.
-func Start(opts Options) (*Redis, error) {
+func StartRedis(opts RedisOptions) (*Redis, error) {
 	r, err := redisserver.Start(opts)
 	if err == nil && !r.Real {
 		redisinfo.MarkEmbedded(r.Addr)
@@ -31,13 +30,13 @@ func Start(opts Options) (*Redis, error) {
 	return r, err
 }
 
-// New starts a Redis for one test and stops it when the test ends.
-func New(t testing.TB) *Redis { return NewWith(t, Options{}) }
+// NewRedis starts a Redis for one test and stops it when the test ends.
+func NewRedis(t testing.TB) *Redis { return NewRedisWith(t, RedisOptions{}) }
 
-// NewWith is New with options.
-func NewWith(t testing.TB, opts Options) *Redis {
+// NewRedisWith is NewRedis with options.
+func NewRedisWith(t testing.TB, opts RedisOptions) *Redis {
 	t.Helper()
-	r, err := Start(opts)
+	r, err := StartRedis(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

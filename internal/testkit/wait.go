@@ -1,19 +1,4 @@
-// Package waittest lets tests wait on events instead of on time: block until
-// the event the test needs has happened, with a failsafe timeout that only
-// ever fails a test (river's WaitOrTimeout). A test built on it passes or
-// fails by what happened, never by how long it took, and sleeps no fixed
-// time to let things happen. (Not every test is built on it yet: the
-// time.Sleep left in _test.go files are the exceptions to remove.)
-//
-// Where the code under test announces an event (a worker's OnAttempt, a
-// sandbox hook, a process exiting, a command's output), record it in a Log
-// or send it on a channel and Wait or Recv on it. Where a test must observe
-// state that announces nothing (a task's state in asynq, a TTL running out
-// in Redis, an HTTP endpoint's answer), Until polls a condition, the
-// deadline again only a failsafe.
-//
-// It is for tests only; nothing the binary links may import it.
-package waittest
+package testkit
 
 import (
 	"fmt"
@@ -55,10 +40,15 @@ func Until(t testing.TB, what string, cond func() bool) {
 
 // Poll is Until without the test: it reports false when Failsafe passed
 // first, for callers that fail with details of their own.
-func Poll(cond func() bool) bool {
+func Poll(cond func() bool) bool { return PollWithin(Failsafe, cond) }
+
+// PollWithin is Poll with a deadline of its own, for waits that take
+// longer than Failsafe on a healthy machine (a failover, a Prometheus
+// scrape) or that say how late is too late.
+func PollWithin(within time.Duration, cond func() bool) bool {
 	tick := time.NewTicker(pollEvery)
 	defer tick.Stop()
-	timeout := time.NewTimer(Failsafe)
+	timeout := time.NewTimer(within)
 	defer timeout.Stop()
 	for !cond() {
 		select {

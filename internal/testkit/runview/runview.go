@@ -1,4 +1,10 @@
-package testkit
+// Package runview reads both views of a wdtcancel run for package
+// reconcile: the sandbox's orders, the dead-letter list, asynq's tasks. It
+// is the part of the test kit that knows the product (the sandbox's order
+// type, the store's keys), kept apart from internal/testkit so the store's
+// and the sandbox's own tests can use the kit without an import cycle.
+// Tests only.
+package runview
 
 import (
 	"context"
@@ -15,6 +21,7 @@ import (
 
 	"github.com/wdtcancel/wdtcancel/internal/reconcile"
 	"github.com/wdtcancel/wdtcancel/internal/store"
+	"github.com/wdtcancel/wdtcancel/internal/testkit"
 	"github.com/wdtcancel/wdtcancel/tasks"
 	"github.com/wdtcancel/wdtcancel/worker/wdt/sandbox"
 )
@@ -42,7 +49,7 @@ func WriteOrders(t testing.TB, dir string, nos []string, states map[string]int) 
 func SandboxOrders(t testing.TB, addr string) ([]sandbox.Order, []byte) {
 	t.Helper()
 	var orders []sandbox.Order
-	code, b := GetJSON(t, "http://"+addr+"/_sandbox/orders", &orders)
+	code, b := testkit.GetJSON(t, "http://"+addr+"/_sandbox/orders", &orders)
 	if code != 200 {
 		t.Fatalf("GET /_sandbox/orders: %d %.300s", code, b)
 	}

@@ -1,14 +1,14 @@
-package waittest_test
+package testkit_test
 
 import (
 	"testing"
 
-	"github.com/wdtcancel/wdtcancel/internal/waittest"
+	"github.com/wdtcancel/wdtcancel/internal/testkit"
 )
 
 func TestLogWaitSeesPastAndFutureEvents(t *testing.T) {
 	t.Parallel()
-	l := waittest.NewLog[int]()
+	l := testkit.NewLog[int]()
 	l.Add(1)
 	l.Add(2)
 	// Already happened: no wait.
@@ -38,12 +38,12 @@ func TestRecvAndUntil(t *testing.T) {
 	t.Parallel()
 	c := make(chan string, 1)
 	go func() { c <- "hello" }()
-	if v := waittest.Recv(t, c, "a greeting"); v != "hello" {
+	if v := testkit.Recv(t, c, "a greeting"); v != "hello" {
 		t.Fatalf("got %q", v)
 	}
 	n := 0
-	waittest.Until(t, "the third look", func() bool { n++; return n == 3 })
-	if !waittest.Poll(func() bool { return true }) {
+	testkit.Until(t, "the third look", func() bool { n++; return n == 3 })
+	if !testkit.Poll(func() bool { return true }) {
 		t.Fatal("Poll of a condition that holds")
 	}
 }
