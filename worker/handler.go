@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/wdtcancel/wdtcancel/internal/store"
@@ -86,6 +87,10 @@ type Handler struct {
 	// durable waits for replicas after the writes a failover must not
 	// lose (store.Durable); off unless --redis-wait-replicas.
 	durable *store.Durable
+
+	// events counts outcome events written, by outcome (events.go); nil
+	// in tests that drive the handler alone.
+	events *prometheus.CounterVec
 
 	// loss is the lane's Redis loss detection (lossguard.go); nil in
 	// tests that drive the handler alone.
@@ -366,7 +371,7 @@ func (h *Handler) settle(ctx context.Context, at *attempt, cat wdt.Category) err
 // memory's own confirmed mark instead, synchronously.
 func (h *Handler) confirm(ctx context.Context, at *attempt) error {
 	if at.id != "" && ctx.Err() == nil {
-		if ok, err := h.memory.ConfirmInTask(ctx, at.id, cancelledResult(at)); ok && err == nil {
+		if ok, err := h.confirmInTask(ctx, at); ok && err == nil {
 			if err := h.durable.Sync(ctx, h.memory.ResultWitness(at.id)); err != nil {
 				// The sent mark stays (it was made durable before the
 				// call): a rerun after a failover that lost the result
@@ -377,7 +382,7 @@ func (h *Handler) confirm(ctx context.Context, at *attempt) error {
 			return nil
 		}
 	}
-	return h.memory.Cancelled(ctx, at.no)
+	return h.cancelledMark(ctx, at)
 }
 
 // cancelledResult is the task result of a confirmed cancellation
@@ -569,7 +574,7 @@ func (h *Handler) record(at *attempt, cat wdt.Category, err error) Record {
 // the record cannot be written the task is kept and retried soon instead:
 // archiving without a record could lose it once asynq trims its archive.
 func (h *Handler) bury(ctx context.Context, at *attempt, rec Record, err error) error {
-	perr := h.dlq.Put(context.WithoutCancel(ctx), rec)
+	perr := h.putFinal(context.WithoutCancel(ctx), at, rec)
 	if perr == nil {
 		// A record a failover loses after asynq archived the task is
 		// lost once asynq trims its archive: keep the task instead.

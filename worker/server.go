@@ -115,6 +115,14 @@ type Config struct {
 	// reports what the handler made of it (an unknown outcome, retry),
 	// although asynq hands that task back without using a retry.
 	OnAttempt func(Attempt)
+
+	// Notify is the webhook delivery of outcome events (notify.go); a
+	// seller's own NotifyURL replaces it. URL "": no delivery.
+	Notify NotifyOptions
+	// EventsMaxLen and EventsMaxAge cap each queue's events stream
+	// (store.DefaultEventsMaxLen, store.DefaultEventsMaxAge when 0).
+	EventsMaxLen int64
+	EventsMaxAge time.Duration
 }
 
 // SellerLane is one seller a worker serves.
@@ -133,6 +141,10 @@ type SellerLane struct {
 	// every worker on this Redis (0: no limit).
 	RatePerMinute int
 	MaxInflight   int
+	// NotifyURL and NotifySecret replace Config.Notify's URL and secret
+	// for this seller's outcome events.
+	NotifyURL    string
+	NotifySecret []byte
 }
 
 // SingleSeller is the one lane of a single-seller worker: the seller
@@ -177,6 +189,10 @@ type Worker struct {
 	closers  []func() error
 	guard    *redisGuard
 	loss     *lossGuard
+	// Outcome events (events.go): series, webhook delivery.
+	events     *eventVecs
+	stopNotify context.CancelFunc
+	notifyWG   sync.WaitGroup
 
 	shutdownOnce sync.Once
 }
@@ -194,6 +210,7 @@ type Lane struct {
 	dlq         *DLQ
 	metrics     *Metrics
 	log         *zap.Logger
+	notifier    *notifier // nil: no webhook for this seller
 
 	stopProber chan struct{}
 	proberDone chan struct{}
@@ -351,6 +368,7 @@ func (w *Worker) newLane(lc SellerLane, insp *asynq.Inspector, vecs *metricVecs)
 		lookup: lc.Lookup,
 	}
 	l.handler.runHeld = func() { w.releaseHeld(l) }
+	w.wireEvents(l, lc)
 	return l
 }
 
@@ -482,6 +500,7 @@ func (w *Worker) Start(ctx context.Context) error {
 	w.guard.start()
 	w.loss.start()
 	w.watch.start()
+	w.startNotifiers(ctx)
 	if len(w.lanes) > 1 {
 		w.backlog.start()
 	}
@@ -545,6 +564,7 @@ func (w *Worker) shutdown() {
 // Close releases the Redis connections of a worker that was never started
 // or failed to start. Shutdown calls it.
 func (w *Worker) Close() {
+	w.stopNotifiers()
 	w.guard.stop()
 	w.loss.stop()
 	w.watch.stop()

@@ -32,7 +32,11 @@ func sellerLanes(sellers []config.Seller) ([]worker.SellerLane, error) {
 		if err != nil {
 			return nil, err
 		}
-		lanes = append(lanes, worker.SellerLane{Name: s.Name, API: c, Lookup: look, RatePerMinute: s.RatePerMinute, MaxInflight: s.MaxInflight})
+		lane := worker.SellerLane{Name: s.Name, API: c, Lookup: look, RatePerMinute: s.RatePerMinute, MaxInflight: s.MaxInflight}
+		if s.Notify != nil {
+			lane.NotifyURL, lane.NotifySecret = s.Notify.URL, s.Notify.Secret
+		}
+		lanes = append(lanes, lane)
 	}
 	return lanes, nil
 }
@@ -47,6 +51,7 @@ func newWorkerCmd() *cobra.Command {
 		qf    config.QimenFlags
 
 		sellersPath string
+		notify      notifyFlags
 		// limits are --rate-per-minute and --max-inflight: the single
 		// seller's limits, or every seller's default in a sellers file.
 		limits config.SellerDefaults
@@ -63,51 +68,20 @@ func newWorkerCmd() *cobra.Command {
 			defer log.Sync()
 			var started func()
 			if sellersPath == "" {
-				client, err := api.Client()
-				if err != nil {
-					return usageErr(err)
-				}
-				cfg.Sellers = worker.SingleSeller(client, limits.RatePerMinute, limits.MaxInflight)
-				q, err := qf.Resolve()
-				if err != nil {
-					return usageErr(err)
-				}
-				if cfg.Sellers[0].Lookup, err = lookupFor("default", q, client); err != nil {
-					return usageErr(err)
-				}
-				started = func() {
-					log.Info("starting", zap.String("wdt_url", client.Endpoint()), zap.String("sid", client.Credentials().SID),
-						zap.Bool("reuse_connections", api.Reuse()), zap.Bool("order_lookup", q != nil), zap.String("redis", redis.String()))
-				}
+				started, err = singleSeller(&cfg, &api, &qf, limits, log, &redis)
 			} else {
-				if err := api.SellersFileConflict(); err != nil {
-					return usageErr(err)
-				}
-				if err := qimenFlagsConflict(qf); err != nil {
-					return usageErr(err)
-				}
-				sellers, err := config.LoadSellers(sellersPath, os.LookupEnv, config.SellerDefaults{
-					URL: api.URL, RatePerMinute: limits.RatePerMinute, MaxInflight: limits.MaxInflight, ConnectionClose: api.ConnectionClose,
-					ReuseConnections: api.ReuseConnections,
-				})
-				if err != nil {
-					return usageErr(err)
-				}
-				if cfg.Sellers, err = sellerLanes(sellers); err != nil {
-					return usageErr(err)
-				}
-				started = func() {
-					for _, s := range sellers {
-						log.Info("seller", zap.String("seller", s.Name), zap.String("wdt_url", s.URL), zap.String("sid", s.Credentials.SID),
-							zap.Bool("reuse_connections", s.ReuseConnections), zap.Bool("order_lookup", s.Qimen != nil))
-					}
-					log.Info("starting", zap.String("sellers_file", sellersPath), zap.Int("sellers", len(sellers)), zap.String("redis", redis.String()))
-				}
+				started, err = sellersFromFile(&cfg, sellersPath, &api, &qf, limits, log, &redis)
+			}
+			if err != nil {
+				return usageErr(err)
 			}
 			if cfg.Redis, err = redis.ConnOpt(); err != nil {
 				return usageErr(err)
 			}
 			cfg.Logger = log
+			if err := notify.resolve(&cfg); err != nil {
+				return usageErr(err)
+			}
 			if cfg.RedisWaitReplicas, err = wait.Count(); err != nil {
 				return usageErr(err)
 			}
@@ -149,8 +123,60 @@ func newWorkerCmd() *cobra.Command {
 	f.StringVar(&cfg.Listen, "listen", worker.DefaultListen, "ops HTTP address: /healthz, /readyz, /metrics, /monitoring/ (\"\" disables); if left at the default and busy, any free port (logged)")
 	f.BoolVar(&cfg.MonitoringWritable, "monitoring-writable", false, "let asynqmon change tasks (delete, run, archive); read-only by default")
 	config.AddAllowEvictionFlag(f, &cfg.AllowEviction)
+	notify.add(f, &cfg)
 	config.AddAllowVolatileFlag(f, &cfg.AllowVolatileRedis)
 	wait.AddFlags(f, "the sent mark before each call, the confirmation and the dead-letter record")
 	logs.add(cmd)
 	return cmd
+}
+
+// singleSeller makes cfg a worker for the one seller the flags describe
+// (no sellers file), with the order lookup when --qimen-* are given. It
+// returns what to log once the worker has started.
+func singleSeller(cfg *worker.Config, api *config.WDT, qf *config.QimenFlags, limits config.SellerDefaults, log *zap.Logger, redis *config.Redis) (func(), error) {
+	client, err := api.Client()
+	if err != nil {
+		return nil, err
+	}
+	cfg.Sellers = worker.SingleSeller(client, limits.RatePerMinute, limits.MaxInflight)
+	q, err := qf.Resolve()
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Sellers[0].Lookup, err = lookupFor("default", q, client); err != nil {
+		return nil, err
+	}
+	return func() {
+		log.Info("starting", zap.String("wdt_url", client.Endpoint()), zap.String("sid", client.Credentials().SID),
+			zap.Bool("reuse_connections", api.Reuse()), zap.Bool("order_lookup", q != nil), zap.String("redis", redis.String()))
+	}, nil
+}
+
+// sellersFromFile makes cfg a worker for the sellers of the file at path;
+// the flags' limits and URL are every seller's defaults, and the
+// single-seller flags that would contradict the file are refused.
+func sellersFromFile(cfg *worker.Config, path string, api *config.WDT, qf *config.QimenFlags, limits config.SellerDefaults, log *zap.Logger, redis *config.Redis) (func(), error) {
+	if err := api.SellersFileConflict(); err != nil {
+		return nil, err
+	}
+	if err := qimenFlagsConflict(*qf); err != nil {
+		return nil, err
+	}
+	sellers, err := config.LoadSellers(path, os.LookupEnv, config.SellerDefaults{
+		URL: api.URL, RatePerMinute: limits.RatePerMinute, MaxInflight: limits.MaxInflight, ConnectionClose: api.ConnectionClose,
+		ReuseConnections: api.ReuseConnections,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Sellers, err = sellerLanes(sellers); err != nil {
+		return nil, err
+	}
+	return func() {
+		for _, s := range sellers {
+			log.Info("seller", zap.String("seller", s.Name), zap.String("wdt_url", s.URL), zap.String("sid", s.Credentials.SID),
+				zap.Bool("reuse_connections", s.ReuseConnections), zap.Bool("order_lookup", s.Qimen != nil))
+		}
+		log.Info("starting", zap.String("sellers_file", path), zap.Int("sellers", len(sellers)), zap.String("redis", redis.String()))
+	}, nil
 }

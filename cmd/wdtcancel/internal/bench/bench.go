@@ -185,6 +185,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		{"sellers", r.sellersPhase},
 		{"connections", r.connections},
 		{"quota", r.quotaCost},
+		{"events", r.eventsPhase},
 	}
 	for _, p := range phases {
 		if len(o.Phases) > 0 && !contains(o.Phases, p.name) {
