@@ -263,7 +263,9 @@ func (c *Client) enqueueTask(ctx context.Context, no string, opts []asynq.Option
 	if r.Result != Enqueued {
 		return r
 	}
-	if err := c.durable.Sync(ctx); err != nil {
+	// The task hash witnesses the enqueue: the wait must reach the master
+	// that holds it (store.Witness).
+	if err := c.durable.Sync(ctx, store.TaskWitness(c.queue, no)); err != nil {
 		err = fmt.Errorf("%w: enqueued on the Redis master but not known to be on %d replica(s) (%v): a failover now could lose it; enqueue it again (safe) or see `wdtcancel status %s`", ErrUnavailable, c.durable.Replicas(), err, no)
 		return Result{PreStockinNo: no, Result: Unknown, Error: err.Error(), Err: err}
 	}

@@ -21,6 +21,12 @@ const AutoReplicas = store.AutoReplicas
 // restricted): an acknowledged enqueue may vanish in a crash.
 var ErrVolatile = redisguard.ErrVolatile
 
+// ErrReplicasPending matches (errors.Is) the error CheckRedis returns for
+// a master without AOF whose replicas are not online yet but re-attaching
+// (a failover in progress): transient, retry in a few seconds; enqueues
+// made meanwhile report unknown (safe to repeat).
+var ErrReplicasPending = redisguard.ErrReplicasPending
+
 // WithAllowVolatileRedis makes CheckRedis accept a Redis that does not keep
 // writes across a crash, or will not say (--allow-volatile-redis). Its
 // Durability report still shows the gap.
@@ -50,6 +56,15 @@ type Durability struct {
 // ErrUnavailable when Redis cannot be asked.
 func (c *Client) checkDurable(ctx context.Context) error {
 	nodes, err := redisguard.CheckDurable(ctx, c.rdb, redisguard.Wait{Auto: c.waitReplicas == AutoReplicas, Count: max(c.waitReplicas, 0)})
+	if errors.Is(err, ErrReplicasPending) {
+		// A failover in progress: transient, not a configuration error
+		// (the enqueues are refused as not replicated until a replica is
+		// online, each safe to repeat).
+		c.replicas.Observe(nodes...)
+		d := Durability{Checked: true, Problem: err}
+		c.durability.Store(&d)
+		return err
+	}
 	if err != nil && !errors.Is(err, ErrVolatile) {
 		return unavailable(err)
 	}

@@ -590,3 +590,48 @@ func TestOpenAPISpecValidator(t *testing.T) {
 		t.Fatalf("openapi-spec-validator: %v\n%s", err, out)
 	}
 }
+
+// TestOpenAPIDescribesTheOutcomeEvent keeps the webhook's callback in step
+// with the event the worker writes (store.Event): every JSON key documented
+// and none more, and the three signature headers the worker sends.
+func TestOpenAPIDescribesTheOutcomeEvent(t *testing.T) {
+	t.Parallel()
+	d := loadOpenAPI(t)
+	props, _ := d.get("components", "schemas", "OutcomeEvent", "properties").(map[string]any)
+	s := 1
+	now := time.Now()
+	b, err := json.Marshal(store.Event{WDTStatus: &s, FirstAt: &now, Message: "m", Error: "e", Source: "s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev map[string]any
+	if err := json.Unmarshal(b, &ev); err != nil {
+		t.Fatal(err)
+	}
+	for k := range ev {
+		if props[k] == nil {
+			t.Errorf("event key %q not in components.schemas.OutcomeEvent", k)
+		}
+	}
+	for k := range props {
+		if _, ok := ev[k]; !ok {
+			t.Errorf("OutcomeEvent documents %q, which the event does not have", k)
+		}
+	}
+	cb, _ := d.get("paths", "/v1/cancellations", "post", "callbacks", "outcome").(map[string]any)
+	if len(cb) != 1 {
+		t.Fatalf("callbacks.outcome of POST /v1/cancellations: %v, want one path item", cb)
+	}
+	for _, item := range cb {
+		params, _ := oaDoc(item.(map[string]any)).get("post", "parameters").([]any)
+		got := map[string]bool{}
+		for _, p := range params {
+			got[p.(map[string]any)["name"].(string)] = true
+		}
+		for _, h := range []string{"X-Wdtcancel-Signature", "X-Wdtcancel-Timestamp", "X-Wdtcancel-Event-Id"} {
+			if !got[h] {
+				t.Errorf("callback does not document header %s", h)
+			}
+		}
+	}
+}

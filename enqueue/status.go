@@ -1,6 +1,7 @@
 package enqueue
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -45,6 +46,10 @@ type Status struct {
 	NextAttemptAt *time.Time      `json:"next_attempt_at,omitempty"`
 	CompletedAt   *time.Time      `json:"completed_at,omitempty"`
 	DeadLetter    json.RawMessage `json:"dead_letter,omitempty"`
+	// Result is a completed task's result as the worker wrote it (one JSON
+	// object: category, calls, attempt and, when the order lookup settled
+	// it, looked_up); absent for other states or a result that is not JSON.
+	Result json.RawMessage `json:"result,omitempty"`
 	// RedisLoss is the unacknowledged record of writes Redis lost, given
 	// with a number that is not found: it may have been lost with them.
 	RedisLoss *store.Loss `json:"redis_loss,omitempty"`
@@ -95,6 +100,7 @@ func (c *Client) Status(ctx context.Context, raw string) (Status, error) {
 		st.LastError = info.LastErr
 		st.LastFailedAt = timePtr(info.LastFailedAt)
 		st.CompletedAt = timePtr(info.CompletedAt)
+		st.Result = completedResult(info)
 		if info.State == asynq.TaskStateRetry || info.State == asynq.TaskStateScheduled {
 			st.NextAttemptAt = timePtr(info.NextProcessAt)
 		}
@@ -135,4 +141,13 @@ func (c *Client) notFound(ctx context.Context, st Status) (Status, error) {
 		return st, fmt.Errorf("%s%s: %w; %w (detected %s)", st.PreStockinNo, c.ofSeller(), ErrNotFound, ErrMaybeLost, loss.DetectedAt.UTC().Format(time.RFC3339))
 	}
 	return st, fmt.Errorf("%s%s: %w", st.PreStockinNo, c.ofSeller(), ErrNotFound)
+}
+
+// completedResult is a completed task's result when it is a JSON object
+// (what the worker writes), nil otherwise.
+func completedResult(info *asynq.TaskInfo) json.RawMessage {
+	if info.State != asynq.TaskStateCompleted || !bytes.HasPrefix(info.Result, []byte("{")) || !json.Valid(info.Result) {
+		return nil
+	}
+	return json.RawMessage(info.Result)
 }

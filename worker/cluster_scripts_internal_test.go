@@ -26,7 +26,7 @@ import (
 // scriptsRunOnCluster names every Lua script of the module (a
 // `redis.NewScript` assignment) that TestEveryScriptOnCluster runs. A new
 // script fails the test until it is run there too.
-var scriptsRunOnCluster = []string{"ackScript", "acquireScript", "bumpFastScript", "bumpScript", "cooldownScript", "deleteIfUnchanged", "openIfFailingScript", "removeArchivedCmd", "writeResultIfTask"}
+var scriptsRunOnCluster = []string{"ackScript", "acquireScript", "appendScript", "bumpFastScript", "bumpScript", "cancelledFinalScript", "confirmFinalScript", "cooldownScript", "dropFinalScript", "openIfFailingScript", "putFinalScript", "removeArchivedCmd", "writeResultIfTask"}
 
 // TestEveryScriptOnCluster runs every Lua script and every multi-key
 // command of wdtcancel (the limiter's, the breaker's, the outcome memory's,
@@ -123,7 +123,24 @@ func TestEveryScriptOnCluster(t *testing.T) {
 		t.Error("a result was written into a task asynq does not hold")
 	}
 
-	// Dead-letter store: HMGET, requeue (deleteIfUnchanged), purge.
+	// Outcome events: the scripts that record an outcome with its event.
+	_, _, err = m.ConfirmInTaskFinal(ctx, "N4", []byte("x"), store.Event{EventID: store.NewEventID(), PreStockinNo: "N4"})
+	must("confirm with event (confirmFinalScript)", err)
+	_, err = m.CancelledFinal(ctx, "N4", "N4", store.Event{EventID: store.NewEventID(), PreStockinNo: "N4"})
+	must("cancelled with event (cancelledFinalScript)", err)
+	_, err = store.NewDLQ(rdb, q).PutFinal(ctx, store.Record{PreStockinNo: "D0", Category: wdt.Rejected}, "D0", store.Event{EventID: store.NewEventID(), PreStockinNo: "D0"})
+	must("dead letter with event (putFinalScript)", err)
+	must("purge with event (dropFinalScript)", store.NewDLQ(rdb, q).Purge(ctx, "D0"))
+	evs := store.NewEvents(rdb, q)
+	last, err := evs.Last(ctx, 1)
+	must("read events", err)
+	if len(last) != 1 {
+		t.Fatalf("events after the outcome scripts: %d, want at least 1", len(last))
+	}
+	_, err = evs.Append(ctx, last[0])
+	must("append again (appendScript)", err)
+
+	// Dead-letter store: HMGET, requeue and purge (dropFinalScript).
 	d := store.NewDLQ(rdb, q)
 	for _, no := range []string{"D1", "D2"} {
 		must("dlq put", d.Put(ctx, store.Record{PreStockinNo: no, Category: wdt.Rejected, Error: "x", DeadLetteredAt: time.Now()}))
@@ -133,12 +150,12 @@ func TestEveryScriptOnCluster(t *testing.T) {
 	if !dead[0] || !dead[1] || dead[2] {
 		t.Errorf("dead = %v", dead)
 	}
-	must("dlq requeue (deleteIfUnchanged)", d.Requeue(ctx, "D1"))
+	must("dlq requeue (dropFinalScript)", d.Requeue(ctx, "D1"))
 	if _, err := d.Get(ctx, "D1"); !errors.Is(err, store.ErrNotDead) {
 		t.Errorf("requeued record still there: %v", err)
 	}
 	must("dlq purge", d.Purge(ctx, "D2"))
-	// RequeueAll: removeArchivedCmd and deleteIfUnchanged, pipelined.
+	// RequeueAll: removeArchivedCmd and dropFinalScript, pipelined.
 	must("dlq put", d.Put(ctx, store.Record{PreStockinNo: "D3", Category: wdt.Rejected, Error: "x", DeadLetteredAt: time.Now()}))
 	var requeueErr error
 	requeued := 0

@@ -66,6 +66,12 @@ type Situation struct {
 	// order: a rejection proves nothing was applied no more than after
 	// an unknown outcome.
 	MemoryIncomplete bool
+	// Lookup is the order's state as the seller's Qimen lookup found it,
+	// or the lookup's failure (decide_lookup.go); nil when the seller has
+	// no lookup or the situation does not need one (NeedsLookup). An
+	// answer wins over Confirmed's absence, Unknown and MemoryIncomplete:
+	// it is WDT's word, not wdtcancel's inference.
+	Lookup *Looked
 }
 
 // Decision is what the handler carries out.
@@ -84,6 +90,9 @@ type Decision struct {
 	StartCooldown bool
 	// Note explains a decision that is not obvious from the category.
 	Note string
+	// Verified: the decision rests on the order's state as the lookup
+	// found it, not on the outcome memory.
+	Verified bool
 }
 
 // Delays are the waits of the actions that do not use a retry.
@@ -114,16 +123,7 @@ func Decide(s Situation, d Delays) Decision {
 	case wdt.Cancelled:
 		return Decision{Action: ActDone, Category: wdt.Cancelled}
 	case wdt.Rejected:
-		if s.Confirmed {
-			// An earlier attempt got status 0 but the task ran again (a
-			// shutdown handed it back after the call succeeded): "not
-			// editable" now only says it is already cancelled.
-			return Decision{Action: ActDone, Category: wdt.Cancelled, Note: "already confirmed cancelled by an earlier attempt"}
-		}
-		if s.MemoryIncomplete && !s.Unknown {
-			return Decision{Action: ActDead, Category: wdt.Rejected, Ambiguous: true, Note: lossNote}
-		}
-		return Decision{Action: ActDead, Category: wdt.Rejected, Ambiguous: s.Unknown}
+		return decideRejected(s, d)
 	case wdt.RateLimited:
 		if !s.Called {
 			return Decision{Action: ActSnooze, Category: wdt.RateLimited, Delay: s.Wait}
@@ -138,19 +138,45 @@ func Decide(s Situation, d Delays) Decision {
 	case wdt.Invalid:
 		return Decision{Action: ActDead, Category: wdt.Invalid}
 	case wdt.Network, wdt.UnknownOutcome:
-		if s.BreakerOpen {
-			return Decision{Action: ActHold, Category: s.Category, Delay: d.BreakerHold, Note: "circuit breaker open: the WDT endpoint is failing for every order"}
-		}
-		if s.Retried+1 >= s.Limit {
-			if s.MemoryIncomplete && !s.Unknown && s.Category != wdt.UnknownOutcome {
-				return Decision{Action: ActDead, Category: wdt.Exhausted, Ambiguous: true, Note: lossNote}
-			}
-			return Decision{Action: ActDead, Category: wdt.Exhausted, Ambiguous: s.Unknown || s.Category == wdt.UnknownOutcome}
-		}
-		return Decision{Action: ActRetry, Category: s.Category}
+		return decideFailed(s, d)
 	}
 	// A category this table does not know is a bug in wdtcancel: treat it
 	// as the most cautious case, an unknown outcome.
 	s.Category = wdt.UnknownOutcome
 	return Decide(s, d)
+}
+
+// decideRejected is the table's status-100 row.
+func decideRejected(s Situation, d Delays) Decision {
+	if s.Confirmed {
+		// An earlier attempt got status 0 but the task ran again (a
+		// shutdown handed it back after the call succeeded): "not
+		// editable" now only says it is already cancelled.
+		return Decision{Action: ActDone, Category: wdt.Cancelled, Note: "already confirmed cancelled by an earlier attempt"}
+	}
+	if s.Lookup != nil {
+		return decideLooked(s, d, false)
+	}
+	if s.MemoryIncomplete && !s.Unknown {
+		return Decision{Action: ActDead, Category: wdt.Rejected, Ambiguous: true, Note: lossNote}
+	}
+	return Decision{Action: ActDead, Category: wdt.Rejected, Ambiguous: s.Unknown}
+}
+
+// decideFailed is the rows of a call without a definite answer: not sent,
+// or sent with an unknown outcome.
+func decideFailed(s Situation, d Delays) Decision {
+	if s.BreakerOpen {
+		return Decision{Action: ActHold, Category: s.Category, Delay: d.BreakerHold, Note: "circuit breaker open: the WDT endpoint is failing for every order"}
+	}
+	if s.Retried+1 < s.Limit {
+		return Decision{Action: ActRetry, Category: s.Category}
+	}
+	if s.Lookup != nil {
+		return decideLooked(s, d, true)
+	}
+	if s.MemoryIncomplete && !s.Unknown && s.Category != wdt.UnknownOutcome {
+		return Decision{Action: ActDead, Category: wdt.Exhausted, Ambiguous: true, Note: lossNote}
+	}
+	return Decision{Action: ActDead, Category: wdt.Exhausted, Ambiguous: s.Unknown || s.Category == wdt.UnknownOutcome}
 }

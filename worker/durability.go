@@ -93,7 +93,17 @@ func (g *durabilityGuard) check(ctx context.Context) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	nodes, err := redisguard.CheckDurable(ctx, g.rdb, g.wait)
-	if err != nil && !errors.Is(err, redisguard.ErrVolatile) {
+	if errors.Is(err, redisguard.ErrReplicasPending) {
+		// A failover in progress: the replica waits fail (tasks snooze,
+		// no call is sent) until a replica is online; the verdict
+		// stands, and a wait unmet for too long turns readiness red.
+		g.replicas.Observe(nodes...)
+		if key := err.Error(); key != g.lastKey {
+			g.lastKey = key
+			g.log.Info("redis master has no replica online yet: critical writes wait for the replicas re-attaching", zap.String("durability", key))
+		}
+		err = nil
+	} else if err != nil && !errors.Is(err, redisguard.ErrVolatile) {
 		g.log.Debug("redis persistence not read", zap.Error(err))
 	} else {
 		g.replicas.Observe(nodes...)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/wdtcancel/wdtcancel/internal/store"
@@ -87,9 +88,17 @@ type Handler struct {
 	// lose (store.Durable); off unless --redis-wait-replicas.
 	durable *store.Durable
 
+	// events counts outcome events written, by outcome (events.go); nil
+	// in tests that drive the handler alone.
+	events *prometheus.CounterVec
+
 	// loss is the lane's Redis loss detection (lossguard.go); nil in
 	// tests that drive the handler alone.
 	loss *laneLoss
+
+	// lookup is the seller's Qimen order lookup (lookup.go); nil: none,
+	// and the outcome memory alone decides as before.
+	lookup Looker
 
 	faultsMu     sync.Mutex
 	loggedFaults map[string]bool
@@ -155,6 +164,7 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 			sit.Confirmed, sit.Unknown = confirmed, unknown || sit.Unknown
 		}
 	}
+	sit, err = h.lookUp(ctx, &at, sit, err)
 	return h.carryOut(ctx, &at, Decide(sit, h.delays()), err)
 }
 
@@ -171,6 +181,9 @@ type attempt struct {
 	// unrecorded says why the outcome decided is not recorded (the task
 	// runs again); "" when it is, or may be (unrecorded.go).
 	unrecorded string
+	// lookedUp is what the order lookup found, when it was asked and
+	// answered: it goes on the dead-letter record and the task result.
+	lookedUp *store.LookedUp
 	// quiet logs the attempt at debug level: a task put back for being over
 	// its seller's share, which a busy slow seller does many times a second
 	// (wdtcancel_rate_limit_waits_total{reason="share"} counts them).
@@ -205,6 +218,10 @@ func (h *Handler) call(ctx context.Context, at *attempt) (Situation, error) {
 			var we *WaitError
 			if errors.As(err, &we) {
 				h.metrics.RateLimitWaits.WithLabelValues(string(we.Reason)).Inc()
+				// A task sent back to wait for its slot is routine at
+				// quota: wdtcancel_rate_limit_waits_total counts it, the
+				// log has it at debug level only.
+				at.quiet = true
 				return Situation{Category: wdt.RateLimited, Wait: jitter(we.After) + 50*time.Millisecond}, err
 			}
 			return Situation{Category: wdt.Redis}, err
@@ -239,7 +256,7 @@ func (h *Handler) call(ctx context.Context, at *attempt) (Situation, error) {
 			slot.Release(ctx)
 			return Situation{Category: wdt.Redis}, merr
 		}
-		if merr := h.durable.Sync(ctx); merr != nil {
+		if merr := h.durable.Sync(ctx, h.memory.SentWitness(at.no)); merr != nil {
 			// A failover could lose the mark: nothing is sent, the mark
 			// goes, and the task comes back soon without using a retry.
 			slot.Release(ctx)
@@ -353,8 +370,8 @@ func (h *Handler) settle(ctx context.Context, at *attempt, cat wdt.Category) err
 // memory's own confirmed mark instead, synchronously.
 func (h *Handler) confirm(ctx context.Context, at *attempt) error {
 	if at.id != "" && ctx.Err() == nil {
-		if ok, err := h.memory.ConfirmInTask(ctx, at.id, cancelledResult(at)); ok && err == nil {
-			if err := h.durable.Sync(ctx); err != nil {
+		if ok, err := h.confirmInTask(ctx, at); ok && err == nil {
+			if err := h.durable.Sync(ctx, h.memory.ResultWitness(at.id)); err != nil {
 				// The sent mark stays (it was made durable before the
 				// call): a rerun after a failover that lost the result
 				// files a rejection as ambiguous, never as clean.
@@ -364,7 +381,7 @@ func (h *Handler) confirm(ctx context.Context, at *attempt) error {
 			return nil
 		}
 	}
-	return h.memory.Cancelled(ctx, at.no)
+	return h.cancelledMark(ctx, at)
 }
 
 // cancelledResult is the task result of a confirmed cancellation
@@ -453,48 +470,62 @@ func (h *Handler) breakerClosed() {
 // into logs, metrics, Redis writes and the error asynq acts on.
 func (h *Handler) carryOut(ctx context.Context, at *attempt, d Decision, err error) error {
 	h.checkRecorded(ctx, at, d.Action) // unrecorded.go
+	var extra []zap.Field
+	if d.Note != "" {
+		extra = append(extra, zap.String("note", d.Note))
+	}
 	switch d.Action {
 	case ActDone:
-		var extra []zap.Field
-		if d.Note != "" {
-			extra = append(extra, zap.String("note", d.Note))
+		if d.Verified {
+			h.confirmVerified(ctx, at, d)
 		}
 		h.finish(at, d.Action, d.Category, err, extra...)
 		return nil
 	case ActRetry:
-		h.finish(at, d.Action, d.Category, err)
+		h.finish(at, d.Action, d.Category, err, extra...)
 		return fail(d.Category, err)
 	case ActSnooze:
 		if d.StartCooldown {
-			started, cerr := h.limiter.StartCooldown(ctx, h.opts.Cooldown)
-			if started {
-				h.metrics.Cooldowns.Inc()
-				h.log.Warn("WDT rate limit: every worker cools down", zap.Duration("cooldown", h.opts.Cooldown), zap.String("message", wdtMessage(err)))
-			}
-			if cerr != nil {
-				h.log.Error("could not start the shared cooldown", zap.Error(cerr))
-			}
+			h.startCooldown(ctx, err)
 		}
-		h.finish(at, d.Action, d.Category, err)
+		h.finish(at, d.Action, d.Category, err, extra...)
 		return snooze(d.Category, d.Delay, err)
 	case ActHold:
-		var extra []zap.Field
-		if d.Note != "" {
-			extra = append(extra, zap.String("note", d.Note))
-		}
 		h.finish(at, d.Action, d.Category, err, extra...)
 		return snooze(d.Category, d.Delay, heldError(err))
 	}
-	// ActDead.
+	return h.buryDecided(ctx, at, d, err)
+}
+
+// startCooldown pauses every worker of the seller after WDT's rate-limit
+// answer.
+func (h *Handler) startCooldown(ctx context.Context, err error) {
+	started, cerr := h.limiter.StartCooldown(ctx, h.opts.Cooldown)
+	if started {
+		h.metrics.Cooldowns.Inc()
+		h.log.Warn("WDT rate limit: every worker cools down", zap.Duration("cooldown", h.opts.Cooldown), zap.String("message", wdtMessage(err)))
+	}
+	if cerr != nil {
+		h.log.Error("could not start the shared cooldown", zap.Error(cerr))
+	}
+}
+
+// buryDecided dead-letters a task as d says: the record with the
+// exhausted summary, the ambiguous flag and its reason, and what the order
+// lookup saw.
+func (h *Handler) buryDecided(ctx context.Context, at *attempt, d Decision, err error) error {
 	rec := h.record(at, d.Category, err)
 	if d.Category == wdt.Exhausted {
 		rec.Error = fmt.Sprintf("exhausted after %d failed attempts; last: %s", at.retried+1, errString(err))
 	}
 	if d.Ambiguous {
 		rec.Ambiguous, rec.AmbiguousReason = true, AmbiguousExplanation
-		if d.Note == lossNote {
-			rec.AmbiguousReason = lossNote
+		if d.Note == lossNote || d.Note == lookupFailedNote {
+			rec.AmbiguousReason = d.Note
 		}
+	}
+	if rec.LookedUp = at.lookedUp; d.Verified {
+		rec.Error += " (" + d.Note + ")"
 	}
 	return h.bury(ctx, at, rec, err)
 }
@@ -543,11 +574,11 @@ func (h *Handler) record(at *attempt, cat wdt.Category, err error) Record {
 // the record cannot be written the task is kept and retried soon instead:
 // archiving without a record could lose it once asynq trims its archive.
 func (h *Handler) bury(ctx context.Context, at *attempt, rec Record, err error) error {
-	perr := h.dlq.Put(context.WithoutCancel(ctx), rec)
+	perr := h.putFinal(context.WithoutCancel(ctx), at, rec)
 	if perr == nil {
 		// A record a failover loses after asynq archived the task is
 		// lost once asynq trims its archive: keep the task instead.
-		if perr = h.durable.Sync(ctx); perr != nil {
+		if perr = h.durable.Sync(ctx, h.dlq.RecordWitness(rec.PreStockinNo)); perr != nil {
 			perr = fmt.Errorf("dead-letter record written but not durable: %w", perr)
 		}
 	}

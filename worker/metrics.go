@@ -38,6 +38,9 @@ type Metrics struct {
 	// every seller's, so the gauge has no seller label and every seller's
 	// Metrics share it.
 	RedisEvicting prometheus.Gauge
+	// Lookups counts the seller's order lookups by result (lookup.go,
+	// the lookupResult* values).
+	Lookups *prometheus.CounterVec
 
 	// byCategory resolves the labelled series once: a label lookup hashes
 	// the label values, and the handler records a call per task.
@@ -71,6 +74,7 @@ type metricVecs struct {
 	deadLettered *prometheus.CounterVec
 	resyncs      *prometheus.CounterVec
 	ambiguous    *prometheus.CounterVec
+	lookups      *prometheus.CounterVec
 	evicting     prometheus.Gauge
 }
 
@@ -105,11 +109,14 @@ func newMetricVecs(reg prometheus.Registerer) *metricVecs {
 		ambiguous: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "wdtcancel_dead_lettered_ambiguous_total", Help: "Tasks dead-lettered by this process flagged ambiguous (an earlier outcome was unknown: check the order in WDT before re-driving), by seller and category.",
 		}, []string{SellerLabel, "category"}),
+		lookups: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wdtcancel_lookups_total", Help: "Order lookups on the Qimen route by seller and result: cancelled, editable, other_state, not_found, failed, waited (no slot).",
+		}, []string{SellerLabel, "result"}),
 		evicting: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "wdtcancel_redis_evicting", Help: "1 while Redis's maxmemory-policy is not noeviction, so it may drop queued tasks and outcome memory (readiness is red).",
 		}),
 	}
-	reg.MustRegister(v.calls, v.duration, v.outcomes, v.unrecorded, v.waits, v.cooldowns, v.deadLettered, v.resyncs, v.ambiguous, v.evicting)
+	reg.MustRegister(v.calls, v.duration, v.outcomes, v.unrecorded, v.waits, v.cooldowns, v.deadLettered, v.resyncs, v.ambiguous, v.lookups, v.evicting)
 	return v
 }
 
@@ -129,6 +136,7 @@ func (v *metricVecs) seller(name string, clock *wdt.Clock, dlq *DLQ, breaker *Br
 		ClockResyncs:   v.resyncs.WithLabelValues(name),
 		Ambiguous:      v.ambiguous.MustCurryWith(lbl),
 		RedisEvicting:  v.evicting,
+		Lookups:        v.lookups.MustCurryWith(lbl),
 	}
 	v.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "wdtcancel_clock_offset_seconds", Help: "Learned WDT server clock minus local clock, by seller.", ConstLabels: lbl,

@@ -5,13 +5,14 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/wdtcancel/wdtcancel/internal/pause"
 	"github.com/wdtcancel/wdtcancel/internal/store"
 )
 
@@ -38,10 +39,16 @@ type Limiter struct {
 	// per task, so its state is cached for cooldownCacheFor.
 	cooldownUntil   atomic.Int64 // unix ns; known end of the cooldown
 	cooldownChecked atomic.Int64 // unix ns of the last read from Redis
+
+	// quit ends every wait for a slot (Stop).
+	quit     chan struct{}
+	quitOnce sync.Once
 }
 
 // cooldownCacheFor bounds how late a worker notices a cooldown another
-// worker started, when it has no rate or in-flight limit of its own.
+// worker started: when it has no rate or in-flight limit of its own, and
+// when a task wakes to a slot it reserved earlier (calls leaving within
+// it of the rate-limit answer were on their way anyway).
 const cooldownCacheFor = 50 * time.Millisecond
 
 // LimiterOptions configure a Limiter.
@@ -51,8 +58,9 @@ type LimiterOptions struct {
 	// Lease bounds how long a crashed worker can hold an in-flight slot.
 	// It must exceed the longest call.
 	Lease time.Duration
-	// MaxWait is how long Acquire may hold an asynq worker before giving
-	// up and asking for the task to be rescheduled.
+	// MaxWait is how long Acquire may hold an asynq worker waiting for a
+	// slot (never past the task's deadline less callReserve) before the
+	// task is rescheduled. Default DefaultSlotWait.
 	MaxWait time.Duration
 }
 
@@ -65,6 +73,7 @@ func NewLimiter(rdb redis.UniversalClient, queue string, o LimiterOptions) *Limi
 		lease:       cmp.Or(o.Lease, time.Minute),
 		maxWait:     cmp.Or(o.MaxWait, DefaultSlotWait),
 		poll:        25 * time.Millisecond,
+		quit:        make(chan struct{}),
 	}
 	if o.RatePerMinute > 0 {
 		l.interval = (time.Minute + rateMargin) / time.Duration(o.RatePerMinute)
@@ -187,31 +196,22 @@ func (e *WaitError) Error() string {
 	return fmt.Sprintf("rate limit: no slot (%s), retry in %s", e.Reason, e.After.Round(time.Millisecond))
 }
 
-// Acquire waits up to MaxWait for a slot. It returns a *WaitError when the
-// slot is further away than that, so the caller gives the asynq worker back.
+// Acquire reserves the next call slot in the shared limiter and waits for
+// it here, in the process, on a local timer: waiting costs no Redis command
+// and no dequeue. It waits at most the task's budget (budget: MaxWait,
+// bounded by the task's deadline less callReserve). A slot or a cooldown
+// beyond the budget is not reserved: the task is held here, still without
+// Redis, for the rest of its budget and then gets a *WaitError, so the
+// caller reschedules it for when the slot comes (no retry used) instead of
+// dequeuing the next task only to refuse it too. Stop ends every wait at
+// once with a *WaitError.
 func (l *Limiter) Acquire(ctx context.Context) (*Slot, error) {
 	if l.interval == 0 && l.maxInflight == 0 {
-		// Only the cooldown applies.
-		now := time.Now().UnixNano()
-		if until := l.cooldownUntil.Load(); now < until {
-			return nil, &WaitError{Reason: ReasonCooldown, After: time.Duration(until - now)}
-		}
-		if now-l.cooldownChecked.Load() < int64(cooldownCacheFor) {
-			return &Slot{l: l}, nil
-		}
-		left, err := l.Cooldown(ctx)
-		if err != nil {
-			return nil, err
-		}
-		l.cooldownChecked.Store(now)
-		if left > 0 {
-			l.cooldownUntil.Store(now + int64(left))
-			return nil, &WaitError{Reason: ReasonCooldown, After: left}
-		}
-		return &Slot{l: l}, nil
+		return l.cooldownOnly(ctx)
 	}
-	deadline := time.Now().Add(l.maxWait)
+	deadline := time.Now().Add(l.budget(ctx))
 	lease := newLeaseID()
+	poll := l.poll
 	for {
 		remaining := time.Until(deadline)
 		asked := time.Now()
@@ -223,43 +223,152 @@ func (l *Limiter) Acquire(ctx context.Context) (*Slot, error) {
 		wait := time.Duration(res[1].(int64)) * time.Microsecond
 		reason := Reason(fmt.Sprint(res[2]))
 		if granted == 1 {
-			if err := pause.For(ctx, wait); err != nil {
-				(&Slot{l: l, lease: lease}).Release(ctx)
-				return nil, err
-			}
-			if wait > 0 {
-				// A rate-limit answer may have started a cooldown while
-				// this caller slept towards its slot: check again, or
-				// every sleeper would still call into the cooldown.
-				if left, err := l.cooldownLeft(ctx); err != nil || left > 0 {
-					(&Slot{l: l, lease: lease}).Release(ctx)
-					if err != nil {
-						return nil, err
-					}
-					return nil, &WaitError{Reason: ReasonCooldown, After: left}
-				}
-			}
-			if l.maxInflight == 0 {
-				lease = ""
-			}
-			slot := &Slot{l: l, lease: lease}
-			if l.interval > 0 {
-				slot.due = asked.Add(wait)
-			}
-			return slot, nil
+			return l.sleepToSlot(ctx, lease, asked, wait)
 		}
 		switch reason {
 		case ReasonCooldown, ReasonRate:
-			return nil, &WaitError{Reason: reason, After: wait}
+			if reason == ReasonCooldown {
+				l.cooldownUntil.Store(time.Now().Add(wait).UnixNano())
+			}
+			if reason == ReasonCooldown && wait < remaining {
+				// The cooldown ends within the budget: wait it out here.
+				if err := l.sleep(ctx, wait); err != nil {
+					return nil, l.stopped(err, reason, remaining-wait)
+				}
+				continue
+			}
+			return nil, l.holdThenRefuse(ctx, reason, wait, remaining)
 		}
-		// In-flight limit: poll until a lease frees or the wait is over.
-		if time.Now().Add(l.poll).After(deadline) {
+		// In-flight limit: poll, less often the longer it lasts, until a
+		// lease frees or the budget is spent.
+		if time.Now().Add(poll).After(deadline) {
 			return nil, &WaitError{Reason: ReasonInflight, After: time.Second}
 		}
-		if err := pause.For(ctx, l.poll); err != nil {
-			return nil, err
+		if err := l.sleep(ctx, poll); err != nil {
+			return nil, l.stopped(err, ReasonInflight, time.Second)
+		}
+		poll = min(2*poll, maxInflightPoll)
+	}
+}
+
+// maxInflightPoll bounds the in-flight limit's back-off between polls.
+const maxInflightPoll = 200 * time.Millisecond
+
+// sleepToSlot waits for a granted reservation's time, then checks the
+// cooldown again (a rate-limit answer may have started one meanwhile: every
+// sleeper would otherwise call into it).
+func (l *Limiter) sleepToSlot(ctx context.Context, lease string, asked time.Time, wait time.Duration) (*Slot, error) {
+	if err := l.sleep(ctx, wait); err != nil {
+		(&Slot{l: l, lease: lease}).Release(ctx)
+		// The reserved slot is given up (a slot unused, never one too
+		// many); the task comes back when it would have been due.
+		return nil, l.stopped(err, ReasonRate, time.Until(asked.Add(wait)))
+	}
+	if wait > 0 {
+		if left, err := l.cooldownLeft(ctx); err != nil || left > 0 {
+			(&Slot{l: l, lease: lease}).Release(ctx)
+			if err != nil {
+				return nil, err
+			}
+			return nil, &WaitError{Reason: ReasonCooldown, After: left}
 		}
 	}
+	if l.maxInflight == 0 {
+		lease = ""
+	}
+	slot := &Slot{l: l, lease: lease}
+	if l.interval > 0 {
+		slot.due = asked.Add(wait)
+	}
+	return slot, nil
+}
+
+// holdThenRefuse keeps a task whose slot (or cooldown's end) is beyond its
+// budget for the rest of the budget, then refuses it with the time still to
+// wait. Refusing at once would free the asynq worker only for it to dequeue
+// the next task and refuse that one too: at quota with a backlog, a loop of
+// a dequeue, a script and a reschedule per task, over a thousand a second
+// (issue 24). Held, the worker costs nothing until the task goes back.
+func (l *Limiter) holdThenRefuse(ctx context.Context, reason Reason, wait, remaining time.Duration) error {
+	hold := max(remaining, 0)
+	if err := l.sleep(ctx, hold); err != nil {
+		return l.stopped(err, reason, wait)
+	}
+	return &WaitError{Reason: reason, After: max(wait-hold, 0)}
+}
+
+// budget is how long Acquire may wait for a slot: MaxWait, and never past
+// the task's deadline less callReserve, so the call itself still fits in
+// the task's timeout.
+func (l *Limiter) budget(ctx context.Context) time.Duration {
+	b := l.maxWait
+	if dl, ok := ctx.Deadline(); ok {
+		b = min(b, time.Until(dl)-callReserve)
+	}
+	return max(b, 0)
+}
+
+// callReserve is what a waiting task keeps of its deadline for the call:
+// the WDT client's own timeout (wdt.DefaultTimeout) and some slack.
+const callReserve = 35 * time.Second
+
+// errStopping ends a wait because the worker is shutting down.
+var errStopping = errors.New("worker shutting down")
+
+// sleep waits d, or until ctx ends or Stop is called.
+func (l *Limiter) sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-l.quit:
+		return errStopping
+	}
+}
+
+// stopped turns the error that ended a wait into what Acquire returns: a
+// shutdown is a *WaitError (the task goes back to the queue, due after),
+// a cancelled context stays itself.
+func (l *Limiter) stopped(err error, reason Reason, after time.Duration) error {
+	if errors.Is(err, errStopping) {
+		return &WaitError{Reason: reason, After: max(after, 0)}
+	}
+	return err
+}
+
+// Stop ends every wait for a slot at once, each with a *WaitError: a
+// shutting-down worker hands waiting tasks back instead of holding them
+// (and its shutdown) for up to MaxWait. Safe to call twice.
+func (l *Limiter) Stop() {
+	l.quitOnce.Do(func() { close(l.quit) })
+}
+
+// cooldownOnly is Acquire without a rate or an in-flight limit: only the
+// shared cooldown applies, read from Redis at most every cooldownCacheFor.
+func (l *Limiter) cooldownOnly(ctx context.Context) (*Slot, error) {
+	now := time.Now().UnixNano()
+	if until := l.cooldownUntil.Load(); now < until {
+		return nil, &WaitError{Reason: ReasonCooldown, After: time.Duration(until - now)}
+	}
+	if now-l.cooldownChecked.Load() < int64(cooldownCacheFor) {
+		return &Slot{l: l}, nil
+	}
+	left, err := l.Cooldown(ctx)
+	if err != nil {
+		return nil, err
+	}
+	l.cooldownChecked.Store(now)
+	if left > 0 {
+		l.cooldownUntil.Store(now + int64(left))
+		return nil, &WaitError{Reason: ReasonCooldown, After: left}
+	}
+	return &Slot{l: l}, nil
 }
 
 // StartCooldown makes every worker hold off for d. It reports whether this
@@ -274,12 +383,27 @@ func (l *Limiter) StartCooldown(ctx context.Context, d time.Duration) (bool, err
 }
 
 // cooldownLeft is the time left of the cooldown, from this process's own
-// knowledge when it started one, else from Redis.
+// knowledge when it knows of one, else from Redis, read at most every
+// cooldownCacheFor: every task waking to its slot asks, and at 6000/min
+// a read per call was a round trip and a command per call for an answer
+// that is almost always no.
 func (l *Limiter) cooldownLeft(ctx context.Context) (time.Duration, error) {
-	if until := l.cooldownUntil.Load(); time.Now().UnixNano() < until {
-		return time.Duration(until - time.Now().UnixNano()), nil
+	now := time.Now().UnixNano()
+	if until := l.cooldownUntil.Load(); now < until {
+		return time.Duration(until - now), nil
 	}
-	return l.Cooldown(ctx)
+	if now-l.cooldownChecked.Load() < int64(cooldownCacheFor) {
+		return 0, nil
+	}
+	left, err := l.Cooldown(ctx)
+	if err != nil {
+		return 0, err
+	}
+	l.cooldownChecked.Store(now)
+	if left > 0 {
+		l.cooldownUntil.Store(now + int64(left))
+	}
+	return left, nil
 }
 
 // Cooldown is the time left of the shared cooldown, 0 when none.

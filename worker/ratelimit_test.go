@@ -102,7 +102,10 @@ func TestLimiterCooldownShared(t *testing.T) {
 	t.Parallel()
 	rdb := newRedisClient(t)
 	a := worker.NewLimiter(rdb, "q", worker.LimiterOptions{})
-	b := worker.NewLimiter(rdb, "q", worker.LimiterOptions{RatePerMinute: 60})
+	// b's tasks may wait 200 ms for a slot: less than the cooldown, so it
+	// refuses; c's may wait 5 s, so it waits the cooldown out.
+	b := worker.NewLimiter(rdb, "q", worker.LimiterOptions{RatePerMinute: 60, MaxWait: 200 * time.Millisecond})
+	c := worker.NewLimiter(rdb, "q", worker.LimiterOptions{RatePerMinute: 60, MaxWait: 5 * time.Second})
 	ctx := context.Background()
 	started, err := a.StartCooldown(ctx, time.Second)
 	if err != nil || !started {
@@ -119,6 +122,14 @@ func TestLimiterCooldownShared(t *testing.T) {
 	}
 	if left, err := b.Cooldown(ctx); err != nil || left <= 0 || left > time.Second {
 		t.Fatalf("cooldown left %v %v, want the first second", left, err)
+	}
+	// A caller whose budget outlasts the cooldown waits here and gets a
+	// slot only once the cooldown is over.
+	if _, err := c.Acquire(ctx); err != nil {
+		t.Fatalf("acquire with a budget beyond the cooldown: %v", err)
+	}
+	if left, err := c.Cooldown(ctx); err != nil || left > 0 {
+		t.Fatalf("slot granted with %v of the cooldown left (%v)", left, err)
 	}
 	// The cooldown's key runs out in Redis; then a slot is granted.
 	testkit.Until(t, "a slot after the cooldown", func() bool {

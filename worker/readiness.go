@@ -32,6 +32,10 @@ type Readiness struct {
 	// lostWrites reports the Redis data losses known (lossguard.go), one
 	// reason each; nil: none watched.
 	lostWrites func() []string
+	// notifyStuck names the sellers whose webhook delivery is behind
+	// (notify.go): a detail only, never a reason to turn red, since
+	// cancellations do not depend on it.
+	notifyStuck func() []string
 
 	mu sync.Mutex
 	// Redis guard (redisguard.go): eviction policy and write probe.
@@ -126,6 +130,9 @@ type ReadyReport struct {
 	// worker serving several sellers (or started from a sellers file)
 	// reports it.
 	Sellers map[string]string `json:"sellers,omitempty"`
+	// Notify names each seller whose webhook delivery is behind; it does
+	// not make the worker unready.
+	Notify []string `json:"notify,omitempty"`
 	// Durability says whether Redis keeps writes across a crash and how
 	// the replica wait fares (durability.go). A Redis allowed to be
 	// volatile (--allow-volatile-redis) shows here and keeps readiness
@@ -197,6 +204,7 @@ func (r *Readiness) Check(ctx context.Context) ReadyReport {
 		}
 		rep.Sellers[sb.seller] = desc
 	}
+	rep.Notify = r.notifyDetail()
 	// Tasks waiting for a seller no worker serves are a producer's or an
 	// operator's problem, not this worker's: one stray enqueue must not
 	// stall every rollout that waits for readiness. They are reported
@@ -204,6 +212,14 @@ func (r *Readiness) Check(ctx context.Context) ReadyReport {
 	// with `wdtcancel strays`.
 	rep.UnknownSellers = r.UnknownSellers()
 	return rep
+}
+
+// notifyDetail names the sellers whose webhook delivery is behind.
+func (r *Readiness) notifyDetail() []string {
+	if r.notifyStuck == nil {
+		return nil
+	}
+	return r.notifyStuck()
 }
 
 // addLostWrites reports a known loss of writes (lossguard.go): not ready

@@ -44,8 +44,10 @@ type Config struct {
 	Queue       string
 	Concurrency int
 
-	// SlotWait is how long a task may wait for a call slot before it is
-	// rescheduled (without using a retry).
+	// SlotWait is how long a task may wait in the worker for its call
+	// slot, reserved in the shared limiter, before it is rescheduled
+	// (without using a retry); never past the task's deadline less the
+	// call's own timeout. Waiting costs no Redis command (Limiter.Acquire).
 	SlotWait time.Duration
 
 	Handler HandlerOptions
@@ -113,6 +115,14 @@ type Config struct {
 	// reports what the handler made of it (an unknown outcome, retry),
 	// although asynq hands that task back without using a retry.
 	OnAttempt func(Attempt)
+
+	// Notify is the webhook delivery of outcome events (notify.go); a
+	// seller's own NotifyURL replaces it. URL "": no delivery.
+	Notify NotifyOptions
+	// EventsMaxLen and EventsMaxAge cap each queue's events stream
+	// (store.DefaultEventsMaxLen, store.DefaultEventsMaxAge when 0).
+	EventsMaxLen int64
+	EventsMaxAge time.Duration
 }
 
 // SellerLane is one seller a worker serves.
@@ -123,10 +133,18 @@ type SellerLane struct {
 	// API is the seller's own WDT client. Give each seller its own HTTP
 	// client (wdt.NewHTTPClient): no connection is reused across sids.
 	API Caller
+	// Lookup is the seller's order lookup (*qimen.Client, sharing API's
+	// clock, with an HTTP client of its own); nil: the seller has none
+	// and the outcome memory alone decides, as before (docs/qimen.md).
+	Lookup Looker
 	// RatePerMinute and MaxInflight are the seller's call limits across
 	// every worker on this Redis (0: no limit).
 	RatePerMinute int
 	MaxInflight   int
+	// NotifyURL and NotifySecret replace Config.Notify's URL and secret
+	// for this seller's outcome events.
+	NotifyURL    string
+	NotifySecret []byte
 }
 
 // SingleSeller is the one lane of a single-seller worker: the seller
@@ -142,7 +160,7 @@ const DefaultSellerShare = 0.5
 // Defaults of Config.
 const (
 	DefaultConcurrency              = 10
-	DefaultSlotWait                 = 2 * time.Second
+	DefaultSlotWait                 = time.Minute
 	DefaultTaskCheckInterval        = 20 * time.Millisecond
 	DefaultDelayedTaskCheckInterval = time.Second
 	DefaultShutdownTimeout          = 30 * time.Second
@@ -171,6 +189,10 @@ type Worker struct {
 	closers  []func() error
 	guard    *redisGuard
 	loss     *lossGuard
+	// Outcome events (events.go): series, webhook delivery.
+	events     *eventVecs
+	stopNotify context.CancelFunc
+	notifyWG   sync.WaitGroup
 
 	shutdownOnce sync.Once
 }
@@ -188,6 +210,7 @@ type Lane struct {
 	dlq         *DLQ
 	metrics     *Metrics
 	log         *zap.Logger
+	notifier    *notifier // nil: no webhook for this seller
 
 	stopProber chan struct{}
 	proberDone chan struct{}
@@ -342,8 +365,10 @@ func (w *Worker) newLane(lc SellerLane, insp *asynq.Inspector, vecs *metricVecs)
 		insp: insp, limiter: l.limiter, breaker: l.breaker,
 		metrics: l.metrics, log: l.log, opts: cfg.Handler, queue: q, seller: lc.Name,
 		share: newShareGate(cfg.Concurrency, cfg.SellerShare, w.backlog.othersWaiting(q)), onAttempt: cfg.OnAttempt,
+		lookup: lc.Lookup,
 	}
 	l.handler.runHeld = func() { w.releaseHeld(l) }
+	w.wireEvents(l, lc)
 	return l
 }
 
@@ -475,6 +500,7 @@ func (w *Worker) Start(ctx context.Context) error {
 	w.guard.start()
 	w.loss.start()
 	w.watch.start()
+	w.startNotifiers(ctx)
 	if len(w.lanes) > 1 {
 		w.backlog.start()
 	}
@@ -515,6 +541,11 @@ func (w *Worker) shutdown() {
 	w.ready.ShuttingDown()
 	w.cfg.Logger.Info("shutting down: readiness is red, no new tasks are fetched")
 	w.stopProbers()
+	// Tasks waiting for a slot go back to the queue now, not after their
+	// wait: the shutdown would otherwise last up to --slot-wait.
+	for _, l := range w.lanes {
+		l.limiter.Stop()
+	}
 	w.srv.Stop()
 	w.srv.Shutdown()
 	// Handlers asynq gave up on have had their context cancelled; let them
@@ -538,6 +569,7 @@ func (w *Worker) shutdown() {
 // Close releases the Redis connections of a worker that was never started
 // or failed to start. Shutdown calls it.
 func (w *Worker) Close() {
+	w.stopNotifiers()
 	w.guard.stop()
 	w.loss.stop()
 	w.watch.stop()

@@ -79,7 +79,7 @@ func newBenchCmd() *cobra.Command {
 	f.StringVar(&o.RedisURL, "redis-url", "", "Redis to measure on (default: start a redis-server from PATH); bench queues are deleted afterwards")
 	f.IntVar(&o.Tasks, "tasks", o.Tasks, "tasks in the processing comparison")
 	f.IntVar(&o.Rounds, "rounds", o.Rounds, "processing rounds measured (alternating order), after one warm-up round that is discarded")
-	f.StringSliceVar(&o.Phases, "phases", nil, "phases to run: processing, enqueue, pickup, scaling, memory, sellers, connections (default all)")
+	f.StringSliceVar(&o.Phases, "phases", nil, "phases to run: processing, enqueue, pickup, scaling, memory, sellers, connections, quota, events (default all)")
 	f.IntVar(&o.Concurrency, "concurrency", o.Concurrency, "worker concurrency in every phase")
 	f.IntVar(&o.EnqueueTasks, "enqueue-tasks", o.EnqueueTasks, "tasks in the one-by-one vs CancelMany comparison")
 	f.IntVar(&o.CLITasks, "cli-tasks", o.CLITasks, "numbers in the file the CLI reads (-1 skips)")
@@ -92,6 +92,10 @@ func newBenchCmd() *cobra.Command {
 	f.DurationVar(&o.ProxyDelay, "proxy-delay", o.ProxyDelay, "delay each way of the proxy that makes Redis look remote")
 	f.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the real pipeline's processing phase")
 	f.BoolVar(&o.ReuseConnections, "reuse-connections", false, "wdtcancel's client reuses kept-alive connections instead of a fresh one per call (compare two runs to see what fresh connections cost)")
+	f.IntSliceVar(&o.QuotaProcesses, "at-quota-processes", o.QuotaProcesses, "phase quota: worker processes sharing each rate")
+	f.IntSliceVar(&o.QuotaRates, "at-quota-rates", o.QuotaRates, "phase quota: rates per minute (the sandbox's quota and the workers' --rate-per-minute)")
+	f.DurationVar(&o.QuotaRound, "at-quota-round", o.QuotaRound, "phase quota: measured window of each configuration (at least 3s, and at least 50 calls)")
+	f.IntVar(&o.QuotaBacklog, "at-quota-backlog", o.QuotaBacklog, "phase quota: tasks queued before each configuration starts")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object")
 	f.BoolVar(&quota, "quota", false, "instead of the phases: check --rate-per-minute against a sandbox with that quota, every combination of --quota-rates and --quota-processes at once; fails unless each used >= 99% of its quota with no rate-limit answer")
 	f.IntSliceVar(&qo.Rates, "quota-rates", qo.Rates, "quotas per minute to check (also the workers' --rate-per-minute)")
@@ -152,12 +156,32 @@ func printBench(w io.Writer, r *bench.Result) {
 	if cn := r.Connections; cn != nil {
 		fmt.Fprintf(tw, "connections (%d tasks, concurrency %d, median of %d rounds)\tfresh per call %.0f/s\treused %.0f/s\tfresh / reused %.2f (min %.2f, max %.2f)\n", cn.Tasks, cn.Concurrency, cn.Rounds, cn.FreshPerSec, cn.ReusePerSec, cn.Ratio, cn.RatioMin, cn.RatioMax)
 	}
-	if cn := r.Connections; cn != nil {
-		fmt.Fprintf(tw, "connections (%d tasks, concurrency %d, median of %d rounds)\tfresh per call %.0f/s\treused %.0f/s\tfresh / reused %.2f (min %.2f, max %.2f)\n", cn.Tasks, cn.Concurrency, cn.Rounds, cn.FreshPerSec, cn.ReusePerSec, cn.Ratio, cn.RatioMin, cn.RatioMax)
-	}
 	tw.Flush()
+	if qc := r.QuotaCost; qc != nil {
+		printQuotaCost(w, qc)
+	}
 	fmt.Fprintf(w, "keys of the bench's queues left in Redis: %d\n", r.KeysLeft)
 	for _, n := range r.Notes {
 		fmt.Fprintln(w, "note:", n)
 	}
+}
+
+// printQuotaCost prints phase quota: the idle cost, then a row per
+// configuration.
+func printQuotaCost(w io.Writer, qc *bench.QuotaCostRes) {
+	fmt.Fprintf(w, "\nat quota (concurrency %d, backlog %d; per call: net = beyond what the same workers cost idle)\n", qc.Concurrency, qc.Backlog)
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "idle: processes\tRedis commands/s\tworker CPU ms/s\tlog bytes/s\t\n")
+	for _, i := range qc.Idle {
+		fmt.Fprintf(tw, "%d\t%.1f\t%.2f\t%.0f\t\n", i.Processes, i.RedisCmdsPerSec, i.WorkerCPUPerSecMs, i.LogBytesPerSec)
+	}
+	tw.Flush()
+	tw = tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "processes\trate/min\twindow s\tcalls\t%% of rate\trate-limit answers\tmax gap ms\tRedis cmds/call (net)\tRedis CPU ms/call\tworker CPU ms/call (net)\tlog bytes/call\t\n")
+	for _, r := range qc.Rows {
+		fmt.Fprintf(tw, "%d\t%d\t%.1f\t%d\t%.2f%%\t%d\t%.0f\t%.1f (%.1f)\t%.3f\t%.3f (%.3f)\t%.0f\t%s\n", r.Processes, r.Rate, r.Seconds, r.Calls, 100*r.Used,
+			r.RateLimitAnswers, r.MaxGapMs, r.RedisCmdsPerCall, r.RedisCmdsPerCallNet, r.RedisCPUPerCallMs, r.WorkerCPUPerCallMs, r.WorkerCPUPerCallNet, r.LogBytesPerCall,
+			map[bool]string{true: "ok", false: "FAIL"}[r.Pass])
+	}
+	tw.Flush()
 }

@@ -51,6 +51,7 @@ func newDemoCmd() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.IntVar(&o.Orders, "orders", 150, "number of orders in the batch")
+	f.BoolVar(&o.NoLookup, "no-lookup", false, "run the worker without the order lookup (the sandbox's Qimen route): doubtful outcomes are then dead-lettered ambiguous, as without Qimen credentials")
 	f.BoolVar(&o.ExitWhenDone, "exit-when-done", false, "exit after the summary instead of serving asynqmon until Ctrl-C")
 	f.StringVar(&o.Listen, "listen", "127.0.0.1:8080", "ops HTTP address (asynqmon, metrics); use 127.0.0.1:0 for any free port")
 	f.StringVar(&o.SandboxListen, "sandbox-listen", "127.0.0.1:0", "sandbox address")

@@ -273,8 +273,7 @@ func newDLQShowCmd(f *dlqFlags) *cobra.Command {
 			if showJSON {
 				return writeJSONOut(cmd.OutOrStdout(), rec)
 			}
-			b, _ := json.MarshalIndent(rec, "", "  ")
-			fmt.Fprintln(cmd.OutOrStdout(), string(b))
+			printRecord(cmd.OutOrStdout(), rec)
 			return nil
 		},
 	}
@@ -438,6 +437,10 @@ func (t *tableRecords) add(r worker.Record) {
 	if msg == "" {
 		msg = r.Error
 	}
+	if r.LookedUp != nil {
+		// WDT's word on the order first: what an operator acts on.
+		msg = "[looked up: " + r.LookedUp.String() + "] " + msg
+	}
 	fmt.Fprintf(t.w, tableRow, r.PreStockinNo, r.Seller, r.Category, status, fmt.Sprint(r.Ambiguous), fmt.Sprint(r.Attempts),
 		r.DeadLetteredAt.UTC().Format(time.RFC3339), msg)
 	// The first rows show at once; after that, a page at a time.
@@ -537,4 +540,14 @@ func sellerDLQs(rdb redis.UniversalClient, base string) ([]*worker.DLQ, error) {
 		out = append(out, d)
 	}
 	return out, nil
+}
+
+// printRecord is `dlq show` without --json: the record, then what the
+// order lookup saw, in words.
+func printRecord(w io.Writer, rec worker.Record) {
+	b, _ := json.MarshalIndent(rec, "", "  ")
+	fmt.Fprintln(w, string(b))
+	if rec.LookedUp != nil {
+		fmt.Fprintf(w, "looked up: %s\n", rec.LookedUp)
+	}
 }

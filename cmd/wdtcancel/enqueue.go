@@ -99,6 +99,9 @@ func (e *enqueueCmd) run(cmd *cobra.Command, args []string) error {
 		warnVolatile: func(problem error) {
 			fmt.Fprintf(cmd.ErrOrStderr(), "wdtcancel: warning: %v; going on because of --allow-volatile-redis\n", problem)
 		},
+		warnPending: func(problem error) {
+			fmt.Fprintf(cmd.ErrOrStderr(), "wdtcancel: warning: %v; numbers not known to be replicated are reported unknown\n", problem)
+		},
 	}).check(cmd.Context(), c); err != nil {
 		return err
 	}

@@ -168,6 +168,7 @@ func newRoot() *cobra.Command {
 		newDemoCmd(),
 		newDLQCmd(),
 		newEnqueueCmd(),
+		newEventsCmd(),
 		newHealthcheckCmd(),
 		newRedisLossCmd(),
 		newRetryCmd(),

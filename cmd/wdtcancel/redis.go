@@ -56,6 +56,7 @@ type redisChecks struct {
 	allowVolatile bool
 	warnEvict     func(policy string)
 	warnVolatile  func(problem error)
+	warnPending   func(problem error) // a master whose replicas are re-attaching
 }
 
 // check refuses (exit 2), with the fix, a Redis whose maxmemory-policy
@@ -71,6 +72,14 @@ func (rc redisChecks) check(ctx context.Context, c *enqueue.Client) (string, err
 	policy, err := c.CheckRedis(cctx)
 	switch {
 	case err == nil:
+	case errors.Is(err, enqueue.ErrReplicasPending):
+		// A failover in progress: not a configuration error. Go on: each
+		// write waits for the replicas and reports unknown (exit 1, safe
+		// to repeat) until they are online.
+		if rc.warnPending != nil {
+			rc.warnPending(err)
+		}
+		return policy, nil
 	case errors.Is(err, enqueue.ErrUnavailable), errors.Is(err, enqueue.ErrVolatile):
 		return policy, usageErr(err)
 	case rc.allowEvict && errors.Is(err, enqueue.ErrEviction):

@@ -13,6 +13,7 @@ import (
 
 	"github.com/wdtcancel/wdtcancel/enqueue"
 	"github.com/wdtcancel/wdtcancel/internal/config"
+	"github.com/wdtcancel/wdtcancel/internal/store"
 	"github.com/wdtcancel/wdtcancel/tasks"
 )
 
@@ -116,8 +117,10 @@ func printStatus(w io.Writer, st enqueue.Status) {
 	if st.CompletedAt != nil {
 		fmt.Fprintf(w, "  completed:     %s\n", st.CompletedAt.Format(time.RFC3339))
 	}
+	printLookedUp(w, st.Result)
 	if st.DeadLetter != nil {
 		fmt.Fprintf(w, "  dead letter:   %s\n", st.DeadLetter)
+		printLookedUp(w, st.DeadLetter)
 	}
 }
 
@@ -134,4 +137,17 @@ func checkSellerFlag(name string) error {
 		return usageErr(fmt.Errorf("--seller / WDTCANCEL_SELLER: %w (%s)", err, enqueue.SellerRule))
 	}
 	return nil
+}
+
+// printLookedUp prints what the order lookup saw, from a dead-letter record
+// or a completed task's result; nothing when the lookup did not settle it.
+func printLookedUp(w io.Writer, raw json.RawMessage) {
+	var v struct {
+		Category string          `json:"category"`
+		LookedUp *store.LookedUp `json:"looked_up"`
+	}
+	if len(raw) == 0 || json.Unmarshal(raw, &v) != nil || v.LookedUp == nil {
+		return
+	}
+	fmt.Fprintf(w, "  looked up:     %s\n", v.LookedUp)
 }

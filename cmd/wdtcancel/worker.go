@@ -28,7 +28,15 @@ func sellerLanes(sellers []config.Seller) ([]worker.SellerLane, error) {
 		if err != nil {
 			return nil, fmt.Errorf("seller %q: %w", s.Name, err)
 		}
-		lanes = append(lanes, worker.SellerLane{Name: s.Name, API: c, RatePerMinute: s.RatePerMinute, MaxInflight: s.MaxInflight})
+		look, err := lookupFor(s.Name, s.Qimen, c)
+		if err != nil {
+			return nil, err
+		}
+		lane := worker.SellerLane{Name: s.Name, API: c, Lookup: look, RatePerMinute: s.RatePerMinute, MaxInflight: s.MaxInflight}
+		if s.Notify != nil {
+			lane.NotifyURL, lane.NotifySecret = s.Notify.URL, s.Notify.Secret
+		}
+		lanes = append(lanes, lane)
 	}
 	return lanes, nil
 }
@@ -40,8 +48,10 @@ func newWorkerCmd() *cobra.Command {
 		cfg   worker.Config
 		logs  logFlags
 		wait  config.RedisWait
+		qf    config.QimenFlags
 
 		sellersPath string
+		notify      notifyFlags
 		// limits are --rate-per-minute and --max-inflight: the single
 		// seller's limits, or every seller's default in a sellers file.
 		limits config.SellerDefaults
@@ -58,41 +68,20 @@ func newWorkerCmd() *cobra.Command {
 			defer log.Sync()
 			var started func()
 			if sellersPath == "" {
-				client, err := api.Client()
-				if err != nil {
-					return usageErr(err)
-				}
-				cfg.Sellers = worker.SingleSeller(client, limits.RatePerMinute, limits.MaxInflight)
-				started = func() {
-					log.Info("starting", zap.String("wdt_url", client.Endpoint()), zap.String("sid", client.Credentials().SID),
-						zap.Bool("reuse_connections", api.Reuse()), zap.String("redis", redis.String()))
-				}
+				started, err = singleSeller(&cfg, &api, &qf, limits, log, &redis)
 			} else {
-				if err := api.SellersFileConflict(); err != nil {
-					return usageErr(err)
-				}
-				sellers, err := config.LoadSellers(sellersPath, os.LookupEnv, config.SellerDefaults{
-					URL: api.URL, RatePerMinute: limits.RatePerMinute, MaxInflight: limits.MaxInflight, ConnectionClose: api.ConnectionClose,
-					ReuseConnections: api.ReuseConnections,
-				})
-				if err != nil {
-					return usageErr(err)
-				}
-				if cfg.Sellers, err = sellerLanes(sellers); err != nil {
-					return usageErr(err)
-				}
-				started = func() {
-					for _, s := range sellers {
-						log.Info("seller", zap.String("seller", s.Name), zap.String("wdt_url", s.URL), zap.String("sid", s.Credentials.SID),
-							zap.Bool("reuse_connections", s.ReuseConnections))
-					}
-					log.Info("starting", zap.String("sellers_file", sellersPath), zap.Int("sellers", len(sellers)), zap.String("redis", redis.String()))
-				}
+				started, err = sellersFromFile(&cfg, sellersPath, &api, &qf, limits, log, &redis)
+			}
+			if err != nil {
+				return usageErr(err)
 			}
 			if cfg.Redis, err = redis.ConnOpt(); err != nil {
 				return usageErr(err)
 			}
 			cfg.Logger = log
+			if err := notify.resolve(&cfg); err != nil {
+				return usageErr(err)
+			}
 			if cfg.RedisWaitReplicas, err = wait.Count(); err != nil {
 				return usageErr(err)
 			}
@@ -112,13 +101,14 @@ func newWorkerCmd() *cobra.Command {
 	f := cmd.Flags()
 	redis.AddFlags(f)
 	api.AddFlags(f)
+	qf.AddFlags(f)
 	f.StringVar(&sellersPath, "sellers", "", "sellers file (YAML, docs/sellers.md): serve every seller in it, each in its own queue <queue>:<seller>; without it WDT_SID/WDT_APPKEY/WDT_APPSECRET are the one seller \"default\"")
 	f.Float64Var(&cfg.SellerShare, "seller-share", 0, "share of --concurrency one seller may use at once (0 < share <= 1; default 0.5 with two or more sellers, 1 with one)")
 	f.StringVar(&cfg.Queue, "queue", tasks.DefaultQueue, "queue to work (the seller \"default\"'s; seller NAME works <queue>:NAME)")
 	f.IntVar(&cfg.Concurrency, "concurrency", worker.DefaultConcurrency, "tasks processed at once by this process")
 	f.IntVar(&limits.RatePerMinute, "rate-per-minute", 0, "WDT calls per minute across all workers on this Redis, spread evenly (0 = no limit)")
 	f.IntVar(&limits.MaxInflight, "max-inflight", 0, "WDT calls in flight at once across all workers on this Redis (0 = no limit)")
-	f.DurationVar(&cfg.SlotWait, "slot-wait", worker.DefaultSlotWait, "longest wait for a call slot before the task is rescheduled (no retry used)")
+	f.DurationVar(&cfg.SlotWait, "slot-wait", worker.DefaultSlotWait, "longest wait in the worker for a reserved call slot (no Redis command while waiting; never past the task's deadline less the call's timeout) before the task is rescheduled (no retry used)")
 	f.IntVar(&cfg.Handler.MaxRetry, "max-retry", worker.DefaultMaxRetry, "failed attempts (request not sent, or sent with no definite answer) before dead-lettering as exhausted; held attempts do not count")
 	f.DurationVar(&cfg.Handler.Backoff.Base, "backoff-base", worker.DefaultBackoff.Base, "first retry delay; doubles per failure, with jitter")
 	f.DurationVar(&cfg.Handler.Backoff.Cap, "backoff-cap", worker.DefaultBackoff.Cap, "longest retry delay")
@@ -133,8 +123,60 @@ func newWorkerCmd() *cobra.Command {
 	f.StringVar(&cfg.Listen, "listen", worker.DefaultListen, "ops HTTP address: /healthz, /readyz, /metrics, /monitoring/ (\"\" disables); if left at the default and busy, any free port (logged)")
 	f.BoolVar(&cfg.MonitoringWritable, "monitoring-writable", false, "let asynqmon change tasks (delete, run, archive); read-only by default")
 	config.AddAllowEvictionFlag(f, &cfg.AllowEviction)
+	notify.add(f, &cfg)
 	config.AddAllowVolatileFlag(f, &cfg.AllowVolatileRedis)
 	wait.AddFlags(f, "the sent mark before each call, the confirmation and the dead-letter record")
 	logs.add(cmd)
 	return cmd
+}
+
+// singleSeller makes cfg a worker for the one seller the flags describe
+// (no sellers file), with the order lookup when --qimen-* are given. It
+// returns what to log once the worker has started.
+func singleSeller(cfg *worker.Config, api *config.WDT, qf *config.QimenFlags, limits config.SellerDefaults, log *zap.Logger, redis *config.Redis) (func(), error) {
+	client, err := api.Client()
+	if err != nil {
+		return nil, err
+	}
+	cfg.Sellers = worker.SingleSeller(client, limits.RatePerMinute, limits.MaxInflight)
+	q, err := qf.Resolve()
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Sellers[0].Lookup, err = lookupFor("default", q, client); err != nil {
+		return nil, err
+	}
+	return func() {
+		log.Info("starting", zap.String("wdt_url", client.Endpoint()), zap.String("sid", client.Credentials().SID),
+			zap.Bool("reuse_connections", api.Reuse()), zap.Bool("order_lookup", q != nil), zap.String("redis", redis.String()))
+	}, nil
+}
+
+// sellersFromFile makes cfg a worker for the sellers of the file at path;
+// the flags' limits and URL are every seller's defaults, and the
+// single-seller flags that would contradict the file are refused.
+func sellersFromFile(cfg *worker.Config, path string, api *config.WDT, qf *config.QimenFlags, limits config.SellerDefaults, log *zap.Logger, redis *config.Redis) (func(), error) {
+	if err := api.SellersFileConflict(); err != nil {
+		return nil, err
+	}
+	if err := qimenFlagsConflict(*qf); err != nil {
+		return nil, err
+	}
+	sellers, err := config.LoadSellers(path, os.LookupEnv, config.SellerDefaults{
+		URL: api.URL, RatePerMinute: limits.RatePerMinute, MaxInflight: limits.MaxInflight, ConnectionClose: api.ConnectionClose,
+		ReuseConnections: api.ReuseConnections,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Sellers, err = sellerLanes(sellers); err != nil {
+		return nil, err
+	}
+	return func() {
+		for _, s := range sellers {
+			log.Info("seller", zap.String("seller", s.Name), zap.String("wdt_url", s.URL), zap.String("sid", s.Credentials.SID),
+				zap.Bool("reuse_connections", s.ReuseConnections), zap.Bool("order_lookup", s.Qimen != nil))
+		}
+		log.Info("starting", zap.String("sellers_file", path), zap.Int("sellers", len(sellers)), zap.String("redis", redis.String()))
+	}, nil
 }

@@ -23,8 +23,6 @@ const maxComplexity = 15
 // whose function is gone or back within the limit (delete the entry).
 var complexityDebts = map[string]int{
 	"enqueue.(*Client).Stream":             31,
-	"internal/reconcile.(*Verdict).check":  27,
-	"worker.(*Limiter).Acquire":            20,
 	"worker.runHeld":                       19,
 	"worker/wdt/sandbox.(*Sandbox).answer": 18,
 	"worker.(*Handler).call":               19,
@@ -45,10 +43,8 @@ var complexityDebts = map[string]int{
 	"worker/wdt/sandbox.parseSearch":            24,
 	// Came with the Redis loss detection (issue 20), same plan.
 	"worker.(*laneLoss).bumpWith": 32,
-	"worker.Decide":               19,
 	// Came with the durability checks (issue 20), same plan.
-	"internal/store.(*Durable).Sync": 22,
-	"worker.(*redisGuard).check":     18,
+	"worker.(*redisGuard).check": 18,
 }
 
 // complexity is gocyclo's measure (github.com/fzipp/gocyclo): 1, plus one

@@ -74,7 +74,7 @@ var perCommandEnv = map[string]map[string]string{
 // (an exported WDTCANCEL_ALL must not turn `dlq purge` into purge --all).
 var invocationFlags = map[string]bool{
 	"all": true, "held": true, "json": true, "file": true, "help": true, "version": true,
-	"yes": true, "limit": true, "sort": true, "quiet": true, "all-sellers": true,
+	"yes": true, "limit": true, "sort": true, "quiet": true, "all-sellers": true, "count": true,
 }
 
 // invocationOnly are flags that read no variable for one command only:

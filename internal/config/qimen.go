@@ -2,28 +2,40 @@ package config
 
 import (
 	"fmt"
+	"net/url"
 	"strings"
 
 	"github.com/spf13/pflag"
 
 	"github.com/wdtcancel/wdtcancel/worker/wdt"
-	"github.com/wdtcancel/wdtcancel/worker/wdt/qimen"
 )
 
 // Qimen is one seller's order lookup on the Qimen route (issue 22): the
-// gateway URL and the Qimen app. A seller without it has no lookup, and
-// everything works as before. Credentials format themselves without the
-// secret, so a Qimen can be logged.
+// gateway URL and the Qimen app, as plain values. A seller without it has
+// no lookup, and everything works as before. Credentials format themselves
+// without the secret, so a Qimen can be logged. cmd/wdtcancel turns it into
+// the lookup client (worker/wdt/qimen), which checks it again: config only
+// parses, it builds no client.
 type Qimen struct {
 	URL         string
-	Credentials qimen.Credentials
+	Credentials QimenCredentials
 }
 
-// LookupConfig is the lookup client's configuration for a seller whose WDT
-// credentials are creds (the lookup signs wdt_sign with them).
-func (q *Qimen) LookupConfig(creds wdt.Credentials) qimen.Config {
-	return qimen.Config{URL: q.URL, Qimen: q.Credentials, WDT: creds}
+// QimenCredentials are the Qimen app's key and secret and WDT's app key on
+// Qimen (target_app_key), the fields of qimen.Credentials.
+type QimenCredentials struct {
+	AppKey       string
+	AppSecret    string
+	TargetAppKey string
 }
+
+// String shows which app this is without the secret.
+func (c QimenCredentials) String() string {
+	return fmt.Sprintf("config.QimenCredentials{appkey=%q target_appkey=%q appsecret=[REDACTED]}", c.AppKey, c.TargetAppKey)
+}
+
+// GoString keeps %#v from printing the fields one by one.
+func (c QimenCredentials) GoString() string { return c.String() }
 
 // QimenFlags are the single-seller lookup settings: --qimen-url,
 // --qimen-appkey, --qimen-appsecret, --qimen-target-appkey, or
@@ -70,14 +82,37 @@ func (q QimenFlags) Resolve() (*Qimen, error) {
 }
 
 func newQimen(rawURL, appKey, appSecret, target string) (*Qimen, error) {
-	if _, err := qimen.ParseURL(rawURL); err != nil {
+	if err := checkQimenURL(rawURL); err != nil {
 		return nil, err
 	}
-	creds, err := qimen.NewCredentials(appKey, appSecret, target)
-	if err != nil {
-		return nil, err
+	creds := QimenCredentials{AppKey: strings.TrimSpace(appKey), AppSecret: strings.TrimSpace(appSecret), TargetAppKey: strings.TrimSpace(target)}
+	switch {
+	case creds.AppKey == "":
+		return nil, fmt.Errorf("%w: Qimen appkey is empty: set WDT_QIMEN_APPKEY or --qimen-appkey to the Qimen app's key", wdt.ErrConfig)
+	case creds.AppSecret == "":
+		return nil, fmt.Errorf("%w: Qimen appsecret is empty: set WDT_QIMEN_APPSECRET or --qimen-appsecret to the Qimen app's secret", wdt.ErrConfig)
+	case creds.TargetAppKey == "":
+		return nil, fmt.Errorf("%w: Qimen target appkey is empty: set WDT_QIMEN_TARGET_APPKEY or --qimen-target-appkey to WDT's app key on Qimen", wdt.ErrConfig)
 	}
 	return &Qimen{URL: strings.TrimSpace(rawURL), Credentials: creds}, nil
+}
+
+// checkQimenURL is qimen.ParseURL's rule, with its messages: an http(s)
+// URL with a host and no query, fragment or user info; any path.
+func checkQimenURL(raw string) error {
+	hint := "set WDT_QIMEN_URL or --qimen-url to the Qimen gateway URL of the Qimen console (for the sandbox, http://HOST:PORT/router/qm)"
+	s := strings.TrimSpace(raw)
+	if s == "" {
+		return fmt.Errorf("%w: Qimen URL is empty: %s", wdt.ErrConfig, hint)
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%w: Qimen URL is not an http(s) URL: %s", wdt.ErrConfig, hint)
+	}
+	if u.RawQuery != "" || u.ForceQuery || u.User != nil || u.Fragment != "" {
+		return fmt.Errorf("%w: Qimen URL must carry no query, fragment or user info: %s", wdt.ErrConfig, hint)
+	}
+	return nil
 }
 
 // qimenEntry is a seller's `qimen:` block in the sellers file. The secret

@@ -41,6 +41,9 @@ type Seller struct {
 	// Qimen is the seller's order lookup from its optional `qimen:` block
 	// (qimen.go); nil when the file has none: no lookup.
 	Qimen *Qimen
+	// Notify is the seller's own webhook from its optional `notify:`
+	// block (notify.go); nil: the worker's --notify-url.
+	Notify *Notify
 }
 
 // SandboxSeller is what the sandbox alone reads of a seller: its quotas and
@@ -98,6 +101,7 @@ type sellerEntry struct {
 	ReuseConnections *bool          `yaml:"reuse_connections"`
 	Sandbox          *SandboxSeller `yaml:"sandbox"`
 	Qimen            *qimenEntry    `yaml:"qimen"`
+	Notify           *notifyEntry   `yaml:"notify"`
 }
 
 // LoadSellers reads and validates a sellers file (docs/sellers.md). Every
@@ -162,7 +166,7 @@ func ParseSellers(name string, raw []byte, lookupEnv func(string) (string, bool)
 }
 
 // sellerKeys are the keys a seller's entry takes, for error messages.
-const sellerKeys = "sid, appkey, appsecret_env, appsecret_file, appsecret, url, rate_per_minute, max_inflight, reuse_connections, connection_close, sandbox, qimen"
+const sellerKeys = "sid, appkey, appsecret_env, appsecret_file, appsecret, url, rate_per_minute, max_inflight, reuse_connections, connection_close, sandbox, qimen, notify"
 
 // typeProblems turns yaml's "line N: ..." type errors into lines that name
 // the seller and the field at line N, read from the document's node tree.
@@ -242,6 +246,9 @@ func resolveSeller(name string, e sellerEntry, inlineOK bool, lookupEnv func(str
 	q, qerrs := resolveQimen(e.Qimen, inlineOK, lookupEnv)
 	errs = append(errs, qerrs...)
 	s.Qimen = q
+	n, nerrs := resolveNotify(e.Notify, lookupEnv)
+	errs = append(errs, nerrs...)
+	s.Notify = n
 	if e.RatePerMinute != nil {
 		s.RatePerMinute = *e.RatePerMinute
 	}

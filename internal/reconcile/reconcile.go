@@ -28,7 +28,8 @@
 //     (RuleCancelledDeadClean).
 //  4. A dead letter of an order whose response the sandbox lost or garbled
 //     after applying the call is ambiguous: wdtcancel could not know what
-//     that call did (RuleUnsureDeadClean).
+//     that call did (RuleUnsureDeadClean). Unless the record is verified:
+//     the order lookup then did know, and rule 3 judges what it claimed.
 //  5. A rejection of an order editable at the start means wdtcancel's own
 //     call had cancelled it: the sandbox refuses an editable order only once
 //     it is cancelled (RuleRejectedEditable). With rule 3 such a dead letter
@@ -36,10 +37,15 @@
 //  6. A clean (not ambiguous) `exhausted` says every attempt failed before
 //     the request was sent, so no call reached the order at the sandbox
 //     (RuleExhaustedCalled).
-//  7. A number of the run is dead-lettered only as `rejected` or
-//     `exhausted` (RuleCategory): the run enqueued it through wdtcancel's
-//     producer, which writes only well-formed payloads, so `invalid` (or any
-//     category the worker never dead-letters) is a misfiling.
+//  7. A number of the run is dead-lettered only as `rejected`,
+//     `exhausted` or (with the order lookup) `not_found` (RuleCategory):
+//     the run enqueued it through wdtcancel's producer, which writes only
+//     well-formed payloads, so `invalid` (or any category the worker never
+//     dead-letters) is a misfiling.
+//  8. With the order lookup (issue 22): done `already_cancelled` means
+//     the sandbox held the order cancelled before the run and no call of
+//     wdtcancel's cancelled it (RuleAlreadyCancelled); dead `not_found`
+//     means the sandbox does not hold the number (RuleNotFound).
 //
 // # Exhausted
 //
@@ -65,6 +71,7 @@
 package reconcile
 
 import (
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -90,9 +97,15 @@ const (
 // Number is wdtcancel's view of one number.
 type Number struct {
 	Fate Fate
-	// Category and Ambiguous are the dead-letter record's (Dead only).
+	// Category and Ambiguous are the dead-letter record's (Dead); for Done,
+	// Category is the task result's (cancelled, or already_cancelled when
+	// the order lookup found someone else's cancellation; "" when the
+	// result names none).
 	Category  outcome.Category
 	Ambiguous bool
+	// Verified: the dead-letter record carries the order lookup's answer
+	// (looked_up), so its category rests on WDT's word.
+	Verified bool
 }
 
 // DeadLetter is the part of a dead-letter record the rules read; its JSON is
@@ -101,6 +114,10 @@ type DeadLetter struct {
 	PreStockinNo string           `json:"pre_stockin_no"`
 	Category     outcome.Category `json:"category"`
 	Ambiguous    bool             `json:"ambiguous"`
+	// LookedUp is the record's looked_up object, when the order lookup
+	// answered (only its presence is read). A pointer keeps DeadLetter
+	// comparable.
+	LookedUp *json.RawMessage `json:"looked_up,omitempty"`
 }
 
 // NumberOf is wdtcancel's view of a number from its asynq task (nil when
@@ -112,9 +129,13 @@ type DeadLetter struct {
 func NumberOf(task *asynq.TaskInfo, rec *DeadLetter) Number {
 	switch {
 	case task != nil && task.State == asynq.TaskStateCompleted:
-		return Number{Fate: Done}
+		var r struct {
+			Category outcome.Category `json:"category"`
+		}
+		_ = json.Unmarshal(task.Result, &r) // a result that is not JSON names no category
+		return Number{Fate: Done, Category: r.Category}
 	case rec != nil:
-		return Number{Fate: Dead, Category: rec.Category, Ambiguous: rec.Ambiguous}
+		return Number{Fate: Dead, Category: rec.Category, Ambiguous: rec.Ambiguous, Verified: rec.LookedUp != nil}
 	case task != nil:
 		return Number{Fate: Fate(task.State.String())}
 	}
@@ -156,8 +177,11 @@ type Verdict struct {
 	// sandbox did cancel on wdtcancel's call (whose answer was lost or
 	// garbled, or whose worker was killed mid-call).
 	AmbiguousCancelled int
-	Lost               int // numbers wdtcancel holds nothing on
-	Unsettled          int // numbers still live
+	// AlreadyCancelled are the done numbers the order lookup found
+	// cancelled before the run (category already_cancelled).
+	AlreadyCancelled int
+	Lost             int // numbers wdtcancel holds nothing on
+	Unsettled        int // numbers still live
 
 	// The sandbox's view.
 	Calls              int // cancel calls that reached the orders
@@ -221,6 +245,8 @@ const (
 	RuleRejectedEditable   Rule = "rejected_editable"
 	RuleExhaustedCalled    Rule = "exhausted_called"
 	RuleCategory           Rule = "category"
+	RuleAlreadyCancelled   Rule = "already_cancelled"
+	RuleNotFound           Rule = "not_found"
 )
 
 // Problem is one number on which the views disagree.
@@ -293,69 +319,117 @@ func (v *Verdict) check(no string, start int, end sandbox.Order, n Number) {
 		v.Problems = append(v.Problems, Problem{No: no, Rule: r, Detail: fmt.Sprintf(format, args...)})
 	}
 	editable := sandbox.Cancellable(start)
-	cancelled := end.Status == sandbox.StateCancelled && end.CancelCalls > 0 && (start == startUnknown || editable)
-	unsure := end.LostResponses+end.GarbledResponses > 0
-
-	v.Calls += end.CancelCalls
-	if end.CancelCalls > 1 {
-		v.CalledMoreThanOnce++
-	}
-	if cancelled {
-		v.CancelledAtSandbox++
-	}
-	if editable && end.Status != sandbox.StateCancelled {
-		v.NotCancelled++
-	}
-	if unsure {
-		v.LostOrGarbled++
-	}
+	f := facts{start: start, end: end, n: n, editable: editable,
+		cancelled: end.Status == sandbox.StateCancelled && end.CancelCalls > 0 && (start == startUnknown || editable),
+		unsure:    end.LostResponses+end.GarbledResponses > 0}
+	v.countSandbox(f)
 
 	switch n.Fate {
 	case Missing:
 		v.Lost++
 		bad(RuleLost, "wdtcancel holds neither a task nor a dead-letter record (sandbox: %s, %d calls)", stateText(end.Status), end.CancelCalls)
-		return
 	case Done:
-		v.Done++
-		if !cancelled {
-			bad(RuleDoneNotCancelled, "reported cancelled, but the sandbox did not cancel it on wdtcancel's call (started %s, ended %s, %d calls)",
-				stateText(start), stateText(end.Status), end.CancelCalls)
-		}
-		return
+		v.checkDone(f, bad)
 	case Dead:
+		v.checkDead(f, bad)
 	default:
 		v.Unsettled++
 		bad(RuleUnsettled, "neither done nor dead-lettered: task %s", n.Fate)
+	}
+}
+
+// facts are what the rules read of one number.
+type facts struct {
+	start                       int
+	end                         sandbox.Order
+	n                           Number
+	editable, cancelled, unsure bool
+}
+
+type badFunc func(r Rule, format string, args ...any)
+
+// countSandbox adds the sandbox's view of one number to the figures.
+func (v *Verdict) countSandbox(f facts) {
+	v.Calls += f.end.CancelCalls
+	if f.end.CancelCalls > 1 {
+		v.CalledMoreThanOnce++
+	}
+	if f.cancelled {
+		v.CancelledAtSandbox++
+	}
+	if f.editable && f.end.Status != sandbox.StateCancelled {
+		v.NotCancelled++
+	}
+	if f.unsure {
+		v.LostOrGarbled++
+	}
+}
+
+// checkDone is rules 2 and 8 (already_cancelled).
+func (v *Verdict) checkDone(f facts, bad badFunc) {
+	v.Done++
+	start, end := f.start, f.end
+	if f.n.Category == outcome.AlreadyCancelled {
+		v.AlreadyCancelled++
+		if f.cancelled || end.Status != sandbox.StateCancelled || (start != startUnknown && start != sandbox.StateCancelled) {
+			bad(RuleAlreadyCancelled, "reported already cancelled by someone else, but the sandbox started it %s, ended it %s, and %d calls reached it",
+				stateText(start), stateText(end.Status), end.CancelCalls)
+		}
 		return
 	}
+	if !f.cancelled {
+		bad(RuleDoneNotCancelled, "reported cancelled, but the sandbox did not cancel it on wdtcancel's call (started %s, ended %s, %d calls)",
+			stateText(start), stateText(end.Status), end.CancelCalls)
+	}
+}
 
-	v.Dead++
-	v.DeadBy[n.Category]++
-	if n.Ambiguous {
-		v.Ambiguous++
-		if cancelled {
-			v.AmbiguousCancelled++
-		}
-	}
-	if unsure {
-		v.LostOrGarbledDead++
-	}
-	switch n.Category {
-	case outcome.Rejected, outcome.Exhausted:
-	default:
-		bad(RuleCategory, "dead-lettered %q: wdtcancel dead-letters a number it enqueued only as rejected or exhausted", n.Category)
-	}
-	if cancelled && !n.Ambiguous {
+// checkDead is rules 3 to 8 for a dead letter.
+func (v *Verdict) checkDead(f facts, bad badFunc) {
+	n, end := f.n, f.end
+	v.countDead(f)
+	checkDeadCategory(f, bad)
+	if f.cancelled && !n.Ambiguous {
 		bad(RuleCancelledDeadClean, "cancelled at the sandbox, but dead-lettered %s without the ambiguous flag", n.Category)
 	}
-	if unsure && !n.Ambiguous {
+	if f.unsure && !n.Ambiguous && !n.Verified {
 		bad(RuleUnsureDeadClean, "the sandbox applied a call and lost or garbled its response (%d lost, %d garbled), then it was dead-lettered %s without the ambiguous flag",
 			end.LostResponses, end.GarbledResponses, n.Category)
 	}
-	if n.Category == outcome.Rejected && editable && !cancelled {
-		bad(RuleRejectedEditable, "dead-lettered rejected, but it was editable (%s) and the sandbox never cancelled it (ended %s)", stateText(start), stateText(end.Status))
+	if n.Category == outcome.Rejected && f.editable && !f.cancelled {
+		bad(RuleRejectedEditable, "dead-lettered rejected, but it was editable (%s) and the sandbox never cancelled it (ended %s)", stateText(f.start), stateText(end.Status))
 	}
-	if n.Category == outcome.Exhausted && !n.Ambiguous && end.CancelCalls > 0 {
+	// A verified clean exhausted says the lookup found the order still
+	// editable: calls reached the endpoint but none cancelled it, which
+	// the sandbox's state confirms (rule 3 catches the opposite).
+	if n.Category == outcome.Exhausted && !n.Ambiguous && end.CancelCalls > 0 && !(n.Verified && sandbox.Cancellable(end.Status)) {
 		bad(RuleExhaustedCalled, "dead-lettered exhausted without the ambiguous flag, which says no attempt was sent, but %d calls reached it", end.CancelCalls)
+	}
+}
+
+// countDead adds a dead letter to the figures.
+func (v *Verdict) countDead(f facts) {
+	v.Dead++
+	v.DeadBy[f.n.Category]++
+	if f.n.Ambiguous {
+		v.Ambiguous++
+		if f.cancelled {
+			v.AmbiguousCancelled++
+		}
+	}
+	if f.unsure {
+		v.LostOrGarbledDead++
+	}
+}
+
+// checkDeadCategory is rule 7, and rule 8's not_found.
+func checkDeadCategory(f facts, bad badFunc) {
+	switch f.n.Category {
+	case outcome.Rejected, outcome.Exhausted:
+	case outcome.NotFound:
+		if f.start != notHeld && f.start != startUnknown {
+			bad(RuleNotFound, "dead-lettered not_found, but the sandbox held it (%s at the start, %s at the end)", stateText(f.start), stateText(f.end.Status))
+		}
+	default:
+		bad(RuleCategory, "dead-lettered %q: wdtcancel dead-letters a number it enqueued only as rejected, exhausted or not_found", f.n.Category)
 	}
 }

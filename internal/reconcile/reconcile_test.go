@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"encoding/json"
 	"reflect"
 	"testing"
 
@@ -60,6 +61,22 @@ func TestRules(t *testing.T) {
 		{"editable, rejected clean though never cancelled", 20, sb(20, 0, 0, 0), deadRejected, []Rule{RuleRejectedEditable}, nil},
 		{"editable, reported done but still editable", 20, sb(20, 0, 0, 0), done, []Rule{RuleDoneNotCancelled}, nil},
 		{"editable, reported done, never called", 20, sb(10, 0, 0, 0), done, []Rule{RuleDoneNotCancelled}, nil},
+
+		// The order lookup's categories (issue 22).
+		{"cancelled before the run, done already_cancelled", 10, sb(10, 1, 0, 0), Number{Fate: Done, Category: outcome.AlreadyCancelled}, nil, func(v *Verdict) {
+			if v.AlreadyCancelled != 1 || v.Done != 1 {
+				t.Errorf("%+v", v)
+			}
+		}},
+		{"cancelled on our call, filed already_cancelled", 20, sb(10, 1, 0, 0), Number{Fate: Done, Category: outcome.AlreadyCancelled}, []Rule{RuleAlreadyCancelled}, nil},
+		{"completed, filed already_cancelled", 80, sb(80, 1, 0, 0), Number{Fate: Done, Category: outcome.AlreadyCancelled}, []Rule{RuleAlreadyCancelled}, nil},
+		{"not held, dead not_found", unlisted, nil, Number{Fate: Dead, Category: outcome.NotFound, Verified: true}, nil, nil},
+		{"held, dead not_found", 80, sb(80, 1, 0, 0), Number{Fate: Dead, Category: outcome.NotFound, Verified: true}, []Rule{RuleNotFound}, nil},
+		{"editable, verified clean exhausted, calls reached but never cancelled", 20, sb(20, 2, 0, 0), Number{Fate: Dead, Category: outcome.Exhausted, Verified: true}, nil, nil},
+		{"editable, verified clean exhausted, yet cancelled", 20, sb(10, 2, 1, 0), Number{Fate: Dead, Category: outcome.Exhausted, Verified: true},
+			[]Rule{RuleCancelledDeadClean, RuleExhaustedCalled}, nil},
+		{"completed, a lost answer, verified clean rejection", 80, sb(80, 2, 1, 0), Number{Fate: Dead, Category: outcome.Rejected, Verified: true}, nil, nil},
+		{"done cancelled with a result category", 20, sb(10, 1, 0, 0), Number{Fate: Done, Category: outcome.Cancelled}, nil, nil},
 
 		// Exhausted: honest unless it hides a cancellation.
 		{"editable, exhausted clean, never reached (network only)", 20, sb(20, 0, 0, 0), deadExhausted, nil, func(v *Verdict) {
@@ -233,3 +250,27 @@ func TestNumberOf(t *testing.T) {
 		}
 	}
 }
+
+// TestNumberOfReadsVerified: a completed task's result names its category,
+// and a record with looked_up is verified.
+func TestNumberOfReadsVerified(t *testing.T) {
+	tests := []struct {
+		name string
+		task *asynq.TaskInfo
+		rec  *DeadLetter
+		want Number
+	}{
+		{"status 0 result", &asynq.TaskInfo{State: asynq.TaskStateCompleted, Result: []byte(`{"category":"cancelled","calls":1,"attempt":1}`)}, nil, Number{Fate: Done, Category: outcome.Cancelled}},
+		{"looked-up result", &asynq.TaskInfo{State: asynq.TaskStateCompleted, Result: []byte(`{"category":"already_cancelled","calls":1,"attempt":1,"looked_up":{"found":true}}`)}, nil, Number{Fate: Done, Category: outcome.AlreadyCancelled}},
+		{"bare-word result", &asynq.TaskInfo{State: asynq.TaskStateCompleted, Result: []byte(`cancelled`)}, nil, Number{Fate: Done}},
+		{"record with looked_up", nil, &DeadLetter{Category: outcome.Rejected, LookedUp: rawJSON(`{"found":true,"status":80}`)}, Number{Fate: Dead, Category: outcome.Rejected, Verified: true}},
+		{"record without", nil, &DeadLetter{Category: outcome.Rejected, Ambiguous: true}, Number{Fate: Dead, Category: outcome.Rejected, Ambiguous: true}},
+	}
+	for _, tt := range tests {
+		if got := NumberOf(tt.task, tt.rec); got != tt.want {
+			t.Errorf("%s: %+v, want %+v", tt.name, got, tt.want)
+		}
+	}
+}
+
+func rawJSON(s string) *json.RawMessage { r := json.RawMessage(s); return &r }

@@ -80,6 +80,40 @@ func (e *UncheckableError) Is(target error) bool { return target == ErrVolatile 
 // Unwrap returns the server's answer.
 func (e *UncheckableError) Unwrap() error { return e.Err }
 
+// ErrReplicasPending matches (errors.Is) every *ReplicasPendingError: a
+// master without AOF has no replica online yet, but replicas are
+// re-attaching or it was just promoted. It is transient, not a
+// configuration error: writes are refused as not replicated until the
+// replicas are online (seconds), and are safe to retry.
+var ErrReplicasPending = errors.New("redis master has no replica online yet")
+
+// ReplicasPendingError is a master that keeps writes only on replicas
+// (no durable AOF) and has none online yet, while replicas are
+// synchronising with it or it was promoted from a replica: a Sentinel
+// failover in progress. Issue 20's tester saw each failover refuse
+// enqueues with exit 2 and "turn AOF on" for about 4 s: the promoted
+// master's replicas were still re-attaching.
+type ReplicasPendingError struct {
+	Node     string // a Cluster's master; "" for a single Redis or Sentinel
+	Attached int    // replicas connected but still synchronising
+	Promoted bool   // promoted from a replica since it started
+}
+
+func (e *ReplicasPendingError) Error() string {
+	how := "it was promoted from a replica"
+	if e.Attached > 0 {
+		how = fmt.Sprintf("%d replica(s) still synchronising", e.Attached)
+	}
+	master := "the redis master"
+	if e.Node != "" {
+		master = "redis master " + e.Node
+	}
+	return fmt.Sprintf("%s has no replica online yet (%s: a failover in progress?) and no durable AOF, so writes are not known to survive a crash until a replica is online: try again in a few seconds; if it lasts, check INFO replication (master_link_status) on the replicas", master, how)
+}
+
+// Is makes errors.Is(err, ErrReplicasPending) true.
+func (e *ReplicasPendingError) Is(target error) bool { return target == ErrReplicasPending }
+
 func where(node string) string {
 	if node == "" {
 		return "redis"
@@ -114,6 +148,9 @@ func Check(nodes []Node, w Wait) error {
 		waited := n.Replicas > 0 && (w.Auto || w.Count >= n.Replicas)
 		if waited {
 			continue
+		}
+		if n.Replicas == 0 && (w.Auto || w.Count > 0) && (n.Attached > 0 || n.Promoted()) {
+			return &ReplicasPendingError{Node: name, Attached: n.Attached, Promoted: n.Promoted()}
 		}
 		return &VolatileError{Node: name, Why: why(n, w)}
 	}

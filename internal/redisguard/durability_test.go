@@ -41,6 +41,11 @@ func TestCheck(t *testing.T) {
 		{"cluster: every master aof", []Node{aof("d:1", "everysec", 0), aof("b:1", "everysec", 0), aof("c:1", "always", 0)}, auto, "", nil},
 		{"cluster: one master without aof or replica", []Node{aof("d:1", "everysec", 0), rdb("b:1", 0), aof("c:1", "everysec", 0)}, auto, "volatile", []string{"redis node b:1", "CONFIG SET appendonly yes"}},
 		{"cluster: masters with replicas, auto", []Node{rdb("d:1", 1), rdb("b:1", 1), rdb("c:1", 1)}, auto, "", nil},
+		// Issue 20 F2: a Sentinel failover's new master, its replicas
+		// still re-attaching, is transient, not "turn AOF on".
+		{"snapshots, replicas still synchronising", []Node{{Addr: "a:1", Reported: true, Role: "master", Attached: 1}}, auto, "pending", []string{"no replica online yet", "1 replica(s) still synchronising", "a failover in progress?", "try again"}},
+		{"snapshots, just promoted, no replica yet", []Node{{Addr: "a:1", Reported: true, Role: "master", ReplID2: "r1"}}, auto, "pending", []string{"promoted from a replica", "try again"}},
+		{"snapshots, just promoted, wait off", []Node{{Addr: "a:1", Reported: true, Role: "master", ReplID2: "r1"}}, off, "volatile", []string{"no replica"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -53,13 +58,18 @@ func TestCheck(t *testing.T) {
 				got = "volatile"
 			case errors.As(err, &ue):
 				got = "uncheckable"
+			case errors.Is(err, ErrReplicasPending):
+				if errors.Is(err, ErrVolatile) {
+					t.Fatalf("a pending replica is reported volatile: %v", err)
+				}
+				got = "pending"
 			case err != nil:
 				t.Fatalf("untyped error %v", err)
 			}
 			if got != tt.want {
 				t.Fatalf("Check = %v, want %q", err, tt.want)
 			}
-			if err != nil && !errors.Is(err, ErrVolatile) {
+			if err != nil && got != "pending" && !errors.Is(err, ErrVolatile) {
 				t.Fatalf("%v does not match ErrVolatile", err)
 			}
 			if len(tt.nodes) == 1 && err != nil && strings.Contains(err.Error(), "redis node") {

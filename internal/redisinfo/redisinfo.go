@@ -43,7 +43,19 @@ type Node struct {
 	// or a master restarts without its data, so it names a master's
 	// history, not its address.
 	ReplID string
+	// ReplID2 is master_replid2 when set (not all zeros): the master
+	// this node replicated before it was promoted. A master whose ReplID2
+	// is another master's ReplID is that master's successor.
+	ReplID2 string
+	// Attached counts every replica connected, online or still
+	// synchronising (a failover's other replicas re-attaching to the
+	// promoted one): Attached > Replicas means replicas are on their way.
+	Attached int
 }
+
+// Promoted reports whether the node was promoted from a replica since it
+// started (master_replid2 set).
+func (n Node) Promoted() bool { return n.Role == "master" && n.ReplID2 != "" }
 
 // AOFDurable reports whether the node's AOF keeps acknowledged writes
 // across a crash: on, with appendfsync always or everysec (which loses at
@@ -143,14 +155,26 @@ func ParseInfo(info, addr string) Node {
 			sawRole, n.Role = true, v
 		case k == "master_replid":
 			n.ReplID = v
-		case strings.HasPrefix(k, "slave") && k != "slave_read_only" && k != "slave_priority" && k != "slave_repl_offset" && k != "slave_read_repl_offset" && k != "slaves_waiting_psync":
-			if _, err := strconv.Atoi(k[len("slave"):]); err == nil && replicaOnline(v) {
-				n.Replicas++
-			}
+		case k == "master_replid2" && strings.Trim(v, "0") != "":
+			n.ReplID2 = v
+		case strings.HasPrefix(k, "slave"):
+			n.replicaLine(k, v)
 		}
 	}
 	n.Reported = sawAOF && sawRole
 	return n
+}
+
+// replicaLine counts a slaveN line of INFO replication (other slave*
+// fields are skipped): every one is attached, online ones are Replicas.
+func (n *Node) replicaLine(k, v string) {
+	if _, err := strconv.Atoi(k[len("slave"):]); err != nil {
+		return
+	}
+	n.Attached++
+	if replicaOnline(v) {
+		n.Replicas++
+	}
 }
 
 // replicaOnline reads a slaveN line's state ("ip=...,port=...,state=online,...").

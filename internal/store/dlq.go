@@ -47,6 +47,44 @@ type Record struct {
 	// Payload is the task's payload when it could not be decoded, kept so
 	// nothing the producer sent is lost.
 	Payload string `json:"payload,omitempty"`
+	// LookedUp is the order's state in WDT as the seller's Qimen lookup
+	// found it when the worker settled the number (issue 22); nil when
+	// the seller has no lookup or the lookup was not asked or failed.
+	LookedUp *LookedUp `json:"looked_up,omitempty"`
+}
+
+// LookedUp is what the order lookup found, kept on the dead-letter record
+// and on a completed task's result so an operator sees WDT's word, not
+// wdtcancel's inference.
+type LookedUp struct {
+	// Found is false when WDT holds no order of the number modified in
+	// the lookup's window (category not_found).
+	Found bool `json:"found"`
+	// Status is WDT's order state (10 cancelled, 20 editing, 30 awaiting
+	// review, 37, 40, 80 completed, -2), State its name ("80 completed").
+	Status *int   `json:"status,omitempty"`
+	State  string `json:"state,omitempty"`
+	// Modified is the order's modified_date as WDT wrote it (China time).
+	Modified string `json:"modified,omitempty"`
+	// At is when the lookup was made (UTC, on WDT's clock as the worker
+	// knows it).
+	At time.Time `json:"at"`
+}
+
+// String is one line for `status` and `dlq show`.
+func (l *LookedUp) String() string {
+	if l == nil {
+		return ""
+	}
+	at := l.At.UTC().Format(time.RFC3339)
+	if !l.Found {
+		return "not found in WDT (looked up " + at + ")"
+	}
+	s := "state " + l.State
+	if l.Modified != "" {
+		s += ", modified " + l.Modified + " (China time)"
+	}
+	return s + " (looked up " + at + ")"
 }
 
 // DLQ is the dead-letter store of one queue: a Redis hash keyed by number
@@ -190,16 +228,6 @@ func (d *DLQ) Dead(ctx context.Context, nos []string) ([]bool, error) {
 	}
 	return dead, nil
 }
-
-// deleteIfUnchanged removes a record only if it still holds the value that
-// was read: a requeued task may already have been rejected again and left a
-// new record, which must survive.
-var deleteIfUnchanged = redis.NewScript(`
-if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
-  return redis.call('HDEL', KEYS[1], ARGV[1])
-end
-return 0
-`)
 
 // Count is the number of records.
 func (d *DLQ) Count(ctx context.Context) (int64, error) {
@@ -393,7 +421,8 @@ func (d *DLQ) requeue(ctx context.Context, no string, r Record, raw string, opts
 	if err := d.enqueue(ctx, no, task); err != nil {
 		return err
 	}
-	if err := deleteIfUnchanged.Run(ctx, d.rdb, []string{d.key}, no, raw).Err(); err != nil {
+	// The record goes, and the requeued event is written, in one script.
+	if _, err := d.dropWithEvent(ctx, no, raw, OutcomeRequeued); err != nil {
 		return fmt.Errorf("requeue %s: task enqueued but record not removed: %w", no, err)
 	}
 	return nil
@@ -473,7 +502,7 @@ const requeueBatch = 500
 // leaves a duplicate record at worst, never a lost number. 100,000 records
 // cost about one round trip each instead of three.
 func (d *DLQ) RequeueAll(ctx context.Context, done func(no string, err error)) error {
-	for _, s := range []*redis.Script{removeArchivedCmd, deleteIfUnchanged} {
+	for _, s := range []*redis.Script{removeArchivedCmd, dropFinalScript} {
 		if err := s.Load(ctx, d.rdb).Err(); err != nil {
 			return fmt.Errorf("list dead letters: %w", err)
 		}
@@ -557,8 +586,8 @@ func (d *DLQ) requeueBatch(ctx context.Context, nos, raws []string, done func(st
 	for i, no := range nos {
 		raw[no] = raws[i]
 	}
-	deleted := d.evalEach(ctx, deleteIfUnchanged, nos, errs, func(no string) ([]string, []any) {
-		return []string{d.key}, []any{no, raw[no]}
+	deleted := d.evalEach(ctx, dropFinalScript, nos, errs, func(no string) ([]string, []any) {
+		return d.dropArgs(no, raw[no], OutcomeRequeued)
 	})
 	for i, cmd := range deleted {
 		if cmd != nil && cmd.Err() != nil {
@@ -574,11 +603,12 @@ func (d *DLQ) requeueBatch(ctx context.Context, nos, raws []string, done func(st
 // Purge forgets a dead number: its record, its archived asynq task and any
 // memory of an unknown outcome.
 func (d *DLQ) Purge(ctx context.Context, no string) error {
-	n, err := d.rdb.HDel(ctx, d.key, no).Result()
+	// The record goes, and the purged event is written, in one script.
+	removed, err := d.dropWithEvent(ctx, no, "", OutcomePurged)
 	if err != nil {
 		return fmt.Errorf("purge %s: %w", no, err)
 	}
-	if n == 0 {
+	if !removed {
 		return fmt.Errorf("%s: %w", no, ErrNotDead)
 	}
 	if err := d.removeArchived(no); err != nil {

@@ -10,7 +10,7 @@ import (
 	"github.com/wdtcancel/wdtcancel/tasks/outcome"
 )
 
-// TestDeleteIfUnchanged pins the step Requeue ends with: it removes the
+// TestDeleteIfUnchanged pins (dropFinalScript, which also writes the requeued event) the step Requeue ends with: it removes the
 // record it read, never a newer one a re-driven task wrote in between.
 // With a plain HDEL (the bug the full fault suite found) the second case
 // fails.
@@ -44,7 +44,8 @@ func TestDeleteIfUnchanged(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if err := deleteIfUnchanged.Run(ctx, rdb, []string{d.key}, "N1", raw).Err(); err != nil {
+			keys, argv := d.dropArgs("N1", raw, OutcomeRequeued)
+			if err := dropFinalScript.Run(ctx, rdb, keys, argv...).Err(); err != nil {
 				t.Fatal(err)
 			}
 			rec, err := d.Get(ctx, "N1")

@@ -106,6 +106,11 @@ func ReplicasKey(queue string) string { return queuePrefix(queue) + "replicas" }
 // start wins (run every worker of a queue with the same settings).
 func SettingsKey(queue string) string { return queuePrefix(queue) + "settings" }
 
+// EventsKey is the stream of outcome events of queue (events.go): one
+// entry per final outcome, capped by length and age. Consumers read it with
+// consumer groups (XREADGROUP); the worker's webhook delivery is one.
+func EventsKey(queue string) string { return queuePrefix(queue) + "events" }
+
 // QueuePattern is a SCAN MATCH pattern for every key above of queue (to
 // delete a throw-away queue's state, as the bench does). Glob characters in
 // the queue name are escaped, so it matches that queue only.

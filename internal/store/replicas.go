@@ -109,8 +109,13 @@ func (r *Replicas) seed(n redisinfo.Node, stored string) {
 	}
 	var replid string
 	var count int
-	if _, err := fmt.Sscanf(stored, "%s %d", &replid, &count); err == nil && replid == n.ReplID && count > n.Replicas {
-		m.known, m.replID, m.count = true, replid, count
+	if _, err := fmt.Sscanf(stored, "%s %d", &replid, &count); err == nil {
+		switch {
+		case replid == n.ReplID && count > n.Replicas:
+			m.known, m.replID, m.count = true, replid, count
+		case successor(n, replid, count):
+			m.known, m.replID, m.count = true, n.ReplID, count-1
+		}
 	}
 	r.observe(n)
 }
@@ -136,6 +141,9 @@ func (r *Replicas) observe(n redisinfo.Node) {
 	now := r.now()
 	m := r.node(n.Addr)
 	switch {
+	case m.known && n.ReplID != m.replID && successor(n, m.replID, m.count):
+		m.replID, m.count = n.ReplID, m.count-1
+		m.lowering, m.lowerTo, m.lowerSince = true, n.Replicas, now
 	case !m.known, n.ReplID != m.replID, n.Replicas >= m.count:
 		m.known, m.replID, m.count, m.lowering = true, n.ReplID, n.Replicas, false
 	case !m.lowering || m.lowerTo != n.Replicas:
@@ -219,4 +227,38 @@ func (r *Replicas) Unmet(bound time.Duration) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// sameMaster reports whether n (a report of the node at addr) is the
+// master whose count Count(addr) gives: the same master_replid. A node
+// never seen, or one whose replication ID changed (promoted, or restarted
+// without its data), is another master as far as a wait is concerned.
+func (r *Replicas) sameMaster(addr string, n redisinfo.Node) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m := r.nodes[addr]
+	if m == nil || !m.known {
+		return false
+	}
+	return m.replID == "" || n.ReplID == "" || m.replID == n.ReplID
+}
+
+// forget drops a node that is no longer a master (Sentinel demoted it):
+// readiness lists the masters waits use, and a node promoted again later
+// is seeded afresh.
+func (r *Replicas) forget(addr string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.nodes, addr)
+}
+
+// successor reports whether n is a replica promoted from the master whose
+// history was replid and which had count replicas, and reports fewer than
+// the count-1 left: the old master's other replicas are expected to
+// follow it. Until they are online (or lowerAfter passed), auto waits for
+// them, so the promoted master does not acknowledge writes that no
+// replica has (issue 20: without AOF, a crash of the new master in the
+// seconds before its replicas resynchronised would lose them).
+func successor(n redisinfo.Node, replid string, count int) bool {
+	return n.ReplID2 != "" && n.ReplID2 == replid && n.ReplID != replid && count-1 > n.Replicas
 }

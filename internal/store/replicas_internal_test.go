@@ -23,6 +23,9 @@ func TestReplicasObserve(t *testing.T) {
 	node := func(replid string, n int) redisinfo.Node {
 		return redisinfo.Node{Addr: a, Role: "master", ReplID: replid, Replicas: n}
 	}
+	promoted := func(replid, from string, n int) redisinfo.Node {
+		return redisinfo.Node{Addr: a, Role: "master", ReplID: replid, ReplID2: from, Replicas: n}
+	}
 	type step struct {
 		after time.Duration // clock advance before the report
 		node  redisinfo.Node
@@ -45,6 +48,14 @@ func TestReplicasObserve(t *testing.T) {
 		{"new master (failover) believed at once", "", []step{{0, node("r1", 2), 2}, {0, node("r2", 0), 0}}},
 		{"to zero on the same master, after 10 s", "", []step{{0, node("r1", 1), 1}, {0, node("r1", 0), 1}, {10 * time.Second, node("r1", 0), 0}}},
 		{"no replication section is ignored", "", []step{{0, node("r1", 2), 2}, {0, redisinfo.Node{Addr: a}, 2}}},
+		// Issue 20: the promoted replica of a master that had two waits
+		// for the other one (it re-attaches within seconds), and for
+		// fewer only after 10 s; it never acknowledges writes no replica
+		// has while one is on its way.
+		{"promoted from a master with 2 (stored): waits for the other replica", "r1 2", []step{{0, promoted("r2", "r1", 0), 1}, {9 * time.Second, promoted("r2", "r1", 0), 1}, {time.Second, promoted("r2", "r1", 0), 0}}},
+		{"promoted from a master with 2 (seen): waits for the other replica", "", []step{{0, node("r1", 2), 2}, {0, promoted("r2", "r1", 0), 1}, {time.Second, promoted("r2", "r1", 1), 1}}},
+		{"promoted from a master with 1: nothing left to wait for", "r1 1", []step{{0, promoted("r2", "r1", 0), 0}}},
+		{"promoted from another master: believed", "r0 2", []step{{0, promoted("r2", "r1", 0), 0}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -203,5 +214,59 @@ func TestAutoOnMiniredis(t *testing.T) {
 	d, _ := NewDurable(rdb, "q", AutoReplicas, 50*time.Millisecond)
 	if err := d.Sync(context.Background()); err != nil || d.Replicas() != 0 {
 		t.Fatalf("auto on miniredis: %v, waits for %d", err, d.Replicas())
+	}
+}
+
+// TestSyncWitness: a write the caller relies on must be on the master the
+// wait reached. Issue 20: during a Sentinel failover the enqueue went to
+// the old master and the wait to the new one, which acknowledged; the
+// number was reported enqueued and lost.
+func TestSyncWitness(t *testing.T) {
+	t.Parallel()
+	if !testkit.RealRequired() {
+		if _, err := exec.LookPath("redis-server"); err != nil {
+			t.Skip("needs redis-server")
+		}
+	}
+	master := testkit.NewRedisWith(t, testkit.RedisOptions{ForbidFallback: true, NoAOF: true, Args: []string{"--repl-diskless-sync-delay", "0"}})
+	replicaOf(t, master, 1)
+	other := testkit.NewRedisWith(t, testkit.RedisOptions{ForbidFallback: true, NoAOF: true}) // the other master
+	rdb := redis.NewClient(&redis.Options{Addr: master.Addr})
+	defer rdb.Close()
+	ordb := redis.NewClient(&redis.Options{Addr: other.Addr})
+	defer ordb.Close()
+	ctx := context.Background()
+	d, err := NewTrackedDurable(rdb, NewReplicas(0), "q", AutoReplicas, 200*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testkit.Until(t, "the replica to acknowledge", func() bool { return d.Sync(ctx) == nil })
+
+	tests := []struct {
+		name  string
+		write func() error
+		w     Witness
+		ok    bool
+	}{
+		{"key on the master waited on", func() error { return rdb.Set(ctx, "{q}:here", "1", time.Minute).Err() }, KeyWitness("{q}:here"), true},
+		{"hash field on the master waited on", func() error { return rdb.HSet(ctx, "{q}:h", "no1", "x").Err() }, FieldWitness("{q}:h", "no1"), true},
+		{"key written to another master", func() error { return ordb.Set(ctx, "{q}:there", "1", time.Minute).Err() }, KeyWitness("{q}:there"), false},
+		{"field written to another master", func() error { return ordb.HSet(ctx, "{q}:h", "no2", "x").Err() }, FieldWitness("{q}:h", "no2"), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tt.write(); err != nil {
+				t.Fatal(err)
+			}
+			err := d.Sync(ctx, tt.w)
+			switch {
+			case tt.ok && err != nil:
+				t.Fatalf("Sync = %v, want nil", err)
+			case !tt.ok && !errors.Is(err, ErrNotReplicated):
+				t.Fatalf("Sync = %v, want ErrNotReplicated", err)
+			case !tt.ok && !strings.Contains(err.Error(), "not on the master the wait reached"):
+				t.Fatalf("Sync = %v: should say the write is not on the master waited on", err)
+			}
+		})
 	}
 }

@@ -110,8 +110,8 @@ func TestEvalEachReloadsLostScripts(t *testing.T) {
 		t.Fatal(err)
 	}
 	errs := make([]error, 1)
-	cmds := d.evalEach(ctx, deleteIfUnchanged, []string{"E1"}, errs, func(no string) ([]string, []any) {
-		return []string{DeadLetterKey("evaleach")}, []any{no, raw}
+	cmds := d.evalEach(ctx, dropFinalScript, []string{"E1"}, errs, func(no string) ([]string, []any) {
+		return d.dropArgs(no, raw, OutcomeRequeued)
 	})
 	if n, err := cmds[0].Int(); err != nil || n != 1 {
 		t.Fatalf("after SCRIPT FLUSH: %d, %v; want the record deleted", n, err)

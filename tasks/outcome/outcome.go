@@ -39,5 +39,21 @@ const (
 	Redis          Category = "redis"
 )
 
+// The categories only the order lookup decides (the Qimen route, issue 22):
+// the worker asked WDT for the order's state instead of inferring it.
+const (
+	// AlreadyCancelled: the lookup found the order cancelled (state 10)
+	// and last modified before the task was enqueued, so before any call
+	// of ours could have reached it: done, by someone else.
+	AlreadyCancelled Category = "already_cancelled"
+	// NotFound: the lookup found no order of that number: dead-lettered.
+	NotFound Category = "not_found"
+)
+
+// Verified lists the categories only the lookup decides. They are not in
+// Categories, which lists what a call or the worker itself can decide (and
+// what the call metrics pre-register).
+var Verified = []Category{AlreadyCancelled, NotFound}
+
 // Categories lists every category, in outcome-table order.
 var Categories = []Category{Cancelled, ClockSkew, RateLimited, Config, Rejected, Network, UnknownOutcome, Invalid, Exhausted, Redis}

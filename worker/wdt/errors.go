@@ -26,6 +26,9 @@ const (
 	Invalid        = outcome.Invalid
 	Exhausted      = outcome.Exhausted
 	Redis          = outcome.Redis
+	// Decided by the order lookup only (worker/wdt/qimen).
+	AlreadyCancelled = outcome.AlreadyCancelled
+	NotFound         = outcome.NotFound
 )
 
 // Categories lists every category, in outcome-table order.

@@ -247,13 +247,21 @@ func New(opts Options) (*Sandbox, error) {
 	if s.q, err = newQimenState(opts.Qimen, opts.Seed); err != nil {
 		return nil, err
 	}
-	start := s.nowLocked()
+	// The orders given at the start existed before the sandbox did: they
+	// were last modified half an hour earlier, so the Qimen route shows an order
+	// listed as cancelled as cancelled before any task of the run
+	// (wdtcancel files it already_cancelled, not as its own cancel).
+	before := s.nowLocked().Add(-ListedOrderAge)
 	for no, st := range opts.Orders {
-		s.orders[no] = &order{state: st, known: true, created: start, modified: start}
+		s.orders[no] = &order{state: st, known: true, created: before, modified: before}
 	}
 	s.mux = s.routes()
 	return s, nil
 }
+
+// ListedOrderAge is how long before the sandbox started the orders of
+// Options.Orders were last modified.
+const ListedOrderAge = 30 * time.Minute
 
 // Credentials are the ones the sandbox accepts, for clients under test.
 func (s *Sandbox) Credentials() wdt.Credentials {

@@ -9,8 +9,9 @@
 // and the CLI), pickup.go (idle pickup latency), scaling.go (worker
 // processes, direct and over the delaying proxy of proxy.go, and their
 // resources), memory.go (Redis bytes per queued task, dead letter and
-// success) and sellers.go (many sellers on one pool). quota.go is the
-// separate --quota check. bench.go runs the phases and cleans up;
+// success), sellers.go (many sellers on one pool) and quotacost.go (the
+// cost of a call at quota with a backlog). quota.go is the separate
+// --quota check. bench.go runs the phases and cleans up;
 // workers.go starts worker processes; stats.go holds the arithmetic. Every
 // Redis key the bench names comes from package store.
 package bench
@@ -65,9 +66,15 @@ type Options struct {
 	// connection costs. The peers always reuse theirs, as a hand-rolled
 	// handler would.
 	ReuseConnections bool
+	// Phase quota: worker processes × rates, each with a backlog of
+	// QuotaBacklog tasks, measured over QuotaRound (and at least 50
+	// calls) after a warm-up.
+	QuotaProcesses []int
+	QuotaRates     []int
+	QuotaRound     time.Duration
+	QuotaBacklog   int
 	// Phases to run (processing, enqueue, pickup, scaling, memory, sellers,
-	// connections); empty
-	// runs all.
+	// connections, quota); empty runs all.
 	Phases []string
 	Out    io.Writer
 }
@@ -75,7 +82,8 @@ type Options struct {
 // Defaults are the figures the README reports.
 var Defaults = Options{Tasks: 2000, Rounds: 5, Concurrency: 10, EnqueueTasks: 5000, CLITasks: 100000, PickupSamples: 100,
 	DefaultPickupSamples: 20, Processes: []int{1, 2, 4}, ScalingTasks: 3000, ProxyDelay: time.Millisecond,
-	SellerCount: 50, SellerOrders: 200, SellerProcesses: 2}
+	SellerCount: 50, SellerOrders: 200, SellerProcesses: 2,
+	QuotaProcesses: []int{1, 2, 4}, QuotaRates: []int{240, 600, 6000}, QuotaRound: 5 * time.Second, QuotaBacklog: 3000}
 
 type runner struct {
 	o      Options
@@ -110,6 +118,15 @@ func (o *Options) defaults() {
 	o.SellerOrders = positiveOr(o.SellerOrders, d.SellerOrders)
 	o.SellerProcesses = positiveOr(o.SellerProcesses, d.SellerProcesses)
 	o.ProxyDelay = positiveOr(o.ProxyDelay, d.ProxyDelay)
+	if len(o.QuotaProcesses) == 0 {
+		o.QuotaProcesses = d.QuotaProcesses
+	}
+	if len(o.QuotaRates) == 0 {
+		o.QuotaRates = d.QuotaRates
+	}
+	// Rounds are time-based and at least 3 s, so a round is not one burst.
+	o.QuotaRound = max(positiveOr(o.QuotaRound, d.QuotaRound), 3*time.Second)
+	o.QuotaBacklog = positiveOr(o.QuotaBacklog, d.QuotaBacklog)
 	if o.Out == nil {
 		o.Out = io.Discard
 	}
@@ -167,7 +184,8 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		{"memory", r.redisMemory},
 		{"sellers", r.sellersPhase},
 		{"connections", r.connections},
-		{"connections", r.connections},
+		{"quota", r.quotaCost},
+		{"events", r.eventsPhase},
 	}
 	for _, p := range phases {
 		if len(o.Phases) > 0 && !contains(o.Phases, p.name) {

@@ -36,7 +36,11 @@ type Result struct {
 	Sellers    *SellersRes `json:"sellers,omitempty"`
 	// Connections: fresh connection per call vs reused (phase connections).
 	Connections *ConnectionsRes `json:"connections,omitempty"`
-	Notes       []string        `json:"notes,omitempty"`
+	// QuotaCost: a call's cost at quota with a backlog (phase quota).
+	QuotaCost *QuotaCostRes `json:"quota,omitempty"`
+	// Events: notifications on vs off, events/s delivered (phase events).
+	Events *EventsRes `json:"events,omitempty"`
+	Notes  []string   `json:"notes,omitempty"`
 	// KeysLeft counts keys of the bench's queues found in Redis after
 	// cleanup: 0, or the bench left something behind.
 	KeysLeft int         `json:"keys_left_behind"`

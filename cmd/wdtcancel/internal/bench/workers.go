@@ -28,6 +28,12 @@ type workerPool struct {
 // exited with the end of its stderr, so a worker that refuses its flags
 // fails the bench at once instead of leaving it waiting.
 func (r *runner) startWorkers(procs int, args, env []string) (*workerPool, error) {
+	return r.startWorkersLogging(procs, args, env, "warn", nil)
+}
+
+// startWorkersLogging is startWorkers at the given log level; with logs,
+// every byte the workers write (stdout and stderr) is counted there.
+func (r *runner) startWorkersLogging(procs int, args, env []string, level string, logs *atomic.Int64) (*workerPool, error) {
 	var (
 		cmds     []*exec.Cmd
 		wg       sync.WaitGroup
@@ -44,9 +50,12 @@ func (r *runner) startWorkers(procs int, args, env []string) (*workerPool, error
 	}
 	for i := 0; i < procs; i++ {
 		cmd := r.o.WorkerCommand(append(append([]string(nil), args...),
-			"--listen", "", "--concurrency", strconv.Itoa(r.o.Concurrency), "--log-level", "warn"), env)
+			"--listen", "", "--concurrency", strconv.Itoa(r.o.Concurrency), "--log-level", level), env)
 		var stderr tailBuffer
 		cmd.Stdout, cmd.Stderr = io.Discard, &stderr
+		if logs != nil {
+			cmd.Stdout, cmd.Stderr = &countingWriter{n: logs}, io.MultiWriter(&stderr, &countingWriter{n: logs})
+		}
 		if err := cmd.Start(); err != nil {
 			pool.stop()
 			return nil, err
@@ -164,4 +173,12 @@ func procResources(pid, tasksDone int) *Resources {
 		}
 	}
 	return res
+}
+
+// countingWriter counts the bytes written to it.
+type countingWriter struct{ n *atomic.Int64 }
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	c.n.Add(int64(len(p)))
+	return len(p), nil
 }

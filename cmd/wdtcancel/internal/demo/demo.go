@@ -8,6 +8,7 @@ package demo
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -28,6 +29,7 @@ import (
 	"github.com/wdtcancel/wdtcancel/tasks"
 	"github.com/wdtcancel/wdtcancel/worker"
 	"github.com/wdtcancel/wdtcancel/worker/wdt"
+	"github.com/wdtcancel/wdtcancel/worker/wdt/qimen"
 	"github.com/wdtcancel/wdtcancel/worker/wdt/sandbox"
 )
 
@@ -48,6 +50,10 @@ type Options struct {
 	Progress *Progress
 	Out      io.Writer
 	Logger   *zap.Logger
+	// NoLookup runs the worker without the order lookup (the sandbox's
+	// Qimen route stays unused), to show the ambiguous dead letters a
+	// deployment without Qimen credentials gets.
+	NoLookup bool
 }
 
 // Kinds of demo orders, by what WDT will say.
@@ -71,6 +77,8 @@ type Summary struct {
 	SandboxCalls     int // every API call, faults and refusals included
 	SandboxByStatus  map[string]int
 	SandboxByFault   map[string]int
+	Lookup           bool // the worker had the order lookup
+	Lookups          int  // Qimen calls the sandbox received
 	Elapsed          time.Duration
 }
 
@@ -120,12 +128,12 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	}
 	defer stopSandbox()
 
-	w, err := startWorker(ctx, o, conn, apiURL)
+	w, look, err := startWorker(ctx, o, conn, apiURL)
 	if err != nil {
 		return nil, err
 	}
 	defer w.Shutdown()
-	printHeader(o, redisDesc, apiURL, w, mix)
+	printHeader(o, redisDesc, apiURL, w, mix, look)
 
 	if err := enqueueAll(ctx, conn, nos); err != nil {
 		return nil, err
@@ -142,6 +150,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		return nil, err
 	}
 	sum.Elapsed = time.Since(start)
+	sum.Lookup, sum.Lookups = look != nil, sb.QimenStats().Calls
 	printSummary(o.Out, sum)
 	if !o.ExitWhenDone {
 		fmt.Fprintf(o.Out, "\nasynqmon and metrics stay up at http://%s — press Ctrl-C to exit\n", w.OpsAddr())
@@ -219,14 +228,21 @@ func startSandbox(o Options, orders map[string]int) (*sandbox.Sandbox, string, f
 }
 
 // startWorker starts the worker as `wdtcancel worker` would run it.
-func startWorker(ctx context.Context, o Options, conn asynq.RedisConnOpt, apiURL string) (*worker.Worker, error) {
+// With the order lookup on the sandbox's Qimen route unless NoLookup.
+func startWorker(ctx context.Context, o Options, conn asynq.RedisConnOpt, apiURL string) (*worker.Worker, worker.Looker, error) {
 	creds, _ := wdt.NewCredentials(sandbox.DefaultSID, sandbox.DefaultAppKey, sandbox.DefaultAppSecret)
 	client, err := wdt.New(apiURL, creds)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	look, err := demoLookup(o, qimenURLOf(apiURL), client)
+	if err != nil {
+		return nil, nil, err
+	}
+	sellers := worker.SingleSeller(client, 600, 0)
+	sellers[0].Lookup = look
 	w, err := worker.New(worker.Config{
-		Redis: conn, Sellers: worker.SingleSeller(client, 600, 0), Concurrency: 8, Listen: o.Listen, ListenFallback: o.ListenFallback,
+		Redis: conn, Sellers: sellers, Concurrency: 8, Listen: o.Listen, ListenFallback: o.ListenFallback,
 		Handler: worker.HandlerOptions{
 			Cooldown: 3 * time.Second, Backoff: worker.Backoff{Base: 200 * time.Millisecond, Cap: 2 * time.Second},
 		},
@@ -236,18 +252,24 @@ func startWorker(ctx context.Context, o Options, conn asynq.RedisConnOpt, apiURL
 		AllowVolatileRedis: true,
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := w.Start(ctx); err != nil {
 		w.Close()
-		return nil, err
+		return nil, nil, err
 	}
-	return w, nil
+	return w, look, nil
 }
 
-func printHeader(o Options, redisDesc, apiURL string, w *worker.Worker, mix map[string]int) {
+// qimenURLOf is the sandbox's Qimen route next to its /openapi.
+func qimenURLOf(apiURL string) string {
+	return strings.TrimSuffix(apiURL, "/openapi") + sandbox.QimenPath
+}
+
+func printHeader(o Options, redisDesc, apiURL string, w *worker.Worker, mix map[string]int, look worker.Looker) {
 	fmt.Fprintf(o.Out, "wdtcancel demo: %d return pre-stockin orders on %s\n", o.Orders, redisDesc)
 	fmt.Fprintf(o.Out, "  sandbox   %s  (server clock +200s, 5%% gateway faults, 3%% lost responses, quota 40 calls per 5 s)\n", apiURL)
+	printLookupLine(o.Out, look, qimenURLOf(apiURL))
 	fmt.Fprintf(o.Out, "  asynqmon  http://%s%s/\n", w.OpsAddr(), worker.MonitoringPath)
 	fmt.Fprintf(o.Out, "  metrics   http://%s/metrics\n", w.OpsAddr())
 	fmt.Fprintf(o.Out, "  orders    %s\n", formatMix(mix))
@@ -309,7 +331,13 @@ func summarize(ctx context.Context, nos []string, orders, mix map[string]int, in
 	}
 	dead := make(map[string]reconcile.DeadLetter, len(recs))
 	for _, r := range recs {
-		dead[r.PreStockinNo] = reconcile.DeadLetter{PreStockinNo: r.PreStockinNo, Category: r.Category, Ambiguous: r.Ambiguous}
+		dl := reconcile.DeadLetter{PreStockinNo: r.PreStockinNo, Category: r.Category, Ambiguous: r.Ambiguous}
+		if r.LookedUp != nil {
+			b, _ := json.Marshal(r.LookedUp)
+			raw := json.RawMessage(b)
+			dl.LookedUp = &raw
+		}
+		dead[r.PreStockinNo] = dl
 		s.Retries += r.Attempts - 1
 	}
 	numbers := make(map[string]reconcile.Number, len(nos))
@@ -363,7 +391,12 @@ func printSummary(w io.Writer, s *Summary) {
 	line := func(label string, n int) { fmt.Fprintf(w, "  %-46s %6d\n", label, n) }
 	fmt.Fprintf(w, "\nsummary after %s\n", s.Elapsed.Round(100*time.Millisecond))
 	line("orders", s.Orders)
-	line(wordCancelled+" (WDT answered 0)", s.Done)
+	if !s.Lookup {
+		line(wordCancelled+" (WDT answered 0)", s.Done)
+	} else {
+		line(wordCancelled+" (WDT answered 0), or found cancelled", s.Done)
+		line("  of which already cancelled before the task (looked up)", s.AlreadyCancelled)
+	}
 	for _, c := range s.Categories() {
 		line(wordDead+" "+string(c), s.DeadBy[c])
 	}
@@ -375,6 +408,9 @@ func printSummary(w io.Writer, s *Summary) {
 	line("retries (network, unknown outcome)", s.Retries)
 	line("rate-limit answers (no retry used)", s.RateLimited)
 	line("clock corrections", s.ClockCorrections)
+	if s.Lookup {
+		line("order lookups (Qimen route)", s.Lookups)
+	}
 	fmt.Fprintln(w, "sandbox ground truth")
 	line("API calls (faults and refusals included)", s.SandboxCalls)
 	line("calls that reached an order", s.Calls)
@@ -391,7 +427,7 @@ func printSummary(w io.Writer, s *Summary) {
 		return
 	}
 	fmt.Fprintf(w, "reconciled: every order settled and filed as the sandbox saw it; the sandbox's %d cancellations = %d confirmed + %d ambiguous\n",
-		s.CancelledAtSandbox, s.Done, s.AmbiguousCancelled)
+		s.CancelledAtSandbox, s.Done-s.AlreadyCancelled, s.AmbiguousCancelled)
 	if s.NotCancelled > 0 {
 		fmt.Fprintf(w, "given up without a definite answer (exhausted), still editable at the sandbox: %d; re-drive with `wdtcancel dlq requeue --all`\n", s.NotCancelled)
 	}
@@ -405,4 +441,27 @@ func counterValue(c prometheus.Counter) float64 {
 		return 0
 	}
 	return m.GetCounter().GetValue()
+}
+
+// demoLookup is the worker's order lookup on the sandbox's Qimen route,
+// with the sandbox's default Qimen app, as `wdtcancel worker --qimen-*`
+// would build it; nil with NoLookup.
+func demoLookup(o Options, url string, api *wdt.Client) (worker.Looker, error) {
+	if o.NoLookup {
+		return nil, nil
+	}
+	c, err := qimen.New(qimen.Config{URL: url, WDT: api.Credentials(), Clock: api.Clock(), HTTP: wdt.NewHTTPClient(),
+		Qimen: qimen.Credentials{AppKey: sandbox.DefaultQimenAppKey, AppSecret: sandbox.DefaultQimenAppSecret, TargetAppKey: sandbox.DefaultQimenTargetAppKey}})
+	if err != nil {
+		return nil, fmt.Errorf("demo lookup: %w", err)
+	}
+	return c, nil
+}
+
+func printLookupLine(out io.Writer, look worker.Looker, qimenURL string) {
+	if look == nil {
+		fmt.Fprintf(out, "  lookup    off (--no-lookup): doubtful outcomes are dead-lettered ambiguous\n")
+		return
+	}
+	fmt.Fprintf(out, "  lookup    %s  (the Qimen route: doubtful outcomes are settled by the order's state)\n", qimenURL)
 }

@@ -19,7 +19,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // checks that the worker's account agrees with the sandbox's ground truth.
 func TestDemoReconciles(t *testing.T) {
 	var out bytes.Buffer
-	sum, err := Run(context.Background(), Options{Orders: 60, Listen: "127.0.0.1:0", SandboxListen: "127.0.0.1:0", Seed: 7, ExitWhenDone: true, Out: &out})
+	sum, err := Run(context.Background(), Options{Orders: 60, Listen: "127.0.0.1:0", SandboxListen: "127.0.0.1:0", Seed: 7, ExitWhenDone: true, Out: &out, NoLookup: true})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
@@ -42,6 +42,31 @@ func TestDemoReconciles(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q", want)
 		}
+	}
+}
+
+// TestDemoWithLookup: with the order lookup (the demo's default), every
+// doubtful outcome is settled by the order's state: no ambiguous dead
+// letter, every editable order done, the pre-cancelled ones already
+// cancelled, the unknown numbers not_found, and the sandbox agrees.
+func TestDemoWithLookup(t *testing.T) {
+	var out bytes.Buffer
+	sum, err := Run(context.Background(), Options{Orders: 60, Listen: "127.0.0.1:0", SandboxListen: "127.0.0.1:0", Seed: 7, ExitWhenDone: true, Out: &out})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if !sum.OK() {
+		t.Fatalf("mismatch: %v\n%s", sum.Problems, out.String())
+	}
+	if sum.Ambiguous != 0 || sum.Lookups == 0 || !sum.Lookup {
+		t.Fatalf("with the lookup: %d ambiguous, %d lookups\n%s", sum.Ambiguous, sum.Lookups, out.String())
+	}
+	if sum.Done-sum.AlreadyCancelled != sum.Mix[KindEditable]+sum.Mix[KindReview] || sum.AlreadyCancelled != sum.Mix[KindCancelled] ||
+		sum.DeadBy[wdt.NotFound] != sum.Mix[KindUnknown] || sum.DeadBy[wdt.Rejected] != sum.Mix[KindCompleted] {
+		t.Fatalf("summary %+v\n%s", sum, out.String())
+	}
+	if !strings.Contains(out.String(), "already cancelled before the task (looked up)") {
+		t.Errorf("output lacks the looked-up line:\n%s", out.String())
 	}
 }
 
