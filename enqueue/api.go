@@ -2,6 +2,7 @@ package enqueue
 
 import (
 	"cmp"
+	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -173,10 +174,10 @@ func (a *API) post(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if req.Source != "" {
-		c.source = req.Source
+	results, err, ok := a.cancelSlice(r.Context(), w, c, req.Source, req.PreStockinNos)
+	if !ok {
+		return
 	}
-	results, err := c.CancelSlice(r.Context(), req.PreStockinNos, ManyOptions{})
 	sum := Summarize(results, true)
 	a.opts.Logger.Info("api enqueue", zap.String("seller", c.seller), zap.Int("numbers", len(results)), zap.Int("enqueued", sum.Enqueued),
 		zap.Int("duplicate", sum.Duplicate), zap.Int("invalid", sum.Invalid), zap.Int("failed", sum.Failed),
@@ -186,6 +187,29 @@ func (a *API) post(w http.ResponseWriter, r *http.Request) {
 		code = http.StatusServiceUnavailable
 	}
 	httpjson.Write(w, code, CancelResponse{Seller: c.seller, Summary: sum})
+}
+
+// cancelSlice is CancelSlice with the request's source (if any), except that a seller no worker announced is
+// answered 400 (false: answered), and a seller check Redis did not answer
+// fails every item (the 503 the document promises) instead of none.
+func (a *API) cancelSlice(ctx context.Context, w http.ResponseWriter, c *Client, source string, nos []string) ([]Result, error, bool) {
+	if source != "" {
+		c.source = source
+	}
+	err := c.CheckSeller(ctx)
+	switch {
+	case errors.Is(err, ErrUnknownSeller):
+		httpjson.Write(w, http.StatusBadRequest, apiError{Error: "body field \"seller\": " + err.Error()})
+		return nil, err, false
+	case err != nil:
+		results := make([]Result, len(nos))
+		for i, no := range nos {
+			results[i] = Result{PreStockinNo: no, Result: Failed, Error: err.Error(), Err: err}
+		}
+		return results, err, true
+	}
+	results, err := c.CancelSlice(ctx, nos, ManyOptions{})
+	return results, err, true
 }
 
 // forSeller is a copy of the API's client for the request's seller (""

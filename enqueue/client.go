@@ -77,13 +77,18 @@ type Client struct {
 
 	waitReplicas int
 	waitTimeout  time.Duration
-	durable      *store.Durable // of queue, after each enqueue; off unless WithWaitReplicas
+	durable      *store.Durable // of queue, after each enqueue; AutoReplicas unless WithWaitReplicas
 	// replicas is the replica wait's per-master state, shared with every
 	// client ForSeller makes; allowVolatile and durability are
 	// CheckRedis's (durability.go).
 	replicas      *store.Replicas
 	allowVolatile bool
 	durability    *atomic.Pointer[Durability]
+	// allowUnknown and announced are CheckSeller's (announced.go).
+	allowUnknown bool
+	announced    *announcements
+	// allowEviction is Open's (open.go).
+	allowEviction bool
 }
 
 // ClientOption configures a Client.
@@ -105,8 +110,9 @@ func WithSource(s string) ClientOption { return func(c *Client) { c.source = s }
 // WAIT, up to timeout; store.DefaultWaitTimeout when 0), so a failover
 // cannot lose an acknowledged enqueue. A number enqueued on the master but
 // not acknowledged by n replicas in time is reported Unknown (enqueue it
-// again: safe), not Enqueued. n = 0 is off; AutoReplicas waits for every
-// replica the master reports (the CLI's default).
+// again: safe), not Enqueued. n = 0 is off; AutoReplicas, the default of
+// New and Open as of the CLI and the api, waits for every replica the
+// master reports (none on a master without replicas).
 func WithWaitReplicas(n int, timeout time.Duration) ClientOption {
 	return func(c *Client) { c.waitReplicas, c.waitTimeout = n, timeout }
 }
@@ -136,7 +142,9 @@ func New(r asynq.RedisConnOpt, opts ...ClientOption) (*Client, error) {
 		asynq: asynq.NewClientFromRedisClient(rdb),
 		insp:  asynq.NewInspectorFromRedisClient(rdb),
 		rdb:   rdb, base: tasks.DefaultQueue, seller: tasks.DefaultSeller, now: time.Now, owner: true,
-		replicas: store.NewReplicas(0), durability: new(atomic.Pointer[Durability]),
+		waitReplicas: AutoReplicas, // the CLI's and the api's default
+		replicas:     store.NewReplicas(0), durability: new(atomic.Pointer[Durability]),
+		announced: &announcements{seen: map[string]time.Time{}},
 	}
 	for _, o := range opts {
 		o(c)
@@ -224,6 +232,9 @@ func (c *Client) cancel(ctx context.Context, raw string, opts []asynq.Option) Re
 	}
 	fail := func(err error) Result {
 		return Result{PreStockinNo: no, Result: Failed, Error: err.Error(), Err: err}
+	}
+	if err := c.CheckSeller(ctx); err != nil {
+		return fail(err)
 	}
 	// A dead number stays dead until an operator re-drives it, even after
 	// asynq trimmed its archived task and freed the task ID.

@@ -7,6 +7,7 @@ import (
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 
 	"github.com/hibiken/asynq"
@@ -16,15 +17,17 @@ import (
 	"github.com/wdtcancel/wdtcancel/tasks"
 )
 
-// The README's "Producing from Go": one number, then a batch. It needs a
-// Redis on 127.0.0.1:6379, so it is compiled but not run.
+// The README's "Producing from Go": one number, then a batch. It needs the
+// Redis of REDIS_URL (or 127.0.0.1:6379), so it is compiled but not run.
 func Example() {
 	ctx := context.Background()
 	numbers := []string{"RK2004210015", "RK2004210016"}
 
-	c, err := enqueue.New(asynq.RedisClientOpt{Addr: "127.0.0.1:6379"}, enqueue.WithSource("erp-sync"))
+	// The CLI's URLs (redis://, rediss://, redis-sentinel://...?master=NAME) and defaults: the replica
+	// wait on auto, Redis checked (reachable, noeviction, durable) before Open returns.
+	c, err := enqueue.Open(ctx, os.Getenv("REDIS_URL"), enqueue.WithSource("erp-sync"))
 	if err != nil {
-		log.Fatal(err)
+		log.Fatal(err) // matches enqueue.ErrUnavailable, ErrEviction or ErrVolatile, with the fix
 	}
 	defer c.Close()
 	res, err := c.Cancel(ctx, "RK2004210014") // res.Result: enqueued | duplicate (res.State) | invalid | failed

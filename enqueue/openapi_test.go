@@ -76,8 +76,10 @@ type opKey struct {
 
 func (k opKey) String() string { return fmt.Sprintf("%s %s -> %d", k.method, k.path, k.status) }
 
-// The extension x-wdtcancel-unrouted documents the answers outside the
-// listed operations: another method on a listed path, or another path.
+// The answers outside the listed operations, another method on a listed
+// path or another path, are standard responses of every operation (the
+// components MethodNotAllowed and NotFound), so generated clients learn
+// them; the conformance test files them under these keys.
 const (
 	unroutedMethod = "(other method)"
 	unroutedPath   = "(other path)"
@@ -103,16 +105,38 @@ func (d oaDoc) responses(t *testing.T) map[opKey]map[string]any {
 			out[opKey{path, method, status}] = d.deref(r)
 		}
 	}
+	const (
+		notFoundRef   = "#/components/responses/NotFound"
+		notAllowedRef = "#/components/responses/MethodNotAllowed"
+	)
 	paths, _ := d.get("paths").(map[string]any)
 	for path, item := range paths {
 		for method, op := range item.(map[string]any) {
-			if slices.Contains(httpMethods, strings.ToUpper(method)) {
-				add(path, strings.ToUpper(method), op.(map[string]any)["responses"])
+			if !slices.Contains(httpMethods, strings.ToUpper(method)) {
+				continue
 			}
+			rs, _ := op.(map[string]any)["responses"].(map[string]any)
+			own := map[string]any{}
+			for code, r := range rs {
+				ref, _ := r.(map[string]any)["$ref"].(string)
+				if ref != notFoundRef && ref != notAllowedRef {
+					own[code] = r
+				}
+			}
+			// Every operation names the answers outside the operations, as
+			// standard responses (its own 404, if it has one, stands).
+			if _, ok := rs["404"]; !ok {
+				t.Errorf("%s %s does not list response 404 (NotFound)", strings.ToUpper(method), path)
+			}
+			if r, _ := rs["405"].(map[string]any); r["$ref"] != notAllowedRef {
+				t.Errorf("%s %s does not list response 405 as MethodNotAllowed", strings.ToUpper(method), path)
+			}
+			add(path, strings.ToUpper(method), own)
 		}
 	}
-	add(unroutedPath, "*", d.get("x-wdtcancel-unrouted", "other-path", "responses"))
-	add(unroutedMethod, "*", d.get("x-wdtcancel-unrouted", "other-method", "responses"))
+	ref := func(name string) any { return map[string]any{"$ref": "#/components/responses/" + name} }
+	add(unroutedPath, "*", map[string]any{"401": ref("Unauthorized"), "404": ref("NotFound")})
+	add(unroutedMethod, "*", map[string]any{"401": ref("Unauthorized"), "405": ref("MethodNotAllowed")})
 	return out
 }
 
@@ -270,6 +294,7 @@ func TestOpenAPIConformance(t *testing.T) {
 		t.Skip("needs a real redis-server to stop and restart (set " + "WDTCANCEL_REQUIRE_REDIS_SERVER=1 to fail instead)")
 	}
 	const token = "conf0rm"
+	announce(t, c, "shop-a")
 	srv := httptest.NewServer(NewAPI(c, APIOptions{Token: token}))
 	defer srv.Close()
 	ctx := context.Background()
@@ -377,6 +402,7 @@ func TestOpenAPIConformance(t *testing.T) {
 				}
 				return nil
 			}},
+		{name: "seller no worker announced", method: "POST", path: cancel, tmpl: cancel, auth: ok, ctype: js, body: `{"pre_stockin_nos":["RK1"],"seller":"shop-typo"}`, status: 400},
 		{name: "bad seller", method: "POST", path: cancel, tmpl: cancel, auth: ok, ctype: js, body: `{"pre_stockin_nos":["RK1"],"seller":"Shop A"}`, status: 400},
 		{name: "enqueue again: duplicates", method: "POST", path: cancel, tmpl: cancel, auth: ok, ctype: "application/json; charset=utf-8",
 			body: `{"pre_stockin_nos":["RK1"]}`, status: 200},

@@ -50,6 +50,9 @@ var ErrRedisStalled = errors.New("redis stopped answering")
 // state in_batch; a repeat further back is Duplicate with the state of the
 // task its first copy made (Redis refuses the task ID).
 //
+// A seller no worker has announced (CheckSeller) ends it before it reads
+// seq, with an error matching ErrUnknownSeller (or ErrUnavailable).
+//
 // Every result is true when emitted: an enqueue whose answer was lost (a
 // timeout, a reset, an interrupt) is re-sent with the same task (the task
 // ID makes that safe) and its own payload recognised, so it is Enqueued,
@@ -58,14 +61,10 @@ var ErrRedisStalled = errors.New("redis stopped answering")
 // items not sent are Failed with ErrRedisStalled. The returned error is
 // the context's cause or ErrRedisStalled, nil when every item was tried.
 func (c *Client) Stream(ctx context.Context, seq iter.Seq[Input], o ManyOptions, emit func(Result)) error {
-	par := o.Parallelism
-	if par <= 0 {
-		par = DefaultParallelism
+	if err := c.CheckSeller(ctx); err != nil {
+		return err // nothing read from seq, nothing emitted
 	}
-	window := o.Window
-	if window < 2*deadCheckChunk {
-		window = DefaultWindow
-	}
+	par, window := o.sizes()
 	sctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
 	var (
@@ -199,6 +198,18 @@ func (c *Client) Stream(ctx context.Context, seq iter.Seq[Input], o ManyOptions,
 		return err
 	}
 	return nil
+}
+
+// sizes are the parallelism and window, defaults filled in.
+func (o ManyOptions) sizes() (par, window int) {
+	par, window = o.Parallelism, o.Window
+	if par <= 0 {
+		par = DefaultParallelism
+	}
+	if window < 2*deadCheckChunk {
+		window = DefaultWindow
+	}
+	return par, window
 }
 
 func (o ManyOptions) callTimeout() time.Duration {

@@ -44,4 +44,8 @@ type Attempt struct {
 	Err error
 	// Duration is how long the attempt took, slot wait included.
 	Duration time.Duration
+	// NotRecorded, when not empty, says why the outcome above was decided
+	// but not recorded (unrecorded.go): the task runs again, and the log
+	// line says "task ACTION not recorded, will run again".
+	NotRecorded string
 }

@@ -178,6 +178,9 @@ type attempt struct {
 	calls   int
 	// ambiguous is the dead-letter record's flag, once it is written.
 	ambiguous bool
+	// unrecorded says why the outcome decided is not recorded (the task
+	// runs again); "" when it is, or may be (unrecorded.go).
+	unrecorded string
 	// lookedUp is what the order lookup found, when it was asked and
 	// answered: it goes on the dead-letter record and the task result.
 	lookedUp *store.LookedUp
@@ -289,11 +292,7 @@ func (h *Handler) call(ctx context.Context, at *attempt) (Situation, error) {
 		at.calls++
 		cat := wdt.CategoryOf(err)
 		h.metrics.ObserveCall(cat, time.Since(callStart))
-		if merr := h.settle(ctx, at, cat); merr != nil {
-			// The call's outcome is known but could not be recorded; the
-			// sent mark stays, so a later rejection errs on ambiguous.
-			h.log.Warn("cannot record call outcome", zap.String("pre_stockin_no", at.no), zap.Error(merr))
-		}
+		h.settleCall(ctx, at, cat)
 		sit := Situation{Category: cat, Called: true, Unknown: cat == wdt.UnknownOutcome}
 		sit.BreakerOpen = h.updateBreaker(ctx, cat, err)
 		if cat == wdt.ClockSkew && try == 0 {
@@ -470,6 +469,7 @@ func (h *Handler) breakerClosed() {
 // carryOut does what the decision says: the only place that turns a decision
 // into logs, metrics, Redis writes and the error asynq acts on.
 func (h *Handler) carryOut(ctx context.Context, at *attempt, d Decision, err error) error {
+	h.checkRecorded(ctx, at, d.Action) // unrecorded.go
 	var extra []zap.Field
 	if d.Note != "" {
 		extra = append(extra, zap.String("note", d.Note))
@@ -620,6 +620,10 @@ func lastError(rec Record, err error) error {
 // finish writes the one log line of an attempt and reports it to
 // Config.OnAttempt: every action of every attempt passes through here.
 func (h *Handler) finish(at *attempt, action Action, cat wdt.Category, err error, extra ...zap.Field) {
+	if at.unrecorded != "" {
+		h.finishUnrecorded(at, action, cat, err, extra...)
+		return
+	}
 	h.metrics.Outcomes.WithLabelValues(string(action), string(cat)).Inc()
 	lvl := zap.InfoLevel
 	switch {

@@ -19,9 +19,13 @@ const SellerLabel = "seller"
 // the remaining labels (Calls.WithLabelValues(category)). asynq's queue
 // metrics are registered next to them by the ops server.
 type Metrics struct {
-	Calls          *prometheus.CounterVec
-	CallDuration   prometheus.ObserverVec
-	Outcomes       *prometheus.CounterVec
+	Calls        *prometheus.CounterVec
+	CallDuration prometheus.ObserverVec
+	Outcomes     *prometheus.CounterVec
+	// Unrecorded counts the attempts whose outcome was decided but not
+	// recorded (outcome.go): the task runs again, and Outcomes counts it
+	// then.
+	Unrecorded     *prometheus.CounterVec
 	RateLimitWaits *prometheus.CounterVec
 	Cooldowns      prometheus.Counter
 	DeadLettered   *prometheus.CounterVec
@@ -64,6 +68,7 @@ type metricVecs struct {
 	calls        *prometheus.CounterVec
 	duration     *prometheus.HistogramVec
 	outcomes     *prometheus.CounterVec
+	unrecorded   *prometheus.CounterVec
 	waits        *prometheus.CounterVec
 	cooldowns    *prometheus.CounterVec
 	deadLettered *prometheus.CounterVec
@@ -86,6 +91,9 @@ func newMetricVecs(reg prometheus.Registerer) *metricVecs {
 		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "wdtcancel_task_outcomes_total", Help: "Task attempts by seller and what the worker did: done, retry, snooze, hold, dead.",
 		}, []string{SellerLabel, "action", "category"}),
+		unrecorded: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wdtcancel_task_outcomes_unrecorded_total", Help: "Task attempts by seller whose outcome the worker decided but could not record (Redis down, the task's lease lost to another worker): not in wdtcancel_task_outcomes_total; the task runs again.",
+		}, []string{SellerLabel, "action"}),
 		waits: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "wdtcancel_rate_limit_waits_total", Help: "Attempts rescheduled without a call, by seller and reason (rate, inflight, cooldown, late, share).",
 		}, []string{SellerLabel, "reason"}),
@@ -108,7 +116,7 @@ func newMetricVecs(reg prometheus.Registerer) *metricVecs {
 			Name: "wdtcancel_redis_evicting", Help: "1 while Redis's maxmemory-policy is not noeviction, so it may drop queued tasks and outcome memory (readiness is red).",
 		}),
 	}
-	reg.MustRegister(v.calls, v.duration, v.outcomes, v.waits, v.cooldowns, v.deadLettered, v.resyncs, v.ambiguous, v.lookups, v.evicting)
+	reg.MustRegister(v.calls, v.duration, v.outcomes, v.unrecorded, v.waits, v.cooldowns, v.deadLettered, v.resyncs, v.ambiguous, v.lookups, v.evicting)
 	return v
 }
 
@@ -121,6 +129,7 @@ func (v *metricVecs) seller(name string, clock *wdt.Clock, dlq *DLQ, breaker *Br
 		Calls:          v.calls.MustCurryWith(lbl),
 		CallDuration:   v.duration.MustCurryWith(lbl),
 		Outcomes:       v.outcomes.MustCurryWith(lbl),
+		Unrecorded:     v.unrecorded.MustCurryWith(lbl),
 		RateLimitWaits: v.waits.MustCurryWith(lbl),
 		Cooldowns:      v.cooldowns.WithLabelValues(name),
 		DeadLettered:   v.deadLettered.MustCurryWith(lbl),

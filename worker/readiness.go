@@ -71,10 +71,10 @@ func (r *Readiness) UnknownSellers() []string {
 	return append([]string(nil), r.unknownSellers...)
 }
 
-// UnknownSellerReason is what /readyz says of a seller whose tasks wait
+// UnknownSellerReason is what the log says of a seller whose tasks wait
 // with no worker serving it.
 func UnknownSellerReason(seller string) string {
-	return fmt.Sprintf("tasks wait for seller %q, which is not in the sellers file: add it and restart the workers", seller)
+	return fmt.Sprintf("tasks wait for seller %q, which no running worker serves: add it to a sellers file and restart the workers, or move or drop them with `wdtcancel strays`", seller)
 }
 
 // setRedisGuard records what the Redis guard found (state "" clears it).
@@ -138,6 +138,10 @@ type ReadyReport struct {
 	// volatile (--allow-volatile-redis) shows here and keeps readiness
 	// green; an unmet wait beyond the bound turns it red.
 	Durability *DurabilityReport `json:"durability,omitempty"`
+	// UnknownSellers are the sellers whose queues hold tasks no running
+	// worker serves (sellerwatch.go). Informational: they do not make
+	// this worker not ready (see `wdtcancel strays`).
+	UnknownSellers []string `json:"unknown_sellers,omitempty"`
 }
 
 // NewReadiness tracks readiness against rdb.
@@ -201,16 +205,12 @@ func (r *Readiness) Check(ctx context.Context) ReadyReport {
 		rep.Sellers[sb.seller] = desc
 	}
 	rep.Notify = r.notifyDetail()
-	for _, name := range r.UnknownSellers() {
-		rep.Ready = false
-		rep.Reasons = append(rep.Reasons, UnknownSellerReason(name))
-		if r.multi {
-			if rep.Sellers == nil {
-				rep.Sellers = make(map[string]string)
-			}
-			rep.Sellers[name] = "not in the sellers file: add it and restart the workers"
-		}
-	}
+	// Tasks waiting for a seller no worker serves are a producer's or an
+	// operator's problem, not this worker's: one stray enqueue must not
+	// stall every rollout that waits for readiness. They are reported
+	// (here, in wdtcancel_unknown_seller_queues and its alert) and removed
+	// with `wdtcancel strays`.
+	rep.UnknownSellers = r.UnknownSellers()
 	return rep
 }
 

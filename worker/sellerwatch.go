@@ -26,11 +26,15 @@ const DefaultUnknownSellerCheckInterval = 15 * time.Second
 // worker does not serve and no other running worker does either (asynq's
 // server records say which queues each live worker fetches from). Those tasks are never fetched, so they wait,
 // pending, until the seller is added to the sellers file and the workers
-// are restarted; the watch makes that visible on /readyz, in the
-// wdtcancel_unknown_seller_queues gauge and once in the log.
+// are restarted, or `wdtcancel strays` moves or drops them; the watch makes
+// that visible on /readyz (informational: it does not make this worker not
+// ready), in the wdtcancel_unknown_seller_queues gauge and once in the log.
+// Each check also announces this worker's queues (store.Announce), so
+// producers know which sellers some worker serves.
 type sellerWatch struct {
 	rdb      redis.UniversalClient
-	served   []any // this worker's queues, for SADD
+	served   []any    // this worker's queues, for SADD
+	queues   []string // the same, to announce them (store.Announce)
 	insp     *asynq.Inspector
 	base     string
 	known    map[string]bool
@@ -55,18 +59,18 @@ func newSellerWatch(rdb redis.UniversalClient, insp *asynq.Inspector, base strin
 		known[s] = true
 		served = append(served, tasks.QueueFor(base, s))
 	}
-	return &sellerWatch{rdb: rdb, served: served, insp: insp, base: base, known: known, interval: interval, log: log, ready: ready}
+	queues := make([]string, 0, len(served))
+	for _, q := range served {
+		queues = append(queues, q.(string))
+	}
+	return &sellerWatch{rdb: rdb, served: served, queues: queues, insp: insp, base: base, known: known, interval: interval, log: log, ready: ready}
 }
 
 // check lists asynq's queues and records the unknown sellers with live
 // tasks. A Redis error keeps the last finding.
 func (s *sellerWatch) check() error {
-	// asynq lists only the queues in its set, and its client adds a queue
-	// only at a process's first enqueue: after Redis lost its data, a
-	// queue still getting tasks would be missing from asynqmon, `status`
-	// and the API's look-ups. Add this worker's queues back every check.
-	if err := s.rdb.SAdd(context.Background(), store.AsynqQueuesKey, s.served...).Err(); err != nil {
-		return fmt.Errorf("register queues: %w", err)
+	if err := s.register(); err != nil {
+		return err
 	}
 	queues, err := s.insp.Queues()
 	if err != nil {
@@ -107,12 +111,30 @@ func (s *sellerWatch) check() error {
 	defer s.mu.Unlock()
 	for _, name := range found {
 		if !slices.Contains(s.unknown, name) {
-			s.log.Error("tasks wait for a seller this worker does not serve: add it to the sellers file and restart the workers",
+			s.log.Error("tasks wait for a seller no running worker serves: add it to a sellers file and restart the workers, or list, move or drop them with `wdtcancel strays`; this worker stays ready",
 				zap.String("seller", name), zap.String("queue", tasks.QueueFor(s.base, name)))
 		}
 	}
 	s.unknown = found
 	s.ready.setUnknownSellers(found)
+	return nil
+}
+
+// register adds this worker's queues back to asynq's set and announces
+// them to producers.
+func (s *sellerWatch) register() error {
+	// asynq lists only the queues in its set, and its client adds a queue
+	// only at a process's first enqueue: after Redis lost its data, a
+	// queue still getting tasks would be missing from asynqmon, `status`
+	// and the API's look-ups. Add this worker's queues back every check.
+	if err := s.rdb.SAdd(context.Background(), store.AsynqQueuesKey, s.served...).Err(); err != nil {
+		return fmt.Errorf("register queues: %w", err)
+	}
+	// Producers refuse a seller no worker has announced (a typo would
+	// otherwise leave tasks waiting for nobody).
+	if err := store.Announce(context.Background(), s.rdb, s.queues...); err != nil {
+		return err
+	}
 	return nil
 }
 

@@ -508,6 +508,11 @@ func (w *Worker) Start(ctx context.Context) error {
 		if err := store.PublishMaxRetry(ctx, w.rdb, l.queue, w.cfg.Handler.MaxRetry); err != nil {
 			l.log.Warn("could not publish --max-retry for status; status shows the task's own budget", zap.Error(err))
 		}
+		// Announced before "worker started", so producers started after it
+		// accept the seller (the seller watch refreshes it).
+		if err := store.Announce(ctx, w.rdb, l.queue); err != nil {
+			l.log.Warn("could not announce the seller; producers refuse it until the next seller check (15 s) or with --allow-unknown-seller", zap.Error(err))
+		}
 		w.startProber(l)
 	}
 	if !w.ready.multi {

@@ -29,6 +29,7 @@ func newAPICmd() *cobra.Command {
 		unauthenticated bool
 		allowEvict      bool
 		allowVolatile   bool
+		allowUnknown    bool
 		wait            config.RedisWait
 		logs            logFlags
 	)
@@ -57,10 +58,7 @@ func newAPICmd() *cobra.Command {
 			if err != nil {
 				return usageErr(err)
 			}
-			copts := []enqueue.ClientOption{enqueue.WithWaitReplicas(replicas, wait.Timeout), enqueue.WithQueue(queue)}
-			if allowVolatile {
-				copts = append(copts, enqueue.WithAllowVolatileRedis())
-			}
+			copts := append(allowOptions(allowVolatile, allowUnknown), enqueue.WithWaitReplicas(replicas, wait.Timeout), enqueue.WithQueue(queue))
 			c, err := openProducer(cmd.Context(), &redis, copts...)
 			if err != nil {
 				return err
@@ -118,6 +116,7 @@ func newAPICmd() *cobra.Command {
 	f.IntVar(&opts.MaxNumbers, "max-numbers", enqueue.DefaultMaxNumbers, "most numbers in one request (413 above)")
 	config.AddAllowEvictionFlag(f, &allowEvict)
 	config.AddAllowVolatileFlag(f, &allowVolatile)
+	config.AddAllowUnknownSellerFlag(f, &allowUnknown)
 	wait.AddFlags(f, "each enqueue")
 	logs.add(cmd)
 	return cmd

@@ -32,7 +32,9 @@ type enqueueCmd struct {
 	parallelism int
 	allowEvict  bool
 	allowVolat  bool
-	wait        config.RedisWait
+	// allowUnknown is --allow-unknown-seller.
+	allowUnknown bool
+	wait         config.RedisWait
 }
 
 func newEnqueueCmd() *cobra.Command {
@@ -62,6 +64,7 @@ keep writes across a crash and --allow-volatile-redis is not given).`,
 	f.IntVar(&e.parallelism, "parallelism", enqueue.DefaultParallelism, "enqueues in flight at once")
 	config.AddAllowEvictionFlag(f, &e.allowEvict)
 	config.AddAllowVolatileFlag(f, &e.allowVolat)
+	config.AddAllowUnknownSellerFlag(f, &e.allowUnknown)
 	e.wait.AddFlags(f, "each enqueue")
 	return cmd
 }
@@ -83,10 +86,7 @@ func (e *enqueueCmd) run(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return usageErr(err)
 	}
-	opts := []enqueue.ClientOption{enqueue.WithWaitReplicas(replicas, e.wait.Timeout), enqueue.WithQueue(e.queue), enqueue.WithSeller(e.seller), enqueue.WithSource(e.source)}
-	if e.allowVolat {
-		opts = append(opts, enqueue.WithAllowVolatileRedis())
-	}
+	opts := append(allowOptions(e.allowVolat, e.allowUnknown), enqueue.WithWaitReplicas(replicas, e.wait.Timeout), enqueue.WithQueue(e.queue), enqueue.WithSeller(e.seller), enqueue.WithSource(e.source))
 	c, err := openProducer(cmd.Context(), &e.redis, opts...)
 	if err != nil {
 		return err

@@ -173,8 +173,10 @@ func newRoot() *cobra.Command {
 		newRedisLossCmd(),
 		newRetryCmd(),
 		newStatusCmd(),
+		newStraysCmd(),
 		newWorkerCmd(),
 	)
+	nameEnvInHelp(root) // helpenv.go
 	return root
 }
 

@@ -35,6 +35,19 @@ func openProducer(ctx context.Context, r *config.Redis, opts ...enqueue.ClientOp
 	return c, nil
 }
 
+// allowOptions are the client options of --allow-volatile-redis and
+// --allow-unknown-seller.
+func allowOptions(volatile, unknownSeller bool) []enqueue.ClientOption {
+	var opts []enqueue.ClientOption
+	if volatile {
+		opts = append(opts, enqueue.WithAllowVolatileRedis())
+	}
+	if unknownSeller {
+		opts = append(opts, enqueue.WithAllowUnknownSeller())
+	}
+	return opts
+}
+
 // redisChecks are the start-up checks of a command that writes: allowEvict
 // and allowVolatile are --allow-eviction and --allow-volatile-redis; warn
 // is told what was accepted because of them (once each).
@@ -49,7 +62,8 @@ type redisChecks struct {
 // check refuses (exit 2), with the fix, a Redis whose maxmemory-policy
 // evicts unless allowEvict, and one that does not keep writes across a
 // crash (or will not say) unless allowVolatile; what it accepts is
-// reported to the warn functions and it goes on. The client must have been
+// reported to the warn functions and it goes on. Last, the client's seller
+// must have been announced by a worker (enqueue.Client.CheckSeller). The client must have been
 // made WithAllowVolatileRedis when allowVolatile. It returns the policy
 // read, "" when Redis does not report it.
 func (rc redisChecks) check(ctx context.Context, c *enqueue.Client) (string, error) {
@@ -75,6 +89,11 @@ func (rc redisChecks) check(ctx context.Context, c *enqueue.Client) (string, err
 	}
 	if d := c.Durability(); d.Allowed && rc.warnVolatile != nil {
 		rc.warnVolatile(d.Problem)
+	}
+	// A seller no worker announced (a typo) is refused before any input is
+	// read; the api's client is the default seller's, always accepted.
+	if err := c.CheckSeller(cctx); err != nil {
+		return policy, usageErr(err)
 	}
 	return policy, nil
 }

@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/wdtcancel/wdtcancel/enqueue"
+	"github.com/wdtcancel/wdtcancel/internal/config"
 	"github.com/wdtcancel/wdtcancel/internal/testkit"
 )
 
@@ -37,5 +40,21 @@ func TestProducersUseTheURLsDatabase(t *testing.T) {
 	out, errOut, code := runCmd(t, ctx, "", "status", "--redis-url", url, "RKDB1")
 	if code != exitOK || !strings.Contains(out, "pending") {
 		t.Fatalf("status in database 5: exit %d: %s %s", code, out, errOut)
+	}
+}
+
+// TestGoProducerSharesCLIDefaults: the library's default Redis URL is the
+// CLI's, and it parses the CLI's URLs the same way.
+func TestGoProducerSharesCLIDefaults(t *testing.T) {
+	t.Parallel()
+	if enqueue.DefaultRedisURL != config.DefaultRedisURL {
+		t.Fatalf("enqueue.DefaultRedisURL %q, the CLI's %q", enqueue.DefaultRedisURL, config.DefaultRedisURL)
+	}
+	for _, u := range []string{config.DefaultRedisURL, "redis://:pw@10.0.0.1:6380/3", "redis-sentinel://:pw@10.0.0.1:26379,10.0.0.2:26379/2?master=m"} {
+		lib, lerr := enqueue.ParseRedisURL(u)
+		cli, cerr := (&config.Redis{URL: u}).ConnOpt()
+		if (lerr == nil) != (cerr == nil) || fmt.Sprintf("%#v", lib) != fmt.Sprintf("%#v", cli) {
+			t.Errorf("%s: library %#v %v, CLI %#v %v", u, lib, lerr, cli, cerr)
+		}
 	}
 }

@@ -39,6 +39,56 @@ func putSellerDead(t *testing.T, r *testkit.Redis, seller string, old bool, nos 
 	}
 }
 
+// announceSellers makes sellers announced in r, as workers serving them do.
+func announceSellers(t *testing.T, r *testkit.Redis, sellers ...string) {
+	t.Helper()
+	rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
+	defer rdb.Close()
+	for _, s := range sellers {
+		if err := store.Announce(context.Background(), rdb, tasks.QueueFor(tasks.DefaultQueue, s)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestEnqueueRefusesUnannouncedSeller: a seller no worker has announced
+// (a typo) is refused, exit 2 with the fix, nothing enqueued and no input
+// read; --allow-unknown-seller (or its variable) enqueues anyway.
+func TestEnqueueRefusesUnannouncedSeller(t *testing.T) {
+	r := testkit.NewRedis(t)
+	ctx := context.Background()
+	announceSellers(t, r, "acme")
+	out, errOut, code := runCmd(t, ctx, "", "enqueue", "--redis-url", r.URL(), "--seller", "acne", "RK1")
+	if code != exitUsage || !strings.Contains(errOut, `seller "acne"`) || !strings.Contains(errOut, "--allow-unknown-seller") {
+		t.Fatalf("unannounced seller: exit %d out %q err %q", code, out, errOut)
+	}
+	if _, err := taskIn(t, r, "wdt-cancel:acne", "RK1"); err == nil {
+		t.Fatal("a task was enqueued for the unannounced seller")
+	}
+	for _, tc := range []struct {
+		name, seller string
+		extra        []string
+		env          string
+	}{
+		{"announced", "acme", nil, ""},
+		{"flag", "acne", []string{"--allow-unknown-seller"}, ""},
+		{"variable", "shop-9", nil, "1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.env != "" {
+				t.Setenv("WDTCANCEL_ALLOW_UNKNOWN_SELLER", tc.env)
+			}
+			args := append([]string{"enqueue", "--redis-url", r.URL(), "--seller", tc.seller, "RK2"}, tc.extra...)
+			if out, errOut, code := runCmd(t, ctx, "", args...); code != exitOK {
+				t.Fatalf("exit %d out %q err %q", code, out, errOut)
+			}
+			if _, err := taskIn(t, r, tasks.QueueFor(tasks.DefaultQueue, tc.seller), "RK2"); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
 // taskIn is the payload of task no in queue, decoded as the worker does.
 func taskIn(t *testing.T, r *testkit.Redis, queue, no string) (tasks.Payload, error) {
 	t.Helper()
@@ -85,6 +135,7 @@ func TestSellerFromEnv(t *testing.T) {
 	r := testkit.NewRedis(t)
 	ctx := context.Background()
 	t.Setenv("WDTCANCEL_SELLER", "acme")
+	announceSellers(t, r, "acme")
 	if out, errOut, code := runCmd(t, ctx, "", "enqueue", "--redis-url", r.URL(), "RK1"); code != exitOK || !strings.Contains(out, "(seller acme)") {
 		t.Fatalf("enqueue: exit %d out %q err %q", code, out, errOut)
 	}
@@ -113,6 +164,7 @@ func TestEnqueueAndStatusPerSeller(t *testing.T) {
 	r := testkit.NewRedis(t)
 	ctx := context.Background()
 	url := r.URL()
+	announceSellers(t, r, "acme", "shop-7", "shop_7")
 	enq := func(seller string, nos ...string) map[string]any {
 		t.Helper()
 		args := append([]string{"enqueue", "--json", "--redis-url", url}, nos...)
@@ -182,6 +234,7 @@ func TestDLQPerSeller(t *testing.T) {
 	r := testkit.NewRedis(t)
 	ctx := context.Background()
 	url := r.URL()
+	announceSellers(t, r, "acme", "shop-7")
 	// Sellers' queues exist in asynq's queue set once a task went there.
 	for _, s := range []string{"acme", "shop-7"} {
 		if _, errOut, code := runCmd(t, ctx, "", "enqueue", "--redis-url", url, "--seller", s, "LIVE-"+s); code != exitOK {

@@ -113,7 +113,7 @@ func newWorkerCmd() *cobra.Command {
 	f.DurationVar(&cfg.Handler.Backoff.Base, "backoff-base", worker.DefaultBackoff.Base, "first retry delay; doubles per failure, with jitter")
 	f.DurationVar(&cfg.Handler.Backoff.Cap, "backoff-cap", worker.DefaultBackoff.Cap, "longest retry delay")
 	f.DurationVar(&cfg.Handler.Cooldown, "cooldown", worker.DefaultCooldown, "pause of every worker after a WDT rate-limit answer")
-	f.DurationVar(&cfg.Handler.ConfigFaultDelay, "config-fault-delay", worker.DefaultConfigFaultDelay, "how long a task is held after a configuration fault (no retry used); `wdtcancel retry --held` runs held tasks at once")
+	f.DurationVar(&cfg.Handler.ConfigFaultDelay, "config-fault-delay", worker.DefaultConfigFaultDelay, "how long a task is held after a configuration fault (no retry used); wdtcancel retry --held runs held tasks at once")
 	f.IntVar(&cfg.Breaker.Threshold, "breaker-threshold", worker.DefaultBreakerThreshold, "endpoint failures (not sent, or no definite answer) that open the shared circuit breaker when no call got a definite answer for --breaker-window")
 	f.DurationVar(&cfg.Breaker.Window, "breaker-window", worker.DefaultBreakerWindow, "how long without any definite WDT answer, across all workers, before endpoint failures open the breaker")
 	f.DurationVar(&cfg.Breaker.ProbeEvery, "breaker-probe-every", worker.DefaultBreakerProbeEvery, "while the breaker is open, one probe call per this interval; the first definite answer closes it")

@@ -2,6 +2,7 @@ package clients_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -15,8 +16,10 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 
+	"github.com/wdtcancel/wdtcancel/internal/store"
 	"github.com/wdtcancel/wdtcancel/internal/testkit"
 	"github.com/wdtcancel/wdtcancel/tasks"
 )
@@ -145,6 +148,12 @@ func testProducer(t *testing.T, p producer) {
 	if !r.Real {
 		t.Skip("needs a real redis-server to stop and restart")
 	}
+	// A worker serving shop-a has announced it: the api accepts the seller.
+	ardb := redis.NewClient(&redis.Options{Addr: r.Addr})
+	if err := store.Announce(context.Background(), ardb, tasks.QueueFor(tasks.DefaultQueue, "shop-a")); err != nil {
+		t.Fatal(err)
+	}
+	ardb.Close()
 	const token = "s3cret-t0ken"
 	source := p.name + "-producer-test"
 	addr := testkit.FreeAddr(t)

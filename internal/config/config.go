@@ -3,17 +3,15 @@ package config
 import (
 	"errors"
 	"fmt"
-	"net"
-	"net/url"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/redis/go-redis/v9"
 	"github.com/spf13/pflag"
 
+	"github.com/wdtcancel/wdtcancel/internal/redisurl"
 	"github.com/wdtcancel/wdtcancel/internal/store"
 )
 
@@ -85,6 +83,9 @@ var invocationFlags = map[string]bool{
 // --listen does read WDTCANCEL_LISTEN, the worker's ops port it probes.
 var invocationOnly = map[string]map[string]bool{
 	"healthcheck": {"url": true, "path": true, "timeout": true},
+	// strays' --seller names the typo to move or drop: an exported
+	// WDTCANCEL_SELLER (a real seller) must never be taken for it.
+	"strays": {"seller": true, "to": true},
 }
 
 // EnvNameFor is the environment variable behind --flag of the top-level
@@ -170,6 +171,12 @@ func AddAllowVolatileFlag(fs *pflag.FlagSet, allow *bool) {
 	fs.BoolVar(allow, "allow-volatile-redis", false, "go on although Redis does not keep writes across a crash (no AOF with appendfsync always/everysec, and replicas not all waited for) or will not say (INFO restricted): a crash can lose acknowledged enqueues and file cancelled orders as clean rejections (env WDTCANCEL_ALLOW_VOLATILE_REDIS)")
 }
 
+// AddAllowUnknownSellerFlag registers --allow-unknown-seller on a producer
+// (enqueue, api): enqueue for a seller no worker has announced.
+func AddAllowUnknownSellerFlag(fs *pflag.FlagSet, allow *bool) {
+	fs.BoolVar(allow, "allow-unknown-seller", false, "enqueue for a seller no worker has announced within a day (workers announce their sellers every 15 s); without it such a seller, most likely a typo, is refused and nothing is enqueued")
+}
+
 // RedisWait holds --redis-wait-replicas and --redis-wait-timeout: how many
 // replicas must acknowledge the writes a failover must not lose, and for how
 // long to wait (store.Durable).
@@ -210,182 +217,32 @@ func (w *RedisWait) Count() (int, error) {
 	return n, nil
 }
 
-// ConnOpt parses the flags into asynq's connection option.
+// ConnOpt parses the flags into asynq's connection option
+// (internal/redisurl, which enqueue.ParseRedisURL shares).
 func (r *Redis) ConnOpt() (asynq.RedisConnOpt, error) {
 	if len(r.Cluster) > 0 {
-		return clusterConnOpt(r.Cluster)
+		return redisurl.Cluster(r.Cluster)
 	}
-	if strings.HasPrefix(strings.TrimSpace(r.URL), "redis-sentinel://") {
-		return sentinelConnOpt(strings.TrimSpace(r.URL))
-	}
-	opt, err := asynq.ParseRedisURI(strings.TrimSpace(r.URL))
-	if err != nil {
-		return nil, fmt.Errorf("redis URL %s: %w: use redis://[user:password@]host:port/db, rediss://... or redis-sentinel://[user:password@]host:port[,host2:port2]/db?master=NAME", MaskURL(r.URL), unwrapURLErr(err))
-	}
-	return withUsername(opt, r.URL), nil
+	return redisurl.Parse(r.URL)
 }
 
-// withUsername gives the URL's user name (an ACL user, redis://user:pw@...)
-// to the connection. asynq's parser keeps only the password, so every
-// command authenticated as the default user: refused where that user is
-// off, and worse, run with the default user's rights where it is on, so
-// the checks of a restricted user ran as someone else.
-func withUsername(opt asynq.RedisConnOpt, raw string) asynq.RedisConnOpt {
-	u, err := url.Parse(strings.TrimSpace(raw))
-	if err != nil || u.User == nil || u.User.Username() == "" {
-		return opt
-	}
-	if o, ok := opt.(asynq.RedisClientOpt); ok {
-		o.Username = u.User.Username()
-		return o
-	}
-	return opt
-}
+// ClusterStateReload: see redisurl.ClusterStateReload.
+const ClusterStateReload = redisurl.ClusterStateReload
 
-// ClusterStateReload is how often a Cluster client re-reads the slot map
-// (CLUSTER SLOTS) when nothing else made it. go-redis's default, 60 s, is
-// how long a client keeps sending a dead master's slots to the dead master
-// after its replica took over (a dead node answers no MOVED): in
-// redisserver's TestClusterFailsOver the key stayed unreadable for the 30 s
-// the test waited; with 1 s it was readable 3.4 s after the kill. One
-// node's CLUSTER SLOTS a second per client costs next to nothing.
-const ClusterStateReload = time.Second
-
-// ClusterConnOpt is asynq's Cluster option with a client that notices a
-// failover within ClusterStateReload (see there).
-type ClusterConnOpt struct {
-	asynq.RedisClusterClientOpt
-}
-
-// MakeRedisClient implements asynq.RedisConnOpt.
-func (o ClusterConnOpt) MakeRedisClient() interface{} {
-	opt := o.RedisClusterClientOpt
-	return redis.NewClusterClient(&redis.ClusterOptions{
-		Addrs:                      opt.Addrs,
-		MaxRedirects:               opt.MaxRedirects,
-		Username:                   opt.Username,
-		Password:                   opt.Password,
-		DialTimeout:                opt.DialTimeout,
-		ReadTimeout:                opt.ReadTimeout,
-		WriteTimeout:               opt.WriteTimeout,
-		TLSConfig:                  opt.TLSConfig,
-		ClusterStateReloadInterval: ClusterStateReload,
-	})
-}
+// ClusterConnOpt: see redisurl.ClusterConnOpt.
+type ClusterConnOpt = redisurl.ClusterConnOpt
 
 // String names the Redis for messages, password masked.
 func (r *Redis) String() string {
 	if len(r.Cluster) > 0 {
 		addrs := make([]string, len(r.Cluster))
 		for i, a := range r.Cluster {
-			addrs[i] = maskClusterAddr(a)
+			addrs[i] = redisurl.MaskClusterAddr(a)
 		}
 		return "redis cluster " + strings.Join(addrs, ",")
 	}
 	return MaskURL(r.URL)
 }
 
-// sentinelConnOpt reads redis-sentinel://[[user]:password@]host:port[,host:port...][/db]?master=NAME[&sentinel_password=PW].
-// The password is the data nodes' (the master's and replicas'), as in a
-// redis:// URL; sentinels that require one of their own take
-// sentinel_password. asynq's own parser gave the password to the sentinels
-// only and dropped the database, so a Redis with a password answered every
-// command NOAUTH. Errors never show a password.
-func sentinelConnOpt(raw string) (asynq.RedisConnOpt, error) {
-	bad := func(why string) error {
-		return fmt.Errorf("redis URL %s: %s: use redis-sentinel://[:password@]host:port[,host2:port2]/db?master=NAME", MaskURL(raw), why)
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		return nil, bad("not a URL")
-	}
-	q := u.Query()
-	opt := asynq.RedisFailoverClientOpt{
-		MasterName:       q.Get("master"),
-		SentinelAddrs:    strings.Split(u.Host, ","),
-		SentinelPassword: q.Get("sentinel_password"),
-	}
-	if opt.MasterName == "" {
-		return nil, bad("no master name (?master=NAME, as in the sentinels' `sentinel monitor NAME ...`)")
-	}
-	for _, a := range opt.SentinelAddrs {
-		if _, _, err := net.SplitHostPort(a); err != nil {
-			return nil, bad(fmt.Sprintf("sentinel address %q is not host:port", a))
-		}
-	}
-	if u.User != nil {
-		opt.Username = u.User.Username()
-		opt.Password, _ = u.User.Password()
-	}
-	if db := strings.Trim(u.Path, "/"); db != "" {
-		if opt.DB, err = strconv.Atoi(db); err != nil || opt.DB < 0 {
-			return nil, bad(fmt.Sprintf("database %q is not a number", db))
-		}
-	}
-	return opt, nil
-}
-
-// clusterConnOpt reads --redis-cluster addresses, each [[user]:password@]host:port.
-// A password on any of them is the Cluster's (every node's); two different
-// ones are refused.
-func clusterConnOpt(addrs []string) (asynq.RedisConnOpt, error) {
-	opt := asynq.RedisClusterClientOpt{}
-	for _, a := range addrs {
-		a = strings.TrimSpace(a)
-		host := a
-		if at := strings.LastIndex(a, "@"); at >= 0 {
-			cred := a[:at]
-			host = a[at+1:]
-			user, pw, _ := strings.Cut(cred, ":")
-			if (opt.Password != "" && pw != opt.Password) || (opt.Username != "" && user != opt.Username) {
-				return nil, fmt.Errorf("redis cluster %s: the addresses carry different credentials: give every node the same, or one on the first address only", maskClusterAddr(a))
-			}
-			opt.Username, opt.Password = user, pw
-		}
-		if _, _, err := net.SplitHostPort(host); err != nil {
-			return nil, fmt.Errorf("redis cluster address %s is not [:password@]host:port", maskClusterAddr(a))
-		}
-		opt.Addrs = append(opt.Addrs, host)
-	}
-	return ClusterConnOpt{RedisClusterClientOpt: opt}, nil
-}
-
-// maskClusterAddr hides the password of a [[user]:password@]host:port.
-func maskClusterAddr(a string) string {
-	at := strings.LastIndex(a, "@")
-	if at < 0 {
-		return a
-	}
-	user, _, hasPw := strings.Cut(a[:at], ":")
-	if !hasPw {
-		return a
-	}
-	return user + ":xxxxx" + a[at:]
-}
-
-func unwrapURLErr(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
-	}
-	// asynq quotes the URL in some errors; keep only the reason.
-	msg := err.Error()
-	if i := strings.LastIndex(msg, ": "); i >= 0 && strings.Contains(msg, "://") {
-		return errors.New(msg[i+2:])
-	}
-	return err
-}
-
 // MaskURL hides the password of a redis URL.
-func MaskURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	if u.User != nil {
-		if _, has := u.User.Password(); has {
-			u.User = url.UserPassword(u.User.Username(), "xxxxx")
-		}
-	}
-	return u.Redacted()
-}
+func MaskURL(raw string) string { return redisurl.MaskURL(raw) }

@@ -119,3 +119,9 @@ func QueuePattern(queue string) string {
 }
 
 var globEscaper = strings.NewReplacer(`\`, `\\`, `*`, `\*`, `?`, `\?`, `[`, `\[`, `]`, `\]`)
+
+// ServedKey exists while some worker serves queue: each worker sets it for
+// its queues at every seller check, with a TTL of AnnounceTTL (announce.go).
+// Producers refuse a seller whose queue has none (a typo), unless told
+// otherwise.
+func ServedKey(queue string) string { return queuePrefix(queue) + "served" }

@@ -1,0 +1,33 @@
+package main
+
+import (
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/wdtcancel/wdtcancel/internal/config"
+)
+
+// nameEnvInHelp appends "(env NAME)" to the usage of every flag that reads
+// an environment variable and does not name it yet, so `--help` names the
+// variable of every flag, not of the few whose usage string happened to
+// (config.EnvNameFor decides; flags that read none say nothing).
+func nameEnvInHelp(root *cobra.Command) {
+	var walk func(*cobra.Command)
+	walk = func(cmd *cobra.Command) {
+		if cmd.HasParent() {
+			top := topCommand(cmd).Name()
+			cmd.Flags().VisitAll(func(f *pflag.Flag) {
+				name := config.EnvNameFor(top, f.Name)
+				if name != "" && !strings.Contains(f.Usage, name) {
+					f.Usage += " (env " + name + ")"
+				}
+			})
+		}
+		for _, c := range cmd.Commands() {
+			walk(c)
+		}
+	}
+	walk(root)
+}

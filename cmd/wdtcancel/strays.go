@@ -1,0 +1,212 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"text/tabwriter"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"github.com/spf13/cobra"
+
+	"github.com/wdtcancel/wdtcancel/internal/config"
+	"github.com/wdtcancel/wdtcancel/internal/store"
+	"github.com/wdtcancel/wdtcancel/tasks"
+)
+
+// newStraysCmd handles tasks enqueued for a seller no worker serves (a
+// producer's typo, a seller removed from the sellers file): they wait for
+// nobody, and the worker reports them (/readyz's unknown_sellers,
+// wdtcancel_unknown_seller_queues) without turning not ready. An operator
+// lists them, moves them to the right seller's queue, or drops them.
+func newStraysCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "strays",
+		Short: "List, move or drop tasks waiting for a seller no worker serves",
+		Long: "Tasks enqueued for a seller no worker has announced (a typo in a producer's --seller or\n" +
+			"body field \"seller\", or a seller removed from every sellers file) wait for nobody.\n" +
+			"`strays ls` lists those queues; `strays move --seller TYPO --to NAME` re-enqueues their\n" +
+			"tasks for seller NAME (each number validated again, NAME must be announced unless\n" +
+			"--allow-unknown-seller) and removes the originals; `strays drop --seller TYPO --yes`\n" +
+			"deletes them. A queue some worker serves is refused: those are not strays.",
+	}
+	cmd.AddCommand(newStraysLsCmd(), newStraysMoveCmd(), newStraysDropCmd())
+	return cmd
+}
+
+// strayQueue is one queue of a seller no worker announced, with live tasks.
+type strayQueue struct {
+	Seller    string `json:"seller"`
+	Queue     string `json:"queue"`
+	Pending   int    `json:"pending"`
+	Scheduled int    `json:"scheduled"`
+	Retry     int    `json:"retry"`
+	Active    int    `json:"active"`
+}
+
+// straysConn is the Redis connection of a strays subcommand.
+type straysConn struct {
+	rf    config.Redis
+	queue string
+	conn  asynq.RedisConnOpt
+	rdb   redis.UniversalClient
+	insp  *asynq.Inspector
+}
+
+func (s *straysConn) addFlags(cmd *cobra.Command) {
+	s.rf.AddFlags(cmd.Flags())
+	cmd.Flags().StringVar(&s.queue, "queue", tasks.DefaultQueue, "base queue (the seller \"default\"'s; seller NAME's is <queue>:NAME)")
+}
+
+func (s *straysConn) open(ctx context.Context) error {
+	if err := tasks.ValidateBaseQueue(s.queue); err != nil {
+		return usageErr(fmt.Errorf("--queue: %w", err))
+	}
+	conn, err := s.rf.ConnOpt()
+	if err != nil {
+		return usageErr(err)
+	}
+	s.conn = conn
+	s.rdb = conn.MakeRedisClient().(redis.UniversalClient)
+	if err := s.rdb.Ping(ctx).Err(); err != nil {
+		s.rdb.Close()
+		return usageErr(fmt.Errorf("cannot reach Redis at %s: %v: start Redis or point REDIS_URL / --redis-url at it", s.rf.String(), err))
+	}
+	s.insp = asynq.NewInspectorFromRedisClient(s.rdb)
+	return nil
+}
+
+func (s *straysConn) close() { s.rdb.Close() }
+
+// list finds the stray queues: a seller's queue that no worker announced
+// within store.AnnounceTTL and no running asynq server fetches from, with
+// live tasks.
+func (s *straysConn) list(ctx context.Context) ([]strayQueue, error) {
+	queues, err := s.insp.Queues()
+	if err != nil {
+		return nil, fmt.Errorf("list queues: %w", err)
+	}
+	var out []strayQueue
+	for _, q := range queues {
+		seller, ok := tasks.SellerOfQueue(s.queue, q)
+		if !ok {
+			continue
+		}
+		st, err := s.stray(ctx, seller)
+		if err != nil {
+			return nil, err
+		}
+		if st != nil && st.Pending+st.Scheduled+st.Retry+st.Active > 0 {
+			out = append(out, *st)
+		}
+	}
+	return out, nil
+}
+
+// stray is seller's queue with its counts, nil when a worker serves it.
+func (s *straysConn) stray(ctx context.Context, seller string) (*strayQueue, error) {
+	q := tasks.QueueFor(s.queue, seller)
+	announced, err := store.Announced(ctx, s.rdb, q)
+	if err != nil || announced {
+		return nil, err
+	}
+	servers, err := s.insp.Servers()
+	if err != nil {
+		return nil, fmt.Errorf("list workers: %w", err)
+	}
+	for _, srv := range servers {
+		if _, ok := srv.Queues[q]; ok {
+			return nil, nil
+		}
+	}
+	info, err := s.insp.GetQueueInfo(q)
+	if errors.Is(err, asynq.ErrQueueNotFound) {
+		return &strayQueue{Seller: seller, Queue: q}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read queue %s: %w", q, err)
+	}
+	return &strayQueue{Seller: seller, Queue: q, Pending: info.Pending, Scheduled: info.Scheduled + info.Aggregating, Retry: info.Retry, Active: info.Active}, nil
+}
+
+// mustBeStray refuses (exit 2) a seller some worker serves.
+func (s *straysConn) mustBeStray(ctx context.Context, seller string) (*strayQueue, error) {
+	st, err := s.stray(ctx, seller)
+	if err != nil {
+		return nil, err
+	}
+	if st == nil {
+		return nil, usageErr(fmt.Errorf("seller %q is served by a worker (announced, or its queue is fetched): its tasks are not strays; see `wdtcancel strays ls`", seller))
+	}
+	return st, nil
+}
+
+func newStraysLsCmd() *cobra.Command {
+	var (
+		s      straysConn
+		asJSON bool
+	)
+	cmd := &cobra.Command{
+		Use:   "ls",
+		Short: "List the queues of sellers no worker serves that hold tasks",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := s.open(cmd.Context()); err != nil {
+				return err
+			}
+			defer s.close()
+			list, err := s.list(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return printStrays(cmd.OutOrStdout(), list, asJSON)
+		},
+	}
+	s.addFlags(cmd)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the list as a JSON array")
+	return cmd
+}
+
+func printStrays(w io.Writer, list []strayQueue, asJSON bool) error {
+	if asJSON {
+		if list == nil {
+			list = []strayQueue{}
+		}
+		return json.NewEncoder(w).Encode(list)
+	}
+	if len(list) == 0 {
+		_, err := fmt.Fprintln(w, "no stray tasks: every queue with tasks has a worker")
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SELLER\tQUEUE\tPENDING\tSCHEDULED\tRETRY\tACTIVE")
+	for _, q := range list {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\n", q.Seller, q.Queue, q.Pending, q.Scheduled, q.Retry, q.Active)
+	}
+	fmt.Fprintln(tw, "move them: wdtcancel strays move --seller NAME --to SELLER; drop them: wdtcancel strays drop --seller NAME --yes")
+	return tw.Flush()
+}
+
+// waitingTasks are every pending, scheduled and retry task of queue.
+func waitingTasks(insp *asynq.Inspector, queue string) ([]*asynq.TaskInfo, error) {
+	var all []*asynq.TaskInfo
+	for _, list := range []func(string, ...asynq.ListOption) ([]*asynq.TaskInfo, error){insp.ListPendingTasks, insp.ListScheduledTasks, insp.ListRetryTasks} {
+		for page := 1; ; page++ {
+			ts, err := list(queue, asynq.PageSize(500), asynq.Page(page))
+			if errors.Is(err, asynq.ErrQueueNotFound) {
+				return all, nil
+			}
+			if err != nil {
+				return nil, fmt.Errorf("list tasks of %s: %w", queue, err)
+			}
+			all = append(all, ts...)
+			if len(ts) < 500 {
+				break
+			}
+		}
+	}
+	return all, nil
+}

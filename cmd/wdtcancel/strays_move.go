@@ -1,0 +1,185 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/hibiken/asynq"
+	"github.com/spf13/cobra"
+
+	"github.com/wdtcancel/wdtcancel/enqueue"
+	"github.com/wdtcancel/wdtcancel/internal/config"
+	"github.com/wdtcancel/wdtcancel/tasks"
+)
+
+func newStraysMoveCmd() *cobra.Command {
+	var (
+		s                                    straysConn
+		from, to                             string
+		allowUnknown, allowVolat, allowEvict bool
+	)
+	cmd := &cobra.Command{
+		Use:   "move --seller NAME --to SELLER",
+		Short: "Re-enqueue a stray seller's tasks for another seller and remove the originals",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkStraysFlags(from, to); err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			if err := s.open(ctx); err != nil {
+				return err
+			}
+			defer s.close()
+			st, err := s.mustBeStray(ctx, from)
+			if err != nil {
+				return err
+			}
+			// The target is an ordinary producer: durability, eviction and
+			// the seller's announcement are checked as `enqueue` does.
+			opts := append(allowOptions(allowVolat, allowUnknown), enqueue.WithWaitReplicas(enqueue.AutoReplicas, 0), enqueue.WithQueue(s.queue), enqueue.WithSeller(to))
+			c, err := openProducer(ctx, &s.rf, opts...)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			if _, err := (redisChecks{allowEvict: allowEvict, allowVolatile: allowVolat}).check(ctx, c); err != nil {
+				return err
+			}
+			return moveStrays(ctx, cmd, s.insp, st, c)
+		},
+	}
+	s.addFlags(cmd)
+	cmd.Flags().StringVar(&from, "seller", "", "the stray seller whose tasks to move, as strays ls names it")
+	cmd.Flags().StringVar(&to, "to", "", "the seller to re-enqueue them for: announced by a worker unless --allow-unknown-seller")
+	config.AddAllowUnknownSellerFlag(cmd.Flags(), &allowUnknown)
+	config.AddAllowVolatileFlag(cmd.Flags(), &allowVolat)
+	config.AddAllowEvictionFlag(cmd.Flags(), &allowEvict)
+	return cmd
+}
+
+// checkStraysFlags refuses a missing or invalid --seller (and --to, when
+// moving) before any connection.
+func checkStraysFlags(from, to string) error {
+	if from == "" {
+		return usageErr(errors.New("--seller: name the stray seller (see `wdtcancel strays ls`)"))
+	}
+	if err := checkSellerFlag(from); err != nil {
+		return err
+	}
+	if to == "-" { // drop: no target
+		return nil
+	}
+	if to == "" {
+		return usageErr(errors.New("--to: name the seller to move the tasks to"))
+	}
+	if to == from {
+		return usageErr(fmt.Errorf("--to %s is --seller itself: name another seller", to))
+	}
+	return checkSellerFlag(to)
+}
+
+// moveStrays re-enqueues each waiting task of st for c's seller (the number
+// validated again, its source kept) and deletes the original once the new
+// task is there (enqueued, or already a duplicate there). A task that
+// cannot be moved stays where it is and is named; the exit status is then 1.
+func moveStrays(ctx context.Context, cmd *cobra.Command, insp *asynq.Inspector, st *strayQueue, c *enqueue.Client) error {
+	list, err := waitingTasks(insp, st.Queue)
+	if err != nil {
+		return err
+	}
+	out, errOut := cmd.OutOrStdout(), cmd.ErrOrStderr()
+	moved, kept := 0, 0
+	for _, t := range list {
+		if err := moveOne(ctx, insp, st.Queue, t, c); err != nil {
+			fmt.Fprintf(errOut, "kept %s (task %s): %v\n", st.Queue, t.ID, err)
+			kept++
+			continue
+		}
+		moved++
+	}
+	fmt.Fprintf(out, "moved %d task(s) from %s to %s; kept %d", moved, st.Queue, c.Queue(), kept)
+	if st.Active > 0 {
+		fmt.Fprintf(out, "; %d active task(s) not moved (a process is running them)", st.Active)
+	}
+	fmt.Fprintln(out)
+	if kept > 0 {
+		return silentExit(exitPartial)
+	}
+	return nil
+}
+
+// moveOne re-enqueues one task and deletes the original.
+func moveOne(ctx context.Context, insp *asynq.Inspector, queue string, t *asynq.TaskInfo, c *enqueue.Client) error {
+	p, err := tasks.DecodePayload(t.Payload)
+	if err != nil {
+		return fmt.Errorf("payload cannot be read, move it by hand or drop it: %w", err)
+	}
+	if p.Source != "" {
+		if c, err = c.ForSource(p.Source); err != nil {
+			return err
+		}
+	}
+	res, err := c.Cancel(ctx, p.PreStockinNo)
+	if err != nil {
+		return fmt.Errorf("%s not re-enqueued (%s): %w", p.PreStockinNo, res.Result, err)
+	}
+	if err := insp.DeleteTask(queue, t.ID); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
+		return fmt.Errorf("%s re-enqueued for seller %s (%s) but the original could not be deleted: %w; drop it with `wdtcancel strays drop`", p.PreStockinNo, c.Seller(), res.Result, err)
+	}
+	return nil
+}
+
+func newStraysDropCmd() *cobra.Command {
+	var (
+		s    straysConn
+		from string
+		yes  bool
+	)
+	cmd := &cobra.Command{
+		Use:   "drop --seller NAME --yes",
+		Short: "Delete a stray seller's waiting tasks",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkStraysFlags(from, "-"); err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			if err := s.open(ctx); err != nil {
+				return err
+			}
+			defer s.close()
+			st, err := s.mustBeStray(ctx, from)
+			if err != nil {
+				return err
+			}
+			n := st.Pending + st.Scheduled + st.Retry
+			if !yes {
+				return usageErr(fmt.Errorf("would delete %d waiting task(s) of %s (pending %d, scheduled %d, retry %d); nothing was deleted: add --yes to delete them", n, st.Queue, st.Pending, st.Scheduled, st.Retry))
+			}
+			return dropStrays(cmd, s.insp, st)
+		},
+	}
+	s.addFlags(cmd)
+	cmd.Flags().StringVar(&from, "seller", "", "the stray seller whose tasks to delete, as strays ls names it")
+	cmd.Flags().BoolVar(&yes, "yes", false, "really delete (without it, drop says what it would delete)")
+	return cmd
+}
+
+// dropStrays deletes every pending, scheduled and retry task of st.
+func dropStrays(cmd *cobra.Command, insp *asynq.Inspector, st *strayQueue) error {
+	total := 0
+	for _, del := range []func(string) (int, error){insp.DeleteAllPendingTasks, insp.DeleteAllScheduledTasks, insp.DeleteAllRetryTasks} {
+		n, err := del(st.Queue)
+		total += n
+		if err != nil && !errors.Is(err, asynq.ErrQueueNotFound) {
+			return fmt.Errorf("deleted %d task(s) of %s, then: %w; run drop again", total, st.Queue, err)
+		}
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "dropped %d task(s) of %s\n", total, st.Queue)
+	if st.Active > 0 {
+		fmt.Fprintf(cmd.OutOrStdout(), "%d active task(s) not dropped (a process is running them)\n", st.Active)
+	}
+	return nil
+}
