@@ -577,6 +577,7 @@ func (w *Worker) Close() {
 	w.closeOps()
 	// Marks still waiting to be cleared are written before Redis closes.
 	for _, l := range w.lanes {
+		l.handler.closeMarks()
 		l.handler.memory.Close()
 	}
 	for _, c := range w.closers {

@@ -25,7 +25,6 @@ var complexityDebts = map[string]int{
 	"enqueue.(*Client).Stream":             31,
 	"worker.runHeld":                       19,
 	"worker/wdt/sandbox.(*Sandbox).answer": 18,
-	"worker.(*Handler).call":               19,
 	"internal/store.(*DLQ).requeueBatch":   18,
 	"worker/wdt.statusFix":                 17,
 	"worker/wdt.decodeEnvelope":            16,
@@ -42,7 +41,6 @@ var complexityDebts = map[string]int{
 	"worker/wdt/sandbox.(*Sandbox).serveAPI":    17,
 	"worker/wdt/sandbox.parseSearch":            24,
 	// Came with the Redis loss detection (issue 20), same plan.
-	"worker.(*laneLoss).bumpWith": 32,
 	// Came with the durability checks (issue 20), same plan.
 	"worker.(*redisGuard).check": 18,
 }
