@@ -14,14 +14,13 @@ import (
 // the epoch marker once after them (store.OutcomeMemory.BeginCalls), and
 // one replica wait covers them all.
 
-// Defaults of the group commit of sent marks (Config.GroupCommitLinger,
-// Config.GroupCommitMax). The linger is what a lone call pays at most; at
-// quota the calls are spread over the minute and batch rarely, at full
-// speed the concurrent calls of a lane fill batches.
-const (
-	DefaultGroupCommitLinger = 200 * time.Microsecond
-	DefaultGroupCommitMax    = 16
-)
+// DefaultGroupCommitMax caps a batch of sent marks (Handler.groupMax).
+// Without a linger (the default) a lone call is flushed at once and pays
+// nothing; a batch holds the calls that became ready during the round
+// trip of the batch before, so at quota (calls spread over the minute)
+// batches are rare and at full speed the concurrent calls of a lane fill
+// them.
+const DefaultGroupCommitMax = 16
 
 // beginCall writes no's sent mark, bumps the epoch marker after it and
 // waits for the replicas, together with the concurrent calls of the lane.
@@ -29,8 +28,8 @@ const (
 // removed, or errs on ambiguous).
 func (h *Handler) beginCall(ctx context.Context, no string) error {
 	h.marksOnce.Do(func() {
-		// A negative linger turns batching off: each mark alone, at once.
-		h.marks = newGroupCommit(cmp.Or(h.groupMax, DefaultGroupCommitMax), cmp.Or(h.groupLinger, DefaultGroupCommitLinger), h.flushMarks)
+		// groupMax 1 turns batching off: each mark alone, at once.
+		h.marks = newGroupCommit(cmp.Or(h.groupMax, DefaultGroupCommitMax), h.groupLinger, h.flushMarks)
 	})
 	_, err := h.marks.do(ctx, no)
 	return err

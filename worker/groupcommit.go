@@ -19,21 +19,26 @@ import (
 // member (none of them is sent).
 
 // groupCommit batches the items of concurrent callers of do into calls of
-// flush: a batch is flushed at once when it holds max items, else linger
-// after its first item arrived. flush returns one result per item, or an
-// error that every member of the batch gets. It is safe for concurrent use;
-// close flushes what is pending and waits for every flush under way.
+// flush, leader-style: an item that finds no flush under way is flushed at
+// once (or after linger, when linger is set, waiting for company); items
+// that arrive while a flush is under way gather and are flushed together
+// the moment it returns, or at once when they fill a batch of max. So a
+// lone call pays nothing, and under load a batch holds what arrived during
+// one round trip. flush returns one result per item, or an error that
+// every member of the batch gets. It is safe for concurrent use; close
+// flushes what is pending and waits for every flush under way.
 type groupCommit[T, R any] struct {
 	max    int
 	linger time.Duration
 	flush  func(ctx context.Context, items []T) ([]R, error)
 
-	mu      sync.Mutex
-	pending []*gcMember[T, R]
-	gen     uint64 // the batch being filled; a timer flushes only its own
-	timer   *time.Timer
-	closed  bool
-	running sync.WaitGroup // flushes under way
+	mu       sync.Mutex
+	pending  []*gcMember[T, R]
+	inflight int    // flushes under way
+	gen      uint64 // the batch being filled; a timer flushes only its own
+	timer    *time.Timer
+	closed   bool
+	running  sync.WaitGroup // flushes under way, for close
 }
 
 type gcMember[T, R any] struct {
@@ -49,8 +54,8 @@ type gcResult[R any] struct {
 // errGroupCommitClosed is what do returns after close.
 var errGroupCommitClosed = errors.New("group commit closed: the worker is shutting down, the task comes back")
 
-// newGroupCommit batches up to maxItems items (at least 1) for up to linger.
-// With linger 0 or max 1 every item is flushed alone, at once.
+// newGroupCommit batches up to maxItems items (at least 1); linger 0
+// flushes a lone item at once.
 func newGroupCommit[T, R any](maxItems int, linger time.Duration, flush func(ctx context.Context, items []T) ([]R, error)) *groupCommit[T, R] {
 	return &groupCommit[T, R]{max: max(maxItems, 1), linger: max(linger, 0), flush: flush}
 }
@@ -69,12 +74,13 @@ func (g *groupCommit[T, R]) do(ctx context.Context, item T) (R, error) {
 	g.pending = append(g.pending, m)
 	var batch []*gcMember[T, R]
 	switch {
-	case len(g.pending) >= g.max || g.linger == 0:
+	case len(g.pending) >= g.max, g.inflight == 0 && g.linger == 0:
 		batch = g.takeLocked()
-	case len(g.pending) == 1:
+	case g.inflight == 0 && len(g.pending) == 1:
 		gen := g.gen
 		g.timer = time.AfterFunc(g.linger, func() { g.flushGen(ctx, gen) })
 	}
+	// Otherwise the flush under way takes the batch when it returns.
 	g.mu.Unlock()
 	if batch != nil {
 		g.run(ctx, batch)
@@ -94,13 +100,14 @@ func (g *groupCommit[T, R]) takeLocked() []*gcMember[T, R] {
 		g.timer = nil
 	}
 	if len(batch) > 0 {
+		g.inflight++
 		g.running.Add(1)
 	}
 	return batch
 }
 
 // flushGen is the linger's end of batch gen: flushed unless it was already
-// (full, or closed).
+// (full, taken by a flush that returned, or closed).
 func (g *groupCommit[T, R]) flushGen(ctx context.Context, gen uint64) {
 	g.mu.Lock()
 	if gen != g.gen {
@@ -112,12 +119,13 @@ func (g *groupCommit[T, R]) flushGen(ctx context.Context, gen uint64) {
 	g.run(ctx, batch)
 }
 
-// run flushes batch and hands each member its result.
+// run flushes batch, hands each member its result, and starts the batch
+// that gathered meanwhile (on its own goroutine: this one's caller is a
+// member, waiting to go on).
 func (g *groupCommit[T, R]) run(ctx context.Context, batch []*gcMember[T, R]) {
 	if len(batch) == 0 {
 		return
 	}
-	defer g.running.Done()
 	items := make([]T, len(batch))
 	for i, m := range batch {
 		items[i] = m.item
@@ -132,6 +140,17 @@ func (g *groupCommit[T, R]) run(ctx context.Context, batch []*gcMember[T, R]) {
 			continue
 		}
 		m.done <- gcResult[R]{val: res[i]}
+	}
+	g.mu.Lock()
+	g.inflight--
+	var next []*gcMember[T, R]
+	if g.inflight == 0 && len(g.pending) > 0 {
+		next = g.takeLocked()
+	}
+	g.mu.Unlock()
+	g.running.Done()
+	if next != nil {
+		go g.run(ctx, next)
 	}
 }
 

@@ -105,7 +105,7 @@ type Handler struct {
 
 	// marks group-commits the sent marks of the lane's calls
 	// (callmarks.go), made on first use; groupLinger and groupMax are its
-	// linger and batch size (0: the defaults).
+	// linger (0: none, leader-style) and batch size (0: the default).
 	marksOnce   sync.Once
 	marks       *groupCommit[string, struct{}]
 	groupLinger time.Duration
