@@ -108,6 +108,8 @@ type Handler struct {
 	// linger (0: none, leader-style) and batch size (0: the default).
 	marksOnce   sync.Once
 	marks       *groupCommit[string, struct{}]
+	resultsOnce sync.Once
+	results     *groupCommit[store.Confirmation, resultWrite]
 	groupLinger time.Duration
 	groupMax    int
 
@@ -388,16 +390,8 @@ func (h *Handler) settle(ctx context.Context, at *attempt, cat wdt.Category) err
 // memory's own confirmed mark instead, synchronously.
 func (h *Handler) confirm(ctx context.Context, at *attempt) error {
 	if at.id != "" && ctx.Err() == nil {
-		if ok, err := h.confirmInTask(ctx, at); ok && err == nil {
-			if err := h.durable.Sync(ctx, h.memory.ResultWitness(at.id)); err != nil {
-				// A failover that loses the result loses the marks'
-				// removal with it (Redis replicates the script whole):
-				// the sent mark, made durable before the call, is
-				// there, and a rerun files a rejection as ambiguous,
-				// never as clean.
-				return fmt.Errorf("confirmation not durable, sent mark kept on the replicas: %w", err)
-			}
-			return nil
+		if ok, err := h.confirmInTask(ctx, at); ok {
+			return err
 		}
 	}
 	return h.cancelledMark(ctx, at)

@@ -129,3 +129,60 @@ func TestBeginCallsPromotesAnEarlierMark(t *testing.T) {
 		t.Error("N2 has an unknown outcome it never had")
 	}
 }
+
+// TestConfirmInTasksFinalBatch: one script for several tasks records each
+// as the single-task script would: a held task gets its result, its event
+// and loses its marks; a rerun (event marker there) gets the result and no
+// second event; a task asynq no longer holds gets nothing, marks kept.
+func TestConfirmInTasksFinalBatch(t *testing.T) {
+	t.Parallel()
+	rdb := newRedis(t)
+	ctx := context.Background()
+	q := "batchconfirm"
+	m := NewOutcomeMemory(rdb, q)
+	for _, no := range []string{"H", "R", "G"} {
+		if _, _, err := m.BeginCall(ctx, no, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rdb.HSet(ctx, asynqTaskKey(q, "H"), "msg", "x", "state", "active")
+	rdb.HSet(ctx, asynqTaskKey(q, "R"), "msg", "x", "state", "active", EventMarkField, "evt_before")
+	var cs []Confirmation
+	for _, no := range []string{"H", "R", "G"} {
+		cs = append(cs, Confirmation{TaskID: no, Result: []byte("ok-" + no), Event: Event{EventID: NewEventID(), PreStockinNo: no, Outcome: "cancelled"}})
+	}
+	got, err := m.ConfirmInTasksFinal(ctx, cs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Confirmed{{Held: true, Emitted: true}, {Held: true}, {}}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("%s: %+v, want %+v", cs[i].TaskID, got[i], want[i])
+		}
+	}
+	for _, tc := range []struct {
+		no         string
+		result     string
+		marksLeft  int64
+		whyInState string
+	}{
+		{"H", "ok-H", 0, "held"},
+		{"R", "ok-R", 0, "a rerun"},
+		{"G", "", 1, "gone from asynq"},
+	} {
+		if r := rdb.HGet(ctx, asynqTaskKey(q, tc.no), "result").Val(); r != tc.result {
+			t.Errorf("%s (%s): result %q, want %q", tc.no, tc.whyInState, r, tc.result)
+		}
+		if n := rdb.Exists(ctx, SentKey(q, tc.no)).Val(); n != tc.marksLeft {
+			t.Errorf("%s (%s): %d sent mark(s) left, want %d", tc.no, tc.whyInState, n, tc.marksLeft)
+		}
+	}
+	evs, err := NewEvents(rdb, q).Range(ctx, "-", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 1 || evs[0].Event.PreStockinNo != "H" {
+		t.Errorf("events %+v, want H's alone", evs)
+	}
+}
