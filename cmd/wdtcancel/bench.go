@@ -91,6 +91,8 @@ func newBenchCmd() *cobra.Command {
 	f.IntVar(&o.SellerProcesses, "seller-processes", o.SellerProcesses, "worker processes in the multi-seller figure")
 	f.DurationVar(&o.ProxyDelay, "proxy-delay", o.ProxyDelay, "delay each way of the proxy that makes Redis look remote")
 	f.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the real pipeline's processing phase")
+	f.IntVar(&o.GroupCommitMax, "group-commit-max", 0, "phases processing and pickup: the worker's --group-commit-max (0: its default)")
+	f.DurationVar(&o.GroupCommitLinger, "group-commit-linger", 0, "phases processing and pickup: the worker's --group-commit-linger")
 	f.BoolVar(&o.ReuseConnections, "reuse-connections", false, "wdtcancel's client reuses kept-alive connections instead of a fresh one per call (compare two runs to see what fresh connections cost)")
 	f.IntSliceVar(&o.QuotaProcesses, "at-quota-processes", o.QuotaProcesses, "phase quota: worker processes sharing each rate")
 	f.IntSliceVar(&o.QuotaRates, "at-quota-rates", o.QuotaRates, "phase quota: rates per minute (the sandbox's quota and the workers' --rate-per-minute)")

@@ -109,6 +109,8 @@ func newWorkerCmd() *cobra.Command {
 	f.IntVar(&limits.RatePerMinute, "rate-per-minute", 0, "WDT calls per minute across all workers on this Redis, spread evenly (0 = no limit)")
 	f.IntVar(&limits.MaxInflight, "max-inflight", 0, "WDT calls in flight at once across all workers on this Redis (0 = no limit)")
 	f.DurationVar(&cfg.SlotWait, "slot-wait", worker.DefaultSlotWait, "longest wait in the worker for a reserved call slot (no Redis command while waiting; never past the task's deadline less the call's timeout) before the task is rescheduled (no retry used)")
+	f.IntVar(&cfg.GroupCommitMax, "group-commit-max", worker.DefaultGroupCommitMax, "most calls of a seller whose sent marks, and whose results, share one Redis script and replica wait (group commit; 1 writes each alone)")
+	f.DurationVar(&cfg.GroupCommitLinger, "group-commit-linger", 0, "how long a call that finds no write of marks under way waits for others before its mark is written (0: at once; calls arriving during a write share the next)")
 	f.IntVar(&cfg.Handler.MaxRetry, "max-retry", worker.DefaultMaxRetry, "failed attempts (request not sent, or sent with no definite answer) before dead-lettering as exhausted; held attempts do not count")
 	f.DurationVar(&cfg.Handler.Backoff.Base, "backoff-base", worker.DefaultBackoff.Base, "first retry delay; doubles per failure, with jitter")
 	f.DurationVar(&cfg.Handler.Backoff.Cap, "backoff-cap", worker.DefaultBackoff.Cap, "longest retry delay")

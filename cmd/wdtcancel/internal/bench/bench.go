@@ -39,13 +39,17 @@ import (
 
 // Options configure a run. Zero values take the defaults of Defaults.
 type Options struct {
-	RedisURL      string // "" = start one with the test helper
-	Tasks         int    // processing phase, per variant and round
-	Rounds        int    // processing rounds measured, after one warm-up
-	Concurrency   int
-	EnqueueTasks  int // one-by-one vs CancelMany
-	CLITasks      int // numbers in the file the CLI reads
-	PickupSamples int
+	RedisURL    string // "" = start one with the test helper
+	Tasks       int    // processing phase, per variant and round
+	Rounds      int    // processing rounds measured, after one warm-up
+	Concurrency int
+	// GroupCommitMax and GroupCommitLinger are the in-process workers'
+	// (processing, pickup) worker.Config fields; 0: the defaults.
+	GroupCommitMax    int
+	GroupCommitLinger time.Duration
+	EnqueueTasks      int // one-by-one vs CancelMany
+	CLITasks          int // numbers in the file the CLI reads
+	PickupSamples     int
 	// DefaultPickupSamples are taken with asynq's default 1 s check
 	// interval, for comparison; each costs about 0.75 s.
 	DefaultPickupSamples int
