@@ -1,6 +1,8 @@
 // Package testkit is the one test kit: a Redis per test, stopped with it
-// (redis.go); waits on events with a failsafe deadline (wait.go); and for
-// the tests that drive wdtcancel from the outside (the end-to-end test, the
+// (redis.go), which a test may stop, kill, restart (redisproc.go) or fill
+// until it refuses writes (redisfill.go); Sentinel and Cluster topologies
+// of real servers (topology.go); waits on events with a failsafe deadline
+// (wait.go); and for the tests that drive wdtcancel from the outside (the end-to-end test, the
 // fault suite, the command's tests): build the binary, start its processes
 // and capture their output, run a CLI command to completion, find a free
 // port and wait for a listener, GET an HTTP JSON answer, scan text for
