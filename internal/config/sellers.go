@@ -3,6 +3,7 @@ package config
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -232,65 +233,83 @@ func resolveSeller(name string, e sellerEntry, inlineOK bool, lookupEnv func(str
 	if secretErr != "" {
 		errs = append(errs, secretErr)
 	}
-	s := Seller{
-		Name:            name,
-		URL:             strings.TrimSpace(e.URL),
-		RatePerMinute:   def.RatePerMinute,
-		MaxInflight:     def.MaxInflight,
-		ConnectionClose: def.ConnectionClose,
-		Sandbox:         e.Sandbox,
+	s := Seller{Name: name, URL: cmp.Or(strings.TrimSpace(e.URL), def.URL), Sandbox: e.Sandbox}
+	var qerrs, nerrs []string
+	s.Qimen, qerrs = resolveQimen(e.Qimen, inlineOK, lookupEnv)
+	s.Notify, nerrs = resolveNotify(e.Notify, lookupEnv)
+	errs = append(append(errs, qerrs...), nerrs...)
+	errs = append(errs, s.applyLimits(e, def)...)
+	if msg := sellerURLProblem(s.URL); msg != "" {
+		errs = append(errs, msg)
 	}
-	if s.URL == "" {
-		s.URL = def.URL
+	creds, msg := sellerCredentials(e, appSecret, where, secretErr == "")
+	if msg != "" {
+		errs = append(errs, msg)
 	}
-	q, qerrs := resolveQimen(e.Qimen, inlineOK, lookupEnv)
-	errs = append(errs, qerrs...)
-	s.Qimen = q
-	n, nerrs := resolveNotify(e.Notify, lookupEnv)
-	errs = append(errs, nerrs...)
-	s.Notify = n
-	if e.RatePerMinute != nil {
-		s.RatePerMinute = *e.RatePerMinute
-	}
-	if e.MaxInflight != nil {
-		s.MaxInflight = *e.MaxInflight
-	}
-	if e.ConnectionClose != nil {
-		s.ConnectionClose = *e.ConnectionClose
-	}
-	s.ReuseConnections = def.ReuseConnections
-	if e.ReuseConnections != nil {
-		s.ReuseConnections = *e.ReuseConnections
-	}
-	s.ReuseConnections = s.ReuseConnections && !s.ConnectionClose
+	s.Credentials = creds
+	return s, errs
+}
+
+// applyLimits sets the seller's rate, in-flight bound and connection
+// handling: the entry's value where it gives one, else the flag's default
+// (def). Connection reuse is off whenever connection_close is on. A
+// negative bound is a problem, not a default: it cannot be meant.
+func (s *Seller) applyLimits(e sellerEntry, def SellerDefaults) []string {
+	s.RatePerMinute = valueOr(e.RatePerMinute, def.RatePerMinute)
+	s.MaxInflight = valueOr(e.MaxInflight, def.MaxInflight)
+	s.ConnectionClose = valueOr(e.ConnectionClose, def.ConnectionClose)
+	s.ReuseConnections = valueOr(e.ReuseConnections, def.ReuseConnections) && !s.ConnectionClose
+	var errs []string
 	if s.RatePerMinute < 0 {
 		errs = append(errs, fmt.Sprintf("rate_per_minute is %d: use 0 (no limit) or more", s.RatePerMinute))
 	}
 	if s.MaxInflight < 0 {
 		errs = append(errs, fmt.Sprintf("max_inflight is %d: use 0 (no limit) or more", s.MaxInflight))
 	}
-	if s.URL == "" {
-		errs = append(errs, fmt.Sprintf("url is not set and there is no --wdt-url / WDT_URL default: %s (test) or %s (production)", wdt.TestURL, wdt.ProductionURL))
-	} else if _, err := wdt.ParseEndpoint(s.URL); err != nil {
-		errs = append(errs, fmt.Sprintf("url: %s", strings.TrimPrefix(err.Error(), wdt.ErrConfig.Error()+": ")))
+	return errs
+}
+
+// valueOr is *p when the entry gives the key (p not nil), else def: an
+// explicit zero or false in the file wins over the flag's default.
+func valueOr[T any](p *T, def T) T {
+	if p != nil {
+		return *p
 	}
+	return def
+}
+
+// sellerURLProblem says what is wrong with a seller's resolved URL, or "".
+func sellerURLProblem(url string) string {
+	if url == "" {
+		return fmt.Sprintf("url is not set and there is no --wdt-url / WDT_URL default: %s (test) or %s (production)", wdt.TestURL, wdt.ProductionURL)
+	}
+	if _, err := wdt.ParseEndpoint(url); err != nil {
+		return fmt.Sprintf("url: %s", strings.TrimPrefix(err.Error(), wdt.ErrConfig.Error()+": "))
+	}
+	return ""
+}
+
+// sellerCredentials builds the seller's WDT credentials, or says the first
+// thing missing. Without a usable secret (haveSecret false: that problem is
+// already reported) only sid and appkey are checked. where names the
+// secret's source, which the message gives instead of WDT_APPSECRET.
+func sellerCredentials(e sellerEntry, appSecret, where string, haveSecret bool) (wdt.Credentials, string) {
 	switch {
 	case strings.TrimSpace(e.SID) == "":
-		errs = append(errs, "sid is empty: set it to the seller account WDT assigned")
+		return wdt.Credentials{}, "sid is empty: set it to the seller account WDT assigned"
 	case strings.TrimSpace(e.AppKey) == "":
-		errs = append(errs, "appkey is empty: set it to the appkey WDT assigned")
-	case secretErr == "":
-		creds, err := wdt.NewCredentials(e.SID, e.AppKey, appSecret)
-		if err != nil {
-			// NewCredentials names WDT_APPSECRET; say where this seller's came from.
-			msg := strings.TrimPrefix(err.Error(), wdt.ErrConfig.Error()+": ")
-			msg = strings.ReplaceAll(msg, "WDT_APPSECRET (or --appsecret)", where)
-			msg = strings.ReplaceAll(msg, "set WDT_APPSECRET or --appsecret", "set "+where)
-			errs = append(errs, msg)
-		}
-		s.Credentials = creds
+		return wdt.Credentials{}, "appkey is empty: set it to the appkey WDT assigned"
+	case !haveSecret:
+		return wdt.Credentials{}, ""
 	}
-	return s, errs
+	creds, err := wdt.NewCredentials(e.SID, e.AppKey, appSecret)
+	if err != nil {
+		msg := strings.TrimPrefix(err.Error(), wdt.ErrConfig.Error()+": ")
+		msg = strings.ReplaceAll(msg, "WDT_APPSECRET (or --appsecret)", where)
+		msg = strings.ReplaceAll(msg, "set WDT_APPSECRET or --appsecret", "set "+where)
+		return creds, msg
+	}
+	return creds, ""
 }
 
 // sellerSecret finds the appsecret of one entry: exactly one of
