@@ -64,9 +64,7 @@ var importRules = []importRule{
 // known debt: the test fails when one disappears (delete its line) and when
 // a new one appears (fix the import).
 var importDebts = map[string]string{
-	"internal/config -> worker/wdt":                  "config builds a wdt.Client from flags; the wiring belongs in cmd/wdtcancel",
-	"internal/reconcile -> worker/wdt/sandbox":       "reconcile reads the sandbox's orders and states; it belongs next to the sandbox or takes them as plain values",
-	"internal/testkit/runview -> worker/wdt/sandbox": "SandboxOrders decodes into sandbox.Order; it could decode into reconcile's own order type once reconcile stops importing the sandbox",
+	"internal/config -> worker/wdt": "config builds a wdt.Client from flags; the wiring belongs in cmd/wdtcancel",
 }
 
 // graph maps each package of the module (relative path) to the packages

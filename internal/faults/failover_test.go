@@ -20,7 +20,6 @@ import (
 	"github.com/wdtcancel/wdtcancel/internal/testkit"
 	"github.com/wdtcancel/wdtcancel/internal/testkit/runview"
 	"github.com/wdtcancel/wdtcancel/tasks"
-	"github.com/wdtcancel/wdtcancel/worker/wdt/sandbox"
 )
 
 // topology is a highly available Redis under test and how to break it.
@@ -302,7 +301,7 @@ func runFailover(t *testing.T, tp topology, wait, prefix string) failoverFigures
 		}
 		view[no] = reconcile.NumberOf(task, rec)
 	}
-	f.verdict = reconcile.Check(reconcile.Input{Nos: o.nos, Initial: o.state, Unknown: sandbox.UnknownMissing, Orders: orders, Numbers: view})
+	f.verdict = reconcile.Check(reconcile.Input{Nos: o.nos, Initial: o.state, UnknownMissing: true, Orders: orders, Numbers: view})
 	f.calledTwice = f.verdict.CalledMoreThanOnce
 	for _, p := range f.verdict.Problems {
 		if p.Rule == reconcile.RuleCancelledDeadClean {
