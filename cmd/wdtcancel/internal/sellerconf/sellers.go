@@ -1,4 +1,4 @@
-package config
+package sellerconf
 
 import (
 	"bufio"
@@ -71,10 +71,10 @@ type SandboxSeller struct {
 	QimenMatch       string  `yaml:"qimen_match"` // exact | prefix
 }
 
-// SellerDefaults fill what a seller's entry leaves out: the command's own
+// Defaults fill what a seller's entry leaves out: the command's own
 // --wdt-url, --rate-per-minute, --max-inflight, --reuse-connections and the
 // deprecated --connection-close.
-type SellerDefaults struct {
+type Defaults struct {
 	URL              string
 	RatePerMinute    int
 	MaxInflight      int
@@ -105,20 +105,20 @@ type sellerEntry struct {
 	Notify           *notifyEntry   `yaml:"notify"`
 }
 
-// LoadSellers reads and validates a sellers file (docs/sellers.md). Every
+// Load reads and validates a sellers file (docs/sellers.md). Every
 // problem is reported at once, each line naming the file, the seller and the
 // field; no line shows a secret. lookupEnv is os.LookupEnv outside tests.
 // The sellers come back sorted by name.
-func LoadSellers(path string, lookupEnv func(string) (string, bool), def SellerDefaults) ([]Seller, error) {
+func Load(path string, lookupEnv func(string) (string, bool), def Defaults) ([]Seller, error) {
 	raw, err := readLimited(path)
 	if err != nil {
 		return nil, fmt.Errorf("%w: sellers file %s: %v", wdt.ErrConfig, path, err)
 	}
-	return ParseSellers(path, raw, lookupEnv, def)
+	return Parse(path, raw, lookupEnv, def)
 }
 
-// ParseSellers is LoadSellers on the file's bytes; name is how errors call it.
-func ParseSellers(name string, raw []byte, lookupEnv func(string) (string, bool), def SellerDefaults) ([]Seller, error) {
+// Parse is Load on the file's bytes; name is how errors call it.
+func Parse(name string, raw []byte, lookupEnv func(string) (string, bool), def Defaults) ([]Seller, error) {
 	var f sellersFile
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
 	dec.KnownFields(true)
@@ -224,7 +224,7 @@ func typeProblems(raw []byte, te *yaml.TypeError) []string {
 
 // resolveSeller validates one entry and fills its defaults. It returns every
 // problem it finds rather than the first.
-func resolveSeller(name string, e sellerEntry, inlineOK bool, lookupEnv func(string) (string, bool), def SellerDefaults) (Seller, []string) {
+func resolveSeller(name string, e sellerEntry, inlineOK bool, lookupEnv func(string) (string, bool), def Defaults) (Seller, []string) {
 	var errs []string
 	if err := tasks.ValidateSeller(name); err != nil {
 		errs = append(errs, fmt.Sprintf("bad name: %s", strings.TrimPrefix(err.Error(), tasks.ErrInvalid.Error()+" ")))
@@ -254,7 +254,7 @@ func resolveSeller(name string, e sellerEntry, inlineOK bool, lookupEnv func(str
 // handling: the entry's value where it gives one, else the flag's default
 // (def). Connection reuse is off whenever connection_close is on. A
 // negative bound is a problem, not a default: it cannot be meant.
-func (s *Seller) applyLimits(e sellerEntry, def SellerDefaults) []string {
+func (s *Seller) applyLimits(e sellerEntry, def Defaults) []string {
 	s.RatePerMinute = valueOr(e.RatePerMinute, def.RatePerMinute)
 	s.MaxInflight = valueOr(e.MaxInflight, def.MaxInflight)
 	s.ConnectionClose = valueOr(e.ConnectionClose, def.ConnectionClose)
