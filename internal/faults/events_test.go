@@ -83,9 +83,10 @@ func (r *eventReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// 18. Outcome events under faults: the receiver is unreachable for the
-// first seconds, then answers 500s, redirects and 30 s hangs among its 2xx;
-// workers are SIGKILLed mid-delivery and restarted. Every final outcome
+// 18. Outcome events under faults: the receiver is unreachable until the
+// workers' first webhook tries fail, then answers 500s, redirects and 30 s
+// hangs among its 2xx; workers are SIGKILLed mid-delivery (each time the
+// receiver has taken another share of the events) and restarted. Every final outcome
 // must reach the receiver at least once, none invented, and duplicates
 // only with the same event ID.
 func TestEventDeliveryUnderFaults(t *testing.T) {

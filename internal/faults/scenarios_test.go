@@ -18,7 +18,8 @@ import (
 	"github.com/wdtcancel/wdtcancel/tasks"
 )
 
-// 1. Worker crashes: SIGKILL a random worker every few seconds and restart it.
+// 1. Worker crashes: SIGKILL a random worker each time the sandbox has
+// counted another share of the calls, and restart it.
 func TestWorkerCrashes(t *testing.T) {
 	e := newEnv(t, testkit.RedisOptions{AppendFsync: "everysec"})
 	o := makeOrders("WC", size(600, 5000), 5)

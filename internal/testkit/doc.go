@@ -14,8 +14,10 @@
 // the event the test needs has happened, with a failsafe timeout that only
 // ever fails a test (river's WaitOrTimeout). A test built on it passes or
 // fails by what happened, never by how long it took, and sleeps no fixed
-// time to let things happen. (Not every test is built on it yet: the
-// time.Sleep left in _test.go files are the exceptions to remove.)
+// time to let things happen. The few time.Sleep left in _test.go files
+// (the fault suite's) are an outside actor's pace, an outage's length or a
+// producer's pause between tries, each with a comment saying why no event
+// marks it.
 //
 // Where the code under test announces an event (a worker's OnAttempt, a
 // sandbox hook, a process exiting, a command's output), record it in a Log
