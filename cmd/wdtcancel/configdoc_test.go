@@ -9,6 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/wdtcancel/wdtcancel/internal/config"
 )
 
 // configDoc is the configuration reference: every flag of every command.
@@ -141,5 +143,104 @@ func TestConfigurationDocListsEveryFlag(t *testing.T) {
 	sort.Strings(stale)
 	if len(stale) > 0 {
 		t.Errorf("%s names flags no command has: %v (renamed or removed? fix the page)", configDoc, stale)
+	}
+}
+
+// docTableRowRE is a row of a flag table: `| `--a` / `--b` | `ENV_A` / `_B` | ...`.
+var docTableRowRE = regexp.MustCompile("^\\| (`--[^|]+) \\| ([^|]+) \\|")
+
+// docRowVariables pairs the flags of one table row with the variables its
+// env column names; "`WDTCANCEL_LOG_FORMAT` / `_LEVEL`" abbreviates
+// WDTCANCEL_LOG_LEVEL, and "–" means none.
+func docRowVariables(flagCell, envCell string) (map[string]string, bool) {
+	strip := func(s string) string { return strings.Trim(strings.TrimSpace(s), "`") }
+	flags := strings.Split(flagCell, " / ")
+	envs := strings.Split(envCell, " / ")
+	if strip(envCell) == "–" {
+		envs = nil
+	} else if len(envs) != len(flags) {
+		return nil, false
+	}
+	pairs := map[string]string{}
+	for i, f := range flags {
+		name := strings.TrimPrefix(strip(f), "--")
+		if envs == nil {
+			pairs[name] = ""
+			continue
+		}
+		env := strip(envs[i])
+		if strings.HasPrefix(env, "_") {
+			first := strip(envs[0])
+			env = first[:strings.LastIndex(first, "_")] + env
+		}
+		pairs[name] = env
+	}
+	return pairs, true
+}
+
+// TestConfigurationDocNamesEachFlagsVariable: the env column of the
+// configuration reference's flag tables is the variable the flag reads
+// (config.EnvNameFor) for every command the row is about: the command of
+// the section, or, in the table of flags several commands take, each
+// command with that flag that reads a variable for it (the sandbox has its
+// own WDTCANCEL_SANDBOX_* and is not checked there).
+func TestConfigurationDocNamesEachFlagsVariable(t *testing.T) {
+	t.Parallel()
+	raw, err := os.ReadFile(configDoc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byTop := commandFlags(newRoot())
+	rows := 0
+	for title, text := range docSections(string(raw)) {
+		var commands []string
+		switch {
+		case title == sharedFlagsSection:
+			for top := range byTop {
+				if top != "sandbox" {
+					commands = append(commands, top)
+				}
+			}
+		case strings.HasPrefix(title, "wdtcancel "):
+			commands = []string{strings.TrimPrefix(title, "wdtcancel ")}
+		default:
+			continue
+		}
+		sort.Strings(commands)
+		for _, line := range strings.Split(text, "\n") {
+			m := docTableRowRE.FindStringSubmatch(line)
+			if m == nil {
+				continue
+			}
+			pairs, ok := docRowVariables(m[1], m[2])
+			if !ok {
+				t.Errorf("%s, %q: the env column does not name one variable per flag (or –): %q", configDoc, title, line)
+				continue
+			}
+			rows++
+			for flag, want := range pairs {
+				readBy := 0
+				for _, cmd := range commands {
+					if !byTop[cmd][flag] {
+						continue
+					}
+					got := config.EnvNameFor(cmd, flag)
+					switch {
+					case got == want && got != "":
+						readBy++
+					case got != "" && got != want:
+						t.Errorf("%s, %q: --%s is documented with %q, but wdtcancel %s reads %s", configDoc, title, flag, want, cmd, got)
+					case got == "" && want != "" && title != sharedFlagsSection:
+						t.Errorf("%s, %q: --%s is documented with %q, but wdtcancel %s reads no variable for it", configDoc, title, flag, want, cmd)
+					}
+				}
+				if want != "" && readBy == 0 {
+					t.Errorf("%s, %q: --%s is documented with %q, which no command reads for it", configDoc, title, flag, want)
+				}
+			}
+		}
+	}
+	if rows < 40 {
+		t.Fatalf("only %d flag table rows found in %s: the parse is broken", rows, configDoc)
 	}
 }
