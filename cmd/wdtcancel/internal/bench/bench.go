@@ -90,13 +90,16 @@ var Defaults = Options{Tasks: 2000, Rounds: 5, Concurrency: 10, EnqueueTasks: 50
 	QuotaProcesses: []int{1, 2, 4}, QuotaRates: []int{240, 600, 6000}, QuotaRound: 5 * time.Second, QuotaBacklog: 3000}
 
 type runner struct {
-	o      Options
-	res    *Result
-	conn   asynq.RedisConnOpt
-	rdb    redis.UniversalClient
-	url    string
-	prefix string
-	queues []string
+	// firstWorkerArgs go to the first process startWorkersLogging starts
+	// (the quota phase's --cpuprofile).
+	firstWorkerArgs []string
+	o               Options
+	res             *Result
+	conn            asynq.RedisConnOpt
+	rdb             redis.UniversalClient
+	url             string
+	prefix          string
+	queues          []string
 }
 
 // defaults fills in Defaults for every figure left at zero or below;
