@@ -182,8 +182,11 @@ type lossSnapshot struct {
 }
 
 // snapshot is taken before a bump is sent (bumpWith, and the handler's
-// mark-and-bump script, BeginCall).
+// mark-and-bump script, BeginCalls). Safe on a nil laneLoss.
 func (l *laneLoss) snapshot() lossSnapshot {
+	if l == nil {
+		return lossSnapshot{}
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return lossSnapshot{seen: l.seen, gen: l.gen, id: l.id, runID: l.runID, era: l.era}
