@@ -1,0 +1,434 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+
+	"github.com/wdtcancel/wdtcancel/internal/store"
+)
+
+// A worker that serves many sellers polls only the queues that have
+// something to do (docs/sellers.md, "Idle sellers cost nothing"). asynq
+// has no dynamic queue list: its processor polls every queue it was given
+// in turn, its forwarder, recoverer and janitor visit each one. So the
+// worker keeps asynq's queue list whole (asynqmon, fairness and isolation
+// are untouched) and hands asynq a Redis client whose hook answers asynq's
+// polling scripts for a closed queue itself, without a round trip: "no
+// task" to a dequeue, "nothing moved" to a forward, "no lease expired" to
+// the recoverer, and lets the janitor through once per
+// DefaultIdleJanitorInterval. A queue is open while the activity index
+// (store.ActiveQueuesKey, which every producer writes after its enqueue)
+// says it has work now, or while this process runs one of its tasks.
+//
+// When no queue is open at all, the hook also holds asynq's dequeue for up
+// to activityBlock (woken at once when a queue opens), so asynq's 20 ms
+// polling loop turns over a few times a second instead of fifty.
+
+// Defaults of the activity tracker.
+const (
+	// DefaultActivityPollInterval is how often the worker reads the
+	// activity index: the most a task for an idle seller waits before its
+	// queue opens.
+	DefaultActivityPollInterval = 200 * time.Millisecond
+	// DefaultActivitySweepInterval is how often one worker of a set of
+	// sellers checks every queue for tasks enqueued without the index (a
+	// producer that died between its enqueue and its ZADD, an older
+	// producer, asynqmon's "run", plain asynq).
+	DefaultActivitySweepInterval = time.Minute
+	// DefaultIdleJanitorInterval is how often asynq's janitor may delete
+	// the expired completed tasks of a closed queue.
+	DefaultIdleJanitorInterval = 5 * time.Minute
+	// activityIdleAfter is how long an open queue runs nothing before the
+	// worker retires it from the index (store.RetireQueue).
+	activityIdleAfter = 5 * time.Second
+	// activityBlock bounds how long the hook holds asynq's dequeue while
+	// nothing is open (and so how much it delays a shutdown).
+	activityBlock = time.Second
+)
+
+// queueActivity is one served queue's state.
+type queueActivity struct {
+	queue   string
+	open    atomic.Bool  // asynq's polling reaches Redis
+	indexed atomic.Bool  // in the index with any score (it holds some task)
+	running atomic.Int64 // its tasks in this process's handlers now
+	// last is when it last opened, started or finished a task (UnixNano).
+	last atomic.Int64
+	// janitor is when the janitor last went through while closed.
+	janitor atomic.Int64
+}
+
+// activity is the worker's view of the activity index.
+type activity struct {
+	rdb    redis.UniversalClient
+	log    *zap.Logger
+	byQ    map[string]*queueActivity
+	queues []string // served, sorted
+
+	poll, sweep, janitorEvery, idleAfter time.Duration
+	// onOpen runs before a queue opens for asynq (the loss guard's bump,
+	// so a lost Redis is noticed before the queue's first call).
+	onOpen func(ctx context.Context, queue string)
+	owner  string
+	// between is store.RetireQueue's test seam (nil in production).
+	retire func(ctx context.Context, rdb redis.UniversalClient, queue string) (bool, error)
+
+	anyOpen atomic.Bool
+	mu      sync.Mutex
+	wake    chan struct{} // closed (and replaced) when a queue opens
+	// roundLeft counts the dequeues left in asynq's current round over
+	// every queue, so only a round's first is held.
+	roundLeft atomic.Int64
+	lastSweep time.Time
+
+	stopped chan struct{}
+	cancel  context.CancelFunc
+	done    chan struct{}
+}
+
+// ActivityOptions tune the activity tracker (zero: the defaults).
+type ActivityOptions struct {
+	// PollInterval is how often the index is read
+	// (DefaultActivityPollInterval).
+	PollInterval time.Duration
+	// SweepInterval is how often the queues are swept for tasks enqueued
+	// without the index (DefaultActivitySweepInterval).
+	SweepInterval time.Duration
+	// IdleJanitorInterval is how often asynq's janitor runs on a closed
+	// queue (DefaultIdleJanitorInterval).
+	IdleJanitorInterval time.Duration
+}
+
+func newActivity(rdb redis.UniversalClient, queues []string, o ActivityOptions, log *zap.Logger) *activity {
+	host, _ := os.Hostname()
+	a := &activity{rdb: rdb, log: log, byQ: make(map[string]*queueActivity, len(queues)), queues: queues,
+		poll: o.PollInterval, sweep: o.SweepInterval, janitorEvery: o.IdleJanitorInterval, idleAfter: activityIdleAfter,
+		owner: fmt.Sprintf("%s pid %d", host, os.Getpid()), retire: store.RetireQueue,
+		wake: make(chan struct{}), stopped: make(chan struct{})}
+	if a.poll <= 0 {
+		a.poll = DefaultActivityPollInterval
+	}
+	if a.sweep <= 0 {
+		a.sweep = DefaultActivitySweepInterval
+	}
+	if a.janitorEvery <= 0 {
+		a.janitorEvery = DefaultIdleJanitorInterval
+	}
+	// The janitor's passes over closed queues are spread over its
+	// interval instead of all at once.
+	now := time.Now().UnixNano()
+	for i, q := range queues {
+		qa := &queueActivity{queue: q}
+		qa.janitor.Store(now - int64(i)*int64(a.janitorEvery)/int64(len(queues)))
+		a.byQ[q] = qa
+	}
+	return a
+}
+
+// isOpen reports whether queue's polling reaches Redis (true for a queue
+// the worker does not serve: nothing is hidden about it).
+func (a *activity) isOpen(queue string) bool {
+	if a == nil {
+		return true
+	}
+	qa := a.byQ[queue]
+	return qa == nil || qa.open.Load()
+}
+
+// hasTasks reports whether queue holds any task as the index last said
+// (or is open): the probe of an open breaker needs a held task.
+func (a *activity) hasTasks(queue string) bool {
+	if a == nil {
+		return true
+	}
+	qa := a.byQ[queue]
+	return qa == nil || qa.open.Load() || qa.indexed.Load()
+}
+
+// begin and end bracket a task of queue in this process: its queue stays
+// open while it runs, and for activityIdleAfter after.
+func (a *activity) begin(queue string) {
+	if a == nil {
+		return
+	}
+	if qa := a.byQ[queue]; qa != nil {
+		qa.running.Add(1)
+		qa.last.Store(time.Now().UnixNano())
+	}
+}
+
+func (a *activity) end(queue string) {
+	if a == nil {
+		return
+	}
+	if qa := a.byQ[queue]; qa != nil {
+		qa.last.Store(time.Now().UnixNano())
+		qa.running.Add(-1)
+	}
+}
+
+// refresh reads the index once and opens, closes and retires queues.
+func (a *activity) refresh(ctx context.Context) error {
+	idx, err := store.ActiveQueues(ctx, a.rdb)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	horizon := now.Add(a.poll)
+	opened := false
+	for _, q := range a.queues {
+		qa := a.byQ[q]
+		due, in := idx[q]
+		qa.indexed.Store(in)
+		nowDue := in && !due.After(horizon)
+		switch {
+		case nowDue && !qa.open.Load():
+			if a.onOpen != nil {
+				a.onOpen(ctx, q)
+			}
+			qa.last.Store(now.UnixNano())
+			qa.open.Store(true)
+			opened = true
+		case !nowDue && qa.open.Load() && qa.running.Load() == 0:
+			// Another worker retired it, or its next task is due later.
+			qa.open.Store(false)
+		case nowDue && qa.running.Load() == 0 && now.Sub(time.Unix(0, qa.last.Load())) >= a.idleAfter:
+			kept, err := a.retire(ctx, a.rdb, q)
+			if err != nil {
+				a.log.Debug("idle queue not retired from the activity index; it stays polled", zap.String("queue", q), zap.Error(err))
+			}
+			if !kept {
+				qa.open.Store(false)
+				qa.indexed.Store(false)
+			} else {
+				// Kept: read again next time (it may be due later).
+				qa.last.Store(now.UnixNano())
+			}
+		}
+	}
+	any := false
+	for _, qa := range a.byQ {
+		if qa.open.Load() {
+			any = true
+			break
+		}
+	}
+	a.anyOpen.Store(any)
+	if opened {
+		a.mu.Lock()
+		close(a.wake)
+		a.wake = make(chan struct{})
+		a.mu.Unlock()
+	}
+	if now.Sub(a.lastSweep) >= a.sweep {
+		a.lastSweep = now
+		a.sweepOnce(ctx, idx)
+	}
+	return nil
+}
+
+// sweepOnce adds back the queues that hold tasks the index does not know,
+// if no other worker of the same sellers swept them within the interval.
+func (a *activity) sweepOnce(ctx context.Context, idx map[string]time.Time) {
+	ok, err := store.TrySweepLock(ctx, a.rdb, a.queues, a.sweep, a.owner)
+	if err != nil || !ok {
+		return
+	}
+	found, err := store.SweepQueues(ctx, a.rdb, a.queues, idx)
+	if err != nil {
+		a.log.Warn("activity sweep failed; the next one retries", zap.Error(err))
+		return
+	}
+	if len(found) > 0 {
+		a.log.Info("tasks found outside the activity index (a producer without it, or one that stopped between its enqueue and its mark); their queues are polled again",
+			zap.Strings("queues", found))
+	}
+}
+
+// start reads the index every poll until stop. The first read is done
+// before start returns, so the queues with work open at once.
+func (a *activity) start() {
+	if a == nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	a.cancel, a.done = cancel, make(chan struct{})
+	rctx, rcancel := context.WithTimeout(ctx, 5*time.Second)
+	if err := a.refresh(rctx); err != nil {
+		a.log.Warn("could not read the activity index; retrying", zap.Error(err))
+	}
+	rcancel()
+	go func() {
+		defer close(a.done)
+		t := time.NewTicker(a.poll)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			rctx, rcancel := context.WithTimeout(ctx, 5*time.Second)
+			if err := a.refresh(rctx); err != nil && ctx.Err() == nil {
+				a.log.Debug("could not read the activity index; retrying", zap.Error(err))
+			}
+			rcancel()
+		}
+	}()
+}
+
+// stop ends the loop and releases a held dequeue; safe before start and
+// more than once.
+func (a *activity) stop() {
+	if a == nil {
+		return
+	}
+	a.mu.Lock()
+	select {
+	case <-a.stopped:
+	default:
+		close(a.stopped)
+	}
+	a.mu.Unlock()
+	if a.cancel == nil {
+		return
+	}
+	a.cancel()
+	<-a.done
+	a.cancel = nil
+}
+
+// hold waits, when no queue is open, until one opens, stop, or
+// activityBlock: at most once per round of asynq's dequeues.
+func (a *activity) hold() {
+	if a.anyOpen.Load() {
+		return
+	}
+	if a.roundLeft.Add(-1) > 0 {
+		return
+	}
+	a.roundLeft.Store(int64(len(a.queues)))
+	a.mu.Lock()
+	wake := a.wake
+	a.mu.Unlock()
+	t := time.NewTimer(activityBlock)
+	defer t.Stop()
+	select {
+	case <-wake:
+	case <-a.stopped:
+	case <-t.C:
+	}
+}
+
+// The go-redis hook on asynq's own client.
+
+func (a *activity) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (a *activity) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+func (a *activity) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if a.answer(cmd) {
+			// go-redis sets the command's error to what the hook
+			// returns.
+			return cmd.Err()
+		}
+		return next(ctx, cmd)
+	}
+}
+
+// asynqPoll is one of asynq's polling scripts, by its first key's suffix
+// and its number of keys (asynq v0.26, internal/rdb; pinned by
+// TestActivityHookSeesAsynqScripts).
+type asynqPoll int
+
+const (
+	notPoll     asynqPoll = iota
+	pollDequeue           // dequeueCmd: pending, paused, active, lease
+	pollForward           // forwardCmd: scheduled|retry, pending
+	pollLease             // listLeaseExpiredCmd: lease
+	pollReclaim           // reclaimStateAggregationSetsCmd: aggregation_sets
+	pollJanitor           // deleteExpiredCompletedTasksCmd: completed
+)
+
+// classify names cmd's polling script and its queue.
+func classify(cmd redis.Cmder) (asynqPoll, string) {
+	args := cmd.Args()
+	if len(args) < 4 {
+		return notPoll, ""
+	}
+	name, _ := args[0].(string)
+	if !strings.EqualFold(name, "evalsha") && !strings.EqualFold(name, "eval") {
+		return notPoll, ""
+	}
+	nkeys, ok := args[2].(int)
+	key, ok2 := args[3].(string)
+	if !ok || !ok2 {
+		return notPoll, ""
+	}
+	q, suffix, ok := store.AsynqQueueKeySuffix(key)
+	if !ok {
+		return notPoll, ""
+	}
+	switch {
+	case suffix == "pending" && nkeys == 4:
+		return pollDequeue, q
+	case (suffix == "scheduled" || suffix == "retry") && nkeys == 2:
+		return pollForward, q
+	case suffix == "lease" && nkeys == 1:
+		return pollLease, q
+	case suffix == "aggregation_sets" && nkeys == 1:
+		return pollReclaim, q
+	case suffix == "completed" && nkeys == 1:
+		return pollJanitor, q
+	}
+	return notPoll, ""
+}
+
+// answer answers cmd itself when it is asynq polling a closed queue.
+func (a *activity) answer(cmd redis.Cmder) bool {
+	kind, q := classify(cmd)
+	if kind == notPoll {
+		return false
+	}
+	qa := a.byQ[q]
+	if qa == nil {
+		return false
+	}
+	if kind == pollDequeue {
+		a.hold()
+	}
+	if qa.open.Load() {
+		return false
+	}
+	c, ok := cmd.(*redis.Cmd)
+	if !ok {
+		return false
+	}
+	switch kind {
+	case pollDequeue:
+		c.SetErr(redis.Nil)
+	case pollLease:
+		c.SetVal([]interface{}{})
+	case pollJanitor:
+		now := time.Now().UnixNano()
+		last := qa.janitor.Load()
+		if time.Duration(now-last) >= a.janitorEvery && qa.janitor.CompareAndSwap(last, now) {
+			return false
+		}
+		c.SetVal(int64(0))
+	default:
+		c.SetVal(int64(0))
+	}
+	return true
+}
