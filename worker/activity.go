@@ -175,6 +175,35 @@ func (a *activity) end(queue string) {
 	}
 }
 
+// openNow opens queue at once: this process just made one of its tasks
+// pending (a probe, a release of held tasks), after marking it in the
+// index.
+func (a *activity) openNow(ctx context.Context, queue string) {
+	if a == nil {
+		return
+	}
+	qa := a.byQ[queue]
+	if qa == nil || qa.open.Load() {
+		return
+	}
+	if a.onOpen != nil {
+		a.onOpen(ctx, queue)
+	}
+	qa.last.Store(time.Now().UnixNano())
+	qa.indexed.Store(true)
+	qa.open.Store(true)
+	a.anyOpen.Store(true)
+	a.broadcast()
+}
+
+// broadcast wakes a dequeue held while nothing was open.
+func (a *activity) broadcast() {
+	a.mu.Lock()
+	close(a.wake)
+	a.wake = make(chan struct{})
+	a.mu.Unlock()
+}
+
 // refresh reads the index once and opens, closes and retires queues.
 func (a *activity) refresh(ctx context.Context) error {
 	idx, err := store.ActiveQueues(ctx, a.rdb)
@@ -223,10 +252,7 @@ func (a *activity) refresh(ctx context.Context) error {
 	}
 	a.anyOpen.Store(any)
 	if opened {
-		a.mu.Lock()
-		close(a.wake)
-		a.wake = make(chan struct{})
-		a.mu.Unlock()
+		a.broadcast()
 	}
 	if now.Sub(a.lastSweep) >= a.sweep {
 		a.lastSweep = now

@@ -417,6 +417,9 @@ func (w *Worker) releaseHeld(l *Lane) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	n, err := RunHeld(ctx, w.rdb, l.queue)
+	if n > 0 {
+		w.act.openNow(ctx, l.queue)
+	}
 	if err != nil {
 		l.log.Warn("could not release every held task; the rest run after their hold delay or with `wdtcancel retry --held`", zap.Int("released", n), zap.Error(err))
 		return
@@ -460,8 +463,12 @@ func (w *Worker) probe(ctx context.Context, l *Lane) {
 	if st, err := l.breaker.State(ctx); err != nil || st == nil {
 		return
 	}
-	if _, err := RunOneHeld(ctx, w.rdb, l.queue); err != nil && ctx.Err() == nil {
+	ran, err := RunOneHeld(ctx, w.rdb, l.queue)
+	if err != nil && ctx.Err() == nil {
 		l.log.Warn("circuit breaker open: could not release a held task for the probe", zap.Error(err))
+	}
+	if ran {
+		w.act.openNow(ctx, l.queue)
 	}
 }
 
