@@ -46,9 +46,9 @@ const (
 	// DefaultIdleJanitorInterval is how often asynq's janitor may delete
 	// the expired completed tasks of a closed queue.
 	DefaultIdleJanitorInterval = 5 * time.Minute
-	// activityIdleAfter is how long an open queue runs nothing before the
-	// worker retires it from the index (store.RetireQueue).
-	activityIdleAfter = 5 * time.Second
+	// DefaultActivityIdleAfter is how long an open queue runs nothing
+	// before the worker retires it from the index (store.RetireQueue).
+	DefaultActivityIdleAfter = 5 * time.Second
 	// activityBlock bounds how long the hook holds asynq's dequeue while
 	// nothing is open (and so how much it delays a shutdown).
 	activityBlock = time.Second
@@ -78,7 +78,7 @@ type activity struct {
 	// so a lost Redis is noticed before the queue's first call).
 	onOpen func(ctx context.Context, queue string)
 	owner  string
-	// between is store.RetireQueue's test seam (nil in production).
+	// retire is store.RetireQueue.
 	retire func(ctx context.Context, rdb redis.UniversalClient, queue string) (bool, error)
 
 	anyOpen atomic.Bool
@@ -105,12 +105,15 @@ type ActivityOptions struct {
 	// IdleJanitorInterval is how often asynq's janitor runs on a closed
 	// queue (DefaultIdleJanitorInterval).
 	IdleJanitorInterval time.Duration
+	// IdleAfter is how long an open queue runs no task before the worker
+	// retires it from the index (DefaultActivityIdleAfter).
+	IdleAfter time.Duration
 }
 
 func newActivity(rdb redis.UniversalClient, queues []string, o ActivityOptions, log *zap.Logger) *activity {
 	host, _ := os.Hostname()
 	a := &activity{rdb: rdb, log: log, byQ: make(map[string]*queueActivity, len(queues)), queues: queues,
-		poll: o.PollInterval, sweep: o.SweepInterval, janitorEvery: o.IdleJanitorInterval, idleAfter: activityIdleAfter,
+		poll: o.PollInterval, sweep: o.SweepInterval, janitorEvery: o.IdleJanitorInterval, idleAfter: o.IdleAfter,
 		owner: fmt.Sprintf("%s pid %d", host, os.Getpid()), retire: store.RetireQueue,
 		wake: make(chan struct{}), stopped: make(chan struct{})}
 	if a.poll <= 0 {
@@ -118,6 +121,9 @@ func newActivity(rdb redis.UniversalClient, queues []string, o ActivityOptions, 
 	}
 	if a.sweep <= 0 {
 		a.sweep = DefaultActivitySweepInterval
+	}
+	if a.idleAfter <= 0 {
+		a.idleAfter = DefaultActivityIdleAfter
 	}
 	if a.janitorEvery <= 0 {
 		a.janitorEvery = DefaultIdleJanitorInterval
