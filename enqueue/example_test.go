@@ -17,7 +17,7 @@ import (
 	"github.com/wdtcancel/wdtcancel/tasks"
 )
 
-// The README's "Producing from Go": one number, then a batch. It needs the
+// docs/producers.md's "Producing from Go": one number, then a batch. It needs the
 // Redis of REDIS_URL (or 127.0.0.1:6379), so it is compiled but not run.
 func Example() {
 	ctx := context.Background()

@@ -32,16 +32,19 @@ func envFlagValues(t *testing.T, args ...string) (map[string]*pflag.Flag, error)
 	return got, root.Execute()
 }
 
-// everyEnvName is every variable the README names and every variable any
-// flag of any command maps to under the worker's rules.
+// everyEnvName is every variable the README and the configuration
+// reference (docs/configuration.md) name and every variable any flag of any
+// command maps to under the worker's rules.
 func everyEnvName(t *testing.T) []string {
-	raw, err := os.ReadFile("../../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
 	set := map[string]bool{}
-	for _, m := range regexp.MustCompile("`((?:WDTCANCEL|WDT|REDIS)_[A-Z0-9_]+)").FindAllStringSubmatch(string(raw), -1) {
-		set[m[1]] = true
+	for _, doc := range []string{"../../README.md", "../../docs/configuration.md"} {
+		raw, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range regexp.MustCompile("`((?:WDTCANCEL|WDT|REDIS)_[A-Z0-9_]+)").FindAllStringSubmatch(string(raw), -1) {
+			set[m[1]] = true
+		}
 	}
 	var visit func(*cobra.Command)
 	visit = func(c *cobra.Command) {
@@ -59,7 +62,7 @@ func everyEnvName(t *testing.T) []string {
 	var names []string
 	for n := range set {
 		// The test suite's own, and the sandbox's (tested below).
-		if n == "WDTCANCEL_REQUIRE_REDIS_SERVER" || strings.HasPrefix(n, config.SandboxEnvPrefix) {
+		if n == "WDTCANCEL_REQUIRE_REDIS_SERVER" || n == "WDTCANCEL_REQUIRE_PROMETHEUS" || strings.HasPrefix(n, config.SandboxEnvPrefix) {
 			continue
 		}
 		names = append(names, n)
@@ -71,7 +74,7 @@ func everyEnvName(t *testing.T) []string {
 // TestDemoSandboxAndBenchIgnoreTheProductionEnvironment is the day-one trap:
 // after `export REDIS_URL=<production>` the demo pushed its DEMO tasks into
 // production, WDTCANCEL_RATE_PER_MINUTE set the sandbox's quota and
-// WDTCANCEL_ORDERS broke the demo. With every variable the README lists set,
+// WDTCANCEL_ORDERS broke the demo. With every variable the docs list set,
 // demo and bench see only their defaults, and so does the sandbox (which
 // reads only WDTCANCEL_SANDBOX_*).
 func TestDemoSandboxAndBenchIgnoreTheProductionEnvironment(t *testing.T) {

@@ -18,12 +18,16 @@ func nameEnvInHelp(root *cobra.Command) {
 	walk = func(cmd *cobra.Command) {
 		if cmd.HasParent() {
 			top := topCommand(cmd).Name()
-			cmd.Flags().VisitAll(func(f *pflag.Flag) {
+			name := func(f *pflag.Flag) {
 				name := config.EnvNameFor(top, f.Name)
 				if name != "" && !strings.Contains(f.Usage, name) {
 					f.Usage += " (env " + name + ")"
 				}
-			})
+			}
+			cmd.Flags().VisitAll(name)
+			// Persistent flags (dlq's --queue and --seller, which its
+			// subcommands inherit) join Flags() only when a command parses.
+			cmd.PersistentFlags().VisitAll(name)
 		}
 		for _, c := range cmd.Commands() {
 			walk(c)

@@ -21,7 +21,7 @@ func TestHelpNamesEveryVariable(t *testing.T) {
 	walk = func(cmd *cobra.Command) {
 		if cmd.HasParent() {
 			top := topCommand(cmd).Name()
-			cmd.Flags().VisitAll(func(f *pflag.Flag) {
+			check := func(f *pflag.Flag) {
 				checked++
 				where := cmd.CommandPath() + " --" + f.Name
 				if strings.Contains(f.Usage, "`") {
@@ -34,7 +34,11 @@ func TestHelpNamesEveryVariable(t *testing.T) {
 				case name == "" && strings.Contains(f.Usage, "(env "):
 					t.Errorf("%s reads no variable but its usage names one: %q", where, f.Usage)
 				}
-			})
+			}
+			cmd.Flags().VisitAll(check)
+			// dlq's --queue and --seller are persistent flags, outside
+			// Flags() until a command parses; they escaped this test.
+			cmd.PersistentFlags().VisitAll(check)
 		}
 		for _, c := range cmd.Commands() {
 			walk(c)

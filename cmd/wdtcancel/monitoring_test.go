@@ -489,7 +489,7 @@ func TestMonitoringNamesExported(t *testing.T) {
 }
 
 // TestAlertsListedWhereDocumented: docs/monitoring/README.md's table and
-// README.md's list name exactly the alerts of the rules file, so neither
+// docs/operations.md's list name exactly the alerts of the rules file, so neither
 // says "eight" when there are nine.
 func TestAlertsListedWhereDocumented(t *testing.T) {
 	t.Parallel()
@@ -530,7 +530,7 @@ func TestAlertsListedWhereDocumented(t *testing.T) {
 	}
 	for _, d := range []struct{ file, section, prefix string }{
 		{"../../docs/monitoring/README.md", "## The alerts", "| "},
-		{"../../README.md", "each alert's summary names the fix:", "* "},
+		{"../../docs/operations.md", "each alert's summary names the fix:", "* "},
 	} {
 		if got := listed(d.file, d.section, d.prefix); !slices.Equal(got, rules) {
 			t.Errorf("%s lists %d alerts %v; the rules file has %d: %v", d.file, len(got), got, len(rules), rules)

@@ -16,7 +16,7 @@ import (
 )
 
 // newRedisLossCmd shows and acknowledges what the workers found when Redis
-// lost writes (restarted empty or from an older snapshot; see the README's
+// lost writes (restarted empty or from an older snapshot; see docs/operations.md,
 // "When Redis loses writes"). The record keeps readiness red and every
 // rejection ambiguous until an operator, having re-enqueued what was lost,
 // acknowledges it.

@@ -111,17 +111,17 @@ sellers:
 	}
 }
 
-// TestSandboxREADMENamesEveryQimenFault keeps the README's list of the
+// TestSandboxDocNamesEveryQimenFault keeps docs/sandbox.md's list of the
 // Qimen route's fault names in step with the sandbox.
-func TestSandboxREADMENamesEveryQimenFault(t *testing.T) {
+func TestSandboxDocNamesEveryQimenFault(t *testing.T) {
 	t.Parallel()
-	raw, err := os.ReadFile("../../README.md")
+	raw, err := os.ReadFile("../../docs/sandbox.md")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, name := range sandbox.QimenFaultNames() {
 		if !strings.Contains(string(raw), "`"+name+"`") {
-			t.Errorf("README does not name the sandbox's Qimen fault %s", name)
+			t.Errorf("docs/sandbox.md does not name the sandbox's Qimen fault %s", name)
 		}
 	}
 }

@@ -124,17 +124,17 @@ func getJSON(t *testing.T, url string, v any) {
 	}
 }
 
-// TestSandboxREADMENamesEveryFault keeps the README's list of by_fault
+// TestSandboxDocNamesEveryFault keeps docs/sandbox.md's list of by_fault
 // names in step with the sandbox.
-func TestSandboxREADMENamesEveryFault(t *testing.T) {
+func TestSandboxDocNamesEveryFault(t *testing.T) {
 	t.Parallel()
-	raw, err := os.ReadFile("../../README.md")
+	raw, err := os.ReadFile("../../docs/sandbox.md")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, name := range sandbox.FaultNames() {
 		if !strings.Contains(string(raw), "`"+name+"`") {
-			t.Errorf("README does not name the sandbox fault %s", name)
+			t.Errorf("docs/sandbox.md does not name the sandbox fault %s", name)
 		}
 	}
 }

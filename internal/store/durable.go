@@ -18,7 +18,7 @@ import (
 // replica has it, and when Sentinel or a Cluster promotes a replica after the
 // master died, what the replica had not received is gone although the
 // client was told it was written. For most of wdtcancel's state that costs
-// a task run twice. For four writes it costs more (README, "Redis
+// a task run twice. For four writes it costs more (docs/operations.md, "Redis
 // topologies and failover"):
 //
 //   - the sent mark, written before each call: lost, a rerun after a lost

@@ -84,7 +84,7 @@ type Options struct {
 	Out    io.Writer
 }
 
-// Defaults are the figures the README reports.
+// Defaults are the figures docs/performance.md reports.
 var Defaults = Options{Tasks: 2000, Rounds: 5, Concurrency: 10, EnqueueTasks: 5000, CLITasks: 100000, PickupSamples: 100,
 	DefaultPickupSamples: 20, Processes: []int{1, 2, 4}, ScalingTasks: 3000, ProxyDelay: time.Millisecond,
 	SellerCount: 50, SellerOrders: 200, SellerProcesses: 2,

@@ -37,7 +37,7 @@ type QuotaOptions struct {
 	Out           io.Writer
 }
 
-// QuotaDefaults are the figures the README reports: rates with a whole and
+// QuotaDefaults are the figures docs/performance.md reports: rates with a whole and
 // with fractional intervals (60.5 s / 599, / 301, ...), 2 and 4 processes,
 // three minutes, every combination at once.
 var QuotaDefaults = QuotaOptions{Rates: []int{600, 599, 240, 301}, Processes: []int{2, 4}, Duration: 3 * time.Minute,
