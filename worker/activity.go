@@ -218,43 +218,13 @@ func (a *activity) refresh(ctx context.Context) error {
 	}
 	now := time.Now()
 	horizon := now.Add(a.poll)
-	opened := false
+	opened, any := false, false
 	for _, q := range a.queues {
-		qa := a.byQ[q]
 		due, in := idx[q]
-		qa.indexed.Store(in)
-		nowDue := in && !due.After(horizon)
-		switch {
-		case nowDue && !qa.open.Load():
-			if a.onOpen != nil {
-				a.onOpen(ctx, q)
-			}
-			qa.last.Store(now.UnixNano())
-			qa.open.Store(true)
+		if a.update(ctx, a.byQ[q], in, in && !due.After(horizon), now) {
 			opened = true
-		case !nowDue && qa.open.Load() && qa.running.Load() == 0:
-			// Another worker retired it, or its next task is due later.
-			qa.open.Store(false)
-		case nowDue && qa.running.Load() == 0 && now.Sub(time.Unix(0, qa.last.Load())) >= a.idleAfter:
-			kept, err := a.retire(ctx, a.rdb, q)
-			if err != nil {
-				a.log.Debug("idle queue not retired from the activity index; it stays polled", zap.String("queue", q), zap.Error(err))
-			}
-			if !kept {
-				qa.open.Store(false)
-				qa.indexed.Store(false)
-			} else {
-				// Kept: read again next time (it may be due later).
-				qa.last.Store(now.UnixNano())
-			}
 		}
-	}
-	any := false
-	for _, qa := range a.byQ {
-		if qa.open.Load() {
-			any = true
-			break
-		}
+		any = any || a.byQ[q].open.Load()
 	}
 	a.anyOpen.Store(any)
 	if opened {
@@ -265,6 +235,44 @@ func (a *activity) refresh(ctx context.Context) error {
 		a.sweepOnce(ctx, idx)
 	}
 	return nil
+}
+
+// update applies one reading of the index to a queue: in says it is in
+// the index, due that it has work now. It reports whether the queue
+// opened.
+func (a *activity) update(ctx context.Context, qa *queueActivity, in, due bool, now time.Time) bool {
+	qa.indexed.Store(in)
+	idle := qa.running.Load() == 0
+	switch {
+	case due && !qa.open.Load():
+		if a.onOpen != nil {
+			a.onOpen(ctx, qa.queue)
+		}
+		qa.last.Store(now.UnixNano())
+		qa.open.Store(true)
+		return true
+	case !due && qa.open.Load() && idle:
+		// Another worker retired it, or its next task is due later.
+		qa.open.Store(false)
+	case due && idle && now.Sub(time.Unix(0, qa.last.Load())) >= a.idleAfter:
+		a.retireIdle(ctx, qa, now)
+	}
+	return false
+}
+
+// retireIdle retires a queue that ran nothing for idleAfter.
+func (a *activity) retireIdle(ctx context.Context, qa *queueActivity, now time.Time) {
+	kept, err := a.retire(ctx, a.rdb, qa.queue)
+	if err != nil {
+		a.log.Debug("idle queue not retired from the activity index; it stays polled", zap.String("queue", qa.queue), zap.Error(err))
+	}
+	if !kept {
+		qa.open.Store(false)
+		qa.indexed.Store(false)
+		return
+	}
+	// Kept: read again next time (it may be due later).
+	qa.last.Store(now.UnixNano())
 }
 
 // sweepOnce adds back the queues that hold tasks the index does not know,
@@ -412,19 +420,26 @@ func classify(cmd redis.Cmder) (asynqPoll, string) {
 	if !ok {
 		return notPoll, ""
 	}
-	switch {
-	case suffix == "pending" && nkeys == 4:
-		return pollDequeue, q
-	case (suffix == "scheduled" || suffix == "retry") && nkeys == 2:
-		return pollForward, q
-	case suffix == "lease" && nkeys == 1:
-		return pollLease, q
-	case suffix == "aggregation_sets" && nkeys == 1:
-		return pollReclaim, q
-	case suffix == "completed" && nkeys == 1:
-		return pollJanitor, q
+	if kind, ok := asynqPolls[pollKey{suffix, nkeys}]; ok {
+		return kind, q
 	}
 	return notPoll, ""
+}
+
+// pollKey is what tells asynq's polling scripts apart: the suffix of the
+// first key and the number of keys.
+type pollKey struct {
+	suffix string
+	nkeys  int
+}
+
+var asynqPolls = map[pollKey]asynqPoll{
+	{"pending", 4}:          pollDequeue,
+	{"scheduled", 2}:        pollForward,
+	{"retry", 2}:            pollForward,
+	{"lease", 1}:            pollLease,
+	{"aggregation_sets", 1}: pollReclaim,
+	{"completed", 1}:        pollJanitor,
 }
 
 // answer answers cmd itself when it is asynq polling a closed queue.

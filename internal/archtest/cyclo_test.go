@@ -25,7 +25,7 @@ var complexityDebts = map[string]int{
 	"enqueue.(*Client).Stream":             31,
 	"worker.runHeld":                       19,
 	"worker/wdt/sandbox.(*Sandbox).answer": 18,
-	"worker.(*Handler).call":               19,
+	"worker.(*Handler).call":               18,
 	"internal/store.(*DLQ).requeueBatch":   18,
 	"worker/wdt.statusFix":                 17,
 	"worker/wdt.decodeEnvelope":            16,
