@@ -52,6 +52,10 @@ const (
 	// activityBlock bounds how long the hook holds asynq's dequeue while
 	// nothing is open (and so how much it delays a shutdown).
 	activityBlock = time.Second
+	// activityQuiet is how long an open queue runs nothing before its
+	// polling slows to one round per activityQuietBlock.
+	activityQuiet      = time.Second
+	activityQuietBlock = 100 * time.Millisecond
 )
 
 // queueActivity is one served queue's state.
@@ -84,10 +88,16 @@ type activity struct {
 	anyOpen atomic.Bool
 	mu      sync.Mutex
 	wake    chan struct{} // closed (and replaced) when a queue opens
-	// roundLeft counts the dequeues left in asynq's current round over
-	// every queue, so only a round's first is held.
-	roundLeft atomic.Int64
-	lastSweep time.Time
+	// pos is the place of the next dequeue in asynq's current round over
+	// every queue (asynq's processor is the only caller, from one
+	// goroutine): a round ends with a task, an error, or every queue
+	// tried. redirects is how many of the round's dequeues of closed
+	// queues may still go to an open queue instead; rr turns over the
+	// open queues, open lists them.
+	pos, redirects atomic.Int64
+	rr             atomic.Uint64
+	open           atomic.Pointer[[]string]
+	lastSweep      time.Time
 
 	stopped chan struct{}
 	cancel  context.CancelFunc
@@ -198,6 +208,13 @@ func (a *activity) openNow(ctx context.Context, queue string) {
 	qa.last.Store(time.Now().UnixNano())
 	qa.indexed.Store(true)
 	qa.open.Store(true)
+	a.mu.Lock()
+	open := []string{queue}
+	if prev := a.open.Load(); prev != nil {
+		open = append(append([]string(nil), *prev...), queue)
+	}
+	a.open.Store(&open)
+	a.mu.Unlock()
 	a.anyOpen.Store(true)
 	a.broadcast()
 }
@@ -218,15 +235,19 @@ func (a *activity) refresh(ctx context.Context) error {
 	}
 	now := time.Now()
 	horizon := now.Add(a.poll)
-	opened, any := false, false
+	opened := false
+	var open []string
 	for _, q := range a.queues {
 		due, in := idx[q]
 		if a.update(ctx, a.byQ[q], in, in && !due.After(horizon), now) {
 			opened = true
 		}
-		any = any || a.byQ[q].open.Load()
+		if a.byQ[q].open.Load() {
+			open = append(open, q)
+		}
 	}
-	a.anyOpen.Store(any)
+	a.open.Store(&open)
+	a.anyOpen.Store(len(open) > 0)
 	if opened {
 		a.broadcast()
 	}
@@ -346,26 +367,48 @@ func (a *activity) stop() {
 	a.cancel = nil
 }
 
-// hold waits, when no queue is open, until one opens, stop, or
-// activityBlock: at most once per round of asynq's dequeues.
+// hold is called at the start of a round of asynq's dequeues. When no
+// queue is open it waits until one opens, stop, or activityBlock; when
+// the open queues are quiet (none ran a task for activityQuiet: they are
+// on their way to being retired) it waits up to activityQuietBlock, as
+// their next task would wait for the index anyway once retired. Either
+// way the rounds, each a call per queue, stop costing CPU in proportion
+// to the sellers.
 func (a *activity) hold() {
+	limit := activityBlock
 	if a.anyOpen.Load() {
-		return
+		if !a.quiet() {
+			return
+		}
+		limit = activityQuietBlock
 	}
-	if a.roundLeft.Add(-1) > 0 {
-		return
-	}
-	a.roundLeft.Store(int64(len(a.queues)))
 	a.mu.Lock()
 	wake := a.wake
 	a.mu.Unlock()
-	t := time.NewTimer(activityBlock)
+	t := time.NewTimer(limit)
 	defer t.Stop()
 	select {
 	case <-wake:
 	case <-a.stopped:
 	case <-t.C:
 	}
+}
+
+// quiet reports whether every open queue has run no task for
+// activityQuiet.
+func (a *activity) quiet() bool {
+	open := a.open.Load()
+	if open == nil {
+		return true
+	}
+	now := time.Now().UnixNano()
+	for _, q := range *open {
+		qa := a.byQ[q]
+		if qa.running.Load() > 0 || time.Duration(now-qa.last.Load()) < activityQuiet {
+			return false
+		}
+	}
+	return true
 }
 
 // The go-redis hook on asynq's own client.
@@ -378,6 +421,9 @@ func (a *activity) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pro
 
 func (a *activity) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
+		if kind, q := classify(cmd); kind == pollDequeue && a.byQ[q] != nil {
+			return a.dequeue(ctx, cmd, q, next)
+		}
 		if a.answer(cmd) {
 			// go-redis sets the command's error to what the hook
 			// returns.
@@ -442,6 +488,71 @@ var asynqPolls = map[pollKey]asynqPoll{
 	{"completed", 1}:        pollJanitor,
 }
 
+// dequeue is asynq's dequeue of queue q, one of a round over every queue
+// in a random order. An open queue's goes to Redis. A closed queue's is
+// answered "no task", except that the first dequeues of closed queues in
+// a round go to the open queues instead, in turn (each at most once a
+// round): asynq finds a task of a seller with work after one or two
+// round trips, instead of after answering half the closed queues first,
+// whose cost grows with the sellers. The script's keys and task prefix are
+// rewritten to the open queue's (the task message carries its queue,
+// which asynq uses from then on), after checking they are the layout
+// redirect expects; otherwise the dequeue is answered as before.
+func (a *activity) dequeue(ctx context.Context, cmd redis.Cmder, q string, next redis.ProcessHook) error {
+	if a.pos.Add(1) == 1 {
+		a.hold()
+		n := 0
+		if open := a.open.Load(); open != nil {
+			n = len(*open)
+		}
+		a.redirects.Store(int64(n))
+	}
+	var err error
+	switch {
+	case a.byQ[q].open.Load():
+		err = next(ctx, cmd)
+	case a.redirects.Add(-1) >= 0 && a.redirect(cmd, q):
+		err = next(ctx, cmd)
+	default:
+		cmd.SetErr(redis.Nil)
+		err = redis.Nil
+	}
+	if err != redis.Nil || a.pos.Load() >= int64(len(a.queues)) {
+		a.pos.Store(0) // the round is over
+	}
+	return err
+}
+
+// redirect points a dequeue of closed queue q at the next open queue.
+func (a *activity) redirect(cmd redis.Cmder, q string) bool {
+	open := a.open.Load()
+	if open == nil || len(*open) == 0 {
+		return false
+	}
+	target := (*open)[a.rr.Add(1)%uint64(len(*open))]
+	if target == q || !a.byQ[target].open.Load() {
+		return false
+	}
+	args := cmd.Args()
+	if len(args) != 9 {
+		return false
+	}
+	from, to := store.AsynqDequeueKeys(q), store.AsynqDequeueKeys(target)
+	for i, k := range from {
+		if args[3+i] != k {
+			return false
+		}
+	}
+	if args[8] != store.AsynqTaskKeyPrefix(q) {
+		return false
+	}
+	for i, k := range to {
+		args[3+i] = k
+	}
+	args[8] = store.AsynqTaskKeyPrefix(target)
+	return true
+}
+
 // answer answers cmd itself when it is asynq polling a closed queue.
 func (a *activity) answer(cmd redis.Cmder) bool {
 	kind, q := classify(cmd)
@@ -451,9 +562,6 @@ func (a *activity) answer(cmd redis.Cmder) bool {
 	qa := a.byQ[q]
 	if qa == nil {
 		return false
-	}
-	if kind == pollDequeue {
-		a.hold()
 	}
 	if qa.open.Load() {
 		return false

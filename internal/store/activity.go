@@ -64,6 +64,18 @@ func asynqActiveKey(queue string) string    { return "asynq:{" + queue + "}:acti
 func asynqScheduledKey(queue string) string { return "asynq:{" + queue + "}:scheduled" }
 func asynqRetryKey(queue string) string     { return "asynq:{" + queue + "}:retry" }
 
+// AsynqDequeueKeys are the keys asynq's dequeue script of queue takes, in
+// its order (pending, paused, active, lease), and AsynqTaskKeyPrefix its
+// task key prefix argument: a worker that redirects a dequeue of an idle
+// queue to one with work rewrites them (worker/activity.go); it checks them
+// against the command first, so a changed layout only stops the redirect.
+func AsynqDequeueKeys(queue string) [4]string {
+	return [4]string{AsynqPendingKey(queue), "asynq:{" + queue + "}:paused", asynqActiveKey(queue), "asynq:{" + queue + "}:lease"}
+}
+
+// AsynqTaskKeyPrefix is the prefix of asynq's task hashes of queue.
+func AsynqTaskKeyPrefix(queue string) string { return "asynq:{" + queue + "}:t:" }
+
 // AsynqQueueKeySuffix splits one of asynq's keys of a queue,
 // "asynq:{queue}:suffix", into queue and suffix; ok is false for any other
 // key (asynq's global keys, wdtcancel's own).
