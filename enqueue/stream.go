@@ -67,137 +67,203 @@ func (c *Client) Stream(ctx context.Context, seq iter.Seq[Input], o ManyOptions,
 	par, window := o.sizes()
 	sctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
-	var (
-		mu      sync.Mutex
-		done    = sync.NewCond(&mu)
-		ready   = make(map[int]Result)
-		next    int // the next index to emit
-		slots   = make(chan struct{}, window)
-		jobs    = make(chan job, deadCheckChunk)
-		wg      sync.WaitGroup
-		seen    = newRecent(RepeatWindow)
-		chunk   []job
-		chunkSz = 16
-	)
-	record := func(i int, r Result) {
-		if o.Progress != nil {
-			o.Progress(r)
-		}
-		mu.Lock()
-		ready[i] = r
-		for {
-			r, ok := ready[next]
-			if !ok {
-				break
-			}
-			delete(ready, next)
-			next++
-			emit(r)
-			<-slots
-		}
-		done.Broadcast()
-		mu.Unlock()
+	s := &streamRun{
+		c: c, o: o, emit: emit, ctx: sctx, stop: stop,
+		ready:   make(map[int]Result),
+		slots:   make(chan struct{}, window),
+		jobs:    make(chan job, deadCheckChunk),
+		seen:    newRecent(RepeatWindow),
+		chunkSz: 16,
 	}
-	notSent := func(j job) {
-		err := context.Cause(sctx)
-		record(j.i, Result{PreStockinNo: j.no, Result: Failed, Error: "not sent: " + err.Error() + j.where(), Err: err})
-	}
+	s.done = sync.NewCond(&s.mu)
+	var wg sync.WaitGroup
 	for w := 0; w < par; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for j := range jobs {
-				if sctx.Err() != nil {
-					notSent(j)
-					continue
-				}
-				var r Result
-				if j.dead {
-					r = Result{PreStockinNo: j.no, Result: Duplicate, State: StateDead}
-				} else {
-					r = c.enqueueBounded(sctx, j.no, o)
-				}
-				if j.repeatOf >= 0 && r.Result == Duplicate {
-					r.State, r.Error = StateInBatch, fmt.Sprintf("repeats item %d of this batch", j.repeatOf+1)
-				}
-				if r.Result == Unknown {
-					stop(fmt.Errorf("%w: %s", ErrRedisStalled, r.Error))
-				}
-				record(j.i, r)
-			}
+			s.work()
 		}()
 	}
-	flush := func() {
-		if len(chunk) == 0 {
-			return
-		}
-		if sctx.Err() == nil {
-			cctx, cancel := context.WithTimeout(sctx, o.callTimeout())
-			err := c.markDead(cctx, chunk)
-			cancel()
-			if err != nil && sctx.Err() == nil {
-				stop(fmt.Errorf("%w: dead-letter check: %v", ErrRedisStalled, err))
-			}
-		}
-		for _, j := range chunk {
-			if sctx.Err() != nil {
-				notSent(j)
-				continue
-			}
-			select {
-			case jobs <- j:
-			case <-sctx.Done():
-				notSent(j)
-			}
-		}
-		chunk = chunk[:0]
-	}
-	i := 0
-	for in := range seq {
-		slots <- struct{}{}
-		// Validate first: every copy of a bad number is reported invalid,
-		// only valid repeats are duplicates.
-		no, err := tasks.NormalizeNo(in.No)
-		if err != nil {
-			msg := err.Error()
-			if w := in.Where(); w != "" {
-				msg = w + ": " + msg
-			}
-			record(i, Result{PreStockinNo: in.No, Result: Invalid, Error: msg, Err: err})
-			i++
-			continue
-		}
-		j := job{i: i, no: no, repeatOf: -1, src: in.Src, line: in.Line}
-		if first, ok := seen.add(no, i); ok {
-			// Probably a repeat (a hash can collide, so it is still sent:
-			// Redis says whether the number exists). Its first copy must
-			// be settled first, or the two could swap results.
-			j.repeatOf = int(first)
-			flush()
-			mu.Lock()
-			for next <= j.repeatOf {
-				done.Wait()
-			}
-			mu.Unlock()
-		}
-		chunk = append(chunk, j)
-		if len(chunk) >= chunkSz {
-			flush()
-			// Start small so work begins at once, then grow.
-			chunkSz = min(chunkSz*2, deadCheckChunk)
-		}
-		i++
-		if o.StopReading && sctx.Err() != nil {
-			break // this item, the last read, is reported by flush
-		}
-	}
-	flush()
-	close(jobs)
+	s.read(seq)
+	s.flush()
+	close(s.jobs)
 	wg.Wait()
 	if err := context.Cause(sctx); err != nil && (ctx.Err() != nil || errors.Is(err, ErrRedisStalled)) {
 		return err
 	}
 	return nil
+}
+
+// streamRun is one Stream call: the reader turns inputs into jobs and
+// hands them to the workers in chunks (one dead-letter check per chunk),
+// the workers send them, and record emits the results in input order.
+// Its methods are those steps, so each can be read whole.
+type streamRun struct {
+	c    *Client
+	o    ManyOptions
+	emit func(Result)
+	ctx  context.Context         // ends the stream: the caller's, or a stall
+	stop context.CancelCauseFunc // ends ctx with ErrRedisStalled
+
+	mu    sync.Mutex
+	done  *sync.Cond     // broadcast whenever next moves
+	ready map[int]Result // results waiting for an earlier item's
+	next  int            // the next index to emit
+	slots chan struct{}  // one per item read and not yet emitted: the window
+	jobs  chan job       // to the workers
+	seen  *recent        // the latest distinct numbers, for repeats
+	chunk []job          // read, not yet checked against the dead letters
+	// chunkSz starts small, so work begins at once, and doubles up to
+	// deadCheckChunk.
+	chunkSz int
+}
+
+// read takes every input of seq, each after a slot in the window is free.
+// With StopReading it stops at the first item queued after the stream
+// ended (flush reports it), so a stalled Redis ends the reading too.
+func (s *streamRun) read(seq iter.Seq[Input]) {
+	i := 0
+	for in := range seq {
+		s.slots <- struct{}{}
+		queued := s.take(i, in)
+		i++
+		if queued && s.o.StopReading && s.ctx.Err() != nil {
+			break
+		}
+	}
+}
+
+// take turns input i into a job, or records it Invalid (it reports
+// whether it queued a job). A number validates first, so every copy of a
+// bad number is reported invalid and only valid repeats are duplicates.
+func (s *streamRun) take(i int, in Input) bool {
+	no, err := tasks.NormalizeNo(in.No)
+	if err != nil {
+		msg := err.Error()
+		if w := in.Where(); w != "" {
+			msg = w + ": " + msg
+		}
+		s.record(i, Result{PreStockinNo: in.No, Result: Invalid, Error: msg, Err: err})
+		return false
+	}
+	j := job{i: i, no: no, repeatOf: -1, src: in.Src, line: in.Line}
+	if first, ok := s.seen.add(no, i); ok {
+		// Probably a repeat (a hash can collide, so it is still sent:
+		// Redis says whether the number exists). Its first copy must be
+		// settled first, or the two could swap results.
+		j.repeatOf = first
+		s.flush()
+		s.waitEmitted(first)
+	}
+	s.chunk = append(s.chunk, j)
+	if len(s.chunk) >= s.chunkSz {
+		s.flush()
+		s.chunkSz = min(s.chunkSz*2, deadCheckChunk)
+	}
+	return true
+}
+
+// waitEmitted blocks until item i's result was emitted.
+func (s *streamRun) waitEmitted(i int) {
+	s.mu.Lock()
+	for s.next <= i {
+		s.done.Wait()
+	}
+	s.mu.Unlock()
+}
+
+// flush checks the chunk against the dead letters and hands it to the
+// workers; once the stream has ended, what it holds is reported not sent.
+func (s *streamRun) flush() {
+	if len(s.chunk) == 0 {
+		return
+	}
+	s.checkDead()
+	for _, j := range s.chunk {
+		if s.ctx.Err() != nil {
+			s.notSent(j)
+			continue
+		}
+		select {
+		case s.jobs <- j:
+		case <-s.ctx.Done():
+			s.notSent(j)
+		}
+	}
+	s.chunk = s.chunk[:0]
+}
+
+// checkDead marks the chunk's numbers that have a dead-letter record. A
+// check that fails ends the stream: a producer must not enqueue a number
+// it cannot tell is dead.
+func (s *streamRun) checkDead() {
+	if s.ctx.Err() != nil {
+		return
+	}
+	cctx, cancel := context.WithTimeout(s.ctx, s.o.callTimeout())
+	err := s.c.markDead(cctx, s.chunk)
+	cancel()
+	if err != nil && s.ctx.Err() == nil {
+		s.stop(fmt.Errorf("%w: dead-letter check: %v", ErrRedisStalled, err))
+	}
+}
+
+// work sends the jobs it is handed until the reader closes jobs.
+func (s *streamRun) work() {
+	for j := range s.jobs {
+		if s.ctx.Err() != nil {
+			s.notSent(j)
+			continue
+		}
+		s.record(j.i, s.send(j))
+	}
+}
+
+// send is one job's result: a dead number is a duplicate without a call,
+// a repeat's duplicate is in_batch, and an Unknown ends the stream (Redis
+// stopped answering: what follows would be unknown too).
+func (s *streamRun) send(j job) Result {
+	var r Result
+	if j.dead {
+		r = Result{PreStockinNo: j.no, Result: Duplicate, State: StateDead}
+	} else {
+		r = s.c.enqueueBounded(s.ctx, j.no, s.o)
+	}
+	if j.repeatOf >= 0 && r.Result == Duplicate {
+		r.State, r.Error = StateInBatch, fmt.Sprintf("repeats item %d of this batch", j.repeatOf+1)
+	}
+	if r.Result == Unknown {
+		s.stop(fmt.Errorf("%w: %s", ErrRedisStalled, r.Error))
+	}
+	return r
+}
+
+// notSent records j as Failed with the reason the stream ended.
+func (s *streamRun) notSent(j job) {
+	err := context.Cause(s.ctx)
+	s.record(j.i, Result{PreStockinNo: j.no, Result: Failed, Error: "not sent: " + err.Error() + j.where(), Err: err})
+}
+
+// record keeps item i's result and emits every result now in order,
+// freeing a window slot for each.
+func (s *streamRun) record(i int, r Result) {
+	if s.o.Progress != nil {
+		s.o.Progress(r)
+	}
+	s.mu.Lock()
+	s.ready[i] = r
+	for {
+		r, ok := s.ready[s.next]
+		if !ok {
+			break
+		}
+		delete(s.ready, s.next)
+		s.next++
+		s.emit(r)
+		<-s.slots
+	}
+	s.done.Broadcast()
+	s.mu.Unlock()
 }
 
 // sizes are the parallelism and window, defaults filled in.

@@ -16,7 +16,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/wdtcancel/wdtcancel/internal/config"
-	"github.com/wdtcancel/wdtcancel/internal/redisserver"
 	"github.com/wdtcancel/wdtcancel/internal/store"
 	"github.com/wdtcancel/wdtcancel/internal/testkit"
 	"github.com/wdtcancel/wdtcancel/tasks"
@@ -205,12 +204,12 @@ func TestEveryScriptOnCluster(t *testing.T) {
 
 	// Every key of the queue is in the queue's slot (MULTI and pipelines
 	// that go-redis would otherwise split per slot without a word).
-	want := redisserver.Slot(q)
+	want := testkit.Slot(q)
 	for _, k := range []string{store.DeadLetterKey(q), store.SentKey(q, "N"), store.UnknownKey(q, "N"), store.ConfirmedKey(q, "N"),
 		store.RateTATKey(q), store.InflightKey(q), store.CooldownKey(q), store.BreakerOpenKey(q), store.BreakerFailsKey(q),
 		store.BreakerAliveKey(q), store.BreakerProbeKey(q), store.ProbeKey(q), store.SettingsKey(q),
 		store.EpochKey(q), store.LossKey(q), store.LossAckedKey(q), "asynq:{" + q + "}:t:N"} {
-		if s := redisserver.Slot(k); s != want {
+		if s := testkit.Slot(k); s != want {
 			t.Errorf("%s is in slot %d, the queue's is %d", k, s, want)
 		}
 		if got, err := rdb.ClusterKeySlot(ctx, k).Result(); err != nil || uint16(got) != want {

@@ -43,43 +43,20 @@ func RunOneHeld(ctx context.Context, rdb redis.UniversalClient, queue string) (b
 // runHeld releases up to limit held tasks (0: all).
 func runHeld(ctx context.Context, rdb redis.UniversalClient, queue string, limit int) (int, error) {
 	insp := asynq.NewInspectorFromRedisClient(rdb)
-	const pageSize = 500
-	var held []string
-	for page := 1; ; page++ {
-		if err := ctx.Err(); err != nil {
-			return 0, err
-		}
-		infos, err := insp.ListRetryTasks(queue, asynq.PageSize(pageSize), asynq.Page(page))
-		if errors.Is(err, asynq.ErrQueueNotFound) {
-			return 0, nil
-		}
-		if err != nil {
-			return 0, fmt.Errorf("list retry tasks of %s: %w", queue, err)
-		}
-		for _, ti := range infos {
-			if IsHeld(ti.LastErr) {
-				held = append(held, ti.ID)
-			}
-		}
-		if len(infos) < pageSize || (limit > 0 && len(held) >= limit) {
-			break
-		}
+	held, err := listHeld(ctx, insp, queue, limit)
+	if err != nil || len(held) == 0 {
+		return 0, err
 	}
 	n := 0
 	for _, id := range held {
 		if err := ctx.Err(); err != nil {
 			return n, err
 		}
-		// Re-check just before: RunTask would also revive an archived
-		// (dead-lettered) task, and a held task may have been dead-lettered
-		// since it was listed.
-		ti, err := insp.GetTaskInfo(queue, id)
-		if err != nil || ti.State != asynq.TaskStateRetry || !IsHeld(ti.LastErr) {
-			continue
+		ran, err := runIfHeld(insp, queue, id)
+		if err != nil {
+			return n, err
 		}
-		err = insp.RunTask(queue, id)
-		switch {
-		case err == nil:
+		if ran {
 			// Pending now: tell the workers, which poll only queues in
 			// the activity index (a failed mark is found by their sweep).
 			_ = store.MarkActive(ctx, rdb, queue)
@@ -87,13 +64,58 @@ func runHeld(ctx context.Context, rdb redis.UniversalClient, queue string, limit
 			if limit > 0 && n >= limit {
 				return n, nil
 			}
-		case errors.Is(err, asynq.ErrTaskNotFound), isNotRunnable(err):
-			// Already running, done or re-held with a new error: skip.
-		default:
-			return n, fmt.Errorf("run held task %s: %w", id, err)
 		}
 	}
 	return n, nil
+}
+
+// listHeld pages through the queue's retry tasks and returns the IDs of the
+// held ones, stopping once it has limit (0: all). A queue asynq does not
+// know holds none.
+func listHeld(ctx context.Context, insp *asynq.Inspector, queue string, limit int) ([]string, error) {
+	const pageSize = 500
+	var held []string
+	for page := 1; ; page++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		infos, err := insp.ListRetryTasks(queue, asynq.PageSize(pageSize), asynq.Page(page))
+		if errors.Is(err, asynq.ErrQueueNotFound) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list retry tasks of %s: %w", queue, err)
+		}
+		for _, ti := range infos {
+			if IsHeld(ti.LastErr) {
+				held = append(held, ti.ID)
+			}
+		}
+		if len(infos) < pageSize || (limit > 0 && len(held) >= limit) {
+			return held, nil
+		}
+	}
+}
+
+// runIfHeld runs task id now if it is still held; it reports whether it
+// ran it. It re-checks just before: RunTask would also revive an archived
+// (dead-lettered) task, and a held task may have been dead-lettered since
+// it was listed. A task already running, done or re-held with a new error
+// is skipped, not an error.
+func runIfHeld(insp *asynq.Inspector, queue, id string) (bool, error) {
+	ti, err := insp.GetTaskInfo(queue, id)
+	if err != nil || ti.State != asynq.TaskStateRetry || !IsHeld(ti.LastErr) {
+		return false, nil
+	}
+	err = insp.RunTask(queue, id)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, asynq.ErrTaskNotFound), isNotRunnable(err):
+		return false, nil
+	default:
+		return false, fmt.Errorf("run held task %s: %w", id, err)
+	}
 }
 
 // isNotRunnable matches asynq's error for a task that is already pending or

@@ -71,12 +71,6 @@ func (r *Readiness) UnknownSellers() []string {
 	return append([]string(nil), r.unknownSellers...)
 }
 
-// UnknownSellerReason is what the log says of a seller whose tasks wait
-// with no worker serving it.
-func UnknownSellerReason(seller string) string {
-	return fmt.Sprintf("tasks wait for seller %q, which no running worker serves: add it to a sellers file and restart the workers, or move or drop them with `wdtcancel strays`", seller)
-}
-
 // setRedisGuard records what the Redis guard found (state "" clears it).
 func (r *Readiness) setRedisGuard(state string, reasons []string) {
 	r.mu.Lock()

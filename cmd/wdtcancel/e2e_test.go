@@ -89,7 +89,7 @@ func TestEndToEndSeparateProcesses(t *testing.T) {
 	}
 	orders, _ := runview.SandboxOrders(t, sbAddr)
 	v := reconcile.Check(reconcile.Input{
-		Nos: nos, Initial: initial, Unknown: sandbox.UnknownMissing,
+		Nos: nos, Initial: initial, UnknownMissing: true,
 		Orders: orders, Numbers: runview.View(t, r.URL(), runview.ParseDLQ(t, ls.Stdout), nos),
 	})
 	for _, p := range v.Problems {

@@ -31,11 +31,6 @@ func runCmd(t *testing.T, ctx context.Context, stdin string, args ...string) (st
 
 func freeAddr(t *testing.T) string { return testkit.FreeAddr(t) }
 
-// waitListening waits until addr accepts connections. It is for servers
-// in separate processes; an in-process command (startCmd) logs the address
-// it listens on, and tests wait for that line instead.
-func waitListening(t *testing.T, addr string) { testkit.WaitListening(t, addr) }
-
 // logLine is one JSON log line a command wrote to stderr.
 type logLine map[string]any
 

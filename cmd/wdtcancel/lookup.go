@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/wdtcancel/wdtcancel/internal/config"
+	"github.com/wdtcancel/wdtcancel/cmd/wdtcancel/internal/sellerconf"
 	"github.com/wdtcancel/wdtcancel/worker"
 	"github.com/wdtcancel/wdtcancel/worker/wdt"
 	"github.com/wdtcancel/wdtcancel/worker/wdt/qimen"
@@ -14,7 +14,7 @@ import (
 // cancel client is api: the lookup signs wdt_sign with the same WDT
 // credentials, and shares the cancel client's clock (one offset learned
 // from both routes' Date headers), with an HTTP client of its own.
-func lookupConfig(q *config.Qimen, api *wdt.Client) qimen.Config {
+func lookupConfig(q *sellerconf.Qimen, api *wdt.Client) qimen.Config {
 	return qimen.Config{URL: q.URL, Qimen: qimen.Credentials(q.Credentials), WDT: api.Credentials(),
 		HTTP: wdt.NewHTTPClient(), Clock: api.Clock()}
 }
@@ -23,7 +23,7 @@ func lookupConfig(q *config.Qimen, api *wdt.Client) qimen.Config {
 // has no qimen settings. The nil is returned as a worker.Looker only when
 // there is a client: a nil *qimen.Client in the interface would look like
 // a lookup.
-func lookupFor(name string, q *config.Qimen, api *wdt.Client) (worker.Looker, error) {
+func lookupFor(name string, q *sellerconf.Qimen, api *wdt.Client) (worker.Looker, error) {
 	if q == nil {
 		return nil, nil
 	}
@@ -36,7 +36,7 @@ func lookupFor(name string, q *config.Qimen, api *wdt.Client) (worker.Looker, er
 
 // qimenFlagsConflict refuses the --qimen-* settings next to a sellers file:
 // each seller's lookup is its qimen: block there.
-func qimenFlagsConflict(q config.QimenFlags) error {
+func qimenFlagsConflict(q sellerconf.QimenFlags) error {
 	var set []string
 	for _, m := range []struct{ v, name string }{{q.URL, "WDT_QIMEN_URL (--qimen-url)"}, {q.AppKey, "WDT_QIMEN_APPKEY (--qimen-appkey)"},
 		{q.AppSecret, "WDT_QIMEN_APPSECRET (--qimen-appsecret)"}, {q.TargetAppKey, "WDT_QIMEN_TARGET_APPKEY (--qimen-target-appkey)"}} {

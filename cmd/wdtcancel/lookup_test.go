@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/wdtcancel/wdtcancel/internal/config"
+	"github.com/wdtcancel/wdtcancel/cmd/wdtcancel/internal/sellerconf"
 	"github.com/wdtcancel/wdtcancel/worker/wdt"
 	"github.com/wdtcancel/wdtcancel/worker/wdt/qimen"
 )
@@ -26,7 +26,7 @@ func TestLookupWiring(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	q, err := config.QimenFlags{URL: "http://127.0.0.1:1/router/qm", AppKey: "qk", AppSecret: lookupTestSecret, TargetAppKey: "tk"}.Resolve()
+	q, err := sellerconf.QimenFlags{URL: "http://127.0.0.1:1/router/qm", AppKey: "qk", AppSecret: lookupTestSecret, TargetAppKey: "tk"}.Resolve()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,10 +51,10 @@ func TestLookupWiring(t *testing.T) {
 // TestQimenFlagsConflict: --qimen-* beside a sellers file is refused,
 // naming what is set, never the secret.
 func TestQimenFlagsConflict(t *testing.T) {
-	if err := qimenFlagsConflict(config.QimenFlags{}); err != nil {
+	if err := qimenFlagsConflict(sellerconf.QimenFlags{}); err != nil {
 		t.Fatal(err)
 	}
-	err := qimenFlagsConflict(config.QimenFlags{AppSecret: lookupTestSecret, URL: "http://x/router/qm"})
+	err := qimenFlagsConflict(sellerconf.QimenFlags{AppSecret: lookupTestSecret, URL: "http://x/router/qm"})
 	if err == nil || !errors.Is(err, wdt.ErrConfig) || !strings.Contains(err.Error(), "WDT_QIMEN_URL (--qimen-url)") ||
 		!strings.Contains(err.Error(), "qimen: block") || strings.Contains(err.Error(), lookupTestSecret) {
 		t.Fatalf("conflict: %v", err)

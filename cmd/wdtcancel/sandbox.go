@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
+	"github.com/wdtcancel/wdtcancel/cmd/wdtcancel/internal/sellerconf"
 	"github.com/wdtcancel/wdtcancel/internal/config"
 	"github.com/wdtcancel/wdtcancel/internal/httpserver"
 	"github.com/wdtcancel/wdtcancel/worker/wdt"
@@ -205,7 +206,7 @@ func serveSellers(cmd *cobra.Command, log *zap.Logger, path, listen string, quot
 func sandboxSellers(path string, lookupEnv func(string) (string, bool), quotaWindow time.Duration, log *zap.Logger) ([]sandbox.Options, error) {
 	// The sandbox has no use for a seller's url, but the file's rules want
 	// one; any valid default lets entries without it pass.
-	sellers, err := config.LoadSellers(path, lookupEnv, config.SellerDefaults{URL: wdt.TestURL})
+	sellers, err := sellerconf.Load(path, lookupEnv, sellerconf.Defaults{URL: wdt.TestURL})
 	if err != nil {
 		return nil, err
 	}

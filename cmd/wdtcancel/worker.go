@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
+	"github.com/wdtcancel/wdtcancel/cmd/wdtcancel/internal/sellerconf"
 	"github.com/wdtcancel/wdtcancel/internal/config"
 	"github.com/wdtcancel/wdtcancel/tasks"
 	"github.com/wdtcancel/wdtcancel/worker"
@@ -17,7 +18,7 @@ import (
 // its own and its own clock: a fresh connection per call, or, for a seller
 // with reuse_connections, a keep-alive pool of its own (no connection is
 // reused across sids).
-func sellerLanes(sellers []config.Seller) ([]worker.SellerLane, error) {
+func sellerLanes(sellers []sellerconf.Seller) ([]worker.SellerLane, error) {
 	lanes := make([]worker.SellerLane, 0, len(sellers))
 	for _, s := range sellers {
 		opts := []wdt.Option{wdt.WithHTTPClient(wdt.NewHTTPClient())}
@@ -44,17 +45,17 @@ func sellerLanes(sellers []config.Seller) ([]worker.SellerLane, error) {
 func newWorkerCmd() *cobra.Command {
 	var (
 		redis config.Redis
-		api   config.WDT
+		api   sellerconf.WDT
 		cfg   worker.Config
 		logs  logFlags
 		wait  config.RedisWait
-		qf    config.QimenFlags
+		qf    sellerconf.QimenFlags
 
 		sellersPath string
 		notify      notifyFlags
 		// limits are --rate-per-minute and --max-inflight: the single
 		// seller's limits, or every seller's default in a sellers file.
-		limits config.SellerDefaults
+		limits sellerconf.Defaults
 	)
 	cmd := &cobra.Command{
 		Use:   "worker",
@@ -133,7 +134,7 @@ func newWorkerCmd() *cobra.Command {
 // singleSeller makes cfg a worker for the one seller the flags describe
 // (no sellers file), with the order lookup when --qimen-* are given. It
 // returns what to log once the worker has started.
-func singleSeller(cfg *worker.Config, api *config.WDT, qf *config.QimenFlags, limits config.SellerDefaults, log *zap.Logger, redis *config.Redis) (func(), error) {
+func singleSeller(cfg *worker.Config, api *sellerconf.WDT, qf *sellerconf.QimenFlags, limits sellerconf.Defaults, log *zap.Logger, redis *config.Redis) (func(), error) {
 	client, err := api.Client()
 	if err != nil {
 		return nil, err
@@ -155,14 +156,14 @@ func singleSeller(cfg *worker.Config, api *config.WDT, qf *config.QimenFlags, li
 // sellersFromFile makes cfg a worker for the sellers of the file at path;
 // the flags' limits and URL are every seller's defaults, and the
 // single-seller flags that would contradict the file are refused.
-func sellersFromFile(cfg *worker.Config, path string, api *config.WDT, qf *config.QimenFlags, limits config.SellerDefaults, log *zap.Logger, redis *config.Redis) (func(), error) {
+func sellersFromFile(cfg *worker.Config, path string, api *sellerconf.WDT, qf *sellerconf.QimenFlags, limits sellerconf.Defaults, log *zap.Logger, redis *config.Redis) (func(), error) {
 	if err := api.SellersFileConflict(); err != nil {
 		return nil, err
 	}
 	if err := qimenFlagsConflict(*qf); err != nil {
 		return nil, err
 	}
-	sellers, err := config.LoadSellers(path, os.LookupEnv, config.SellerDefaults{
+	sellers, err := sellerconf.Load(path, os.LookupEnv, sellerconf.Defaults{
 		URL: api.URL, RatePerMinute: limits.RatePerMinute, MaxInflight: limits.MaxInflight, ConnectionClose: api.ConnectionClose,
 		ReuseConnections: api.ReuseConnections,
 	})

@@ -15,7 +15,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/wdtcancel/wdtcancel/internal/config"
+	"github.com/wdtcancel/wdtcancel/cmd/wdtcancel/internal/sellerconf"
 	"github.com/wdtcancel/wdtcancel/internal/store"
 	"github.com/wdtcancel/wdtcancel/internal/testkit"
 	"github.com/wdtcancel/wdtcancel/tasks"
@@ -92,7 +92,7 @@ sellers:
   c: {sid: sid-c, appkey: key-c, appsecret: "sc:tc", url: %[1]s, reuse_connections: true, connection_close: true}
   d: {sid: sid-d, appkey: key-d, appsecret: "sd:td", url: %[1]s, reuse_connections: true}
 `, url)
-	sellers, err := config.ParseSellers("test.yaml", []byte(yaml), func(string) (string, bool) { return "", false }, config.SellerDefaults{})
+	sellers, err := sellerconf.Parse("test.yaml", []byte(yaml), func(string) (string, bool) { return "", false }, sellerconf.Defaults{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -71,10 +71,10 @@ func testReceiver(t *testing.T, p receiverProg) {
 	rp := testkit.Start(t, p.name+" receiver", bin, append(extra, env("WDTCANCEL_NOTIFY_SECRET", secret), env("WDTCANCEL_EVENTS_FILE", store)), args...)
 	// Java compiles the source first, which takes a while on a busy
 	// machine: wait on its port with a deadline of its own.
-	for deadline := time.Now().Add(2 * time.Minute); !listening(addr); time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) || rp.Exited() {
-			t.Fatalf("%s receiver never listened on %s: %s", p.name, addr, rp.Out.String())
-		}
+	// A receiver that exits ends the wait at once.
+	testkit.PollWithin(2*time.Minute, func() bool { return listening(addr) || rp.Exited() })
+	if !listening(addr) {
+		t.Fatalf("%s receiver never listened on %s: %s", p.name, addr, rp.Out.String())
 	}
 
 	// A forged POST: refused.

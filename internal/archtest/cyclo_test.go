@@ -22,26 +22,8 @@ const maxComplexity = 15
 // never up; a new function above the limit fails, and so does an entry
 // whose function is gone or back within the limit (delete the entry).
 var complexityDebts = map[string]int{
-	"enqueue.(*Client).Stream":             31,
-	"worker.runHeld":                       19,
-	"worker/wdt/sandbox.(*Sandbox).answer": 18,
-	"worker.(*Handler).call":               18,
-	"internal/store.(*DLQ).requeueBatch":   18,
-	"worker/wdt.statusFix":                 17,
-	"worker/wdt.decodeEnvelope":            16,
-	// Came with the Qimen lookup (issue 22) and the keep-alive faults
-	// (issue 20), merged before the guard: to be split while the lookup is
-	// wired into the worker.
-	"internal/config.resolveSeller":             17,
-	"worker/wdt/qimen.(*Client).LookupWindow":   17,
-	"worker/wdt/qimen.New":                      19,
-	"worker/wdt/qimen.decodeValue":              17,
-	"worker/wdt/qimen.parseAnswer":              28,
-	"worker/wdt/sandbox.(*Sandbox).qimenAnswer": 27,
-	"worker/wdt/sandbox.(*Sandbox).search":      22,
-	"worker/wdt/sandbox.(*Sandbox).serveAPI":    17,
-	"worker/wdt/sandbox.parseSearch":            24,
-	// Came with the Redis loss detection (issue 20), same plan.
+	"worker.(*Handler).call": 19,
+	// Came with the Redis loss detection (issue 20): to be split.
 	"worker.(*laneLoss).bumpWith": 32,
 	// Came with the durability checks (issue 20), same plan.
 	"worker.(*redisGuard).check": 18,

@@ -83,9 +83,10 @@ func (r *eventReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// 18. Outcome events under faults: the receiver is unreachable for the
-// first seconds, then answers 500s, redirects and 30 s hangs among its 2xx;
-// workers are SIGKILLed mid-delivery and restarted. Every final outcome
+// 18. Outcome events under faults: the receiver is unreachable until the
+// workers' first webhook tries fail, then answers 500s, redirects and 30 s
+// hangs among its 2xx; workers are SIGKILLed mid-delivery (each time the
+// receiver has taken another share of the events) and restarted. Every final outcome
 // must reach the receiver at least once, none invented, and duplicates
 // only with the same event ID.
 func TestEventDeliveryUnderFaults(t *testing.T) {
@@ -103,8 +104,11 @@ func TestEventDeliveryUnderFaults(t *testing.T) {
 	workers := []*proc{e.startWorker(args...), e.startWorker(args...)}
 	acked := e.enqueueAll(o.nos)
 
-	// Unreachable for the first seconds: nothing listens at addr.
-	time.Sleep(2 * time.Second)
+	// Unreachable at first: nothing listens at addr until the workers
+	// have found so (a webhook try failed on the network).
+	if !testkit.PollWithin(time.Minute, func() bool { return deliveryNetworkFailures(e, workers) > 0 }) {
+		t.Fatalf("no webhook try failed on the network within 1 min while nothing listened at %s", addr)
+	}
 	rcv := &eventReceiver{secret: []byte(secret), rng: rand.New(rand.NewPCG(1, 2)), got: map[string][]store.Event{}, faults: map[string]int{}}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -114,9 +118,19 @@ func TestEventDeliveryUnderFaults(t *testing.T) {
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 
-	kills := 0
-	for end := time.Now().Add(dur(6*time.Second, 40*time.Second)); time.Now().Before(end); {
-		time.Sleep(2 * time.Second)
+	// SIGKILL a worker each time the receiver has taken another share of
+	// the deliveries, so every kill lands mid-delivery, until the
+	// receiver has them all.
+	kills, nKills := 0, size(3, 20)
+	step := max(len(acked)/(nKills+2), 1)
+	for kills < nKills {
+		next := min(step*(kills+1), len(acked))
+		if !testkit.PollWithin(2*time.Minute, func() bool { return rcv.delivered() >= next }) {
+			t.Fatalf("the receiver took %d distinct numbers' events within 2 min of the last kill, want %d", rcv.delivered(), next)
+		}
+		if next == len(acked) {
+			break // all delivered: no delivery left to interrupt
+		}
 		i := rand.IntN(len(workers))
 		workers[i].Kill()
 		workers[i] = e.startWorker(args...)
@@ -126,16 +140,8 @@ func TestEventDeliveryUnderFaults(t *testing.T) {
 	finals := e.finalOutcomes()
 
 	// Delivery catches up: wait until every final outcome was delivered.
-	deadline := time.Now().Add(3 * time.Minute)
-	for {
-		missing := rcv.missing(finals)
-		if missing == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d final outcomes never delivered", missing, len(finals))
-		}
-		time.Sleep(200 * time.Millisecond)
+	if !testkit.PollWithin(3*time.Minute, func() bool { return rcv.missing(finals) == 0 }) {
+		t.Fatalf("%d of %d final outcomes never delivered", rcv.missing(finals), len(finals))
 	}
 	rcv.mu.Lock()
 	defer rcv.mu.Unlock()
@@ -163,6 +169,27 @@ func TestEventDeliveryUnderFaults(t *testing.T) {
 	}
 	t.Logf("outcome events: %d final outcomes, every one delivered; %d invented; %d duplicate deliveries (same event ID); receiver faults %v; %d SIGKILLs",
 		len(finals), invented, dupDeliveries, rcv.faults, kills)
+}
+
+// delivered counts the distinct numbers whose events the receiver took.
+func (r *eventReceiver) delivered() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	seen := map[string]bool{}
+	for _, evs := range r.got {
+		seen[evs[0].PreStockinNo] = true
+	}
+	return len(seen)
+}
+
+// deliveryNetworkFailures sums the webhook tries the workers saw fail on
+// the network (nothing listening), read from their /metrics.
+func deliveryNetworkFailures(e *env, workers []*proc) float64 {
+	var n float64
+	for _, w := range workers {
+		n += e.metricValue(w.ops, `wdtcancel_event_delivery_failures_total{reason="network",seller="default"}`)
+	}
+	return n
 }
 
 // missing counts the final outcomes not yet delivered.

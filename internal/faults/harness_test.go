@@ -20,7 +20,6 @@ import (
 	"github.com/wdtcancel/wdtcancel/internal/reconcile"
 	"github.com/wdtcancel/wdtcancel/internal/testkit"
 	"github.com/wdtcancel/wdtcancel/internal/testkit/runview"
-	"github.com/wdtcancel/wdtcancel/worker/wdt/sandbox"
 )
 
 var full = flag.Bool("faults.full", false, "run every scenario at full size")
@@ -238,10 +237,10 @@ func (e *env) waitSettled(want int, within time.Duration) time.Duration {
 }
 
 // sandboxOrders is the sandbox's view of every order it holds, by number.
-func (e *env) sandboxOrders() map[string]sandbox.Order {
+func (e *env) sandboxOrders() map[string]reconcile.Order {
 	e.t.Helper()
 	list, _ := runview.SandboxOrders(e.t, e.sbAddr)
-	m := make(map[string]sandbox.Order, len(list))
+	m := make(map[string]reconcile.Order, len(list))
 	for _, o := range list {
 		m[o.PreStockinNo] = o
 	}
@@ -265,7 +264,7 @@ func (e *env) verify(o orderSet) reconcile.Verdict {
 	e.t.Helper()
 	orders, _ := runview.SandboxOrders(e.t, e.sbAddr)
 	return reconcile.Check(reconcile.Input{
-		Nos: o.nos, Initial: o.state, Unknown: sandbox.UnknownMissing,
+		Nos: o.nos, Initial: o.state, UnknownMissing: true,
 		Orders: orders, Numbers: runview.View(e.t, e.redis.URL(), e.dlq(), o.nos),
 	})
 }

@@ -350,7 +350,7 @@ func (e *env) sellerOrder(seller, no string) sandbox.Order {
 // its queue and dead letters, with the problems reported as failures.
 func (e *env) verifySeller(seller string, o orderSet) reconcile.Verdict {
 	e.t.Helper()
-	var orders []sandbox.Order
+	var orders []reconcile.Order
 	e.get("http://"+e.sbAddr+"/_sandbox/orders?seller="+seller, &orders)
 	dead := e.sellerDLQ(seller)
 	queue := tasks.QueueFor(tasks.DefaultQueue, seller)
@@ -368,7 +368,7 @@ func (e *env) verifySeller(seller string, o orderSet) reconcile.Verdict {
 		}
 		view[no] = reconcile.NumberOf(task, rec)
 	}
-	v := reconcile.Check(reconcile.Input{Nos: o.nos, Initial: o.state, Unknown: sandbox.UnknownMissing, Orders: orders, Numbers: view})
+	v := reconcile.Check(reconcile.Input{Nos: o.nos, Initial: o.state, UnknownMissing: true, Orders: orders, Numbers: view})
 	for i, p := range v.Problems {
 		if i == 20 {
 			e.t.Errorf("%s: ... and %d more", seller, len(v.Problems)-20)

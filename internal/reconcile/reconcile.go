@@ -13,7 +13,7 @@
 // # The rules
 //
 // An order is editable when WDT lets it be cancelled: state 20 (editing) or
-// 30 (awaiting review), sandbox.Cancellable. "Cancelled on wdtcancel's call"
+// 30 (awaiting review), as the sandbox's Cancellable says. "Cancelled on wdtcancel's call"
 // means the sandbox holds it in state 10 at the end, received at least one
 // cancel call for it, and did not hold it in state 10 (or in any other state
 // it cannot be cancelled from) at the start. For every number of the run:
@@ -79,7 +79,6 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/wdtcancel/wdtcancel/tasks/outcome"
-	"github.com/wdtcancel/wdtcancel/worker/wdt/sandbox"
 )
 
 // Fate is where wdtcancel says a number stands.
@@ -142,23 +141,53 @@ func NumberOf(task *asynq.TaskInfo, rec *DeadLetter) Number {
 	return Number{Fate: Missing}
 }
 
+// Order is one order as the sandbox holds it at the end of a run, with
+// the names GET /_sandbox/orders gives its fields. It has exactly the
+// fields of sandbox.Order, so a caller holding the sandbox's orders in
+// process converts each with Order(o); reconcile itself stays plumbing that
+// imports no side of wdtcancel.
+type Order struct {
+	PreStockinNo string `json:"pre_stockin_no"`
+	Status       int    `json:"status"`
+	CancelCalls  int    `json:"cancel_calls"`
+	// LostResponses and GarbledResponses count the calls whose answer the
+	// sandbox dropped, or garbled, after applying them.
+	LostResponses    int  `json:"lost_responses"`
+	GarbledResponses int  `json:"garbled_responses"`
+	Known            bool `json:"known"`
+}
+
+// WDT's pre-stockin states the rules name (docs/wdt-api.md). They are the
+// sandbox's StateCancelled, StateEditing and StateReview; reconcile_test
+// checks that they agree.
+const (
+	stateCancelled = 10 // 已取消
+	stateEditing   = 20 // 编辑中
+	stateReview    = 30 // 待审核
+)
+
+// cancellable is the sandbox's Cancellable: WDT cancels an order only in
+// editing or awaiting review.
+func cancellable(state int) bool { return state == stateEditing || state == stateReview }
+
 // Input is both views of a run.
 type Input struct {
 	// Nos are the numbers the run enqueued; the verdict covers these, in
 	// this order.
 	Nos []string
 
-	// Initial and Unknown are how the sandbox began: the orders it was
-	// given (sandbox.Options.Orders, the --orders file) and what it makes of
-	// a number not among them (sandbox.Options.Unknown; "" is the sandbox's
-	// default, editing). A nil Initial means the start is not known: the
+	// Initial and UnknownMissing are how the sandbox began: the orders it
+	// was given (sandbox.Options.Orders, the --orders file) and what it
+	// makes of a number not among them (sandbox.Options.Unknown: true for
+	// UnknownMissing, a document that does not exist; false for the
+	// default, an order in editing). A nil Initial means the start is not known: the
 	// rules that need it (a state the order could not be cancelled from, a
 	// rejection of an editable order) are skipped.
-	Initial map[string]int
-	Unknown sandbox.Unknown
+	Initial        map[string]int
+	UnknownMissing bool
 	// Orders is the sandbox's view at the end: Sandbox.Orders, or
 	// GET /_sandbox/orders. A number it lacks is one it does not hold.
-	Orders []sandbox.Order
+	Orders []Order
 
 	// Numbers is wdtcancel's view; a number it lacks is Missing.
 	Numbers map[string]Number
@@ -278,7 +307,7 @@ const (
 
 // Check judges a run.
 func Check(in Input) Verdict {
-	final := make(map[string]sandbox.Order, len(in.Orders))
+	final := make(map[string]Order, len(in.Orders))
 	for _, o := range in.Orders {
 		final[o.PreStockinNo] = o
 	}
@@ -297,10 +326,10 @@ func (in Input) initial(no string) int {
 	if st, ok := in.Initial[no]; ok {
 		return st
 	}
-	if in.Unknown == sandbox.UnknownMissing {
+	if in.UnknownMissing {
 		return notHeld
 	}
-	return sandbox.StateEditing
+	return stateEditing
 }
 
 func stateText(st int) string {
@@ -314,13 +343,13 @@ func stateText(st int) string {
 }
 
 // check applies the rules to one number and adds it to the figures.
-func (v *Verdict) check(no string, start int, end sandbox.Order, n Number) {
+func (v *Verdict) check(no string, start int, end Order, n Number) {
 	bad := func(r Rule, format string, args ...any) {
 		v.Problems = append(v.Problems, Problem{No: no, Rule: r, Detail: fmt.Sprintf(format, args...)})
 	}
-	editable := sandbox.Cancellable(start)
+	editable := cancellable(start)
 	f := facts{start: start, end: end, n: n, editable: editable,
-		cancelled: end.Status == sandbox.StateCancelled && end.CancelCalls > 0 && (start == startUnknown || editable),
+		cancelled: end.Status == stateCancelled && end.CancelCalls > 0 && (start == startUnknown || editable),
 		unsure:    end.LostResponses+end.GarbledResponses > 0}
 	v.countSandbox(f)
 
@@ -341,7 +370,7 @@ func (v *Verdict) check(no string, start int, end sandbox.Order, n Number) {
 // facts are what the rules read of one number.
 type facts struct {
 	start                       int
-	end                         sandbox.Order
+	end                         Order
 	n                           Number
 	editable, cancelled, unsure bool
 }
@@ -357,7 +386,7 @@ func (v *Verdict) countSandbox(f facts) {
 	if f.cancelled {
 		v.CancelledAtSandbox++
 	}
-	if f.editable && f.end.Status != sandbox.StateCancelled {
+	if f.editable && f.end.Status != stateCancelled {
 		v.NotCancelled++
 	}
 	if f.unsure {
@@ -371,7 +400,7 @@ func (v *Verdict) checkDone(f facts, bad badFunc) {
 	start, end := f.start, f.end
 	if f.n.Category == outcome.AlreadyCancelled {
 		v.AlreadyCancelled++
-		if f.cancelled || end.Status != sandbox.StateCancelled || (start != startUnknown && start != sandbox.StateCancelled) {
+		if f.cancelled || end.Status != stateCancelled || (start != startUnknown && start != stateCancelled) {
 			bad(RuleAlreadyCancelled, "reported already cancelled by someone else, but the sandbox started it %s, ended it %s, and %d calls reached it",
 				stateText(start), stateText(end.Status), end.CancelCalls)
 		}
@@ -401,7 +430,7 @@ func (v *Verdict) checkDead(f facts, bad badFunc) {
 	// A verified clean exhausted says the lookup found the order still
 	// editable: calls reached the endpoint but none cancelled it, which
 	// the sandbox's state confirms (rule 3 catches the opposite).
-	if n.Category == outcome.Exhausted && !n.Ambiguous && end.CancelCalls > 0 && !(n.Verified && sandbox.Cancellable(end.Status)) {
+	if n.Category == outcome.Exhausted && !n.Ambiguous && end.CancelCalls > 0 && !(n.Verified && cancellable(end.Status)) {
 		bad(RuleExhaustedCalled, "dead-lettered exhausted without the ambiguous flag, which says no attempt was sent, but %d calls reached it", end.CancelCalls)
 	}
 }

@@ -11,9 +11,39 @@ import (
 	"github.com/wdtcancel/wdtcancel/worker/wdt/sandbox"
 )
 
+// TestAgreesWithSandbox holds reconcile's plain values to the sandbox's:
+// an Order is a sandbox.Order field for field (the conversion compiles, and
+// the JSON of one reads as the other), and the states and Cancellable are
+// WDT's as the sandbox has them.
+func TestAgreesWithSandbox(t *testing.T) {
+	want := sandbox.Order{PreStockinNo: "A1", Status: 30, CancelCalls: 2, LostResponses: 1, GarbledResponses: 3, Known: true}
+	if got := Order(want); got != (Order{PreStockinNo: "A1", Status: 30, CancelCalls: 2, LostResponses: 1, GarbledResponses: 3, Known: true}) {
+		t.Errorf("Order(%+v) = %+v", want, got)
+	}
+	b, err := json.Marshal(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got Order
+	if err := json.Unmarshal(b, &got); err != nil || got != Order(want) {
+		t.Errorf("the sandbox's JSON %s reads as %+v (%v), want %+v", b, got, err, Order(want))
+	}
+	states := []struct{ ours, theirs int }{{stateCancelled, sandbox.StateCancelled}, {stateEditing, sandbox.StateEditing}, {stateReview, sandbox.StateReview}}
+	for _, s := range states {
+		if s.ours != s.theirs {
+			t.Errorf("state %d here, %d in the sandbox", s.ours, s.theirs)
+		}
+	}
+	for st := -2; st <= 100; st++ {
+		if cancellable(st) != sandbox.Cancellable(st) {
+			t.Errorf("state %d: cancellable %v here, %v in the sandbox", st, cancellable(st), sandbox.Cancellable(st))
+		}
+	}
+}
+
 // sb is a sandbox order at the end of a run.
-func sb(status, calls, lost, garbled int) *sandbox.Order {
-	return &sandbox.Order{Status: status, CancelCalls: calls, LostResponses: lost, GarbledResponses: garbled, Known: true}
+func sb(status, calls, lost, garbled int) *Order {
+	return &Order{Status: status, CancelCalls: calls, LostResponses: lost, GarbledResponses: garbled, Known: true}
 }
 
 var (
@@ -31,7 +61,7 @@ func TestRules(t *testing.T) {
 	tests := []struct {
 		name  string
 		start int            // initial state; unlisted = not among the orders
-		end   *sandbox.Order // nil: the sandbox does not hold it at the end
+		end   *Order         // nil: the sandbox does not hold it at the end
 		n     Number         // wdtcancel's view
 		want  []Rule         // problems
 		check func(*Verdict) // figures, when it matters
@@ -136,14 +166,14 @@ func TestRules(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			const no = "RK1"
-			in := Input{Nos: []string{no}, Initial: map[string]int{}, Unknown: sandbox.UnknownMissing, Numbers: map[string]Number{no: tt.n}}
+			in := Input{Nos: []string{no}, Initial: map[string]int{}, UnknownMissing: true, Numbers: map[string]Number{no: tt.n}}
 			if tt.start != unlisted {
 				in.Initial[no] = tt.start
 			}
 			if tt.end != nil {
 				o := *tt.end
 				o.PreStockinNo = no
-				in.Orders = []sandbox.Order{o}
+				in.Orders = []Order{o}
 			}
 			v := Check(in)
 			var got []Rule
@@ -175,7 +205,7 @@ func TestRules(t *testing.T) {
 func TestUnknownStart(t *testing.T) {
 	in := Input{
 		Nos: []string{"A", "B", "C", "D"},
-		Orders: []sandbox.Order{
+		Orders: []Order{
 			{PreStockinNo: "A", Status: 10, CancelCalls: 1},
 			{PreStockinNo: "B", Status: 20},
 			{PreStockinNo: "C", Status: 80, CancelCalls: 1},
@@ -198,7 +228,7 @@ func TestUnknownEditing(t *testing.T) {
 	in := Input{
 		Nos:     []string{"X"},
 		Initial: map[string]int{},
-		Orders:  []sandbox.Order{{PreStockinNo: "X", Status: 20}},
+		Orders:  []Order{{PreStockinNo: "X", Status: 20}},
 		Numbers: map[string]Number{"X": deadRejected},
 	}
 	if v := Check(in); len(v.Problems) != 1 || v.Problems[0].Rule != RuleRejectedEditable || v.NotCancelled != 1 {
@@ -210,7 +240,7 @@ func TestVerdictText(t *testing.T) {
 	in := Input{
 		Nos:     []string{"A", "B", "C"},
 		Initial: map[string]int{"A": 20, "B": 20, "C": 80},
-		Orders: []sandbox.Order{
+		Orders: []Order{
 			{PreStockinNo: "A", Status: 10, CancelCalls: 1},
 			{PreStockinNo: "B", Status: 10, CancelCalls: 2, LostResponses: 1},
 			{PreStockinNo: "C", Status: 80, CancelCalls: 1},

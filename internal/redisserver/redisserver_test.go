@@ -1,11 +1,9 @@
 package redisserver
 
 import (
-	"context"
+	"os"
 	"os/exec"
 	"testing"
-
-	"github.com/redis/go-redis/v9"
 )
 
 func TestStartAnswersPing(t *testing.T) {
@@ -22,25 +20,6 @@ func TestStartAnswersPing(t *testing.T) {
 	}
 }
 
-func TestRestartKeepsPort(t *testing.T) {
-	r := startForTest(t, Options{})
-	if !r.Real {
-		t.Skip("restart needs a real redis-server")
-	}
-	if err := r.Stop(); err != nil {
-		t.Fatal(err)
-	}
-	if Ping(r.Addr) == nil {
-		t.Fatal("still answering after Stop")
-	}
-	if err := r.Restart(); err != nil {
-		t.Fatal(err)
-	}
-	if err := Ping(r.Addr); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func TestEmbedded(t *testing.T) {
 	r := startForTest(t, Options{Embedded: true})
 	if r.Real || Ping(r.Addr) != nil {
@@ -48,19 +27,23 @@ func TestEmbedded(t *testing.T) {
 	}
 }
 
-func TestMaxmemoryOptions(t *testing.T) {
-	r := startForTest(t, Options{MaxmemoryPolicy: "allkeys-lru", Maxmemory: "3mb"})
-	if !r.Real {
-		t.Skip("maxmemory options need a real redis-server; miniredis has none")
-	}
-	rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
-	defer rdb.Close()
-	got, err := rdb.ConfigGet(context.Background(), "maxmemory*").Result()
+// TestCloseRemovesData checks that a real server's data dir is gone after
+// Close: the bench starts one per run and must leave nothing behind.
+func TestCloseRemovesData(t *testing.T) {
+	r, err := Start(Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got["maxmemory-policy"] != "allkeys-lru" || got["maxmemory"] != "3145728" {
-		t.Fatalf("config %v", got)
+	if !r.Real {
+		r.Close()
+		t.Skip("a data dir needs a real redis-server")
+	}
+	r.Close()
+	if Ping(r.Addr) == nil {
+		t.Fatal("still answering after Close")
+	}
+	if _, err := os.Stat(r.dir); !os.IsNotExist(err) {
+		t.Fatalf("data dir %s after Close: %v", r.dir, err)
 	}
 }
 

@@ -53,7 +53,7 @@ func Cluster(addrs []string) (asynq.RedisConnOpt, error) { return clusterConnOpt
 // (CLUSTER SLOTS) when nothing else made it. go-redis's default, 60 s, is
 // how long a client keeps sending a dead master's slots to the dead master
 // after its replica took over (a dead node answers no MOVED): in
-// redisserver's TestClusterFailsOver the key stayed unreadable for the 30 s
+// the test kit's TestClusterFailsOver the key stayed unreadable for the 30 s
 // the test waited; with 1 s it was readable 3.4 s after the kill. One
 // node's CLUSTER SLOTS a second per client costs next to nothing.
 const ClusterStateReload = time.Second

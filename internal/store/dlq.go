@@ -537,6 +537,11 @@ func (d *DLQ) RequeueAll(ctx context.Context, done func(no string, err error)) e
 	return err
 }
 
+// requeueBatch re-drives one batch of dead numbers (nos, with their raw
+// records raws) in three pipelined steps, each skipping the numbers an
+// earlier one failed: remove the archived tasks, enqueue fresh ones, drop
+// the records that did not change meanwhile. done gets each number's
+// error, nil when it was re-driven.
 func (d *DLQ) requeueBatch(ctx context.Context, nos, raws []string, done func(string, error)) error {
 	errs := make([]error, len(nos))
 	recs := make([]Record, len(nos))
@@ -545,13 +550,24 @@ func (d *DLQ) requeueBatch(ctx context.Context, nos, raws []string, done func(st
 			errs[i] = fmt.Errorf("dead-letter record of %s is %w: %v", nos[i], ErrCorrupt, err)
 		}
 	}
-	// 1. The archived (or completed) tasks, in one pipeline.
-	removed := d.evalEach(ctx, removeArchivedCmd, nos, errs, func(no string) ([]string, []any) {
-		return []string{asynqTaskKey(d.queue, no), asynqArchivedKey(d.queue), asynqCompletedKey(d.queue)}, []any{no}
-	})
+	d.removeArchivedBatch(ctx, nos, errs)
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
+	d.enqueueBatch(ctx, nos, recs, errs)
+	d.dropRequeuedBatch(ctx, nos, raws, errs)
+	for i, no := range nos {
+		done(no, errs[i])
+	}
+	return ctx.Err()
+}
+
+// removeArchivedBatch is removeArchived for a batch, in one pipeline: a
+// number whose task is live gets ErrLive in errs.
+func (d *DLQ) removeArchivedBatch(ctx context.Context, nos []string, errs []error) {
+	removed := d.evalEach(ctx, removeArchivedCmd, nos, errs, func(no string) ([]string, []any) {
+		return []string{asynqTaskKey(d.queue, no), asynqArchivedKey(d.queue), asynqCompletedKey(d.queue)}, []any{no}
+	})
 	for i, cmd := range removed {
 		if cmd == nil {
 			continue
@@ -564,7 +580,12 @@ func (d *DLQ) requeueBatch(ctx context.Context, nos, raws []string, done func(st
 			errs[i] = fmt.Errorf("%s is %s: %w", nos[i], state, ErrLive)
 		}
 	}
-	// 2. The fresh tasks: asynq enqueues one per call, so overlap them.
+}
+
+// enqueueBatch enqueues a fresh task for every number without an error
+// yet, BulkParallelism at once: asynq enqueues one task per call, so the
+// calls overlap.
+func (d *DLQ) enqueueBatch(ctx context.Context, nos []string, recs []Record, errs []error) {
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, BulkParallelism)
 	for i := range nos {
@@ -584,7 +605,11 @@ func (d *DLQ) requeueBatch(ctx context.Context, nos, raws []string, done func(st
 		}()
 	}
 	wg.Wait()
-	// 3. The records of the numbers enqueued, each only if unchanged.
+}
+
+// dropRequeuedBatch drops the record of every number enqueued, each only
+// if it is still the one read (raws): a record rewritten meanwhile stays.
+func (d *DLQ) dropRequeuedBatch(ctx context.Context, nos, raws []string, errs []error) {
 	raw := make(map[string]string, len(nos))
 	for i, no := range nos {
 		raw[no] = raws[i]
@@ -597,10 +622,6 @@ func (d *DLQ) requeueBatch(ctx context.Context, nos, raws []string, done func(st
 			errs[i] = fmt.Errorf("requeue %s: task enqueued but record not removed: %w", nos[i], cmd.Err())
 		}
 	}
-	for i, no := range nos {
-		done(no, errs[i])
-	}
-	return ctx.Err()
 }
 
 // Purge forgets a dead number: its record, its archived asynq task and any

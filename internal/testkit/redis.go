@@ -5,25 +5,17 @@ import (
 	"testing"
 
 	"github.com/wdtcancel/wdtcancel/internal/redisinfo"
-	"github.com/wdtcancel/wdtcancel/internal/redisserver"
 )
 
-// Redis and RedisOptions are redisserver's: each test gets a Redis of its
-// own, started for the test and stopped when it ends.
-type (
-	Redis        = redisserver.Redis
-	RedisOptions = redisserver.Options
-)
+// Each test gets a Redis of its own (redisproc.go), started for the test
+// and stopped when it ends.
 
-// RequireRealEnv, when set to a true value, forbids the miniredis fallback.
-const RequireRealEnv = redisserver.RequireRealEnv
-
-// StartRedis starts a Redis the caller stops (see redisserver.Start). A
+// StartRedis starts a Redis the caller stops. A
 // miniredis fallback is marked embedded (redisinfo.MarkEmbedded): it is in
 // memory by design, so wdtcancel's durability check lets it run, as
 // --allow-volatile-redis would, and no test needs the flag for it.
 func StartRedis(opts RedisOptions) (*Redis, error) {
-	r, err := redisserver.Start(opts)
+	r, err := startRedis(opts)
 	if err == nil && !r.Real {
 		redisinfo.MarkEmbedded(r.Addr)
 	}
@@ -49,19 +41,12 @@ func NewRedisWith(t testing.TB, opts RedisOptions) *Redis {
 	return r
 }
 
-// Sentinel, Cluster and TopologyOptions are redisserver's.
-type (
-	Sentinel        = redisserver.Sentinel
-	Cluster         = redisserver.Cluster
-	TopologyOptions = redisserver.TopologyOptions
-)
-
 // NewSentinel starts a Sentinel setup (a master, a replica, three
 // sentinels) for one test and stops it when the test ends.
 func NewSentinel(t testing.TB, opts TopologyOptions) *Sentinel {
 	t.Helper()
 	skipWithoutServer(t)
-	s, err := redisserver.StartSentinel(opts)
+	s, err := StartSentinel(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +59,7 @@ func NewSentinel(t testing.TB, opts TopologyOptions) *Sentinel {
 func NewCluster(t testing.TB, opts TopologyOptions) *Cluster {
 	t.Helper()
 	skipWithoutServer(t)
-	c, err := redisserver.StartCluster(3, opts)
+	c, err := StartCluster(3, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +88,3 @@ func skipWithoutServer(t testing.TB) {
 		t.Skip("a Sentinel or Cluster needs redis-server on PATH (set " + RequireRealEnv + "=1 to make this a failure)")
 	}
 }
-
-// RealRequired reports whether the environment forbids the miniredis
-// fallback (RequireRealEnv).
-func RealRequired() bool { return redisserver.RealRequired() }

@@ -1,6 +1,7 @@
 package wdt
 
 import (
+	"cmp"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -69,32 +70,41 @@ func Fix(err error) (fault, fix string) {
 // statusFix is the fix for a WDT status that means a configuration fault,
 // from the vendor's status table (docs/wdt-api.md, "Statuses").
 func statusFix(method string, status int, msg string) string {
-	switch {
-	case status == 1 && (strings.Contains(msg, "sid is not exists") || strings.Contains(msg, "sid is not found")):
-		return "the sid belongs to the other WDT environment: check WDT_URL (test " + TestURL + ", production " + ProductionURL + ") and WDT_SID"
-	case status == 1 && strings.Contains(msg, "验证失败"):
-		return "WDT rejected the signature: check WDT_APPSECRET (secret:salt, copied whole) and WDT_APPKEY"
-	case status == 1 && strings.Contains(msg, "app auth fail"):
-		return "WDT rejected the appkey: check WDT_APPKEY and that it belongs to this sid"
-	case status == 1 && strings.Contains(msg, "For input string"):
-		return "WDT could not parse a parameter (usually the timestamp): report this as a wdtcancel bug"
-	case status == 1:
-		return "parameter or authentication failure: check WDT_SID, WDT_APPKEY and WDT_APPSECRET"
-	case status == 2:
-		return "WDT does not know a parameter name: report this as a wdtcancel bug"
-	case status == 3:
-		return "the account has a dynamic password (OTP) set: ask WDT to disable it for the API account"
-	case status == 6:
-		return "this machine's IP is not on the WDT whitelist: add the worker's public IP on the WDT open platform"
-	case status == 8:
-		return "WDT refused the API version: report this as a wdtcancel bug"
-	case status == 100:
-		if method == "" {
-			method = MethodCancelPreStockin
-		}
-		return "the appkey is not granted " + method + ": request the permission on the WDT open platform"
+	switch status {
+	case 1:
+		return authFix(msg)
+	case 100:
+		return "the appkey is not granted " + cmp.Or(method, MethodCancelPreStockin) + ": request the permission on the WDT open platform"
+	}
+	if fix, ok := statusFixes[status]; ok {
+		return fix
 	}
 	return "check the WDT settings"
+}
+
+// statusFixes are the fixes of the statuses that mean one thing each,
+// whatever their message says.
+var statusFixes = map[int]string{
+	2: "WDT does not know a parameter name: report this as a wdtcancel bug",
+	3: "the account has a dynamic password (OTP) set: ask WDT to disable it for the API account",
+	6: "this machine's IP is not on the WDT whitelist: add the worker's public IP on the WDT open platform",
+	8: "WDT refused the API version: report this as a wdtcancel bug",
+}
+
+// authFix is status 1's fix. WDT answers status 1 for every parameter and
+// authentication fault, so only its message says which setting is wrong.
+func authFix(msg string) string {
+	switch {
+	case strings.Contains(msg, "sid is not exists") || strings.Contains(msg, "sid is not found"):
+		return "the sid belongs to the other WDT environment: check WDT_URL (test " + TestURL + ", production " + ProductionURL + ") and WDT_SID"
+	case strings.Contains(msg, "验证失败"):
+		return "WDT rejected the signature: check WDT_APPSECRET (secret:salt, copied whole) and WDT_APPKEY"
+	case strings.Contains(msg, "app auth fail"):
+		return "WDT rejected the appkey: check WDT_APPKEY and that it belongs to this sid"
+	case strings.Contains(msg, "For input string"):
+		return "WDT could not parse a parameter (usually the timestamp): report this as a wdtcancel bug"
+	}
+	return "parameter or authentication failure: check WDT_SID, WDT_APPKEY and WDT_APPSECRET"
 }
 
 // tlsVerifyFailed reports whether err is a failed certificate verification:

@@ -120,34 +120,8 @@ func decodeEnvelope(body []byte) (envelope, string) {
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
 		return env, "response is not a JSON object"
 	}
-	seen := make(map[string]bool, 4)
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return env, "response is not valid JSON"
-		}
-		key, ok := tok.(string)
-		if !ok {
-			return env, "response is not valid JSON"
-		}
-		if seen[key] {
-			return env, "response repeats the top-level key " + strconv.Quote(clipTo(key, 40))
-		}
-		seen[key] = true
-		var v json.RawMessage
-		if err := dec.Decode(&v); err != nil {
-			return env, "response is not valid JSON"
-		}
-		switch key { // case-sensitive: {"STATUS":0} carries no status
-		case "status":
-			env.status = v
-		case "message":
-			env.message = v
-		case "code":
-			env.code = v
-		case "data":
-			env.data = v
-		}
+	if problem := env.readMembers(dec); problem != "" {
+		return env, problem
 	}
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('}') {
 		return env, "response is not valid JSON"
@@ -156,6 +130,48 @@ func decodeEnvelope(body []byte) (envelope, string) {
 		return env, "response has data after the JSON object"
 	}
 	return env, ""
+}
+
+// readMembers reads the object's members up to its closing brace, keeping
+// the keys the client reads; a key given twice is a problem, since which
+// copy counts would be a guess.
+func (env *envelope) readMembers(dec *json.Decoder) string {
+	seen := make(map[string]bool, 4)
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return "response is not valid JSON"
+		}
+		key, ok := tok.(string)
+		if !ok {
+			return "response is not valid JSON"
+		}
+		if seen[key] {
+			return "response repeats the top-level key " + strconv.Quote(clipTo(key, 40))
+		}
+		seen[key] = true
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return "response is not valid JSON"
+		}
+		env.keep(key, v)
+	}
+	return ""
+}
+
+// keep stores v when key is one the client reads. Keys match
+// case-sensitively: {"STATUS":0} carries no status.
+func (env *envelope) keep(key string, v json.RawMessage) {
+	switch key {
+	case "status":
+		env.status = v
+	case "message":
+		env.message = v
+	case "code":
+		env.code = v
+	case "data":
+		env.data = v
+	}
 }
 
 // parseStatus accepts a status only in the form WDT writes it: a JSON

@@ -1,7 +1,7 @@
 // Package runview reads both views of a wdtcancel run for package
 // reconcile: the sandbox's orders, the dead-letter list, asynq's tasks. It
-// is the part of the test kit that knows the product (the sandbox's order
-// type, the store's keys), kept apart from internal/testkit so the store's
+// is the part of the test kit that knows the product (the sandbox's orders
+// as reconcile.Order, the store's keys), kept apart from internal/testkit so the store's
 // and the sandbox's own tests can use the kit without an import cycle.
 // Tests only.
 package runview
@@ -23,7 +23,6 @@ import (
 	"github.com/wdtcancel/wdtcancel/internal/store"
 	"github.com/wdtcancel/wdtcancel/internal/testkit"
 	"github.com/wdtcancel/wdtcancel/tasks"
-	"github.com/wdtcancel/wdtcancel/worker/wdt/sandbox"
 )
 
 // WriteOrders writes a sandbox orders file (`--orders`, lines "NO STATE")
@@ -46,9 +45,9 @@ func WriteOrders(t testing.TB, dir string, nos []string, states map[string]int) 
 
 // SandboxOrders reads every order of the sandbox at addr
 // (GET /_sandbox/orders), and the answer's body.
-func SandboxOrders(t testing.TB, addr string) ([]sandbox.Order, []byte) {
+func SandboxOrders(t testing.TB, addr string) ([]reconcile.Order, []byte) {
 	t.Helper()
-	var orders []sandbox.Order
+	var orders []reconcile.Order
 	code, b := testkit.GetJSON(t, "http://"+addr+"/_sandbox/orders", &orders)
 	if code != 200 {
 		t.Fatalf("GET /_sandbox/orders: %d %.300s", code, b)

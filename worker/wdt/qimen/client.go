@@ -1,6 +1,7 @@
 package qimen
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -115,47 +116,69 @@ func New(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := NewCredentials(cfg.Qimen.AppKey, cfg.Qimen.AppSecret, cfg.Qimen.TargetAppKey); err != nil {
+	if err := cfg.checkCredentials(); err != nil {
 		return nil, err
 	}
-	w := cfg.WDT
-	if w.AppKey == "" || w.Secret == "" || w.Salt == "" || (w.SID == "" && cfg.CustomerID == "") {
-		return nil, fmt.Errorf("%w: incomplete WDT credentials %s for the Qimen lookup: use wdt.NewCredentials", wdt.ErrConfig, w)
-	}
-	if cfg.CustomerID == "" {
-		cfg.CustomerID = w.SID
-	}
-	if cfg.Method == "" {
-		cfg.Method = MethodPreStockinSearch
-	}
-	if cfg.Window == 0 {
-		cfg.Window = DefaultWindow
-	}
-	if cfg.PageSize == 0 {
-		cfg.PageSize = DefaultPageSize
-	}
-	if cfg.MaxPages == 0 {
-		cfg.MaxPages = DefaultMaxPages
-	}
-	switch {
-	case cfg.Window < 0:
-		return nil, fmt.Errorf("%w: Qimen lookup window %s is negative", wdt.ErrConfig, cfg.Window)
-	case cfg.PageSize < 1 || cfg.PageSize > MaxPageSize:
-		return nil, fmt.Errorf("%w: Qimen page size %d is outside 1..%d", wdt.ErrConfig, cfg.PageSize, MaxPageSize)
-	case cfg.MaxPages < 1:
-		return nil, fmt.Errorf("%w: Qimen max pages %d: use 1 or more", wdt.ErrConfig, cfg.MaxPages)
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
 	}
 	h := cfg.HTTP
 	if h == nil {
 		h = wdt.DefaultHTTPClient()
 	}
-	cp := *h
-	cp.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	clk := cfg.Clock
 	if clk == nil {
 		clk = wdt.NewClock(nil)
 	}
-	return &Client{cfg: cfg, endpoint: u, http: &cp, clock: clk}, nil
+	return &Client{cfg: cfg, endpoint: u, http: noRedirects(h), clock: clk}, nil
+}
+
+// checkCredentials refuses a lookup that could not sign: both the Qimen
+// app's credentials and the seller's WDT ones are signed into every call,
+// and a customer ID is needed (the SID unless CustomerID is given).
+func (cfg Config) checkCredentials() error {
+	if _, err := NewCredentials(cfg.Qimen.AppKey, cfg.Qimen.AppSecret, cfg.Qimen.TargetAppKey); err != nil {
+		return err
+	}
+	w := cfg.WDT
+	if w.AppKey == "" || w.Secret == "" || w.Salt == "" || (w.SID == "" && cfg.CustomerID == "") {
+		return fmt.Errorf("%w: incomplete WDT credentials %s for the Qimen lookup: use wdt.NewCredentials", wdt.ErrConfig, w)
+	}
+	return nil
+}
+
+// withDefaults fills every zero field with its default, in one place; a
+// negative value stays, for validate to refuse.
+func (cfg Config) withDefaults() Config {
+	cfg.CustomerID = cmp.Or(cfg.CustomerID, cfg.WDT.SID)
+	cfg.Method = cmp.Or(cfg.Method, MethodPreStockinSearch)
+	cfg.Window = cmp.Or(cfg.Window, DefaultWindow)
+	cfg.PageSize = cmp.Or(cfg.PageSize, DefaultPageSize)
+	cfg.MaxPages = cmp.Or(cfg.MaxPages, DefaultMaxPages)
+	return cfg
+}
+
+// validate refuses sizes that cannot be meant, after withDefaults.
+func (cfg Config) validate() error {
+	switch {
+	case cfg.Window < 0:
+		return fmt.Errorf("%w: Qimen lookup window %s is negative", wdt.ErrConfig, cfg.Window)
+	case cfg.PageSize < 1 || cfg.PageSize > MaxPageSize:
+		return fmt.Errorf("%w: Qimen page size %d is outside 1..%d", wdt.ErrConfig, cfg.PageSize, MaxPageSize)
+	case cfg.MaxPages < 1:
+		return fmt.Errorf("%w: Qimen max pages %d: use 1 or more", wdt.ErrConfig, cfg.MaxPages)
+	}
+	return nil
+}
+
+// noRedirects is a copy of h that never follows a redirect: a redirect
+// from the gateway is a wrong URL to report, and following it would send
+// the signed request somewhere else.
+func noRedirects(h *http.Client) *http.Client {
+	cp := *h
+	cp.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &cp
 }
 
 // ParseURL checks a Qimen gateway URL. Unlike WDT_URL it takes any path:
@@ -258,47 +281,79 @@ func (c *Client) LookupWindow(ctx context.Context, preStockinNo string, from, to
 		return res, &Error{Kind: KindConfig, Category: wdt.Config, PreStockinNo: preStockinNo, Status: wdt.NoStatus,
 			Message: "the lookup needs an order number and a window whose end is after its start"}
 	}
-	seen := 0
-	var match *pageOrder
-	for p := 1; p <= c.cfg.MaxPages; p++ {
-		pg, err := c.searchPage(ctx, preStockinNo, from, to, p)
-		if err != nil {
-			err.PreStockinNo = preStockinNo
-			return res, err
-		}
-		res.Pages = p
-		for i := range pg.orders {
-			o := pg.orders[i]
-			if o.no != preStockinNo {
-				continue
-			}
-			if match != nil && (match.status != o.status || !match.modified.Equal(o.modified)) {
-				return res, &Error{Kind: KindGarbled, Category: wdt.UnknownOutcome, PreStockinNo: preStockinNo, Status: wdt.NoStatus,
-					Message: fmt.Sprintf("WDT answered two orders numbered %q, in states %d and %d", preStockinNo, match.status, o.status)}
-			}
-			match = &o
-		}
-		seen += len(pg.orders)
-		short := len(pg.orders) < c.cfg.PageSize
-		if short && seen < pg.total {
-			return res, &Error{Kind: KindGarbled, Category: wdt.UnknownOutcome, PreStockinNo: preStockinNo, Status: wdt.NoStatus,
-				Message: fmt.Sprintf("WDT counts %d orders but its pages held %d (page %d came back short): are its pages numbered from 0 here?", pg.total, seen, p)}
-		}
-		if match != nil || short || seen >= pg.total {
-			// Found (further pages would only cost calls from WDT's
-			// quota), or every page read.
-			break
-		}
-		if p == c.cfg.MaxPages {
-			return res, &Error{Kind: KindGarbled, Category: wdt.UnknownOutcome, PreStockinNo: preStockinNo, Status: wdt.NoStatus,
-				Message: fmt.Sprintf("WDT counts %d orders matching %q; read %d pages of %d without settling it", pg.total, preStockinNo, p, c.cfg.PageSize)}
-		}
+	match, pages, err := c.findOnPages(ctx, preStockinNo, from, to)
+	res.Pages = pages
+	if err != nil {
+		err.PreStockinNo = preStockinNo
+		return res, err
 	}
 	if match != nil {
 		res.Found, res.Status = true, OrderStatus(match.status)
 		res.Modified, res.ModifiedText, res.Created = match.modified, match.raw, match.created
 	}
 	return res, nil
+}
+
+// findOnPages reads the window's pages from the first until one holds the
+// number (further pages would only cost calls from WDT's quota) or every
+// page is read. It returns the match (nil: not in the window) and how many
+// pages answered.
+func (c *Client) findOnPages(ctx context.Context, no string, from, to time.Time) (*pageOrder, int, *Error) {
+	seen := 0
+	var match *pageOrder
+	for p := 1; p <= c.cfg.MaxPages; p++ {
+		pg, err := c.searchPage(ctx, no, from, to, p)
+		if err != nil {
+			return nil, p - 1, err
+		}
+		if match, err = pickMatch(pg.orders, no, match); err != nil {
+			return nil, p, err
+		}
+		seen += len(pg.orders)
+		done, err := c.lastPage(pg, seen, p, match != nil, no)
+		if err != nil || done {
+			return match, p, err
+		}
+	}
+	return match, c.cfg.MaxPages, nil
+}
+
+// pickMatch is the order of orders numbered no, or match when none is.
+// Two of them in different states (or modified at different times) are
+// garbled: a guess between them could file a cancel wrongly.
+func pickMatch(orders []pageOrder, no string, match *pageOrder) (*pageOrder, *Error) {
+	for i := range orders {
+		o := orders[i]
+		if o.no != no {
+			continue
+		}
+		if match != nil && (match.status != o.status || !match.modified.Equal(o.modified)) {
+			return nil, &Error{Kind: KindGarbled, Category: wdt.UnknownOutcome, Status: wdt.NoStatus,
+				Message: fmt.Sprintf("WDT answered two orders numbered %q, in states %d and %d", no, match.status, o.status)}
+		}
+		match = &o
+	}
+	return match, nil
+}
+
+// lastPage reports whether page p ends the search: the number was found,
+// the page came back short, or seen reached WDT's count. A short page
+// before the count is reached, or a count MaxPages cannot cover, is
+// garbled: "not found" would be a guess.
+func (c *Client) lastPage(pg *page, seen, p int, found bool, no string) (bool, *Error) {
+	short := len(pg.orders) < c.cfg.PageSize
+	if short && seen < pg.total {
+		return false, &Error{Kind: KindGarbled, Category: wdt.UnknownOutcome, Status: wdt.NoStatus,
+			Message: fmt.Sprintf("WDT counts %d orders but its pages held %d (page %d came back short): are its pages numbered from 0 here?", pg.total, seen, p)}
+	}
+	if found || short || seen >= pg.total {
+		return true, nil
+	}
+	if p == c.cfg.MaxPages {
+		return false, &Error{Kind: KindGarbled, Category: wdt.UnknownOutcome, Status: wdt.NoStatus,
+			Message: fmt.Sprintf("WDT counts %d orders matching %q; read %d pages of %d without settling it", pg.total, no, p, c.cfg.PageSize)}
+	}
+	return false, nil
 }
 
 // searchPage makes one signed call for one page.

@@ -49,96 +49,153 @@ type pageOrder struct {
 // typed *Error. Anything that is not clearly a well-formed success is an
 // error; nothing odd ever becomes "not found".
 func parseAnswer(httpStatus int, body []byte, truncated bool) (*page, *Error) {
-	fail := func(kind Kind, cat wdt.Category, msg string) *Error {
-		return &Error{Kind: kind, Category: cat, HTTPStatus: httpStatus, Status: wdt.NoStatus, Message: msg, Body: head(body)}
+	a := answer{httpStatus: httpStatus, body: body}
+	if e := a.transportError(truncated); e != nil {
+		return nil, e
 	}
+	resp, e := a.response()
+	if e != nil {
+		return nil, e
+	}
+	failure, e := a.flag(resp)
+	if e != nil {
+		return nil, e
+	}
+	if e := a.statusError(resp, failure); e != nil {
+		return nil, e
+	}
+	if failure {
+		return nil, a.fail(KindGarbled, wdt.UnknownOutcome, "response.flag is failure but status is 0")
+	}
+	pg, problem := parseData(resp["data"])
+	if problem != "" {
+		return nil, a.fail(KindGarbled, wdt.UnknownOutcome, problem)
+	}
+	return pg, nil
+}
+
+// answer is one HTTP answer being read by parseAnswer's steps, each of
+// which returns the *Error that ends the reading, or nil to go on.
+type answer struct {
+	httpStatus int
+	body       []byte
+}
+
+// fail is an *Error about this answer, its body's head kept for the log.
+func (a answer) fail(kind Kind, cat wdt.Category, msg string) *Error {
+	return &Error{Kind: kind, Category: cat, HTTPStatus: a.httpStatus, Status: wdt.NoStatus, Message: msg, Body: head(a.body)}
+}
+
+// transportError refuses what HTTP already says is no answer: a redirect,
+// 404 or 405 (a wrong URL: Config, so an operator fixes it), any other
+// non-2xx (the outcome is unknown), or a body cut at MaxBodyBytes.
+func (a answer) transportError(truncated bool) *Error {
 	switch {
-	case httpStatus >= 300 && httpStatus <= 399:
-		return nil, fail(KindHTTP, wdt.Config, fmt.Sprintf("the Qimen URL answered a redirect (HTTP %d)", httpStatus))
-	case httpStatus == http.StatusNotFound || httpStatus == http.StatusMethodNotAllowed:
-		return nil, fail(KindHTTP, wdt.Config, fmt.Sprintf("the Qimen URL answered HTTP %d", httpStatus))
-	case httpStatus < 200 || httpStatus > 299:
-		return nil, fail(KindHTTP, wdt.UnknownOutcome, "non-2xx HTTP status")
+	case a.httpStatus >= 300 && a.httpStatus <= 399:
+		return a.fail(KindHTTP, wdt.Config, fmt.Sprintf("the Qimen URL answered a redirect (HTTP %d)", a.httpStatus))
+	case a.httpStatus == http.StatusNotFound || a.httpStatus == http.StatusMethodNotAllowed:
+		return a.fail(KindHTTP, wdt.Config, fmt.Sprintf("the Qimen URL answered HTTP %d", a.httpStatus))
+	case a.httpStatus < 200 || a.httpStatus > 299:
+		return a.fail(KindHTTP, wdt.UnknownOutcome, "non-2xx HTTP status")
 	case truncated:
-		return nil, fail(KindGarbled, wdt.UnknownOutcome, fmt.Sprintf("answer larger than %d bytes", MaxBodyBytes))
+		return a.fail(KindGarbled, wdt.UnknownOutcome, fmt.Sprintf("answer larger than %d bytes", MaxBodyBytes))
 	}
-	if problem := checkJSON(body); problem != "" {
-		return nil, fail(KindGarbled, wdt.UnknownOutcome, problem)
+	return nil
+}
+
+// response opens the envelope: well-formed JSON with exactly one key,
+// error_response (TOP's gateway error, returned as an *Error) or response
+// (returned as its object).
+func (a answer) response() (map[string]json.RawMessage, *Error) {
+	if problem := checkJSON(a.body); problem != "" {
+		return nil, a.fail(KindGarbled, wdt.UnknownOutcome, problem)
 	}
 	var top map[string]json.RawMessage
-	if err := json.Unmarshal(body, &top); err != nil {
-		return nil, fail(KindGarbled, wdt.UnknownOutcome, "answer is not a JSON object")
+	if err := json.Unmarshal(a.body, &top); err != nil {
+		return nil, a.fail(KindGarbled, wdt.UnknownOutcome, "answer is not a JSON object")
 	}
 	if len(top) != 1 {
-		return nil, fail(KindGarbled, wdt.UnknownOutcome, fmt.Sprintf("answer has %d top-level keys; the envelope has exactly one, response or error_response", len(top)))
+		return nil, a.fail(KindGarbled, wdt.UnknownOutcome, fmt.Sprintf("answer has %d top-level keys; the envelope has exactly one, response or error_response", len(top)))
 	}
 	if raw, ok := top["error_response"]; ok {
-		// TOP's own gateway error: {"error_response":{"code","msg","sub_code","sub_msg"}}.
-		obj, ok := object(raw)
-		if !ok {
-			return nil, fail(KindGarbled, wdt.UnknownOutcome, "error_response is not an object")
-		}
-		e := fail(KindEnvelope, "", "")
-		e.Code, e.Message = text(obj["code"]), text(obj["msg"])
-		e.SubCode, e.SubMessage = text(obj["sub_code"]), text(obj["sub_msg"])
-		e.Category = classifyEnvelope(e.Code, e.SubCode, e.Message, e.SubMessage)
-		return nil, e
+		return nil, a.gatewayError(raw)
 	}
 	raw, ok := top["response"]
 	if !ok {
-		return nil, fail(KindGarbled, wdt.UnknownOutcome, "answer has neither response nor error_response")
+		return nil, a.fail(KindGarbled, wdt.UnknownOutcome, "answer has neither response nor error_response")
 	}
 	resp, ok := object(raw)
 	if !ok {
-		return nil, fail(KindGarbled, wdt.UnknownOutcome, "response is not an object")
+		return nil, a.fail(KindGarbled, wdt.UnknownOutcome, "response is not an object")
 	}
+	return resp, nil
+}
+
+// gatewayError is TOP's own error,
+// {"error_response":{"code","msg","sub_code","sub_msg"}}, classified by its
+// codes and messages.
+func (a answer) gatewayError(raw json.RawMessage) *Error {
+	obj, ok := object(raw)
+	if !ok {
+		return a.fail(KindGarbled, wdt.UnknownOutcome, "error_response is not an object")
+	}
+	e := a.fail(KindEnvelope, "", "")
+	e.Code, e.Message = text(obj["code"]), text(obj["msg"])
+	e.SubCode, e.SubMessage = text(obj["sub_code"]), text(obj["sub_msg"])
+	e.Category = classifyEnvelope(e.Code, e.SubCode, e.Message, e.SubMessage)
+	return e
+}
+
+// flag reads response.flag, which may be absent: "failure" reports true,
+// "success" false, anything else (or not a string) is garbled.
+func (a answer) flag(resp map[string]json.RawMessage) (failure bool, e *Error) {
 	flag, hasFlag := resp["flag"]
-	var failure bool
-	if hasFlag {
-		switch text(flag) {
-		case "success":
-		case "failure":
-			failure = true
-		default:
-			return nil, fail(KindGarbled, wdt.UnknownOutcome, "response.flag is neither success nor failure")
-		}
-		if !isString(flag) {
-			return nil, fail(KindGarbled, wdt.UnknownOutcome, "response.flag is not a string")
-		}
+	if !hasFlag {
+		return false, nil
 	}
+	switch text(flag) {
+	case "success":
+	case "failure":
+		failure = true
+	default:
+		return false, a.fail(KindGarbled, wdt.UnknownOutcome, "response.flag is neither success nor failure")
+	}
+	if !isString(flag) {
+		return false, a.fail(KindGarbled, wdt.UnknownOutcome, "response.flag is not a string")
+	}
+	return failure, nil
+}
+
+// statusError reads response.status: a failure without one is the Qimen
+// envelope's own error, a missing or non-canonical status is garbled, and
+// a status other than 0 is WDT's error, classified. Status 0 is nil.
+func (a answer) statusError(resp map[string]json.RawMessage, failure bool) *Error {
 	rawStatus, hasStatus := resp["status"]
 	if hasStatus && string(rawStatus) == "null" {
 		hasStatus = false
 	}
 	switch {
 	case failure && !hasStatus:
-		e := fail(KindEnvelope, "", text(resp["message"]))
+		e := a.fail(KindEnvelope, "", text(resp["message"]))
 		e.Code, e.SubCode, e.SubMessage = text(resp["code"]), text(resp["sub_code"]), text(resp["sub_message"])
 		e.Category = classifyEnvelope(e.Code, e.SubCode, e.Message, e.SubMessage)
 		e.Body = ""
-		return nil, e
+		return e
 	case !hasStatus:
-		return nil, fail(KindGarbled, wdt.UnknownOutcome, "response has no status")
+		return a.fail(KindGarbled, wdt.UnknownOutcome, "response has no status")
 	}
 	status, ok := parseInt(rawStatus, false)
 	if !ok {
-		return nil, fail(KindGarbled, wdt.UnknownOutcome, "response.status is not a canonical non-negative integer")
+		return a.fail(KindGarbled, wdt.UnknownOutcome, "response.status is not a canonical non-negative integer")
 	}
-	if status != 0 {
-		e := fail(KindStatus, classifyStatus(status, text(resp["message"])), text(resp["message"]))
-		e.Status = status
-		e.Code, e.SubCode, e.SubMessage = text(resp["code"]), text(resp["sub_code"]), text(resp["sub_message"])
-		e.Body = ""
-		return nil, e
+	if status == 0 {
+		return nil
 	}
-	if failure {
-		return nil, fail(KindGarbled, wdt.UnknownOutcome, "response.flag is failure but status is 0")
-	}
-	pg, problem := parseData(resp["data"])
-	if problem != "" {
-		return nil, fail(KindGarbled, wdt.UnknownOutcome, problem)
-	}
-	return pg, nil
+	e := a.fail(KindStatus, classifyStatus(status, text(resp["message"])), text(resp["message"]))
+	e.Status = status
+	e.Code, e.SubCode, e.SubMessage = text(resp["code"]), text(resp["sub_code"]), text(resp["sub_message"])
+	e.Body = ""
+	return e
 }
 
 // parseData reads a successful search's data: total_count and order.

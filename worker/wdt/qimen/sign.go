@@ -156,6 +156,9 @@ func decodeStrict(text string) (any, error) {
 	return v, nil
 }
 
+// decodeValue reads the next JSON value in the order it was written:
+// objects as []member, lists as []any, numbers as json.Number, so that
+// signing sees exactly what the caller wrote.
 func decodeValue(dec *json.Decoder) (any, error) {
 	tok, err := dec.Token()
 	if err != nil {
@@ -165,47 +168,9 @@ func decodeValue(dec *json.Decoder) (any, error) {
 	case json.Delim:
 		switch t {
 		case '{':
-			var out []member
-			seen := map[string]bool{}
-			for dec.More() {
-				kt, err := dec.Token()
-				if err != nil {
-					return nil, err
-				}
-				k := kt.(string)
-				if seen[k] {
-					return nil, fmt.Errorf("%w: the key %q is given twice", ErrUnsignable, k)
-				}
-				seen[k] = true
-				if _, err := strconv.ParseUint(k, 10, 64); err == nil {
-					return nil, fmt.Errorf("%w: the key %q is a number (PHP sorts such keys numerically and may take the object for a list)", ErrUnsignable, k)
-				}
-				v, err := decodeValue(dec)
-				if err != nil {
-					return nil, err
-				}
-				out = append(out, member{k, v})
-			}
-			if _, err := dec.Token(); err != nil {
-				return nil, err
-			}
-			if out == nil {
-				out = []member{}
-			}
-			return out, nil
+			return decodeObject(dec)
 		case '[':
-			out := []any{}
-			for dec.More() {
-				v, err := decodeValue(dec)
-				if err != nil {
-					return nil, err
-				}
-				out = append(out, v)
-			}
-			if _, err := dec.Token(); err != nil {
-				return nil, err
-			}
-			return out, nil
+			return decodeList(dec)
 		}
 		return nil, errors.New("unexpected delimiter")
 	case json.Number:
@@ -216,6 +181,54 @@ func decodeValue(dec *json.Decoder) (any, error) {
 	default:
 		return t, nil // string, bool, nil
 	}
+}
+
+// decodeObject reads an object's members after its '{', in order. A key
+// given twice or a numeric key is ErrUnsignable: helpers in other
+// languages would sign such an object differently (PHP sorts numeric
+// keys as numbers and may take the object for a list).
+func decodeObject(dec *json.Decoder) ([]member, error) {
+	out := []member{}
+	seen := map[string]bool{}
+	for dec.More() {
+		kt, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		k := kt.(string)
+		if seen[k] {
+			return nil, fmt.Errorf("%w: the key %q is given twice", ErrUnsignable, k)
+		}
+		seen[k] = true
+		if _, err := strconv.ParseUint(k, 10, 64); err == nil {
+			return nil, fmt.Errorf("%w: the key %q is a number (PHP sorts such keys numerically and may take the object for a list)", ErrUnsignable, k)
+		}
+		v, err := decodeValue(dec)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, member{k, v})
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// decodeList reads a list's values after its '[', in order.
+func decodeList(dec *json.Decoder) ([]any, error) {
+	out := []any{}
+	for dec.More() {
+		v, err := decodeValue(dec)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // isCanonicalInt reports whether s is an integer written as every helper

@@ -366,84 +366,130 @@ var qimenSystemParams = map[string]bool{"app_key": true, "method": true, "format
 // search. stale answers changed orders' previous states. It returns the
 // answer and the number searched for, if any.
 func (s *Sandbox) qimenAnswer(call qimenCall, stale bool) (qimenAnswer, string) {
-	gw := func(code, msg string) (qimenAnswer, string) {
-		return qimenAnswer{Flag: "failure", Code: code, Message: msg}, ""
+	now := s.serverNow()
+	all, refused := s.checkGateway(call, now)
+	if refused != nil {
+		return *refused, ""
 	}
-	wdtFail := func(status int, msg string) (qimenAnswer, string) {
-		return qimenAnswer{Flag: "failure", Code: strconv.Itoa(status), Message: msg, Status: &status}, ""
+	q, refused := s.checkWDTSearch(all, now)
+	if refused != nil {
+		return *refused, ""
 	}
+	data := s.search(q, stale)
+	raw, _ := json.Marshal(data)
+	zero := 0
+	return qimenAnswer{Flag: "success", Status: &zero, Data: raw}, q.no
+}
+
+// gatewayFailure is the Qimen gateway's own refusal: a code, no WDT status.
+func gatewayFailure(code, msg string) *qimenAnswer {
+	return &qimenAnswer{Flag: "failure", Code: code, Message: msg}
+}
+
+// wdtFailure is WDT's refusal behind the gateway: its status as the code.
+func wdtFailure(status int, msg string) *qimenAnswer {
+	return &qimenAnswer{Flag: "failure", Code: strconv.Itoa(status), Message: msg, Status: &status}
+}
+
+// qimenRequiredParams are the system parameters the gateway refuses a call
+// without.
+var qimenRequiredParams = [...]string{"app_key", "method", "format", "v", "sign_method", "timestamp", "target_app_key", "sign"}
+
+// checkGateway verifies the call as the Qimen gateway does, in its order:
+// the parameters are there and well-formed, the app and target app are
+// this sandbox's, the timestamp is within QimenTimestampWindow of now, the
+// TOP signature verifies, and the method is the search. It returns every
+// parameter, or the gateway's refusal.
+func (s *Sandbox) checkGateway(call qimenCall, now time.Time) (map[string]string, *qimenAnswer) {
 	if call.err != "" {
-		return gw(QimenCodeInvalidParam, call.err)
+		return nil, gatewayFailure(QimenCodeInvalidParam, call.err)
 	}
 	all, problem := call.params()
 	if problem != "" {
-		return gw(QimenCodeInvalidParam, problem)
+		return nil, gatewayFailure(QimenCodeInvalidParam, problem)
 	}
-	for _, name := range [...]string{"app_key", "method", "format", "v", "sign_method", "timestamp", "target_app_key", "sign"} {
+	for _, name := range qimenRequiredParams {
 		if all[name] == "" {
-			return gw(QimenCodeMissingParam, "Missing required arguments:"+name)
+			return nil, gatewayFailure(QimenCodeMissingParam, "Missing required arguments:"+name)
 		}
 	}
+	if refused := s.checkGatewayApp(all); refused != nil {
+		return nil, refused
+	}
+	ts, err := time.ParseInLocation(qimen.TimeLayout, all["timestamp"], qimen.China)
+	if err != nil || ts.Sub(now) > QimenTimestampWindow || now.Sub(ts) > QimenTimestampWindow {
+		return nil, gatewayFailure(QimenCodeTimestamp, "Invalid timestamp: more than 10 minutes from the server's clock, or not yyyy-MM-dd HH:mm:ss China time")
+	}
+	if qimen.TopSign(s.q.opts.AppSecret, all) != all["sign"] {
+		return nil, gatewayFailure(QimenCodeSignCheck, QimenMsgSignCheck)
+	}
+	if qimen.WdtMethod(all["method"]) != qimen.MethodPreStockinSearch {
+		return nil, gatewayFailure(QimenCodeInvalidMethod, "Invalid method: the sandbox serves "+qimen.MethodPreStockinSearch)
+	}
+	return all, nil
+}
+
+// checkGatewayApp refuses a format, version or signing method the sandbox
+// does not speak, and an app or target app that is not its own.
+func (s *Sandbox) checkGatewayApp(all map[string]string) *qimenAnswer {
 	o := s.q.opts
 	switch {
 	case all["format"] != "json":
-		return gw(QimenCodeInvalidParam, "Invalid format: the sandbox answers json only")
+		return gatewayFailure(QimenCodeInvalidParam, "Invalid format: the sandbox answers json only")
 	case all["v"] != "2.0":
-		return gw(QimenCodeInvalidParam, "Invalid version: v must be 2.0")
+		return gatewayFailure(QimenCodeInvalidParam, "Invalid version: v must be 2.0")
 	case all["sign_method"] != "md5":
-		return gw(QimenCodeInvalidParam, "Invalid sign_method: the sandbox verifies md5")
+		return gatewayFailure(QimenCodeInvalidParam, "Invalid sign_method: the sandbox verifies md5")
 	case all["app_key"] != o.AppKey:
-		return gw(QimenCodeInvalidAppKey, "Invalid app Key")
+		return gatewayFailure(QimenCodeInvalidAppKey, "Invalid app Key")
 	case all["target_app_key"] != o.TargetAppKey:
-		return gw(QimenCodeInvalidTarget, "Invalid target app key")
+		return gatewayFailure(QimenCodeInvalidTarget, "Invalid target app key")
 	}
-	now := s.serverNow()
-	ts, err := time.ParseInLocation(qimen.TimeLayout, all["timestamp"], qimen.China)
-	if err != nil || ts.Sub(now) > QimenTimestampWindow || now.Sub(ts) > QimenTimestampWindow {
-		return gw(QimenCodeTimestamp, "Invalid timestamp: more than 10 minutes from the server's clock, or not yyyy-MM-dd HH:mm:ss China time")
-	}
-	if qimen.TopSign(o.AppSecret, all) != all["sign"] {
-		return gw(QimenCodeSignCheck, QimenMsgSignCheck)
-	}
-	if qimen.WdtMethod(all["method"]) != qimen.MethodPreStockinSearch {
-		return gw(QimenCodeInvalidMethod, "Invalid method: the sandbox serves "+qimen.MethodPreStockinSearch)
-	}
+	return nil
+}
 
-	// WDT's side: the seller, its signature and clock, then the search.
+// checkWDTSearch verifies the API parameters as WDT does behind the
+// gateway (the seller, its wdt_sign and salt, its datetime within
+// TimestampWindow) and parses the search, or returns WDT's refusal.
+func (s *Sandbox) checkWDTSearch(all map[string]string, now time.Time) (searchQuery, *qimenAnswer) {
+	api := apiParams(all)
+	switch {
+	case api["wdt3_customer_id"] != s.opts.SID:
+		return searchQuery{}, wdtFailure(1, MsgSIDNotExists)
+	case api["wdt_appkey"] != s.opts.AppKey:
+		return searchQuery{}, wdtFailure(1, MsgAppAuthFail)
+	}
+	sign, err := qimen.Sign(s.secret, all["method"], api)
+	if err != nil {
+		return searchQuery{}, wdtFailure(1, MsgParamError+": "+err.Error())
+	}
+	if api["wdt_salt"] != s.salt || sign != api["wdt_sign"] {
+		return searchQuery{}, wdtFailure(1, MsgAuthFailed)
+	}
+	dt, err := time.ParseInLocation(qimen.TimeLayout, api["datetime"], qimen.China)
+	if err != nil || dt.Sub(now) > TimestampWindow*time.Second || now.Sub(dt) > TimestampWindow*time.Second {
+		return searchQuery{}, wdtFailure(7, MsgTimestampExpired)
+	}
+	q, msg := parseSearch(api["params"], api["pager"])
+	switch {
+	case msg == MsgNeedTimeWindow:
+		return q, wdtFailure(100, msg)
+	case msg != "":
+		return q, wdtFailure(1, MsgParamError+": "+msg)
+	}
+	return q, nil
+}
+
+// apiParams are the call's parameters other than the TOP system ones:
+// what wdt_sign covers.
+func apiParams(all map[string]string) map[string]string {
 	api := map[string]string{}
 	for k, v := range all {
 		if !qimenSystemParams[k] {
 			api[k] = v
 		}
 	}
-	switch {
-	case api["wdt3_customer_id"] != s.opts.SID:
-		return wdtFail(1, MsgSIDNotExists)
-	case api["wdt_appkey"] != s.opts.AppKey:
-		return wdtFail(1, MsgAppAuthFail)
-	}
-	sign, err := qimen.Sign(s.secret, all["method"], api)
-	if err != nil {
-		return wdtFail(1, MsgParamError+": "+err.Error())
-	}
-	if api["wdt_salt"] != s.salt || sign != api["wdt_sign"] {
-		return wdtFail(1, MsgAuthFailed)
-	}
-	dt, err := time.ParseInLocation(qimen.TimeLayout, api["datetime"], qimen.China)
-	if err != nil || dt.Sub(now) > TimestampWindow*time.Second || now.Sub(dt) > TimestampWindow*time.Second {
-		return wdtFail(7, MsgTimestampExpired)
-	}
-	q, msg := parseSearch(api["params"], api["pager"])
-	if msg != "" {
-		if msg == MsgNeedTimeWindow {
-			return wdtFail(100, msg)
-		}
-		return wdtFail(1, MsgParamError+": "+msg)
-	}
-	data := s.search(q, stale)
-	raw, _ := json.Marshal(data)
-	zero := 0
-	return qimenAnswer{Flag: "success", Status: &zero, Data: raw}, q.no
+	return api
 }
 
 // searchQuery is a parsed search.
@@ -459,19 +505,11 @@ type searchQuery struct {
 // parseSearch reads params and pager; it returns what is wrong with them.
 func parseSearch(paramsText, pagerText string) (searchQuery, string) {
 	var q searchQuery
-	var p map[string]json.RawMessage
+	var p searchParams
 	if err := json.Unmarshal([]byte(paramsText), &p); err != nil || p == nil {
 		return q, "params must be a JSON object"
 	}
-	str := func(k string) (string, bool) {
-		raw, ok := p[k]
-		if !ok {
-			return "", false
-		}
-		var v string
-		return v, json.Unmarshal(raw, &v) == nil
-	}
-	if v, ok := str("stockin_no"); ok {
+	if v, ok := p.str("stockin_no"); ok {
 		q.no = v
 	}
 	if raw, ok := p["status"]; ok {
@@ -481,47 +519,71 @@ func parseSearch(paramsText, pagerText string) (searchQuery, string) {
 		}
 		q.status = &st
 	}
-	window := func(fromKey, toKey string) (time.Time, time.Time, bool, string) {
-		fs, okF := str(fromKey)
-		ts, okT := str(toKey)
-		if !okF || !okT || fs == "" || ts == "" {
-			return time.Time{}, time.Time{}, false, ""
-		}
-		f, err1 := time.ParseInLocation(qimen.TimeLayout, fs, qimen.China)
-		t, err2 := time.ParseInLocation(qimen.TimeLayout, ts, qimen.China)
-		if err1 != nil || err2 != nil {
-			return f, t, false, fromKey + "/" + toKey + " must be " + qimen.TimeLayout
-		}
-		if f.After(t) {
-			return f, t, false, fromKey + " is after " + toKey
-		}
-		return f, t, true, ""
-	}
 	var msg string
-	if q.mtFrom, q.mtTo, q.byMT, msg = window("mt_from", "mt_to"); msg != "" {
+	if q.mtFrom, q.mtTo, q.byMT, msg = p.window("mt_from", "mt_to"); msg != "" {
 		return q, msg
 	}
-	if q.ctFrom, q.ctTo, q.byCT, msg = window("ct_from", "ct_to"); msg != "" {
+	if q.ctFrom, q.ctTo, q.byCT, msg = p.window("ct_from", "ct_to"); msg != "" {
 		return q, msg
 	}
 	if !q.byMT && !q.byCT {
 		return q, MsgNeedTimeWindow
 	}
+	q.pageNo, q.pageSize, msg = parsePager(pagerText)
+	return q, msg
+}
+
+// searchParams are a search's params, each value as it was written.
+type searchParams map[string]json.RawMessage
+
+// str is the string value of k; false when k is absent or not a string.
+func (p searchParams) str(k string) (string, bool) {
+	raw, ok := p[k]
+	if !ok {
+		return "", false
+	}
+	var v string
+	return v, json.Unmarshal(raw, &v) == nil
+}
+
+// window reads a time window from fromKey and toKey: ok is false when
+// either is missing or empty (no such filter), and problem says what is
+// wrong with a window that is given but unreadable or reversed.
+func (p searchParams) window(fromKey, toKey string) (from, to time.Time, ok bool, problem string) {
+	fs, okF := p.str(fromKey)
+	ts, okT := p.str(toKey)
+	if !okF || !okT || fs == "" || ts == "" {
+		return time.Time{}, time.Time{}, false, ""
+	}
+	f, err1 := time.ParseInLocation(qimen.TimeLayout, fs, qimen.China)
+	t, err2 := time.ParseInLocation(qimen.TimeLayout, ts, qimen.China)
+	if err1 != nil || err2 != nil {
+		return f, t, false, fromKey + "/" + toKey + " must be " + qimen.TimeLayout
+	}
+	if f.After(t) {
+		return f, t, false, fromKey + " is after " + toKey
+	}
+	return f, t, true, ""
+}
+
+// parsePager reads {"page_no":N,"page_size":N}: pages count from 1 on the
+// Qimen route, and a page holds at most QimenMaxPageSize orders.
+func parsePager(text string) (pageNo, pageSize int, problem string) {
 	var pager struct {
 		PageNo   *int `json:"page_no"`
 		PageSize *int `json:"page_size"`
 	}
-	if err := json.Unmarshal([]byte(pagerText), &pager); err != nil || pager.PageNo == nil || pager.PageSize == nil {
-		return q, `pager must be {"page_no":N,"page_size":N}`
+	if err := json.Unmarshal([]byte(text), &pager); err != nil || pager.PageNo == nil || pager.PageSize == nil {
+		return 0, 0, `pager must be {"page_no":N,"page_size":N}`
 	}
-	q.pageNo, q.pageSize = *pager.PageNo, *pager.PageSize
-	if q.pageNo < 1 {
-		return q, "page_no starts at 1 on the Qimen route"
+	pageNo, pageSize = *pager.PageNo, *pager.PageSize
+	if pageNo < 1 {
+		return pageNo, pageSize, "page_no starts at 1 on the Qimen route"
 	}
-	if q.pageSize < 1 || q.pageSize > QimenMaxPageSize {
-		return q, fmt.Sprintf("page_size must be within 1..%d", QimenMaxPageSize)
+	if pageSize < 1 || pageSize > QimenMaxPageSize {
+		return pageNo, pageSize, fmt.Sprintf("page_size must be within 1..%d", QimenMaxPageSize)
 	}
-	return q, ""
+	return pageNo, pageSize, ""
 }
 
 // searchOrder is one order of a search answer.
@@ -549,33 +611,47 @@ func (s *Sandbox) search(q searchQuery, stale bool) searchData {
 	if _, ok := s.orders[q.no]; !ok && q.no != "" && s.opts.Unknown == UnknownEditing {
 		s.lookup(q.no)
 	}
-	type hit struct {
-		searchOrder
-		at time.Time
-	}
-	var hits []hit
+	var hits []searchHit
 	for no, o := range s.orders {
-		if q.no != "" && no != q.no && !(s.q.opts.Match == QimenMatchPrefix && strings.HasPrefix(no, q.no)) {
-			continue
+		if h, ok := s.searchMatch(q, no, o, stale); ok {
+			hits = append(hits, h)
 		}
-		state, modified := o.state, o.modified
-		if stale && o.changed {
-			state, modified = o.prevState, o.prevModified
-		}
-		if q.status != nil && state != *q.status {
-			continue
-		}
-		if q.byMT && (modified.Before(q.mtFrom) || modified.After(q.mtTo)) {
-			continue
-		}
-		if q.byCT && (o.created.Before(q.ctFrom) || o.created.After(q.ctTo)) {
-			continue
-		}
-		hits = append(hits, hit{searchOrder{StockinNo: no, Status: state, SrcOrderType: 22, WarehouseNo: "sandbox",
-			ModifiedDate: modified.In(qimen.China).Format(qimen.TimeLayout), CreatedDate: o.created.In(qimen.China).Format(qimen.TimeLayout),
-			DetailList: []any{}}, modified})
 	}
-	// Oldest change first, then by number: a stable order for paging.
+	return searchPage(hits, q)
+}
+
+// searchHit is an order a search matched, with the modified time it is
+// sorted by.
+type searchHit struct {
+	searchOrder
+	at time.Time
+}
+
+// searchMatch reports whether order no matches q by number (exactly, or
+// as a prefix under QimenMatchPrefix), status and time windows, and how it
+// is shown: with its previous state when stale and it changed.
+func (s *Sandbox) searchMatch(q searchQuery, no string, o *order, stale bool) (searchHit, bool) {
+	if q.no != "" && no != q.no && !(s.q.opts.Match == QimenMatchPrefix && strings.HasPrefix(no, q.no)) {
+		return searchHit{}, false
+	}
+	state, modified := o.state, o.modified
+	if stale && o.changed {
+		state, modified = o.prevState, o.prevModified
+	}
+	switch {
+	case q.status != nil && state != *q.status,
+		q.byMT && (modified.Before(q.mtFrom) || modified.After(q.mtTo)),
+		q.byCT && (o.created.Before(q.ctFrom) || o.created.After(q.ctTo)):
+		return searchHit{}, false
+	}
+	return searchHit{searchOrder{StockinNo: no, Status: state, SrcOrderType: 22, WarehouseNo: "sandbox",
+		ModifiedDate: modified.In(qimen.China).Format(qimen.TimeLayout), CreatedDate: o.created.In(qimen.China).Format(qimen.TimeLayout),
+		DetailList: []any{}}, modified}, true
+}
+
+// searchPage is the page q asks for of every hit, oldest change first,
+// then by number: a stable order for paging.
+func searchPage(hits []searchHit, q searchQuery) searchData {
 	sort.Slice(hits, func(i, j int) bool {
 		if !hits[i].at.Equal(hits[j].at) {
 			return hits[i].at.Before(hits[j].at)

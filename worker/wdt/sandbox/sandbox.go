@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"net/url"
 	"sort"
 	"strconv"
 	"sync"
@@ -382,21 +383,9 @@ func (s *Sandbox) serveAPI(w http.ResponseWriter, r *http.Request) {
 	}
 	method := r.URL.Query().Get("method")
 	shifted := shiftedOf(r)
-	var f fault
-	if shifted == nil { // a call read off a desynced connection meets no fault of its own
-		s.mu.Lock()
-		f = s.drawFault()
-		s.mu.Unlock()
-	}
-
+	f := s.callFault(shifted)
 	if f.kind.beforeWDT() {
-		// The gateway answers in WDT's stead: no slot, no order touched.
-		if !s.wait(r) {
-			return
-		}
-		s.count("", f.name())
-		s.logCall(method, "", -1, "", f.name(), start)
-		writeFault(w, r, f)
+		s.answerAsGateway(w, r, f, method, start)
 		return
 	}
 
@@ -421,18 +410,7 @@ func (s *Sandbox) serveAPI(w http.ResponseWriter, r *http.Request) {
 	}
 	s.count(strconv.Itoa(status), f.name())
 	s.logCall(method, no, status, msg, f.name(), start)
-	if no != "" && f.kind != kindNone {
-		s.mu.Lock()
-		if o, ok := s.orders[no]; ok {
-			switch f.kind {
-			case kindLost:
-				o.lost++
-			case kindGarbled, kindDesync:
-				o.garbled++
-			}
-		}
-		s.mu.Unlock()
-	}
+	s.markFault(no, f)
 	// Free the slot before the answer leaves, so a call the client sends
 	// after reading it finds the slot free.
 	release()
@@ -443,6 +421,49 @@ func (s *Sandbox) serveAPI(w http.ResponseWriter, r *http.Request) {
 		s.desync(w, f, status, msg)
 	default:
 		writeAnswer(w, status, msg)
+	}
+}
+
+// callFault draws the fault this call meets, none for a call read off a
+// desynced connection (it meets no fault of its own).
+func (s *Sandbox) callFault(shifted *shiftedCall) fault {
+	if shifted != nil {
+		return fault{}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.drawFault()
+}
+
+// answerAsGateway answers a fault the gateway gives in WDT's stead, after
+// the latency: no slot taken, no order touched.
+func (s *Sandbox) answerAsGateway(w http.ResponseWriter, r *http.Request, f fault, method string, start time.Time) {
+	if !s.wait(r) {
+		return
+	}
+	s.count("", f.name())
+	s.logCall(method, "", -1, "", f.name(), start)
+	writeFault(w, r, f)
+}
+
+// markFault counts on order no an answer the fault f will lose or garble,
+// so the inspection endpoints show which orders' answers never arrived
+// intact.
+func (s *Sandbox) markFault(no string, f fault) {
+	if no == "" || f.kind == kindNone {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, ok := s.orders[no]
+	if !ok {
+		return
+	}
+	switch f.kind {
+	case kindLost:
+		o.lost++
+	case kindGarbled, kindDesync:
+		o.garbled++
 	}
 }
 
@@ -485,39 +506,14 @@ var knownParams = map[string]bool{"sid": true, "key": true, "salt": true, "metho
 // whether the call got a concurrency slot on arrival. It returns the status,
 // the message and the order number the call was about, if any.
 func (s *Sandbox) answer(r *http.Request, body []byte, admitted bool) (int, string, string) {
-	if status, msg := checkForm(r); status != 0 {
+	if status, msg := s.verify(r, body); status != 0 {
 		return status, msg, ""
-	}
-	q := r.URL.Query()
-	switch {
-	case q.Get("sid") != s.opts.SID:
-		return 1, MsgSIDNotExists, ""
-	case q.Get("key") != s.opts.AppKey:
-		return 1, MsgAppAuthFail, ""
-	}
-	ts, err := strconv.ParseInt(q.Get("timestamp"), 10, 64)
-	if err != nil {
-		return 1, fmt.Sprintf("For input string: %q", q.Get("timestamp")), ""
-	}
-	params := make([]wdt.Param, 1, len(q)+1)
-	params[0] = wdt.Param{Name: "body", Value: string(body)}
-	for name := range q {
-		if name != "sign" {
-			params = append(params, wdt.Param{Name: name, Value: q.Get(name)})
-		}
-	}
-	if q.Get("salt") != s.salt || wdt.Sign(s.secret, params) != q.Get("sign") {
-		return 1, MsgAuthFailed, ""
-	}
-	now := wdt.Timestamp(s.serverNow())
-	if ts < now-TimestampWindow || ts > now+TimestampWindow {
-		return 7, MsgTimestampExpired, ""
 	}
 	if msg := s.admit(admitted); msg != "" {
 		return 100, msg, ""
 	}
-	if q.Get("method") != wdt.MethodCancelPreStockin {
-		return 1, MsgUnknownMethod + ": " + q.Get("method"), ""
+	if m := r.URL.Query().Get("method"); m != wdt.MethodCancelPreStockin {
+		return 1, MsgUnknownMethod + ": " + m, ""
 	}
 	var args []json.RawMessage
 	var no string
@@ -529,6 +525,47 @@ func (s *Sandbox) answer(r *http.Request, body []byte, admitted bool) (int, stri
 	}
 	status, msg := s.cancel(no)
 	return status, msg, no
+}
+
+// verify makes WDT's checks of who calls, in WDT's order: the form, the
+// seller and app, the timestamp's syntax, the salt and signature, then the
+// timestamp within TimestampWindow of the server's clock. Status 0 passes.
+func (s *Sandbox) verify(r *http.Request, body []byte) (int, string) {
+	if status, msg := checkForm(r); status != 0 {
+		return status, msg
+	}
+	q := r.URL.Query()
+	switch {
+	case q.Get("sid") != s.opts.SID:
+		return 1, MsgSIDNotExists
+	case q.Get("key") != s.opts.AppKey:
+		return 1, MsgAppAuthFail
+	}
+	ts, err := strconv.ParseInt(q.Get("timestamp"), 10, 64)
+	if err != nil {
+		return 1, fmt.Sprintf("For input string: %q", q.Get("timestamp"))
+	}
+	if q.Get("salt") != s.salt || wdt.Sign(s.secret, signedParams(q, body)) != q.Get("sign") {
+		return 1, MsgAuthFailed
+	}
+	now := wdt.Timestamp(s.serverNow())
+	if ts < now-TimestampWindow || ts > now+TimestampWindow {
+		return 7, MsgTimestampExpired
+	}
+	return 0, ""
+}
+
+// signedParams are what WDT's sign covers: the body and every query
+// parameter but sign itself.
+func signedParams(q url.Values, body []byte) []wdt.Param {
+	params := make([]wdt.Param, 1, len(q)+1)
+	params[0] = wdt.Param{Name: "body", Value: string(body)}
+	for name := range q {
+		if name != "sign" {
+			params = append(params, wdt.Param{Name: name, Value: q.Get(name)})
+		}
+	}
+	return params
 }
 
 // checkForm makes WDT's checks that come before it looks at the sid: the

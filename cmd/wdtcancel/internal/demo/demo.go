@@ -357,9 +357,19 @@ func summarize(ctx context.Context, nos []string, orders, mix map[string]int, in
 		numbers[no] = n
 	}
 	s.Verdict = reconcile.Check(reconcile.Input{
-		Nos: nos, Initial: orders, Unknown: sandbox.UnknownMissing, Orders: sb.Orders(), Numbers: numbers,
+		Nos: nos, Initial: orders, UnknownMissing: true, Orders: reconcileOrders(sb.Orders()), Numbers: numbers,
 	})
 	return s, nil
+}
+
+// reconcileOrders is the sandbox's view as reconcile takes it: the same
+// fields, as plain values.
+func reconcileOrders(list []sandbox.Order) []reconcile.Order {
+	out := make([]reconcile.Order, len(list))
+	for i, o := range list {
+		out[i] = reconcile.Order(o)
+	}
+	return out
 }
 
 func formatMix(mix map[string]int) string {

@@ -10,7 +10,6 @@ import (
 
 	"github.com/wdtcancel/wdtcancel/internal/reconcile"
 	"github.com/wdtcancel/wdtcancel/worker/wdt"
-	"github.com/wdtcancel/wdtcancel/worker/wdt/sandbox"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -77,7 +76,7 @@ func TestPrintSummary(t *testing.T) {
 	s := &Summary{Verdict: reconcile.Check(reconcile.Input{
 		Nos:     []string{"A", "B"},
 		Initial: map[string]int{"A": 20, "B": 20},
-		Orders:  []sandbox.Order{{PreStockinNo: "A", Status: 10, CancelCalls: 2, LostResponses: 1}, {PreStockinNo: "B", Status: 20}},
+		Orders:  []reconcile.Order{{PreStockinNo: "A", Status: 10, CancelCalls: 2, LostResponses: 1}, {PreStockinNo: "B", Status: 20}},
 		Numbers: map[string]reconcile.Number{
 			"A": {Fate: reconcile.Dead, Category: wdt.Rejected},
 			"B": {Fate: reconcile.Dead, Category: wdt.Exhausted},

@@ -1,4 +1,4 @@
-package config
+package sellerconf
 
 import (
 	"fmt"
@@ -14,7 +14,7 @@ import (
 // gateway URL and the Qimen app, as plain values. A seller without it has
 // no lookup, and everything works as before. Credentials format themselves
 // without the secret, so a Qimen can be logged. cmd/wdtcancel turns it into
-// the lookup client (worker/wdt/qimen), which checks it again: config only
+// the lookup client (worker/wdt/qimen), which checks it again: sellerconf only
 // parses, it builds no client.
 type Qimen struct {
 	URL         string
@@ -31,7 +31,7 @@ type QimenCredentials struct {
 
 // String shows which app this is without the secret.
 func (c QimenCredentials) String() string {
-	return fmt.Sprintf("config.QimenCredentials{appkey=%q target_appkey=%q appsecret=[REDACTED]}", c.AppKey, c.TargetAppKey)
+	return fmt.Sprintf("sellerconf.QimenCredentials{appkey=%q target_appkey=%q appsecret=[REDACTED]}", c.AppKey, c.TargetAppKey)
 }
 
 // GoString keeps %#v from printing the fields one by one.
@@ -40,7 +40,7 @@ func (c QimenCredentials) GoString() string { return c.String() }
 // QimenFlags are the single-seller lookup settings: --qimen-url,
 // --qimen-appkey, --qimen-appsecret, --qimen-target-appkey, or
 // WDT_QIMEN_URL, WDT_QIMEN_APPKEY, WDT_QIMEN_APPSECRET,
-// WDT_QIMEN_TARGET_APPKEY (config.EnvName).
+// WDT_QIMEN_TARGET_APPKEY (config.EnvNameFor).
 type QimenFlags struct {
 	URL, AppKey, AppSecret, TargetAppKey string
 }

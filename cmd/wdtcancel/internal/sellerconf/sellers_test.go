@@ -1,4 +1,4 @@
-package config
+package sellerconf
 
 import (
 	"errors"
@@ -45,8 +45,8 @@ func TestLoadSellers(t *testing.T) {
 	if err := os.WriteFile(path, []byte(strings.ReplaceAll(goodFile, "%SECRETFILE%", secretFile)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	def := SellerDefaults{URL: wdt.ProductionURL, RatePerMinute: 600, MaxInflight: 8}
-	got, err := LoadSellers(path, env(map[string]string{"WDT_APPSECRET_ACME": "acmesecret:acmesalt"}), def)
+	def := Defaults{URL: wdt.ProductionURL, RatePerMinute: 600, MaxInflight: 8}
+	got, err := Load(path, env(map[string]string{"WDT_APPSECRET_ACME": "acmesecret:acmesalt"}), def)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +73,7 @@ func TestLoadSellers(t *testing.T) {
 
 func TestParseSellersRefuses(t *testing.T) {
 	secrets := env(map[string]string{"SET": "topsecret:topsalt", "NOCOLON": "topsecretnocolon"})
-	def := SellerDefaults{URL: wdt.TestURL}
+	def := Defaults{URL: wdt.TestURL}
 	tests := []struct {
 		name, file string
 		want       []string // fragments, all of them in the one error
@@ -103,7 +103,7 @@ func TestParseSellersRefuses(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := ParseSellers("sellers.yaml", []byte(tt.file), secrets, def)
+			_, err := Parse("sellers.yaml", []byte(tt.file), secrets, def)
 			if err == nil {
 				t.Fatal("accepted, want an error")
 			}
@@ -115,7 +115,7 @@ func TestParseSellersRefuses(t *testing.T) {
 					t.Errorf("error %q lacks %q", err, w)
 				}
 			}
-			if strings.Contains(err.Error(), "config.") {
+			if strings.Contains(err.Error(), "sellerconf.") {
 				t.Errorf("error names a Go type: %q", err)
 			}
 			for _, secret := range []string{"topsecret", "topsalt"} {
@@ -128,7 +128,7 @@ func TestParseSellersRefuses(t *testing.T) {
 }
 
 func TestInlineSecretsWhenAllowed(t *testing.T) {
-	got, err := ParseSellers("s.yaml", []byte("inline_secrets: true\nsellers:\n  a: {sid: a, appkey: a, appsecret: 'x:y'}\n"), env(nil), SellerDefaults{URL: wdt.TestURL})
+	got, err := Parse("s.yaml", []byte("inline_secrets: true\nsellers:\n  a: {sid: a, appkey: a, appsecret: 'x:y'}\n"), env(nil), Defaults{URL: wdt.TestURL})
 	if err != nil || got[0].Credentials.Secret != "x" || got[0].Credentials.Salt != "y" {
 		t.Fatalf("got %+v, %v", got, err)
 	}

@@ -1,8 +1,9 @@
-package config
+package sellerconf
 
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -70,10 +71,10 @@ type SandboxSeller struct {
 	QimenMatch       string  `yaml:"qimen_match"` // exact | prefix
 }
 
-// SellerDefaults fill what a seller's entry leaves out: the command's own
+// Defaults fill what a seller's entry leaves out: the command's own
 // --wdt-url, --rate-per-minute, --max-inflight, --reuse-connections and the
 // deprecated --connection-close.
-type SellerDefaults struct {
+type Defaults struct {
 	URL              string
 	RatePerMinute    int
 	MaxInflight      int
@@ -104,20 +105,20 @@ type sellerEntry struct {
 	Notify           *notifyEntry   `yaml:"notify"`
 }
 
-// LoadSellers reads and validates a sellers file (docs/sellers.md). Every
+// Load reads and validates a sellers file (docs/sellers.md). Every
 // problem is reported at once, each line naming the file, the seller and the
 // field; no line shows a secret. lookupEnv is os.LookupEnv outside tests.
 // The sellers come back sorted by name.
-func LoadSellers(path string, lookupEnv func(string) (string, bool), def SellerDefaults) ([]Seller, error) {
+func Load(path string, lookupEnv func(string) (string, bool), def Defaults) ([]Seller, error) {
 	raw, err := readLimited(path)
 	if err != nil {
 		return nil, fmt.Errorf("%w: sellers file %s: %v", wdt.ErrConfig, path, err)
 	}
-	return ParseSellers(path, raw, lookupEnv, def)
+	return Parse(path, raw, lookupEnv, def)
 }
 
-// ParseSellers is LoadSellers on the file's bytes; name is how errors call it.
-func ParseSellers(name string, raw []byte, lookupEnv func(string) (string, bool), def SellerDefaults) ([]Seller, error) {
+// Parse is Load on the file's bytes; name is how errors call it.
+func Parse(name string, raw []byte, lookupEnv func(string) (string, bool), def Defaults) ([]Seller, error) {
 	var f sellersFile
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
 	dec.KnownFields(true)
@@ -223,7 +224,7 @@ func typeProblems(raw []byte, te *yaml.TypeError) []string {
 
 // resolveSeller validates one entry and fills its defaults. It returns every
 // problem it finds rather than the first.
-func resolveSeller(name string, e sellerEntry, inlineOK bool, lookupEnv func(string) (string, bool), def SellerDefaults) (Seller, []string) {
+func resolveSeller(name string, e sellerEntry, inlineOK bool, lookupEnv func(string) (string, bool), def Defaults) (Seller, []string) {
 	var errs []string
 	if err := tasks.ValidateSeller(name); err != nil {
 		errs = append(errs, fmt.Sprintf("bad name: %s", strings.TrimPrefix(err.Error(), tasks.ErrInvalid.Error()+" ")))
@@ -232,65 +233,83 @@ func resolveSeller(name string, e sellerEntry, inlineOK bool, lookupEnv func(str
 	if secretErr != "" {
 		errs = append(errs, secretErr)
 	}
-	s := Seller{
-		Name:            name,
-		URL:             strings.TrimSpace(e.URL),
-		RatePerMinute:   def.RatePerMinute,
-		MaxInflight:     def.MaxInflight,
-		ConnectionClose: def.ConnectionClose,
-		Sandbox:         e.Sandbox,
+	s := Seller{Name: name, URL: cmp.Or(strings.TrimSpace(e.URL), def.URL), Sandbox: e.Sandbox}
+	var qerrs, nerrs []string
+	s.Qimen, qerrs = resolveQimen(e.Qimen, inlineOK, lookupEnv)
+	s.Notify, nerrs = resolveNotify(e.Notify, lookupEnv)
+	errs = append(append(errs, qerrs...), nerrs...)
+	errs = append(errs, s.applyLimits(e, def)...)
+	if msg := sellerURLProblem(s.URL); msg != "" {
+		errs = append(errs, msg)
 	}
-	if s.URL == "" {
-		s.URL = def.URL
+	creds, msg := sellerCredentials(e, appSecret, where, secretErr == "")
+	if msg != "" {
+		errs = append(errs, msg)
 	}
-	q, qerrs := resolveQimen(e.Qimen, inlineOK, lookupEnv)
-	errs = append(errs, qerrs...)
-	s.Qimen = q
-	n, nerrs := resolveNotify(e.Notify, lookupEnv)
-	errs = append(errs, nerrs...)
-	s.Notify = n
-	if e.RatePerMinute != nil {
-		s.RatePerMinute = *e.RatePerMinute
-	}
-	if e.MaxInflight != nil {
-		s.MaxInflight = *e.MaxInflight
-	}
-	if e.ConnectionClose != nil {
-		s.ConnectionClose = *e.ConnectionClose
-	}
-	s.ReuseConnections = def.ReuseConnections
-	if e.ReuseConnections != nil {
-		s.ReuseConnections = *e.ReuseConnections
-	}
-	s.ReuseConnections = s.ReuseConnections && !s.ConnectionClose
+	s.Credentials = creds
+	return s, errs
+}
+
+// applyLimits sets the seller's rate, in-flight bound and connection
+// handling: the entry's value where it gives one, else the flag's default
+// (def). Connection reuse is off whenever connection_close is on. A
+// negative bound is a problem, not a default: it cannot be meant.
+func (s *Seller) applyLimits(e sellerEntry, def Defaults) []string {
+	s.RatePerMinute = valueOr(e.RatePerMinute, def.RatePerMinute)
+	s.MaxInflight = valueOr(e.MaxInflight, def.MaxInflight)
+	s.ConnectionClose = valueOr(e.ConnectionClose, def.ConnectionClose)
+	s.ReuseConnections = valueOr(e.ReuseConnections, def.ReuseConnections) && !s.ConnectionClose
+	var errs []string
 	if s.RatePerMinute < 0 {
 		errs = append(errs, fmt.Sprintf("rate_per_minute is %d: use 0 (no limit) or more", s.RatePerMinute))
 	}
 	if s.MaxInflight < 0 {
 		errs = append(errs, fmt.Sprintf("max_inflight is %d: use 0 (no limit) or more", s.MaxInflight))
 	}
-	if s.URL == "" {
-		errs = append(errs, fmt.Sprintf("url is not set and there is no --wdt-url / WDT_URL default: %s (test) or %s (production)", wdt.TestURL, wdt.ProductionURL))
-	} else if _, err := wdt.ParseEndpoint(s.URL); err != nil {
-		errs = append(errs, fmt.Sprintf("url: %s", strings.TrimPrefix(err.Error(), wdt.ErrConfig.Error()+": ")))
+	return errs
+}
+
+// valueOr is *p when the entry gives the key (p not nil), else def: an
+// explicit zero or false in the file wins over the flag's default.
+func valueOr[T any](p *T, def T) T {
+	if p != nil {
+		return *p
 	}
+	return def
+}
+
+// sellerURLProblem says what is wrong with a seller's resolved URL, or "".
+func sellerURLProblem(url string) string {
+	if url == "" {
+		return fmt.Sprintf("url is not set and there is no --wdt-url / WDT_URL default: %s (test) or %s (production)", wdt.TestURL, wdt.ProductionURL)
+	}
+	if _, err := wdt.ParseEndpoint(url); err != nil {
+		return fmt.Sprintf("url: %s", strings.TrimPrefix(err.Error(), wdt.ErrConfig.Error()+": "))
+	}
+	return ""
+}
+
+// sellerCredentials builds the seller's WDT credentials, or says the first
+// thing missing. Without a usable secret (haveSecret false: that problem is
+// already reported) only sid and appkey are checked. where names the
+// secret's source, which the message gives instead of WDT_APPSECRET.
+func sellerCredentials(e sellerEntry, appSecret, where string, haveSecret bool) (wdt.Credentials, string) {
 	switch {
 	case strings.TrimSpace(e.SID) == "":
-		errs = append(errs, "sid is empty: set it to the seller account WDT assigned")
+		return wdt.Credentials{}, "sid is empty: set it to the seller account WDT assigned"
 	case strings.TrimSpace(e.AppKey) == "":
-		errs = append(errs, "appkey is empty: set it to the appkey WDT assigned")
-	case secretErr == "":
-		creds, err := wdt.NewCredentials(e.SID, e.AppKey, appSecret)
-		if err != nil {
-			// NewCredentials names WDT_APPSECRET; say where this seller's came from.
-			msg := strings.TrimPrefix(err.Error(), wdt.ErrConfig.Error()+": ")
-			msg = strings.ReplaceAll(msg, "WDT_APPSECRET (or --appsecret)", where)
-			msg = strings.ReplaceAll(msg, "set WDT_APPSECRET or --appsecret", "set "+where)
-			errs = append(errs, msg)
-		}
-		s.Credentials = creds
+		return wdt.Credentials{}, "appkey is empty: set it to the appkey WDT assigned"
+	case !haveSecret:
+		return wdt.Credentials{}, ""
 	}
-	return s, errs
+	creds, err := wdt.NewCredentials(e.SID, e.AppKey, appSecret)
+	if err != nil {
+		msg := strings.TrimPrefix(err.Error(), wdt.ErrConfig.Error()+": ")
+		msg = strings.ReplaceAll(msg, "WDT_APPSECRET (or --appsecret)", where)
+		msg = strings.ReplaceAll(msg, "set WDT_APPSECRET or --appsecret", "set "+where)
+		return creds, msg
+	}
+	return creds, ""
 }
 
 // sellerSecret finds the appsecret of one entry: exactly one of

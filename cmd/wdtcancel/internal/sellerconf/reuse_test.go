@@ -1,4 +1,4 @@
-package config
+package sellerconf
 
 import (
 	"fmt"
@@ -14,16 +14,16 @@ func TestReuseConnectionsResolved(t *testing.T) {
 	tests := []struct {
 		name  string
 		entry string // extra YAML fields of the one seller
-		def   SellerDefaults
+		def   Defaults
 		want  bool
 	}{
-		{"default: a fresh connection per call", "", SellerDefaults{}, false},
-		{"reuse_connections in the file", "reuse_connections: true", SellerDefaults{}, true},
-		{"--reuse-connections as the default", "", SellerDefaults{ReuseConnections: true}, true},
-		{"the file says no to --reuse-connections", "reuse_connections: false", SellerDefaults{ReuseConnections: true}, false},
-		{"connection_close beats reuse_connections", "reuse_connections: true, connection_close: true", SellerDefaults{}, false},
-		{"--connection-close beats reuse_connections", "reuse_connections: true", SellerDefaults{ConnectionClose: true}, false},
-		{"connection_close alone changes nothing", "connection_close: true", SellerDefaults{}, false},
+		{"default: a fresh connection per call", "", Defaults{}, false},
+		{"reuse_connections in the file", "reuse_connections: true", Defaults{}, true},
+		{"--reuse-connections as the default", "", Defaults{ReuseConnections: true}, true},
+		{"the file says no to --reuse-connections", "reuse_connections: false", Defaults{ReuseConnections: true}, false},
+		{"connection_close beats reuse_connections", "reuse_connections: true, connection_close: true", Defaults{}, false},
+		{"--connection-close beats reuse_connections", "reuse_connections: true", Defaults{ConnectionClose: true}, false},
+		{"connection_close alone changes nothing", "connection_close: true", Defaults{}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -32,7 +32,7 @@ func TestReuseConnectionsResolved(t *testing.T) {
 				sep = ", "
 			}
 			yaml := fmt.Sprintf("inline_secrets: true\nsellers:\n  a: {sid: a, appkey: k, appsecret: \"s:t\", url: %s%s%s}\n", wdt.TestURL, sep, tt.entry)
-			got, err := ParseSellers("t.yaml", []byte(yaml), func(string) (string, bool) { return "", false }, tt.def)
+			got, err := Parse("t.yaml", []byte(yaml), func(string) (string, bool) { return "", false }, tt.def)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,4 +1,4 @@
-package redisserver
+package testkit
 
 import (
 	"context"
@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/wdtcancel/wdtcancel/internal/redisserver"
 )
 
 // This file starts the two highly available topologies wdtcancel supports,
@@ -77,14 +79,14 @@ func StartSentinel(opts TopologyOptions) (*Sentinel, error) {
 		return nil, fmt.Errorf("a Sentinel setup needs redis-server on PATH (apt-get install -y redis-server): %w", err)
 	}
 	s := &Sentinel{opts: opts}
-	master, err := startReal(path, Options{AppendFsync: opts.AppendFsync, NoAOF: opts.NoAOF, config: true})
+	master, err := startReal(path, RedisOptions{AppendFsync: opts.AppendFsync, NoAOF: opts.NoAOF, config: true})
 	if err != nil {
 		return nil, err
 	}
 	s.Nodes = append(s.Nodes, master)
 	host, port, _ := net.SplitHostPort(master.Addr)
 	for i := 0; i < max(opts.Replicas, 1); i++ {
-		replica, err := startReal(path, Options{AppendFsync: opts.AppendFsync, NoAOF: opts.NoAOF, config: true, Args: []string{"--replicaof", host, port}})
+		replica, err := startReal(path, RedisOptions{AppendFsync: opts.AppendFsync, NoAOF: opts.NoAOF, config: true, Args: []string{"--replicaof", host, port}})
 		if err != nil {
 			s.Close()
 			return nil, err
@@ -93,7 +95,7 @@ func StartSentinel(opts TopologyOptions) (*Sentinel, error) {
 	}
 	ms := strconv.Itoa(int(opts.nodeTimeout().Milliseconds()))
 	for i := 0; i < 3; i++ {
-		sen, err := startReal(path, Options{sentinel: []string{
+		sen, err := startReal(path, RedisOptions{sentinel: []string{
 			"sentinel monitor " + SentinelMaster + " " + host + " " + port + " 2",
 			"sentinel down-after-milliseconds " + SentinelMaster + " " + ms,
 			"sentinel failover-timeout " + SentinelMaster + " 10000",
@@ -296,10 +298,10 @@ func StartCluster(masters int, opts TopologyOptions) (*Cluster, error) {
 		// a port was taken between finding and binding it.
 		for try := 0; ; try++ {
 			var bus int
-			if bus, err = freePort(); err != nil {
+			if bus, err = redisserver.FreePort(); err != nil {
 				break
 			}
-			n, err = startReal(path, Options{AppendFsync: opts.AppendFsync, NoAOF: opts.NoAOF, Args: []string{
+			n, err = startReal(path, RedisOptions{AppendFsync: opts.AppendFsync, NoAOF: opts.NoAOF, Args: []string{
 				"--cluster-enabled", "yes", "--cluster-node-timeout", timeout, "--cluster-port", strconv.Itoa(bus),
 				// A replica takes over however long its link was down:
 				// in tests, the master was just killed.

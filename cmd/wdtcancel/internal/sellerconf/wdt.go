@@ -1,4 +1,4 @@
-package config
+package sellerconf
 
 import (
 	"fmt"

@@ -1,4 +1,4 @@
-package config
+package sellerconf
 
 import (
 	"errors"
@@ -55,21 +55,6 @@ func TestQimenFlagsResolve(t *testing.T) {
 	}
 }
 
-func TestQimenEnvNames(t *testing.T) {
-	for flag, want := range map[string]string{"qimen-url": "WDT_QIMEN_URL", "qimen-appkey": "WDT_QIMEN_APPKEY",
-		"qimen-appsecret": "WDT_QIMEN_APPSECRET", "qimen-target-appkey": "WDT_QIMEN_TARGET_APPKEY"} {
-		if got := EnvNameFor("worker", flag); got != want {
-			t.Errorf("worker --%s reads %s, want %s", flag, got, want)
-		}
-		if got := EnvNameFor("sandbox", flag); !strings.HasPrefix(got, SandboxEnvPrefix) {
-			t.Errorf("sandbox --%s reads %s: the sandbox reads only its own variables", flag, got)
-		}
-	}
-	if !secretFlags["qimen-appsecret"] {
-		t.Error("--qimen-appsecret is not masked in environment errors")
-	}
-}
-
 func TestSellersQimenBlock(t *testing.T) {
 	dir := t.TempDir()
 	secretFile := filepath.Join(dir, "qimen.secret")
@@ -92,7 +77,7 @@ sellers:
 		if inline {
 			doc = "inline_secrets: true\n" + doc
 		}
-		return ParseSellers("sellers.yaml", []byte(doc), lookup, SellerDefaults{})
+		return Parse("sellers.yaml", []byte(doc), lookup, Defaults{})
 	}
 	for name, block := range map[string]string{
 		"from env":  "      url: http://gw.example/router/qm\n      appkey: qk\n      target_appkey: tk\n      appsecret_env: QIMEN_A",
@@ -108,7 +93,7 @@ sellers:
 		}
 	}
 	// No block: no lookup.
-	sellers, err := ParseSellers("sellers.yaml", []byte(strings.SplitN(fmt.Sprintf(base, ""), "    qimen:", 2)[0]), lookup, SellerDefaults{})
+	sellers, err := Parse("sellers.yaml", []byte(strings.SplitN(fmt.Sprintf(base, ""), "    qimen:", 2)[0]), lookup, Defaults{})
 	if err != nil || sellers[0].Qimen != nil {
 		t.Fatalf("no block: %+v, %v", sellers, err)
 	}
