@@ -25,7 +25,7 @@ import (
 // scriptsRunOnCluster names every Lua script of the module (a
 // `redis.NewScript` assignment) that TestEveryScriptOnCluster runs. A new
 // script fails the test until it is run there too.
-var scriptsRunOnCluster = []string{"ackScript", "acquireScript", "appendScript", "bumpFastScript", "bumpScript", "cancelledFinalScript", "confirmFinalScript", "cooldownScript", "dropFinalScript", "openIfFailingScript", "putFinalScript", "queueWorkCmd", "removeArchivedCmd", "writeResultIfTask"}
+var scriptsRunOnCluster = []string{"ackScript", "acquireScript", "appendScript", "beginCallScript", "bumpFastScript", "bumpScript", "cancelledFinalScript", "confirmFinalScript", "cooldownScript", "dropFinalScript", "openIfFailingScript", "putFinalScript", "queueWorkCmd", "removeArchivedCmd", "writeResultIfTask"}
 
 // TestEveryScriptOnCluster runs every Lua script and every multi-key
 // command of wdtcancel (the limiter's, the breaker's, the outcome memory's,
@@ -187,6 +187,11 @@ func TestEveryScriptOnCluster(t *testing.T) {
 	must("bump the epoch marker (bumpFastScript)", err)
 	if fe.Gen != 2 || fe.ID != e.ID {
 		t.Errorf("fast bump on the cluster: %+v, want gen 2 of marker %s", fe, e.ID)
+	}
+	died, be, err := m.BeginCalls(ctx, []string{"B1", "B2"}, time.Now())
+	must("sent marks and the epoch bump of a batch (beginCallScript)", err)
+	if len(died) != 2 || died[0] || died[1] || be.Gen != 3 || be.ID != e.ID {
+		t.Errorf("batch of marks on the cluster: died %v, epoch %+v, want two fresh marks and gen 3 of marker %s", died, be, e.ID)
 	}
 	_, err = store.RecordLoss(ctx, rdb, store.Loss{Queue: q, Kind: store.LossEmpty, DetectedAt: time.Now()})
 	must("record a loss", err)

@@ -50,6 +50,15 @@ type Config struct {
 	// call's own timeout. Waiting costs no Redis command (Limiter.Acquire).
 	SlotWait time.Duration
 
+	// GroupCommitMax caps how many calls of a seller share one write of
+	// their sent marks, and of their results (worker/groupcommit.go):
+	// DefaultGroupCommitMax when 0; 1 writes each alone.
+	// GroupCommitLinger is how long a call that finds no write under way
+	// waits for company before its mark is written: 0 (the default) writes
+	// at once, and calls that arrive during a write share the next.
+	GroupCommitMax    int
+	GroupCommitLinger time.Duration
+
 	Handler HandlerOptions
 	Breaker BreakerOptions
 
@@ -390,7 +399,7 @@ func (w *Worker) newLane(lc SellerLane, insp *asynq.Inspector, vecs *metricVecs)
 		insp: insp, limiter: l.limiter, breaker: l.breaker,
 		metrics: l.metrics, log: l.log, opts: cfg.Handler, queue: q, seller: lc.Name,
 		share: newShareGate(cfg.Concurrency, cfg.SellerShare, w.backlog.othersWaiting(q)), onAttempt: cfg.OnAttempt,
-		lookup: lc.Lookup,
+		lookup: lc.Lookup, groupMax: cfg.GroupCommitMax, groupLinger: cfg.GroupCommitLinger,
 	}
 	l.handler.runHeld = func() { w.releaseHeld(l) }
 	w.wireEvents(l, lc)
@@ -627,6 +636,7 @@ func (w *Worker) Close() {
 	w.closeOps()
 	// Marks still waiting to be cleared are written before Redis closes.
 	for _, l := range w.lanes {
+		l.handler.closeMarks()
 		l.handler.memory.Close()
 	}
 	for _, c := range w.closers {

@@ -39,13 +39,17 @@ import (
 
 // Options configure a run. Zero values take the defaults of Defaults.
 type Options struct {
-	RedisURL      string // "" = start one with the test helper
-	Tasks         int    // processing phase, per variant and round
-	Rounds        int    // processing rounds measured, after one warm-up
-	Concurrency   int
-	EnqueueTasks  int // one-by-one vs CancelMany
-	CLITasks      int // numbers in the file the CLI reads
-	PickupSamples int
+	RedisURL    string // "" = start one with the test helper
+	Tasks       int    // processing phase, per variant and round
+	Rounds      int    // processing rounds measured, after one warm-up
+	Concurrency int
+	// GroupCommitMax and GroupCommitLinger are the in-process workers'
+	// (processing, pickup) worker.Config fields; 0: the defaults.
+	GroupCommitMax    int
+	GroupCommitLinger time.Duration
+	EnqueueTasks      int // one-by-one vs CancelMany
+	CLITasks          int // numbers in the file the CLI reads
+	PickupSamples     int
 	// DefaultPickupSamples are taken with asynq's default 1 s check
 	// interval, for comparison; each costs about 0.75 s.
 	DefaultPickupSamples int
@@ -92,13 +96,16 @@ var Defaults = Options{Tasks: 2000, Rounds: 5, Concurrency: 10, EnqueueTasks: 50
 	IdleSellers: []int{1, 20, 200, 1000}, IdleSamples: 20}
 
 type runner struct {
-	o      Options
-	res    *Result
-	conn   asynq.RedisConnOpt
-	rdb    redis.UniversalClient
-	url    string
-	prefix string
-	queues []string
+	// firstWorkerArgs go to the first process startWorkersLogging starts
+	// (the quota phase's --cpuprofile).
+	firstWorkerArgs []string
+	o               Options
+	res             *Result
+	conn            asynq.RedisConnOpt
+	rdb             redis.UniversalClient
+	url             string
+	prefix          string
+	queues          []string
 }
 
 // defaults fills in Defaults for every figure left at zero or below;
