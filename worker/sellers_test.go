@@ -254,10 +254,16 @@ func TestSellerWrongSecretHoldsOnlyItsTasks(t *testing.T) {
 	if n, err := w.Seller("b").DLQ().Count(ctx); err != nil || n != 0 {
 		t.Fatalf("b dead letters %d %v", n, err)
 	}
+	// The attempt is reported before asynq records the hold: wait for it.
 	for _, no := range bNos {
-		info, err := h.insp.GetTaskInfo(tasks.QueueFor(tasks.DefaultQueue, "b"), no)
-		if err != nil || info.State != asynq.TaskStateRetry || !worker.IsHeld(info.LastErr) {
-			t.Fatalf("b %s: %+v %v", no, info, err)
+		var info *asynq.TaskInfo
+		var err error
+		testkit.Until(t, "b "+no+" recorded as held", func() bool {
+			info, err = h.insp.GetTaskInfo(tasks.QueueFor(tasks.DefaultQueue, "b"), no)
+			return err == nil && info.State != asynq.TaskStateActive
+		})
+		if info.State != asynq.TaskStateRetry || !worker.IsHeld(info.LastErr) {
+			t.Fatalf("b %s: %+v", no, info)
 		}
 	}
 	if st, _ := w.Seller("a").Breaker().State(ctx); st != nil {
