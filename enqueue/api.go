@@ -82,6 +82,9 @@ func (o APIOptions) Validate() error {
 	if o.MaxBodyBytes < 0 {
 		return fmt.Errorf("--max-body-bytes (APIOptions.MaxBodyBytes) is %d: use a positive size, or 0 for the default %d", o.MaxBodyBytes, DefaultMaxBodyBytes)
 	}
+	if err := checkToken(o.Token); err != nil { // api_body.go
+		return err
+	}
 	if o.MaxNumbers < 0 {
 		return fmt.Errorf("--max-numbers (APIOptions.MaxNumbers) is %d: use a positive count, or 0 for the default %d", o.MaxNumbers, DefaultMaxNumbers)
 	}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"unicode"
 
 	"github.com/wdtcancel/wdtcancel/internal/httpjson"
 )
@@ -113,4 +114,24 @@ func skipValue(dec *json.Decoder) error {
 			return nil
 		}
 	}
+}
+
+// checkToken refuses a bearer token no request can match: callers' tokens
+// are read trimmed (bearerToken), so one of white space only, or with white
+// space around it, started an API that called itself authenticated and
+// answered every request 401. A control character cannot be sent in a
+// header at all. The token is never shown.
+func checkToken(token string) error {
+	const where = "WDTCANCEL_API_TOKEN (--token, APIOptions.Token)"
+	switch {
+	case token == "":
+		return nil
+	case strings.TrimSpace(token) == "":
+		return errors.New(where + " is only white space: set a real token (e.g. openssl rand -hex 24), or leave it unset with --allow-unauthenticated on loopback")
+	case strings.TrimSpace(token) != token:
+		return errors.New(where + " has white space around it, which no request can send: remove it (a trailing newline from a file, maybe)")
+	case strings.IndexFunc(token, unicode.IsControl) >= 0:
+		return errors.New(where + " holds a control character, which no request can send: set a token of printable characters")
+	}
+	return nil
 }

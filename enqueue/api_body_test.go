@@ -41,3 +41,34 @@ func TestDecodePost(t *testing.T) {
 		})
 	}
 }
+
+// TestAPITokenMustBeSendable: a token no request can match (callers' tokens
+// are read trimmed) is refused at start, never shown; an outside tester
+// started the API with WDTCANCEL_API_TOKEN=' ' and got 401 for everything.
+func TestAPITokenMustBeSendable(t *testing.T) {
+	for _, tt := range []struct {
+		name, token, errSub string
+	}{
+		{"none: unauthenticated", "", ""},
+		{"ordinary", "s3cretTok3n", ""},
+		{"space inside is sendable", "s3cret Tok3n", ""},
+		{"one space", " ", "only white space"},
+		{"tab and newline", "\t\n", "only white space"},
+		{"trailing newline", "s3cretTok3n\n", "white space around it"},
+		{"leading space", " s3cretTok3n", "white space around it"},
+		{"control character", "s3cret\x01Tok3n", "control character"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := APIOptions{Token: tt.token}.Validate()
+			if tt.errSub == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.errSub) || strings.Contains(err.Error(), "Tok3n") {
+				t.Fatalf("error %v, want it to say %q and not show the token", err, tt.errSub)
+			}
+		})
+	}
+}
