@@ -73,5 +73,6 @@ func TestUnconfirmedDone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("confirmation landed: %v (the task's result or the confirmed mark)", confirmed || len(h.waitTask("UNCONF1", asynq.TaskStateCompleted).Result) > 0)
+	events, _ := h.rdb.XLen(t.Context(), store.EventsKey(tasks.DefaultQueue)).Result()
+	t.Logf("confirmation landed: %v (the task's result or the confirmed mark); outcome events: %d", confirmed || len(h.waitTask("UNCONF1", asynq.TaskStateCompleted).Result) > 0, events)
 }
