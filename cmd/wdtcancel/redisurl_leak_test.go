@@ -62,3 +62,33 @@ func TestRedisURLErrorsNeverShowThePassword(t *testing.T) {
 		}
 	}
 }
+
+// TestSecretFlagValueNotEchoed: pflag's own error for a value it cannot
+// read quotes the value (`invalid argument ":Pa55\"Xw0rd@h:1" for
+// "--redis-cluster" flag`); for a flag that holds a secret it is not shown,
+// from the command line or the environment.
+func TestSecretFlagValueNotEchoed(t *testing.T) {
+	const v = `:Pa55"Xw0rd@127.0.0.1:1`
+	for _, tt := range []struct {
+		name string
+		env  bool
+	}{{"flag", false}, {"environment", true}} {
+		t.Run(tt.name, func(t *testing.T) {
+			args := []string{"status", "RK2009"}
+			if tt.env {
+				t.Setenv("REDIS_CLUSTER", v)
+			} else {
+				args = append(args, "--redis-cluster", v)
+			}
+			out, errOut, code := runCmd(t, context.Background(), "", args...)
+			if code != 2 || !strings.Contains(errOut, "not shown") {
+				t.Fatalf("exit %d, want 2 saying the value is not shown; stderr:\n%s", code, errOut)
+			}
+			for _, s := range []string{"Pa55", "Xw0rd"} {
+				if strings.Contains(out+errOut, s) {
+					t.Errorf("%q shows:\n%s", s, errOut)
+				}
+			}
+		})
+	}
+}
