@@ -20,6 +20,7 @@ func (cfg Config) WithDefaults() Config {
 	cfg.Queue = cmp.Or(cfg.Queue, tasks.DefaultQueue)
 	cfg.Concurrency = cmp.Or(cfg.Concurrency, DefaultConcurrency)
 	cfg.SlotWait = cmp.Or(cfg.SlotWait, DefaultSlotWait)
+	cfg.GroupCommitMax = cmp.Or(cfg.GroupCommitMax, DefaultGroupCommitMax)
 	cfg.TaskCheckInterval = cmp.Or(cfg.TaskCheckInterval, DefaultTaskCheckInterval)
 	cfg.DelayedTaskCheckInterval = cmp.Or(cfg.DelayedTaskCheckInterval, DefaultDelayedTaskCheckInterval)
 	cfg.ShutdownTimeout = cmp.Or(cfg.ShutdownTimeout, DefaultShutdownTimeout)
@@ -46,6 +47,7 @@ func (cfg Config) WithDefaults() Config {
 func (cfg *Config) durations() []namedDuration {
 	return []namedDuration{
 		{"SlotWait", "--slot-wait", cfg.SlotWait},
+		{"GroupCommitLinger", "--group-commit-linger", cfg.GroupCommitLinger},
 		{"TaskCheckInterval", "--task-check-interval", cfg.TaskCheckInterval},
 		{"DelayedTaskCheckInterval", "", cfg.DelayedTaskCheckInterval},
 		{"ShutdownTimeout", "--shutdown-timeout", cfg.ShutdownTimeout},

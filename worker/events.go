@@ -16,14 +16,6 @@ import (
 // each final outcome's record is written by a script that also appends the
 // event, so the event exists if and only if the outcome was recorded.
 
-// confirmInTask writes the success result into asynq's task hash and the
-// cancelled event, in one script. false: asynq no longer holds the task.
-func (h *Handler) confirmInTask(ctx context.Context, at *attempt) (bool, error) {
-	held, emitted, err := h.memory.ConfirmInTaskFinal(ctx, at.id, cancelledResult(at), h.cancelledEvent(at))
-	h.eventWritten(emitted, wdt.Cancelled)
-	return held, err
-}
-
 // cancelledMark writes the confirmed mark and the cancelled event, in one
 // script: the result could not go into the task.
 func (h *Handler) cancelledMark(ctx context.Context, at *attempt) error {

@@ -103,6 +103,16 @@ type Handler struct {
 	faultsMu     sync.Mutex
 	loggedFaults map[string]bool
 
+	// marks group-commits the sent marks of the lane's calls
+	// (callmarks.go), made on first use; groupLinger and groupMax are its
+	// linger (0: none, leader-style) and batch size (0: the default).
+	marksOnce   sync.Once
+	marks       *groupCommit[string, struct{}]
+	resultsOnce sync.Once
+	results     *groupCommit[store.Confirmation, resultWrite]
+	groupLinger time.Duration
+	groupMax    int
+
 	// running counts handlers still executing. asynq stops waiting for a
 	// handler when its shutdown timeout ends; the worker waits on this
 	// before closing Redis so a cut call can still record its outcome.
@@ -207,102 +217,112 @@ const redisTroubleDelay = 5 * time.Second
 
 // call waits for a slot, passes the breaker, marks the call as sent and calls
 // WDT. It returns the situation the attempt ended in and the error that
-// explains it. A clock-skew answer is retried once at once: the client has
-// already learned the server's clock from the answer's Date header, so the
-// re-signed request should pass.
+// explains it. A slot already late is given up before anything is written,
+// and one that became late while the mark was written is given up with its
+// mark; each takes a new slot, up to maxLateSlots. A clock-skew answer is
+// retried once at once: the client has already learned the server's clock
+// from the answer's Date header, so the re-signed request should pass.
 func (h *Handler) call(ctx context.Context, at *attempt) (Situation, error) {
 	late := 0
 	for try := 0; ; try++ {
-		slot, err := h.limiter.Acquire(ctx)
-		if err != nil {
-			var we *WaitError
-			if errors.As(err, &we) {
-				h.metrics.RateLimitWaits.WithLabelValues(string(we.Reason)).Inc()
-				// A task sent back to wait for its slot is routine at
-				// quota: wdtcancel_rate_limit_waits_total counts it, the
-				// log has it at debug level only.
-				at.quiet = true
-				return Situation{Category: wdt.RateLimited, Wait: jitter(we.After) + 50*time.Millisecond}, err
+		slot, sit, err := h.takeSlot(ctx, at)
+		if slot == nil {
+			return sit, err
+		}
+		if !slot.Late() {
+			if err := h.markSent(ctx, at, slot); err != nil {
+				return Situation{Category: wdt.Redis}, err
 			}
-			return Situation{Category: wdt.Redis}, err
-		}
-		if state, probe, err := h.breaker.Gate(ctx); err != nil {
-			slot.Release(ctx)
-			return Situation{Category: wdt.Redis}, err
-		} else if state != nil {
-			slot.Release(ctx)
-			// Held without a call: for as long as the fault that opened
-			// the breaker calls for.
-			cat := wdt.Network
-			if state.Reason == BreakerConfig {
-				cat = wdt.Config
+			if !slot.Late() {
+				sit, err := h.send(ctx, at, slot)
+				if sit.Category == wdt.ClockSkew && try == 0 {
+					h.metrics.ClockResyncs.Inc()
+					h.log.Warn("clock skew: resynced, re-signing", zap.String("pre_stockin_no", at.no),
+						zap.Duration("clock_offset", h.api.Clock().Offset()))
+					continue
+				}
+				return sit, err
 			}
-			return Situation{Category: cat, BreakerOpen: true}, errors.New(state.Describe())
-		} else if probe {
-			h.log.Info("circuit breaker open: this call is the probe", zap.String("pre_stockin_no", at.no))
-		}
-		// A slot already late is given up before anything is written.
-		if slot.Late() {
-			slot.Release(ctx)
-			if late++; late < maxLateSlots {
-				try--
-				continue
-			}
-			return h.tooLate()
-		}
-		// Mark the call as sent before sending it, so that if this process
-		// dies mid-call the next attempt knows the outcome is unknown.
-		if _, merr := h.memory.Begin(ctx, at.no, time.Now()); merr != nil {
-			slot.Release(ctx)
-			return Situation{Category: wdt.Redis}, merr
-		}
-		if merr := h.durable.Sync(ctx, h.memory.SentWitness(at.no)); merr != nil {
-			// A failover could lose the mark: nothing is sent, the mark
-			// goes, and the task comes back soon without using a retry.
-			slot.Release(ctx)
-			h.memory.Answered(ctx, at.no)
-			return Situation{Category: wdt.Redis}, fmt.Errorf("sent mark not durable, call not sent: %w", merr)
-		}
-		// Bumped after the mark: a snapshot without the mark is a snapshot
-		// older than the counter this process now knows (lossguard.go). A
-		// bump that fails would leave that gap: nothing is sent, the mark
-		// goes, and the task comes back soon without using a retry.
-		if lerr := h.loss.bumpFast(ctx); lerr != nil {
-			slot.Release(ctx)
-			h.memory.Answered(ctx, at.no)
-			return Situation{Category: wdt.Redis}, fmt.Errorf("epoch marker not bumped after the sent mark, call not sent: %w", lerr)
-		}
-		if slot.Late() {
 			// Too late for the rate's schedule: nothing is sent, so the
-			// sent mark goes, and a new slot is taken (or the task comes
-			// back soon, without using a retry).
+			// sent mark goes.
 			slot.Release(ctx)
 			if merr := h.memory.Answered(ctx, at.no); merr != nil {
 				return Situation{Category: wdt.Redis}, merr
 			}
-			if late++; late < maxLateSlots {
-				try--
-				continue
-			}
+		} else {
+			slot.Release(ctx)
+		}
+		// A new slot is taken, or the task comes back soon, without using
+		// a retry.
+		if late++; late >= maxLateSlots {
 			return h.tooLate()
 		}
-		callStart := time.Now()
-		err = h.api.CancelPreStockin(ctx, at.no)
-		slot.Release(ctx)
-		at.calls++
-		cat := wdt.CategoryOf(err)
-		h.metrics.ObserveCall(cat, time.Since(callStart))
-		h.settleCall(ctx, at, cat)
-		sit := Situation{Category: cat, Called: true, Unknown: cat == wdt.UnknownOutcome}
-		sit.BreakerOpen = h.updateBreaker(ctx, cat, err)
-		if cat == wdt.ClockSkew && try == 0 {
-			h.metrics.ClockResyncs.Inc()
-			h.log.Warn("clock skew: resynced, re-signing", zap.String("pre_stockin_no", at.no),
-				zap.Duration("clock_offset", h.api.Clock().Offset()))
-			continue
-		}
-		return sit, err
+		try--
 	}
+}
+
+// takeSlot waits for a slot of the limiter and passes the breaker. A nil
+// slot comes with the situation the attempt ends in.
+func (h *Handler) takeSlot(ctx context.Context, at *attempt) (*Slot, Situation, error) {
+	slot, err := h.limiter.Acquire(ctx)
+	if err != nil {
+		var we *WaitError
+		if errors.As(err, &we) {
+			h.metrics.RateLimitWaits.WithLabelValues(string(we.Reason)).Inc()
+			// A task sent back to wait for its slot is routine at
+			// quota: wdtcancel_rate_limit_waits_total counts it, the
+			// log has it at debug level only.
+			at.quiet = true
+			return nil, Situation{Category: wdt.RateLimited, Wait: jitter(we.After) + 50*time.Millisecond}, err
+		}
+		return nil, Situation{Category: wdt.Redis}, err
+	}
+	state, probe, err := h.breaker.Gate(ctx)
+	switch {
+	case err != nil:
+		slot.Release(ctx)
+		return nil, Situation{Category: wdt.Redis}, err
+	case state != nil:
+		slot.Release(ctx)
+		// Held without a call: for as long as the fault that opened the
+		// breaker calls for.
+		cat := wdt.Network
+		if state.Reason == BreakerConfig {
+			cat = wdt.Config
+		}
+		return nil, Situation{Category: cat, BreakerOpen: true}, errors.New(state.Describe())
+	case probe:
+		h.log.Info("circuit breaker open: this call is the probe", zap.String("pre_stockin_no", at.no))
+	}
+	return slot, Situation{}, nil
+}
+
+// markSent marks the call as sent before sending it, so that if this
+// process dies mid-call the next attempt knows the outcome is unknown, and
+// bumps the epoch marker after the mark (lossguard.go), both in one script
+// shared with the concurrent calls of the lane (groupcommit.go), then
+// waits for the replicas. An error: nothing is sent, the slot is released,
+// the mark goes, and the task comes back soon without using a retry.
+func (h *Handler) markSent(ctx context.Context, at *attempt, slot *Slot) error {
+	if err := h.beginCall(ctx, at.no); err != nil {
+		slot.Release(ctx)
+		return err
+	}
+	return nil
+}
+
+// send calls WDT and records what the answer means.
+func (h *Handler) send(ctx context.Context, at *attempt, slot *Slot) (Situation, error) {
+	callStart := time.Now()
+	err := h.api.CancelPreStockin(ctx, at.no)
+	slot.Release(ctx)
+	at.calls++
+	cat := wdt.CategoryOf(err)
+	h.metrics.ObserveCall(cat, time.Since(callStart))
+	h.settleCall(ctx, at, cat)
+	sit := Situation{Category: cat, Called: true, Unknown: cat == wdt.UnknownOutcome}
+	sit.BreakerOpen = h.updateBreaker(ctx, cat, err)
+	return sit, err
 }
 
 // overShare reschedules a task whose seller already runs its fair share of
@@ -361,8 +381,8 @@ func (h *Handler) settle(ctx context.Context, at *attempt, cat wdt.Category) err
 // (one HSET into asynq's task hash, which asynqmon shows): a rerun of this
 // task, the one case that needs it (a shutdown handed the task back just as
 // its call succeeded), reads it there, and it lives exactly as long as asynq
-// keeps the task, at no cost beyond the result itself. The sent mark is then
-// cleared in the background, batched with other tasks'.
+// keeps the task, at no cost beyond the result itself. The same script drops
+// the call's sent and unknown marks.
 //
 // asynq refuses a result write once the task's context has ended, which is
 // what happens in that very race; then, and when there is no result writer
@@ -370,15 +390,8 @@ func (h *Handler) settle(ctx context.Context, at *attempt, cat wdt.Category) err
 // memory's own confirmed mark instead, synchronously.
 func (h *Handler) confirm(ctx context.Context, at *attempt) error {
 	if at.id != "" && ctx.Err() == nil {
-		if ok, err := h.confirmInTask(ctx, at); ok && err == nil {
-			if err := h.durable.Sync(ctx, h.memory.ResultWitness(at.id)); err != nil {
-				// The sent mark stays (it was made durable before the
-				// call): a rerun after a failover that lost the result
-				// files a rejection as ambiguous, never as clean.
-				return fmt.Errorf("confirmation not durable, sent mark kept: %w", err)
-			}
-			h.memory.ClearLater(ctx, at.no)
-			return nil
+		if ok, err := h.confirmInTask(ctx, at); ok {
+			return err
 		}
 	}
 	return h.cancelledMark(ctx, at)

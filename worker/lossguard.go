@@ -46,8 +46,15 @@ const lossNote = "Redis lost writes (see `wdtcancel redis-loss show`) since this
 type lossGuard struct {
 	lanes    []*laneLoss
 	interval time.Duration
-	cancel   context.CancelFunc
-	done     chan struct{}
+	// active, when set, says which lanes' queues have work
+	// (activity.isOpen): the periodic check bumps those every interval
+	// and one idle lane in turn, so its cost does not grow with idle
+	// sellers. A lane is bumped when its queue opens (bumpQueue), before
+	// its first call, and its handler bumps again after each sent mark.
+	active func(queue string) bool
+	next   int // the idle lane whose turn is next
+	cancel context.CancelFunc
+	done   chan struct{}
 }
 
 // laneLoss is what one lane's process knows of its queue's marker.
@@ -114,9 +121,48 @@ func (g *lossGuard) check(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	for _, l := range g.lanes {
-		if err := l.bump(ctx); err != nil && ctx.Err() == nil {
-			l.log.Debug("epoch marker not bumped; Redis loss detection waits for Redis", zap.Error(err))
+		l.bumpLogged(ctx)
+	}
+}
+
+// tick is the periodic check: every lane without an activity filter,
+// else the lanes with work and one idle lane in turn.
+func (g *lossGuard) tick(ctx context.Context) {
+	if g.active == nil {
+		g.check(ctx)
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	idle := -1
+	for i := range g.lanes {
+		j := (g.next + i) % len(g.lanes)
+		l := g.lanes[j]
+		switch {
+		case g.active(l.queue):
+			l.bumpLogged(ctx)
+		case idle < 0:
+			idle = j
 		}
+	}
+	if idle >= 0 {
+		g.lanes[idle].bumpLogged(ctx)
+		g.next = idle + 1
+	}
+}
+
+// bumpQueue bumps the marker of queue's lane (a queue that just opened).
+func (g *lossGuard) bumpQueue(ctx context.Context, queue string) {
+	for _, l := range g.lanes {
+		if l.queue == queue {
+			l.bumpLogged(ctx)
+		}
+	}
+}
+
+func (l *laneLoss) bumpLogged(ctx context.Context) {
+	if err := l.bump(ctx); err != nil && ctx.Err() == nil {
+		l.log.Debug("epoch marker not bumped; Redis loss detection waits for Redis", zap.Error(err))
 	}
 }
 
@@ -133,7 +179,7 @@ func (g *lossGuard) start() {
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				g.check(ctx)
+				g.tick(ctx)
 			}
 		}
 	}()
@@ -167,23 +213,54 @@ func (g *lossGuard) reasons() []string {
 // on a nil laneLoss (a handler driven without a worker).
 func (l *laneLoss) bump(ctx context.Context) error { return l.bumpWith(ctx, false) }
 
-// bumpFast is the bump after each sent mark: the counter only, without the
-// server's run_id and the loss records, which the periodic bump reads.
+// bumpFast is a bump that reads the counter only, without the server's
+// run_id and the loss records, which the periodic bump reads. The handler
+// makes this bump in the sent mark's own script (afterCallBump).
 func (l *laneLoss) bumpFast(ctx context.Context) error { return l.bumpWith(ctx, true) }
+
+// lossSnapshot is what a lane knew of its marker before a bump was sent:
+// the reply is compared with it.
+type lossSnapshot struct {
+	seen      bool
+	gen       int64
+	id, runID string
+	era       uint64
+}
+
+// snapshot is taken before a bump is sent (bumpWith, and the handler's
+// mark-and-bump script, BeginCalls). Safe on a nil laneLoss.
+func (l *laneLoss) snapshot() lossSnapshot {
+	if l == nil {
+		return lossSnapshot{}
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return lossSnapshot{seen: l.seen, gen: l.gen, id: l.id, runID: l.runID, era: l.era}
+}
+
+// afterCallBump judges the bump that the sent mark's script made before a
+// call (store.OutcomeMemory.BeginCall: the mark and the bump in one round
+// trip, the per-call bump this guard needs). keep: the replicas
+// acknowledged the script (Durable.Sync), so its counter joins the
+// baseline. Safe on a nil laneLoss.
+func (l *laneLoss) afterCallBump(ctx context.Context, before lossSnapshot, e store.Epoch, keep bool) {
+	if l == nil {
+		return
+	}
+	e.RunID = before.runID // not read: compared as unchanged, never stored
+	l.judge(ctx, before, e, true, keep)
+}
 
 func (l *laneLoss) bumpWith(ctx context.Context, fast bool) error {
 	if l == nil {
 		return nil
 	}
-	l.mu.Lock()
-	seen, gen, id, runID, era := l.seen, l.gen, l.id, l.runID, l.era
-	l.mu.Unlock()
-
+	before := l.snapshot()
 	var e store.Epoch
 	var err error
 	if fast {
 		e, err = store.BumpEpochFast(ctx, l.rdb, l.queue)
-		e.RunID = runID // not read: compared as unchanged, never stored
+		e.RunID = before.runID // not read: compared as unchanged, never stored
 	} else {
 		e, err = store.BumpEpoch(ctx, l.rdb, l.queue)
 	}
@@ -192,28 +269,63 @@ func (l *laneLoss) bumpWith(ctx context.Context, fast bool) error {
 	}
 	// A bump the replicas did not acknowledge is compared but not kept.
 	keep := l.durable.Sync(ctx) == nil
+	l.judge(ctx, before, e, fast, keep)
+	return nil
+}
+
+// judge compares a bump's reply with what this process saw before it was
+// sent, and records and reports a loss. fast: the reply has the counter
+// only (no run_id, no loss records).
+func (l *laneLoss) judge(ctx context.Context, before lossSnapshot, e store.Epoch, fast, keep bool) {
+	if !fast {
+		l.retryRecord(ctx, &e)
+	}
+	kind := before.lossKind(e)
+	l.mu.Lock()
+	kind = l.rebaseLocked(before, e, kind, fast, keep)
+	l.mu.Unlock()
+	if kind != "" {
+		l.recordDetection(ctx, before, e, kind, fast)
+	}
+	l.report()
+}
+
+// retryRecord writes a detection whose record could not be written at the
+// time, as the periodic bump's loss record e.Loss.
+func (l *laneLoss) retryRecord(ctx context.Context, e *store.Epoch) {
 	l.mu.Lock()
 	retry := l.unrecorded
 	l.mu.Unlock()
-	if retry != nil && !fast {
-		if rec, err := store.RecordLoss(ctx, l.rdb, *retry); err == nil {
-			l.mu.Lock()
-			l.unrecorded = nil
-			l.mu.Unlock()
-			e.Loss = &rec
-		}
+	if retry == nil {
+		return
 	}
+	if rec, err := store.RecordLoss(ctx, l.rdb, *retry); err == nil {
+		l.mu.Lock()
+		l.unrecorded = nil
+		l.mu.Unlock()
+		e.Loss = &rec
+	}
+}
 
-	var kind string
+// lossKind is the loss a bump's reply shows against what was known before
+// it was sent: "" when none.
+func (b lossSnapshot) lossKind(e store.Epoch) string {
 	switch {
-	case !seen:
-	case e.Created || e.ID != id:
-		kind = store.LossEmpty
-	case e.Gen <= gen:
-		kind = store.LossOlderSnapshot
+	case !b.seen:
+		return ""
+	case e.Created || e.ID != b.id:
+		return store.LossEmpty
+	case e.Gen <= b.gen:
+		return store.LossOlderSnapshot
 	}
-	l.mu.Lock()
-	stale := l.era != era
+	return ""
+}
+
+// rebaseLocked moves the baseline as the reply e says and returns the loss
+// kind still to record ("" when a detection in between made this reply
+// stale). l.mu is held.
+func (l *laneLoss) rebaseLocked(before lossSnapshot, e store.Epoch, kind string, fast, keep bool) string {
+	stale := l.era != before.era
 	switch {
 	case stale:
 		// A detection re-baselined while this bump was on its way: its
@@ -232,17 +344,7 @@ func (l *laneLoss) bumpWith(ctx context.Context, fast bool) error {
 			l.runID = "" // the new server's is not known yet
 		}
 	case keep:
-		if seen && e.RunID != runID && runID != "" && e.RunID != l.runID {
-			l.log.Info("redis restarted or failed over with wdtcancel's epoch marker intact: no lost writes seen",
-				zap.String("queue", l.queue), zap.String("old_run_id", runID), zap.String("new_run_id", e.RunID))
-		}
-		l.seen = true
-		if l.id = e.ID; !fast {
-			l.runID = e.RunID
-		}
-		if e.Gen > l.gen {
-			l.gen = e.Gen
-		}
+		l.keepLocked(before, e, fast)
 	}
 	if !stale && !fast {
 		l.active, l.acked = e.Loss, e.Acked
@@ -250,33 +352,48 @@ func (l *laneLoss) bumpWith(ctx context.Context, fast bool) error {
 			l.active = l.unrecorded
 		}
 	}
-	l.mu.Unlock()
+	return kind
+}
 
-	if kind != "" {
-		newRunID := e.RunID
-		if fast {
-			newRunID = ""
-		}
-		rec, err := store.RecordLoss(context.WithoutCancel(ctx), l.rdb, store.Loss{
-			Queue: l.queue, Kind: kind, DetectedAt: time.Now().UTC(),
-			LastSeenEpoch: gen, FoundEpoch: e.Gen, OldRunID: runID, NewRunID: newRunID, DetectedBy: l.byWhom,
-		})
-		l.mu.Lock()
-		if err != nil {
-			// The next bump finds the marker at the new baseline and
-			// would not detect again: keep the loss known here and
-			// write its record at the next bump.
-			l.log.Error("redis lost writes, and the loss record could not be written yet; this worker reports it and retries", zap.Error(err))
-			l.unrecorded = &rec
-		}
-		l.active, l.logged = &rec, rec.DetectedAt
-		l.mu.Unlock()
-		l.log.Error("redis lost writes: "+rec.Describe(),
-			zap.String("queue", l.queue), zap.String("kind", kind), zap.Int64("last_seen_epoch", gen), zap.Int64("found_epoch", e.Gen),
-			zap.String("old_run_id", runID), zap.String("new_run_id", newRunID))
+// keepLocked raises the baseline to an acknowledged reply without a loss.
+// l.mu is held.
+func (l *laneLoss) keepLocked(before lossSnapshot, e store.Epoch, fast bool) {
+	if before.seen && e.RunID != before.runID && before.runID != "" && e.RunID != l.runID {
+		l.log.Info("redis restarted or failed over with wdtcancel's epoch marker intact: no lost writes seen",
+			zap.String("queue", l.queue), zap.String("old_run_id", before.runID), zap.String("new_run_id", e.RunID))
 	}
-	l.report()
-	return nil
+	l.seen = true
+	if l.id = e.ID; !fast {
+		l.runID = e.RunID
+	}
+	if e.Gen > l.gen {
+		l.gen = e.Gen
+	}
+}
+
+// recordDetection writes and logs a loss this process detected.
+func (l *laneLoss) recordDetection(ctx context.Context, before lossSnapshot, e store.Epoch, kind string, fast bool) {
+	newRunID := e.RunID
+	if fast {
+		newRunID = ""
+	}
+	rec, err := store.RecordLoss(context.WithoutCancel(ctx), l.rdb, store.Loss{
+		Queue: l.queue, Kind: kind, DetectedAt: time.Now().UTC(),
+		LastSeenEpoch: before.gen, FoundEpoch: e.Gen, OldRunID: before.runID, NewRunID: newRunID, DetectedBy: l.byWhom,
+	})
+	l.mu.Lock()
+	if err != nil {
+		// The next bump finds the marker at the new baseline and would
+		// not detect again: keep the loss known here and write its
+		// record at the next bump.
+		l.log.Error("redis lost writes, and the loss record could not be written yet; this worker reports it and retries", zap.Error(err))
+		l.unrecorded = &rec
+	}
+	l.active, l.logged = &rec, rec.DetectedAt
+	l.mu.Unlock()
+	l.log.Error("redis lost writes: "+rec.Describe(),
+		zap.String("queue", l.queue), zap.String("kind", kind), zap.Int64("last_seen_epoch", before.gen), zap.Int64("found_epoch", e.Gen),
+		zap.String("old_run_id", before.runID), zap.String("new_run_id", newRunID))
 }
 
 // report sets the gauge and logs a loss another process recorded, once.

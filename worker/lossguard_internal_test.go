@@ -58,20 +58,16 @@ func TestLaneLossDetects(t *testing.T) {
 		}, store.LossOlderSnapshot},
 	}
 	for _, tt := range tests {
-		for _, fast := range []bool{false, true} {
-			name := tt.name + ", noticed by the periodic bump"
-			if fast {
-				name = tt.name + ", noticed by a call's bump"
-			}
-			t.Run(name, func(t *testing.T) {
+		for _, how := range []string{"the periodic bump", "a fast bump", "a call's sent mark script"} {
+			t.Run(tt.name+", noticed by "+how, func(t *testing.T) {
 				t.Parallel()
-				testLaneLossDetects(t, tt.happen, tt.want, fast)
+				testLaneLossDetects(t, tt.happen, tt.want, how)
 			})
 		}
 	}
 }
 
-func testLaneLossDetects(t *testing.T, happen func(context.Context, *redis.Client), want string, fast bool) {
+func testLaneLossDetects(t *testing.T, happen func(context.Context, *redis.Client), want string, how string) {
 	ctx := context.Background()
 	rdb := lossRedis(t)
 	l := newLaneLoss(t, rdb)
@@ -81,8 +77,20 @@ func testLaneLossDetects(t *testing.T, happen func(context.Context, *redis.Clien
 		}
 	}
 	happen(ctx, rdb)
-	if err := l.bumpWith(ctx, fast); err != nil {
-		t.Fatal(err)
+	switch how {
+	case "a call's sent mark script":
+		// The handler's path: the mark and the bump in one script, judged
+		// against what the lane knew before it was sent.
+		before := l.snapshot()
+		_, e, err := store.NewOutcomeMemory(rdb, "q").BeginCalls(ctx, []string{"N1", "N2"}, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.afterCallBump(ctx, before, e, true)
+	default:
+		if err := l.bumpWith(ctx, how == "a fast bump"); err != nil {
+			t.Fatal(err)
+		}
 	}
 	rec, err := store.ReadLoss(ctx, rdb, "q")
 	if err != nil {

@@ -15,7 +15,7 @@ import (
 // packages behind them replace such a value by their default, which hid a
 // typo (`--concurrency 0` ran 10); the command refuses it instead.
 var positiveFlags = map[string][]string{
-	"worker": {"concurrency", "max-retry", "breaker-threshold", "slot-wait", "backoff-base", "backoff-cap",
+	"worker": {"concurrency", "group-commit-max", "max-retry", "breaker-threshold", "slot-wait", "backoff-base", "backoff-cap",
 		"cooldown", "config-fault-delay", "breaker-window", "breaker-probe-every", "breaker-hold",
 		"task-check-interval", "shutdown-timeout"},
 	"enqueue": {"parallelism"},

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"runtime/pprof"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
@@ -52,6 +53,7 @@ func newWorkerCmd() *cobra.Command {
 		qf    sellerconf.QimenFlags
 
 		sellersPath string
+		cpuProfile  string
 		notify      notifyFlags
 		// limits are --rate-per-minute and --max-inflight: the single
 		// seller's limits, or every seller's default in a sellers file.
@@ -92,6 +94,11 @@ func newWorkerCmd() *cobra.Command {
 			if err != nil {
 				return usageErr(err)
 			}
+			stopProfile, err := startCPUProfile(cpuProfile)
+			if err != nil {
+				return usageErr(err)
+			}
+			defer stopProfile()
 			started()
 			if err := w.Run(cmd.Context()); err != nil {
 				return usageErr(fmt.Errorf("%w (redis %s)", err, redis.String()))
@@ -110,6 +117,9 @@ func newWorkerCmd() *cobra.Command {
 	f.IntVar(&limits.RatePerMinute, "rate-per-minute", 0, "WDT calls per minute across all workers on this Redis, spread evenly (0 = no limit)")
 	f.IntVar(&limits.MaxInflight, "max-inflight", 0, "WDT calls in flight at once across all workers on this Redis (0 = no limit)")
 	f.DurationVar(&cfg.SlotWait, "slot-wait", worker.DefaultSlotWait, "longest wait in the worker for a reserved call slot (no Redis command while waiting; never past the task's deadline less the call's timeout) before the task is rescheduled (no retry used)")
+	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of this worker's whole run to this file (go tool pprof), for performance work")
+	f.IntVar(&cfg.GroupCommitMax, "group-commit-max", worker.DefaultGroupCommitMax, "most calls of a seller whose sent marks, and whose results, share one Redis script and replica wait (group commit; 1 writes each alone)")
+	f.DurationVar(&cfg.GroupCommitLinger, "group-commit-linger", 0, "how long a call that finds no write of marks under way waits for others before its mark is written (0: at once; calls arriving during a write share the next)")
 	f.IntVar(&cfg.Handler.MaxRetry, "max-retry", worker.DefaultMaxRetry, "failed attempts (request not sent, or sent with no definite answer) before dead-lettering as exhausted; held attempts do not count")
 	f.DurationVar(&cfg.Handler.Backoff.Base, "backoff-base", worker.DefaultBackoff.Base, "first retry delay; doubles per failure, with jitter")
 	f.DurationVar(&cfg.Handler.Backoff.Cap, "backoff-cap", worker.DefaultBackoff.Cap, "longest retry delay")
@@ -179,5 +189,27 @@ func sellersFromFile(cfg *worker.Config, path string, api *sellerconf.WDT, qf *s
 				zap.Bool("reuse_connections", s.ReuseConnections), zap.Bool("order_lookup", s.Qimen != nil))
 		}
 		log.Info("starting", zap.String("sellers_file", path), zap.Int("sellers", len(sellers)), zap.String("redis", redis.String()))
+	}, nil
+}
+
+// startCPUProfile profiles the process into path until the returned stop
+// is called (a no-op without a path): `wdtcancel bench --cpuprofile` gives
+// it to a worker process of its quota phase, so the profile covers the
+// worker for the whole run.
+func startCPUProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w (give a writable file path)", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
 	}, nil
 }

@@ -22,9 +22,6 @@ const maxComplexity = 15
 // never up; a new function above the limit fails, and so does an entry
 // whose function is gone or back within the limit (delete the entry).
 var complexityDebts = map[string]int{
-	"worker.(*Handler).call": 19,
-	// Came with the Redis loss detection (issue 20): to be split.
-	"worker.(*laneLoss).bumpWith": 32,
 	// Came with the durability checks (issue 20), same plan.
 	"worker.(*redisGuard).check": 18,
 }

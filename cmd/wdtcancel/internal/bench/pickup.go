@@ -27,7 +27,8 @@ func (r *runner) pickup(ctx context.Context) error {
 	}
 	defer sb.Close()
 	client, _ := wdt.New(sb.APIURL(), sb.Credentials())
-	w, err := worker.New(worker.Config{Redis: r.conn, Sellers: worker.SingleSeller(client, 0, 0), Queue: qp, Concurrency: r.o.Concurrency, Logger: benchLogger(), AllowVolatileRedis: true})
+	w, err := worker.New(worker.Config{Redis: r.conn, Sellers: worker.SingleSeller(client, 0, 0), Queue: qp, Concurrency: r.o.Concurrency, Logger: benchLogger(), AllowVolatileRedis: true,
+		GroupCommitMax: r.o.GroupCommitMax, GroupCommitLinger: r.o.GroupCommitLinger})
 	if err != nil {
 		return err
 	}

@@ -121,7 +121,8 @@ func (r *runner) variantOn(ctx context.Context, kind, q string, n, c int) (float
 		if err != nil {
 			return 0, err
 		}
-		w, err := worker.New(worker.Config{Redis: r.conn, Sellers: worker.SingleSeller(client, 0, 0), Queue: q, Concurrency: c, Logger: benchLogger(), AllowVolatileRedis: true})
+		w, err := worker.New(worker.Config{Redis: r.conn, Sellers: worker.SingleSeller(client, 0, 0), Queue: q, Concurrency: c, Logger: benchLogger(), AllowVolatileRedis: true,
+			GroupCommitMax: r.o.GroupCommitMax, GroupCommitLinger: r.o.GroupCommitLinger})
 		if err != nil {
 			return 0, err
 		}

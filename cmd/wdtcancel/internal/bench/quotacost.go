@@ -189,8 +189,14 @@ const clockTicks = 100
 // quotaWorkers starts procs workers on queue q at rate against the WDT
 // endpoint url, logging at info (a production worker's level) into a
 // byte counter, and waits until each has registered with asynq.
-func (r *runner) quotaWorkers(ctx context.Context, q, url string, procs, rate int, logs *atomic.Int64) (*workerPool, error) {
+func (r *runner) quotaWorkers(ctx context.Context, q, url string, procs, rate int, logs *atomic.Int64, profile string) (*workerPool, error) {
 	env := []string{"REDIS_URL=" + r.url, "WDT_URL=" + url, "WDT_SID=sandbox", "WDT_APPKEY=sandbox", "WDT_APPSECRET=sandbox:sandbox"}
+	if r.o.CPUProfile != "" {
+		// The first process profiles its whole run (wdtcancel worker
+		// --cpuprofile), one file per configuration.
+		r.firstWorkerArgs = []string{"--cpuprofile", r.o.CPUProfile + ".quota-" + profile}
+		defer func() { r.firstWorkerArgs = nil }()
+	}
 	pool, err := r.startWorkersLogging(procs, []string{"--queue", q, "--rate-per-minute", strconv.Itoa(rate)}, env, "info", logs)
 	if err != nil {
 		return nil, err
@@ -229,7 +235,7 @@ func (r *runner) quotaWorkers(ctx context.Context, q, url string, procs, rate in
 func (r *runner) quotaIdle(ctx context.Context, procs int) (*QuotaIdle, error) {
 	q := r.queue(fmt.Sprintf("idle-%d", procs))
 	var logs atomic.Int64
-	pool, err := r.quotaWorkers(ctx, q, "http://127.0.0.1:1/openapi", procs, 600, &logs)
+	pool, err := r.quotaWorkers(ctx, q, "http://127.0.0.1:1/openapi", procs, 600, &logs, fmt.Sprintf("idle-%d", procs))
 	if err != nil {
 		return nil, err
 	}
@@ -278,7 +284,7 @@ func (r *runner) quotaCostRun(ctx context.Context, procs, rate int, idle *QuotaI
 		return nil, err
 	}
 	var logs atomic.Int64
-	pool, err := r.quotaWorkers(ctx, q, "http://"+ln.Addr().String()+"/openapi", procs, rate, &logs)
+	pool, err := r.quotaWorkers(ctx, q, "http://"+ln.Addr().String()+"/openapi", procs, rate, &logs, fmt.Sprintf("%dx%d", procs, rate))
 	if err != nil {
 		return nil, err
 	}

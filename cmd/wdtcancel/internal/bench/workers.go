@@ -49,8 +49,11 @@ func (r *runner) startWorkersLogging(procs int, args, env []string, level string
 		wg.Wait()
 	}
 	for i := 0; i < procs; i++ {
-		cmd := r.o.WorkerCommand(append(append([]string(nil), args...),
-			"--listen", "", "--concurrency", strconv.Itoa(r.o.Concurrency), "--log-level", level), env)
+		a := append(append([]string(nil), args...), "--listen", "", "--concurrency", strconv.Itoa(r.o.Concurrency), "--log-level", level)
+		if i == 0 {
+			a = append(a, r.firstWorkerArgs...)
+		}
+		cmd := r.o.WorkerCommand(a, env)
 		var stderr tailBuffer
 		cmd.Stdout, cmd.Stderr = io.Discard, &stderr
 		if logs != nil {
