@@ -34,6 +34,7 @@ import (
 
 	"github.com/wdtcancel/wdtcancel/enqueue"
 	"github.com/wdtcancel/wdtcancel/internal/redisserver"
+	"github.com/wdtcancel/wdtcancel/internal/redisurl"
 	"github.com/wdtcancel/wdtcancel/internal/store"
 )
 
@@ -178,13 +179,13 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}
 	}
 	var err error
-	if r.conn, err = asynq.ParseRedisURI(r.url); err != nil {
+	if r.conn, err = redisurl.Parse(r.url); err != nil {
 		return nil, fmt.Errorf("bench redis: %w", err)
 	}
 	r.rdb = r.conn.MakeRedisClient().(redis.UniversalClient)
 	defer r.rdb.Close()
 	if err := r.rdb.Ping(ctx).Err(); err != nil {
-		return nil, fmt.Errorf("bench redis %s: %w", r.url, err)
+		return nil, fmt.Errorf("bench redis %s: %w", redisurl.MaskURL(r.url), err)
 	}
 	defer r.cleanup()
 	r.machine(ctx)
