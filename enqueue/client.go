@@ -89,6 +89,10 @@ type Client struct {
 	announced    *announcements
 	// allowEviction is Open's (open.go).
 	allowEviction bool
+	// marker tells the workers, after each enqueue, that the seller's
+	// queue has work (store's activity index; shared by ForSeller's
+	// clients, so concurrent enqueues share its ZADD).
+	marker *store.ActivityMarker
 }
 
 // ClientOption configures a Client.
@@ -145,6 +149,7 @@ func New(r asynq.RedisConnOpt, opts ...ClientOption) (*Client, error) {
 		waitReplicas: AutoReplicas, // the CLI's and the api's default
 		replicas:     store.NewReplicas(0), durability: new(atomic.Pointer[Durability]),
 		announced: &announcements{seen: map[string]time.Time{}},
+		marker:    store.NewActivityMarker(rdb),
 	}
 	for _, o := range opts {
 		o(c)
@@ -260,6 +265,13 @@ func (c *Client) cancel(ctx context.Context, raw string, opts []asynq.Option) Re
 // no answer is the result Unknown.
 func (c *Client) enqueueTask(ctx context.Context, no string, opts []asynq.Option, recheck time.Duration) Result {
 	r := c.enqueueOnce(ctx, no, opts, recheck)
+	if r.Result == Enqueued || r.Result == Unknown {
+		// After the enqueue, never before (store.MarkActive): a worker
+		// that serves many sellers polls only the queues in the index.
+		// A failure strands nothing: the workers' sweep finds the task
+		// (docs/sellers.md, "Idle sellers cost nothing").
+		_ = c.marker.Mark(context.WithoutCancel(ctx), c.queue)
+	}
 	if r.Result != Enqueued {
 		return r
 	}

@@ -25,7 +25,7 @@ import (
 // scriptsRunOnCluster names every Lua script of the module (a
 // `redis.NewScript` assignment) that TestEveryScriptOnCluster runs. A new
 // script fails the test until it is run there too.
-var scriptsRunOnCluster = []string{"ackScript", "acquireScript", "appendScript", "bumpFastScript", "bumpScript", "cancelledFinalScript", "confirmFinalScript", "cooldownScript", "dropFinalScript", "openIfFailingScript", "putFinalScript", "removeArchivedCmd", "writeResultIfTask"}
+var scriptsRunOnCluster = []string{"ackScript", "acquireScript", "appendScript", "bumpFastScript", "bumpScript", "cancelledFinalScript", "confirmFinalScript", "cooldownScript", "dropFinalScript", "openIfFailingScript", "putFinalScript", "queueWorkCmd", "removeArchivedCmd", "writeResultIfTask"}
 
 // TestEveryScriptOnCluster runs every Lua script and every multi-key
 // command of wdtcancel (the limiter's, the breaker's, the outcome memory's,
@@ -192,6 +192,15 @@ func TestEveryScriptOnCluster(t *testing.T) {
 	must("record a loss", err)
 	_, err = store.AckLoss(ctx, rdb, q, time.Now())
 	must("acknowledge a loss (ackScript)", err)
+
+	// The activity index: queueWorkCmd (RetireQueue) reads the queue's
+	// asynq keys in its slot; the sweep's EXISTS of four keys likewise;
+	// the index itself is one key of its own slot.
+	must("mark active", store.MarkActive(ctx, rdb, q))
+	_, err = store.RetireQueue(ctx, rdb, q)
+	must("retire an idle queue (queueWorkCmd)", err)
+	_, err = store.SweepQueues(ctx, rdb, []string{q}, nil)
+	must("sweep (EXISTS of the queue's four keys)", err)
 
 	// Every key of the queue is in the queue's slot (MULTI and pipelines
 	// that go-redis would otherwise split per slot without a word).

@@ -8,6 +8,8 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/wdtcancel/wdtcancel/internal/store"
 )
 
 // HeldPrefix starts the last error of every held task (a configuration fault
@@ -55,6 +57,9 @@ func runHeld(ctx context.Context, rdb redis.UniversalClient, queue string, limit
 			return n, err
 		}
 		if ran {
+			// Pending now: tell the workers, which poll only queues in
+			// the activity index (a failed mark is found by their sweep).
+			_ = store.MarkActive(ctx, rdb, queue)
 			n++
 			if limit > 0 && n >= limit {
 				return n, nil

@@ -46,8 +46,15 @@ const lossNote = "Redis lost writes (see `wdtcancel redis-loss show`) since this
 type lossGuard struct {
 	lanes    []*laneLoss
 	interval time.Duration
-	cancel   context.CancelFunc
-	done     chan struct{}
+	// active, when set, says which lanes' queues have work
+	// (activity.isOpen): the periodic check bumps those every interval
+	// and one idle lane in turn, so its cost does not grow with idle
+	// sellers. A lane is bumped when its queue opens (bumpQueue), before
+	// its first call, and its handler bumps again after each sent mark.
+	active func(queue string) bool
+	next   int // the idle lane whose turn is next
+	cancel context.CancelFunc
+	done   chan struct{}
 }
 
 // laneLoss is what one lane's process knows of its queue's marker.
@@ -114,9 +121,48 @@ func (g *lossGuard) check(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	for _, l := range g.lanes {
-		if err := l.bump(ctx); err != nil && ctx.Err() == nil {
-			l.log.Debug("epoch marker not bumped; Redis loss detection waits for Redis", zap.Error(err))
+		l.bumpLogged(ctx)
+	}
+}
+
+// tick is the periodic check: every lane without an activity filter,
+// else the lanes with work and one idle lane in turn.
+func (g *lossGuard) tick(ctx context.Context) {
+	if g.active == nil {
+		g.check(ctx)
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	idle := -1
+	for i := range g.lanes {
+		j := (g.next + i) % len(g.lanes)
+		l := g.lanes[j]
+		switch {
+		case g.active(l.queue):
+			l.bumpLogged(ctx)
+		case idle < 0:
+			idle = j
 		}
+	}
+	if idle >= 0 {
+		g.lanes[idle].bumpLogged(ctx)
+		g.next = idle + 1
+	}
+}
+
+// bumpQueue bumps the marker of queue's lane (a queue that just opened).
+func (g *lossGuard) bumpQueue(ctx context.Context, queue string) {
+	for _, l := range g.lanes {
+		if l.queue == queue {
+			l.bumpLogged(ctx)
+		}
+	}
+}
+
+func (l *laneLoss) bumpLogged(ctx context.Context) {
+	if err := l.bump(ctx); err != nil && ctx.Err() == nil {
+		l.log.Debug("epoch marker not bumped; Redis loss detection waits for Redis", zap.Error(err))
 	}
 }
 
@@ -133,7 +179,7 @@ func (g *lossGuard) start() {
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				g.check(ctx)
+				g.tick(ctx)
 			}
 		}
 	}()

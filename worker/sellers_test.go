@@ -125,10 +125,21 @@ func (h *sellersHarness) enqueue(seller string, nos ...string) {
 		if err != nil {
 			h.t.Fatal(err)
 		}
-		if _, err := h.client.Enqueue(task); err != nil {
+		if err := h.enqueueTask(task); err != nil {
 			h.t.Fatalf("enqueue %s for %s: %v", no, seller, err)
 		}
 	}
+}
+
+// enqueueTask enqueues task as a producer does: the enqueue, then the
+// activity index (store.MarkActive), which a worker with several sellers
+// polls instead of every queue.
+func (h *sellersHarness) enqueueTask(task *asynq.Task, opts ...asynq.Option) error {
+	info, err := h.client.Enqueue(task, opts...)
+	if err != nil {
+		return err
+	}
+	return store.MarkActive(context.Background(), h.rdb, info.Queue)
 }
 
 func sellerSettles(seller, no string) func(attempt) bool {
@@ -410,7 +421,7 @@ func TestPayloadSellerQueueMismatchIsInvalid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.client.Enqueue(task); err != nil {
+	if err := h.enqueueTask(task); err != nil {
 		t.Fatal(err)
 	}
 	a := h.attempts.Wait(t, "MX1 settled", 1, sellerSettles("a", "MX1"))[0]
@@ -494,7 +505,7 @@ func TestSellersUnderAnotherBaseQueue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.client.Enqueue(task); err != nil {
+	if err := h.enqueueTask(task); err != nil {
 		t.Fatal(err)
 	}
 	h.done("b", "OB1")

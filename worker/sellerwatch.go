@@ -44,10 +44,16 @@ type sellerWatch struct {
 
 	mu      sync.Mutex // one check at a time; guards unknown
 	unknown []string
+	// announced is when every queue was last announced (register).
+	announced time.Time
 
 	cancel context.CancelFunc
 	done   chan struct{}
 }
+
+// announceRefresh is how often the seller watch writes every
+// announcement again (store.AnnounceTTL is a day).
+const announceRefresh = time.Hour
 
 func newSellerWatch(rdb redis.UniversalClient, insp *asynq.Inspector, base string, sellers []string, interval time.Duration, log *zap.Logger, ready *Readiness) *sellerWatch {
 	if interval <= 0 {
@@ -127,10 +133,21 @@ func (s *sellerWatch) register() error {
 		return fmt.Errorf("register queues: %w", err)
 	}
 	// Producers refuse a seller no worker has announced (a typo would
-	// otherwise leave tasks waiting for nobody).
-	if err := store.Announce(context.Background(), s.rdb, s.queues...); err != nil {
+	// otherwise leave tasks waiting for nobody). The announcements last
+	// store.AnnounceTTL; writing one per seller every check would cost
+	// more than the rest of an idle worker at a thousand sellers. So they
+	// are written again every announceRefresh, or at once when the first
+	// queue's is gone (a Redis that lost its data).
+	ctx := context.Background()
+	if time.Since(s.announced) < announceRefresh && len(s.queues) > 0 {
+		if n, err := s.rdb.Exists(ctx, store.ServedKey(s.queues[0])).Result(); err == nil && n > 0 {
+			return nil
+		}
+	}
+	if err := store.Announce(ctx, s.rdb, s.queues...); err != nil {
 		return err
 	}
+	s.announced = time.Now()
 	return nil
 }
 

@@ -98,8 +98,16 @@ type Config struct {
 	// probe are checked (DefaultRedisCheckInterval).
 	RedisCheckInterval time.Duration
 	// LossCheckInterval is how often each queue's epoch marker is bumped
-	// to notice a Redis that lost writes (DefaultLossCheckInterval).
+	// to notice a Redis that lost writes (DefaultLossCheckInterval). With
+	// several sellers, the queues with work are bumped this often and the
+	// idle ones one at a time in turn (docs/sellers.md).
 	LossCheckInterval time.Duration
+
+	// Activity tunes how a worker with several sellers polls only the
+	// queues that have work (activity.go, docs/sellers.md "Idle sellers
+	// cost nothing"). A single-seller worker polls its queue as asynq
+	// does.
+	Activity ActivityOptions
 
 	Logger   *zap.Logger
 	Registry *prometheus.Registry
@@ -189,6 +197,9 @@ type Worker struct {
 	closers  []func() error
 	guard    *redisGuard
 	loss     *lossGuard
+	// act is the activity tracker of a worker with several sellers (nil
+	// with one): asynq polls only the queues with work.
+	act *activity
 	// Outcome events (events.go): series, webhook delivery.
 	events     *eventVecs
 	stopNotify context.CancelFunc
@@ -276,6 +287,20 @@ func New(cfg Config) (*Worker, error) {
 		laneQueues = append(laneQueues, tasks.QueueFor(cfg.Queue, lc.Name))
 	}
 	w.backlog = newBacklog(rdb, laneQueues)
+	asynqRdb := rdb
+	if len(lanes) > 1 {
+		w.act = newActivity(rdb, laneQueues, cfg.Activity, cfg.Logger)
+		// asynq gets a client of its own whose hook answers its polling
+		// of closed queues; every other command goes to Redis as before.
+		if asynqRdb, ok = cfg.Redis.MakeRedisClient().(redis.UniversalClient); !ok {
+			return nil, fmt.Errorf("worker: unsupported redis option %T", cfg.Redis)
+		}
+		asynqRdb.AddHook(w.act)
+		w.closers = append(w.closers, asynqRdb.Close)
+		w.act.onOpen = w.loss.bumpQueue
+		w.loss.active = w.act.isOpen
+		w.backlog.active = w.act.isOpen
+	}
 	for _, lc := range lanes {
 		l := w.newLane(lc, insp, vecs)
 		l.handler.loss = w.loss.addLane(rdb, l.queue, l.handler.durable, lostGauge.WithLabelValues(l.name), l.log)
@@ -287,7 +312,7 @@ func New(cfg Config) (*Worker, error) {
 	w.guard.evictingGauge = vecs.evicting
 	w.watch = newSellerWatch(rdb, insp, cfg.Queue, names, cfg.UnknownSellerCheckInterval, cfg.Logger, w.ready)
 	unknownSellerGauge(reg, w.watch.count)
-	w.srv = asynq.NewServerFromRedisClient(rdb, asynq.Config{
+	w.srv = asynq.NewServerFromRedisClient(asynqRdb, asynq.Config{
 		Concurrency:              cfg.Concurrency,
 		Queues:                   queues,
 		RetryDelayFunc:           cfg.Handler.Backoff.RetryDelayFunc,
@@ -378,6 +403,8 @@ func (w *Worker) newLane(lc SellerLane, insp *asynq.Inspector, vecs *metricVecs)
 func (w *Worker) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	q, _ := asynq.GetQueueName(ctx)
 	l := w.byQueue[q]
+	w.act.begin(q)
+	defer w.act.end(q)
 	if l == nil {
 		return snooze(wdt.Config, jitter(w.cfg.Handler.ConfigFaultDelay), heldError(fmt.Errorf("queue %q is not one of this worker's sellers' queues", q)))
 	}
@@ -390,6 +417,9 @@ func (w *Worker) releaseHeld(l *Lane) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	n, err := RunHeld(ctx, w.rdb, l.queue)
+	if n > 0 {
+		w.act.openNow(ctx, l.queue)
+	}
 	if err != nil {
 		l.log.Warn("could not release every held task; the rest run after their hold delay or with `wdtcancel retry --held`", zap.Int("released", n), zap.Error(err))
 		return
@@ -414,10 +444,10 @@ func (w *Worker) startProber(l *Lane) {
 		t := time.NewTicker(l.breaker.opts.ProbeEvery)
 		defer t.Stop()
 		for {
-			if st, err := l.breaker.State(ctx); err == nil && st != nil {
-				if _, err := RunOneHeld(ctx, w.rdb, l.queue); err != nil && ctx.Err() == nil {
-					l.log.Warn("circuit breaker open: could not release a held task for the probe", zap.Error(err))
-				}
+			// A queue without any task has nothing to hold, nor a held
+			// task to release: its breaker is not read.
+			if w.act.hasTasks(l.queue) {
+				w.probe(ctx, l)
 			}
 			select {
 			case <-ctx.Done():
@@ -426,6 +456,20 @@ func (w *Worker) startProber(l *Lane) {
 			}
 		}
 	}()
+}
+
+// probe releases one held task of l if its breaker is open.
+func (w *Worker) probe(ctx context.Context, l *Lane) {
+	if st, err := l.breaker.State(ctx); err != nil || st == nil {
+		return
+	}
+	ran, err := RunOneHeld(ctx, w.rdb, l.queue)
+	if err != nil && ctx.Err() == nil {
+		l.log.Warn("circuit breaker open: could not release a held task for the probe", zap.Error(err))
+	}
+	if ran {
+		w.act.openNow(ctx, l.queue)
+	}
 }
 
 func (w *Worker) stopProbers() {
@@ -493,7 +537,10 @@ func (w *Worker) Start(ctx context.Context) error {
 		w.opsDone = make(chan error, 1)
 		go func() { w.opsDone <- w.ops.Serve(ln) }()
 	}
+	// Queues with work open before asynq's first poll.
+	w.act.start()
 	if err := w.srv.Start(w); err != nil {
+		w.act.stop()
 		w.closeOps()
 		return fmt.Errorf("start asynq server: %w", err)
 	}
@@ -541,6 +588,8 @@ func (w *Worker) shutdown() {
 	w.ready.ShuttingDown()
 	w.cfg.Logger.Info("shutting down: readiness is red, no new tasks are fetched")
 	w.stopProbers()
+	// A dequeue held while nothing was open returns now.
+	w.act.stop()
 	// Tasks waiting for a slot go back to the queue now, not after their
 	// wait: the shutdown would otherwise last up to --slot-wait.
 	for _, l := range w.lanes {
@@ -572,6 +621,7 @@ func (w *Worker) Close() {
 	w.stopNotifiers()
 	w.guard.stop()
 	w.loss.stop()
+	w.act.stop()
 	w.watch.stop()
 	w.backlog.stop()
 	w.closeOps()

@@ -112,6 +112,9 @@ type backlog struct {
 	rdb     redis.UniversalClient
 	queues  []string
 	pending sync.Map // queue -> int64 pending tasks
+	// active, when set, says which queues may have pending tasks
+	// (activity.isOpen); the others are not read.
+	active func(queue string) bool
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -142,11 +145,25 @@ func (b *backlog) othersWaiting(queue string) func() bool {
 func (b *backlog) read(ctx context.Context) {
 	pipe := b.rdb.Pipeline()
 	cmds := make([]*redis.IntCmd, len(b.queues))
+	sent := 0
 	for i, q := range b.queues {
+		if b.active != nil && !b.active(q) {
+			// A closed queue has no pending task (the activity index
+			// says so): no read.
+			b.pending.Store(q, int64(0))
+			continue
+		}
 		cmds[i] = pipe.LLen(ctx, store.AsynqPendingKey(q))
+		sent++
+	}
+	if sent == 0 {
+		return
 	}
 	pipe.Exec(ctx)
 	for i, c := range cmds {
+		if c == nil {
+			continue
+		}
 		if n, err := c.Result(); err == nil {
 			b.pending.Store(b.queues[i], n)
 		}

@@ -79,7 +79,7 @@ func newBenchCmd() *cobra.Command {
 	f.StringVar(&o.RedisURL, "redis-url", "", "Redis to measure on (default: start a redis-server from PATH); bench queues are deleted afterwards")
 	f.IntVar(&o.Tasks, "tasks", o.Tasks, "tasks in the processing comparison")
 	f.IntVar(&o.Rounds, "rounds", o.Rounds, "processing rounds measured (alternating order), after one warm-up round that is discarded")
-	f.StringSliceVar(&o.Phases, "phases", nil, "phases to run: processing, enqueue, pickup, scaling, memory, sellers, connections, quota, events (default all)")
+	f.StringSliceVar(&o.Phases, "phases", nil, "phases to run: processing, enqueue, pickup, scaling, memory, sellers, connections, quota, events, idle (default all)")
 	f.IntVar(&o.Concurrency, "concurrency", o.Concurrency, "worker concurrency in every phase")
 	f.IntVar(&o.EnqueueTasks, "enqueue-tasks", o.EnqueueTasks, "tasks in the one-by-one vs CancelMany comparison")
 	f.IntVar(&o.CLITasks, "cli-tasks", o.CLITasks, "numbers in the file the CLI reads (-1 skips)")
@@ -96,6 +96,8 @@ func newBenchCmd() *cobra.Command {
 	f.IntSliceVar(&o.QuotaRates, "at-quota-rates", o.QuotaRates, "phase quota: rates per minute (the sandbox's quota and the workers' --rate-per-minute)")
 	f.DurationVar(&o.QuotaRound, "at-quota-round", o.QuotaRound, "phase quota: measured window of each configuration (at least 3s, and at least 50 calls)")
 	f.IntVar(&o.QuotaBacklog, "at-quota-backlog", o.QuotaBacklog, "phase quota: tasks queued before each configuration starts")
+	f.IntSliceVar(&o.IdleSellers, "idle-sellers", o.IdleSellers, "phase idle: numbers of sellers of the one worker process measured with empty queues (window --at-quota-round)")
+	f.IntVar(&o.IdleSamples, "idle-samples", o.IdleSamples, "phase idle: tasks for sellers idle since the start, timed to their call")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object")
 	f.BoolVar(&quota, "quota", false, "instead of the phases: check --rate-per-minute against a sandbox with that quota, every combination of --quota-rates and --quota-processes at once; fails unless each used >= 99% of its quota with no rate-limit answer")
 	f.IntSliceVar(&qo.Rates, "quota-rates", qo.Rates, "quotas per minute to check (also the workers' --rate-per-minute)")
@@ -160,10 +162,24 @@ func printBench(w io.Writer, r *bench.Result) {
 	if qc := r.QuotaCost; qc != nil {
 		printQuotaCost(w, qc)
 	}
+	if len(r.Idle) > 0 {
+		printIdle(w, r.Idle)
+	}
 	fmt.Fprintf(w, "keys of the bench's queues left in Redis: %d\n", r.KeysLeft)
 	for _, n := range r.Notes {
 		fmt.Fprintln(w, "note:", n)
 	}
+}
+
+// printIdle prints phase idle: a row per number of sellers.
+func printIdle(w io.Writer, rows []bench.IdleRow) {
+	fmt.Fprintf(w, "\nidle (one worker process, empty queues; pickup: a task for a seller idle since the start, enqueue to call)\n")
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "sellers\tRedis commands/s\tworker CPU (%% of a core)\tpickup p50\tp99\tmax\tsamples\t\n")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%d\t%.0f\t%.2f%%\t%.0f ms\t%.0f ms\t%.0f ms\t%d\t\n", r.Sellers, r.RedisCmdsPerSec, r.WorkerCPUPerSecMs/10, r.PickupP50Ms, r.PickupP99Ms, r.PickupMaxMs, r.PickupSamples)
+	}
+	tw.Flush()
 }
 
 // printQuotaCost prints phase quota: the idle cost, then a row per

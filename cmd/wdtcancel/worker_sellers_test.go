@@ -13,8 +13,10 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/wdtcancel/wdtcancel/cmd/wdtcancel/internal/sellerconf"
+	"github.com/wdtcancel/wdtcancel/internal/store"
 	"github.com/wdtcancel/wdtcancel/internal/testkit"
 	"github.com/wdtcancel/wdtcancel/tasks"
 	"github.com/wdtcancel/wdtcancel/worker"
@@ -228,7 +230,16 @@ func TestWorkerCommandServesSellers(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := client.Enqueue(task); err != nil {
+		info, err := client.Enqueue(task)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// As producers do: the worker polls the queues in the activity
+		// index (docs/sellers.md, "Idle sellers cost nothing").
+		rdb := conn.MakeRedisClient().(redis.UniversalClient)
+		err = store.MarkActive(context.Background(), rdb, info.Queue)
+		rdb.Close()
+		if err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -456,6 +456,9 @@ func (d *DLQ) enqueue(ctx context.Context, no string, task *asynq.Task) error {
 		}
 		return fmt.Errorf("requeue %s: %w", no, err)
 	}
+	// The workers poll only queues in the activity index; a failed mark
+	// is found by their sweep.
+	_ = MarkActive(context.WithoutCancel(ctx), d.rdb, d.queue)
 	return nil
 }
 

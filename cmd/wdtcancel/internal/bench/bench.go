@@ -73,8 +73,13 @@ type Options struct {
 	QuotaRates     []int
 	QuotaRound     time.Duration
 	QuotaBacklog   int
+	// Phase idle: one worker process serving each number of sellers with
+	// empty queues, measured over QuotaRound; then IdleSamples tasks, each
+	// for a different seller idle since the start, timed to the call.
+	IdleSellers []int
+	IdleSamples int
 	// Phases to run (processing, enqueue, pickup, scaling, memory, sellers,
-	// connections, quota); empty runs all.
+	// connections, quota, events, idle); empty runs all.
 	Phases []string
 	Out    io.Writer
 }
@@ -83,7 +88,8 @@ type Options struct {
 var Defaults = Options{Tasks: 2000, Rounds: 5, Concurrency: 10, EnqueueTasks: 5000, CLITasks: 100000, PickupSamples: 100,
 	DefaultPickupSamples: 20, Processes: []int{1, 2, 4}, ScalingTasks: 3000, ProxyDelay: time.Millisecond,
 	SellerCount: 50, SellerOrders: 200, SellerProcesses: 2,
-	QuotaProcesses: []int{1, 2, 4}, QuotaRates: []int{240, 600, 6000}, QuotaRound: 5 * time.Second, QuotaBacklog: 3000}
+	QuotaProcesses: []int{1, 2, 4}, QuotaRates: []int{240, 600, 6000}, QuotaRound: 5 * time.Second, QuotaBacklog: 3000,
+	IdleSellers: []int{1, 20, 200, 1000}, IdleSamples: 20}
 
 type runner struct {
 	o      Options
@@ -127,6 +133,10 @@ func (o *Options) defaults() {
 	// Rounds are time-based and at least 3 s, so a round is not one burst.
 	o.QuotaRound = max(positiveOr(o.QuotaRound, d.QuotaRound), 3*time.Second)
 	o.QuotaBacklog = positiveOr(o.QuotaBacklog, d.QuotaBacklog)
+	if len(o.IdleSellers) == 0 {
+		o.IdleSellers = d.IdleSellers
+	}
+	o.IdleSamples = positiveOr(o.IdleSamples, d.IdleSamples)
 	if o.Out == nil {
 		o.Out = io.Discard
 	}
@@ -186,6 +196,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		{"connections", r.connections},
 		{"quota", r.quotaCost},
 		{"events", r.eventsPhase},
+		{"idle", r.idlePhase},
 	}
 	for _, p := range phases {
 		if len(o.Phases) > 0 && !contains(o.Phases, p.name) {
@@ -261,6 +272,7 @@ func (r *runner) drop(q string) {
 		}
 	}
 	r.rdb.SRem(ctx, store.AsynqQueuesKey, q)
+	r.rdb.ZRem(ctx, store.ActiveQueuesKey, q)
 }
 
 // queuePatterns match every key of queue q: asynq's and wdtcancel's own.

@@ -38,6 +38,9 @@ type Result struct {
 	Connections *ConnectionsRes `json:"connections,omitempty"`
 	// QuotaCost: a call's cost at quota with a backlog (phase quota).
 	QuotaCost *QuotaCostRes `json:"quota,omitempty"`
+	// Idle: a worker's cost with empty queues per number of sellers, and
+	// the pickup of a task for an idle seller (phase idle).
+	Idle []IdleRow `json:"idle,omitempty"`
 	// Events: notifications on vs off, events/s delivered (phase events).
 	Events *EventsRes `json:"events,omitempty"`
 	Notes  []string   `json:"notes,omitempty"`

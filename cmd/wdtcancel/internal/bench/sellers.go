@@ -13,6 +13,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/wdtcancel/wdtcancel/internal/store"
 	"github.com/wdtcancel/wdtcancel/tasks"
 	"github.com/wdtcancel/wdtcancel/worker/wdt/sandbox"
 )
@@ -185,6 +186,15 @@ func (r *runner) fillSellers(ctx context.Context, base string, n, per int) error
 	wg.Wait()
 	if firstErr == nil {
 		firstErr = ctx.Err()
+	}
+	if firstErr == nil {
+		// As producers do, after the enqueues: the workers poll the
+		// queues in the activity index.
+		queues := make([]string, n)
+		for i := range queues {
+			queues[i] = tasks.QueueFor(base, fmt.Sprintf("s%03d", i))
+		}
+		firstErr = store.MarkActive(ctx, r.rdb, queues...)
 	}
 	return firstErr
 }

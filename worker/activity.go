@@ -1,0 +1,589 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+
+	"github.com/wdtcancel/wdtcancel/internal/store"
+)
+
+// A worker that serves many sellers polls only the queues that have
+// something to do (docs/sellers.md, "Idle sellers cost nothing"). asynq
+// has no dynamic queue list: its processor polls every queue it was given
+// in turn, its forwarder, recoverer and janitor visit each one. So the
+// worker keeps asynq's queue list whole (asynqmon, fairness and isolation
+// are untouched) and hands asynq a Redis client whose hook answers asynq's
+// polling scripts for a closed queue itself, without a round trip: "no
+// task" to a dequeue, "nothing moved" to a forward, "no lease expired" to
+// the recoverer, and lets the janitor through once per
+// DefaultIdleJanitorInterval. A queue is open while the activity index
+// (store.ActiveQueuesKey, which every producer writes after its enqueue)
+// says it has work now, or while this process runs one of its tasks.
+//
+// When no queue is open at all, the hook also holds asynq's dequeue for up
+// to activityBlock (woken at once when a queue opens), so asynq's 20 ms
+// polling loop turns over a few times a second instead of fifty.
+
+// Defaults of the activity tracker.
+const (
+	// DefaultActivityPollInterval is how often the worker reads the
+	// activity index: the most a task for an idle seller waits before its
+	// queue opens.
+	DefaultActivityPollInterval = 200 * time.Millisecond
+	// DefaultActivitySweepInterval is how often one worker of a set of
+	// sellers checks every queue for tasks enqueued without the index (a
+	// producer that died between its enqueue and its ZADD, an older
+	// producer, asynqmon's "run", plain asynq).
+	DefaultActivitySweepInterval = time.Minute
+	// DefaultIdleJanitorInterval is how often asynq's janitor may delete
+	// the expired completed tasks of a closed queue.
+	DefaultIdleJanitorInterval = 5 * time.Minute
+	// DefaultActivityIdleAfter is how long an open queue runs nothing
+	// before the worker retires it from the index (store.RetireQueue).
+	DefaultActivityIdleAfter = 5 * time.Second
+	// activityBlock bounds how long the hook holds asynq's dequeue while
+	// nothing is open (and so how much it delays a shutdown).
+	activityBlock = time.Second
+	// activityQuiet is how long an open queue runs nothing before its
+	// polling slows to one round per activityQuietBlock.
+	activityQuiet      = time.Second
+	activityQuietBlock = 100 * time.Millisecond
+)
+
+// queueActivity is one served queue's state.
+type queueActivity struct {
+	queue   string
+	open    atomic.Bool  // asynq's polling reaches Redis
+	indexed atomic.Bool  // in the index with any score (it holds some task)
+	running atomic.Int64 // its tasks in this process's handlers now
+	// last is when it last opened, started or finished a task (UnixNano).
+	last atomic.Int64
+	// janitor is when the janitor last went through while closed.
+	janitor atomic.Int64
+}
+
+// activity is the worker's view of the activity index.
+type activity struct {
+	rdb    redis.UniversalClient
+	log    *zap.Logger
+	byQ    map[string]*queueActivity
+	queues []string // served, sorted
+
+	poll, sweep, janitorEvery, idleAfter time.Duration
+	// onOpen runs before a queue opens for asynq (the loss guard's bump,
+	// so a lost Redis is noticed before the queue's first call).
+	onOpen func(ctx context.Context, queue string)
+	owner  string
+	// retire is store.RetireQueue.
+	retire func(ctx context.Context, rdb redis.UniversalClient, queue string) (bool, error)
+
+	anyOpen atomic.Bool
+	mu      sync.Mutex
+	wake    chan struct{} // closed (and replaced) when a queue opens
+	// pos is the place of the next dequeue in asynq's current round over
+	// every queue (asynq's processor is the only caller, from one
+	// goroutine): a round ends with a task, an error, or every queue
+	// tried. redirects is how many of the round's dequeues of closed
+	// queues may still go to an open queue instead; rr turns over the
+	// open queues, open lists them.
+	pos, redirects atomic.Int64
+	rr             atomic.Uint64
+	open           atomic.Pointer[[]string]
+	lastSweep      time.Time
+
+	stopped chan struct{}
+	cancel  context.CancelFunc
+	done    chan struct{}
+}
+
+// ActivityOptions tune the activity tracker (zero: the defaults).
+type ActivityOptions struct {
+	// PollInterval is how often the index is read
+	// (DefaultActivityPollInterval).
+	PollInterval time.Duration
+	// SweepInterval is how often the queues are swept for tasks enqueued
+	// without the index (DefaultActivitySweepInterval).
+	SweepInterval time.Duration
+	// IdleJanitorInterval is how often asynq's janitor runs on a closed
+	// queue (DefaultIdleJanitorInterval).
+	IdleJanitorInterval time.Duration
+	// IdleAfter is how long an open queue runs no task before the worker
+	// retires it from the index (DefaultActivityIdleAfter).
+	IdleAfter time.Duration
+}
+
+func newActivity(rdb redis.UniversalClient, queues []string, o ActivityOptions, log *zap.Logger) *activity {
+	host, _ := os.Hostname()
+	a := &activity{rdb: rdb, log: log, byQ: make(map[string]*queueActivity, len(queues)), queues: queues,
+		poll: o.PollInterval, sweep: o.SweepInterval, janitorEvery: o.IdleJanitorInterval, idleAfter: o.IdleAfter,
+		owner: fmt.Sprintf("%s pid %d", host, os.Getpid()), retire: store.RetireQueue,
+		wake: make(chan struct{}), stopped: make(chan struct{})}
+	if a.poll <= 0 {
+		a.poll = DefaultActivityPollInterval
+	}
+	if a.sweep <= 0 {
+		a.sweep = DefaultActivitySweepInterval
+	}
+	if a.idleAfter <= 0 {
+		a.idleAfter = DefaultActivityIdleAfter
+	}
+	if a.janitorEvery <= 0 {
+		a.janitorEvery = DefaultIdleJanitorInterval
+	}
+	// The janitor's passes over closed queues are spread over its
+	// interval instead of all at once.
+	now := time.Now().UnixNano()
+	for i, q := range queues {
+		qa := &queueActivity{queue: q}
+		qa.janitor.Store(now - int64(i)*int64(a.janitorEvery)/int64(len(queues)))
+		a.byQ[q] = qa
+	}
+	return a
+}
+
+// isOpen reports whether queue's polling reaches Redis (true for a queue
+// the worker does not serve: nothing is hidden about it).
+func (a *activity) isOpen(queue string) bool {
+	if a == nil {
+		return true
+	}
+	qa := a.byQ[queue]
+	return qa == nil || qa.open.Load()
+}
+
+// hasTasks reports whether queue holds any task as the index last said
+// (or is open): the probe of an open breaker needs a held task.
+func (a *activity) hasTasks(queue string) bool {
+	if a == nil {
+		return true
+	}
+	qa := a.byQ[queue]
+	return qa == nil || qa.open.Load() || qa.indexed.Load()
+}
+
+// begin and end bracket a task of queue in this process: its queue stays
+// open while it runs, and for activityIdleAfter after.
+func (a *activity) begin(queue string) {
+	if a == nil {
+		return
+	}
+	if qa := a.byQ[queue]; qa != nil {
+		qa.running.Add(1)
+		qa.last.Store(time.Now().UnixNano())
+	}
+}
+
+func (a *activity) end(queue string) {
+	if a == nil {
+		return
+	}
+	if qa := a.byQ[queue]; qa != nil {
+		qa.last.Store(time.Now().UnixNano())
+		qa.running.Add(-1)
+	}
+}
+
+// openNow opens queue at once: this process just made one of its tasks
+// pending (a probe, a release of held tasks), after marking it in the
+// index.
+func (a *activity) openNow(ctx context.Context, queue string) {
+	if a == nil {
+		return
+	}
+	qa := a.byQ[queue]
+	if qa == nil || qa.open.Load() {
+		return
+	}
+	if a.onOpen != nil {
+		a.onOpen(ctx, queue)
+	}
+	qa.last.Store(time.Now().UnixNano())
+	qa.indexed.Store(true)
+	qa.open.Store(true)
+	a.mu.Lock()
+	open := []string{queue}
+	if prev := a.open.Load(); prev != nil {
+		open = append(append([]string(nil), *prev...), queue)
+	}
+	a.open.Store(&open)
+	a.mu.Unlock()
+	a.anyOpen.Store(true)
+	a.broadcast()
+}
+
+// broadcast wakes a dequeue held while nothing was open.
+func (a *activity) broadcast() {
+	a.mu.Lock()
+	close(a.wake)
+	a.wake = make(chan struct{})
+	a.mu.Unlock()
+}
+
+// refresh reads the index once and opens, closes and retires queues.
+func (a *activity) refresh(ctx context.Context) error {
+	idx, err := store.ActiveQueues(ctx, a.rdb)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	horizon := now.Add(a.poll)
+	opened := false
+	var open []string
+	for _, q := range a.queues {
+		due, in := idx[q]
+		if a.update(ctx, a.byQ[q], in, in && !due.After(horizon), now) {
+			opened = true
+		}
+		if a.byQ[q].open.Load() {
+			open = append(open, q)
+		}
+	}
+	a.open.Store(&open)
+	a.anyOpen.Store(len(open) > 0)
+	if opened {
+		a.broadcast()
+	}
+	if now.Sub(a.lastSweep) >= a.sweep {
+		a.lastSweep = now
+		a.sweepOnce(ctx, idx)
+	}
+	return nil
+}
+
+// update applies one reading of the index to a queue: in says it is in
+// the index, due that it has work now. It reports whether the queue
+// opened.
+func (a *activity) update(ctx context.Context, qa *queueActivity, in, due bool, now time.Time) bool {
+	qa.indexed.Store(in)
+	idle := qa.running.Load() == 0
+	switch {
+	case due && !qa.open.Load():
+		if a.onOpen != nil {
+			a.onOpen(ctx, qa.queue)
+		}
+		qa.last.Store(now.UnixNano())
+		qa.open.Store(true)
+		return true
+	case !due && qa.open.Load() && idle:
+		// Another worker retired it, or its next task is due later.
+		qa.open.Store(false)
+	case due && idle && now.Sub(time.Unix(0, qa.last.Load())) >= a.idleAfter:
+		a.retireIdle(ctx, qa, now)
+	}
+	return false
+}
+
+// retireIdle retires a queue that ran nothing for idleAfter.
+func (a *activity) retireIdle(ctx context.Context, qa *queueActivity, now time.Time) {
+	kept, err := a.retire(ctx, a.rdb, qa.queue)
+	if err != nil {
+		a.log.Debug("idle queue not retired from the activity index; it stays polled", zap.String("queue", qa.queue), zap.Error(err))
+	}
+	if !kept {
+		qa.open.Store(false)
+		qa.indexed.Store(false)
+		return
+	}
+	// Kept: read again next time (it may be due later).
+	qa.last.Store(now.UnixNano())
+}
+
+// sweepOnce adds back the queues that hold tasks the index does not know,
+// if no other worker of the same sellers swept them within the interval.
+func (a *activity) sweepOnce(ctx context.Context, idx map[string]time.Time) {
+	ok, err := store.TrySweepLock(ctx, a.rdb, a.queues, a.sweep, a.owner)
+	if err != nil || !ok {
+		return
+	}
+	found, err := store.SweepQueues(ctx, a.rdb, a.queues, idx)
+	if err != nil {
+		a.log.Warn("activity sweep failed; the next one retries", zap.Error(err))
+		return
+	}
+	if len(found) > 0 {
+		a.log.Info("tasks found outside the activity index (a producer without it, or one that stopped between its enqueue and its mark); their queues are polled again",
+			zap.Strings("queues", found))
+	}
+}
+
+// start reads the index every poll until stop. The first read is done
+// before start returns, so the queues with work open at once.
+func (a *activity) start() {
+	if a == nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	a.cancel, a.done = cancel, make(chan struct{})
+	rctx, rcancel := context.WithTimeout(ctx, 5*time.Second)
+	if err := a.refresh(rctx); err != nil {
+		a.log.Warn("could not read the activity index; retrying", zap.Error(err))
+	}
+	rcancel()
+	go func() {
+		defer close(a.done)
+		t := time.NewTicker(a.poll)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			rctx, rcancel := context.WithTimeout(ctx, 5*time.Second)
+			if err := a.refresh(rctx); err != nil && ctx.Err() == nil {
+				a.log.Debug("could not read the activity index; retrying", zap.Error(err))
+			}
+			rcancel()
+		}
+	}()
+}
+
+// stop ends the loop and releases a held dequeue; safe before start and
+// more than once.
+func (a *activity) stop() {
+	if a == nil {
+		return
+	}
+	a.mu.Lock()
+	select {
+	case <-a.stopped:
+	default:
+		close(a.stopped)
+	}
+	a.mu.Unlock()
+	if a.cancel == nil {
+		return
+	}
+	a.cancel()
+	<-a.done
+	a.cancel = nil
+}
+
+// hold is called at the start of a round of asynq's dequeues. When no
+// queue is open it waits until one opens, stop, or activityBlock; when
+// the open queues are quiet (none ran a task for activityQuiet: they are
+// on their way to being retired) it waits up to activityQuietBlock, as
+// their next task would wait for the index anyway once retired. Either
+// way the rounds, each a call per queue, stop costing CPU in proportion
+// to the sellers.
+func (a *activity) hold() {
+	limit := activityBlock
+	if a.anyOpen.Load() {
+		if !a.quiet() {
+			return
+		}
+		limit = activityQuietBlock
+	}
+	a.mu.Lock()
+	wake := a.wake
+	a.mu.Unlock()
+	t := time.NewTimer(limit)
+	defer t.Stop()
+	select {
+	case <-wake:
+	case <-a.stopped:
+	case <-t.C:
+	}
+}
+
+// quiet reports whether every open queue has run no task for
+// activityQuiet.
+func (a *activity) quiet() bool {
+	open := a.open.Load()
+	if open == nil {
+		return true
+	}
+	now := time.Now().UnixNano()
+	for _, q := range *open {
+		qa := a.byQ[q]
+		if qa.running.Load() > 0 || time.Duration(now-qa.last.Load()) < activityQuiet {
+			return false
+		}
+	}
+	return true
+}
+
+// The go-redis hook on asynq's own client.
+
+func (a *activity) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (a *activity) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+func (a *activity) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if kind, q := classify(cmd); kind == pollDequeue && a.byQ[q] != nil {
+			return a.dequeue(ctx, cmd, q, next)
+		}
+		if a.answer(cmd) {
+			// go-redis sets the command's error to what the hook
+			// returns.
+			return cmd.Err()
+		}
+		return next(ctx, cmd)
+	}
+}
+
+// asynqPoll is one of asynq's polling scripts, by its first key's suffix
+// and its number of keys (asynq v0.26, internal/rdb; pinned by
+// TestActivityHookSeesAsynqScripts).
+type asynqPoll int
+
+const (
+	notPoll     asynqPoll = iota
+	pollDequeue           // dequeueCmd: pending, paused, active, lease
+	pollForward           // forwardCmd: scheduled|retry, pending
+	pollLease             // listLeaseExpiredCmd: lease
+	pollReclaim           // reclaimStateAggregationSetsCmd: aggregation_sets
+	pollJanitor           // deleteExpiredCompletedTasksCmd: completed
+)
+
+// classify names cmd's polling script and its queue.
+func classify(cmd redis.Cmder) (asynqPoll, string) {
+	args := cmd.Args()
+	if len(args) < 4 {
+		return notPoll, ""
+	}
+	name, _ := args[0].(string)
+	if !strings.EqualFold(name, "evalsha") && !strings.EqualFold(name, "eval") {
+		return notPoll, ""
+	}
+	nkeys, ok := args[2].(int)
+	key, ok2 := args[3].(string)
+	if !ok || !ok2 {
+		return notPoll, ""
+	}
+	q, suffix, ok := store.AsynqQueueKeySuffix(key)
+	if !ok {
+		return notPoll, ""
+	}
+	if kind, ok := asynqPolls[pollKey{suffix, nkeys}]; ok {
+		return kind, q
+	}
+	return notPoll, ""
+}
+
+// pollKey is what tells asynq's polling scripts apart: the suffix of the
+// first key and the number of keys.
+type pollKey struct {
+	suffix string
+	nkeys  int
+}
+
+var asynqPolls = map[pollKey]asynqPoll{
+	{"pending", 4}:          pollDequeue,
+	{"scheduled", 2}:        pollForward,
+	{"retry", 2}:            pollForward,
+	{"lease", 1}:            pollLease,
+	{"aggregation_sets", 1}: pollReclaim,
+	{"completed", 1}:        pollJanitor,
+}
+
+// dequeue is asynq's dequeue of queue q, one of a round over every queue
+// in a random order. An open queue's goes to Redis. A closed queue's is
+// answered "no task", except that the first dequeues of closed queues in
+// a round go to the open queues instead, in turn (each at most once a
+// round): asynq finds a task of a seller with work after one or two
+// round trips, instead of after answering half the closed queues first,
+// whose cost grows with the sellers. The script's keys and task prefix are
+// rewritten to the open queue's (the task message carries its queue,
+// which asynq uses from then on), after checking they are the layout
+// redirect expects; otherwise the dequeue is answered as before.
+func (a *activity) dequeue(ctx context.Context, cmd redis.Cmder, q string, next redis.ProcessHook) error {
+	if a.pos.Add(1) == 1 {
+		a.hold()
+		n := 0
+		if open := a.open.Load(); open != nil {
+			n = len(*open)
+		}
+		a.redirects.Store(int64(n))
+	}
+	var err error
+	switch {
+	case a.byQ[q].open.Load():
+		err = next(ctx, cmd)
+	case a.redirects.Add(-1) >= 0 && a.redirect(cmd, q):
+		err = next(ctx, cmd)
+	default:
+		cmd.SetErr(redis.Nil)
+		err = redis.Nil
+	}
+	if err != redis.Nil || a.pos.Load() >= int64(len(a.queues)) {
+		a.pos.Store(0) // the round is over
+	}
+	return err
+}
+
+// redirect points a dequeue of closed queue q at the next open queue.
+func (a *activity) redirect(cmd redis.Cmder, q string) bool {
+	open := a.open.Load()
+	if open == nil || len(*open) == 0 {
+		return false
+	}
+	target := (*open)[a.rr.Add(1)%uint64(len(*open))]
+	if target == q || !a.byQ[target].open.Load() {
+		return false
+	}
+	args := cmd.Args()
+	if len(args) != 9 {
+		return false
+	}
+	from, to := store.AsynqDequeueKeys(q), store.AsynqDequeueKeys(target)
+	for i, k := range from {
+		if args[3+i] != k {
+			return false
+		}
+	}
+	if args[8] != store.AsynqTaskKeyPrefix(q) {
+		return false
+	}
+	for i, k := range to {
+		args[3+i] = k
+	}
+	args[8] = store.AsynqTaskKeyPrefix(target)
+	return true
+}
+
+// answer answers cmd itself when it is asynq polling a closed queue.
+func (a *activity) answer(cmd redis.Cmder) bool {
+	kind, q := classify(cmd)
+	if kind == notPoll {
+		return false
+	}
+	qa := a.byQ[q]
+	if qa == nil {
+		return false
+	}
+	if qa.open.Load() {
+		return false
+	}
+	c, ok := cmd.(*redis.Cmd)
+	if !ok {
+		return false
+	}
+	switch kind {
+	case pollDequeue:
+		c.SetErr(redis.Nil)
+	case pollLease:
+		c.SetVal([]interface{}{})
+	case pollJanitor:
+		now := time.Now().UnixNano()
+		last := qa.janitor.Load()
+		if time.Duration(now-last) >= a.janitorEvery && qa.janitor.CompareAndSwap(last, now) {
+			return false
+		}
+		c.SetVal(int64(0))
+	default:
+		c.SetVal(int64(0))
+	}
+	return true
+}
