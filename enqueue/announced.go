@@ -13,9 +13,12 @@ import (
 
 // ErrUnknownSeller matches (errors.Is) the error of an enqueue for a seller
 // no worker has announced within store.AnnounceTTL (a day): most likely a
-// typo, whose tasks would wait for nobody. Workers announce the sellers
-// they serve every 15 s. WithAllowUnknownSeller (--allow-unknown-seller)
-// enqueues anyway, e.g. before the seller's first worker starts.
+// typo, whose tasks would wait for nobody; also of an enqueue for the seller
+// "default" of a base queue other than wdt-cancel that no worker has ever
+// served a seller of (a typo'd --queue). Workers announce the sellers they
+// serve at start and every hour. WithAllowUnknownSeller
+// (--allow-unknown-seller) enqueues anyway, e.g. before the seller's first
+// worker starts.
 var ErrUnknownSeller = errors.New("no worker has announced this seller")
 
 // WithAllowUnknownSeller enqueues for a seller no worker has announced
