@@ -208,10 +208,11 @@ func (v *metricVecs) seller(name string, clock *wdt.Clock, dlq *DLQ, breaker *Br
 }
 
 // unknownSellerGauge is wdtcancel_unknown_seller_queues: queues with tasks
-// for sellers this worker does not serve.
+// that no running worker fetches (store.ServedNow), as /readyz's
+// unknown_sellers and `wdtcancel strays ls` list them.
 func unknownSellerGauge(reg prometheus.Registerer, count func() int) {
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "wdtcancel_unknown_seller_queues",
-		Help: "Queues holding tasks for a seller that is not in this worker's sellers file (its tasks wait; readiness is red).",
+		Help: "Queues holding tasks for a seller no running worker serves (its tasks wait; readiness stays green; wdtcancel strays ls lists them).",
 	}, func() float64 { return float64(count()) }))
 }

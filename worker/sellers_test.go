@@ -578,3 +578,28 @@ func TestQueueServedByAnotherWorkerIsNotUnknown(t *testing.T) {
 		t.Fatalf("readyz unknown sellers %v: want only default, ghost's queue is served by another worker", rep.UnknownSellers)
 	}
 }
+
+// A seller still announced (producers accept it for a day) whose last
+// worker is gone is reported like any other: served now means a running
+// worker fetches its queue (store.ServedNow), the definition `wdtcancel
+// strays` uses too, not the announcement.
+func TestAnnouncedSellerWithoutWorkerIsUnknown(t *testing.T) {
+	t.Parallel()
+	h := newSellersHarness(t, map[string]sandbox.Options{"a": {}})
+	if err := store.Announce(context.Background(), h.rdb, tasks.QueueFor(tasks.DefaultQueue, "gone")); err != nil {
+		t.Fatal(err)
+	}
+	h.enqueue("gone", "G1")
+	w := h.start([]worker.SellerLane{h.lane("a", "")}, nil)
+	h.enqueue(tasks.DefaultSeller, "D1") // the default seller: not served here either
+	var rep worker.ReadyReport
+	if !testkit.Poll(func() bool {
+		_, rep = readyz(t, w)
+		return len(rep.UnknownSellers) == 2
+	}) {
+		t.Fatalf("readyz never named the announced seller without a worker: %+v", rep)
+	}
+	if !slices.Equal(rep.UnknownSellers, []string{"default", "gone"}) || !rep.Ready {
+		t.Fatalf("readyz %+v", rep)
+	}
+}

@@ -85,15 +85,11 @@ func (s *sellerWatch) check() error {
 	// A queue another running worker serves is not waiting for anyone: a
 	// single-seller worker beside multi-seller ones (a migration), or
 	// workers with different sellers files on one Redis.
-	servers, err := s.insp.Servers()
+	// The same definition of "served now" as `wdtcancel strays`: a live
+	// worker's heartbeat, not the day-long announcement.
+	servedElsewhere, err := store.ServedNow(s.insp)
 	if err != nil {
-		return fmt.Errorf("list workers: %w", err)
-	}
-	servedElsewhere := map[string]bool{}
-	for _, srv := range servers {
-		for q := range srv.Queues {
-			servedElsewhere[q] = true
-		}
+		return err
 	}
 	var found []string
 	for _, q := range queues {

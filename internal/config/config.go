@@ -206,9 +206,10 @@ func AddAllowVolatileFlag(fs *pflag.FlagSet, allow *bool) {
 }
 
 // AddAllowUnknownSellerFlag registers --allow-unknown-seller on a producer
-// (enqueue, api): enqueue for a seller no worker has announced.
+// (enqueue, api): enqueue for a seller no worker has announced, or into a
+// base queue no worker has ever served.
 func AddAllowUnknownSellerFlag(fs *pflag.FlagSet, allow *bool) {
-	fs.BoolVar(allow, "allow-unknown-seller", false, "enqueue for a seller no worker has announced within a day (workers announce their sellers every 15 s); without it such a seller, most likely a typo, is refused and nothing is enqueued")
+	fs.BoolVar(allow, "allow-unknown-seller", false, "enqueue for a seller no worker has announced within a day (workers announce their sellers at start and every hour), or into a --queue other than wdt-cancel no worker has ever served a seller of; without it such a seller or queue, most likely a typo, is refused and nothing is enqueued")
 }
 
 // RedisWait holds --redis-wait-replicas and --redis-wait-timeout: how many

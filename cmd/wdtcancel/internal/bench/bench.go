@@ -330,8 +330,10 @@ func infoField(info, name string) string {
 	return ""
 }
 
+// producer enqueues into queue, a base queue of the bench's own that no
+// worker may have served yet (phases fill it before starting workers).
 func (r *runner) producer(queue string) (*enqueue.Client, error) {
-	return enqueue.New(r.conn, enqueue.WithQueue(queue), enqueue.WithSource("bench"))
+	return enqueue.New(r.conn, enqueue.WithQueue(queue), enqueue.WithSource("bench"), enqueue.WithAllowUnknownSeller())
 }
 
 func numbers(prefix string, n int) []string {
