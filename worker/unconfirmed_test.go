@@ -4,6 +4,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hibiken/asynq"
 
@@ -13,7 +14,8 @@ import (
 	"github.com/wdtcancel/wdtcancel/worker/wdt/sandbox"
 )
 
-// TestUnconfirmedDone: Redis stalls (SIGSTOP) while WDT answers 0, so the
+// TestUnconfirmedDone: Redis stalls (SIGSTOP) while WDT answers 0, longer
+// than the confirmation is written again, so the
 // confirmation write times out unanswered. An outside tester saw such
 // attempts logged "task done not recorded, will run again" although every
 // one ended completed and never ran again. The attempt is logged and
@@ -38,7 +40,9 @@ func TestUnconfirmedDone(t *testing.T) {
 	if !h.redis.Real {
 		t.Skip("needs a real redis-server to pause (set WDTCANCEL_REQUIRE_REDIS_SERVER=1 to fail instead)")
 	}
-	w := h.startWorker(nil)
+	// No second write: the stall outlasts the confirmation's retries
+	// (TestConfirmWrittenAgainAfterStall has the short stall).
+	w := h.startWorker(func(c *worker.Config) { c.Handler.ConfirmRetryWindow = time.Nanosecond })
 	h.enqueue("UNCONF1")
 	a := h.attempts.Wait(t, "the attempt whose confirmation Redis did not answer", 1, func(a attempt) bool { return a.PreStockinNo == "UNCONF1" })[0]
 	<-paused
@@ -75,4 +79,44 @@ func TestUnconfirmedDone(t *testing.T) {
 	}
 	events, _ := h.rdb.XLen(t.Context(), store.EventsKey(tasks.DefaultQueue)).Result()
 	t.Logf("confirmation landed: %v (the task's result or the confirmed mark); outcome events: %d", confirmed || len(h.waitTask("UNCONF1", asynq.TaskStateCompleted).Result) > 0, events)
+}
+
+// TestConfirmWrittenAgainAfterStall: Redis stalls (SIGSTOP) just as WDT
+// answers 0, and resumes once the worker says it will write the
+// confirmation again. The later write lands: the attempt is done and
+// recorded, with its result and its one cancelled event, where without the
+// retry an outside tester saw the task completed by asynq with neither.
+func TestConfirmWrittenAgainAfterStall(t *testing.T) {
+	t.Parallel()
+	var (
+		h    *harness
+		once sync.Once
+	)
+	h = newHarness(t, sandbox.Options{OnCall: func(no string) {
+		if no == "STALL1" {
+			once.Do(func() { h.redis.Pause(t) })
+		}
+	}})
+	if !h.redis.Real {
+		t.Skip("needs a real redis-server to pause (set WDTCANCEL_REQUIRE_REDIS_SERVER=1 to fail instead)")
+	}
+	h.startWorker(func(c *worker.Config) { c.Handler.ConfirmRetryWindow = time.Minute })
+	h.enqueue("STALL1")
+	h.lines.Wait(t, "the worker to write the confirmation again", 1, func(l logLine) bool {
+		return l.Message == "cannot record confirmed cancellation yet: writing it again"
+	})
+	if err := h.redis.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	a := h.attempts.Wait(t, "the attempt", 1, func(a attempt) bool { return a.PreStockinNo == "STALL1" })[0]
+	if a.Action != worker.ActDone || a.NotRecorded != "" {
+		t.Fatalf("attempt %+v", a.Attempt)
+	}
+	info := h.waitTask("STALL1", asynq.TaskStateCompleted)
+	if len(info.Result) == 0 {
+		t.Fatalf("completed without its result: %+v", info)
+	}
+	if n, err := h.rdb.XLen(t.Context(), store.EventsKey(tasks.DefaultQueue)).Result(); err != nil || n != 1 {
+		t.Fatalf("outcome events %d %v, want 1", n, err)
+	}
 }

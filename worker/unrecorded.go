@@ -144,6 +144,9 @@ func (h *Handler) finishUnrecorded(at *attempt, action Action, cat wdt.Category,
 // done unrecorded.
 func (h *Handler) settleCall(ctx context.Context, at *attempt, cat wdt.Category) {
 	merr := h.settle(ctx, at, cat)
+	if merr != nil && cat == wdt.Cancelled {
+		merr = h.retryConfirm(ctx, at, merr)
+	}
 	if merr == nil {
 		return
 	}
@@ -155,4 +158,29 @@ func (h *Handler) settleCall(ctx context.Context, at *attempt, cat wdt.Category)
 	default:
 		at.unrecorded = "WDT answered 0 but the confirmation could not be written to Redis (" + merr.Error() + "); the task runs again, unless asynq's completion, retried until the task's lease ends, lands first once Redis is back"
 	}
+}
+
+// retryConfirm writes a status 0 confirmation again, with back-off, for up
+// to ConfirmRetryWindow or until ctx ends: a Redis stall of a few seconds
+// would otherwise leave a task that asynq completes with neither its
+// result nor its cancelled event. The confirmation is idempotent
+// per task instance (the result is rewritten, the event written once: see
+// internal/store/events.go), so a first write that did land is harmless.
+// It returns nil once a write is acknowledged, else the last error.
+func (h *Handler) retryConfirm(ctx context.Context, at *attempt, err error) error {
+	deadline := time.Now().Add(h.opts.ConfirmRetryWindow)
+	for wait := 250 * time.Millisecond; time.Now().Add(wait).Before(deadline); wait = min(2*wait, 2*time.Second) {
+		h.log.Warn("cannot record confirmed cancellation yet: writing it again", zap.String("pre_stockin_no", at.no),
+			zap.Duration("in", wait), zap.Error(err))
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		if err = h.settle(ctx, at, wdt.Cancelled); err == nil {
+			h.log.Info("confirmed cancellation recorded on a later write", zap.String("pre_stockin_no", at.no))
+			return nil
+		}
+	}
+	return err
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/wdtcancel/wdtcancel/internal/testkit"
 	"github.com/wdtcancel/wdtcancel/tasks"
@@ -39,7 +40,7 @@ func TestUnrecordedDone(t *testing.T) {
 	if !h.redis.Real {
 		t.Skip("needs a real redis-server to stop (set WDTCANCEL_REQUIRE_REDIS_SERVER=1 to fail instead)")
 	}
-	w := h.startWorker(nil)
+	w := h.startWorker(func(c *worker.Config) { c.Handler.ConfirmRetryWindow = time.Nanosecond })
 	h.enqueue("UNREC1")
 	a := h.attempts.Wait(t, "the attempt whose confirmation Redis missed", 1, func(a attempt) bool { return a.PreStockinNo == "UNREC1" })[0]
 	if a.Action != worker.ActDone || !strings.Contains(a.NotRecorded, "confirmation could not be written") {
