@@ -33,7 +33,10 @@ func newStraysCmd() *cobra.Command {
 			"never-attempted tasks for seller NAME (each number validated again, NAME must be announced\n" +
 			"unless --allow-unknown-seller) and removes the originals; a task already attempted, or whose\n" +
 			"number already has a task for NAME, is kept and named (exit 1). `strays drop --seller TYPO\n" +
-			"--yes` deletes them. A queue a running worker fetches from is refused: those are not strays.",
+			"--yes` deletes them and says how many were attempted (their outcome at WDT unknown; without\n" +
+			"--yes it only says so). Active tasks are never moved or dropped: those whose worker is gone\n" +
+			"(lease expired) wait for a worker serving the seller again, which recovers them.\n" +
+			"A queue a running worker fetches from is refused: those are not strays.",
 	}
 	cmd.AddCommand(newStraysLsCmd(), newStraysMoveCmd(), newStraysDropCmd())
 	return cmd
