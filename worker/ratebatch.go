@@ -226,6 +226,11 @@ func (b *rateBatcher) send(batch []*reserveReq) time.Time {
 		}
 		return time.Time{}
 	}
+	// The script read the cooldown: none ran when it was sent. Sleepers
+	// waking within cooldownCacheFor need not read it again (cooldownLeft).
+	if asked.UnixNano() > b.l.cooldownChecked.Load() {
+		b.l.cooldownChecked.Store(asked.UnixNano())
+	}
 	var next time.Duration
 	for i, r := range batch {
 		wait := time.Duration(res[2+2*i]) * time.Microsecond

@@ -3,7 +3,9 @@ package worker
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -194,5 +196,62 @@ func TestBatchReservationTwoProcesses(t *testing.T) {
 	t.Logf("%d calls, %v per process, %d scripts", total, counts, scripts)
 	if scripts*3 > int64(total)*2 {
 		t.Fatalf("%d scripts for %d slots: reservations are not batched", scripts, total)
+	}
+}
+
+// TestBatchReservationCommandBudget counts, on a real redis-server, what
+// the limiter costs per granted slot when several tasks of a process wait
+// (INFO commandstats, the script's inner commands included): one script
+// (EVALSHA, TIME, PTTL, GET, SET) reserved one slot, 5 commands a slot,
+// and the cooldown read after each wait added up to one more.
+func TestBatchReservationCommandBudget(t *testing.T) {
+	t.Parallel()
+	r := testkit.NewRedis(t)
+	if !r.Real {
+		t.Skip("miniredis has no INFO commandstats")
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
+	defer rdb.Close()
+	ctx := context.Background()
+	// The test's own Redis: reset the counters, count everything after.
+	if err := rdb.ConfigResetStat(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	l := NewLimiter(rdb, "budget", LimiterOptions{RatePerMinute: 6000, MaxWait: 5 * time.Second})
+	const waiters, each = 8, 25
+	var granted atomic.Int64
+	var wg sync.WaitGroup
+	for range waiters {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range each {
+				if _, err := l.Acquire(ctx); err == nil {
+					granted.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	info, err := rdb.Info(ctx, "commandstats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for _, m := range regexp.MustCompile(`cmdstat_([a-z|]+):calls=(\d+)`).FindAllStringSubmatch(info, -1) {
+		if m[1] == "info" || m[1] == "config|resetstat" {
+			continue
+		}
+		n, _ := strconv.Atoi(m[2])
+		total += n
+	}
+	n := granted.Load()
+	if n != waiters*each {
+		t.Fatalf("%d of %d slots granted", n, waiters*each)
+	}
+	perSlot := float64(total) / float64(n)
+	t.Logf("%.2f commands per slot (%d for %d slots): %s", perSlot, total, n, info)
+	if perSlot > 2.5 {
+		t.Errorf("the limiter costs %.2f Redis commands per slot with %d tasks waiting, want at most 2.5 (one 5-command script for several slots)", perSlot, waiters)
 	}
 }
