@@ -10,7 +10,6 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -83,6 +82,9 @@ func (o APIOptions) Validate() error {
 	if o.MaxBodyBytes < 0 {
 		return fmt.Errorf("--max-body-bytes (APIOptions.MaxBodyBytes) is %d: use a positive size, or 0 for the default %d", o.MaxBodyBytes, DefaultMaxBodyBytes)
 	}
+	if err := checkToken(o.Token); err != nil { // api_body.go
+		return err
+	}
 	if o.MaxNumbers < 0 {
 		return fmt.Errorf("--max-numbers (APIOptions.MaxNumbers) is %d: use a positive count, or 0 for the default %d", o.MaxNumbers, DefaultMaxNumbers)
 	}
@@ -137,6 +139,9 @@ func (a *API) post(w http.ResponseWriter, r *http.Request) {
 		httpjson.Write(w, http.StatusUnsupportedMediaType, apiError{Error: "Content-Type must be application/json"})
 		return
 	}
+	if !refuseQuery(w, r) { // api_body.go
+		return
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.opts.MaxBodyBytes))
 	if err != nil {
 		var mbe *http.MaxBytesError
@@ -147,15 +152,9 @@ func (a *API) post(w http.ResponseWriter, r *http.Request) {
 		httpjson.Write(w, http.StatusBadRequest, apiError{Error: "cannot read request body"})
 		return
 	}
-	var req CancelRequest
-	dec := json.NewDecoder(strings.NewReader(string(body)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		httpjson.Write(w, http.StatusBadRequest, apiError{Error: "body must be {\"pre_stockin_nos\": [\"...\"], \"source\": \"...\", \"seller\": \"...\"}: " + err.Error()})
-		return
-	}
-	if dec.More() {
-		httpjson.Write(w, http.StatusBadRequest, apiError{Error: "trailing data after the JSON object"})
+	req, err := decodePost(body) // api_body.go
+	if err != nil {
+		httpjson.Write(w, http.StatusBadRequest, apiError{Error: err.Error()})
 		return
 	}
 	switch n := len(req.PreStockinNos); {

@@ -224,6 +224,17 @@ func TestAPISeller(t *testing.T) {
 		{"bad seller", "POST", "/v1/cancellations", `{"pre_stockin_nos":["RK1"],"seller":"ACME"}`, 400, "", "must start with a lower-case letter", 0, ""},
 		{"seller with colon", "POST", "/v1/cancellations", `{"pre_stockin_nos":["RK1"],"seller":"a:b"}`, 400, "", "1-32 lower-case letters", 0, ""},
 		{"seller not a string", "POST", "/v1/cancellations", `{"pre_stockin_nos":["RK1"],"seller":7}`, 400, "", "seller", 0, ""},
+		// An outside tester: ?seller= on a POST was ignored, the numbers
+		// went to the default seller (the default worker would cancel them
+		// in the wrong account); an empty seller and a seller given twice
+		// (encoding/json keeps the last) were the default too.
+		{"seller in the query", "POST", "/v1/cancellations?seller=acme", `{"pre_stockin_nos":["RK3"]}`, 400, "", "name the seller in the body", 0, ""},
+		{"seller in query and body", "POST", "/v1/cancellations?seller=acme", `{"pre_stockin_nos":["RK3"],"seller":"acme"}`, 400, "", "name the seller in the body", 0, ""},
+		{"other query parameter", "POST", "/v1/cancellations?dry_run=1", `{"pre_stockin_nos":["RK3"]}`, 400, "", "no query parameters (got dry_run)", 0, ""},
+		{"empty seller", "POST", "/v1/cancellations", `{"pre_stockin_nos":["RK3"],"seller":""}`, 400, "", "leave the field out", 0, ""},
+		{"seller twice", "POST", "/v1/cancellations", `{"pre_stockin_nos":["RK3"],"seller":"acme","seller":"default"}`, 400, "", `"seller" given more than once`, 0, ""},
+		{"null seller is the default", "POST", "/v1/cancellations", `{"pre_stockin_nos":["RK5"],"seller":null}`, 200, "default", "", 1, ""},
+		{"nested keys may repeat", "POST", "/v1/cancellations", `{"pre_stockin_nos":["RK6"],"source":"x","seller":"acme"}`, 200, "acme", "", 1, ""},
 		{"status default", "GET", "/v1/cancellations/RK1", "", 200, "default", "", 0, "pending"},
 		{"status acme", "GET", "/v1/cancellations/RK1?seller=acme", "", 200, "acme", "", 0, "pending"},
 		{"status unknown for acme", "GET", "/v1/cancellations/RK2?seller=acme", "", 404, "acme", "seller acme", 0, ""},
@@ -248,6 +259,14 @@ func TestAPISeller(t *testing.T) {
 		}
 		if tt.state != "" && body["state"] != tt.state {
 			t.Fatalf("%s: state %v", tt.name, body["state"])
+		}
+	}
+	// Nothing refused was enqueued anywhere.
+	for _, q := range []string{"wdt-cancel", "wdt-cancel:acme"} {
+		for _, no := range []string{"RK3", "RK4"} {
+			if _, err := c.insp.GetTaskInfo(q, no); err == nil {
+				t.Fatalf("%s was enqueued in %s by a refused request", no, q)
+			}
 		}
 	}
 	// Each POST landed in its seller's queue with the seller in the payload.

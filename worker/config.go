@@ -62,6 +62,7 @@ func (cfg *Config) durations() []namedDuration {
 		{"Handler.ConfigFaultDelay", "--config-fault-delay", cfg.Handler.ConfigFaultDelay},
 		{"Handler.ClockSkewDelay", "", cfg.Handler.ClockSkewDelay},
 		{"Handler.BreakerHoldDelay", "--breaker-hold", cfg.Handler.BreakerHoldDelay},
+		{"Handler.ConfirmRetryWindow", "", cfg.Handler.ConfirmRetryWindow},
 		{"Breaker.Window", "--breaker-window", cfg.Breaker.Window},
 		{"Breaker.ProbeEvery", "--breaker-probe-every", cfg.Breaker.ProbeEvery},
 	}
@@ -126,6 +127,7 @@ func (o HandlerOptions) WithDefaults() HandlerOptions {
 	o.ConfigFaultDelay = cmp.Or(o.ConfigFaultDelay, DefaultConfigFaultDelay)
 	o.ClockSkewDelay = cmp.Or(o.ClockSkewDelay, DefaultClockSkewDelay)
 	o.BreakerHoldDelay = cmp.Or(o.BreakerHoldDelay, DefaultBreakerHoldDelay)
+	o.ConfirmRetryWindow = cmp.Or(o.ConfirmRetryWindow, DefaultConfirmRetryWindow)
 	o.Backoff = o.Backoff.WithDefaults()
 	return o
 }

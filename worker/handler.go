@@ -46,15 +46,22 @@ type HandlerOptions struct {
 	// is open. Long: the breaker's probe runs on its own schedule, and
 	// closing the breaker releases held tasks at once.
 	BreakerHoldDelay time.Duration
+	// ConfirmRetryWindow is how long a status 0 confirmation that Redis
+	// did not take is written again before the attempt is left
+	// unconfirmed: long enough to ride out a stall of a few seconds (a
+	// failover, a slow fsync), short enough to stay inside asynq's 30 s
+	// lease so the task is not taken over meanwhile.
+	ConfirmRetryWindow time.Duration
 }
 
 // Defaults of HandlerOptions.
 const (
-	DefaultMaxRetry         = tasks.DefaultMaxRetry // the one retry budget, shared with producers
-	DefaultCooldown         = 60 * time.Second
-	DefaultConfigFaultDelay = 5 * time.Minute
-	DefaultClockSkewDelay   = 5 * time.Second
-	DefaultBreakerHoldDelay = 10 * time.Minute
+	DefaultMaxRetry           = tasks.DefaultMaxRetry // the one retry budget, shared with producers
+	DefaultCooldown           = 60 * time.Second
+	DefaultConfigFaultDelay   = 5 * time.Minute
+	DefaultClockSkewDelay     = 5 * time.Second
+	DefaultBreakerHoldDelay   = 10 * time.Minute
+	DefaultConfirmRetryWindow = 10 * time.Second
 )
 
 // Handler processes wdt:prestockin:cancel tasks. It gathers what an attempt

@@ -25,7 +25,11 @@ type Metrics struct {
 	// Unrecorded counts the attempts whose outcome was decided but not
 	// recorded (outcome.go): the task runs again, and Outcomes counts it
 	// then.
-	Unrecorded     *prometheus.CounterVec
+	Unrecorded *prometheus.CounterVec
+	// Unconfirmed counts the attempts whose outcome write Redis did not
+	// answer (a timeout): it may have landed, so it is neither recorded
+	// nor unrecorded (unrecorded.go).
+	Unconfirmed    *prometheus.CounterVec
 	RateLimitWaits *prometheus.CounterVec
 	Cooldowns      prometheus.Counter
 	DeadLettered   *prometheus.CounterVec
@@ -69,6 +73,7 @@ type metricVecs struct {
 	duration     *prometheus.HistogramVec
 	outcomes     *prometheus.CounterVec
 	unrecorded   *prometheus.CounterVec
+	unconfirmed  *prometheus.CounterVec
 	waits        *prometheus.CounterVec
 	cooldowns    *prometheus.CounterVec
 	deadLettered *prometheus.CounterVec
@@ -92,7 +97,10 @@ func newMetricVecs(reg prometheus.Registerer) *metricVecs {
 			Name: "wdtcancel_task_outcomes_total", Help: "Task attempts by seller and what the worker did: done, retry, snooze, hold, dead.",
 		}, []string{SellerLabel, "action", "category"}),
 		unrecorded: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "wdtcancel_task_outcomes_unrecorded_total", Help: "Task attempts by seller whose outcome the worker decided but could not record (Redis down, the task's lease lost to another worker): not in wdtcancel_task_outcomes_total; the task runs again.",
+			Name: "wdtcancel_task_outcomes_unrecorded_total", Help: "Task attempts by seller whose outcome the worker decided but could not record (Redis refused the write, the task's run ended, its lease lost to another worker): not in wdtcancel_task_outcomes_total; the task runs again, unless asynq's completion of a done, retried until the lease ends, lands first.",
+		}, []string{SellerLabel, "action"}),
+		unconfirmed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wdtcancel_task_outcomes_unconfirmed_total", Help: "Task attempts by seller whose outcome write Redis did not answer in time (a stall): it may have landed (the task then ends completed and is counted nowhere else) or not (the task runs again and is counted then). Not in wdtcancel_task_outcomes_total.",
 		}, []string{SellerLabel, "action"}),
 		waits: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "wdtcancel_rate_limit_waits_total", Help: "Attempts rescheduled without a call, by seller and reason (rate, inflight, cooldown, late, share).",
@@ -116,7 +124,7 @@ func newMetricVecs(reg prometheus.Registerer) *metricVecs {
 			Name: "wdtcancel_redis_evicting", Help: "1 while Redis's maxmemory-policy is not noeviction, so it may drop queued tasks and outcome memory (readiness is red).",
 		}),
 	}
-	reg.MustRegister(v.calls, v.duration, v.outcomes, v.unrecorded, v.waits, v.cooldowns, v.deadLettered, v.resyncs, v.ambiguous, v.lookups, v.evicting)
+	reg.MustRegister(v.calls, v.duration, v.outcomes, v.unrecorded, v.unconfirmed, v.waits, v.cooldowns, v.deadLettered, v.resyncs, v.ambiguous, v.lookups, v.evicting)
 	return v
 }
 
@@ -130,6 +138,7 @@ func (v *metricVecs) seller(name string, clock *wdt.Clock, dlq *DLQ, breaker *Br
 		CallDuration:   v.duration.MustCurryWith(lbl),
 		Outcomes:       v.outcomes.MustCurryWith(lbl),
 		Unrecorded:     v.unrecorded.MustCurryWith(lbl),
+		Unconfirmed:    v.unconfirmed.MustCurryWith(lbl),
 		RateLimitWaits: v.waits.MustCurryWith(lbl),
 		Cooldowns:      v.cooldowns.WithLabelValues(name),
 		DeadLettered:   v.deadLettered.MustCurryWith(lbl),
@@ -199,10 +208,11 @@ func (v *metricVecs) seller(name string, clock *wdt.Clock, dlq *DLQ, breaker *Br
 }
 
 // unknownSellerGauge is wdtcancel_unknown_seller_queues: queues with tasks
-// for sellers this worker does not serve.
+// that no running worker fetches (store.ServedNow), as /readyz's
+// unknown_sellers and `wdtcancel strays ls` list them.
 func unknownSellerGauge(reg prometheus.Registerer, count func() int) {
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "wdtcancel_unknown_seller_queues",
-		Help: "Queues holding tasks for a seller that is not in this worker's sellers file (its tasks wait; readiness is red).",
+		Help: "Queues holding tasks for a seller no running worker serves (its tasks wait; readiness stays green; wdtcancel strays ls lists them).",
 	}, func() float64 { return float64(count()) }))
 }

@@ -44,7 +44,7 @@ func (w *Worker) opsHandler() (http.Handler, func() error) {
 		httpjson.Write(rw, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", func(rw http.ResponseWriter, r *http.Request) {
-		rep := w.ready.Check(r.Context())
+		rep := w.ready.Report(r.Context()) // readybound.go: at most ReadyBudget
 		code := http.StatusOK
 		if !rep.Ready {
 			code = http.StatusServiceUnavailable

@@ -19,6 +19,7 @@ import (
 type Readiness struct {
 	rdb          redis.UniversalClient
 	shuttingDown atomic.Bool
+	flights      readyFlights // readybound.go: /readyz's check in progress
 
 	breakers []sellerBreaker // the sellers' breakers; none: no breaker to report
 	// multi reports each faulted seller by name in ReadyReport.Sellers (a

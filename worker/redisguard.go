@@ -46,8 +46,7 @@ type redisGuard struct {
 	evicting error      // *redisguard.EvictionError, or nil
 	refused  error      // *redisguard.WriteRefusedError, or nil
 
-	cancel context.CancelFunc // ends the periodic check
-	done   chan struct{}      // closed when it has ended
+	loop periodic // the check every interval
 }
 
 func newRedisGuard(rdb redis.UniversalClient, queue string, allow bool, interval time.Duration, log *zap.Logger, ready *Readiness) *redisGuard {
@@ -67,25 +66,44 @@ func (g *redisGuard) check(ctx context.Context) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 
-	policy, err := redisguard.CheckNoEviction(ctx, g.rdb)
-	switch {
-	case err != nil && !errors.Is(err, redisguard.ErrEviction):
-		g.log.Debug("redis eviction policy not read", zap.Error(err))
-	default:
-		if !g.known || policy != g.policy {
-			g.logPolicy(policy, err, g.evicting != nil)
-		}
-		g.policy, g.known, g.evicting = policy, true, err
-		if g.evictingGauge != nil {
-			v := 0.0
-			if err != nil {
-				v = 1
-			}
-			g.evictingGauge.Set(v)
+	g.checkEviction(ctx)
+	g.checkWrites(ctx)
+	g.reportReadiness()
+	var durable error
+	if g.durability != nil {
+		if durable = g.durability.check(ctx); durable != nil && errors.Is(durable, redisguard.ErrVolatile) && g.durability.allow {
+			durable = nil // allowed: reported, not a problem
 		}
 	}
+	return errors.Join(g.evicting, g.refused, durable)
+}
 
-	err = redisguard.ProbeWrite(ctx, g.rdb, g.key)
+// checkEviction reads maxmemory-policy and keeps it with what it means;
+// a read that did not reach Redis keeps the last known state.
+func (g *redisGuard) checkEviction(ctx context.Context) {
+	policy, err := redisguard.CheckNoEviction(ctx, g.rdb)
+	if err != nil && !errors.Is(err, redisguard.ErrEviction) {
+		g.log.Debug("redis eviction policy not read", zap.Error(err))
+		return
+	}
+	if !g.known || policy != g.policy {
+		g.logPolicy(policy, err, g.evicting != nil)
+	}
+	g.policy, g.known, g.evicting = policy, true, err
+	if g.evictingGauge != nil {
+		v := 0.0
+		if err != nil {
+			v = 1
+		}
+		g.evictingGauge.Set(v)
+	}
+}
+
+// checkWrites probes a write: a Redis that refuses it (out of memory, a
+// replica) is kept as refused until a probe goes through; one that cannot
+// be reached keeps the last known state.
+func (g *redisGuard) checkWrites(ctx context.Context) {
+	err := redisguard.ProbeWrite(ctx, g.rdb, g.key)
 	var refused *redisguard.WriteRefusedError
 	switch {
 	case errors.As(err, &refused):
@@ -102,7 +120,11 @@ func (g *redisGuard) check(ctx context.Context) error {
 		}
 		g.refused = nil
 	}
+}
 
+// reportReadiness hands readiness what the two checks found; a Redis
+// refusing writes is named over one that evicts, as it stops everything.
+func (g *redisGuard) reportReadiness() {
 	var reasons []string
 	state := ""
 	if g.evicting != nil {
@@ -114,13 +136,6 @@ func (g *redisGuard) check(ctx context.Context) error {
 		reasons = append(reasons, g.refused.Error())
 	}
 	g.ready.setRedisGuard(state, reasons)
-	var durable error
-	if g.durability != nil {
-		if durable = g.durability.check(ctx); durable != nil && errors.Is(durable, redisguard.ErrVolatile) && g.durability.allow {
-			durable = nil // allowed: reported, not a problem
-		}
-	}
-	return errors.Join(g.evicting, g.refused, durable)
 }
 
 func (g *redisGuard) logPolicy(policy string, evicting error, wasEvicting bool) {
@@ -162,32 +177,12 @@ func (g *redisGuard) atStart(ctx context.Context) error {
 
 // start runs check every interval until stop.
 func (g *redisGuard) start() {
-	ctx, cancel := context.WithCancel(context.Background())
-	g.cancel, g.done = cancel, make(chan struct{})
-	go func() {
-		defer close(g.done)
-		t := time.NewTicker(g.interval)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				g.check(ctx)
-			}
-		}
-	}()
+	g.loop.start(g.interval, false, func(ctx context.Context) { g.check(ctx) })
 }
 
 // stop ends the periodic check and waits for it; safe before start and
 // more than once.
-func (g *redisGuard) stop() {
-	if g.cancel == nil {
-		return
-	}
-	g.cancel()
-	<-g.done
-}
+func (g *redisGuard) stop() { g.loop.stop() }
 
 // CheckRedis checks now, without waiting for the next period, that Redis
 // does not evict and accepts writes, and updates /readyz. It returns the

@@ -254,10 +254,16 @@ func TestSellerWrongSecretHoldsOnlyItsTasks(t *testing.T) {
 	if n, err := w.Seller("b").DLQ().Count(ctx); err != nil || n != 0 {
 		t.Fatalf("b dead letters %d %v", n, err)
 	}
+	// The attempt is reported before asynq records the hold: wait for it.
 	for _, no := range bNos {
-		info, err := h.insp.GetTaskInfo(tasks.QueueFor(tasks.DefaultQueue, "b"), no)
-		if err != nil || info.State != asynq.TaskStateRetry || !worker.IsHeld(info.LastErr) {
-			t.Fatalf("b %s: %+v %v", no, info, err)
+		var info *asynq.TaskInfo
+		var err error
+		testkit.Until(t, "b "+no+" recorded as held", func() bool {
+			info, err = h.insp.GetTaskInfo(tasks.QueueFor(tasks.DefaultQueue, "b"), no)
+			return err == nil && info.State != asynq.TaskStateActive
+		})
+		if info.State != asynq.TaskStateRetry || !worker.IsHeld(info.LastErr) {
+			t.Fatalf("b %s: %+v", no, info)
 		}
 	}
 	if st, _ := w.Seller("a").Breaker().State(ctx); st != nil {
@@ -570,5 +576,30 @@ func TestQueueServedByAnotherWorkerIsNotUnknown(t *testing.T) {
 	}
 	if !slices.Equal(rep.UnknownSellers, []string{"default"}) {
 		t.Fatalf("readyz unknown sellers %v: want only default, ghost's queue is served by another worker", rep.UnknownSellers)
+	}
+}
+
+// A seller still announced (producers accept it for a day) whose last
+// worker is gone is reported like any other: served now means a running
+// worker fetches its queue (store.ServedNow), the definition `wdtcancel
+// strays` uses too, not the announcement.
+func TestAnnouncedSellerWithoutWorkerIsUnknown(t *testing.T) {
+	t.Parallel()
+	h := newSellersHarness(t, map[string]sandbox.Options{"a": {}})
+	if err := store.Announce(context.Background(), h.rdb, tasks.QueueFor(tasks.DefaultQueue, "gone")); err != nil {
+		t.Fatal(err)
+	}
+	h.enqueue("gone", "G1")
+	w := h.start([]worker.SellerLane{h.lane("a", "")}, nil)
+	h.enqueue(tasks.DefaultSeller, "D1") // the default seller: not served here either
+	var rep worker.ReadyReport
+	if !testkit.Poll(func() bool {
+		_, rep = readyz(t, w)
+		return len(rep.UnknownSellers) == 2
+	}) {
+		t.Fatalf("readyz never named the announced seller without a worker: %+v", rep)
+	}
+	if !slices.Equal(rep.UnknownSellers, []string{"default", "gone"}) || !rep.Ready {
+		t.Fatalf("readyz %+v", rep)
 	}
 }

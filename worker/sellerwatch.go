@@ -47,8 +47,7 @@ type sellerWatch struct {
 	// announced is when every queue was last announced (register).
 	announced time.Time
 
-	cancel context.CancelFunc
-	done   chan struct{}
+	loop periodic
 }
 
 // announceRefresh is how often the seller watch writes every
@@ -85,15 +84,11 @@ func (s *sellerWatch) check() error {
 	// A queue another running worker serves is not waiting for anyone: a
 	// single-seller worker beside multi-seller ones (a migration), or
 	// workers with different sellers files on one Redis.
-	servers, err := s.insp.Servers()
+	// The same definition of "served now" as `wdtcancel strays`: a live
+	// worker's heartbeat, not the day-long announcement.
+	servedElsewhere, err := store.ServedNow(s.insp)
 	if err != nil {
-		return fmt.Errorf("list workers: %w", err)
-	}
-	servedElsewhere := map[string]bool{}
-	for _, srv := range servers {
-		for q := range srv.Queues {
-			servedElsewhere[q] = true
-		}
+		return err
 	}
 	var found []string
 	for _, q := range queues {
@@ -164,31 +159,12 @@ func (s *sellerWatch) count() int {
 
 // start checks at once, then every interval until stop.
 func (s *sellerWatch) start() {
-	ctx, cancel := context.WithCancel(context.Background())
-	s.cancel, s.done = cancel, make(chan struct{})
-	go func() {
-		defer close(s.done)
-		t := time.NewTicker(s.interval)
-		defer t.Stop()
-		for {
-			if err := s.check(); err != nil && ctx.Err() == nil {
-				s.log.Debug("unknown-seller check failed", zap.Error(err))
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
+	s.loop.start(s.interval, true, func(ctx context.Context) {
+		if err := s.check(); err != nil && ctx.Err() == nil {
+			s.log.Debug("unknown-seller check failed", zap.Error(err))
 		}
-	}()
+	})
 }
 
 // stop ends the loop and waits for it; safe before start and twice.
-func (s *sellerWatch) stop() {
-	if s.cancel == nil {
-		return
-	}
-	s.cancel()
-	<-s.done
-	s.cancel = nil
-}
+func (s *sellerWatch) stop() { s.loop.stop() }

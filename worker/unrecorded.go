@@ -4,9 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
 	"github.com/wdtcancel/wdtcancel/worker/wdt"
@@ -18,12 +22,23 @@ import (
 // completion, a retry, a snooze or a hold is asynq's own write, made only
 // while this process still holds the task's lease. The log line and
 // wdtcancel_task_outcomes_total must not claim an outcome that was not
-// recorded: the task then runs again, and is counted when that run's
-// outcome is. What the handler can observe:
+// recorded: nothing is logged "task done" unless its confirmation was
+// written. What the handler can observe:
 //
-//   - the confirmation write failed (Redis down when WDT answered 0): the
-//     completion cannot be recorded either, and the rerun no longer knows
-//     WDT said 0;
+//   - the confirmation write failed: Redis refused it or could not be
+//     reached (unrecorded: the task runs again, unless asynq's completion,
+//     which its processor retries until the lease ends, lands first once
+//     Redis is back; then the task is complete, counted in neither), or
+//     Redis did not answer in time (unconfirmed: the write may have
+//     landed, or not, and either way asynq's completion may land: an
+//     outside tester stalled Redis for 20 s and every such task ended
+//     completed, never ran again and was counted nowhere, 296 of 300,
+//     under "not recorded, will run again"; TestUnconfirmedDone's 3 s
+//     stall loses the write and still completes the task). Such an
+//     attempt is counted in wdtcancel_task_outcomes_unconfirmed_total
+//     only: whether its completion or a rerun follows is asynq's to
+//     decide after the handler returned. The sent mark stays, so a rerun
+//     that WDT answers "not editable" is filed ambiguous, never clean;
 //   - the task's context ended before the handler returns (shutdown, or the
 //     lease expired and asynq cancelled it): asynq writes nothing of this
 //     attempt, the task is handed back or recovered;
@@ -38,6 +53,29 @@ import (
 // memory) and completes without a call. A snooze or hold of a task another
 // worker took over is not checked (it costs a read on every rate-limit
 // wait); asynq does not write it.
+
+// unconfirmedNote starts at.unrecorded when Redis did not answer the
+// confirmation write (writeUnanswered): finishUnrecorded then logs and
+// counts the attempt as unconfirmed, not as unrecorded.
+const unconfirmedNote = "Redis did not answer the confirmation write in time"
+
+// writeUnanswered says a failed write may still have landed: it was sent
+// and no answer came (a timeout, a connection closed under it). A refusal
+// (an error reply), a connection never made, a closed client or an empty
+// pool mean it was not written.
+func writeUnanswered(err error) bool {
+	var rerr redis.Error
+	var op *net.OpError
+	switch {
+	case errors.As(err, &rerr),
+		errors.As(err, &op) && op.Op == "dial",
+		errors.Is(err, syscall.ECONNREFUSED),
+		errors.Is(err, redis.ErrClosed),
+		errors.Is(err, redis.ErrPoolTimeout):
+		return false
+	}
+	return true
+}
 
 // checkRecorded sets at.unrecorded when the decided action will not be
 // recorded (see above). Done and dead are recorded by the worker's own
@@ -62,10 +100,17 @@ func (h *Handler) checkRecorded(ctx context.Context, at *attempt, action Action)
 	}
 }
 
-// finishUnrecorded is finish for an outcome not recorded: a warning that
-// says so, counted apart from the recorded outcomes.
+// finishUnrecorded is finish for an outcome not recorded, or not known to
+// be (unconfirmedNote): a warning that says which, counted apart from the
+// recorded outcomes.
 func (h *Handler) finishUnrecorded(at *attempt, action Action, cat wdt.Category, err error, extra ...zap.Field) {
-	h.metrics.Unrecorded.WithLabelValues(string(action)).Inc()
+	msg := "task " + string(action) + " not recorded, will run again"
+	if strings.HasPrefix(at.unrecorded, unconfirmedNote) {
+		h.metrics.Unconfirmed.WithLabelValues(string(action)).Inc()
+		msg = "task " + string(action) + " unconfirmed: Redis did not answer the outcome write; the task ends completed if asynq's completion lands, else it runs again"
+	} else {
+		h.metrics.Unrecorded.WithLabelValues(string(action)).Inc()
+	}
 	took := time.Since(at.start)
 	status := wdt.NoStatus
 	var we *wdt.Error
@@ -83,7 +128,7 @@ func (h *Handler) finishUnrecorded(at *attempt, action Action, cat wdt.Category,
 	if err != nil {
 		fields = append(fields, zap.String("error", errString(err)))
 	}
-	h.log.Warn("task "+string(action)+" not recorded, will run again", fields...)
+	h.log.Warn(msg, fields...)
 	if h.onAttempt != nil {
 		h.onAttempt(Attempt{
 			TaskID: at.id, PreStockinNo: at.no, Seller: h.seller, Number: at.retried + 1,
@@ -99,11 +144,43 @@ func (h *Handler) finishUnrecorded(at *attempt, action Action, cat wdt.Category,
 // done unrecorded.
 func (h *Handler) settleCall(ctx context.Context, at *attempt, cat wdt.Category) {
 	merr := h.settle(ctx, at, cat)
+	if merr != nil && cat == wdt.Cancelled {
+		merr = h.retryConfirm(ctx, at, merr)
+	}
 	if merr == nil {
 		return
 	}
 	h.log.Warn("cannot record call outcome", zap.String("pre_stockin_no", at.no), zap.Error(merr))
-	if cat == wdt.Cancelled {
-		at.unrecorded = "WDT answered 0 but the confirmation could not be written to Redis (" + merr.Error() + "); asynq cannot record the completion either"
+	switch {
+	case cat != wdt.Cancelled:
+	case writeUnanswered(merr):
+		at.unrecorded = unconfirmedNote + " (" + merr.Error() + "): WDT answered 0; the write may have landed, and asynq retries the completion until the task's lease ends: then the task is complete and counted here only"
+	default:
+		at.unrecorded = "WDT answered 0 but the confirmation could not be written to Redis (" + merr.Error() + "); the task runs again, unless asynq's completion, retried until the task's lease ends, lands first once Redis is back"
 	}
+}
+
+// retryConfirm writes a status 0 confirmation again, with back-off, for up
+// to ConfirmRetryWindow or until ctx ends: a Redis stall of a few seconds
+// would otherwise leave a task that asynq completes with neither its
+// result nor its cancelled event. The confirmation is idempotent
+// per task instance (the result is rewritten, the event written once: see
+// internal/store/events.go), so a first write that did land is harmless.
+// It returns nil once a write is acknowledged, else the last error.
+func (h *Handler) retryConfirm(ctx context.Context, at *attempt, err error) error {
+	deadline := time.Now().Add(h.opts.ConfirmRetryWindow)
+	for wait := 250 * time.Millisecond; time.Now().Add(wait).Before(deadline); wait = min(2*wait, 2*time.Second) {
+		h.log.Warn("cannot record confirmed cancellation yet: writing it again", zap.String("pre_stockin_no", at.no),
+			zap.Duration("in", wait), zap.Error(err))
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		if err = h.settle(ctx, at, wdt.Cancelled); err == nil {
+			h.log.Info("confirmed cancellation recorded on a later write", zap.String("pre_stockin_no", at.no))
+			return nil
+		}
+	}
+	return err
 }

@@ -36,7 +36,7 @@ func newBenchCmd() *cobra.Command {
 			}
 			o.EnqueueCLI = func(ctx context.Context, redisURL, queue, file string) error {
 				root := newRoot()
-				root.SetArgs([]string{"enqueue", "--redis-url", redisURL, "--queue", queue, "--file", file, "--json"})
+				root.SetArgs([]string{"enqueue", "--redis-url", redisURL, "--queue", queue, "--allow-unknown-seller", "--file", file, "--json"})
 				root.SetOut(io.Discard)
 				root.SetErr(io.Discard)
 				return root.ExecuteContext(ctx)

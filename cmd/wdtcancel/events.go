@@ -157,6 +157,10 @@ func listEvents(cmd *cobra.Command, ev *store.Events, count int64, asJSON bool) 
 		return err
 	}
 	n, _ := ev.Len(cmd.Context())
+	if n == 0 {
+		fmt.Fprintf(cmd.OutOrStdout(), "no events yet in %s: a worker appends one per final outcome (done or dead-lettered) of this queue's tasks\n", ev.Key())
+		return nil
+	}
 	fmt.Fprintf(cmd.OutOrStdout(), "stream %s: %d events; webhook: %d pending, unread: %v, oldest undelivered %s\n",
 		ev.Key(), n, b.Pending, b.Unread > 0, b.Oldest.Round(time.Second))
 	return nil

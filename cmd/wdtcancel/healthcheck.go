@@ -98,8 +98,14 @@ func probeHealth(ctx context.Context, target string, timeout time.Duration) (str
 	if err != nil {
 		return "", fmt.Errorf("GET %s: %w", target, err)
 	}
-	// No proxy from the environment, no pooled connection to keep.
-	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	// No proxy from the environment, no pooled connection to keep, and no
+	// redirect followed: a worker's ops port never redirects, so a 3xx
+	// means the address is something else's, and following it made any
+	// page that answered 200 count as healthy.
+	client := &http.Client{
+		Transport:     &http.Transport{DisableKeepAlives: true},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
 	res, err := client.Do(req)
 	if err != nil {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
@@ -114,6 +120,9 @@ func probeHealth(ctx context.Context, target string, timeout time.Duration) (str
 	defer res.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(res.Body, 2048))
 	text := strings.TrimSpace(string(body))
+	if res.StatusCode >= 300 && res.StatusCode < 400 {
+		return "", fmt.Errorf("GET %s: %s, a redirect to %s (not followed): a worker's ops port never redirects: is this its --listen address, and the path /readyz or /healthz?", target, res.Status, res.Header.Get("Location"))
+	}
 	if res.StatusCode != http.StatusOK {
 		return "", fmt.Errorf("GET %s: %s: %s", target, res.Status, text)
 	}

@@ -24,6 +24,10 @@ func TestHealthcheckExitCodes(t *testing.T) {
 			rw.Write([]byte(`{"ready":false,"checks":[{"name":"redis","ok":false,"detail":"connection refused"}]}`))
 		case "/healthz":
 			rw.Write([]byte(`{"status":"ok"}`))
+		case "/moved", "/found", "/temporary":
+			// An outside tester: a 302 to another 200 page gave exit 0.
+			code := map[string]int{"/moved": 301, "/found": 302, "/temporary": 307}[r.URL.Path]
+			http.Redirect(rw, r, "/healthz", code)
 		default:
 			http.NotFound(rw, r)
 		}
@@ -74,6 +78,9 @@ func TestHealthcheckExitCodes(t *testing.T) {
 		{"url", []string{"--url", ops.URL + "/healthz"}, 0, "200 OK", ""},
 		{"not ready", []string{"--listen", ops.Listener.Addr().String()}, 1, "", `503 Service Unavailable: {"ready":false`},
 		{"not found", []string{"--url", ops.URL + "/nope"}, 1, "", "404 Not Found"},
+		{"301 not followed", []string{"--url", ops.URL + "/moved"}, 1, "", "301 Moved Permanently, a redirect to /healthz"},
+		{"302 not followed", []string{"--listen", ops.Listener.Addr().String(), "--path", "/found"}, 1, "", "302 Found, a redirect to /healthz"},
+		{"307 not followed", []string{"--url", ops.URL + "/temporary"}, 1, "", "not followed"},
 		{"hung", []string{"--listen", hung.Addr().String(), "--timeout", "200ms"}, 1, "", "no answer within 200ms"},
 		{"refused", []string{"--listen", refused}, 1, "", "connection refused: is the worker running"},
 		{"ops disabled", []string{"--listen", ""}, 2, "", "ops port is disabled"},

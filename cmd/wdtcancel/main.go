@@ -158,7 +158,7 @@ func newRoot() *cobra.Command {
 			return nil
 		},
 	}
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr(err) })
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr(config.MaskFlagError(err)) })
 	root.SetVersionTemplate("{{.Version}}\n")
 	// Every subcommand, in one place (cobra lists them sorted by name).
 	root.AddCommand(

@@ -26,18 +26,20 @@ func newStraysCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "strays",
 		Short: "List, move or drop tasks waiting for a seller no worker serves",
-		Long: "Tasks enqueued for a seller no worker has announced (a typo in a producer's --seller or\n" +
+		Long: "Tasks enqueued for a seller no running worker serves (a typo in a producer's --seller or\n" +
 			"body field \"seller\", or a seller removed from every sellers file) wait for nobody.\n" +
 			"`strays ls` lists those queues; `strays move --seller TYPO --to NAME` re-enqueues their\n" +
-			"tasks for seller NAME (each number validated again, NAME must be announced unless\n" +
-			"--allow-unknown-seller) and removes the originals; `strays drop --seller TYPO --yes`\n" +
-			"deletes them. A queue some worker serves is refused: those are not strays.",
+			"never-attempted tasks for seller NAME (each number validated again, NAME must be announced\n" +
+			"unless --allow-unknown-seller) and removes the originals; a task already attempted, or whose\n" +
+			"number already has a task for NAME, is kept and named (exit 1). `strays drop --seller TYPO\n" +
+			"--yes` deletes them. A queue a running worker fetches from is refused: those are not strays.",
 	}
 	cmd.AddCommand(newStraysLsCmd(), newStraysMoveCmd(), newStraysDropCmd())
 	return cmd
 }
 
-// strayQueue is one queue of a seller no worker announced, with live tasks.
+// strayQueue is one queue of a seller no running worker serves, with live
+// tasks.
 type strayQueue struct {
 	Seller    string `json:"seller"`
 	Queue     string `json:"queue"`
@@ -81,13 +83,16 @@ func (s *straysConn) open(ctx context.Context) error {
 
 func (s *straysConn) close() { s.rdb.Close() }
 
-// list finds the stray queues: a seller's queue that no worker announced
-// within store.AnnounceTTL and no running asynq server fetches from, with
-// live tasks.
+// list finds the stray queues: a seller's queue with live tasks that no
+// running worker fetches from (store.ServedNow), announced or not.
 func (s *straysConn) list(ctx context.Context) ([]strayQueue, error) {
 	queues, err := s.insp.Queues()
 	if err != nil {
 		return nil, fmt.Errorf("list queues: %w", err)
+	}
+	served, err := store.ServedNow(s.insp)
+	if err != nil {
+		return nil, err
 	}
 	var out []strayQueue
 	for _, q := range queues {
@@ -95,7 +100,7 @@ func (s *straysConn) list(ctx context.Context) ([]strayQueue, error) {
 		if !ok {
 			continue
 		}
-		st, err := s.stray(ctx, seller)
+		st, err := s.stray(seller, served)
 		if err != nil {
 			return nil, err
 		}
@@ -107,20 +112,14 @@ func (s *straysConn) list(ctx context.Context) ([]strayQueue, error) {
 }
 
 // stray is seller's queue with its counts, nil when a worker serves it.
-func (s *straysConn) stray(ctx context.Context, seller string) (*strayQueue, error) {
+// Served now means a live worker fetches from the queue (served, from
+// store.ServedNow), as for /readyz's unknown_sellers: the day-long
+// announcement keeps a seller accepted by producers after its last worker
+// is gone, but its tasks then wait for nobody.
+func (s *straysConn) stray(seller string, served map[string]bool) (*strayQueue, error) {
 	q := tasks.QueueFor(s.queue, seller)
-	announced, err := store.Announced(ctx, s.rdb, q)
-	if err != nil || announced {
-		return nil, err
-	}
-	servers, err := s.insp.Servers()
-	if err != nil {
-		return nil, fmt.Errorf("list workers: %w", err)
-	}
-	for _, srv := range servers {
-		if _, ok := srv.Queues[q]; ok {
-			return nil, nil
-		}
+	if served[q] {
+		return nil, nil
 	}
 	info, err := s.insp.GetQueueInfo(q)
 	if errors.Is(err, asynq.ErrQueueNotFound) {
@@ -133,13 +132,17 @@ func (s *straysConn) stray(ctx context.Context, seller string) (*strayQueue, err
 }
 
 // mustBeStray refuses (exit 2) a seller some worker serves.
-func (s *straysConn) mustBeStray(ctx context.Context, seller string) (*strayQueue, error) {
-	st, err := s.stray(ctx, seller)
+func (s *straysConn) mustBeStray(seller string) (*strayQueue, error) {
+	served, err := store.ServedNow(s.insp)
+	if err != nil {
+		return nil, err
+	}
+	st, err := s.stray(seller, served)
 	if err != nil {
 		return nil, err
 	}
 	if st == nil {
-		return nil, usageErr(fmt.Errorf("seller %q is served by a worker (announced, or its queue is fetched): its tasks are not strays; see `wdtcancel strays ls`", seller))
+		return nil, usageErr(fmt.Errorf("seller %q is served by a running worker (it fetches from %s): its tasks are not strays; see `wdtcancel strays ls`", seller, tasks.QueueFor(s.queue, seller)))
 	}
 	return st, nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/wdtcancel/wdtcancel/enqueue"
 	"github.com/wdtcancel/wdtcancel/internal/config"
+	"github.com/wdtcancel/wdtcancel/internal/store"
 	"github.com/wdtcancel/wdtcancel/tasks"
 )
 
@@ -32,7 +33,7 @@ func newStraysMoveCmd() *cobra.Command {
 				return err
 			}
 			defer s.close()
-			st, err := s.mustBeStray(ctx, from)
+			st, err := s.mustBeStray(from)
 			if err != nil {
 				return err
 			}
@@ -47,7 +48,7 @@ func newStraysMoveCmd() *cobra.Command {
 			if _, err := (redisChecks{allowEvict: allowEvict, allowVolatile: allowVolat}).check(ctx, c); err != nil {
 				return err
 			}
-			return moveStrays(ctx, cmd, s.insp, st, c)
+			return moveStrays(ctx, cmd, &s, st, c)
 		},
 	}
 	s.addFlags(cmd)
@@ -82,18 +83,20 @@ func checkStraysFlags(from, to string) error {
 
 // moveStrays re-enqueues each waiting task of st for c's seller (the number
 // validated again, its source kept) and deletes the original once the new
-// task is there (enqueued, or already a duplicate there). A task that
-// cannot be moved stays where it is and is named; the exit status is then 1.
-func moveStrays(ctx context.Context, cmd *cobra.Command, insp *asynq.Inspector, st *strayQueue, c *enqueue.Client) error {
-	list, err := waitingTasks(insp, st.Queue)
+// task is there. A task that cannot be moved safely stays where it is and
+// is named with why and what to do; the exit status is then 1.
+func moveStrays(ctx context.Context, cmd *cobra.Command, s *straysConn, st *strayQueue, c *enqueue.Client) error {
+	list, err := waitingTasks(s.insp, st.Queue)
 	if err != nil {
 		return err
 	}
+	mem := store.NewOutcomeMemory(s.rdb, st.Queue)
+	defer mem.Close()
 	out, errOut := cmd.OutOrStdout(), cmd.ErrOrStderr()
 	moved, kept := 0, 0
 	for _, t := range list {
-		if err := moveOne(ctx, insp, st.Queue, t, c); err != nil {
-			fmt.Fprintf(errOut, "kept %s (task %s): %v\n", st.Queue, t.ID, err)
+		if err := moveOne(ctx, s.insp, mem, st, t, c); err != nil {
+			fmt.Fprintf(errOut, "kept %s\n", err)
 			kept++
 			continue
 		}
@@ -110,25 +113,64 @@ func moveStrays(ctx context.Context, cmd *cobra.Command, insp *asynq.Inspector, 
 	return nil
 }
 
-// moveOne re-enqueues one task and deletes the original.
-func moveOne(ctx context.Context, insp *asynq.Inspector, queue string, t *asynq.TaskInfo, c *enqueue.Client) error {
+// moveOne re-enqueues one task and deletes the original. Its error, after
+// "kept ", names the number and says why it stayed and what to do.
+func moveOne(ctx context.Context, insp *asynq.Inspector, mem *store.OutcomeMemory, st *strayQueue, t *asynq.TaskInfo, c *enqueue.Client) error {
 	p, err := tasks.DecodePayload(t.Payload)
 	if err != nil {
-		return fmt.Errorf("payload cannot be read, move it by hand or drop it: %w", err)
+		return fmt.Errorf("task %s of %s: its payload cannot be read, move it by hand or drop it: %w", t.ID, st.Queue, err)
+	}
+	if why, err := attempted(ctx, mem, st, t, p.PreStockinNo); err != nil || why != "" {
+		if err == nil {
+			err = errors.New(why)
+		}
+		return fmt.Errorf("%s: %w", p.PreStockinNo, err)
 	}
 	if p.Source != "" {
 		if c, err = c.ForSource(p.Source); err != nil {
-			return err
+			return fmt.Errorf("%s: %w", p.PreStockinNo, err)
 		}
 	}
 	res, err := c.Cancel(ctx, p.PreStockinNo)
 	if err != nil {
-		return fmt.Errorf("%s not re-enqueued (%s): %w", p.PreStockinNo, res.Result, err)
+		return fmt.Errorf("%s: not re-enqueued (%s): %w", p.PreStockinNo, res.Result, err)
 	}
-	if err := insp.DeleteTask(queue, t.ID); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
-		return fmt.Errorf("%s re-enqueued for seller %s (%s) but the original could not be deleted: %w; drop it with `wdtcancel strays drop`", p.PreStockinNo, c.Seller(), res.Result, err)
+	if res.Result != enqueue.Enqueued {
+		// Deleting the stray would lose it: the task already there (or the
+		// dead-letter record) is another one, which may end differently.
+		return fmt.Errorf("%s: %s state=%s in %s: the number already has a task or a dead-letter record for seller %s, so the stray was not moved; see `wdtcancel status %s --seller %s`, then drop the stray with `wdtcancel strays drop --seller %s --yes` if that covers it",
+			p.PreStockinNo, res.Result, res.State, c.Queue(), c.Seller(), p.PreStockinNo, c.Seller(), st.Seller)
+	}
+	if err := insp.DeleteTask(st.Queue, t.ID); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
+		return fmt.Errorf("%s: re-enqueued for seller %s but the original could not be deleted: %w; drop it with `wdtcancel strays drop --seller %s --yes`", p.PreStockinNo, c.Seller(), err, st.Seller)
 	}
 	return nil
+}
+
+// attempted says why a stray must stay in its queue, "" when it may move: a
+// task that was ever attempted, or whose number has outcome memory there
+// (store.Marks), may have reached WDT, and that memory is keyed by this
+// queue. Moved, the number would be called again without it, and WDT's
+// "nothing to cancel" (status 100) would be filed as a clean rejection of
+// an order the first call did cancel.
+func attempted(ctx context.Context, mem *store.OutcomeMemory, st *strayQueue, t *asynq.TaskInfo, no string) (string, error) {
+	marks, err := mem.Marks(ctx, no)
+	if err != nil {
+		return "", fmt.Errorf("not moved: %w; run move again once Redis answers", err)
+	}
+	var what string
+	switch {
+	case marks.Confirmed:
+		what = "WDT already confirmed its cancellation"
+	case marks.Sent || marks.Unknown:
+		what = "a call to WDT for it was sent and its outcome is unknown"
+	case t.Retried > 0 || t.LastErr != "":
+		what = fmt.Sprintf("it was attempted already (retried %d, last error: %s)", t.Retried, t.LastErr)
+	default:
+		return "", nil
+	}
+	return fmt.Sprintf("%s: moving it would lose its outcome memory, which stays with %s: serve seller %s again (add it to a sellers file and restart a worker) so it finishes there, or check the order in WDT and drop it with `wdtcancel strays drop --seller %s --yes`",
+		what, st.Queue, st.Seller, st.Seller), nil
 }
 
 func newStraysDropCmd() *cobra.Command {
@@ -150,7 +192,7 @@ func newStraysDropCmd() *cobra.Command {
 				return err
 			}
 			defer s.close()
-			st, err := s.mustBeStray(ctx, from)
+			st, err := s.mustBeStray(from)
 			if err != nil {
 				return err
 			}

@@ -13,7 +13,7 @@ import (
 // TestStrays: tasks enqueued for a typo (with --allow-unknown-seller, as
 // before the check existed) are listed, moved to the right seller with
 // their numbers and source, or dropped only with --yes; a served seller is
-// refused.
+// refused while a worker runs for it.
 func TestStrays(t *testing.T) {
 	t.Parallel()
 	r := testkit.NewRedis(t)
@@ -30,6 +30,9 @@ func TestStrays(t *testing.T) {
 	}
 	run(exitOK, "enqueue", "--seller", "acne", "--allow-unknown-seller", "--source", "erp-7", "RK1", "RK2")
 	run(exitOK, "enqueue", "--seller", "acme", "RK9")
+	// acme's worker runs until the refusals are checked (what it fetches
+	// fails and waits in the retry set).
+	stop := serveQueues(t, r, failTask, tasks.QueueFor(tasks.DefaultQueue, "acme"))
 
 	var list []strayQueue
 	if err := json.Unmarshal([]byte(run(exitOK, "strays", "ls", "--json")), &list); err != nil {
@@ -56,6 +59,7 @@ func TestStrays(t *testing.T) {
 	if _, err := taskIn(t, r, "wdt-cancel:acne", "RK1"); err != nil {
 		t.Fatalf("a refused command removed a stray: %v", err)
 	}
+	stop()
 
 	if out := run(exitOK, "strays", "move", "--seller", "acne", "--to", "acme"); !strings.Contains(out, "moved 2 task(s) from wdt-cancel:acne to wdt-cancel:acme; kept 0") {
 		t.Fatalf("move: %q", out)
@@ -69,7 +73,8 @@ func TestStrays(t *testing.T) {
 			t.Fatalf("%s is still in the stray queue", no)
 		}
 	}
-	if out := run(exitOK, "strays", "ls"); !strings.Contains(out, "no stray tasks") {
+	// acme's worker is gone: its queue is listed now, acne's is not.
+	if out := run(exitOK, "strays", "ls"); strings.Contains(out, "acne") || !strings.Contains(out, "wdt-cancel:acme") {
 		t.Fatalf("ls after move: %q", out)
 	}
 

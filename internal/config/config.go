@@ -137,12 +137,46 @@ var secretFlags = map[string]bool{"appsecret": true, "token": true, "redis-url":
 // spot), masked for a secret.
 func explainErr(flag string, err error, v string) string {
 	if secretFlags[flag] {
-		return strings.ReplaceAll(err.Error(), v, "[value]")
+		return MaskFlagValue(err, v)
 	}
 	if strings.Contains(err.Error(), v) {
 		return err.Error()
 	}
 	return fmt.Sprintf("%q: %v", v, err)
+}
+
+// MaskFlagValue is pflag's error about the value v of a secret flag
+// without v: pflag quotes it (`invalid argument "a\"b" for ...`, escaped, so
+// a plain replace misses it), and a CSV list's reader says only where it
+// choked, which is kept.
+func MaskFlagValue(err error, v string) string {
+	msg := err.Error()
+	if strings.HasPrefix(msg, "invalid argument ") {
+		if i := strings.Index(msg, " flag: "); i >= 0 {
+			msg = "the value (not shown: it may hold a secret) is invalid: " + msg[i+len(" flag: "):]
+		}
+	}
+	for _, s := range []string{v, strconv.Quote(v), strings.Trim(strconv.Quote(v), `"`)} {
+		if s != "" {
+			msg = strings.ReplaceAll(msg, s, "[value]")
+		}
+	}
+	return msg
+}
+
+// MaskFlagError is a command-line flag error without the value when the
+// flag holds a secret (for the root command's flag error function): pflag
+// writes `invalid argument "VALUE" for "--redis-cluster" flag: ...`.
+func MaskFlagError(err error) error {
+	msg := err.Error()
+	for f := range secretFlags {
+		i := strings.Index(msg, `" for "--`+f+`" flag: `)
+		if !strings.HasPrefix(msg, `invalid argument "`) || i < 0 {
+			continue
+		}
+		return fmt.Errorf("--%s: the value (not shown: it may hold a secret) is invalid: %s", f, msg[i+len(`" for "--`+f+`" flag: `):])
+	}
+	return err
 }
 
 // Redis holds the connection flags shared by every command.
@@ -172,9 +206,10 @@ func AddAllowVolatileFlag(fs *pflag.FlagSet, allow *bool) {
 }
 
 // AddAllowUnknownSellerFlag registers --allow-unknown-seller on a producer
-// (enqueue, api): enqueue for a seller no worker has announced.
+// (enqueue, api): enqueue for a seller no worker has announced, or into a
+// base queue no worker has ever served.
 func AddAllowUnknownSellerFlag(fs *pflag.FlagSet, allow *bool) {
-	fs.BoolVar(allow, "allow-unknown-seller", false, "enqueue for a seller no worker has announced within a day (workers announce their sellers every 15 s); without it such a seller, most likely a typo, is refused and nothing is enqueued")
+	fs.BoolVar(allow, "allow-unknown-seller", false, "enqueue for a seller no worker has announced within a day (workers announce their sellers at start and every hour), or into a --queue other than wdt-cancel no worker has ever served a seller of; without it such a seller or queue, most likely a typo, is refused and nothing is enqueued")
 }
 
 // RedisWait holds --redis-wait-replicas and --redis-wait-timeout: how many

@@ -18,13 +18,22 @@ import (
 )
 
 // Parse reads a --redis-url: redis://, rediss:// or redis-sentinel://.
+// No error shows any part of raw but a URL that parsed, password masked:
+// a password with an unencoded # / ? or @ splits where url.Parse cuts it,
+// and the pieces land in the host, path, query or fragment (see check).
 func Parse(raw string) (asynq.RedisConnOpt, error) {
-	if strings.HasPrefix(strings.TrimSpace(raw), "redis-sentinel://") {
-		return sentinelConnOpt(strings.TrimSpace(raw))
+	raw = strings.TrimSpace(raw)
+	if err := check(raw); err != nil {
+		return nil, err
 	}
-	opt, err := asynq.ParseRedisURI(strings.TrimSpace(raw))
+	if strings.HasPrefix(raw, "redis-sentinel://") {
+		return sentinelConnOpt(raw)
+	}
+	opt, err := asynq.ParseRedisURI(raw)
 	if err != nil {
-		return nil, fmt.Errorf("redis URL %s: %w: use redis://[user:password@]host:port/db, rediss://... or redis-sentinel://[user:password@]host:port[,host2:port2]/db?master=NAME", MaskURL(raw), unwrapURLErr(err))
+		// After check, asynq's reasons (scheme, database number) hold no
+		// piece of the password, and the URL parses, so it is masked.
+		return nil, fmt.Errorf("redis URL %s: %w: %s", MaskURL(raw), unwrapURLErr(err), usage)
 	}
 	return withUsername(opt, raw), nil
 }
@@ -88,7 +97,7 @@ func (o ClusterConnOpt) MakeRedisClient() interface{} {
 // command NOAUTH. Errors never show a password.
 func sentinelConnOpt(raw string) (asynq.RedisConnOpt, error) {
 	bad := func(why string) error {
-		return fmt.Errorf("redis URL %s: %s: use redis-sentinel://[:password@]host:port[,host2:port2]/db?master=NAME", MaskURL(raw), why)
+		return fmt.Errorf("redis URL %s: %s: use redis-sentinel://[:password@]host:port[,host2:port2]/db?master=NAME%s", MaskURL(raw), why, encodeHint)
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -122,40 +131,66 @@ func sentinelConnOpt(raw string) (asynq.RedisConnOpt, error) {
 
 // clusterConnOpt reads --redis-cluster addresses, each [[user]:password@]host:port.
 // A password on any of them is the Cluster's (every node's); two different
-// ones are refused.
+// ones are refused. Errors name an address by its place in the list and
+// quote none: an address that is not host:port may be a piece of a
+// password (a comma in it splits the list).
 func clusterConnOpt(addrs []string) (asynq.RedisConnOpt, error) {
 	opt := asynq.RedisClusterClientOpt{}
-	for _, a := range addrs {
+	for i, a := range addrs {
 		a = strings.TrimSpace(a)
+		which := fmt.Sprintf("redis cluster address %d of %d (not shown: it may hold the password)", i+1, len(addrs))
 		host := a
 		if at := strings.LastIndex(a, "@"); at >= 0 {
 			cred := a[:at]
 			host = a[at+1:]
-			user, pw, _ := strings.Cut(cred, ":")
+			user, pw, hasPw := strings.Cut(cred, ":")
+			if !hasPw {
+				return nil, fmt.Errorf("%s: the part before @ is not [user]:password%s", which, clusterHint)
+			}
 			if (opt.Password != "" && pw != opt.Password) || (opt.Username != "" && user != opt.Username) {
-				return nil, fmt.Errorf("redis cluster %s: the addresses carry different credentials: give every node the same, or one on the first address only", MaskClusterAddr(a))
+				return nil, fmt.Errorf("%s: the addresses carry different credentials: give every node the same, or one on the first address only", which)
 			}
 			opt.Username, opt.Password = user, pw
 		}
-		if _, _, err := net.SplitHostPort(host); err != nil {
-			return nil, fmt.Errorf("redis cluster address %s is not [:password@]host:port", MaskClusterAddr(a))
+		if !isHostPort(host) {
+			return nil, fmt.Errorf("%s: not [[user]:password@]host:port%s", which, clusterHint)
 		}
 		opt.Addrs = append(opt.Addrs, host)
 	}
 	return ClusterConnOpt{RedisClusterClientOpt: opt}, nil
 }
 
-// MaskClusterAddr hides the password of a [[user]:password@]host:port.
+// clusterHint is the usual cause of a cluster address that does not read.
+const clusterHint = "; a comma in the password splits the list: put that address in double quotes (\":pass,word@host:port\"), and a \" inside them as \"\""
+
+// isHostPort says a is host:port with a numeric port.
+func isHostPort(a string) bool {
+	h, port, err := net.SplitHostPort(a)
+	if err != nil || h == "" && port == "" {
+		return false
+	}
+	n, err := strconv.Atoi(port)
+	return err == nil && n > 0 && n < 65536
+}
+
+// MaskClusterAddr hides the password of a [[user]:password@]host:port, and
+// the whole of an address that is not host:port (it may be a piece of a
+// password a comma split).
 func MaskClusterAddr(a string) string {
+	a = strings.TrimSpace(a)
 	at := strings.LastIndex(a, "@")
+	host := a[at+1:]
+	if !isHostPort(host) {
+		return "(an address that is not host:port, not shown)"
+	}
 	if at < 0 {
 		return a
 	}
 	user, _, hasPw := strings.Cut(a[:at], ":")
 	if !hasPw {
-		return a
+		return "xxxxx@" + host
 	}
-	return user + ":xxxxx" + a[at:]
+	return user + ":xxxxx@" + host
 }
 
 func unwrapURLErr(err error) error {
@@ -171,11 +206,17 @@ func unwrapURLErr(err error) error {
 	return err
 }
 
-// MaskURL hides the password of a redis URL.
+// MaskURL hides the password of a redis URL. A URL check refuses is not
+// shown at all: what url.Parse takes for its host, path or fragment may
+// be a piece of the password.
 func MaskURL(raw string) string {
+	raw = strings.TrimSpace(raw)
+	if check(raw) != nil {
+		return "(a Redis URL that does not parse, not shown: it may hold the password)"
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return "(unparsable URL)"
+		return "(a Redis URL that does not parse, not shown: it may hold the password)"
 	}
 	if u.User != nil {
 		if _, has := u.User.Password(); has {

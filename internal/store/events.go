@@ -536,7 +536,10 @@ type Backlog struct {
 func (e *Events) GroupBacklog(ctx context.Context, group string, now time.Time) (Backlog, error) {
 	var b Backlog
 	groups, err := e.rdb.XInfoGroups(ctx, e.key).Result()
-	if err != nil && !errors.Is(err, redis.Nil) && !redis.HasErrorPrefix(err, "ERR no such key") {
+	// A stream nothing was appended to yet has no groups: Redis answers
+	// "ERR no such key", whose "ERR " HasErrorPrefix strips before it
+	// compares.
+	if err != nil && !errors.Is(err, redis.Nil) && !redis.HasErrorPrefix(err, "no such key") {
 		return b, fmt.Errorf("read consumer groups of %s: %w", e.key, err)
 	}
 	last := ""

@@ -34,6 +34,7 @@ func TestKeysAreByteIdentical(t *testing.T) {
 		{"acknowledged loss record", LossAckedKey(q), "wdtcancel:{wdt-cancel}:loss:acked"},
 		{"replica count", ReplicasKey(q), "wdtcancel:{wdt-cancel}:replicas"},
 		{"served announcement", ServedKey(q), "wdtcancel:{wdt-cancel}:served"},
+		{"known base queue", KnownBaseKey(q), "wdtcancel:{wdt-cancel}:known"},
 		{"other queue", DeadLetterKey("bench-1-mem"), "wdtcancel:{bench-1-mem}:dlq"},
 		{"scan pattern", QueuePattern(q), "wdtcancel:{wdt-cancel}:*"},
 		{"scan pattern escapes globs", QueuePattern(`a*b?[c]\`), `wdtcancel:{a\*b\?\[c\]\\}:*`},

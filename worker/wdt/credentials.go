@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode"
 )
 
 // ErrConfig is wrapped by every configuration error of this package, so
@@ -38,7 +39,9 @@ func NewCredentials(sid, appKey, appSecret string) (Credentials, error) {
 }
 
 // SplitAppSecret splits a WDT appsecret into its secret and salt parts at the
-// first colon, as the vendor documents ("testsecret:testsalt").
+// first colon, as the vendor documents ("testsecret:testsalt"). White space
+// around the whole value is trimmed (an env file's trailing newline); white
+// space or a control character inside it is refused, never signed with.
 func SplitAppSecret(appSecret string) (secret, salt string, err error) {
 	appSecret = strings.TrimSpace(appSecret)
 	if appSecret == "" {
@@ -46,6 +49,11 @@ func SplitAppSecret(appSecret string) (secret, salt string, err error) {
 	}
 	secret, salt, ok := strings.Cut(appSecret, ":")
 	switch {
+	case strings.IndexFunc(appSecret, isSpaceOrControl) >= 0:
+		// Signed as given, a secret with a tab or a space around the colon
+		// (pasted with it) fails every call with a signature error that
+		// does not point here.
+		return "", "", fmt.Errorf("%w: appsecret holds white space or a control character (a tab, a space around the colon, a line break) inside it: WDT appsecrets have none, copy WDT_APPSECRET (or --appsecret) again as secret:salt; white space around the whole value is trimmed", ErrConfig)
 	case !ok:
 		return "", "", fmt.Errorf("%w: appsecret has no colon (%d characters): WDT_APPSECRET (or --appsecret) must be secret:salt, copy it whole from the WDT open platform", ErrConfig, len(appSecret))
 	case secret == "":
@@ -55,6 +63,13 @@ func SplitAppSecret(appSecret string) (secret, salt string, err error) {
 	}
 	return secret, salt, nil
 }
+
+// isSpaceOrControl is a rune no WDT or Qimen secret holds.
+func isSpaceOrControl(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }
+
+// HasSpaceOrControl says s holds white space or a control character, for
+// the checks of other secrets (the Qimen appsecret).
+func HasSpaceOrControl(s string) bool { return strings.IndexFunc(s, isSpaceOrControl) >= 0 }
 
 // String shows which account this is without the secret or the salt.
 func (c Credentials) String() string {

@@ -21,6 +21,14 @@ func TestNewCredentials(t *testing.T) {
 		{"empty", "s", "k", "", "appsecret is empty", "", ""},
 		{"no sid", "", "k", "a:b", "sid is empty", "", ""},
 		{"no appkey", "s", " ", "a:b", "appkey is empty", "", ""},
+		// An outside tester: these started, signed with the white space.
+		{"white space around is trimmed", "s", "k", " topsecret:pepper \n", "", "topsecret", "pepper"},
+		{"tab inside", "s", "k", "top\tsecret:pepper", "white space or a control character", "", ""},
+		{"space before the colon", "s", "k", "topsecret :pepper", "white space or a control character", "", ""},
+		{"space after the colon", "s", "k", "topsecret: pepper", "white space or a control character", "", ""},
+		{"line break inside", "s", "k", "topsecret:pep\nper", "white space or a control character", "", ""},
+		{"control character", "s", "k", "topsecret:pep\x01per", "white space or a control character", "", ""},
+		{"no-break space", "s", "k", "topsecret:pep\u00a0per", "white space or a control character", "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

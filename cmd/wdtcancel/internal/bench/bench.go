@@ -34,6 +34,7 @@ import (
 
 	"github.com/wdtcancel/wdtcancel/enqueue"
 	"github.com/wdtcancel/wdtcancel/internal/redisserver"
+	"github.com/wdtcancel/wdtcancel/internal/redisurl"
 	"github.com/wdtcancel/wdtcancel/internal/store"
 )
 
@@ -178,13 +179,13 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}
 	}
 	var err error
-	if r.conn, err = asynq.ParseRedisURI(r.url); err != nil {
+	if r.conn, err = redisurl.Parse(r.url); err != nil {
 		return nil, fmt.Errorf("bench redis: %w", err)
 	}
 	r.rdb = r.conn.MakeRedisClient().(redis.UniversalClient)
 	defer r.rdb.Close()
 	if err := r.rdb.Ping(ctx).Err(); err != nil {
-		return nil, fmt.Errorf("bench redis %s: %w", r.url, err)
+		return nil, fmt.Errorf("bench redis %s: %w", redisurl.MaskURL(r.url), err)
 	}
 	defer r.cleanup()
 	r.machine(ctx)
@@ -329,8 +330,10 @@ func infoField(info, name string) string {
 	return ""
 }
 
+// producer enqueues into queue, a base queue of the bench's own that no
+// worker may have served yet (phases fill it before starting workers).
 func (r *runner) producer(queue string) (*enqueue.Client, error) {
-	return enqueue.New(r.conn, enqueue.WithQueue(queue), enqueue.WithSource("bench"))
+	return enqueue.New(r.conn, enqueue.WithQueue(queue), enqueue.WithSource("bench"), enqueue.WithAllowUnknownSeller())
 }
 
 func numbers(prefix string, n int) []string {

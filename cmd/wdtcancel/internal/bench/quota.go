@@ -14,11 +14,11 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/wdtcancel/wdtcancel/internal/pause"
 	"github.com/wdtcancel/wdtcancel/internal/redisserver"
+	"github.com/wdtcancel/wdtcancel/internal/redisurl"
 	"github.com/wdtcancel/wdtcancel/worker/wdt/sandbox"
 )
 
@@ -117,7 +117,7 @@ func RunQuota(ctx context.Context, o QuotaOptions) (*QuotaResult, error) {
 		r.res.Machine.RedisKind = "redis-server started by bench"
 	}
 	var err error
-	if r.conn, err = asynq.ParseRedisURI(r.url); err != nil {
+	if r.conn, err = redisurl.Parse(r.url); err != nil {
 		return nil, fmt.Errorf("bench redis: %w", err)
 	}
 	r.rdb = r.conn.MakeRedisClient().(redis.UniversalClient)

@@ -26,6 +26,7 @@ import (
 	"github.com/wdtcancel/wdtcancel/internal/httpserver"
 	"github.com/wdtcancel/wdtcancel/internal/reconcile"
 	"github.com/wdtcancel/wdtcancel/internal/redisserver"
+	"github.com/wdtcancel/wdtcancel/internal/redisurl"
 	"github.com/wdtcancel/wdtcancel/tasks"
 	"github.com/wdtcancel/wdtcancel/worker"
 	"github.com/wdtcancel/wdtcancel/worker/wdt"
@@ -115,7 +116,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		return nil, err
 	}
 	defer stopRedis()
-	conn, err := asynq.ParseRedisURI(redisURL)
+	conn, err := redisurl.Parse(redisURL)
 	if err != nil {
 		return nil, fmt.Errorf("demo redis: %w", err)
 	}

@@ -1,0 +1,137 @@
+package enqueue
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"unicode"
+
+	"github.com/wdtcancel/wdtcancel/internal/httpjson"
+)
+
+// refuseQuery answers 400 (false) when a POST carries query parameters:
+// POST reads none, and ?seller=zeta on a POST used to be ignored, so the
+// numbers went to the default seller's queue and the default worker
+// cancelled them in the wrong account. The seller goes in the body.
+func refuseQuery(w http.ResponseWriter, r *http.Request) bool {
+	if r.URL.RawQuery == "" {
+		return true
+	}
+	q := r.URL.Query()
+	names := make([]string, 0, len(q))
+	for k := range q {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	msg := "POST /v1/cancellations takes no query parameters (got " + strings.Join(names, ", ") + `): everything goes in the JSON body, the seller too ({"pre_stockin_nos": [...], "seller": "..."})`
+	if q.Has("seller") {
+		msg += ": name the seller in the body; ?seller= is for GET"
+	}
+	httpjson.Write(w, http.StatusBadRequest, apiError{Error: msg})
+	return false
+}
+
+// postBody is CancelRequest as read: Seller a pointer, to tell "" (a
+// mistake, refused) from absent or null (the default seller).
+type postBody struct {
+	PreStockinNos []string `json:"pre_stockin_nos"`
+	Source        string   `json:"source,omitempty"`
+	Seller        *string  `json:"seller,omitempty"`
+}
+
+// decodePost reads body into a CancelRequest: unknown fields, trailing
+// data, a key given twice (encoding/json keeps the last, so
+// "seller":"zeta","seller":"default" enqueued for default) and an empty
+// seller are refused with what to change.
+func decodePost(body []byte) (CancelRequest, error) {
+	if k, ok := duplicateTopKey(body); ok {
+		return CancelRequest{}, fmt.Errorf("body field %q given more than once: give each field once", k)
+	}
+	var b postBody
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&b); err != nil {
+		return CancelRequest{}, fmt.Errorf(`body must be {"pre_stockin_nos": ["..."], "source": "...", "seller": "..."}: %w`, err)
+	}
+	if dec.More() {
+		return CancelRequest{}, errors.New("trailing data after the JSON object")
+	}
+	req := CancelRequest{PreStockinNos: b.PreStockinNos, Source: b.Source}
+	if b.Seller != nil {
+		if *b.Seller == "" {
+			return CancelRequest{}, errors.New(`body field "seller" is empty: name the seller, or leave the field out (or null) for the default seller (` + SellerRule + ")")
+		}
+		req.Seller = *b.Seller
+	}
+	return req, nil
+}
+
+// duplicateTopKey is the first key the top-level JSON object of body
+// holds twice (false when none, or when body is not an object: the
+// decoder then says what is wrong). A token walk, no values kept.
+func duplicateTopKey(body []byte) (string, bool) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return "", false
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		t, err := dec.Token()
+		k, isKey := t.(string)
+		if err != nil || !isKey {
+			return "", false
+		}
+		if seen[k] {
+			return k, true
+		}
+		seen[k] = true
+		if skipValue(dec) != nil {
+			return "", false
+		}
+	}
+	return "", false
+}
+
+// skipValue reads one JSON value's tokens, nested ones included.
+func skipValue(dec *json.Decoder) error {
+	depth := 0
+	for {
+		t, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		switch t {
+		case json.Delim('{'), json.Delim('['):
+			depth++
+		case json.Delim('}'), json.Delim(']'):
+			depth--
+		}
+		if depth == 0 {
+			return nil
+		}
+	}
+}
+
+// checkToken refuses a bearer token no request can match: callers' tokens
+// are read trimmed (bearerToken), so one of white space only, or with white
+// space around it, started an API that called itself authenticated and
+// answered every request 401. A control character cannot be sent in a
+// header at all. The token is never shown.
+func checkToken(token string) error {
+	const where = "WDTCANCEL_API_TOKEN (--token, APIOptions.Token)"
+	switch {
+	case token == "":
+		return nil
+	case strings.TrimSpace(token) == "":
+		return errors.New(where + " is only white space: set a real token (e.g. openssl rand -hex 24), or leave it unset with --allow-unauthenticated on loopback")
+	case strings.TrimSpace(token) != token:
+		return errors.New(where + " has white space around it, which no request can send: remove it (a trailing newline from a file, maybe)")
+	case strings.IndexFunc(token, unicode.IsControl) >= 0:
+		return errors.New(where + " holds a control character, which no request can send: set a token of printable characters")
+	}
+	return nil
+}

@@ -1,0 +1,74 @@
+package enqueue
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestDecodePost: a key given twice at the top level is refused (whatever
+// it is: encoding/json would keep the last silently), an empty seller is
+// refused, null is the default seller; keys inside values may repeat
+// across objects.
+func TestDecodePost(t *testing.T) {
+	for _, tt := range []struct {
+		name, body string
+		seller     string // when accepted
+		errSub     string // "" = accepted
+	}{
+		{"plain", `{"pre_stockin_nos":["RK1"],"seller":"acme"}`, "acme", ""},
+		{"no seller", `{"pre_stockin_nos":["RK1"]}`, "", ""},
+		{"null seller", `{"pre_stockin_nos":["RK1"],"seller":null}`, "", ""},
+		{"empty seller", `{"pre_stockin_nos":["RK1"],"seller":""}`, "", `"seller" is empty`},
+		{"seller twice", `{"seller":"zeta","pre_stockin_nos":["RK1"],"seller":"default"}`, "", `"seller" given more than once`},
+		{"same seller twice", `{"seller":"zeta","seller":"zeta","pre_stockin_nos":["RK1"]}`, "", `"seller" given more than once`},
+		{"numbers twice", `{"pre_stockin_nos":["RK1"],"pre_stockin_nos":["RK2"]}`, "", `"pre_stockin_nos" given more than once`},
+		{"source twice after nested arrays", `{"pre_stockin_nos":[["x"],{"a":1}],"source":"a","source":"b"}`, "", `"source" given more than once`},
+		{"not an object", `["RK1"]`, "", "body must be"},
+		{"trailing data", `{"pre_stockin_nos":["RK1"]} {}`, "", "trailing data"},
+		{"unknown field", `{"nos":["RK1"]}`, "", "unknown field"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			req, err := decodePost([]byte(tt.body))
+			if tt.errSub == "" {
+				if err != nil || req.Seller != tt.seller {
+					t.Fatalf("got %+v, %v; want seller %q", req, err, tt.seller)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.errSub) {
+				t.Fatalf("error %v, want it to say %q", err, tt.errSub)
+			}
+		})
+	}
+}
+
+// TestAPITokenMustBeSendable: a token no request can match (callers' tokens
+// are read trimmed) is refused at start, never shown; an outside tester
+// started the API with WDTCANCEL_API_TOKEN=' ' and got 401 for everything.
+func TestAPITokenMustBeSendable(t *testing.T) {
+	for _, tt := range []struct {
+		name, token, errSub string
+	}{
+		{"none: unauthenticated", "", ""},
+		{"ordinary", "s3cretTok3n", ""},
+		{"space inside is sendable", "s3cret Tok3n", ""},
+		{"one space", " ", "only white space"},
+		{"tab and newline", "\t\n", "only white space"},
+		{"trailing newline", "s3cretTok3n\n", "white space around it"},
+		{"leading space", " s3cretTok3n", "white space around it"},
+		{"control character", "s3cret\x01Tok3n", "control character"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := APIOptions{Token: tt.token}.Validate()
+			if tt.errSub == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.errSub) || strings.Contains(err.Error(), "Tok3n") {
+				t.Fatalf("error %v, want it to say %q and not show the token", err, tt.errSub)
+			}
+		})
+	}
+}
