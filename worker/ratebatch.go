@@ -179,6 +179,13 @@ func (b *rateBatcher) fire() {
 func (b *rateBatcher) flush() {
 	b.mu.Lock()
 	n := min(len(b.pending), maxReserveBatch)
+	if n == 0 {
+		// Every request left before its batch went: keep what is known
+		// of the schedule.
+		b.running = false
+		b.mu.Unlock()
+		return
+	}
 	batch := append([]*reserveReq(nil), b.pending[:n]...)
 	b.pending = append(b.pending[:0], b.pending[n:]...)
 	b.mu.Unlock()
@@ -199,9 +206,6 @@ const reserveTimeout = 10 * time.Second
 // send runs one batch's script and answers each request. It returns the
 // new lower bound of the next free slot (zero when unknown).
 func (b *rateBatcher) send(batch []*reserveReq) time.Time {
-	if len(batch) == 0 {
-		return time.Time{}
-	}
 	asked := time.Now()
 	argv := make([]any, 0, len(batch)+1)
 	argv = append(argv, b.l.interval.Microseconds())
