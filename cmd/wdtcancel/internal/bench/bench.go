@@ -78,6 +78,12 @@ type Options struct {
 	QuotaRates     []int
 	QuotaRound     time.Duration
 	QuotaBacklog   int
+	// QuotaSellers, when set, switches phase quota to its multi-seller
+	// mode (quotasellers.go): for each number, that many sellers served
+	// by the same workers through a sellers file, each with its own
+	// sandbox quota = its rate (QuotaRates) and a backlog of QuotaBacklog
+	// tasks of its own; the single-seller rows are not run.
+	QuotaSellers []int
 	// Phase idle: one worker process serving each number of sellers with
 	// empty queues, measured over QuotaRound; then IdleSamples tasks, each
 	// for a different seller idle since the start, timed to the call.
@@ -162,6 +168,9 @@ func positiveOr[T int | time.Duration](v, def T) T {
 // deleted at the end, so a shared Redis is left as it was.
 func Run(ctx context.Context, o Options) (*Result, error) {
 	o.defaults()
+	if err := o.validateQuotaSellers(); err != nil {
+		return nil, err
+	}
 	start := time.Now()
 	r := &runner{o: o, res: &Result{}, prefix: fmt.Sprintf("wdtcancel-bench-%d", time.Now().UnixNano()%1e6)}
 	r.url = o.RedisURL

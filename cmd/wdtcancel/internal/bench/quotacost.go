@@ -30,6 +30,9 @@ type QuotaCostRes struct {
 	// process count: subtracted in the rows' *_net figures.
 	Idle []QuotaIdle    `json:"idle"`
 	Rows []QuotaCostRow `json:"configurations"`
+	// Sellers: the multi-seller mode's rows (--at-quota-sellers), instead
+	// of Idle and Rows.
+	Sellers []QuotaSellersRow `json:"sellers,omitempty"`
 	// Pass: every row used >= 99% of its rate with no rate-limit answer,
 	// <= 25 Redis commands and <= 0.3 ms of worker CPU per call beyond idle.
 	Pass bool `json:"pass"`
@@ -91,6 +94,9 @@ func (r *runner) quotaCost(ctx context.Context) error {
 	}
 	res := &QuotaCostRes{Concurrency: r.o.Concurrency, Backlog: r.o.QuotaBacklog, Pass: true}
 	r.res.QuotaCost = res
+	if len(r.o.QuotaSellers) > 0 {
+		return r.quotaSellers(ctx, res)
+	}
 	for _, procs := range r.o.QuotaProcesses {
 		idle, err := r.quotaIdle(ctx, procs)
 		if err != nil {
