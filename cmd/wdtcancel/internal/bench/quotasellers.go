@@ -58,6 +58,9 @@ type QuotaSellersRow struct {
 	RedisCPUPerCallMs   float64 `json:"redis_cpu_ms_per_call"`
 	WorkerCPUPerCallMs  float64 `json:"worker_cpu_ms_per_call"`
 	WorkerCPUPerCallNet float64 `json:"worker_cpu_ms_per_call_net"`
+	// RedisCmdsByName: the commands per call by name, as in the
+	// single-seller rows.
+	RedisCmdsByName map[string]float64 `json:"redis_commands_per_call_by_name"`
 	// Pass: every seller >= 99 % with no rate-limit answer, and the
 	// per-call costs within issue 24's bar.
 	Pass bool `json:"pass"`
@@ -343,6 +346,12 @@ func scoreSellers(procs, n, rate, backlog int, a, b costSample, per []*QuotaCost
 	row.RedisCPUPerCallMs = round3((b.redisCPU - a.redisCPU) * 1000 / calls)
 	row.WorkerCPUPerCallMs = round3(cpu * 1000 / calls)
 	row.RedisCmdsPerCallNet, row.WorkerCPUPerCallNet = row.RedisCmdsPerCall, row.WorkerCPUPerCallMs
+	row.RedisCmdsByName = make(map[string]float64)
+	for name, v := range b.byCmd {
+		if d := float64(v - a.byCmd[name]); d > 0 {
+			row.RedisCmdsByName[name] = round(d / calls)
+		}
+	}
 	if idle != nil {
 		row.IdleRedisCmdsPerSec, row.IdleWorkerCPUPerSecMs = idle.RedisCmdsPerSec, idle.WorkerCPUPerSecMs
 		row.RedisCmdsPerCallNet = round(max(cmds-idle.RedisCmdsPerSec*secs, 0) / calls)
