@@ -100,8 +100,7 @@ type activity struct {
 	lastSweep      time.Time
 
 	stopped chan struct{}
-	cancel  context.CancelFunc
-	done    chan struct{}
+	loop    periodic
 }
 
 // ActivityOptions tune the activity tracker (zero: the defaults).
@@ -320,30 +319,18 @@ func (a *activity) start() {
 	if a == nil {
 		return
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	a.cancel, a.done = cancel, make(chan struct{})
-	rctx, rcancel := context.WithTimeout(ctx, 5*time.Second)
+	rctx, rcancel := context.WithTimeout(context.Background(), 5*time.Second)
 	if err := a.refresh(rctx); err != nil {
 		a.log.Warn("could not read the activity index; retrying", zap.Error(err))
 	}
 	rcancel()
-	go func() {
-		defer close(a.done)
-		t := time.NewTicker(a.poll)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-			rctx, rcancel := context.WithTimeout(ctx, 5*time.Second)
-			if err := a.refresh(rctx); err != nil && ctx.Err() == nil {
-				a.log.Debug("could not read the activity index; retrying", zap.Error(err))
-			}
-			rcancel()
+	a.loop.start(a.poll, false, func(ctx context.Context) {
+		rctx, rcancel := context.WithTimeout(ctx, 5*time.Second)
+		defer rcancel()
+		if err := a.refresh(rctx); err != nil && ctx.Err() == nil {
+			a.log.Debug("could not read the activity index; retrying", zap.Error(err))
 		}
-	}()
+	})
 }
 
 // stop ends the loop and releases a held dequeue; safe before start and
@@ -359,12 +346,7 @@ func (a *activity) stop() {
 		close(a.stopped)
 	}
 	a.mu.Unlock()
-	if a.cancel == nil {
-		return
-	}
-	a.cancel()
-	<-a.done
-	a.cancel = nil
+	a.loop.stop()
 }
 
 // hold is called at the start of a round of asynq's dequeues. When no

@@ -53,8 +53,7 @@ type lossGuard struct {
 	// its first call, and its handler bumps again after each sent mark.
 	active func(queue string) bool
 	next   int // the idle lane whose turn is next
-	cancel context.CancelFunc
-	done   chan struct{}
+	loop   periodic
 }
 
 // laneLoss is what one lane's process knows of its queue's marker.
@@ -167,33 +166,10 @@ func (l *laneLoss) bumpLogged(ctx context.Context) {
 }
 
 // start runs check every interval until stop.
-func (g *lossGuard) start() {
-	ctx, cancel := context.WithCancel(context.Background())
-	g.cancel, g.done = cancel, make(chan struct{})
-	go func() {
-		defer close(g.done)
-		t := time.NewTicker(g.interval)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				g.tick(ctx)
-			}
-		}
-	}()
-}
+func (g *lossGuard) start() { g.loop.start(g.interval, false, g.tick) }
 
 // stop ends the periodic check; safe before start and more than once.
-func (g *lossGuard) stop() {
-	if g.cancel == nil {
-		return
-	}
-	g.cancel()
-	<-g.done
-	g.cancel = nil
-}
+func (g *lossGuard) stop() { g.loop.stop() }
 
 // reasons are readiness's reasons: one per lane with a known loss.
 func (g *lossGuard) reasons() []string {

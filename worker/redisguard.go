@@ -46,8 +46,7 @@ type redisGuard struct {
 	evicting error      // *redisguard.EvictionError, or nil
 	refused  error      // *redisguard.WriteRefusedError, or nil
 
-	cancel context.CancelFunc // ends the periodic check
-	done   chan struct{}      // closed when it has ended
+	loop periodic // the check every interval
 }
 
 func newRedisGuard(rdb redis.UniversalClient, queue string, allow bool, interval time.Duration, log *zap.Logger, ready *Readiness) *redisGuard {
@@ -178,32 +177,12 @@ func (g *redisGuard) atStart(ctx context.Context) error {
 
 // start runs check every interval until stop.
 func (g *redisGuard) start() {
-	ctx, cancel := context.WithCancel(context.Background())
-	g.cancel, g.done = cancel, make(chan struct{})
-	go func() {
-		defer close(g.done)
-		t := time.NewTicker(g.interval)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				g.check(ctx)
-			}
-		}
-	}()
+	g.loop.start(g.interval, false, func(ctx context.Context) { g.check(ctx) })
 }
 
 // stop ends the periodic check and waits for it; safe before start and
 // more than once.
-func (g *redisGuard) stop() {
-	if g.cancel == nil {
-		return
-	}
-	g.cancel()
-	<-g.done
-}
+func (g *redisGuard) stop() { g.loop.stop() }
 
 // CheckRedis checks now, without waiting for the next period, that Redis
 // does not evict and accepts writes, and updates /readyz. It returns the

@@ -47,8 +47,7 @@ type sellerWatch struct {
 	// announced is when every queue was last announced (register).
 	announced time.Time
 
-	cancel context.CancelFunc
-	done   chan struct{}
+	loop periodic
 }
 
 // announceRefresh is how often the seller watch writes every
@@ -160,31 +159,12 @@ func (s *sellerWatch) count() int {
 
 // start checks at once, then every interval until stop.
 func (s *sellerWatch) start() {
-	ctx, cancel := context.WithCancel(context.Background())
-	s.cancel, s.done = cancel, make(chan struct{})
-	go func() {
-		defer close(s.done)
-		t := time.NewTicker(s.interval)
-		defer t.Stop()
-		for {
-			if err := s.check(); err != nil && ctx.Err() == nil {
-				s.log.Debug("unknown-seller check failed", zap.Error(err))
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
+	s.loop.start(s.interval, true, func(ctx context.Context) {
+		if err := s.check(); err != nil && ctx.Err() == nil {
+			s.log.Debug("unknown-seller check failed", zap.Error(err))
 		}
-	}()
+	})
 }
 
 // stop ends the loop and waits for it; safe before start and twice.
-func (s *sellerWatch) stop() {
-	if s.cancel == nil {
-		return
-	}
-	s.cancel()
-	<-s.done
-	s.cancel = nil
-}
+func (s *sellerWatch) stop() { s.loop.stop() }

@@ -116,8 +116,7 @@ type backlog struct {
 	// (activity.isOpen); the others are not read.
 	active func(queue string) bool
 
-	cancel context.CancelFunc
-	done   chan struct{}
+	loop periodic
 }
 
 func newBacklog(rdb redis.UniversalClient, queues []string) *backlog {
@@ -170,30 +169,8 @@ func (b *backlog) read(ctx context.Context) {
 	}
 }
 
-func (b *backlog) start() {
-	ctx, cancel := context.WithCancel(context.Background())
-	b.cancel, b.done = cancel, make(chan struct{})
-	go func() {
-		defer close(b.done)
-		t := time.NewTicker(backlogInterval)
-		defer t.Stop()
-		for {
-			b.read(ctx)
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-		}
-	}()
-}
+// start reads the backlog at once, then every backlogInterval until stop.
+func (b *backlog) start() { b.loop.start(backlogInterval, true, b.read) }
 
 // stop ends the loop and waits for it; safe before start and twice.
-func (b *backlog) stop() {
-	if b.cancel == nil {
-		return
-	}
-	b.cancel()
-	<-b.done
-	b.cancel = nil
-}
+func (b *backlog) stop() { b.loop.stop() }
