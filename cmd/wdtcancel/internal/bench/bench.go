@@ -9,8 +9,9 @@
 // and the CLI), pickup.go (idle pickup latency), scaling.go (worker
 // processes, direct and over the delaying proxy of proxy.go, and their
 // resources), memory.go (Redis bytes per queued task, dead letter and
-// success), sellers.go (many sellers on one pool) and quotacost.go (the
-// cost of a call at quota with a backlog). quota.go is the separate
+// success), sellers.go (many sellers on one pool), quotacost.go (the
+// cost of a call at quota with a backlog) and quotasellers.go (its
+// multi-seller mode: each seller's share of its rate). quota.go is the separate
 // --quota check. bench.go runs the phases and cleans up;
 // workers.go starts worker processes; stats.go holds the arithmetic. Every
 // Redis key the bench names comes from package store.
