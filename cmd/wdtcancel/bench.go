@@ -77,6 +77,7 @@ func newBenchCmd() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.RedisURL, "redis-url", "", "Redis to measure on (default: start a redis-server from PATH); bench queues are deleted afterwards")
+	f.StringSliceVar(&o.RedisCluster, "redis-cluster", nil, "measure on this Redis Cluster (node addresses host:port,..., as the worker's --redis-cluster) instead of --redis-url; phase quota with --at-quota-sellers only")
 	f.IntVar(&o.Tasks, "tasks", o.Tasks, "tasks in the processing comparison")
 	f.IntVar(&o.Rounds, "rounds", o.Rounds, "processing rounds measured (alternating order), after one warm-up round that is discarded")
 	f.StringSliceVar(&o.Phases, "phases", nil, "phases to run: processing, enqueue, pickup, scaling, memory, sellers, connections, quota, events, idle (default all)")

@@ -129,7 +129,7 @@ type costSample struct {
 
 func (r *runner) sample(ctx context.Context, pool *workerPool, logs *atomic.Int64) (costSample, error) {
 	s := costSample{at: time.Now(), logBytes: logs.Load()}
-	info, err := r.rdb.Info(ctx, "commandstats", "cpu").Result()
+	info, err := r.redisInfo(ctx, "commandstats", "cpu")
 	if err != nil {
 		return s, fmt.Errorf("INFO commandstats: %w", err)
 	}
@@ -141,7 +141,8 @@ func (r *runner) sample(ctx context.Context, pool *workerPool, logs *atomic.Int6
 }
 
 // commandCalls sums calls= over INFO commandstats, leaving out INFO
-// itself (the bench's own readings), and adds up Redis's CPU seconds.
+// itself (the bench's own readings), and adds up Redis's CPU seconds; on
+// a Cluster info holds every master's, one after the other.
 func commandCalls(info string) (calls int64, cpu float64, byCmd map[string]int64) {
 	byCmd = make(map[string]int64)
 	for _, line := range strings.Split(info, "\n") {
@@ -151,7 +152,7 @@ func commandCalls(info string) (calls int64, cpu float64, byCmd map[string]int64
 				if v, ok := strings.CutPrefix(f, "calls="); ok {
 					n, _ := strconv.ParseInt(v, 10, 64)
 					calls += n
-					byCmd[strings.TrimPrefix(name, "cmdstat_")] = n
+					byCmd[strings.TrimPrefix(name, "cmdstat_")] += n // every node's, on a Cluster
 				}
 			}
 		}

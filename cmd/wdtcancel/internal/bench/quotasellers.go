@@ -86,6 +86,9 @@ func quotaSellersWindow(round time.Duration, rate int) time.Duration {
 // validateQuotaSellers checks the multi-seller mode's settings before
 // anything starts, saying which flag to change.
 func (o *Options) validateQuotaSellers() error {
+	if len(o.RedisCluster) > 0 && (len(o.QuotaSellers) == 0 || !slices.Equal(o.Phases, []string{"quota"}) || o.RedisURL != "") {
+		return fmt.Errorf("--redis-cluster measures phase quota's multi-seller mode only: give --phases quota and --at-quota-sellers, and no --redis-url")
+	}
 	if len(o.QuotaSellers) == 0 {
 		return nil
 	}
@@ -243,7 +246,7 @@ func (r *runner) quotaSellersRun(ctx context.Context, procs, n, rate int) (*Quot
 	defer r.rdb.Del(context.Background(), store.ActiveSweepKey(queues))
 
 	var logs atomic.Int64
-	env := append([]string{"REDIS_URL=" + r.url}, sbs.env...)
+	env := append([]string{r.redisEnv()}, sbs.env...)
 	pool, err := r.startWorkersLogging(procs, []string{"--sellers", sbs.path, "--queue", base, "--allow-volatile-redis"}, env, "info", &logs)
 	if err != nil {
 		return nil, err
