@@ -31,6 +31,32 @@ func TestValidateQuotaSellers(t *testing.T) {
 		{"too many tasks", []int{1000}, []int{600}, 3000, "3000000 tasks"},
 		{"a zero rate", []int{3}, []int{0}, 3000, "--at-quota-rates 0"},
 	}
+	cluster := []struct {
+		name    string
+		sellers []int
+		phases  []string
+		url     string
+		wantErr bool
+	}{
+		{"cluster, quota with sellers", []int{3}, []string{"quota"}, "", false},
+		{"cluster without sellers", nil, []string{"quota"}, "", true},
+		{"cluster with every phase", []int{3}, nil, "", true},
+		{"cluster and another phase", []int{3}, []string{"quota", "idle"}, "", true},
+		{"cluster and a Redis URL", []int{3}, []string{"quota"}, "redis://127.0.0.1:6379/0", true},
+	}
+	for _, tt := range cluster {
+		t.Run(tt.name, func(t *testing.T) {
+			o := Options{RedisCluster: []string{"127.0.0.1:7000"}, RedisURL: tt.url, Phases: tt.phases, QuotaSellers: tt.sellers,
+				QuotaRates: []int{600}, QuotaBacklog: 3000, QuotaRound: 5 * time.Second}
+			err := o.validateQuotaSellers()
+			if (err != nil) != tt.wantErr {
+				t.Errorf("error %v, want an error: %v", err, tt.wantErr)
+			}
+			if err != nil && !strings.Contains(err.Error(), "--redis-cluster") {
+				t.Errorf("error %q does not name --redis-cluster", err)
+			}
+		})
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			o := Options{QuotaSellers: tt.sellers, QuotaRates: tt.rates, QuotaBacklog: tt.backlog, QuotaRound: 5 * time.Second}
