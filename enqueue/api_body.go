@@ -6,11 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"unicode"
 
 	"github.com/wdtcancel/wdtcancel/internal/httpjson"
+	"github.com/wdtcancel/wdtcancel/tasks"
 )
 
 // refuseQuery answers 400 (false) when a POST carries query parameters:
@@ -35,6 +38,25 @@ func refuseQuery(w http.ResponseWriter, r *http.Request) bool {
 	return false
 }
 
+// refuseUnknownQuery answers 400 (false) when a GET carries a query
+// parameter other than known (names are exact: ?SELLER=typo used to be
+// ignored and the answer was the default seller's, as if it were about the
+// seller asked for).
+func refuseUnknownQuery(w http.ResponseWriter, r *http.Request, known ...string) bool {
+	var unknown []string
+	for k := range r.URL.Query() {
+		if !slices.Contains(known, k) {
+			unknown = append(unknown, strconv.QuoteToASCII(k))
+		}
+	}
+	if len(unknown) == 0 {
+		return true
+	}
+	sort.Strings(unknown)
+	httpjson.Write(w, http.StatusBadRequest, apiError{Error: "unknown query parameter " + strings.Join(unknown, ", ") + " on " + r.Method + " " + r.URL.Path + ": the only parameter is ?seller= (exact, lower-case); leave the others out"})
+	return false
+}
+
 // postBody is CancelRequest as read: Seller a pointer, to tell "" (a
 // mistake, refused) from absent or null (the default seller).
 type postBody struct {
@@ -43,13 +65,15 @@ type postBody struct {
 	Seller        *string  `json:"seller,omitempty"`
 }
 
-// decodePost reads body into a CancelRequest: unknown fields, trailing
-// data, a key given twice (encoding/json keeps the last, so
-// "seller":"zeta","seller":"default" enqueued for default) and an empty
-// seller are refused with what to change.
+// decodePost reads body into a CancelRequest: a key that is not exactly
+// one of the documented names (encoding/json matches names
+// case-insensitively, so "SELLER":"typo" beside "seller":"shop-a"
+// enqueued for typo), trailing data, a key given twice (encoding/json
+// keeps the last, so "seller":"zeta","seller":"default" enqueued for
+// default) and an empty seller are refused with what to change.
 func decodePost(body []byte) (CancelRequest, error) {
-	if k, ok := duplicateTopKey(body); ok {
-		return CancelRequest{}, fmt.Errorf("body field %q given more than once: give each field once", k)
+	if err := tasks.CheckTopKeys(body, "pre_stockin_nos", "source", "seller"); err != nil {
+		return CancelRequest{}, fmt.Errorf("body %w", err)
 	}
 	var b postBody
 	dec := json.NewDecoder(bytes.NewReader(body))
@@ -68,52 +92,6 @@ func decodePost(body []byte) (CancelRequest, error) {
 		req.Seller = *b.Seller
 	}
 	return req, nil
-}
-
-// duplicateTopKey is the first key the top-level JSON object of body
-// holds twice (false when none, or when body is not an object: the
-// decoder then says what is wrong). A token walk, no values kept.
-func duplicateTopKey(body []byte) (string, bool) {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
-		return "", false
-	}
-	seen := map[string]bool{}
-	for dec.More() {
-		t, err := dec.Token()
-		k, isKey := t.(string)
-		if err != nil || !isKey {
-			return "", false
-		}
-		if seen[k] {
-			return k, true
-		}
-		seen[k] = true
-		if skipValue(dec) != nil {
-			return "", false
-		}
-	}
-	return "", false
-}
-
-// skipValue reads one JSON value's tokens, nested ones included.
-func skipValue(dec *json.Decoder) error {
-	depth := 0
-	for {
-		t, err := dec.Token()
-		if err != nil {
-			return err
-		}
-		switch t {
-		case json.Delim('{'), json.Delim('['):
-			depth++
-		case json.Delim('}'), json.Delim(']'):
-			depth--
-		}
-		if depth == 0 {
-			return nil
-		}
-	}
 }
 
 // checkToken refuses a bearer token no request can match: callers' tokens

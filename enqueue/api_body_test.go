@@ -26,6 +26,13 @@ func TestDecodePost(t *testing.T) {
 		{"not an object", `["RK1"]`, "", "body must be"},
 		{"trailing data", `{"pre_stockin_nos":["RK1"]} {}`, "", "trailing data"},
 		{"unknown field", `{"nos":["RK1"]}`, "", "unknown field"},
+		// encoding/json matches names case-insensitively (Unicode folding):
+		// each of these selected the seller or replaced the numbers.
+		{"upper-case twin of seller", `{"seller":"shop-a","SELLER":"typo","pre_stockin_nos":["RKQ05"]}`, "", `unknown field "SELLER"`},
+		{"capitalised seller alone", `{"Seller":"shop-a","pre_stockin_nos":["RKQ05"]}`, "", `unknown field "Seller"`},
+		{"long s seller", `{"ſeller":"shop-a","pre_stockin_nos":["RKQ05"]}`, "", `unknown field "\u017feller"`},
+		{"upper-case twin of numbers", `{"seller":"shop-a","pre_stockin_nos":["RKQ12"],"PRE_STOCKIN_NOS":["RKQ13"]}`, "", `unknown field "PRE_STOCKIN_NOS"`},
+		{"nested keys are not checked here", `{"pre_stockin_nos":["RK1"],"seller":"acme","source":"x"}`, "acme", ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			req, err := decodePost([]byte(tt.body))
