@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/wdtcancel/wdtcancel/internal/httpjson"
 	"github.com/wdtcancel/wdtcancel/tasks"
@@ -94,6 +95,13 @@ func decodePost(body []byte) (CancelRequest, error) {
 	return req, nil
 }
 
+// notTokenChar is a rune a token must not hold: white space and anything
+// unicode.IsPrint refuses (format characters such as U+200B), which a
+// person copying the token cannot see, and invalid UTF-8.
+func notTokenChar(r rune) bool {
+	return unicode.IsSpace(r) || !unicode.IsPrint(r) || r == utf8.RuneError
+}
+
 // checkToken refuses a bearer token no request can match: callers' tokens
 // are read trimmed (bearerToken), so one of white space only, or with white
 // space around it, started an API that called itself authenticated and
@@ -110,6 +118,8 @@ func checkToken(token string) error {
 		return errors.New(where + " has white space around it, which no request can send: remove it (a trailing newline from a file, maybe)")
 	case strings.IndexFunc(token, unicode.IsControl) >= 0:
 		return errors.New(where + " holds a control character, which no request can send: set a token of printable characters")
+	case strings.IndexFunc(token, notTokenChar) >= 0:
+		return errors.New(where + " holds white space or an invisible character inside it (a space, a zero-width space U+200B, a byte-order mark U+FEFF): a caller copying it cannot see it and gets 401; set a token of printable characters without spaces (e.g. openssl rand -hex 24)")
 	}
 	return nil
 }

@@ -58,7 +58,10 @@ func TestAPITokenMustBeSendable(t *testing.T) {
 	}{
 		{"none: unauthenticated", "", ""},
 		{"ordinary", "s3cretTok3n", ""},
-		{"space inside is sendable", "s3cret Tok3n", ""},
+		{"space inside", "s3cret Tok3n", "white space or an invisible character"},
+		{"zero-width space inside", "s3cret\u200bTok3n", "white space or an invisible character"},
+		{"byte-order mark in front", "\ufeffs3cretTok3n", "white space or an invisible character"},
+		{"punctuation is fine", "s3cret-Tok3n_./+=", ""},
 		{"one space", " ", "only white space"},
 		{"tab and newline", "\t\n", "only white space"},
 		{"trailing newline", "s3cretTok3n\n", "white space around it"},
