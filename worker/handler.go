@@ -201,6 +201,11 @@ type attempt struct {
 	// lookedUp is what the order lookup found, when it was asked and
 	// answered: it goes on the dead-letter record and the task result.
 	lookedUp *store.LookedUp
+	// cancelEventID is the ID of this attempt's cancelled event, the same
+	// on every write of the confirmation (retryConfirm): a write that
+	// landed unanswered is then recognised by the next one, which counts
+	// the event (wdtcancel_events_written_total) instead of losing it.
+	cancelEventID string
 	// quiet logs the attempt at debug level: a task put back for being over
 	// its seller's share, which a busy slow seller does many times a second
 	// (wdtcancel_rate_limit_waits_total{reason="share"} counts them).
