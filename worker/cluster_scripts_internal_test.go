@@ -25,7 +25,7 @@ import (
 // scriptsRunOnCluster names every Lua script of the module (a
 // `redis.NewScript` assignment) that TestEveryScriptOnCluster runs. A new
 // script fails the test until it is run there too.
-var scriptsRunOnCluster = []string{"ackScript", "acquireScript", "appendScript", "beginCallScript", "bumpFastScript", "bumpScript", "cancelledFinalScript", "confirmFinalScript", "cooldownScript", "dropFinalScript", "openIfFailingScript", "putFinalScript", "queueWorkCmd", "removeArchivedCmd", "writeResultIfTask"}
+var scriptsRunOnCluster = []string{"ackScript", "acquireScript", "appendScript", "beginCallScript", "bumpFastScript", "bumpScript", "cancelledFinalScript", "confirmFinalScript", "cooldownScript", "dropFinalScript", "openIfFailingScript", "putFinalScript", "queueWorkCmd", "removeArchivedCmd", "reserveScript", "writeResultIfTask"}
 
 // TestEveryScriptOnCluster runs every Lua script and every multi-key
 // command of wdtcancel (the limiter's, the breaker's, the outcome memory's,
@@ -59,6 +59,10 @@ func TestEveryScriptOnCluster(t *testing.T) {
 	slot, err := l.Acquire(ctx)
 	must("limiter acquire (acquireScript)", err)
 	slot.Release(ctx)
+	// A rate-only limiter reserves in batches: reserveScript.
+	rateOnly := NewLimiter(rdb, q, LimiterOptions{RatePerMinute: 6000, MaxWait: time.Second})
+	_, err = rateOnly.Acquire(ctx)
+	must("limiter batch reservation (reserveScript)", err)
 	started, err := l.StartCooldown(ctx, 50*time.Millisecond)
 	must("cooldown (cooldownScript)", err)
 	if !started {

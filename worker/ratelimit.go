@@ -40,6 +40,10 @@ type Limiter struct {
 	cooldownUntil   atomic.Int64 // unix ns; known end of the cooldown
 	cooldownChecked atomic.Int64 // unix ns of the last read from Redis
 
+	// batch reserves slots for several waiting tasks in one script; nil
+	// with an in-flight limit or no rate.
+	batch *rateBatcher
+
 	// quit ends every wait for a slot (Stop).
 	quit     chan struct{}
 	quitOnce sync.Once
@@ -77,6 +81,9 @@ func NewLimiter(rdb redis.UniversalClient, queue string, o LimiterOptions) *Limi
 	}
 	if o.RatePerMinute > 0 {
 		l.interval = (time.Minute + rateMargin) / time.Duration(o.RatePerMinute)
+	}
+	if l.interval > 0 && l.maxInflight == 0 {
+		l.batch = &rateBatcher{l: l}
 	}
 	return l
 }
@@ -213,18 +220,15 @@ func (l *Limiter) Acquire(ctx context.Context) (*Slot, error) {
 	lease := newLeaseID()
 	poll := l.poll
 	for {
-		remaining := time.Until(deadline)
-		asked := time.Now()
-		res, err := acquireScript.Run(ctx, l.rdb, l.keys, l.interval.Microseconds(), l.maxInflight, l.lease.Microseconds(), lease, max(remaining.Microseconds(), 0)).Slice()
+		r, err := l.reserve(ctx, deadline, lease)
 		if err != nil {
-			return nil, fmt.Errorf("rate limiter: %w", err)
+			return nil, l.stopped(err, ReasonRate, r.wait)
 		}
-		granted, _ := res[0].(int64)
-		wait := time.Duration(res[1].(int64)) * time.Microsecond
-		reason := Reason(fmt.Sprint(res[2]))
-		if granted == 1 {
-			return l.sleepToSlot(ctx, lease, asked, wait)
+		wait, reason := r.wait, r.reason
+		if r.granted {
+			return l.sleepToSlot(ctx, lease, r.asked, wait)
 		}
+		remaining := time.Until(deadline)
 		switch reason {
 		case ReasonCooldown, ReasonRate:
 			if reason == ReasonCooldown {
@@ -249,6 +253,25 @@ func (l *Limiter) Acquire(ctx context.Context) (*Slot, error) {
 		}
 		poll = min(2*poll, maxInflightPoll)
 	}
+}
+
+// reserve asks the shared schedule for a slot within the budget ending at
+// deadline: in a batch with the process's other waiting tasks when only the
+// rate applies (rateBatcher), else one script for this task alone (an
+// in-flight lease is per task).
+func (l *Limiter) reserve(ctx context.Context, deadline time.Time, lease string) (reserveRes, error) {
+	if l.batch != nil {
+		return l.batch.reserve(ctx, deadline)
+	}
+	asked := time.Now()
+	remaining := deadline.Sub(asked)
+	res, err := acquireScript.Run(ctx, l.rdb, l.keys, l.interval.Microseconds(), l.maxInflight, l.lease.Microseconds(), lease, max(remaining.Microseconds(), 0)).Slice()
+	if err != nil {
+		return reserveRes{}, fmt.Errorf("rate limiter: %w", err)
+	}
+	granted, _ := res[0].(int64)
+	return reserveRes{granted: granted == 1, wait: time.Duration(res[1].(int64)) * time.Microsecond,
+		reason: Reason(fmt.Sprint(res[2])), asked: asked}, nil
 }
 
 // maxInflightPoll bounds the in-flight limit's back-off between polls.
