@@ -77,6 +77,7 @@ func newBenchCmd() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.RedisURL, "redis-url", "", "Redis to measure on (default: start a redis-server from PATH); bench queues are deleted afterwards")
+	f.StringSliceVar(&o.RedisCluster, "redis-cluster", nil, "measure on this Redis Cluster (node addresses host:port,..., as the worker's --redis-cluster) instead of --redis-url; phase quota with --at-quota-sellers only")
 	f.IntVar(&o.Tasks, "tasks", o.Tasks, "tasks in the processing comparison")
 	f.IntVar(&o.Rounds, "rounds", o.Rounds, "processing rounds measured (alternating order), after one warm-up round that is discarded")
 	f.StringSliceVar(&o.Phases, "phases", nil, "phases to run: processing, enqueue, pickup, scaling, memory, sellers, connections, quota, events, idle (default all)")
@@ -98,6 +99,7 @@ func newBenchCmd() *cobra.Command {
 	f.IntSliceVar(&o.QuotaRates, "at-quota-rates", o.QuotaRates, "phase quota: rates per minute (the sandbox's quota and the workers' --rate-per-minute)")
 	f.DurationVar(&o.QuotaRound, "at-quota-round", o.QuotaRound, "phase quota: measured window of each configuration (at least 3s, and at least 50 calls)")
 	f.IntVar(&o.QuotaBacklog, "at-quota-backlog", o.QuotaBacklog, "phase quota: tasks queued before each configuration starts")
+	f.IntSliceVar(&o.QuotaSellers, "at-quota-sellers", nil, "phase quota: instead of one seller, these numbers of sellers on the same workers (a sellers file), each with its own sandbox quota = --at-quota-rates and a backlog of --at-quota-backlog tasks; prints the spread over sellers")
 	f.IntSliceVar(&o.IdleSellers, "idle-sellers", o.IdleSellers, "phase idle: numbers of sellers of the one worker process measured with empty queues (window --at-quota-round)")
 	f.IntVar(&o.IdleSamples, "idle-samples", o.IdleSamples, "phase idle: tasks for sellers idle since the start, timed to their call")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object")
@@ -188,6 +190,10 @@ func printIdle(w io.Writer, rows []bench.IdleRow) {
 // configuration.
 func printQuotaCost(w io.Writer, qc *bench.QuotaCostRes) {
 	fmt.Fprintf(w, "\nat quota (concurrency %d, backlog %d; per call: net = beyond what the same workers cost idle)\n", qc.Concurrency, qc.Backlog)
+	if len(qc.Sellers) > 0 {
+		printQuotaSellers(w, qc.Sellers)
+		return
+	}
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "idle: processes\tRedis commands/s\tworker CPU ms/s\tlog bytes/s\t\n")
 	for _, i := range qc.Idle {
@@ -200,6 +206,20 @@ func printQuotaCost(w io.Writer, qc *bench.QuotaCostRes) {
 		fmt.Fprintf(tw, "%d\t%d\t%.1f\t%d\t%.2f%%\t%d\t%.0f\t%.1f (%.1f)\t%.3f\t%.3f (%.3f)\t%.0f\t%s\n", r.Processes, r.Rate, r.Seconds, r.Calls, 100*r.Used,
 			r.RateLimitAnswers, r.MaxGapMs, r.RedisCmdsPerCall, r.RedisCmdsPerCallNet, r.RedisCPUPerCallMs, r.WorkerCPUPerCallMs, r.WorkerCPUPerCallNet, r.LogBytesPerCall,
 			map[bool]string{true: "ok", false: "FAIL"}[r.Pass])
+	}
+	tw.Flush()
+}
+
+// printQuotaSellers prints phase quota's multi-seller rows: the spread of
+// the share of its rate each seller used, and the cost per call of all.
+func printQuotaSellers(w io.Writer, rows []bench.QuotaSellersRow) {
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "processes\tsellers\trate/min each\tbacklog each\twindow s\tcalls\t%% of rate min / median / max\tbelow 99%%\trate-limit answers (sellers)\tmax gap ms (interval)\tidle Redis cmds/s\tRedis cmds/call (net)\tworker CPU ms/call (net)\t\n")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t%.1f\t%d\t%.2f / %.2f / %.2f%%\t%d\t%d (%d)\t%.0f (%.0f)\t%.0f\t%.1f (%.1f)\t%.3f (%.3f)\t%s\n",
+			r.Processes, r.Sellers, r.Rate, r.Backlog, r.Seconds, r.Calls, 100*r.UsedMin, 100*r.UsedMedian, 100*r.UsedMax, r.SellersBelow,
+			r.RateLimitAnswers, r.SellersRateLimited, r.MaxGapMs, r.IntervalMs, r.IdleRedisCmdsPerSec, r.RedisCmdsPerCall, r.RedisCmdsPerCallNet,
+			r.WorkerCPUPerCallMs, r.WorkerCPUPerCallNet, map[bool]string{true: "ok", false: "FAIL"}[r.Pass])
 	}
 	tw.Flush()
 }

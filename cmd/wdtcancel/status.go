@@ -73,6 +73,9 @@ func newStatusCmd() *cobra.Command {
 				cmd.OutOrStdout().Write(b.Bytes())
 			} else {
 				printStatus(cmd.OutOrStdout(), st)
+				if st.State != "unknown" {
+					printOutcomeMemory(cmd.Context(), cmd.OutOrStdout(), &redis, c.Queue(), st.PreStockinNo)
+				}
 			}
 			if st.State == "unknown" {
 				return silentExit(exitPartial)

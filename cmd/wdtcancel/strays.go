@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"text/tabwriter"
+	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
@@ -32,7 +33,10 @@ func newStraysCmd() *cobra.Command {
 			"never-attempted tasks for seller NAME (each number validated again, NAME must be announced\n" +
 			"unless --allow-unknown-seller) and removes the originals; a task already attempted, or whose\n" +
 			"number already has a task for NAME, is kept and named (exit 1). `strays drop --seller TYPO\n" +
-			"--yes` deletes them. A queue a running worker fetches from is refused: those are not strays.",
+			"--yes` deletes them and says how many were attempted (their outcome at WDT unknown; without\n" +
+			"--yes it only says so). Active tasks are never moved or dropped: those whose worker is gone\n" +
+			"(lease expired) wait for a worker serving the seller again, which recovers them.\n" +
+			"A queue a running worker fetches from is refused: those are not strays.",
 	}
 	cmd.AddCommand(newStraysLsCmd(), newStraysMoveCmd(), newStraysDropCmd())
 	return cmd
@@ -47,6 +51,10 @@ type strayQueue struct {
 	Scheduled int    `json:"scheduled"`
 	Retry     int    `json:"retry"`
 	Active    int    `json:"active"`
+	// ActiveWorkerGone of Active have an expired lease: their worker is
+	// gone, and a worker serving the seller again recovers them.
+	ActiveWorkerGone int        `json:"active_worker_gone"`
+	LeaseExpiredAt   *time.Time `json:"lease_expired_at,omitempty"`
 }
 
 // straysConn is the Redis connection of a strays subcommand.
@@ -100,7 +108,7 @@ func (s *straysConn) list(ctx context.Context) ([]strayQueue, error) {
 		if !ok {
 			continue
 		}
-		st, err := s.stray(seller, served)
+		st, err := s.stray(ctx, seller, served)
 		if err != nil {
 			return nil, err
 		}
@@ -116,7 +124,7 @@ func (s *straysConn) list(ctx context.Context) ([]strayQueue, error) {
 // store.ServedNow), as for /readyz's unknown_sellers: the day-long
 // announcement keeps a seller accepted by producers after its last worker
 // is gone, but its tasks then wait for nobody.
-func (s *straysConn) stray(seller string, served map[string]bool) (*strayQueue, error) {
+func (s *straysConn) stray(ctx context.Context, seller string, served map[string]bool) (*strayQueue, error) {
 	q := tasks.QueueFor(s.queue, seller)
 	if served[q] {
 		return nil, nil
@@ -128,16 +136,20 @@ func (s *straysConn) stray(seller string, served map[string]bool) (*strayQueue, 
 	if err != nil {
 		return nil, fmt.Errorf("read queue %s: %w", q, err)
 	}
-	return &strayQueue{Seller: seller, Queue: q, Pending: info.Pending, Scheduled: info.Scheduled + info.Aggregating, Retry: info.Retry, Active: info.Active}, nil
+	st := &strayQueue{Seller: seller, Queue: q, Pending: info.Pending, Scheduled: info.Scheduled + info.Aggregating, Retry: info.Retry, Active: info.Active}
+	if err := s.readLeases(ctx, st); err != nil {
+		return nil, err
+	}
+	return st, nil
 }
 
 // mustBeStray refuses (exit 2) a seller some worker serves.
-func (s *straysConn) mustBeStray(seller string) (*strayQueue, error) {
+func (s *straysConn) mustBeStray(ctx context.Context, seller string) (*strayQueue, error) {
 	served, err := store.ServedNow(s.insp)
 	if err != nil {
 		return nil, err
 	}
-	st, err := s.stray(seller, served)
+	st, err := s.stray(ctx, seller, served)
 	if err != nil {
 		return nil, err
 	}
@@ -189,8 +201,16 @@ func printStrays(w io.Writer, list []strayQueue, asJSON bool) error {
 	for _, q := range list {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\n", q.Seller, q.Queue, q.Pending, q.Scheduled, q.Retry, q.Active)
 	}
-	fmt.Fprintln(tw, "move them: wdtcancel strays move --seller NAME --to SELLER; drop them: wdtcancel strays drop --seller NAME --yes")
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for i := range list {
+		for _, n := range activeNotes(&list[i], "") {
+			fmt.Fprintf(w, "%s: %s\n", list[i].Queue, n)
+		}
+	}
+	fmt.Fprintln(w, "move them: wdtcancel strays move --seller NAME --to SELLER; drop them: wdtcancel strays drop --seller NAME --yes (active tasks stay)")
+	return nil
 }
 
 // waitingTasks are every pending, scheduled and retry task of queue.

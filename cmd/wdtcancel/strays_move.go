@@ -33,7 +33,7 @@ func newStraysMoveCmd() *cobra.Command {
 				return err
 			}
 			defer s.close()
-			st, err := s.mustBeStray(from)
+			st, err := s.mustBeStray(ctx, from)
 			if err != nil {
 				return err
 			}
@@ -103,8 +103,8 @@ func moveStrays(ctx context.Context, cmd *cobra.Command, s *straysConn, st *stra
 		moved++
 	}
 	fmt.Fprintf(out, "moved %d task(s) from %s to %s; kept %d", moved, st.Queue, c.Queue(), kept)
-	if st.Active > 0 {
-		fmt.Fprintf(out, "; %d active task(s) not moved (a process is running them)", st.Active)
+	for _, n := range activeNotes(st, "moved") {
+		fmt.Fprintf(out, "; %s", n)
 	}
 	fmt.Fprintln(out)
 	if kept > 0 {
@@ -159,17 +159,17 @@ func attempted(ctx context.Context, mem *store.OutcomeMemory, st *strayQueue, t 
 		return "", fmt.Errorf("not moved: %w; run move again once Redis answers", err)
 	}
 	var what string
-	switch {
-	case marks.Confirmed:
+	switch attemptOf(marks, t.Retried, t.LastErr) {
+	case "confirmed":
 		what = "WDT already confirmed its cancellation"
-	case marks.Sent || marks.Unknown:
+	case "sent", "unknown":
 		what = "a call to WDT for it was sent and its outcome is unknown"
-	case t.Retried > 0 || t.LastErr != "":
+	case "retried":
 		what = fmt.Sprintf("it was attempted already (retried %d, last error: %s)", t.Retried, t.LastErr)
 	default:
 		return "", nil
 	}
-	return fmt.Sprintf("%s: moving it would lose its outcome memory, which stays with %s: serve seller %s again (add it to a sellers file and restart a worker) so it finishes there, or check the order in WDT and drop it with `wdtcancel strays drop --seller %s --yes`",
+	return fmt.Sprintf("%s: moving it would lose its outcome memory, which stays with %s: serve seller %s again (add it to a sellers file and restart a worker) so it finishes there, or check the order in WDT and drop it with `wdtcancel strays drop --seller %s --yes` (drop deletes every waiting task of the queue: run it without --yes first to see how many were attempted)",
 		what, st.Queue, st.Seller, st.Seller), nil
 }
 
@@ -192,15 +192,18 @@ func newStraysDropCmd() *cobra.Command {
 				return err
 			}
 			defer s.close()
-			st, err := s.mustBeStray(from)
+			st, err := s.mustBeStray(ctx, from)
 			if err != nil {
 				return err
 			}
-			n := st.Pending + st.Scheduled + st.Retry
-			if !yes {
-				return usageErr(fmt.Errorf("would delete %d waiting task(s) of %s (pending %d, scheduled %d, retry %d); nothing was deleted: add --yes to delete them", n, st.Queue, st.Pending, st.Scheduled, st.Retry))
+			counts, err := s.countAttempted(ctx, st)
+			if err != nil {
+				return err
 			}
-			return dropStrays(cmd, s.insp, st)
+			if !yes {
+				return usageErr(errors.New(dropPreview(st, counts)))
+			}
+			return dropStrays(cmd, s.insp, st, counts)
 		},
 	}
 	s.addFlags(cmd)
@@ -209,8 +212,23 @@ func newStraysDropCmd() *cobra.Command {
 	return cmd
 }
 
-// dropStrays deletes every pending, scheduled and retry task of st.
-func dropStrays(cmd *cobra.Command, insp *asynq.Inspector, st *strayQueue) error {
+// dropPreview is what drop without --yes says: what it would delete, how
+// many of those were attempted, and what happens to the active tasks.
+func dropPreview(st *strayQueue, counts attemptCounts) string {
+	n := st.Pending + st.Scheduled + st.Retry
+	msg := fmt.Sprintf("would delete %d waiting task(s) of %s (pending %d, scheduled %d, retry %d)", n, st.Queue, st.Pending, st.Scheduled, st.Retry)
+	if w := dropWarning(counts, st, false); w != "" {
+		msg += "; " + w
+	}
+	for _, note := range activeNotes(st, "dropped") {
+		msg += "; " + note
+	}
+	return msg + "; nothing was deleted: add --yes to delete them"
+}
+
+// dropStrays deletes every pending, scheduled and retry task of st; counts
+// (read before) say how many of them were attempted.
+func dropStrays(cmd *cobra.Command, insp *asynq.Inspector, st *strayQueue, counts attemptCounts) error {
 	total := 0
 	for _, del := range []func(string) (int, error){insp.DeleteAllPendingTasks, insp.DeleteAllScheduledTasks, insp.DeleteAllRetryTasks} {
 		n, err := del(st.Queue)
@@ -219,9 +237,13 @@ func dropStrays(cmd *cobra.Command, insp *asynq.Inspector, st *strayQueue) error
 			return fmt.Errorf("deleted %d task(s) of %s, then: %w; run drop again", total, st.Queue, err)
 		}
 	}
-	fmt.Fprintf(cmd.OutOrStdout(), "dropped %d task(s) of %s\n", total, st.Queue)
-	if st.Active > 0 {
-		fmt.Fprintf(cmd.OutOrStdout(), "%d active task(s) not dropped (a process is running them)\n", st.Active)
+	out := cmd.OutOrStdout()
+	fmt.Fprintf(out, "dropped %d task(s) of %s\n", total, st.Queue)
+	if w := dropWarning(counts, st, true); w != "" {
+		fmt.Fprintln(out, w)
+	}
+	for _, note := range activeNotes(st, "dropped") {
+		fmt.Fprintln(out, note)
 	}
 	return nil
 }

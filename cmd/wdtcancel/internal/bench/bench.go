@@ -9,8 +9,9 @@
 // and the CLI), pickup.go (idle pickup latency), scaling.go (worker
 // processes, direct and over the delaying proxy of proxy.go, and their
 // resources), memory.go (Redis bytes per queued task, dead letter and
-// success), sellers.go (many sellers on one pool) and quotacost.go (the
-// cost of a call at quota with a backlog). quota.go is the separate
+// success), sellers.go (many sellers on one pool), quotacost.go (the
+// cost of a call at quota with a backlog) and quotasellers.go (its
+// multi-seller mode: each seller's share of its rate). quota.go is the separate
 // --quota check. bench.go runs the phases and cleans up;
 // workers.go starts worker processes; stats.go holds the arithmetic. Every
 // Redis key the bench names comes from package store.
@@ -78,6 +79,16 @@ type Options struct {
 	QuotaRates     []int
 	QuotaRound     time.Duration
 	QuotaBacklog   int
+	// QuotaSellers, when set, switches phase quota to its multi-seller
+	// mode (quotasellers.go): for each number, that many sellers served
+	// by the same workers through a sellers file, each with its own
+	// sandbox quota = its rate (QuotaRates) and a backlog of QuotaBacklog
+	// tasks of its own; the single-seller rows are not run.
+	QuotaSellers []int
+	// RedisCluster: measure on this Redis Cluster (node addresses, as the
+	// worker's --redis-cluster) instead of RedisURL; phase quota's
+	// multi-seller mode only.
+	RedisCluster []string
 	// Phase idle: one worker process serving each number of sellers with
 	// empty queues, measured over QuotaRound; then IdleSamples tasks, each
 	// for a different seller idle since the start, timed to the call.
@@ -150,6 +161,66 @@ func (o *Options) defaults() {
 	}
 }
 
+// open connects to the Redis to measure on: the Redis Cluster of
+// RedisCluster, RedisURL, or a redis-server it starts; the returned func
+// closes what it opened.
+func (r *runner) open(ctx context.Context) (func(), error) {
+	r.url = r.o.RedisURL
+	r.res.Machine.RedisKind = "given"
+	stop := func() {}
+	var err error
+	switch {
+	case len(r.o.RedisCluster) > 0:
+		r.res.Machine.RedisKind = "Redis Cluster (given)"
+		r.conn, err = redisurl.Cluster(r.o.RedisCluster)
+	case r.url == "":
+		var red *redisserver.Redis
+		if red, err = redisserver.Start(redisserver.Options{}); err != nil {
+			return nil, err
+		}
+		stop = red.Close
+		r.url = red.URL()
+		r.res.Machine.RedisKind = "redis-server started by bench"
+		if !red.Real {
+			r.res.Machine.RedisKind = "embedded miniredis (no redis-server on PATH): figures are not representative"
+		}
+		r.conn, err = redisurl.Parse(r.url)
+	default:
+		r.conn, err = redisurl.Parse(r.url)
+	}
+	if err != nil {
+		stop()
+		return nil, fmt.Errorf("bench redis: %w", err)
+	}
+	r.rdb = r.conn.MakeRedisClient().(redis.UniversalClient)
+	if err := r.rdb.Ping(ctx).Err(); err != nil {
+		r.rdb.Close()
+		stop()
+		return nil, fmt.Errorf("bench redis %s: %w", r.redisName(), err)
+	}
+	return func() { r.rdb.Close(); stop() }, nil
+}
+
+// redisName names the Redis measured on, without a password.
+func (r *runner) redisName() string {
+	if len(r.o.RedisCluster) > 0 {
+		names := make([]string, len(r.o.RedisCluster))
+		for i, a := range r.o.RedisCluster {
+			names[i] = redisurl.MaskClusterAddr(a)
+		}
+		return "cluster " + strings.Join(names, ",")
+	}
+	return redisurl.MaskURL(r.url)
+}
+
+// redisEnv is the worker processes' setting for the same Redis.
+func (r *runner) redisEnv() string {
+	if len(r.o.RedisCluster) > 0 {
+		return "REDIS_CLUSTER=" + strings.Join(r.o.RedisCluster, ",")
+	}
+	return "REDIS_URL=" + r.url
+}
+
 // positiveOr is v, or def when v is zero or below.
 func positiveOr[T int | time.Duration](v, def T) T {
 	if v <= 0 {
@@ -162,31 +233,16 @@ func positiveOr[T int | time.Duration](v, def T) T {
 // deleted at the end, so a shared Redis is left as it was.
 func Run(ctx context.Context, o Options) (*Result, error) {
 	o.defaults()
+	if err := o.validateQuotaSellers(); err != nil {
+		return nil, err
+	}
 	start := time.Now()
 	r := &runner{o: o, res: &Result{}, prefix: fmt.Sprintf("wdtcancel-bench-%d", time.Now().UnixNano()%1e6)}
-	r.url = o.RedisURL
-	r.res.Machine.RedisKind = "given"
-	if r.url == "" {
-		red, err := redisserver.Start(redisserver.Options{})
-		if err != nil {
-			return nil, err
-		}
-		defer red.Close()
-		r.url = red.URL()
-		r.res.Machine.RedisKind = "redis-server started by bench"
-		if !red.Real {
-			r.res.Machine.RedisKind = "embedded miniredis (no redis-server on PATH): figures are not representative"
-		}
+	closeRedis, err := r.open(ctx)
+	if err != nil {
+		return nil, err
 	}
-	var err error
-	if r.conn, err = redisurl.Parse(r.url); err != nil {
-		return nil, fmt.Errorf("bench redis: %w", err)
-	}
-	r.rdb = r.conn.MakeRedisClient().(redis.UniversalClient)
-	defer r.rdb.Close()
-	if err := r.rdb.Ping(ctx).Err(); err != nil {
-		return nil, fmt.Errorf("bench redis %s: %w", redisurl.MaskURL(r.url), err)
-	}
+	defer closeRedis()
 	defer r.cleanup()
 	r.machine(ctx)
 	r.res.Machine.LoadStart = loadavg()
@@ -266,18 +322,7 @@ func (r *runner) drop(q string) {
 	ctx := context.Background()
 	asynq.NewInspectorFromRedisClient(r.rdb).DeleteQueue(q, true)
 	for _, pattern := range queuePatterns(q) {
-		iter := r.rdb.Scan(ctx, 0, pattern, 1000).Iterator()
-		var keys []string
-		for iter.Next(ctx) {
-			keys = append(keys, iter.Val())
-			if len(keys) == 500 {
-				r.rdb.Del(ctx, keys...)
-				keys = keys[:0]
-			}
-		}
-		if len(keys) > 0 {
-			r.rdb.Del(ctx, keys...)
-		}
+		r.scan(ctx, pattern, func(c redis.Cmdable, keys []string) { c.Del(ctx, keys...) })
 	}
 	r.rdb.SRem(ctx, store.AsynqQueuesKey, q)
 	r.rdb.ZRem(ctx, store.ActiveQueuesKey, q)
@@ -294,10 +339,7 @@ func (r *runner) leftBehind(ctx context.Context) int {
 	n := 0
 	for _, q := range r.queues {
 		for _, pattern := range queuePatterns(q) {
-			iter := r.rdb.Scan(ctx, 0, pattern, 1000).Iterator()
-			for iter.Next(ctx) {
-				n++
-			}
+			r.scan(ctx, pattern, func(_ redis.Cmdable, keys []string) { n += len(keys) })
 		}
 	}
 	return n

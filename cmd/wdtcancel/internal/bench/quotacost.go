@@ -30,6 +30,9 @@ type QuotaCostRes struct {
 	// process count: subtracted in the rows' *_net figures.
 	Idle []QuotaIdle    `json:"idle"`
 	Rows []QuotaCostRow `json:"configurations"`
+	// Sellers: the multi-seller mode's rows (--at-quota-sellers), instead
+	// of Idle and Rows.
+	Sellers []QuotaSellersRow `json:"sellers,omitempty"`
 	// Pass: every row used >= 99% of its rate with no rate-limit answer,
 	// <= 25 Redis commands and <= 0.3 ms of worker CPU per call beyond idle.
 	Pass bool `json:"pass"`
@@ -91,6 +94,9 @@ func (r *runner) quotaCost(ctx context.Context) error {
 	}
 	res := &QuotaCostRes{Concurrency: r.o.Concurrency, Backlog: r.o.QuotaBacklog, Pass: true}
 	r.res.QuotaCost = res
+	if len(r.o.QuotaSellers) > 0 {
+		return r.quotaSellers(ctx, res)
+	}
 	for _, procs := range r.o.QuotaProcesses {
 		idle, err := r.quotaIdle(ctx, procs)
 		if err != nil {
@@ -123,7 +129,7 @@ type costSample struct {
 
 func (r *runner) sample(ctx context.Context, pool *workerPool, logs *atomic.Int64) (costSample, error) {
 	s := costSample{at: time.Now(), logBytes: logs.Load()}
-	info, err := r.rdb.Info(ctx, "commandstats", "cpu").Result()
+	info, err := r.redisInfo(ctx, "commandstats", "cpu")
 	if err != nil {
 		return s, fmt.Errorf("INFO commandstats: %w", err)
 	}
@@ -135,7 +141,8 @@ func (r *runner) sample(ctx context.Context, pool *workerPool, logs *atomic.Int6
 }
 
 // commandCalls sums calls= over INFO commandstats, leaving out INFO
-// itself (the bench's own readings), and adds up Redis's CPU seconds.
+// itself (the bench's own readings), and adds up Redis's CPU seconds; on
+// a Cluster info holds every master's, one after the other.
 func commandCalls(info string) (calls int64, cpu float64, byCmd map[string]int64) {
 	byCmd = make(map[string]int64)
 	for _, line := range strings.Split(info, "\n") {
@@ -145,7 +152,7 @@ func commandCalls(info string) (calls int64, cpu float64, byCmd map[string]int64
 				if v, ok := strings.CutPrefix(f, "calls="); ok {
 					n, _ := strconv.ParseInt(v, 10, 64)
 					calls += n
-					byCmd[strings.TrimPrefix(name, "cmdstat_")] = n
+					byCmd[strings.TrimPrefix(name, "cmdstat_")] += n // every node's, on a Cluster
 				}
 			}
 		}

@@ -128,7 +128,11 @@ func (r *runner) multiSellerRun(ctx context.Context, n, per, procs int) (float64
 	if err := os.WriteFile(path, []byte(file.String()), 0o600); err != nil {
 		return 0, nil, err
 	}
-	if err := r.fillSellers(ctx, base, n, per); err != nil {
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("s%03d", i)
+	}
+	if err := r.fillSellers(ctx, base, names, per, "MS"); err != nil {
 		return 0, nil, err
 	}
 	pool, err := r.startWorkers(procs, []string{"--sellers", path, "--queue", base}, env)
@@ -150,9 +154,10 @@ func (r *runner) multiSellerRun(ctx context.Context, n, per, procs int) (float64
 	return float64(n*per-1) / time.Duration(last-t0).Seconds(), done, nil
 }
 
-// fillSellers enqueues per orders for each of n sellers, interleaved, with
-// the seller in each payload and each seller's tasks in its own queue.
-func (r *runner) fillSellers(ctx context.Context, base string, n, per int) error {
+// fillSellers enqueues per orders (numbers prefix000000...) for each of
+// the sellers, interleaved, with the seller in each payload and each
+// seller's tasks in its own queue.
+func (r *runner) fillSellers(ctx context.Context, base string, names []string, per int, prefix string) error {
 	client := asynq.NewClientFromRedisClient(r.rdb)
 	now := time.Now()
 	type job struct{ seller, no string }
@@ -178,8 +183,8 @@ func (r *runner) fillSellers(ctx context.Context, base string, n, per int) error
 		}()
 	}
 	for k := 0; k < per && ctx.Err() == nil; k++ {
-		for i := 0; i < n; i++ {
-			jobs <- job{fmt.Sprintf("s%03d", i), fmt.Sprintf("MS%06d", k)}
+		for _, name := range names {
+			jobs <- job{name, fmt.Sprintf("%s%06d", prefix, k)}
 		}
 	}
 	close(jobs)
@@ -190,9 +195,9 @@ func (r *runner) fillSellers(ctx context.Context, base string, n, per int) error
 	if firstErr == nil {
 		// As producers do, after the enqueues: the workers poll the
 		// queues in the activity index.
-		queues := make([]string, n)
-		for i := range queues {
-			queues[i] = tasks.QueueFor(base, fmt.Sprintf("s%03d", i))
+		queues := make([]string, len(names))
+		for i, name := range names {
+			queues[i] = tasks.QueueFor(base, name)
 		}
 		firstErr = store.MarkActive(ctx, r.rdb, queues...)
 	}
