@@ -230,6 +230,9 @@ func (a *API) forSeller(w http.ResponseWriter, seller, what string) (*Client, bo
 const SellerRule = "a seller name is 1-32 lower-case letters, digits, '-' and '_', starting with a letter or a digit"
 
 func (a *API) get(w http.ResponseWriter, r *http.Request) {
+	if !refuseUnknownQuery(w, r, "seller") { // api_body.go
+		return
+	}
 	q := r.URL.Query()
 	if vs := q["seller"]; len(vs) > 1 {
 		httpjson.Write(w, http.StatusBadRequest, apiError{Error: "?seller= given more than once: name one seller"})

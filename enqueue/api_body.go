@@ -6,11 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/wdtcancel/wdtcancel/internal/httpjson"
+	"github.com/wdtcancel/wdtcancel/tasks"
 )
 
 // refuseQuery answers 400 (false) when a POST carries query parameters:
@@ -35,6 +39,25 @@ func refuseQuery(w http.ResponseWriter, r *http.Request) bool {
 	return false
 }
 
+// refuseUnknownQuery answers 400 (false) when a GET carries a query
+// parameter other than known (names are exact: ?SELLER=typo used to be
+// ignored and the answer was the default seller's, as if it were about the
+// seller asked for).
+func refuseUnknownQuery(w http.ResponseWriter, r *http.Request, known ...string) bool {
+	var unknown []string
+	for k := range r.URL.Query() {
+		if !slices.Contains(known, k) {
+			unknown = append(unknown, strconv.QuoteToASCII(k))
+		}
+	}
+	if len(unknown) == 0 {
+		return true
+	}
+	sort.Strings(unknown)
+	httpjson.Write(w, http.StatusBadRequest, apiError{Error: "unknown query parameter " + strings.Join(unknown, ", ") + " on " + r.Method + " " + r.URL.Path + ": the only parameter is ?seller= (exact, lower-case); leave the others out"})
+	return false
+}
+
 // postBody is CancelRequest as read: Seller a pointer, to tell "" (a
 // mistake, refused) from absent or null (the default seller).
 type postBody struct {
@@ -43,13 +66,15 @@ type postBody struct {
 	Seller        *string  `json:"seller,omitempty"`
 }
 
-// decodePost reads body into a CancelRequest: unknown fields, trailing
-// data, a key given twice (encoding/json keeps the last, so
-// "seller":"zeta","seller":"default" enqueued for default) and an empty
-// seller are refused with what to change.
+// decodePost reads body into a CancelRequest: a key that is not exactly
+// one of the documented names (encoding/json matches names
+// case-insensitively, so "SELLER":"typo" beside "seller":"shop-a"
+// enqueued for typo), trailing data, a key given twice (encoding/json
+// keeps the last, so "seller":"zeta","seller":"default" enqueued for
+// default) and an empty seller are refused with what to change.
 func decodePost(body []byte) (CancelRequest, error) {
-	if k, ok := duplicateTopKey(body); ok {
-		return CancelRequest{}, fmt.Errorf("body field %q given more than once: give each field once", k)
+	if err := tasks.CheckTopKeys(body, "pre_stockin_nos", "source", "seller"); err != nil {
+		return CancelRequest{}, fmt.Errorf("body %w", err)
 	}
 	var b postBody
 	dec := json.NewDecoder(bytes.NewReader(body))
@@ -70,50 +95,11 @@ func decodePost(body []byte) (CancelRequest, error) {
 	return req, nil
 }
 
-// duplicateTopKey is the first key the top-level JSON object of body
-// holds twice (false when none, or when body is not an object: the
-// decoder then says what is wrong). A token walk, no values kept.
-func duplicateTopKey(body []byte) (string, bool) {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
-		return "", false
-	}
-	seen := map[string]bool{}
-	for dec.More() {
-		t, err := dec.Token()
-		k, isKey := t.(string)
-		if err != nil || !isKey {
-			return "", false
-		}
-		if seen[k] {
-			return k, true
-		}
-		seen[k] = true
-		if skipValue(dec) != nil {
-			return "", false
-		}
-	}
-	return "", false
-}
-
-// skipValue reads one JSON value's tokens, nested ones included.
-func skipValue(dec *json.Decoder) error {
-	depth := 0
-	for {
-		t, err := dec.Token()
-		if err != nil {
-			return err
-		}
-		switch t {
-		case json.Delim('{'), json.Delim('['):
-			depth++
-		case json.Delim('}'), json.Delim(']'):
-			depth--
-		}
-		if depth == 0 {
-			return nil
-		}
-	}
+// notTokenChar is a rune a token must not hold: white space and anything
+// unicode.IsPrint refuses (format characters such as U+200B), which a
+// person copying the token cannot see, and invalid UTF-8.
+func notTokenChar(r rune) bool {
+	return unicode.IsSpace(r) || !unicode.IsPrint(r) || r == utf8.RuneError
 }
 
 // checkToken refuses a bearer token no request can match: callers' tokens
@@ -132,6 +118,8 @@ func checkToken(token string) error {
 		return errors.New(where + " has white space around it, which no request can send: remove it (a trailing newline from a file, maybe)")
 	case strings.IndexFunc(token, unicode.IsControl) >= 0:
 		return errors.New(where + " holds a control character, which no request can send: set a token of printable characters")
+	case strings.IndexFunc(token, notTokenChar) >= 0:
+		return errors.New(where + " holds white space or an invisible character inside it (a space, a zero-width space U+200B, a byte-order mark U+FEFF): a caller copying it cannot see it and gets 401; set a token of printable characters without spaces (e.g. openssl rand -hex 24)")
 	}
 	return nil
 }

@@ -26,6 +26,13 @@ func TestDecodePost(t *testing.T) {
 		{"not an object", `["RK1"]`, "", "body must be"},
 		{"trailing data", `{"pre_stockin_nos":["RK1"]} {}`, "", "trailing data"},
 		{"unknown field", `{"nos":["RK1"]}`, "", "unknown field"},
+		// encoding/json matches names case-insensitively (Unicode folding):
+		// each of these selected the seller or replaced the numbers.
+		{"upper-case twin of seller", `{"seller":"shop-a","SELLER":"typo","pre_stockin_nos":["RKQ05"]}`, "", `unknown field "SELLER"`},
+		{"capitalised seller alone", `{"Seller":"shop-a","pre_stockin_nos":["RKQ05"]}`, "", `unknown field "Seller"`},
+		{"long s seller", `{"ſeller":"shop-a","pre_stockin_nos":["RKQ05"]}`, "", `unknown field "\u017feller"`},
+		{"upper-case twin of numbers", `{"seller":"shop-a","pre_stockin_nos":["RKQ12"],"PRE_STOCKIN_NOS":["RKQ13"]}`, "", `unknown field "PRE_STOCKIN_NOS"`},
+		{"nested keys are not checked here", `{"pre_stockin_nos":["RK1"],"seller":"acme","source":"x"}`, "acme", ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			req, err := decodePost([]byte(tt.body))
@@ -51,7 +58,10 @@ func TestAPITokenMustBeSendable(t *testing.T) {
 	}{
 		{"none: unauthenticated", "", ""},
 		{"ordinary", "s3cretTok3n", ""},
-		{"space inside is sendable", "s3cret Tok3n", ""},
+		{"space inside", "s3cret Tok3n", "white space or an invisible character"},
+		{"zero-width space inside", "s3cret\u200bTok3n", "white space or an invisible character"},
+		{"byte-order mark in front", "\ufeffs3cretTok3n", "white space or an invisible character"},
+		{"punctuation is fine", "s3cret-Tok3n_./+=", ""},
 		{"one space", " ", "only white space"},
 		{"tab and newline", "\t\n", "only white space"},
 		{"trailing newline", "s3cretTok3n\n", "white space around it"},

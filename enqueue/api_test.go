@@ -58,6 +58,9 @@ func TestAPI(t *testing.T) {
 		{"status of enqueued", "GET", "/v1/cancellations/RK1", "", ok, "", 200, func(m map[string]any) bool { return m["state"] == "pending" }},
 		{"status of unknown", "GET", "/v1/cancellations/RK9", "", ok, "", 404, nil},
 		{"status of invalid", "GET", "/v1/cancellations/RK%21", "", ok, "", 400, nil},
+		{"status: upper-case seller parameter", "GET", "/v1/cancellations/RK1?SELLER=typo", "", ok, "", 400, func(m map[string]any) bool { return strings.Contains(m["error"].(string), `"SELLER"`) }},
+		{"status: unknown parameter", "GET", "/v1/cancellations/RK1?x=1", "", ok, "", 400, func(m map[string]any) bool { return strings.Contains(m["error"].(string), `"x"`) }},
+		{"post: empty query is no query", "POST", "/v1/cancellations?", js, ok, `{"pre_stockin_nos":["RK7"]}`, 200, nil},
 		{"status needs auth", "GET", "/v1/cancellations/RK1", "", "", "", 401, nil},
 		{"health without auth", "GET", "/healthz", "", "", "", 200, nil},
 	}

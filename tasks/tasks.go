@@ -190,6 +190,11 @@ func DecodePayload(b []byte) (Payload, error) {
 	if len(trimmed) == 0 || trimmed[0] != '{' {
 		return Payload{}, fmt.Errorf("%w payload: not a JSON object", ErrInvalid)
 	}
+	// Exact keys: encoding/json would read "PRE_STOCKIN_NO" as
+	// pre_stockin_no and keep the last of repeated keys.
+	if err := CheckTopKeys(trimmed, "pre_stockin_no", "requested_at", "source", "seller"); err != nil {
+		return Payload{}, fmt.Errorf("%w payload: %v", ErrInvalid, err)
+	}
 	var raw struct {
 		PreStockinNo *string    `json:"pre_stockin_no"`
 		RequestedAt  *time.Time `json:"requested_at"`

@@ -96,6 +96,12 @@ func TestDecodePayload(t *testing.T) {
 		{"ok", `{"pre_stockin_no":"RK1","requested_at":"2026-01-01T00:00:00Z"}`, ""},
 		{"ok with source", `{"pre_stockin_no":"RK1","requested_at":"2026-01-01T00:00:00Z","source":"x"}`, ""},
 		{"unknown field", `{"pre_stockin_no":"RK1","requested_at":"2026-01-01T00:00:00Z","qty":1}`, "unknown field"},
+		// encoding/json matches names case-insensitively and keeps the last
+		// of repeated keys: both would be read as a number to cancel.
+		{"upper-case name", `{"PRE_STOCKIN_NO":"RK1","requested_at":"2026-01-01T00:00:00Z"}`, `unknown field "PRE_STOCKIN_NO"`},
+		{"mixed-case twin", `{"pre_stockin_no":"A","Pre_Stockin_No":"B","requested_at":"2026-01-01T00:00:00Z"}`, `unknown field "Pre_Stockin_No"`},
+		{"long s folds to s", `{"pre_stockin_no":"RK1","requested_at":"2026-01-01T00:00:00Z","ſeller":"acme"}`, `unknown field "\u017feller"`},
+		{"key twice", `{"pre_stockin_no":"A","pre_stockin_no":"B","requested_at":"2026-01-01T00:00:00Z"}`, `"pre_stockin_no" given more than once`},
 		{"missing number", `{"requested_at":"2026-01-01T00:00:00Z"}`, `missing field "pre_stockin_no"`},
 		{"missing time", `{"pre_stockin_no":"RK1"}`, `missing field "requested_at"`},
 		{"bad number", `{"pre_stockin_no":"RK 1","requested_at":"2026-01-01T00:00:00Z"}`, "U+0020"},

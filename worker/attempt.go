@@ -46,6 +46,6 @@ type Attempt struct {
 	Duration time.Duration
 	// NotRecorded, when not empty, says why the outcome above was decided
 	// but not recorded (unrecorded.go): the task runs again, and the log
-	// line says "task ACTION not recorded, will run again".
+	// line says "task not recorded (ACTION), will run again".
 	NotRecorded string
 }

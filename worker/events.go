@@ -33,9 +33,12 @@ func (h *Handler) putFinal(ctx context.Context, at *attempt, rec Record) error {
 }
 
 func (h *Handler) cancelledEvent(at *attempt) store.Event {
+	if at.cancelEventID == "" {
+		at.cancelEventID = store.NewEventID()
+	}
 	status := 0
 	ev := store.Event{
-		EventID: store.NewEventID(), Type: store.EventType, PreStockinNo: at.no, Seller: h.seller, Queue: h.queue,
+		EventID: at.cancelEventID, Type: store.EventType, PreStockinNo: at.no, Seller: h.seller, Queue: h.queue,
 		Outcome: string(wdt.Cancelled), Category: string(wdt.Cancelled), WDTStatus: &status,
 		Attempts: at.retried + 1, Source: at.payload.Source, FinalAt: time.Now().UTC(),
 	}

@@ -46,11 +46,13 @@ type HandlerOptions struct {
 	// is open. Long: the breaker's probe runs on its own schedule, and
 	// closing the breaker releases held tasks at once.
 	BreakerHoldDelay time.Duration
-	// ConfirmRetryWindow is how long a status 0 confirmation that Redis
-	// did not take is written again before the attempt is left
-	// unconfirmed: long enough to ride out a stall of a few seconds (a
-	// failover, a slow fsync), short enough to stay inside asynq's 30 s
-	// lease so the task is not taken over meanwhile.
+	// ConfirmRetryWindow is how long, after the first write failed, a
+	// status 0 confirmation that Redis did not take is written again
+	// before the attempt is left unconfirmed: long enough to ride out a
+	// stall of a few seconds (a failover, a slow fsync). A write is started
+	// only if, as long as the longest write so far, it ends within 27 s of
+	// the attempt's start, inside asynq's 30 s lease (retryConfirm): a
+	// write during a stall takes go-redis's read timeout on each try.
 	ConfirmRetryWindow time.Duration
 }
 
@@ -201,6 +203,11 @@ type attempt struct {
 	// lookedUp is what the order lookup found, when it was asked and
 	// answered: it goes on the dead-letter record and the task result.
 	lookedUp *store.LookedUp
+	// cancelEventID is the ID of this attempt's cancelled event, the same
+	// on every write of the confirmation (retryConfirm): a write that
+	// landed unanswered is then recognised by the next one, which counts
+	// the event (wdtcancel_events_written_total) instead of losing it.
+	cancelEventID string
 	// quiet logs the attempt at debug level: a task put back for being over
 	// its seller's share, which a busy slow seller does many times a second
 	// (wdtcancel_rate_limit_waits_total{reason="share"} counts them).

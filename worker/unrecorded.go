@@ -23,7 +23,7 @@ import (
 // while this process still holds the task's lease. The log line and
 // wdtcancel_task_outcomes_total must not claim an outcome that was not
 // recorded: nothing is logged "task done" unless its confirmation was
-// written. What the handler can observe:
+// written, and no other message starts with "task done". What the handler can observe:
 //
 //   - the confirmation write failed: Redis refused it or could not be
 //     reached (unrecorded: the task runs again, unless asynq's completion,
@@ -100,14 +100,29 @@ func (h *Handler) checkRecorded(ctx context.Context, at *attempt, action Action)
 	}
 }
 
+// UnrecordedMessage is the log message of an attempt whose outcome was
+// decided but not recorded.
+func UnrecordedMessage(action Action) string {
+	return "task not recorded (" + string(action) + "), will run again"
+}
+
+// UnconfirmedMessage is the log message of an attempt whose outcome write
+// Redis did not answer.
+func UnconfirmedMessage(action Action) string {
+	return "task unconfirmed (" + string(action) + "): Redis did not answer the outcome write; the task ends completed if asynq's completion lands, else it runs again"
+}
+
 // finishUnrecorded is finish for an outcome not recorded, or not known to
 // be (unconfirmedNote): a warning that says which, counted apart from the
 // recorded outcomes.
 func (h *Handler) finishUnrecorded(at *attempt, action Action, cat wdt.Category, err error, extra ...zap.Field) {
-	msg := "task " + string(action) + " not recorded, will run again"
+	// The action goes in brackets, never right after "task ": an
+	// operator's grep or alert on "task done" must count recorded dones
+	// only.
+	msg := UnrecordedMessage(action)
 	if strings.HasPrefix(at.unrecorded, unconfirmedNote) {
 		h.metrics.Unconfirmed.WithLabelValues(string(action)).Inc()
-		msg = "task " + string(action) + " unconfirmed: Redis did not answer the outcome write; the task ends completed if asynq's completion lands, else it runs again"
+		msg = UnconfirmedMessage(action)
 	} else {
 		h.metrics.Unrecorded.WithLabelValues(string(action)).Inc()
 	}
@@ -143,9 +158,10 @@ func (h *Handler) finishUnrecorded(at *attempt, action Action, cat wdt.Category,
 // ambiguous; and a confirmation that cannot be recorded makes the attempt's
 // done unrecorded.
 func (h *Handler) settleCall(ctx context.Context, at *attempt, cat wdt.Category) {
+	began := time.Now()
 	merr := h.settle(ctx, at, cat)
 	if merr != nil && cat == wdt.Cancelled {
-		merr = h.retryConfirm(ctx, at, merr)
+		merr = h.retryConfirm(ctx, at, merr, time.Since(began))
 	}
 	if merr == nil {
 		return
@@ -160,27 +176,58 @@ func (h *Handler) settleCall(ctx context.Context, at *attempt, cat wdt.Category)
 	}
 }
 
+// confirmLeaseEnd is how long after an attempt's start its last
+// confirmation write must have ended: asynq's lease is 30 s, and an attempt
+// that outlives it has its task taken over by another worker.
+const confirmLeaseEnd = 27 * time.Second
+
 // retryConfirm writes a status 0 confirmation again, with back-off, for up
 // to ConfirmRetryWindow or until ctx ends: a Redis stall of a few seconds
 // would otherwise leave a task that asynq completes with neither its
-// result nor its cancelled event. The confirmation is idempotent
-// per task instance (the result is rewritten, the event written once: see
-// internal/store/events.go), so a first write that did land is harmless.
-// It returns nil once a write is acknowledged, else the last error.
-func (h *Handler) retryConfirm(ctx context.Context, at *attempt, err error) error {
-	deadline := time.Now().Add(h.opts.ConfirmRetryWindow)
-	for wait := 250 * time.Millisecond; time.Now().Add(wait).Before(deadline); wait = min(2*wait, 2*time.Second) {
+// result nor its cancelled event. The confirmation is idempotent per task
+// instance (the result is rewritten, the event written once and counted
+// once: see internal/store/events.go), so a first write that did land is
+// harmless. It returns nil once a write is acknowledged, else the last
+// error.
+//
+// During a stall a write takes far longer than it looks: go-redis waits
+// its read timeout (3 s by default) on each of its tries, and neither that
+// wait nor the replica wait honours a context deadline (the worker's client
+// runs without ContextTimeoutEnabled, the replica wait without
+// cancellation): a first write took 15 s in TestConfirmWrittenAgainAfterStall,
+// and an outside tester saw stalls written for 25-41 s with a 10 s window
+// that was only checked before each write. So a write is started only
+// while the window lasts and only if, taking as long as the longest write
+// of this attempt so far (took is the first's), it ends by confirmLeaseEnd.
+func (h *Handler) retryConfirm(ctx context.Context, at *attempt, err error, took time.Duration) error {
+	windowEnd := time.Now().Add(h.opts.ConfirmRetryWindow)
+	leaseEnd := at.start.Add(confirmLeaseEnd)
+	if at.start.IsZero() {
+		leaseEnd = time.Now().Add(confirmLeaseEnd)
+	}
+	longest := took
+	for wait := 250 * time.Millisecond; startConfirmWrite(time.Now(), wait, longest, windowEnd, leaseEnd); wait = min(2*wait, 2*time.Second) {
 		h.log.Warn("cannot record confirmed cancellation yet: writing it again", zap.String("pre_stockin_no", at.no),
-			zap.Duration("in", wait), zap.Error(err))
+			zap.Duration("in", wait), zap.Duration("last_write_took", longest), zap.Error(err))
 		select {
 		case <-ctx.Done():
 			return err
 		case <-time.After(wait):
 		}
+		began := time.Now()
 		if err = h.settle(ctx, at, wdt.Cancelled); err == nil {
 			h.log.Info("confirmed cancellation recorded on a later write", zap.String("pre_stockin_no", at.no))
 			return nil
 		}
+		longest = max(longest, time.Since(began))
 	}
 	return err
+}
+
+// startConfirmWrite says whether a confirmation write after wait, taking
+// up to longest, is started: inside the retry window, and ending before
+// the attempt's lease does.
+func startConfirmWrite(now time.Time, wait, longest time.Duration, windowEnd, leaseEnd time.Time) bool {
+	start := now.Add(wait)
+	return start.Before(windowEnd) && start.Add(longest).Before(leaseEnd)
 }

@@ -16,7 +16,7 @@ import (
 
 // unrecordedLine is the log message of an outcome decided but not recorded.
 func unrecordedLine(action worker.Action) string {
-	return "task " + string(action) + " not recorded, will run again"
+	return "task not recorded (" + string(action) + "), will run again"
 }
 
 // TestUnrecordedDone: WDT answers 0 while Redis is down, so neither the
@@ -113,5 +113,18 @@ func TestUnrecordedRetry(t *testing.T) {
 	}
 	if m := metricsText(t, w); !strings.Contains(m, `wdtcancel_task_outcomes_unrecorded_total{action="retry",seller="default"} 1`) {
 		t.Fatalf("metrics:\n%s", m)
+	}
+}
+
+// TestOnlyARecordedDoneStartsWithTaskDone: an operator's grep or alert on
+// "task done" counts recorded dones only; the unrecorded and unconfirmed
+// messages started "task done ..." and were counted with them.
+func TestOnlyARecordedDoneStartsWithTaskDone(t *testing.T) {
+	for _, a := range []worker.Action{worker.ActDone, worker.ActDead, worker.ActRetry} {
+		for _, msg := range []string{worker.UnrecordedMessage(a), worker.UnconfirmedMessage(a)} {
+			if strings.HasPrefix(msg, "task done") || !strings.Contains(msg, "("+string(a)+")") {
+				t.Errorf("%q: must not start with \"task done\", and must name the action %s", msg, a)
+			}
+		}
 	}
 }

@@ -18,8 +18,10 @@ func TestBlankOrSpacedSecretsRefusedAtStart(t *testing.T) {
 	}{
 		{"api token of one space", "WDTCANCEL_API_TOKEN", " ", []string{"api", "--listen", "127.0.0.1:0"}, "only white space"},
 		{"api token with a newline", "WDTCANCEL_API_TOKEN", "Tok3nX\n", []string{"api", "--listen", "127.0.0.1:0"}, "white space around it"},
-		{"appsecret with a tab", "WDT_APPSECRET", "Sp4ceX\t:saltX", []string{"worker", "--wdt-url", "http://127.0.0.1:1/openapi", "--sid", "s", "--appkey", "k"}, "white space or a control character"},
-		{"appsecret with a space at the colon", "WDT_APPSECRET", "Sp4ceX :saltX", []string{"worker", "--wdt-url", "http://127.0.0.1:1/openapi", "--sid", "s", "--appkey", "k"}, "white space or a control character"},
+		{"appsecret with a tab", "WDT_APPSECRET", "Sp4ceX\t:saltX", []string{"worker", "--wdt-url", "http://127.0.0.1:1/openapi", "--sid", "s", "--appkey", "k"}, "white space, a control or an invisible character"},
+		{"appsecret with a zero-width space", "WDT_APPSECRET", "Sp4ceX\u200b:saltX", []string{"worker", "--wdt-url", "http://127.0.0.1:1/openapi", "--sid", "s", "--appkey", "k"}, "an invisible character"},
+		{"api token with a space inside", "WDTCANCEL_API_TOKEN", "Tok3nX Tok3nX", []string{"api", "--listen", "127.0.0.1:0"}, "white space or an invisible character inside it"},
+		{"appsecret with a space at the colon", "WDT_APPSECRET", "Sp4ceX :saltX", []string{"worker", "--wdt-url", "http://127.0.0.1:1/openapi", "--sid", "s", "--appkey", "k"}, "white space, a control or an invisible character"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Setenv(tt.env, tt.value)

@@ -123,10 +123,15 @@ func checkVolatile(ctx context.Context, rdb redis.UniversalClient, allow bool, w
 // a refused login says so and names the credentials (an ACL user or a
 // password), not "start Redis", which is the fix only when nothing answered.
 func redisUnreachable(where fmt.Stringer, err error) error {
-	if isAuthError(err) {
-		return usageErr(fmt.Errorf("redis at %s refused the login: %v: check the user and password in REDIS_URL / --redis-url (redis://user:password@host:port/db; the user needs +@all or at least the commands wdtcancel runs)", where, err))
+	setting, form := "REDIS_URL / --redis-url", "redis://user:password@host:port/db"
+	if r, ok := where.(*config.Redis); ok && len(r.Cluster) > 0 {
+		// The cluster setting wins over the URL: name the one in use.
+		setting, form = "REDIS_CLUSTER / --redis-cluster", "user:password@host:port,..."
 	}
-	return usageErr(fmt.Errorf("cannot reach Redis at %s: %v: start Redis or point REDIS_URL / --redis-url at it", where, err))
+	if isAuthError(err) {
+		return usageErr(fmt.Errorf("redis at %s refused the login: %v: check the user and password in %s (%s; the user needs +@all or at least the commands wdtcancel runs)", where, err, setting, form))
+	}
+	return usageErr(fmt.Errorf("cannot reach Redis at %s: %v: start Redis or point %s at it", where, err, setting))
 }
 
 // isAuthError tells Redis's answers to a bad or missing login.

@@ -158,7 +158,7 @@ func TestWorkerSellersFileErrors(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{"env not set", nil, []string{"--sellers", good}, []string{good, `seller "acme"`, "appsecret_env CMDTEST_ACME_SECRET is not set"}},
+		{"env blank", nil, []string{"--sellers", good}, []string{good, `seller "acme"`, "appsecret_env CMDTEST_ACME_SECRET is set but blank"}},
 		{"from the environment", map[string]string{"WDTCANCEL_SELLERS": good}, nil, []string{`seller "acme"`, "appsecret_env"}},
 		{"inline secret", nil, []string{"--sellers", writeSellers(t, "sellers:\n  shop-7: {sid: s7, appkey: k7, appsecret: \""+inline+"\", url: http://127.0.0.1:1/openapi}\n")},
 			[]string{`seller "shop-7"`, "appsecret is written in the file", "appsecret_env"}},

@@ -161,13 +161,22 @@ local function emit(stream, settings, eid, no, outcome, body)
   end
   return id
 end
--- mark reports whether this task instance has produced no event yet, and
--- marks it as having produced eid. No task hash: no rerun is possible.
+-- mark is 1 when this task instance has produced no event yet, and marks
+-- it as having produced eid; 2 when it produced eid itself already (an
+-- earlier write of the same event that landed unanswered: the caller
+-- counts it, not writes it again); 0 when it produced another event. No
+-- task hash: no rerun is possible.
 local function mark(task, eid)
   if redis.call('EXISTS', task) == 0 then
-    return true
+    return 1
   end
-  return redis.call('HSETNX', task, '` + EventMarkField + `', eid) == 1
+  if redis.call('HSETNX', task, '` + EventMarkField + `', eid) == 1 then
+    return 1
+  end
+  if redis.call('HGET', task, '` + EventMarkField + `') == eid then
+    return 2
+  end
+  return 0
 end
 `
 
@@ -176,8 +185,9 @@ end
 // settings KEYS[3]). Returns 1 when the event was written.
 var putFinalScript = redis.NewScript(emitLua + `
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-if not mark(KEYS[4], ARGV[3]) then
-  return 0
+local m = mark(KEYS[4], ARGV[3])
+if m ~= 1 then
+  return m == 2 and 1 or 0
 end
 emit(KEYS[2], KEYS[3], ARGV[3], ARGV[1], ARGV[4], ARGV[5])
 return 1
@@ -199,7 +209,9 @@ return 1
 //
 // KEYS: events, settings, then per task: task hash, sent mark, unknown
 // mark. ARGV per task: result, event ID, number, event. Returns per task
-// {task held, event written}.
+// {task held, event written}; "written" includes an earlier write of the
+// same event ID (a retry after an unanswered write that landed), so the
+// caller's count of events matches the stream.
 var confirmFinalScript = redis.NewScript(emitLua + `
 local out = {}
 local n = (#KEYS - 2) / 3
@@ -212,8 +224,10 @@ for i = 1, n do
   else
     redis.call('DEL', sent, unknown)
     if t[2] then
+      -- Written before: by this very event (an unanswered write that
+      -- landed; counted, not written again) or by another attempt.
       redis.call('HSET', task, 'result', result)
-      out[2*i-1], out[2*i] = 1, 0
+      out[2*i-1], out[2*i] = 1, (t[2] == eid) and 1 or 0
     else
       redis.call('HSET', task, 'result', result, '` + EventMarkField + `', eid)
       emit(KEYS[1], KEYS[2], eid, no, 'cancelled', body)
@@ -231,8 +245,9 @@ return out
 var cancelledFinalScript = redis.NewScript(emitLua + `
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 redis.call('DEL', KEYS[2], KEYS[3])
-if not mark(KEYS[6], ARGV[3]) then
-  return 0
+local m = mark(KEYS[6], ARGV[3])
+if m ~= 1 then
+  return m == 2 and 1 or 0
 end
 emit(KEYS[4], KEYS[5], ARGV[3], ARGV[4], 'cancelled', ARGV[5])
 return 1

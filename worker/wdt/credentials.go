@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // ErrConfig is wrapped by every configuration error of this package, so
@@ -41,7 +42,9 @@ func NewCredentials(sid, appKey, appSecret string) (Credentials, error) {
 // SplitAppSecret splits a WDT appsecret into its secret and salt parts at the
 // first colon, as the vendor documents ("testsecret:testsalt"). White space
 // around the whole value is trimmed (an env file's trailing newline); white
-// space or a control character inside it is refused, never signed with.
+// space, a control character or an invisible one (a zero-width space or a
+// byte-order mark pasted from a web page) inside it is refused, never signed
+// with.
 func SplitAppSecret(appSecret string) (secret, salt string, err error) {
 	appSecret = strings.TrimSpace(appSecret)
 	if appSecret == "" {
@@ -49,11 +52,11 @@ func SplitAppSecret(appSecret string) (secret, salt string, err error) {
 	}
 	secret, salt, ok := strings.Cut(appSecret, ":")
 	switch {
-	case strings.IndexFunc(appSecret, isSpaceOrControl) >= 0:
+	case HasUnprintable(appSecret):
 		// Signed as given, a secret with a tab or a space around the colon
 		// (pasted with it) fails every call with a signature error that
 		// does not point here.
-		return "", "", fmt.Errorf("%w: appsecret holds white space or a control character (a tab, a space around the colon, a line break) inside it: WDT appsecrets have none, copy WDT_APPSECRET (or --appsecret) again as secret:salt; white space around the whole value is trimmed", ErrConfig)
+		return "", "", fmt.Errorf("%w: appsecret holds white space, a control or an invisible character (a tab, a space around the colon, a line break, a zero-width space U+200B, a byte-order mark U+FEFF) inside it: WDT appsecrets have none, copy WDT_APPSECRET (or --appsecret) again as secret:salt; white space around the whole value is trimmed", ErrConfig)
 	case !ok:
 		return "", "", fmt.Errorf("%w: appsecret has no colon (%d characters): WDT_APPSECRET (or --appsecret) must be secret:salt, copy it whole from the WDT open platform", ErrConfig, len(appSecret))
 	case secret == "":
@@ -64,12 +67,18 @@ func SplitAppSecret(appSecret string) (secret, salt string, err error) {
 	return secret, salt, nil
 }
 
-// isSpaceOrControl is a rune no WDT or Qimen secret holds.
-func isSpaceOrControl(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }
+// unprintable is a rune no WDT or Qimen secret holds: white space, a
+// control character, anything unicode.IsPrint refuses (format characters
+// such as U+200B ZERO WIDTH SPACE and U+FEFF, which copy along unseen and
+// make every signature wrong) and the replacement rune of invalid UTF-8.
+func unprintable(r rune) bool {
+	return unicode.IsSpace(r) || !unicode.IsPrint(r) || r == utf8.RuneError
+}
 
-// HasSpaceOrControl says s holds white space or a control character, for
-// the checks of other secrets (the Qimen appsecret).
-func HasSpaceOrControl(s string) bool { return strings.IndexFunc(s, isSpaceOrControl) >= 0 }
+// HasUnprintable says s holds a character that is not a printable,
+// non-space one (see unprintable), for the checks of every secret (the WDT
+// and the Qimen appsecret).
+func HasUnprintable(s string) bool { return strings.IndexFunc(s, unprintable) >= 0 }
 
 // String shows which account this is without the secret or the salt.
 func (c Credentials) String() string {

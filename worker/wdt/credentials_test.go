@@ -23,12 +23,17 @@ func TestNewCredentials(t *testing.T) {
 		{"no appkey", "s", " ", "a:b", "appkey is empty", "", ""},
 		// An outside tester: these started, signed with the white space.
 		{"white space around is trimmed", "s", "k", " topsecret:pepper \n", "", "topsecret", "pepper"},
-		{"tab inside", "s", "k", "top\tsecret:pepper", "white space or a control character", "", ""},
-		{"space before the colon", "s", "k", "topsecret :pepper", "white space or a control character", "", ""},
-		{"space after the colon", "s", "k", "topsecret: pepper", "white space or a control character", "", ""},
-		{"line break inside", "s", "k", "topsecret:pep\nper", "white space or a control character", "", ""},
-		{"control character", "s", "k", "topsecret:pep\x01per", "white space or a control character", "", ""},
-		{"no-break space", "s", "k", "topsecret:pep\u00a0per", "white space or a control character", "", ""},
+		{"tab inside", "s", "k", "top\tsecret:pepper", "white space, a control or an invisible character", "", ""},
+		{"space before the colon", "s", "k", "topsecret :pepper", "white space, a control or an invisible character", "", ""},
+		{"space after the colon", "s", "k", "topsecret: pepper", "white space, a control or an invisible character", "", ""},
+		{"line break inside", "s", "k", "topsecret:pep\nper", "white space, a control or an invisible character", "", ""},
+		{"control character", "s", "k", "topsecret:pep\x01per", "white space, a control or an invisible character", "", ""},
+		{"no-break space", "s", "k", "topsecret:pep\u00a0per", "white space, a control or an invisible character", "", ""},
+		// Format characters are neither space nor control, and copy along
+		// unseen from a web page: every signature was then wrong.
+		{"zero-width space", "s", "k", "topsecret:pep\u200bper", "white space, a control or an invisible character", "", ""},
+		{"byte-order mark", "s", "k", "\ufefftopsecret:pepper", "white space, a control or an invisible character", "", ""},
+		{"invalid UTF-8", "s", "k", "topsecret:pep\xffper", "white space, a control or an invisible character", "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -62,8 +62,8 @@ func NewCredentials(appKey, appSecret, targetAppKey string) (Credentials, error)
 		return Credentials{}, fmt.Errorf("%w: Qimen appkey is empty: set WDT_QIMEN_APPKEY or --qimen-appkey to the Qimen app's key", wdt.ErrConfig)
 	case c.AppSecret == "":
 		return Credentials{}, fmt.Errorf("%w: Qimen appsecret is empty: set WDT_QIMEN_APPSECRET or --qimen-appsecret to the Qimen app's secret", wdt.ErrConfig)
-	case wdt.HasSpaceOrControl(c.AppSecret):
-		return Credentials{}, fmt.Errorf("%w: Qimen appsecret holds white space or a control character inside it: copy WDT_QIMEN_APPSECRET (or --qimen-appsecret) again; white space around the whole value is trimmed", wdt.ErrConfig)
+	case wdt.HasUnprintable(c.AppSecret):
+		return Credentials{}, fmt.Errorf("%w: Qimen appsecret holds white space, a control or an invisible character (a zero-width space U+200B, a byte-order mark U+FEFF) inside it: copy WDT_QIMEN_APPSECRET (or --qimen-appsecret) again; white space around the whole value is trimmed", wdt.ErrConfig)
 	case c.TargetAppKey == "":
 		return Credentials{}, fmt.Errorf("%w: Qimen target appkey is empty: set WDT_QIMEN_TARGET_APPKEY or --qimen-target-appkey to WDT's app key on Qimen", wdt.ErrConfig)
 	}

@@ -17,9 +17,11 @@ func TestNewCredentialsRefusesInnerWhiteSpace(t *testing.T) {
 	}{
 		{"ordinary", "Qs3cret", ""},
 		{"trimmed", " Qs3cret\n", ""},
-		{"tab inside", "Qs3\tcret", "white space or a control character"},
-		{"space inside", "Qs3 cret", "white space or a control character"},
-		{"control character", "Qs3\x01cret", "white space or a control character"},
+		{"tab inside", "Qs3\tcret", "white space, a control or an invisible character"},
+		{"space inside", "Qs3 cret", "white space, a control or an invisible character"},
+		{"control character", "Qs3\x01cret", "white space, a control or an invisible character"},
+		{"zero-width space", "Qs3\u200bcret", "white space, a control or an invisible character"},
+		{"byte-order mark", "Qs3\ufeffcret", "white space, a control or an invisible character"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			c, err := NewCredentials("app", tt.secret, "target")

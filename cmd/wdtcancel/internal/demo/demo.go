@@ -136,7 +136,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	defer w.Shutdown()
 	printHeader(o, redisDesc, apiURL, w, mix, look)
 
-	if err := enqueueAll(ctx, conn, nos); err != nil {
+	if err := enqueueAll(ctx, conn, nos, redisDesc); err != nil {
 		return nil, err
 	}
 	fmt.Fprintf(o.Out, "enqueued %d tasks\n", o.Orders)
@@ -178,7 +178,8 @@ func (o Options) withDefaults() Options {
 // its URL, how the header names it, and what stops it.
 func startRedis(url string) (string, string, func(), error) {
 	if url != "" {
-		return url, "Redis at " + url, func() {}, nil
+		// The banner is printed: never with the password.
+		return url, "Redis at " + redisurl.MaskURL(url), func() {}, nil
 	}
 	r, err := redisserver.Start(redisserver.Options{Embedded: true})
 	if err != nil {
@@ -278,7 +279,7 @@ func printHeader(o Options, redisDesc, apiURL string, w *worker.Worker, mix map[
 }
 
 // enqueueAll enqueues every number through the real producer path.
-func enqueueAll(ctx context.Context, conn asynq.RedisConnOpt, nos []string) error {
+func enqueueAll(ctx context.Context, conn asynq.RedisConnOpt, nos []string, redisDesc string) error {
 	prod, err := enqueue.New(conn, enqueue.WithSource("demo"), enqueue.WithAllowVolatileRedis())
 	if err != nil {
 		return err
@@ -288,10 +289,28 @@ func enqueueAll(ctx context.Context, conn asynq.RedisConnOpt, nos []string) erro
 	if err != nil {
 		return fmt.Errorf("demo enqueue: %w", err)
 	}
-	if s := enqueue.Summarize(res, false); s.Enqueued != len(nos) {
-		return fmt.Errorf("demo enqueue: %+v", s)
+	return shortfall(enqueue.Summarize(res, false), len(nos), redisDesc)
+}
+
+// shortfall says why not all n demo numbers were enqueued, and what to do
+// (nil when all were). The demo's numbers are fixed (DEMO00001...), so a
+// Redis that ran the demo before holds them already: its tasks are
+// duplicates and the demo cannot reconcile.
+func shortfall(s enqueue.Summary, n int, redisDesc string) error {
+	if s.Enqueued == n {
+		return nil
 	}
-	return nil
+	if s.Duplicate > 0 {
+		return fmt.Errorf("demo enqueue: %d of the %d demo numbers (DEMO00001...) are already queued or done in %s, from an earlier demo: run it on an empty Redis (leave --redis-url out for the embedded one, or use another database, redis://host:port/N, or FLUSHDB a scratch one)", s.Duplicate, n, redisDesc)
+	}
+	var first string
+	for _, it := range s.Items {
+		if it.Result != enqueue.Enqueued && it.Error != "" {
+			first = ": first error: " + it.PreStockinNo + ": " + it.Error
+			break
+		}
+	}
+	return fmt.Errorf("demo enqueue: %d of %d numbers enqueued (%d failed, %d unknown, %d invalid) in %s%s: check that Redis answers and accepts writes, then run the demo again", s.Enqueued, n, s.Failed, s.Unknown, s.Invalid, redisDesc, first)
 }
 
 // waitSettled shows live progress until no task is pending, active or

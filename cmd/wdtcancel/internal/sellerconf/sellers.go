@@ -334,8 +334,11 @@ func sellerSecret(e sellerEntry, inlineOK bool, lookupEnv func(string) (string, 
 	case e.AppSecretEnv != "":
 		where := "appsecret_env " + e.AppSecretEnv
 		v, ok := lookupEnv(e.AppSecretEnv)
-		if !ok || strings.TrimSpace(v) == "" {
+		switch {
+		case !ok:
 			return "", where, fmt.Sprintf("appsecret_env %s is not set: export it as secret:salt", e.AppSecretEnv)
+		case strings.TrimSpace(v) == "":
+			return "", where, fmt.Sprintf("appsecret_env %s is set but blank (empty or only white space): export the appsecret in it as secret:salt", e.AppSecretEnv)
 		}
 		return v, where, ""
 	default:
