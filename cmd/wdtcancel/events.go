@@ -31,22 +31,11 @@ func newEventsCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 	}
 	open := func(cmd *cobra.Command) (redis.UniversalClient, *store.Events, error) {
-		if err := checkSellerFlag(seller); err != nil {
+		rdb, q, err := openSellerQueue(cmd.Context(), &rf, queue, seller)
+		if err != nil {
 			return nil, nil, err
 		}
-		if err := tasks.ValidateBaseQueue(queue); err != nil {
-			return nil, nil, usageErr(fmt.Errorf("--queue: %w", err))
-		}
-		conn, err := rf.ConnOpt()
-		if err != nil {
-			return nil, nil, usageErr(err)
-		}
-		rdb := conn.MakeRedisClient().(redis.UniversalClient)
-		if err := rdb.Ping(cmd.Context()).Err(); err != nil {
-			rdb.Close()
-			return nil, nil, usageErr(fmt.Errorf("cannot reach Redis at %s: %v: start Redis or point REDIS_URL / --redis-url at it", rf.String(), err))
-		}
-		return rdb, store.NewEvents(rdb, tasks.QueueFor(queue, seller)), nil
+		return rdb, store.NewEvents(rdb, q), nil
 	}
 	ls := &cobra.Command{
 		Use:   "ls",

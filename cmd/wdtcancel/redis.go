@@ -13,6 +13,7 @@ import (
 	"github.com/wdtcancel/wdtcancel/enqueue"
 	"github.com/wdtcancel/wdtcancel/internal/config"
 	"github.com/wdtcancel/wdtcancel/internal/redisguard"
+	"github.com/wdtcancel/wdtcancel/tasks"
 )
 
 // openProducer connects an enqueue client and checks Redis answers, so an
@@ -143,4 +144,26 @@ func isAuthError(err error) bool {
 		}
 	}
 	return false
+}
+
+// openSellerQueue checks --seller and --queue, connects to Redis and pings
+// it, and returns the client and the seller's queue: what every command
+// that reads one seller's keys directly (events, redis-loss) does first.
+func openSellerQueue(ctx context.Context, rf *config.Redis, queue, seller string) (redis.UniversalClient, string, error) {
+	if err := checkSellerFlag(seller); err != nil {
+		return nil, "", err
+	}
+	if err := tasks.ValidateBaseQueue(queue); err != nil {
+		return nil, "", usageErr(fmt.Errorf("--queue: %w", err))
+	}
+	conn, err := rf.ConnOpt()
+	if err != nil {
+		return nil, "", usageErr(err)
+	}
+	rdb := conn.MakeRedisClient().(redis.UniversalClient)
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		rdb.Close()
+		return nil, "", redisUnreachable(rf, err)
+	}
+	return rdb, tasks.QueueFor(queue, seller), nil
 }

@@ -36,22 +36,7 @@ func newRedisLossCmd() *cobra.Command {
 		Args: cobra.NoArgs,
 	}
 	open := func(cmd *cobra.Command) (redis.UniversalClient, string, error) {
-		if err := checkSellerFlag(seller); err != nil {
-			return nil, "", err
-		}
-		if err := tasks.ValidateBaseQueue(queue); err != nil {
-			return nil, "", usageErr(fmt.Errorf("--queue: %w", err))
-		}
-		conn, err := rf.ConnOpt()
-		if err != nil {
-			return nil, "", usageErr(err)
-		}
-		rdb := conn.MakeRedisClient().(redis.UniversalClient)
-		if err := rdb.Ping(cmd.Context()).Err(); err != nil {
-			rdb.Close()
-			return nil, "", redisUnreachable(&rf, err)
-		}
-		return rdb, tasks.QueueFor(queue, seller), nil
+		return openSellerQueue(cmd.Context(), &rf, queue, seller)
 	}
 	var asJSON bool
 	show := &cobra.Command{
