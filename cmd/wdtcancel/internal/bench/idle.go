@@ -115,14 +115,7 @@ func (r *runner) idleRun(ctx context.Context, n int) (*IdleRow, error) {
 	if err := pause.For(ctx, 2*time.Second); err != nil {
 		return nil, err
 	}
-	a, err := r.sample(ctx, pool, &logs)
-	if err != nil {
-		return nil, err
-	}
-	if err := pause.For(ctx, r.o.QuotaRound); err != nil {
-		return nil, err
-	}
-	b, err := r.sample(ctx, pool, &logs)
+	a, b, err := r.sampleWindow(ctx, pool, &logs)
 	if err != nil {
 		return nil, err
 	}

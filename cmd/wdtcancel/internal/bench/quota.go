@@ -175,24 +175,17 @@ func (r *runner) quotaAll(ctx context.Context, o QuotaOptions, res *QuotaResult)
 // quotaRun is one combination: a sandbox with the quota, enough tasks for
 // the window, procs worker processes at the same rate.
 func (r *runner) quotaRun(ctx context.Context, o QuotaOptions, q string, procs, rate int) (*QuotaRow, error) {
-	sb, err := sandbox.New(sandbox.Options{RatePerMinute: rate})
+	apiURL, rec, stopSandbox, err := quotaSandbox(rate)
 	if err != nil {
 		return nil, err
 	}
-	rec := &callRecorder{h: sb}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	srv := &http.Server{Handler: rec}
-	go srv.Serve(ln)
-	defer srv.Close()
+	defer stopSandbox()
 
 	n := int(float64(rate)*o.Duration.Minutes()*1.05) + 50
 	if err := r.fill(ctx, q, "Q", n); err != nil {
 		return nil, err
 	}
-	env := []string{"REDIS_URL=" + r.url, "WDT_URL=http://" + ln.Addr().String() + "/openapi",
+	env := []string{"REDIS_URL=" + r.url, "WDT_URL=" + apiURL,
 		"WDT_SID=sandbox", "WDT_APPKEY=sandbox", "WDT_APPSECRET=sandbox:sandbox"}
 	stop, err := startQuotaWorkers(o, q, procs, rate, env)
 	defer stop()
@@ -327,4 +320,22 @@ func (t *teeWriter) Write(b []byte) (int, error) {
 		t.head = append(t.head, b[:min(len(b), 256-len(t.head))]...)
 	}
 	return t.ResponseWriter.Write(b)
+}
+
+// quotaSandbox serves an in-process sandbox whose quota is rate through a
+// callRecorder, on a loopback port: the WDT of every at-quota measure. It
+// returns the API URL, the recorder and what stops the server.
+func quotaSandbox(rate int) (apiURL string, rec *callRecorder, stop func(), err error) {
+	sb, err := sandbox.New(sandbox.Options{RatePerMinute: rate})
+	if err != nil {
+		return "", nil, nil, err
+	}
+	rec = &callRecorder{h: sb}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, nil, err
+	}
+	srv := &http.Server{Handler: rec}
+	go srv.Serve(ln)
+	return "http://" + ln.Addr().String() + "/openapi", rec, func() { srv.Close() }, nil
 }

@@ -3,8 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"slices"
 	"strconv"
@@ -15,7 +13,6 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/wdtcancel/wdtcancel/internal/pause"
-	"github.com/wdtcancel/wdtcancel/worker/wdt/sandbox"
 )
 
 // QuotaCostRes is phase quota: what a WDT call costs when the queue has a
@@ -251,14 +248,7 @@ func (r *runner) quotaIdle(ctx context.Context, procs int) (*QuotaIdle, error) {
 	if err := pause.For(ctx, time.Second); err != nil {
 		return nil, err
 	}
-	a, err := r.sample(ctx, pool, &logs)
-	if err != nil {
-		return nil, err
-	}
-	if err := pause.For(ctx, r.o.QuotaRound); err != nil {
-		return nil, err
-	}
-	b, err := r.sample(ctx, pool, &logs)
+	a, b, err := r.sampleWindow(ctx, pool, &logs)
 	if err != nil {
 		return nil, err
 	}
@@ -273,25 +263,18 @@ func (r *runner) quotaIdle(ctx context.Context, procs int) (*QuotaIdle, error) {
 // backlog, procs workers at the rate; measured over a window after a
 // warm-up, as long as QuotaRound and at least 50 calls.
 func (r *runner) quotaCostRun(ctx context.Context, procs, rate int, idle *QuotaIdle) (*QuotaCostRow, error) {
-	sb, err := sandbox.New(sandbox.Options{RatePerMinute: rate})
+	apiURL, rec, stop, err := quotaSandbox(rate)
 	if err != nil {
 		return nil, err
 	}
-	rec := &callRecorder{h: sb}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	srv := &http.Server{Handler: rec}
-	go srv.Serve(ln)
-	defer srv.Close()
+	defer stop()
 
 	q := r.queue(fmt.Sprintf("cost-%d-%d", procs, rate))
 	if err := r.fill(ctx, q, "C", r.o.QuotaBacklog); err != nil {
 		return nil, err
 	}
 	var logs atomic.Int64
-	pool, err := r.quotaWorkers(ctx, q, "http://"+ln.Addr().String()+"/openapi", procs, rate, &logs, fmt.Sprintf("%dx%d", procs, rate))
+	pool, err := r.quotaWorkers(ctx, q, apiURL, procs, rate, &logs, fmt.Sprintf("%dx%d", procs, rate))
 	if err != nil {
 		return nil, err
 	}
@@ -369,3 +352,17 @@ func scoreCost(procs, rate int, a, b costSample, accepted, limited []time.Time, 
 }
 
 func round3(f float64) float64 { return float64(int64(f*1000+0.5)) / 1000 }
+
+// sampleWindow samples the workers' and Redis's counters, waits
+// QuotaRound, and samples them again: the window every idle cost is
+// measured over.
+func (r *runner) sampleWindow(ctx context.Context, pool *workerPool, logs *atomic.Int64) (a, b costSample, err error) {
+	if a, err = r.sample(ctx, pool, logs); err != nil {
+		return a, b, err
+	}
+	if err = pause.For(ctx, r.o.QuotaRound); err != nil {
+		return a, b, err
+	}
+	b, err = r.sample(ctx, pool, logs)
+	return a, b, err
+}
