@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -68,6 +69,8 @@ type queueActivity struct {
 	last atomic.Int64
 	// janitor is when the janitor last went through while closed.
 	janitor atomic.Int64
+	// emptyAt is when a dequeue of it last found no task (UnixNano).
+	emptyAt atomic.Int64
 }
 
 // activity is the worker's view of the activity index.
@@ -91,13 +94,20 @@ type activity struct {
 	// pos is the place of the next dequeue in asynq's current round over
 	// every queue (asynq's processor is the only caller, from one
 	// goroutine): a round ends with a task, an error, or every queue
-	// tried. redirects is how many of the round's dequeues of closed
-	// queues may still go to an open queue instead; rr turns over the
-	// open queues, open lists them.
-	pos, redirects atomic.Int64
-	rr             atomic.Uint64
-	open           atomic.Pointer[[]string]
-	lastSweep      time.Time
+	// tried. round lists the queues the round's dequeues go to, in order
+	// (plan), and turn is the next one's place in it; rr turns over the
+	// unpaced open queues, open lists the open queues.
+	pos, turn atomic.Int64
+	round     atomic.Pointer[[]string]
+	rr        atomic.Uint64
+	open      atomic.Pointer[[]string]
+	lastSweep time.Time
+
+	// pace says when a queue's seller can next use a fetched task
+	// (Limiter.fetchReadyAt; nil: no queue is paced), fetched counts a task
+	// the hook fetched for a queue (Limiter.noteFetched); pacing.go.
+	pace    func(queue string, now time.Time) (time.Time, bool)
+	fetched func(queue string)
 
 	stopped chan struct{}
 	loop    periodic
@@ -349,20 +359,31 @@ func (a *activity) stop() {
 	a.loop.stop()
 }
 
-// hold is called at the start of a round of asynq's dequeues. When no
-// queue is open it waits until one opens, stop, or activityBlock; when
-// the open queues are quiet (none ran a task for activityQuiet: they are
-// on their way to being retired) it waits up to activityQuietBlock, as
-// their next task would wait for the index anyway once retired. Either
-// way the rounds, each a call per queue, stop costing CPU in proportion
-// to the sellers.
-func (a *activity) hold() {
+// hold is called at the start of a round of asynq's dequeues and returns
+// the queues the round goes to (plan). It returns at once when a paced
+// seller's slot is due, or an unpaced open queue ran a task within
+// activityQuiet. Otherwise it waits, woken when a queue opens or a
+// seller's task in hand gets its answer from the schedule, for at most:
+// the time until the next paced seller is due, activityQuietBlock when the
+// open queues are quiet (on their way to being retired: their next task
+// would wait for the index anyway), activityBlock when nothing is open.
+// Either way the rounds, each a call per queue, stop costing CPU in
+// proportion to the sellers.
+func (a *activity) hold() []string {
+	now := time.Now()
 	limit := activityBlock
+	var p plan
 	if a.anyOpen.Load() {
-		if !a.quiet() {
-			return
+		p = a.plan(now)
+		if p.due || (len(p.queues) > 0 && !a.quiet()) {
+			return p.queues
 		}
-		limit = activityQuietBlock
+		if len(p.queues) > 0 {
+			limit = activityQuietBlock
+		}
+		if !p.wake.IsZero() {
+			limit = min(limit, p.wake.Sub(now))
+		}
 	}
 	a.mu.Lock()
 	wake := a.wake
@@ -374,6 +395,70 @@ func (a *activity) hold() {
 	case <-a.stopped:
 	case <-t.C:
 	}
+	return a.plan(time.Now()).queues
+}
+
+// plan is where a round of dequeues goes.
+type plan struct {
+	// queues: the paced queues whose slot is due within fetchAhead,
+	// earliest slot first, then the unpaced open queues in turn.
+	queues []string
+	// due: some paced queue is among them.
+	due bool
+	// wake: when the next paced queue not due yet will be (zero: none).
+	wake time.Time
+}
+
+// plan orders the open queues for a round at now.
+func (a *activity) plan(now time.Time) plan {
+	var p plan
+	open := a.open.Load()
+	if open == nil {
+		return p
+	}
+	type dueQueue struct {
+		q  string
+		at time.Time
+	}
+	var due []dueQueue
+	var other []string
+	for _, q := range *open {
+		qa := a.byQ[q]
+		if !qa.open.Load() {
+			continue
+		}
+		var at time.Time
+		paced := false
+		if a.pace != nil {
+			at, paced = a.pace(q, now)
+		}
+		if !paced {
+			other = append(other, q)
+			continue
+		}
+		from := at.Add(-fetchAhead)
+		if e := time.Unix(0, qa.emptyAt.Load()).Add(emptyBackoff); e.After(from) {
+			from = e
+		}
+		if from.After(now) {
+			if p.wake.IsZero() || from.Before(p.wake) {
+				p.wake = from
+			}
+			continue
+		}
+		due = append(due, dueQueue{q, at})
+	}
+	sort.Slice(due, func(i, j int) bool { return due[i].at.Before(due[j].at) })
+	p.queues = make([]string, 0, len(due)+len(other))
+	for _, d := range due {
+		p.queues = append(p.queues, d.q)
+	}
+	p.due = len(due) > 0
+	if n := len(other); n > 0 {
+		k := int(a.rr.Add(1) % uint64(n))
+		p.queues = append(append(p.queues, other[k:]...), other[:k]...)
+	}
+	return p
 }
 
 // quiet reports whether every open queue has run no task for
@@ -471,30 +556,36 @@ var asynqPolls = map[pollKey]asynqPoll{
 }
 
 // dequeue is asynq's dequeue of queue q, one of a round over every queue
-// in a random order. An open queue's goes to Redis. A closed queue's is
-// answered "no task", except that the first dequeues of closed queues in
-// a round go to the open queues instead, in turn (each at most once a
-// round): asynq finds a task of a seller with work after one or two
-// round trips, instead of after answering half the closed queues first,
-// whose cost grows with the sellers. The script's keys and task prefix are
-// rewritten to the open queue's (the task message carries its queue,
-// which asynq uses from then on), after checking they are the layout
-// redirect expects; otherwise the dequeue is answered as before.
+// in a random order. The round's dequeues go, in turn, to the queues of
+// the round's plan, whichever queue asynq asked for; once the plan is
+// exhausted the rest are answered "no task" without Redis. So asynq finds
+// a task after a round trip or two instead of after answering the closed
+// queues first, whose cost grows with the sellers, and a freed worker goes
+// to the seller whose slot comes first (pacing.go). The script's keys and
+// task prefix are rewritten to the planned queue's (the task message
+// carries its queue, which asynq uses from then on), after checking they
+// are the layout redirect expects; otherwise the dequeue goes to q if it is
+// open, as asynq asked.
 func (a *activity) dequeue(ctx context.Context, cmd redis.Cmder, q string, next redis.ProcessHook) error {
 	if a.pos.Add(1) == 1 {
-		a.hold()
-		n := 0
-		if open := a.open.Load(); open != nil {
-			n = len(*open)
+		planned := a.hold()
+		a.round.Store(&planned)
+		a.turn.Store(0)
+	}
+	target := ""
+	if planned := a.round.Load(); planned != nil {
+		if i := a.turn.Add(1) - 1; i < int64(len(*planned)) {
+			target = (*planned)[i]
 		}
-		a.redirects.Store(int64(n))
 	}
 	var err error
 	switch {
-	case a.byQ[q].open.Load():
+	case target != "" && (target == q || a.redirect(cmd, q, target)):
 		err = next(ctx, cmd)
-	case a.redirects.Add(-1) >= 0 && a.redirect(cmd, q):
+		a.dequeued(target, err)
+	case target != "" && a.byQ[q].open.Load():
 		err = next(ctx, cmd)
+		a.dequeued(q, err)
 	default:
 		cmd.SetErr(redis.Nil)
 		err = redis.Nil
@@ -505,14 +596,22 @@ func (a *activity) dequeue(ctx context.Context, cmd redis.Cmder, q string, next 
 	return err
 }
 
-// redirect points a dequeue of closed queue q at the next open queue.
-func (a *activity) redirect(cmd redis.Cmder, q string) bool {
-	open := a.open.Load()
-	if open == nil || len(*open) == 0 {
-		return false
+// dequeued notes what a dequeue of queue found: a task in hand for its
+// seller, or an empty queue to leave out of the rounds for a while.
+func (a *activity) dequeued(queue string, err error) {
+	switch {
+	case err == nil:
+		if a.fetched != nil {
+			a.fetched(queue)
+		}
+	case err == redis.Nil:
+		a.byQ[queue].emptyAt.Store(time.Now().UnixNano())
 	}
-	target := (*open)[a.rr.Add(1)%uint64(len(*open))]
-	if target == q || !a.byQ[target].open.Load() {
+}
+
+// redirect points a dequeue of queue q at queue target.
+func (a *activity) redirect(cmd redis.Cmder, q, target string) bool {
+	if !a.byQ[target].open.Load() {
 		return false
 	}
 	args := cmd.Args()

@@ -204,7 +204,9 @@ func (b *rateBatcher) flush() {
 const reserveTimeout = 10 * time.Second
 
 // send runs one batch's script and answers each request. It returns the
-// new lower bound of the next free slot (zero when unknown).
+// new lower bound of the next free slot (zero when unknown), which it
+// records before answering: a task answered is no longer counted in hand
+// (pacing.go), and the bound must already stand for its slot by then.
 func (b *rateBatcher) send(batch []*reserveReq) time.Time {
 	asked := time.Now()
 	argv := make([]any, 0, len(batch)+1)
@@ -218,17 +220,31 @@ func (b *rateBatcher) send(batch []*reserveReq) time.Time {
 	if err == nil && len(res) != 1 && len(res) != 1+2*len(batch) {
 		err = fmt.Errorf("reserve script answered %d values for %d requests: is the script in Redis the one of this version?", len(res), len(batch))
 	}
+	answers, next := b.answers(batch, res, err, asked)
+	b.mu.Lock()
+	b.nextFree = next
+	b.mu.Unlock()
+	for i, r := range batch {
+		r.out <- answers[i]
+	}
+	return next
+}
+
+// answers turns a batch's script reply into each request's answer and the
+// next free slot's lower bound (zero when unknown).
+func (b *rateBatcher) answers(batch []*reserveReq, res []int64, err error, asked time.Time) ([]reserveRes, time.Time) {
+	out := make([]reserveRes, len(batch))
 	if err != nil {
-		for _, r := range batch {
-			r.out <- reserveRes{err: fmt.Errorf("rate limiter: %w", err)}
+		for i := range out {
+			out[i] = reserveRes{err: fmt.Errorf("rate limiter: %w", err)}
 		}
-		return time.Time{}
+		return out, time.Time{}
 	}
 	if len(res) == 1 {
-		for _, r := range batch {
-			r.out <- reserveRes{wait: time.Duration(res[0]) * time.Microsecond, reason: ReasonCooldown, asked: asked}
+		for i := range out {
+			out[i] = reserveRes{wait: time.Duration(res[0]) * time.Microsecond, reason: ReasonCooldown, asked: asked}
 		}
-		return time.Time{}
+		return out, time.Time{}
 	}
 	// The script read the cooldown: none ran when it was sent. Sleepers
 	// waking within cooldownCacheFor need not read it again (cooldownLeft).
@@ -236,15 +252,23 @@ func (b *rateBatcher) send(batch []*reserveReq) time.Time {
 		b.l.cooldownChecked.Store(asked.UnixNano())
 	}
 	var next time.Duration
-	for i, r := range batch {
+	for i := range batch {
 		wait := time.Duration(res[2+2*i]) * time.Microsecond
 		if res[1+2*i] == 1 {
-			r.out <- reserveRes{granted: true, wait: wait, reason: "ok", asked: asked}
+			out[i] = reserveRes{granted: true, wait: wait, reason: "ok", asked: asked}
 			next = wait + b.l.interval
 			continue
 		}
-		r.out <- reserveRes{wait: wait, reason: ReasonRate, asked: asked}
+		out[i] = reserveRes{wait: wait, reason: ReasonRate, asked: asked}
 		next = max(next, wait)
 	}
-	return asked.Add(next)
+	return out, asked.Add(next)
+}
+
+// nextFreeAt is the next free slot's lower bound as the last reply left
+// it (zero: unknown).
+func (b *rateBatcher) nextFreeAt() time.Time {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.nextFree
 }

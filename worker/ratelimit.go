@@ -44,6 +44,13 @@ type Limiter struct {
 	// with an in-flight limit or no rate.
 	batch *rateBatcher
 
+	// inHand counts the tasks the activity hook fetched for this queue
+	// whose reservation is not answered yet, lastClaim when it last moved,
+	// and onClaimReleased wakes the hook's hold when it falls (pacing.go).
+	inHand          atomic.Int64
+	lastClaim       atomic.Int64
+	onClaimReleased func()
+
 	// quit ends every wait for a slot (Stop).
 	quit     chan struct{}
 	quitOnce sync.Once
@@ -260,6 +267,9 @@ func (l *Limiter) Acquire(ctx context.Context) (*Slot, error) {
 // rate applies (rateBatcher), else one script for this task alone (an
 // in-flight lease is per task).
 func (l *Limiter) reserve(ctx context.Context, deadline time.Time, lease string) (reserveRes, error) {
+	// Answered or not, the task is no longer waiting for the schedule's
+	// word: the next fetch for this seller may be paced by the answer.
+	defer releaseFetchClaim(ctx)
 	if l.batch != nil {
 		return l.batch.reserve(ctx, deadline)
 	}

@@ -318,6 +318,7 @@ func New(cfg Config) (*Worker, error) {
 		queues[l.queue] = 1
 		names = append(names, l.name)
 	}
+	w.paceFetches()
 	w.guard.evictingGauge = vecs.evicting
 	w.watch = newSellerWatch(rdb, insp, cfg.Queue, names, cfg.UnknownSellerCheckInterval, cfg.Logger, w.ready)
 	unknownSellerGauge(reg, w.watch.count)
@@ -339,6 +340,28 @@ func New(cfg Config) (*Worker, error) {
 		},
 	})
 	return w, nil
+}
+
+// paceFetches lets the activity hook fetch each seller's tasks by its
+// slots (pacing.go): a worker of several sellers only.
+func (w *Worker) paceFetches() {
+	if w.act == nil {
+		return
+	}
+	w.act.pace = func(q string, now time.Time) (time.Time, bool) {
+		if l := w.byQueue[q]; l != nil {
+			return l.limiter.fetchReadyAt(now)
+		}
+		return time.Time{}, false
+	}
+	w.act.fetched = func(q string) {
+		if l := w.byQueue[q]; l != nil {
+			l.limiter.noteFetched()
+		}
+	}
+	for _, l := range w.lanes {
+		l.limiter.onClaimReleased = w.act.broadcast
+	}
 }
 
 // laneConfigs checks the sellers: each named once, with a client and sane
@@ -414,6 +437,14 @@ func (w *Worker) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	l := w.byQueue[q]
 	w.act.begin(q)
 	defer w.act.end(q)
+	if w.act != nil && l != nil {
+		// The activity hook counted the task in hand for its seller
+		// (pacing.go); the limiter gives the count back when the
+		// reservation is answered, this when the task ends without one.
+		var claim *fetchClaim
+		ctx, claim = withFetchClaim(ctx, l.limiter)
+		defer claim.release()
+	}
 	if l == nil {
 		return snooze(wdt.Config, jitter(w.cfg.Handler.ConfigFaultDelay), heldError(fmt.Errorf("queue %q is not one of this worker's sellers' queues", q)))
 	}
