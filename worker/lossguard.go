@@ -284,12 +284,19 @@ func (l *laneLoss) retryRecord(ctx context.Context, e *store.Epoch) {
 }
 
 // lossKind is the loss a bump's reply shows against what was known before
-// it was sent: "" when none.
+// it was sent: "" when none. A fast bump's reply has no id unless it
+// created the marker (store.BumpEpochFast, the sent mark's script), so it
+// is judged by its counter and "created" only, as it is judged without the
+// run_id: a marker recreated by another process (Redis came back empty and
+// another worker bumped first) with a counter above this process's
+// baseline passes it, and is caught by the next full bump, which compares
+// the id: the periodic one (lossGuard.tick) and the one before every
+// decision that needs the outcome memory (incomplete).
 func (b lossSnapshot) lossKind(e store.Epoch) string {
 	switch {
 	case !b.seen:
 		return ""
-	case e.Created || e.ID != b.id:
+	case e.Created || (e.ID != "" && e.ID != b.id):
 		return store.LossEmpty
 	case e.Gen <= b.gen:
 		return store.LossOlderSnapshot
@@ -308,14 +315,17 @@ func (l *laneLoss) rebaseLocked(before lossSnapshot, e store.Epoch, kind string,
 		// reply says nothing the detection did not; it only raises the
 		// counter of the same marker on the same server.
 		kind = ""
-		if keep && e.ID == l.id && e.RunID == l.runID && e.Gen > l.gen {
+		if keep && (e.ID == l.id || e.ID == "" && !e.Created) && e.RunID == l.runID && e.Gen > l.gen {
 			l.gen = e.Gen
 		}
 	case kind != "":
 		// A detection re-baselines even on a bump the replicas did not
 		// acknowledge: the old baseline is known to be gone.
 		l.era++
-		l.gen, l.id, l.runID = e.Gen, e.ID, e.RunID
+		l.gen, l.runID = e.Gen, e.RunID
+		if e.ID != "" {
+			l.id = e.ID // a fast reply that did not create the marker has none
+		}
 		if fast {
 			l.runID = "" // the new server's is not known yet
 		}
@@ -338,8 +348,16 @@ func (l *laneLoss) keepLocked(before lossSnapshot, e store.Epoch, fast bool) {
 		l.log.Info("redis restarted or failed over with wdtcancel's epoch marker intact: no lost writes seen",
 			zap.String("queue", l.queue), zap.String("old_run_id", before.runID), zap.String("new_run_id", e.RunID))
 	}
+	if e.ID == "" && !l.seen {
+		// A fast reply without the marker's id starts no baseline: the
+		// first full bump does (a queue's first bump is a full one).
+		return
+	}
 	l.seen = true
-	if l.id = e.ID; !fast {
+	if e.ID != "" {
+		l.id = e.ID
+	}
+	if !fast {
 		l.runID = e.RunID
 	}
 	if e.Gen > l.gen {
