@@ -257,3 +257,54 @@ func TestLaneLossUnreplicatedBumpsNotKept(t *testing.T) {
 		t.Fatalf("after a kept bump, the counter going back: %+v", rec)
 	}
 }
+
+// TestLossGuardFullBumpWhileCallsFlow: the periodic check bumps a lane in
+// full (reading the loss records another process writes) every interval
+// while the lane's calls do not bump it, and at most every lossFullEvery
+// while they do: a loss recorded elsewhere is reported within
+// lossFullEvery plus the interval.
+func TestLossGuardFullBumpWhileCallsFlow(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		// fastAgo and fullAgo: how long ago the lane's last call bump and
+		// last full bump were judged (negative: never).
+		fastAgo, fullAgo time.Duration
+		reported         bool
+	}{
+		{"no calls: every interval", -1, 0, true},
+		{"calls stopped over an interval ago", 2 * time.Second, 0, true},
+		{"calls flow, full bump just made: waits", 0, 0, false},
+		{"calls flow, full bump almost lossFullEvery old: waits", 0, lossFullEvery - 500*time.Millisecond, false},
+		{"calls flow, full bump lossFullEvery old: due", 0, lossFullEvery, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			rdb := lossRedis(t)
+			g := newLossGuard(time.Second)
+			l := g.addLane(rdb, "q", nil, prometheus.NewGauge(prometheus.GaugeOpts{Name: "g"}), zap.NewNop())
+			if err := l.bump(ctx); err != nil {
+				t.Fatal(err)
+			}
+			// Another process records a loss.
+			if _, err := store.RecordLoss(ctx, rdb, store.Loss{Queue: "q", Kind: store.LossEmpty, DetectedAt: time.Now()}); err != nil {
+				t.Fatal(err)
+			}
+			now := time.Now()
+			l.lastFast.Store(0)
+			if tt.fastAgo >= 0 {
+				l.lastFast.Store(now.Add(-tt.fastAgo).UnixNano())
+			}
+			l.lastFull.Store(now.Add(-tt.fullAgo).UnixNano())
+			g.tick(ctx)
+			if got := len(g.reasons()) > 0; got != tt.reported {
+				t.Fatalf("loss recorded by another process reported after one tick: %v, want %v", got, tt.reported)
+			}
+			if got := testutil.ToFloat64(l.gauge) == 1; got != tt.reported {
+				t.Fatalf("gauge set %v, want %v", got, tt.reported)
+			}
+		})
+	}
+}
