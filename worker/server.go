@@ -310,6 +310,7 @@ func New(cfg Config) (*Worker, error) {
 		w.act.onOpen = w.loss.bumpQueue
 		w.loss.active = w.act.isOpen
 		w.backlog.active = w.act.isOpen
+		w.backlog.waiting = w.act.mayHavePending
 	}
 	for _, lc := range lanes {
 		l := w.newLane(lc, insp, vecs)
