@@ -72,6 +72,9 @@ type queueActivity struct {
 	// emptyAt is when a dequeue of it last found no task (UnixNano),
 	// fetchedAt when one last found a task.
 	emptyAt, fetchedAt atomic.Int64
+	// forwarded is when its delayed sets were last forwarded for real
+	// (forwardhold.go).
+	forwarded forwardState
 }
 
 // activity is the worker's view of the activity index.
@@ -109,6 +112,9 @@ type activity struct {
 	// the hook fetched for a queue (Limiter.noteFetched); pacing.go.
 	pace    func(queue string, now time.Time) (time.Time, bool)
 	fetched func(queue string)
+	// forwardEvery is asynq's DelayedTaskCheckInterval: a busy queue's
+	// forwards may be answered without Redis (forwardhold.go); 0: never.
+	forwardEvery time.Duration
 
 	stopped chan struct{}
 	loop    periodic
@@ -665,7 +671,7 @@ func (a *activity) answer(cmd redis.Cmder) bool {
 		return false
 	}
 	if qa.open.Load() {
-		return false
+		return kind == pollForward && a.holdForward(cmd, qa)
 	}
 	c, ok := cmd.(*redis.Cmd)
 	if !ok {

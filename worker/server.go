@@ -311,6 +311,7 @@ func New(cfg Config) (*Worker, error) {
 		w.loss.active = w.act.isOpen
 		w.backlog.active = w.act.isOpen
 		w.backlog.waiting = w.act.mayHavePending
+		w.act.forwardEvery = cfg.DelayedTaskCheckInterval
 	}
 	for _, lc := range lanes {
 		l := w.newLane(lc, insp, vecs)
