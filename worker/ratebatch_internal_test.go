@@ -356,3 +356,25 @@ func TestBatchReservationCommandBudget(t *testing.T) {
 		t.Errorf("the limiter costs %.2f Redis commands per slot with %d tasks waiting, want at most 2.5 (one 5-command script for several slots)", perSlot, waiters)
 	}
 }
+
+// TestNextFreeKnownBeforeTheAnswer: a request's answer is sent only once
+// the batcher knows the schedule's next free slot past it, so a fetch
+// paced on that slot (pacing.go) never sees the task gone from hand
+// while the schedule still looks free.
+func TestNextFreeKnownBeforeTheAnswer(t *testing.T) {
+	t.Parallel()
+	r := testkit.NewRedis(t)
+	rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
+	defer rdb.Close()
+	l := NewLimiter(rdb, "nextfree", LimiterOptions{RatePerMinute: 60})
+	defer l.Stop()
+	asked := time.Now()
+	res, err := l.batch.reserve(context.Background(), asked.Add(time.Second))
+	seen := l.batch.nextFreeAt()
+	if err != nil || !res.granted {
+		t.Fatalf("reserve: %+v %v", res, err)
+	}
+	if want := res.asked.Add(res.wait + l.interval); !seen.Equal(want) {
+		t.Fatalf("next free slot when the answer came: %v, want %v (the granted slot plus an interval)", seen, want)
+	}
+}

@@ -91,7 +91,7 @@ func newBenchCmd() *cobra.Command {
 	f.IntVar(&o.SellerOrders, "seller-orders", o.SellerOrders, "orders per seller in the multi-seller figure (one seller with the total is the comparison)")
 	f.IntVar(&o.SellerProcesses, "seller-processes", o.SellerProcesses, "worker processes in the multi-seller figure")
 	f.DurationVar(&o.ProxyDelay, "proxy-delay", o.ProxyDelay, "delay each way of the proxy that makes Redis look remote")
-	f.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the real pipeline's processing phase here, and (phase quota) one of the first worker process of each configuration, for its whole run, to FILE.quota-<processes>x<rate> (idle: FILE.quota-idle-<processes>)")
+	f.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the real pipeline's processing phase here, and (phase quota) one of the first worker process of each configuration, for its whole run, to FILE.quota-<processes>x<rate> (with --at-quota-sellers: FILE.quota-<processes>x<sellers>x<rate>; idle: FILE.quota-idle-<processes>)")
 	f.IntVar(&o.GroupCommitMax, "group-commit-max", 0, "phases processing and pickup: the worker's --group-commit-max (0: its default)")
 	f.DurationVar(&o.GroupCommitLinger, "group-commit-linger", 0, "phases processing and pickup: the worker's --group-commit-linger")
 	f.BoolVar(&o.ReuseConnections, "reuse-connections", false, "wdtcancel's client reuses kept-alive connections instead of a fresh one per call (compare two runs to see what fresh connections cost)")

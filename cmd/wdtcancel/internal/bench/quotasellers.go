@@ -247,6 +247,12 @@ func (r *runner) quotaSellersRun(ctx context.Context, procs, n, rate int) (*Quot
 
 	var logs atomic.Int64
 	env := append([]string{r.redisEnv()}, sbs.env...)
+	if r.o.CPUProfile != "" {
+		// The first process profiles its whole run, one file per
+		// configuration, as in the single-seller rows.
+		r.firstWorkerArgs = []string{"--cpuprofile", fmt.Sprintf("%s.quota-%dx%dx%d", r.o.CPUProfile, procs, n, rate)}
+		defer func() { r.firstWorkerArgs = nil }()
+	}
 	pool, err := r.startWorkersLogging(procs, []string{"--sellers", sbs.path, "--queue", base, "--allow-volatile-redis"}, env, "info", &logs)
 	if err != nil {
 		return nil, err
