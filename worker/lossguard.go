@@ -345,20 +345,11 @@ func (l *laneLoss) rebaseLocked(before lossSnapshot, e store.Epoch, kind string,
 		// reply says nothing the detection did not; it only raises the
 		// counter of the same marker on the same server.
 		kind = ""
-		if keep && (e.ID == l.id || e.ID == "" && !e.Created) && e.RunID == l.runID && e.Gen > l.gen {
+		if keep && l.sameMarkerLocked(e) && e.Gen > l.gen {
 			l.gen = e.Gen
 		}
 	case kind != "":
-		// A detection re-baselines even on a bump the replicas did not
-		// acknowledge: the old baseline is known to be gone.
-		l.era++
-		l.gen, l.runID = e.Gen, e.RunID
-		if e.ID != "" {
-			l.id = e.ID // a fast reply that did not create the marker has none
-		}
-		if fast {
-			l.runID = "" // the new server's is not known yet
-		}
+		l.rebaselineLocked(e, fast)
 	case keep:
 		l.keepLocked(before, e, fast)
 	}
@@ -369,6 +360,29 @@ func (l *laneLoss) rebaseLocked(before lossSnapshot, e store.Epoch, kind string,
 		}
 	}
 	return kind
+}
+
+// sameMarkerLocked reports whether reply e is of the baseline's marker on
+// the baseline's server, as far as it tells: a fast reply that did not
+// create the marker has no id, and is taken for the same marker (the full
+// bump compares the id). l.mu is held.
+func (l *laneLoss) sameMarkerLocked(e store.Epoch) bool {
+	sameID := e.ID == l.id || e.ID == "" && !e.Created
+	return sameID && e.RunID == l.runID
+}
+
+// rebaselineLocked starts a new baseline at a reply that showed a loss,
+// even one the replicas did not acknowledge: the old baseline is known to
+// be gone. l.mu is held.
+func (l *laneLoss) rebaselineLocked(e store.Epoch, fast bool) {
+	l.era++
+	l.gen, l.runID = e.Gen, e.RunID
+	if e.ID != "" {
+		l.id = e.ID // a fast reply that did not create the marker has none
+	}
+	if fast {
+		l.runID = "" // the new server's is not known yet
+	}
 }
 
 // keepLocked raises the baseline to an acknowledged reply without a loss.
