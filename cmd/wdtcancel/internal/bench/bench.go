@@ -130,8 +130,11 @@ type runner struct {
 	conn            asynq.RedisConnOpt
 	rdb             redis.UniversalClient
 	url             string
-	prefix          string
-	queues          []string
+	// embedded: the Redis is the miniredis the bench started for want of
+	// a redis-server; it keeps nothing across a crash, and says so.
+	embedded bool
+	prefix   string
+	queues   []string
 }
 
 // defaults fills in Defaults for every figure left at zero or below;
@@ -199,6 +202,7 @@ func (r *runner) open(ctx context.Context) (func(), error) {
 		r.url = red.URL()
 		r.res.Machine.RedisKind = "redis-server started by bench"
 		if !red.Real {
+			r.embedded = true
 			r.res.Machine.RedisKind = "embedded miniredis (no redis-server on PATH): figures are not representative"
 		}
 		r.conn, err = redisurl.Parse(r.url)

@@ -11,8 +11,8 @@ import (
 //
 // A variant's run: its queue is filled with a backlog before the variant's
 // process starts, and nothing is enqueued while it runs, so the queue's
-// pending list only shrinks. The window opens a lead-in after the first
-// call (process start, connection pools, Redis's script cache and the Go
+// pending list only shrinks. The window opens at the first poll a lead-in
+// after the first call (process start, connection pools, Redis's script cache and the Go
 // heap settle in it) and closes at the first poll at least the round time
 // later. Counts come from outside the variant's process (the sandbox's call
 // counter, or Redis for the no-op), read at the window's two ends; the
@@ -39,9 +39,6 @@ const (
 	// backlogMargin: a run's backlog is this many times what its last
 	// rate needs for the lead-in and the window.
 	backlogMargin = 1.5
-	// processingRateGuess: the rate assumed for a variant never measured
-	// (the warm-up round's first run); a wrong guess costs one run again.
-	processingRateGuess = 5000
 	// processingAttempts: runs of one variant in one round before the
 	// bench gives up on keeping its queue fed.
 	processingAttempts = 4
@@ -129,19 +126,15 @@ func (c counter) read(ctx context.Context) (reading, error) {
 
 // measure runs one window over a running variant: calls counts its calls,
 // pending its queue's pending tasks, exited reports the variant's or the
-// sandbox's process ending early.
+// sandbox's process ending early. Both are read every processingPoll from
+// the first call on, so a queue that runs dry, even in the lead-in, is
+// seen within a poll and the rate seen until then sizes the next backlog.
 func measure(ctx context.Context, calls, pending counter, exited exits, leadIn, length time.Duration) (window, error) {
 	first, err := awaitFirstCall(ctx, calls, exited)
 	if err != nil {
 		return window{}, err
 	}
-	if err := sleepOrExit(ctx, time.Until(first.at.Add(leadIn)), exited); err != nil {
-		return window{}, err
-	}
-	a, err := calls.read(ctx)
-	if err != nil {
-		return window{}, err
-	}
+	var opened *reading
 	for {
 		if err := sleepOrExit(ctx, processingPoll, exited); err != nil {
 			return window{}, err
@@ -154,11 +147,13 @@ func measure(ctx context.Context, calls, pending counter, exited exits, leadIn, 
 		if err != nil {
 			return window{}, err
 		}
-		if left == 0 {
+		switch {
+		case left == 0:
 			return window{Dry: true, SeenRate: between(first, b).Rate}, nil
-		}
-		if b.at.Sub(a.at) >= length {
-			return between(a, b), nil
+		case opened == nil && b.at.Sub(first.at) >= leadIn:
+			opened = &b
+		case opened != nil && b.at.Sub(opened.at) >= length:
+			return between(*opened, b), nil
 		}
 	}
 }
