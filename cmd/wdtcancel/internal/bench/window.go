@@ -12,9 +12,9 @@ import (
 // A variant's run: its queue is filled with a backlog before the variant's
 // process starts, and nothing is enqueued while it runs, so the queue's
 // pending list only shrinks. The window opens at the first poll a lead-in
-// after the first call (process start, connection pools, Redis's script cache and the Go
-// heap settle in it) and closes at the first poll at least the round time
-// later. Counts come from outside the variant's process (the sandbox's call
+// after the first call (process start, connection pools, Redis's script
+// cache and the Go heap settle in it) and closes at the first poll at
+// least the round time later. Counts come from outside the variant's process (the sandbox's call
 // counter, or Redis for the no-op), read at the window's two ends; the
 // rate is the calls between the two readings over the time between them.
 // A reading's time is the middle of its request, so a 3 s window is exact
@@ -32,9 +32,9 @@ const (
 	// processingLeadIn: how long after a variant's first call its window
 	// opens (shorter only when the round itself is, in tests).
 	processingLeadIn = time.Second
-	// processingPoll: how often the pending list is read while a window
-	// is open, so a run whose queue runs dry stops at once; the window
-	// closes at most this late.
+	// processingPoll: how often the count and the pending list are read
+	// from the first call on, so a run whose queue runs dry stops at once;
+	// the window opens and closes at most this late.
 	processingPoll = 100 * time.Millisecond
 	// backlogMargin: a run's backlog is this many times what its last
 	// rate needs for the lead-in and the window.
