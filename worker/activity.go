@@ -69,8 +69,12 @@ type queueActivity struct {
 	last atomic.Int64
 	// janitor is when the janitor last went through while closed.
 	janitor atomic.Int64
-	// emptyAt is when a dequeue of it last found no task (UnixNano).
-	emptyAt atomic.Int64
+	// emptyAt is when a dequeue of it last found no task (UnixNano),
+	// fetchedAt when one last found a task.
+	emptyAt, fetchedAt atomic.Int64
+	// forwarded is when its delayed sets were last forwarded for real
+	// (forwardhold.go).
+	forwarded forwardState
 }
 
 // activity is the worker's view of the activity index.
@@ -108,6 +112,9 @@ type activity struct {
 	// the hook fetched for a queue (Limiter.noteFetched); pacing.go.
 	pace    func(queue string, now time.Time) (time.Time, bool)
 	fetched func(queue string)
+	// forwardEvery is asynq's DelayedTaskCheckInterval: a busy queue's
+	// forwards may be answered without Redis (forwardhold.go); 0: never.
+	forwardEvery time.Duration
 
 	stopped chan struct{}
 	loop    periodic
@@ -176,6 +183,24 @@ func (a *activity) hasTasks(queue string) bool {
 	}
 	qa := a.byQ[queue]
 	return qa == nil || qa.open.Load() || qa.indexed.Load()
+}
+
+// mayHavePending reports whether queue may have tasks waiting for a
+// worker, from what this process already knows, without Redis (the share
+// gate's question, share.go): it is open (the index says it has work, or
+// this process runs its tasks) and its last dequeue, if any, found a task.
+// A queue whose last dequeue came back empty has nothing pending until a
+// dequeue finds one again (an empty paced queue is tried again after
+// emptyBackoff, an unpaced one every round), or it closes and reopens.
+func (a *activity) mayHavePending(queue string) bool {
+	if a == nil {
+		return true
+	}
+	qa := a.byQ[queue]
+	if qa == nil {
+		return true
+	}
+	return qa.open.Load() && qa.emptyAt.Load() <= qa.fetchedAt.Load()
 }
 
 // begin and end bracket a task of queue in this process: its queue stays
@@ -601,6 +626,7 @@ func (a *activity) dequeue(ctx context.Context, cmd redis.Cmder, q string, next 
 func (a *activity) dequeued(queue string, err error) {
 	switch {
 	case err == nil:
+		a.byQ[queue].fetchedAt.Store(time.Now().UnixNano())
 		if a.fetched != nil {
 			a.fetched(queue)
 		}
@@ -645,7 +671,7 @@ func (a *activity) answer(cmd redis.Cmder) bool {
 		return false
 	}
 	if qa.open.Load() {
-		return false
+		return kind == pollForward && a.holdForward(cmd, qa)
 	}
 	c, ok := cmd.(*redis.Cmd)
 	if !ok {

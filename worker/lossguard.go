@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,7 +16,8 @@ import (
 )
 
 // The loss guard notices a Redis that lost writes (store/epoch.go): it
-// bumps each queue's epoch marker every LossCheckInterval, and each lane's
+// bumps each queue's epoch marker every LossCheckInterval (every
+// lossFullEvery while the queue's calls bump it), and each lane's
 // handler bumps it again after writing a sent mark (and making it durable)
 // and before calling, so a snapshot taken before that mark cannot be
 // restored without the counter going back below what this process saw. A detection is recorded in Redis for every
@@ -27,6 +29,20 @@ import (
 // DefaultLossCheckInterval is how often the worker bumps the epoch markers:
 // readiness turns red within about this long after Redis came back.
 const DefaultLossCheckInterval = time.Second
+
+// lossFullEvery bounds how long the periodic full bump of a lane may wait
+// while its calls' fast bumps flow (issue 24: a full bump is 7 commands a
+// second per open queue). A lane whose calls bumped its marker within the
+// last interval already compares the counter at every call, which is how
+// this process detects a Redis that came back empty or older; what only the
+// full bump reads is the loss records (a loss another process recorded)
+// and the run_id. So a busy lane gets its full bump every lossFullEvery
+// instead of every interval: readiness turns red for a loss another process
+// recorded within lossFullEvery plus the interval (6 s by default), and at
+// once for one this process detects. An idle lane, or one whose calls
+// stopped, is bumped in full every interval as before, and every decision
+// that needs the outcome memory bumps in full first (incomplete).
+const lossFullEvery = 5 * time.Second
 
 // RedisLostWrites is ReadyReport.Redis while a loss is known.
 const RedisLostWrites = "lost_writes"
@@ -68,6 +84,10 @@ type laneLoss struct {
 	log     *zap.Logger
 	gauge   prometheus.Gauge
 	byWhom  string
+	// lastFast and lastFull are when a fast bump's reply (a call's) and a
+	// full bump's reply were last judged (unix ns): the periodic check
+	// skips a full bump while fast ones flow (fullDue).
+	lastFast, lastFull atomic.Int64
 
 	mu sync.Mutex
 	// The baseline: the highest counter this process got from the marker
@@ -127,19 +147,18 @@ func (g *lossGuard) check(ctx context.Context) {
 // tick is the periodic check: every lane without an activity filter,
 // else the lanes with work and one idle lane in turn.
 func (g *lossGuard) tick(ctx context.Context) {
-	if g.active == nil {
-		g.check(ctx)
-		return
-	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
+	now := time.Now()
 	idle := -1
 	for i := range g.lanes {
 		j := (g.next + i) % len(g.lanes)
 		l := g.lanes[j]
 		switch {
-		case g.active(l.queue):
-			l.bumpLogged(ctx)
+		case g.active == nil || g.active(l.queue):
+			if l.fullDue(now, g.interval) {
+				l.bumpLogged(ctx)
+			}
 		case idle < 0:
 			idle = j
 		}
@@ -148,6 +167,14 @@ func (g *lossGuard) tick(ctx context.Context) {
 		g.lanes[idle].bumpLogged(ctx)
 		g.next = idle + 1
 	}
+}
+
+// fullDue reports whether the periodic check must bump the lane in full:
+// unless a call's fast bump was judged within the last interval and the
+// last full bump is less than lossFullEvery old.
+func (l *laneLoss) fullDue(now time.Time, interval time.Duration) bool {
+	fastRecently := now.UnixNano()-l.lastFast.Load() < int64(interval)
+	return !fastRecently || now.UnixNano()-l.lastFull.Load() >= int64(lossFullEvery)
 }
 
 // bumpQueue bumps the marker of queue's lane (a queue that just opened).
@@ -253,7 +280,10 @@ func (l *laneLoss) bumpWith(ctx context.Context, fast bool) error {
 // sent, and records and reports a loss. fast: the reply has the counter
 // only (no run_id, no loss records).
 func (l *laneLoss) judge(ctx context.Context, before lossSnapshot, e store.Epoch, fast, keep bool) {
-	if !fast {
+	if fast {
+		l.lastFast.Store(time.Now().UnixNano())
+	} else {
+		l.lastFull.Store(time.Now().UnixNano())
 		l.retryRecord(ctx, &e)
 	}
 	kind := before.lossKind(e)
@@ -284,12 +314,19 @@ func (l *laneLoss) retryRecord(ctx context.Context, e *store.Epoch) {
 }
 
 // lossKind is the loss a bump's reply shows against what was known before
-// it was sent: "" when none.
+// it was sent: "" when none. A fast bump's reply has no id unless it
+// created the marker (store.BumpEpochFast, the sent mark's script), so it
+// is judged by its counter and "created" only, as it is judged without the
+// run_id: a marker recreated by another process (Redis came back empty and
+// another worker bumped first) with a counter above this process's
+// baseline passes it, and is caught by the next full bump, which compares
+// the id: the periodic one (lossGuard.tick) and the one before every
+// decision that needs the outcome memory (incomplete).
 func (b lossSnapshot) lossKind(e store.Epoch) string {
 	switch {
 	case !b.seen:
 		return ""
-	case e.Created || e.ID != b.id:
+	case e.Created || (e.ID != "" && e.ID != b.id):
 		return store.LossEmpty
 	case e.Gen <= b.gen:
 		return store.LossOlderSnapshot
@@ -308,17 +345,11 @@ func (l *laneLoss) rebaseLocked(before lossSnapshot, e store.Epoch, kind string,
 		// reply says nothing the detection did not; it only raises the
 		// counter of the same marker on the same server.
 		kind = ""
-		if keep && e.ID == l.id && e.RunID == l.runID && e.Gen > l.gen {
+		if keep && l.sameMarkerLocked(e) && e.Gen > l.gen {
 			l.gen = e.Gen
 		}
 	case kind != "":
-		// A detection re-baselines even on a bump the replicas did not
-		// acknowledge: the old baseline is known to be gone.
-		l.era++
-		l.gen, l.id, l.runID = e.Gen, e.ID, e.RunID
-		if fast {
-			l.runID = "" // the new server's is not known yet
-		}
+		l.rebaselineLocked(e, fast)
 	case keep:
 		l.keepLocked(before, e, fast)
 	}
@@ -331,6 +362,29 @@ func (l *laneLoss) rebaseLocked(before lossSnapshot, e store.Epoch, kind string,
 	return kind
 }
 
+// sameMarkerLocked reports whether reply e is of the baseline's marker on
+// the baseline's server, as far as it tells: a fast reply that did not
+// create the marker has no id, and is taken for the same marker (the full
+// bump compares the id). l.mu is held.
+func (l *laneLoss) sameMarkerLocked(e store.Epoch) bool {
+	sameID := e.ID == l.id || e.ID == "" && !e.Created
+	return sameID && e.RunID == l.runID
+}
+
+// rebaselineLocked starts a new baseline at a reply that showed a loss,
+// even one the replicas did not acknowledge: the old baseline is known to
+// be gone. l.mu is held.
+func (l *laneLoss) rebaselineLocked(e store.Epoch, fast bool) {
+	l.era++
+	l.gen, l.runID = e.Gen, e.RunID
+	if e.ID != "" {
+		l.id = e.ID // a fast reply that did not create the marker has none
+	}
+	if fast {
+		l.runID = "" // the new server's is not known yet
+	}
+}
+
 // keepLocked raises the baseline to an acknowledged reply without a loss.
 // l.mu is held.
 func (l *laneLoss) keepLocked(before lossSnapshot, e store.Epoch, fast bool) {
@@ -338,8 +392,16 @@ func (l *laneLoss) keepLocked(before lossSnapshot, e store.Epoch, fast bool) {
 		l.log.Info("redis restarted or failed over with wdtcancel's epoch marker intact: no lost writes seen",
 			zap.String("queue", l.queue), zap.String("old_run_id", before.runID), zap.String("new_run_id", e.RunID))
 	}
+	if e.ID == "" && !l.seen {
+		// A fast reply without the marker's id starts no baseline: the
+		// first full bump does (a queue's first bump is a full one).
+		return
+	}
 	l.seen = true
-	if l.id = e.ID; !fast {
+	if e.ID != "" {
+		l.id = e.ID
+	}
+	if !fast {
 		l.runID = e.RunID
 	}
 	if e.Gen > l.gen {

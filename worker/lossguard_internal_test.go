@@ -36,38 +36,41 @@ func TestLaneLossDetects(t *testing.T) {
 		name   string
 		happen func(ctx context.Context, rdb *redis.Client)
 		want   string // loss kind; "" none
+		// fastMisses: a fast bump (which reads the counter, not the
+		// marker's id) cannot see it; the next full bump does.
+		fastMisses bool
 	}{
-		{"nothing", func(context.Context, *redis.Client) {}, ""},
+		{"nothing", func(context.Context, *redis.Client) {}, "", false},
 		{"other processes bumped", func(ctx context.Context, rdb *redis.Client) {
 			for range 5 {
 				store.BumpEpoch(ctx, rdb, "q")
 			}
-		}, ""},
-		{"restarted empty", func(ctx context.Context, rdb *redis.Client) { rdb.FlushAll(ctx) }, store.LossEmpty},
+		}, "", false},
+		{"restarted empty", func(ctx context.Context, rdb *redis.Client) { rdb.FlushAll(ctx) }, store.LossEmpty, false},
 		{"empty, and another process recreated the marker", func(ctx context.Context, rdb *redis.Client) {
 			rdb.FlushAll(ctx)
 			for range 10 {
 				store.BumpEpoch(ctx, rdb, "q")
 			}
-		}, store.LossEmpty},
+		}, store.LossEmpty, true},
 		{"restored from an older snapshot", func(ctx context.Context, rdb *redis.Client) {
 			rdb.HSet(ctx, store.EpochKey("q"), "gen", 1)
-		}, store.LossOlderSnapshot},
+		}, store.LossOlderSnapshot, false},
 		{"older snapshot, then bumped back to the very value seen", func(ctx context.Context, rdb *redis.Client) {
 			rdb.HSet(ctx, store.EpochKey("q"), "gen", 2)
-		}, store.LossOlderSnapshot},
+		}, store.LossOlderSnapshot, false},
 	}
 	for _, tt := range tests {
 		for _, how := range []string{"the periodic bump", "a fast bump", "a call's sent mark script"} {
 			t.Run(tt.name+", noticed by "+how, func(t *testing.T) {
 				t.Parallel()
-				testLaneLossDetects(t, tt.happen, tt.want, how)
+				testLaneLossDetects(t, tt.happen, tt.want, tt.fastMisses && how != "the periodic bump", how)
 			})
 		}
 	}
 }
 
-func testLaneLossDetects(t *testing.T, happen func(context.Context, *redis.Client), want string, how string) {
+func testLaneLossDetects(t *testing.T, happen func(context.Context, *redis.Client), want string, missed bool, how string) {
 	ctx := context.Background()
 	rdb := lossRedis(t)
 	l := newLaneLoss(t, rdb)
@@ -89,6 +92,16 @@ func testLaneLossDetects(t *testing.T, happen func(context.Context, *redis.Clien
 		l.afterCallBump(ctx, before, e, true)
 	default:
 		if err := l.bumpWith(ctx, how == "a fast bump"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if missed {
+		// The fast judge compares the counter only: this loss passes it,
+		// and the full bump (periodic, or before a decision) catches it.
+		if rec, _ := store.ReadLoss(ctx, rdb, "q"); rec != nil {
+			t.Fatalf("a fast bump recorded %+v: it does not read the marker's id", rec)
+		}
+		if err := l.bump(ctx); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -242,5 +255,56 @@ func TestLaneLossUnreplicatedBumpsNotKept(t *testing.T) {
 	l.bump(ctx)
 	if rec, _ := store.ReadLoss(ctx, rdb, "q"); rec == nil || rec.Kind != store.LossOlderSnapshot {
 		t.Fatalf("after a kept bump, the counter going back: %+v", rec)
+	}
+}
+
+// TestLossGuardFullBumpWhileCallsFlow: the periodic check bumps a lane in
+// full (reading the loss records another process writes) every interval
+// while the lane's calls do not bump it, and at most every lossFullEvery
+// while they do: a loss recorded elsewhere is reported within
+// lossFullEvery plus the interval.
+func TestLossGuardFullBumpWhileCallsFlow(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		// fastAgo and fullAgo: how long ago the lane's last call bump and
+		// last full bump were judged (negative: never).
+		fastAgo, fullAgo time.Duration
+		reported         bool
+	}{
+		{"no calls: every interval", -1, 0, true},
+		{"calls stopped over an interval ago", 2 * time.Second, 0, true},
+		{"calls flow, full bump just made: waits", 0, 0, false},
+		{"calls flow, full bump almost lossFullEvery old: waits", 0, lossFullEvery - 500*time.Millisecond, false},
+		{"calls flow, full bump lossFullEvery old: due", 0, lossFullEvery, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			rdb := lossRedis(t)
+			g := newLossGuard(time.Second)
+			l := g.addLane(rdb, "q", nil, prometheus.NewGauge(prometheus.GaugeOpts{Name: "g"}), zap.NewNop())
+			if err := l.bump(ctx); err != nil {
+				t.Fatal(err)
+			}
+			// Another process records a loss.
+			if _, err := store.RecordLoss(ctx, rdb, store.Loss{Queue: "q", Kind: store.LossEmpty, DetectedAt: time.Now()}); err != nil {
+				t.Fatal(err)
+			}
+			now := time.Now()
+			l.lastFast.Store(0)
+			if tt.fastAgo >= 0 {
+				l.lastFast.Store(now.Add(-tt.fastAgo).UnixNano())
+			}
+			l.lastFull.Store(now.Add(-tt.fullAgo).UnixNano())
+			g.tick(ctx)
+			if got := len(g.reasons()) > 0; got != tt.reported {
+				t.Fatalf("loss recorded by another process reported after one tick: %v, want %v", got, tt.reported)
+			}
+			if got := testutil.ToFloat64(l.gauge) == 1; got != tt.reported {
+				t.Fatalf("gauge set %v, want %v", got, tt.reported)
+			}
+		})
 	}
 }

@@ -66,32 +66,45 @@ type reserveRes struct {
 	granted bool
 	wait    time.Duration // from asked
 	reason  Reason
-	asked   time.Time // local time the script was sent
-	err     error
+	// cooldown is the time left of a cooldown the script saw, from asked
+	// (0: none seen); wait may be longer (the slot after it).
+	cooldown time.Duration
+	asked    time.Time // local time the script was sent
+	err      error
 }
 
 // reserveScript: KEYS tat, cooldown. ARGV interval_us, then one budget_us
-// per request. Returns {cooldown_us} when a cooldown runs (nothing
-// reserved), else {0, granted_1, wait_us_1, granted_2, wait_us_2, ...}:
-// each request in turn gets the next slot if it is within its budget;
-// a refused request does not move the schedule.
+// per request. Returns {cooldown_us, granted_1, wait_us_1, granted_2,
+// wait_us_2, ...}: each request in turn gets the next slot if it is within
+// its budget; a refused request does not move the schedule.
+//
+// The cooldown is read only when a request is refused (issue 24: a PTTL
+// per reservation was a command per call for an answer almost always no).
+// A granted slot needs no read: StartCooldown's script moves the schedule
+// to the cooldown's end (cooldownScript), so no slot is ever granted
+// inside a cooldown. A refused request during a cooldown says so (its
+// wait is at least the cooldown's time left). cooldown_us is the
+// cooldown's time left when it was read, 0 when read and none runs, -1
+// when not read.
 var reserveScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local cd = redis.call('PTTL', KEYS[2])
-if cd > 0 then return {cd * 1000} end
 local interval = tonumber(ARGV[1])
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tat < now then tat = now end
 local start = tat
-local out = {0}
+local out = {-1}
 for i = 2, #ARGV do
   local wait = tat - now
   if wait <= tonumber(ARGV[i]) then
     out[#out + 1] = 1
     tat = tat + interval
   else
+    if out[1] < 0 then
+      out[1] = math.max(redis.call('PTTL', KEYS[2]), 0) * 1000
+    end
     out[#out + 1] = 0
+    if out[1] > wait then wait = out[1] end
   end
   out[#out + 1] = wait
 end
@@ -217,7 +230,7 @@ func (b *rateBatcher) send(batch []*reserveReq) time.Time {
 	ctx, cancel := context.WithTimeout(context.Background(), reserveTimeout)
 	defer cancel()
 	res, err := reserveScript.Run(ctx, b.l.rdb, []string{b.l.keys[0], b.l.keys[2]}, argv...).Int64Slice()
-	if err == nil && len(res) != 1 && len(res) != 1+2*len(batch) {
+	if err == nil && len(res) != 1+2*len(batch) {
 		err = fmt.Errorf("reserve script answered %d values for %d requests: is the script in Redis the one of this version?", len(res), len(batch))
 	}
 	answers, next := b.answers(batch, res, err, asked)
@@ -240,28 +253,26 @@ func (b *rateBatcher) answers(batch []*reserveReq, res []int64, err error, asked
 		}
 		return out, time.Time{}
 	}
-	if len(res) == 1 {
-		for i := range out {
-			out[i] = reserveRes{wait: time.Duration(res[0]) * time.Microsecond, reason: ReasonCooldown, asked: asked}
-		}
-		return out, time.Time{}
-	}
-	// The script read the cooldown: none ran when it was sent. Sleepers
-	// waking within cooldownCacheFor need not read it again (cooldownLeft).
-	if asked.UnixNano() > b.l.cooldownChecked.Load() {
-		b.l.cooldownChecked.Store(asked.UnixNano())
-	}
+	cd := time.Duration(res[0]) * time.Microsecond
 	var next time.Duration
+	first := time.Duration(-1)
 	for i := range batch {
 		wait := time.Duration(res[2+2*i]) * time.Microsecond
 		if res[1+2*i] == 1 {
 			out[i] = reserveRes{granted: true, wait: wait, reason: "ok", asked: asked}
 			next = wait + b.l.interval
+			if first < 0 {
+				first = wait
+			}
 			continue
 		}
 		out[i] = reserveRes{wait: wait, reason: ReasonRate, asked: asked}
+		if cd > 0 {
+			out[i].reason, out[i].cooldown = ReasonCooldown, cd
+		}
 		next = max(next, wait)
 	}
+	b.l.noteCooldown(asked, cd, first)
 	return out, asked.Add(next)
 }
 

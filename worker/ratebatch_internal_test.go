@@ -91,15 +91,115 @@ func TestReserveScriptGrantsWithinBudgets(t *testing.T) {
 		})
 	}
 
-	// A cooldown: nothing reserved, the answer is its time left.
-	keys := []string{"wdtcancel:{rscd}:rl:tat", "wdtcancel:{rscd}:rl:cooldown"}
-	rdb.Set(ctx, keys[1], "1", time.Minute)
-	res, err := reserveScript.Run(ctx, rdb, keys, interval, 1e6, 1e6).Int64Slice()
-	if err != nil || len(res) != 1 || res[0] <= 0 {
-		t.Fatalf("during a cooldown: %v %v, want {cooldown_us}", res, err)
+}
+
+// TestReserveScriptDuringCooldown: a cooldown started by StartCooldown
+// (cooldownScript) moves the schedule to its end, so a reservation never
+// gets a slot inside it without reading it: a request whose budget ends
+// before the cooldown is refused with the cooldown's time left ("cooldown"
+// in the metric), one whose budget reaches past it gets a slot after it,
+// and the cooldown is read only on the refusing path.
+func TestReserveScriptDuringCooldown(t *testing.T) {
+	t.Parallel()
+	r := testkit.NewRedis(t)
+	rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
+	defer rdb.Close()
+	ctx := context.Background()
+	const interval = 100_000 // µs
+	tests := []struct {
+		name     string
+		cooldown time.Duration
+		budgets  []int64 // µs
+		granted  []int64
+		read     bool // the script read the cooldown
+	}{
+		{"budget within the cooldown: refused, cooldown", time.Minute, []int64{1e6, 1e6}, []int64{0, 0}, true},
+		{"budget past the cooldown: a slot after it", 300 * time.Millisecond, []int64{5e6, 5e6}, []int64{1, 1}, false},
+		{"some past it, the rest refused", 300 * time.Millisecond, []int64{5e6, 100_000}, []int64{1, 0}, true},
 	}
-	if n, _ := rdb.Exists(ctx, keys[0]).Result(); n != 0 {
-		t.Fatal("a reservation was made during a cooldown")
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			q := fmt.Sprintf("rscd%d", i)
+			l := NewLimiter(rdb, q, LimiterOptions{RatePerMinute: 600})
+			if _, err := l.StartCooldown(ctx, tt.cooldown); err != nil {
+				t.Fatal(err)
+			}
+			argv := []any{interval}
+			for _, b := range tt.budgets {
+				argv = append(argv, b)
+			}
+			res, err := reserveScript.Run(ctx, rdb, []string{l.keys[0], l.keys[2]}, argv...).Int64Slice()
+			if err != nil || len(res) != 1+2*len(tt.budgets) {
+				t.Fatalf("answer %v, %v for %d requests", res, err, len(tt.budgets))
+			}
+			if got := res[0] >= 0; got != tt.read {
+				t.Fatalf("cooldown read %v (answer %v), want %v", got, res, tt.read)
+			}
+			if tt.read && res[0] <= 0 {
+				t.Fatalf("cooldown left %d µs during a cooldown", res[0])
+			}
+			cdLeft := rdb.PTTL(ctx, l.keys[2]).Val()
+			for k := range tt.budgets {
+				g, w := res[1+2*k], time.Duration(res[2+2*k])*time.Microsecond
+				if g != tt.granted[k] {
+					t.Fatalf("request %d granted %d, want %d (answer %v)", k, g, tt.granted[k], res)
+				}
+				// Every wait, granted or not, reaches past the cooldown
+				// (PTTL counts whole milliseconds of Redis's clock).
+				if w < cdLeft-time.Millisecond {
+					t.Fatalf("request %d: wait %s, inside the cooldown (%s left)", k, w, cdLeft)
+				}
+			}
+			l.Stop()
+		})
+	}
+}
+
+// TestGrantedReservationReadsNoCooldown counts, on a real redis-server,
+// the commands of reservations made one at a time (a seller at a low rate:
+// one task waits at a time): EVALSHA, TIME, GET, SET, and no PTTL. A
+// granted slot needs no cooldown read (cooldownScript moves the schedule),
+// and the sleeper waking to it knows from the reply that no cooldown
+// started before it runs.
+func TestGrantedReservationReadsNoCooldown(t *testing.T) {
+	t.Parallel()
+	r := testkit.NewRedis(t)
+	if !r.Real {
+		t.Skip("miniredis has no INFO commandstats")
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
+	defer rdb.Close()
+	ctx := context.Background()
+	l := NewLimiter(rdb, "onebyone", LimiterOptions{RatePerMinute: 6000, MaxWait: 5 * time.Second})
+	defer l.Stop()
+	if _, err := l.Acquire(ctx); err != nil { // loads the script
+		t.Fatal(err)
+	}
+	if err := rdb.ConfigResetStat(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	const slots = 20
+	for range slots {
+		if _, err := l.Acquire(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	info, err := rdb.Info(ctx, "commandstats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	total := 0
+	for _, m := range regexp.MustCompile(`cmdstat_([a-z|]+):calls=(\d+)`).FindAllStringSubmatch(info, -1) {
+		if m[1] == "info" || m[1] == "config|resetstat" {
+			continue
+		}
+		n, _ := strconv.Atoi(m[2])
+		got[m[1]] = n
+		total += n
+	}
+	if got["pttl"] != 0 || total > 4*slots {
+		t.Errorf("%d reservations one at a time cost %d commands (%v), want at most 4 each and no PTTL", slots, total, got)
 	}
 }
 
@@ -202,7 +302,8 @@ func TestBatchReservationTwoProcesses(t *testing.T) {
 // TestBatchReservationCommandBudget counts, on a real redis-server, what
 // the limiter costs per granted slot when several tasks of a process wait
 // (INFO commandstats, the script's inner commands included): one script
-// (EVALSHA, TIME, PTTL, GET, SET) reserved one slot, 5 commands a slot,
+// (EVALSHA, TIME, GET, SET; PTTL only when it refuses) reserved one slot,
+// 5 commands a slot before the cooldown read went to the refusing path,
 // and the cooldown read after each wait added up to one more.
 func TestBatchReservationCommandBudget(t *testing.T) {
 	t.Parallel()

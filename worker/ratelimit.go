@@ -37,8 +37,11 @@ type Limiter struct {
 	// With neither a rate nor an in-flight limit, only the shared cooldown
 	// applies; reading it from Redis on every call would add a round trip
 	// per task, so its state is cached for cooldownCacheFor.
-	cooldownUntil   atomic.Int64 // unix ns; known end of the cooldown
-	cooldownChecked atomic.Int64 // unix ns of the last read from Redis
+	cooldownUntil atomic.Int64 // unix ns; known end of the cooldown
+	// cooldownClear is the local time window in which no cooldown is
+	// known to run: from a read of it, or from a reservation's reply
+	// (noteCooldown).
+	cooldownClear atomic.Pointer[clearWindow]
 
 	// batch reserves slots for several waiting tasks in one script; nil
 	// with an in-flight limit or no rate.
@@ -155,13 +158,31 @@ end
 return {1, wait, 'ok'}
 `)
 
-// cooldownScript: KEYS cooldown. ARGV ms. Extends, never shortens; returns 1
-// when it started or extended the cooldown.
+// cooldownScript: KEYS cooldown, tat. ARGV ms. Extends, never shortens;
+// returns 1 when it started or extended the cooldown. It also moves the
+// rate's schedule (tat, same hash tag) to at least the cooldown's end, so
+// a reservation (reserveScript) never grants a slot inside a cooldown
+// without reading it; slots granted before the cooldown started are
+// stopped by their sleepers' check (sleepToSlot). A cooldown started by an
+// older version, which did not move the schedule, is still read by every
+// refused reservation and by the sleepers; its first rate-limit answer to
+// this version moves the schedule.
 var cooldownScript = redis.NewScript(`
 local left = redis.call('PTTL', KEYS[1])
-if left >= tonumber(ARGV[1]) then return 0 end
-redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
-return 1
+local ms = tonumber(ARGV[1])
+local started = 0
+if left < ms then
+  redis.call('SET', KEYS[1], '1', 'PX', ms)
+  left = ms
+  started = 1
+end
+local t = redis.call('TIME')
+local ends = tonumber(t[1]) * 1000000 + tonumber(t[2]) + left * 1000
+local tat = tonumber(redis.call('GET', KEYS[2]) or '0')
+if tat < ends then
+  redis.call('SET', KEYS[2], string.format('%.0f', ends), 'PX', left + 60000)
+end
+return started
 `)
 
 // Slot is a granted call. Release it when the call returns.
@@ -239,7 +260,7 @@ func (l *Limiter) Acquire(ctx context.Context) (*Slot, error) {
 		switch reason {
 		case ReasonCooldown, ReasonRate:
 			if reason == ReasonCooldown {
-				l.cooldownUntil.Store(time.Now().Add(wait).UnixNano())
+				l.cooldownUntil.Store(r.asked.Add(cmp.Or(r.cooldown, wait)).UnixNano())
 			}
 			if reason == ReasonCooldown && wait < remaining {
 				// The cooldown ends within the budget: wait it out here.
@@ -389,14 +410,14 @@ func (l *Limiter) cooldownOnly(ctx context.Context) (*Slot, error) {
 	if until := l.cooldownUntil.Load(); now < until {
 		return nil, &WaitError{Reason: ReasonCooldown, After: time.Duration(until - now)}
 	}
-	if now-l.cooldownChecked.Load() < int64(cooldownCacheFor) {
+	if l.knownClear(now) {
 		return &Slot{l: l}, nil
 	}
 	left, err := l.Cooldown(ctx)
 	if err != nil {
 		return nil, err
 	}
-	l.cooldownChecked.Store(now)
+	l.markClear(now, now)
 	if left > 0 {
 		l.cooldownUntil.Store(now + int64(left))
 		return nil, &WaitError{Reason: ReasonCooldown, After: left}
@@ -408,7 +429,7 @@ func (l *Limiter) cooldownOnly(ctx context.Context) (*Slot, error) {
 // call started or extended it (for the metric).
 func (l *Limiter) StartCooldown(ctx context.Context, d time.Duration) (bool, error) {
 	l.cooldownUntil.Store(time.Now().Add(d).UnixNano())
-	n, err := cooldownScript.Run(context.WithoutCancel(ctx), l.rdb, l.keys[2:3], d.Milliseconds()).Int()
+	n, err := cooldownScript.Run(context.WithoutCancel(ctx), l.rdb, []string{l.keys[2], l.keys[0]}, d.Milliseconds()).Int()
 	if err != nil {
 		return false, fmt.Errorf("start cooldown: %w", err)
 	}
@@ -425,14 +446,14 @@ func (l *Limiter) cooldownLeft(ctx context.Context) (time.Duration, error) {
 	if until := l.cooldownUntil.Load(); now < until {
 		return time.Duration(until - now), nil
 	}
-	if now-l.cooldownChecked.Load() < int64(cooldownCacheFor) {
+	if l.knownClear(now) {
 		return 0, nil
 	}
 	left, err := l.Cooldown(ctx)
 	if err != nil {
 		return 0, err
 	}
-	l.cooldownChecked.Store(now)
+	l.markClear(now, now)
 	if left > 0 {
 		l.cooldownUntil.Store(now + int64(left))
 	}
@@ -455,4 +476,52 @@ func newLeaseID() string {
 	var b [12]byte
 	rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// clearWindow is a span of local time (unix ns, from inclusive, until
+// exclusive) in which this process may take it that no cooldown runs.
+type clearWindow struct{ from, until int64 }
+
+// knownClear reports whether now is in the window where no cooldown is
+// known to run.
+func (l *Limiter) knownClear(now int64) bool {
+	w := l.cooldownClear.Load()
+	return w != nil && now >= w.from && now < w.until
+}
+
+// markClear records that no cooldown runs from local time from on, as
+// learned at checked: the knowledge holds until cooldownCacheFor after
+// checked (a cooldown another process starts later is noticed that late).
+func (l *Limiter) markClear(checked, from int64) {
+	until := checked + int64(cooldownCacheFor)
+	if from >= until {
+		return
+	}
+	for {
+		old := l.cooldownClear.Load()
+		if old != nil && old.until >= until {
+			return
+		}
+		if l.cooldownClear.CompareAndSwap(old, &clearWindow{from: from, until: until}) {
+			return
+		}
+	}
+}
+
+// noteCooldown learns what a reservation's reply says of the cooldown: cd
+// is its time left when the script read it (0: read, none runs; < 0: not
+// read), first the first granted slot's wait (< 0: none granted). A
+// granted slot says no more than that any cooldown that ran when the
+// script did ends by that slot (cooldownScript moves the schedule), so
+// sleepers waking before it still read the cooldown (cooldownLeft).
+func (l *Limiter) noteCooldown(asked time.Time, cd, first time.Duration) {
+	at := asked.UnixNano()
+	switch {
+	case cd > 0:
+		l.cooldownUntil.Store(asked.Add(cd).UnixNano())
+	case cd == 0:
+		l.markClear(at, at)
+	case first >= 0:
+		l.markClear(at, asked.Add(first).UnixNano())
+	}
 }

@@ -109,7 +109,8 @@ type Config struct {
 	// LossCheckInterval is how often each queue's epoch marker is bumped
 	// to notice a Redis that lost writes (DefaultLossCheckInterval). With
 	// several sellers, the queues with work are bumped this often and the
-	// idle ones one at a time in turn (docs/sellers.md).
+	// idle ones one at a time in turn (docs/sellers.md); a queue whose
+	// calls bump its marker is bumped in full every lossFullEvery (5 s).
 	LossCheckInterval time.Duration
 
 	// Activity tunes how a worker with several sellers polls only the
@@ -309,6 +310,8 @@ func New(cfg Config) (*Worker, error) {
 		w.act.onOpen = w.loss.bumpQueue
 		w.loss.active = w.act.isOpen
 		w.backlog.active = w.act.isOpen
+		w.backlog.waiting = w.act.mayHavePending
+		w.act.forwardEvery = cfg.DelayedTaskCheckInterval
 	}
 	for _, lc := range lanes {
 		l := w.newLane(lc, insp, vecs)

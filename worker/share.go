@@ -102,12 +102,22 @@ func (g *shareGate) leave() {
 	}
 }
 
-// backlogInterval is how often a worker reads how many tasks wait in each
-// of its sellers' queues: one pipelined LLEN per queue.
+// backlogInterval is how often a worker without an activity tracker reads
+// how many tasks wait in each of its sellers' queues: one pipelined LLEN
+// per queue.
 const backlogInterval = 200 * time.Millisecond
 
-// backlog knows, to within backlogInterval, which of this worker's queues
-// have pending tasks, so a seller's share gate can tell whether others wait.
+// backlog knows which of this worker's queues have pending tasks, so a
+// seller's share gate can tell whether others wait. With an activity
+// tracker (a worker of several sellers) it asks the tracker, which knows
+// without Redis: a queue is waiting while it is open and its last dequeue
+// found a task (activity.mayHavePending). An LLEN of every open queue
+// five times a second cost 5 commands a second per open queue for an
+// answer the tracker already had (issue 24); the gate's guarantee is the
+// same, since both answers come from the queue's last state this process
+// saw (a dequeue is as fresh as a 200 ms reading, and a paced queue not
+// due yet still counts as waiting). Without a tracker, it reads every
+// queue's LLEN every backlogInterval.
 type backlog struct {
 	rdb     redis.UniversalClient
 	queues  []string
@@ -115,6 +125,9 @@ type backlog struct {
 	// active, when set, says which queues may have pending tasks
 	// (activity.isOpen); the others are not read.
 	active func(queue string) bool
+	// waiting, when set, answers for every queue instead of the
+	// readings (activity.mayHavePending), and nothing is read.
+	waiting func(queue string) bool
 
 	loop periodic
 }
@@ -129,6 +142,12 @@ func (b *backlog) othersWaiting(queue string) func() bool {
 	return func() bool {
 		for _, q := range b.queues {
 			if q == queue {
+				continue
+			}
+			if b.waiting != nil {
+				if b.waiting(q) {
+					return true
+				}
 				continue
 			}
 			n, ok := b.pending.Load(q)
@@ -169,8 +188,13 @@ func (b *backlog) read(ctx context.Context) {
 	}
 }
 
-// start reads the backlog at once, then every backlogInterval until stop.
-func (b *backlog) start() { b.loop.start(backlogInterval, true, b.read) }
+// start reads the backlog at once, then every backlogInterval until stop;
+// with waiting set, it reads nothing.
+func (b *backlog) start() {
+	if b.waiting == nil {
+		b.loop.start(backlogInterval, true, b.read)
+	}
+}
 
 // stop ends the loop and waits for it; safe before start and twice.
 func (b *backlog) stop() { b.loop.stop() }

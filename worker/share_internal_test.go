@@ -5,6 +5,11 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+
+	"github.com/wdtcancel/wdtcancel/internal/testkit"
 )
 
 // TestShareGate: how many tasks of one seller the gate lets in at once,
@@ -68,5 +73,64 @@ func TestShareGateWaitsInsteadOfBouncing(t *testing.T) {
 	others.Store(true) // another seller's tasks arrive: give the worker up
 	if <-entered {
 		t.Fatal("the task kept waiting although another seller has tasks")
+	}
+}
+
+// TestBacklogAsksTheActivityTracker: a worker of several sellers answers
+// the share gate's "do others wait" from its activity tracker, without
+// reading Redis: a queue waits while it is open and its last dequeue found
+// a task; a closed queue, or one whose last dequeue came back empty, does
+// not.
+func TestBacklogAsksTheActivityTracker(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := testkit.NewRedis(t)
+	rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
+	defer rdb.Close()
+	var reads atomic.Int64
+	rdb.AddHook(readCounter{&reads})
+	queues := []string{"wdt-cancel:a", "wdt-cancel:b"}
+	act := newActivity(rdb, queues, ActivityOptions{}, zap.NewNop())
+	b := newBacklog(rdb, queues)
+	b.active, b.waiting = act.isOpen, act.mayHavePending
+	b.start()
+	defer b.stop()
+	aAsks := b.othersWaiting("wdt-cancel:a")
+	steps := []struct {
+		name string
+		do   func()
+		want bool
+	}{
+		{"b closed", func() {}, false},
+		{"b opened (the index says it has work)", func() { act.openNow(ctx, "wdt-cancel:b") }, true},
+		{"b's dequeue found a task", func() { act.dequeued("wdt-cancel:b", nil) }, true},
+		{"b's dequeue came back empty", func() { act.dequeued("wdt-cancel:b", redis.Nil) }, false},
+		{"b's next dequeue found a task", func() { act.dequeued("wdt-cancel:b", nil) }, true},
+	}
+	for _, s := range steps {
+		s.do()
+		if got := aAsks(); got != s.want {
+			t.Fatalf("%s: others waiting %v, want %v", s.name, got, s.want)
+		}
+	}
+	if n := reads.Load(); n != 0 {
+		t.Fatalf("the backlog sent %d commands to Redis; the tracker knows without them", n)
+	}
+}
+
+// readCounter counts every command a client sends.
+type readCounter struct{ n *atomic.Int64 }
+
+func (c readCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (c readCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		c.n.Add(1)
+		return next(ctx, cmd)
+	}
+}
+func (c readCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		c.n.Add(int64(len(cmds)))
+		return next(ctx, cmds)
 	}
 }

@@ -12,7 +12,9 @@ import (
 // the queue's epoch marker that must follow it, in one script. Apart they
 // were two round trips and five commands (SET ... GET, then a script of
 // HSETNX, HINCRBY, HGET); together they are one round trip and four
-// (EVALSHA, SET ... GET, HINCRBY, HGET). The order the loss guard needs
+// (EVALSHA, SET ... GET, HINCRBY, HGET); without the HGET of the marker's
+// id (a HINCRBY that returns 1 created the marker, and only then is its id
+// written) they are three. The order the loss guard needs
 // (the counter bumped after the mark, worker/lossguard.go) holds inside the
 // script, and Redis applies a script whole: a snapshot holds the mark and
 // the bump, or neither. Every key is under the queue's hash tag, so on a
@@ -22,7 +24,11 @@ import (
 // them all. KEYS: the epoch marker, then each call's sent mark and unknown
 // mark; ARGV: the mark's value (the time), its TTL in ms, a fresh marker
 // id for a marker this bump creates. It returns {gen, id, created, then
-// per call the sent mark it replaced or false}. A replaced mark (an
+// per call the sent mark it replaced or false}; id is false unless this
+// bump created the marker: the marker's id is not read (a counter that
+// comes back as 1 is a marker this bump created, and only then is the id
+// written), so the loss guard's fast judge compares the counter and
+// "created" only (worker/lossguard.go, lossKind). A replaced mark (an
 // earlier attempt died mid-call) is promoted to an unknown outcome in the
 // same script.
 var beginCallScript = redis.NewScript(`
@@ -37,9 +43,9 @@ for i = 1, n do
   prev[i] = old
 end
 local gen = redis.call('HINCRBY', KEYS[1], 'gen', 1)
-local id = redis.call('HGET', KEYS[1], 'id')
+local id = false
 local created = 0
-if not id then
+if gen == 1 then
   id = ARGV[3]
   redis.call('HSET', KEYS[1], 'id', id)
   created = 1
@@ -57,7 +63,7 @@ return out
 // worker/groupcommit.go sends the marks of concurrent calls together). It
 // reports, per number, whether an earlier attempt died mid-call (its sent
 // mark was still there: promoted to an unknown outcome), and the marker
-// as BumpEpochFast reads it.
+// as BumpEpochFast reads it (ID "" unless Created).
 func (m *OutcomeMemory) BeginCalls(ctx context.Context, nos []string, at time.Time) ([]bool, Epoch, error) {
 	keys := make([]string, 0, 1+2*len(nos))
 	keys = append(keys, EpochKey(m.queue))

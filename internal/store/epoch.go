@@ -126,17 +126,25 @@ if ok and type(info) == 'string' then run = string.match(info, 'run_id:(%x+)') o
 return {gen, id, created, loss or '', acked or '', run}
 `)
 
-// bumpFastScript is bumpScript without the reads: the bump every call
-// makes after its sent mark, where only the counter matters. KEYS: marker;
-// ARGV: the id for a marker this bump creates.
+// bumpFastScript is bumpScript without the reads: only the counter
+// matters. A counter that comes back as 1 is a marker this bump created,
+// and only then is its id written and returned; otherwise the id is not
+// read (false). KEYS: marker; ARGV: the id for a marker this bump creates.
 var bumpFastScript = redis.NewScript(`
-local created = redis.call('HSETNX', KEYS[1], 'id', ARGV[1])
 local gen = redis.call('HINCRBY', KEYS[1], 'gen', 1)
-return {gen, redis.call('HGET', KEYS[1], 'id'), created}
+if gen == 1 then
+  redis.call('HSET', KEYS[1], 'id', ARGV[1])
+  return {gen, ARGV[1], 1}
+end
+return {gen, false, 0}
 `)
 
 // BumpEpochFast bumps queue's marker like BumpEpoch but reads nothing else:
-// RunID is "" and Loss and Acked nil, meaning not read.
+// RunID is "" and Loss and Acked nil, meaning not read, and ID "" unless
+// Created. A marker recreated by another process (Redis came back empty and
+// another worker bumped first) therefore looks like the same marker to a
+// fast bump whose counter is higher than any seen: the full bump
+// (BumpEpoch) compares the id and catches it.
 func BumpEpochFast(ctx context.Context, rdb redis.Scripter, queue string) (Epoch, error) {
 	v, err := bumpFastScript.Run(ctx, rdb, []string{EpochKey(queue)}, NewEpochID()).Slice()
 	if err != nil {

@@ -113,7 +113,9 @@ func EventFromRecord(r Record, seller string) Event {
 // PublishEventCaps records the stream caps the workers of queue apply, so
 // that every writer (the worker, and `wdtcancel dlq` writing requeued and
 // purged events) trims the stream the same way. maxLen 0 and maxAge 0 keep
-// the defaults.
+// the defaults. A worker's per-call result writes use its copy of them,
+// read at most every eventCapsCacheFor (eventcaps.go): a change takes
+// that long to reach every writer.
 func PublishEventCaps(ctx context.Context, rdb redis.UniversalClient, queue string, maxLen int64, maxAge time.Duration) error {
 	if maxLen <= 0 {
 		maxLen = DefaultEventsMaxLen
@@ -142,6 +144,13 @@ func PublishEventCaps(ctx context.Context, rdb redis.UniversalClient, queue stri
 const emitLua = `
 local emit_caps = {}
 local emit_trimmed = false
+-- emit_given takes the caps of settings from the caller (ARGV) instead of
+-- the hash, unless they are empty.
+local function emit_given(settings, maxlen, age)
+  if maxlen ~= '' then
+    emit_caps[settings] = {maxlen, age}
+  end
+end
 local function emit(stream, settings, eid, no, outcome, body)
   local caps = emit_caps[settings]
   if not caps then
@@ -207,17 +216,23 @@ return 1
 // replicates the script whole, so a replica without the result still has
 // the sent mark, and a rerun errs on ambiguous.
 //
+// The caps come as arguments from the process's copy (eventcaps.go), so
+// the script reads no settings hash: 5 commands per task alone.
+//
 // KEYS: events, settings, then per task: task hash, sent mark, unknown
-// mark. ARGV per task: result, event ID, number, event. Returns per task
+// mark. ARGV: the caps (max length, max age in ms; both empty: read the
+// settings hash), then per task: result, event ID, number, event. Returns
+// per task
 // {task held, event written}; "written" includes an earlier write of the
 // same event ID (a retry after an unanswered write that landed), so the
 // caller's count of events matches the stream.
 var confirmFinalScript = redis.NewScript(emitLua + `
+emit_given(KEYS[2], ARGV[1], ARGV[2])
 local out = {}
 local n = (#KEYS - 2) / 3
 for i = 1, n do
   local task, sent, unknown = KEYS[3*i], KEYS[3*i+1], KEYS[3*i+2]
-  local result, eid, no, body = ARGV[4*i-3], ARGV[4*i-2], ARGV[4*i-1], ARGV[4*i]
+  local result, eid, no, body = ARGV[4*i-1], ARGV[4*i], ARGV[4*i+1], ARGV[4*i+2]
   local t = redis.call('HMGET', task, 'state', '` + EventMarkField + `')
   if not t[1] then
     out[2*i-1], out[2*i] = 0, 0
@@ -334,7 +349,9 @@ type Confirmed struct {
 func (m *OutcomeMemory) ConfirmInTasksFinal(ctx context.Context, cs []Confirmation) ([]Confirmed, error) {
 	keys := make([]string, 0, 2+3*len(cs))
 	keys = append(keys, EventsKey(m.queue), SettingsKey(m.queue))
-	argv := make([]any, 0, 4*len(cs))
+	maxLen, ageMs, _ := m.capsArgs(ctx)
+	argv := make([]any, 0, 2+4*len(cs))
+	argv = append(argv, maxLen, ageMs)
 	for _, c := range cs {
 		c.Event.Queue = m.queue
 		body, err := json.Marshal(c.Event)

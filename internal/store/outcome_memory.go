@@ -36,6 +36,9 @@ const outcomeMemoryTTL = 30 * 24 * time.Hour
 type OutcomeMemory struct {
 	rdb   redis.UniversalClient
 	queue string
+	// caps is this process's copy of the events stream's caps
+	// (eventcaps.go).
+	caps eventCaps
 
 	// Marks to clear after confirmed cancellations, batched (ClearLater).
 	mu      sync.Mutex
