@@ -20,19 +20,26 @@ func newBenchCmd() *cobra.Command {
 	o := bench.Defaults
 	qo := bench.QuotaDefaults
 	var asJSON, quota bool
+	var child bench.ChildOptions
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure wdtcancel side by side with raw asynq on one Redis: processing, enqueue, pickup, scaling, resources",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if child.Kind != "" {
+				return runBenchChild(cmd, child, o.Concurrency)
+			}
 			self, err := os.Executable()
 			if err != nil {
 				return err
 			}
-			o.WorkerCommand = func(args, env []string) *exec.Cmd {
-				c := exec.Command(self, append([]string{"worker"}, args...)...)
+			o.Command = func(args, env []string) *exec.Cmd {
+				c := exec.Command(self, args...)
 				c.Env = benchWorkerEnv(os.Environ(), env) // benchenv.go
 				return c
+			}
+			o.WorkerCommand = func(args, env []string) *exec.Cmd {
+				return o.Command(append([]string{"worker"}, args...), env)
 			}
 			o.EnqueueCLI = func(ctx context.Context, redisURL, queue, file string) error {
 				root := newRoot()
@@ -78,8 +85,15 @@ func newBenchCmd() *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&o.RedisURL, "redis-url", "", "Redis to measure on (default: start a redis-server from PATH); bench queues are deleted afterwards")
 	f.StringSliceVar(&o.RedisCluster, "redis-cluster", nil, "measure on this Redis Cluster (node addresses host:port,..., as the worker's --redis-cluster) instead of --redis-url; phase quota with --at-quota-sellers only")
-	f.IntVar(&o.Tasks, "tasks", o.Tasks, "tasks in the processing comparison")
+	f.IntVar(&o.Tasks, "tasks", o.Tasks, "phase processing: the least backlog each variant's queue starts with (backlogs are sized on the variant's rate to outlast --round-time); phases connections and memory: tasks per variant and round")
 	f.IntVar(&o.Rounds, "rounds", o.Rounds, "processing rounds measured (alternating order), after one warm-up round that is discarded")
+	f.DurationVar(&o.RoundTime, "round-time", o.RoundTime, "phase processing: each variant's measured window lasts at least this long, its queue never empty (at least 3s)")
+	f.BoolVar(&o.ShortRounds, "test-short-rounds", false, "let --round-time go below 3s; for the bench's own tests, the figures mean nothing")
+	f.StringVar(&child.Kind, "child", "", "internal: run one of the processing phase's reference handlers (noop, peer, peer_result, peer_safe) in this process; the bench starts these itself")
+	f.StringVar(&child.Queue, "child-queue", "", "internal: the queue a --child serves")
+	for _, name := range []string{"test-short-rounds", "child", "child-queue"} {
+		f.MarkHidden(name)
+	}
 	f.StringSliceVar(&o.Phases, "phases", nil, "phases to run: processing, enqueue, pickup, scaling, memory, sellers, connections, quota, events, idle (default all)")
 	f.IntVar(&o.Concurrency, "concurrency", o.Concurrency, "worker concurrency in every phase")
 	f.IntVar(&o.EnqueueTasks, "enqueue-tasks", o.EnqueueTasks, "tasks in the one-by-one vs CancelMany comparison")
@@ -91,7 +105,7 @@ func newBenchCmd() *cobra.Command {
 	f.IntVar(&o.SellerOrders, "seller-orders", o.SellerOrders, "orders per seller in the multi-seller figure (one seller with the total is the comparison)")
 	f.IntVar(&o.SellerProcesses, "seller-processes", o.SellerProcesses, "worker processes in the multi-seller figure")
 	f.DurationVar(&o.ProxyDelay, "proxy-delay", o.ProxyDelay, "delay each way of the proxy that makes Redis look remote")
-	f.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the real pipeline's processing phase here, and (phase quota) one of the first worker process of each configuration, for its whole run, to FILE.quota-<processes>x<rate> (with --at-quota-sellers: FILE.quota-<processes>x<sellers>x<rate>; idle: FILE.quota-idle-<processes>)")
+	f.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the wdtcancel worker process of the processing phase's last round here, for its whole run, and (phase quota) one of the first worker process of each configuration, for its whole run, to FILE.quota-<processes>x<rate> (with --at-quota-sellers: FILE.quota-<processes>x<sellers>x<rate>; idle: FILE.quota-idle-<processes>)")
 	f.IntVar(&o.GroupCommitMax, "group-commit-max", 0, "phases processing and pickup: the worker's --group-commit-max (0: its default)")
 	f.DurationVar(&o.GroupCommitLinger, "group-commit-linger", 0, "phases processing and pickup: the worker's --group-commit-linger")
 	f.BoolVar(&o.ReuseConnections, "reuse-connections", false, "wdtcancel's client reuses kept-alive connections instead of a fresh one per call (compare two runs to see what fresh connections cost)")
@@ -109,6 +123,18 @@ func newBenchCmd() *cobra.Command {
 	f.DurationVar(&qo.Duration, "quota-duration", qo.Duration, "window measured from each combination's first call")
 	f.IntVar(&qo.Concurrency, "quota-concurrency", qo.Concurrency, "--concurrency of each worker process in the quota check")
 	return cmd
+}
+
+// runBenchChild is `wdtcancel bench --child KIND`: one of the processing
+// phase's reference handlers in a process of its own, until SIGTERM. Its
+// Redis and sandbox come in REDIS_URL and WDT_URL, set by the bench (no
+// password on a command line).
+func runBenchChild(cmd *cobra.Command, o bench.ChildOptions, concurrency int) error {
+	o.Concurrency, o.RedisURL, o.WDTURL = concurrency, os.Getenv("REDIS_URL"), os.Getenv("WDT_URL")
+	if err := bench.RunChild(cmd.Context(), o); err != nil {
+		return usageErr(err)
+	}
+	return nil
 }
 
 func printQuota(w io.Writer, r *bench.QuotaResult) {
@@ -132,7 +158,8 @@ func printBench(w io.Writer, r *bench.Result) {
 		fmt.Fprintf(w, "load average: %s at start, %s at end\n\n", m.LoadStart, m.LoadEnd)
 	}
 	if p.Rounds > 0 && p.RealMedianPerSec > 0 {
-		fmt.Fprintf(tw, "processing (%d tasks, concurrency %d, median of %d rounds after %d warm-up)\tno-op asynq %.0f/s\thand-rolled peer %.0f/s\twdtcancel %.0f/s\t\n", p.Tasks, p.Concurrency, p.Rounds, p.WarmupRounds, p.BaselinePerSec, p.PeerMedianPerSec, p.RealMedianPerSec)
+		fmt.Fprintf(tw, "processing (each in its own process; windows >= %gs, measured %.2f-%.2f s; concurrency %d, median of %d rounds after %d warm-up)\tno-op asynq %.0f/s\thand-rolled peer %.0f/s\twdtcancel %.0f/s\t\n",
+			p.RoundSeconds, p.WindowSecondsMin, p.WindowSecondsMax, p.Concurrency, p.Rounds, p.WarmupRounds, p.BaselinePerSec, p.PeerMedianPerSec, p.RealMedianPerSec)
 		fmt.Fprintf(tw, "  peer ratio (wdtcancel / peer)\t%.2f (min %.2f, max %.2f)\ttarget >= 0.85\t\n", r.PeerRatio, r.PeerRatioMin, r.PeerRatioMax)
 		fmt.Fprintf(tw, "  processing ratio (wdtcancel / no-op)\t%.2f (min %.2f, max %.2f)\t\t\n", r.ProcessingRatio, r.ProcessingRatioMin, r.ProcessingRatioMax)
 		fmt.Fprintf(tw, "  a task result write (peer+result / peer)\t%.2f (min %.2f, max %.2f)\t\t\n", p.ResultWriteRatio, p.ResultWriteRatioMin, p.ResultWriteRatioMax)

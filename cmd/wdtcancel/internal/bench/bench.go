@@ -5,7 +5,8 @@
 //
 // One file per phase (--phases), each filling its part of Result
 // (result.go): processing.go (wdtcancel against a no-op handler and the
-// hand-rolled peer of peer.go), enqueue.go (one by one against CancelMany
+// hand-rolled peer of peer.go, each in its own process, over time-based
+// windows: window.go, child.go), enqueue.go (one by one against CancelMany
 // and the CLI), pickup.go (idle pickup latency), scaling.go (worker
 // processes, direct and over the delaying proxy of proxy.go, and their
 // resources), memory.go (Redis bytes per queued task, dead letter and
@@ -41,9 +42,18 @@ import (
 
 // Options configure a run. Zero values take the defaults of Defaults.
 type Options struct {
-	RedisURL    string // "" = start one with the test helper
-	Tasks       int    // processing phase, per variant and round
-	Rounds      int    // processing rounds measured, after one warm-up
+	RedisURL string // "" = start one with the test helper
+	// Tasks: phases connections and memory, the tasks per variant and
+	// round; phase processing, the least backlog a variant's queue starts
+	// with (its backlogs are sized on its rates, see window.go).
+	Tasks  int
+	Rounds int // processing (and connections) rounds measured, after one warm-up
+	// RoundTime: phase processing, the least length of each variant's
+	// measured window; below MinRoundTime only with ShortRounds.
+	RoundTime time.Duration
+	// ShortRounds lets RoundTime go below MinRoundTime: the tests' knob
+	// (bench --test-short-rounds); such figures are not measurements.
+	ShortRounds bool
 	Concurrency int
 	// GroupCommitMax and GroupCommitLinger are the in-process workers'
 	// (processing, pickup) worker.Config fields; 0: the defaults.
@@ -63,6 +73,10 @@ type Options struct {
 	// WorkerCommand starts one worker process given extra args and env;
 	// nil skips the scaling and resource phases.
 	WorkerCommand func(args, env []string) *exec.Cmd
+	// Command starts the wdtcancel binary with args and env (phase
+	// processing: `sandbox` and `bench --child KIND`); nil skips the
+	// processing phase.
+	Command func(args, env []string) *exec.Cmd
 	// EnqueueCLI runs `wdtcancel enqueue --file` in-process.
 	EnqueueCLI func(ctx context.Context, redisURL, queue, file string) error
 	CPUProfile string // write a CPU profile of the real pipeline here
@@ -101,7 +115,7 @@ type Options struct {
 }
 
 // Defaults are the figures docs/performance.md reports.
-var Defaults = Options{Tasks: 2000, Rounds: 5, Concurrency: 10, EnqueueTasks: 5000, CLITasks: 100000, PickupSamples: 100,
+var Defaults = Options{Tasks: 2000, Rounds: 5, RoundTime: MinRoundTime, Concurrency: 10, EnqueueTasks: 5000, CLITasks: 100000, PickupSamples: 100,
 	DefaultPickupSamples: 20, Processes: []int{1, 2, 4}, ScalingTasks: 3000, ProxyDelay: time.Millisecond,
 	SellerCount: 50, SellerOrders: 200, SellerProcesses: 2,
 	QuotaProcesses: []int{1, 2, 4}, QuotaRates: []int{240, 600, 6000}, QuotaRound: 5 * time.Second, QuotaBacklog: 3000,
@@ -116,8 +130,11 @@ type runner struct {
 	conn            asynq.RedisConnOpt
 	rdb             redis.UniversalClient
 	url             string
-	prefix          string
-	queues          []string
+	// embedded: the Redis is the miniredis the bench started for want of
+	// a redis-server; it keeps nothing across a crash, and says so.
+	embedded bool
+	prefix   string
+	queues   []string
 }
 
 // defaults fills in Defaults for every figure left at zero or below;
@@ -126,6 +143,9 @@ func (o *Options) defaults() {
 	d := Defaults
 	o.Tasks = positiveOr(o.Tasks, d.Tasks)
 	o.Rounds = positiveOr(o.Rounds, d.Rounds)
+	if o.RoundTime == 0 {
+		o.RoundTime = d.RoundTime
+	}
 	o.Concurrency = positiveOr(o.Concurrency, d.Concurrency)
 	o.EnqueueTasks = positiveOr(o.EnqueueTasks, d.EnqueueTasks)
 	if o.CLITasks < 0 {
@@ -182,6 +202,7 @@ func (r *runner) open(ctx context.Context) (func(), error) {
 		r.url = red.URL()
 		r.res.Machine.RedisKind = "redis-server started by bench"
 		if !red.Real {
+			r.embedded = true
 			r.res.Machine.RedisKind = "embedded miniredis (no redis-server on PATH): figures are not representative"
 		}
 		r.conn, err = redisurl.Parse(r.url)
@@ -234,6 +255,9 @@ func positiveOr[T int | time.Duration](v, def T) T {
 func Run(ctx context.Context, o Options) (*Result, error) {
 	o.defaults()
 	if err := o.validateQuotaSellers(); err != nil {
+		return nil, err
+	}
+	if err := validateRoundTime(o.RoundTime, o.ShortRounds); err != nil {
 		return nil, err
 	}
 	start := time.Now()

@@ -3,60 +3,56 @@ package bench
 import (
 	"context"
 	"fmt"
-	"os"
-	"runtime/pprof"
-	"time"
+	"strconv"
+	"sync/atomic"
 
-	"github.com/hibiken/asynq"
-
-	"github.com/wdtcancel/wdtcancel/worker"
-	"github.com/wdtcancel/wdtcancel/worker/wdt"
+	"github.com/wdtcancel/wdtcancel/internal/store"
 	"github.com/wdtcancel/wdtcancel/worker/wdt/sandbox"
 )
 
-// processing compares, in alternating rounds on the same Redis, four
-// handlers over the same N tasks at the same concurrency and check interval:
-// a no-op asynq handler; the hand-rolled peer (decode, sign, POST to the
-// sandbox); the peer plus a task result write; and wdtcancel's worker. Each
-// variant's rate is measured from its first to its last call (handler call
-// for the no-op), so server start and stop are not in it. Round 0 is a
-// warm-up and is discarded; the ratios are medians of per-round ratios,
-// with min and max.
+// processingKinds are the processing phase's variants, in the order of
+// even rounds (odd rounds run them in reverse).
+var processingKinds = []string{"noop", "peer", "peer_result", "peer_safe", "wdtcancel"}
+
+// processing compares, in alternating rounds on the same Redis, five
+// handlers at the same concurrency and check interval, each in its own
+// process against a sandbox in a process of its own: a no-op asynq handler;
+// the hand-rolled peer (decode, sign, POST to the sandbox); the peer plus a
+// task result write; the peer with wdtcancel's two crash-safety writes; and
+// `wdtcancel worker`. Each variant's rate is taken over a window of at
+// least RoundTime with its queue never empty (window.go), counted at the
+// sandbox (calls) or in Redis (the no-op's tasks taken), never inside the
+// variant. Round 0 is a warm-up and is discarded; the ratios are medians of
+// per-round ratios, with min and max.
 func (r *runner) processing(ctx context.Context) error {
-	n, c := r.o.Tasks, r.o.Concurrency
+	if r.o.Command == nil || r.o.WorkerCommand == nil {
+		r.res.Notes = append(r.res.Notes, "processing: skipped, no command to start the sandbox, the peers and the worker as processes")
+		return nil
+	}
 	p := &r.res.Processing
-	*p = Processing{Tasks: n, Concurrency: c, Rounds: r.o.Rounds, WarmupRounds: 1, ReuseConnections: r.o.ReuseConnections}
-	kinds := []string{"noop", "peer", "peer_result", "peer_safe", "wdtcancel"}
+	*p = Processing{Tasks: r.o.Tasks, Concurrency: r.o.Concurrency, Rounds: r.o.Rounds, WarmupRounds: 1, ReuseConnections: r.o.ReuseConnections,
+		RoundSeconds: r.o.RoundTime.Seconds(), LeadInSeconds: leadInFor(r.o.RoundTime).Seconds(), SeparateProcesses: true}
+	est := map[string]float64{}
 	rates := map[string][]float64{}
 	var peerRatios, procRatios, resultRatios, safeRatios, overSafeRatios []float64
 	for round := 0; round <= r.o.Rounds; round++ {
-		order := append([]string(nil), kinds...)
-		if round%2 == 1 {
-			for i, j := 0, len(order)-1; i < j; i, j = i+1, j-1 {
-				order[i], order[j] = order[j], order[i]
-			}
+		got, err := r.processingRound(ctx, round, est)
+		if err != nil {
+			return err
 		}
-		got := map[string]float64{}
-		for _, k := range order {
-			v, err := r.variant(ctx, k, round, n, c)
-			if err != nil {
-				return fmt.Errorf("%s: %w", k, err)
-			}
-			got[k] = v
-		}
-		fmt.Fprintf(r.o.Out, "bench:   round %d%s: no-op %.0f/s, peer %.0f/s, peer+result %.0f/s, peer+mark+result %.0f/s, wdtcancel %.0f/s\n", round,
-			map[bool]string{true: " (warm-up, discarded)"}[round == 0], got["noop"], got["peer"], got["peer_result"], got["peer_safe"], got["wdtcancel"])
 		if round == 0 {
 			continue
 		}
-		for _, k := range kinds {
-			rates[k] = append(rates[k], round2(got[k]))
+		p.noteWindows(got)
+		for _, k := range processingKinds {
+			rates[k] = append(rates[k], round2(got[k].Rate))
 		}
-		peerRatios = append(peerRatios, got["wdtcancel"]/got["peer"])
-		procRatios = append(procRatios, got["wdtcancel"]/got["noop"])
-		resultRatios = append(resultRatios, got["peer_result"]/got["peer"])
-		safeRatios = append(safeRatios, got["peer_safe"]/got["peer"])
-		overSafeRatios = append(overSafeRatios, got["wdtcancel"]/got["peer_safe"])
+		rate := func(k string) float64 { return got[k].Rate }
+		peerRatios = append(peerRatios, rate("wdtcancel")/rate("peer"))
+		procRatios = append(procRatios, rate("wdtcancel")/rate("noop"))
+		resultRatios = append(resultRatios, rate("peer_result")/rate("peer"))
+		safeRatios = append(safeRatios, rate("peer_safe")/rate("peer"))
+		overSafeRatios = append(overSafeRatios, rate("wdtcancel")/rate("peer_safe"))
 	}
 	p.NoopPerSec, p.PeerPerSec, p.PeerResultPerSec, p.RealPerSec = rates["noop"], rates["peer"], rates["peer_result"], rates["wdtcancel"]
 	p.PeerSafePerSec = rates["peer_safe"]
@@ -70,79 +66,151 @@ func (r *runner) processing(ctx context.Context) error {
 	return nil
 }
 
-// variant runs n tasks through one kind of handler on a fresh queue and
-// returns its rate, then deletes the queue.
-func (r *runner) variant(ctx context.Context, kind string, round, n, c int) (float64, error) {
-	q := r.queue(fmt.Sprintf("proc-%s-%d", kind, round))
-	defer r.drop(q)
-	if err := r.fill(ctx, q, "P", n); err != nil {
-		return 0, err
-	}
-	if r.o.CPUProfile != "" && kind == "wdtcancel" && round == r.o.Rounds {
-		f, err := os.Create(r.o.CPUProfile)
-		if err != nil {
-			return 0, err
+// noteWindows widens the phase's record of window lengths and calls per
+// window with one measured round.
+func (p *Processing) noteWindows(got map[string]window) {
+	for _, w := range got {
+		secs := round(w.Seconds)
+		if p.WindowSecondsMin == 0 || secs < p.WindowSecondsMin {
+			p.WindowSecondsMin = secs
 		}
-		defer f.Close()
-		pprof.StartCPUProfile(f)
-		defer pprof.StopCPUProfile()
+		p.WindowSecondsMax = max(p.WindowSecondsMax, secs)
+		if p.CallsPerWindowMin == 0 || w.Calls < p.CallsPerWindowMin {
+			p.CallsPerWindowMin = w.Calls
+		}
 	}
-	return r.variantOn(ctx, kind, q, n, c)
 }
 
-// variantOn runs the n tasks already in queue q through one kind of
-// handler and returns its rate.
-func (r *runner) variantOn(ctx context.Context, kind, q string, n, c int) (float64, error) {
-	var sp span
-	sp.init(n)
-	if kind == "noop" {
-		srv := asynq.NewServerFromRedisClient(r.rdb, asynq.Config{
-			Concurrency: c, Queues: map[string]int{q: 1},
-			TaskCheckInterval: worker.DefaultTaskCheckInterval, LogLevel: asynq.FatalLevel,
-		})
-		if err := srv.Start(asynq.HandlerFunc(func(context.Context, *asynq.Task) error { sp.tick(); return nil })); err != nil {
-			return 0, err
+// processingRound runs every variant once, in this round's order, and
+// prints the round.
+func (r *runner) processingRound(ctx context.Context, round int, est map[string]float64) (map[string]window, error) {
+	order := append([]string(nil), processingKinds...)
+	if round%2 == 1 {
+		for i, j := 0, len(order)-1; i < j; i, j = i+1, j-1 {
+			order[i], order[j] = order[j], order[i]
 		}
-		err := wait(ctx, sp.done, 10*time.Minute)
-		srv.Shutdown()
-		return sp.rate(), err
 	}
-	sb, err := sandbox.NewServer(sandbox.Options{OnCall: func(string) { sp.tick() }})
-	if err != nil {
-		return 0, err
-	}
-	defer sb.Close()
-	if kind == "wdtcancel" || kind == "wdtcancel_reuse" {
-		var opts []wdt.Option
-		if r.o.ReuseConnections || kind == "wdtcancel_reuse" {
-			opts = []wdt.Option{wdt.WithConnectionReuse()}
-		}
-		client, err := wdt.New(sb.APIURL(), sb.Credentials(), opts...)
+	got := map[string]window{}
+	for _, k := range order {
+		w, err := r.processingVariant(ctx, k, round, est)
 		if err != nil {
-			return 0, err
+			return nil, fmt.Errorf("%s: %w", k, err)
 		}
-		w, err := worker.New(worker.Config{Redis: r.conn, Sellers: worker.SingleSeller(client, 0, 0), Queue: q, Concurrency: c, Logger: benchLogger(), AllowVolatileRedis: true,
-			GroupCommitMax: r.o.GroupCommitMax, GroupCommitLinger: r.o.GroupCommitLinger})
-		if err != nil {
-			return 0, err
-		}
-		if err := w.Start(ctx); err != nil {
-			w.Close()
-			return 0, err
-		}
-		err = wait(ctx, sp.done, 10*time.Minute)
-		w.Shutdown()
-		return sp.rate(), err
+		got[k] = w
 	}
-	srv := asynq.NewServerFromRedisClient(r.rdb, asynq.Config{
-		Concurrency: c, Queues: map[string]int{q: 1},
-		TaskCheckInterval: worker.DefaultTaskCheckInterval, LogLevel: asynq.FatalLevel,
+	lo, hi := got[order[0]].Seconds, got[order[0]].Seconds
+	for _, w := range got {
+		lo, hi = min(lo, w.Seconds), max(hi, w.Seconds)
+	}
+	fmt.Fprintf(r.o.Out, "bench:   round %d%s: no-op %.0f/s, peer %.0f/s, peer+result %.0f/s, peer+mark+result %.0f/s, wdtcancel %.0f/s (windows %.2f-%.2f s)\n", round,
+		map[bool]string{true: " (warm-up, discarded)"}[round == 0], got["noop"].Rate, got["peer"].Rate, got["peer_result"].Rate, got["peer_safe"].Rate, got["wdtcancel"].Rate, lo, hi)
+	return got, nil
+}
+
+// processingVariant measures one variant in one round: with a backlog
+// sized on its last rate, again with a larger one if its queue ran dry
+// before the window closed.
+func (r *runner) processingVariant(ctx context.Context, kind string, round int, est map[string]float64) (window, error) {
+	length := r.o.RoundTime
+	leadIn := leadInFor(length)
+	// A variant never measured starts with --tasks; if that runs dry, its
+	// rate until then sizes the next attempt.
+	backlog := backlogFor(est[kind], leadIn, length, r.o.Tasks)
+	for attempt := 1; ; attempt++ {
+		w, err := r.processingRun(ctx, kind, round, attempt, backlog)
+		if err != nil {
+			return w, err
+		}
+		if !w.Dry {
+			est[kind] = max(est[kind], w.Rate)
+			return w, nil
+		}
+		if attempt == processingAttempts {
+			return w, fmt.Errorf("its queue ran dry before the window closed %d times, the last with %d tasks; give a larger --tasks", attempt, backlog)
+		}
+		est[kind] = max(est[kind], w.SeenRate)
+		next := grownBacklog(backlog, w.SeenRate, leadIn, length)
+		fmt.Fprintf(r.o.Out, "bench:   %s ran through %d tasks (%.0f/s) before its window closed; again with %d\n", kind, backlog, w.SeenRate, next)
+		backlog = next
+	}
+}
+
+// processingRun is one run: a fresh queue of backlog tasks, a fresh
+// sandbox process (so every run meets an empty one), the variant's
+// process, one window; then everything is stopped and the queue deleted.
+func (r *runner) processingRun(ctx context.Context, kind string, round, attempt, backlog int) (window, error) {
+	q := r.queue(fmt.Sprintf("proc-%s-%d-%d", kind, round, attempt))
+	defer r.drop(q)
+	if err := r.fill(ctx, q, "P", backlog); err != nil {
+		return window{}, err
+	}
+	pending := counter(func(ctx context.Context) (int64, error) { return r.rdb.LLen(ctx, store.AsynqPendingKey(q)).Result() })
+	// The no-op calls nothing: its count is the tasks taken from the
+	// queue, which is its completions to within the tasks in flight (at
+	// most --concurrency, about as many at both ends of the window).
+	calls := counter(func(ctx context.Context) (int64, error) {
+		n, err := pending(ctx)
+		return int64(backlog) - n, err
 	})
-	mode := map[string]peerMode{"peer": peerPlain, "peer_result": peerResult, "peer_safe": peerSafe}[kind]
-	if err := srv.Start(peerHandler(sb.APIURL(), sb.Credentials(), peerHTTP(), r.rdb, mode)); err != nil {
-		return 0, err
+	var ex exits
+	apiURL := ""
+	if kind != "noop" {
+		sb, err := r.startSandbox(ctx)
+		if err != nil {
+			return window{}, err
+		}
+		defer sb.stop()
+		calls, ex.sandbox, apiURL = sb.calls, sb.exited, sb.apiURL()
 	}
-	err = wait(ctx, sp.done, 10*time.Minute)
-	srv.Shutdown()
-	return sp.rate(), err
+	stop, exited, err := r.startVariant(kind, q, apiURL, round)
+	if err != nil {
+		return window{}, err
+	}
+	defer stop()
+	ex.variant = exited
+	w, err := measure(ctx, calls, pending, ex, leadInFor(r.o.RoundTime), r.o.RoundTime)
+	w.Backlog = backlog
+	return w, err
+}
+
+// startVariant starts the variant's process on queue q: `wdtcancel worker`
+// for wdtcancel (at info, a production worker's level, its log counted and
+// discarded; with --cpuprofile, profiled for its whole run in the last
+// round), `wdtcancel bench --child KIND` for the others.
+func (r *runner) startVariant(kind, q, apiURL string, round int) (stop func(), exited <-chan error, err error) {
+	env := []string{r.redisEnv(), "WDT_URL=" + apiURL}
+	if kind != "wdtcancel" {
+		c, err := r.startChild(kind, []string{"bench", "--child", kind, "--child-queue", q, "--concurrency", strconv.Itoa(r.o.Concurrency)}, env)
+		if err != nil {
+			return nil, nil, err
+		}
+		return c.stop, c.exited, nil
+	}
+	env = append(env, "WDT_SID="+sandbox.DefaultSID, "WDT_APPKEY="+sandbox.DefaultAppKey, "WDT_APPSECRET="+sandbox.DefaultAppSecret)
+	args := []string{"--queue", q}
+	if r.embedded {
+		// The worker refuses a Redis that keeps nothing across a crash;
+		// the bench's own miniredis is one, and its figures are marked
+		// as not representative anyway.
+		args = append(args, "--allow-volatile-redis")
+	}
+	if r.o.ReuseConnections {
+		args = append(args, "--reuse-connections")
+	}
+	if r.o.GroupCommitMax > 0 {
+		args = append(args, "--group-commit-max", strconv.Itoa(r.o.GroupCommitMax))
+	}
+	if r.o.GroupCommitLinger > 0 {
+		args = append(args, "--group-commit-linger", r.o.GroupCommitLinger.String())
+	}
+	if r.o.CPUProfile != "" && round == r.o.Rounds {
+		r.firstWorkerArgs = []string{"--cpuprofile", r.o.CPUProfile}
+		defer func() { r.firstWorkerArgs = nil }()
+	}
+	var logs atomic.Int64
+	pool, err := r.startWorkersLogging(1, args, env, "info", &logs)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pool.stop, pool.exited, nil
 }

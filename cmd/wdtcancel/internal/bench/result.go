@@ -64,6 +64,7 @@ type Machine struct {
 
 // Processing compares a no-op handler with the real pipeline.
 type Processing struct {
+	// Tasks: the least backlog each variant's queue started with.
 	Tasks        int `json:"tasks"`
 	Concurrency  int `json:"concurrency"`
 	Rounds       int `json:"rounds"`
@@ -71,6 +72,18 @@ type Processing struct {
 	// ReuseConnections: wdtcancel's client reused kept-alive connections
 	// (bench --reuse-connections) instead of a fresh one per call.
 	ReuseConnections bool `json:"reuse_connections"`
+	// RoundSeconds: the least length of each measured window (--round-time);
+	// LeadInSeconds: how long after a variant's first call it opens.
+	RoundSeconds  float64 `json:"round_seconds"`
+	LeadInSeconds float64 `json:"lead_in_seconds"`
+	// The windows measured (warm-up excluded): shortest and longest, and
+	// the fewest calls one held.
+	WindowSecondsMin  float64 `json:"window_seconds_min"`
+	WindowSecondsMax  float64 `json:"window_seconds_max"`
+	CallsPerWindowMin int64   `json:"calls_per_window_min"`
+	// SeparateProcesses: the sandbox and each variant ran in processes of
+	// their own, counted from outside (always, since issue 24).
+	SeparateProcesses bool `json:"separate_processes"`
 	// Medians over the rounds.
 	BaselinePerSec   float64 `json:"noop_tasks_per_sec"`
 	PeerMedianPerSec float64 `json:"peer_tasks_per_sec"`
