@@ -69,6 +69,9 @@ type queueActivity struct {
 	last atomic.Int64
 	// janitor is when the janitor last went through while closed.
 	janitor atomic.Int64
+	// pacer is its seller's schedule, for fetch by slot (pacing.go); nil:
+	// not paced. Set before the worker starts.
+	pacer pacer
 	// emptyAt is when a dequeue of it last found no task (UnixNano),
 	// fetchedAt when one last found a task.
 	emptyAt, fetchedAt atomic.Int64
@@ -105,13 +108,8 @@ type activity struct {
 	round     atomic.Pointer[[]string]
 	rr        atomic.Uint64
 	open      atomic.Pointer[[]string]
+	openQA    atomic.Pointer[[]*queueActivity] // the same queues' states (setOpen)
 	lastSweep time.Time
-
-	// pace says when a queue's seller can next use a fetched task
-	// (Limiter.fetchReadyAt; nil: no queue is paced), fetched counts a task
-	// the hook fetched for a queue (Limiter.noteFetched); pacing.go.
-	pace    func(queue string, now time.Time) (time.Time, bool)
-	fetched func(queue string)
 	// forwardEvery is asynq's DelayedTaskCheckInterval: a busy queue's
 	// forwards may be answered without Redis (forwardhold.go); 0: never.
 	forwardEvery time.Duration
@@ -247,7 +245,7 @@ func (a *activity) openNow(ctx context.Context, queue string) {
 	if prev := a.open.Load(); prev != nil {
 		open = append(append([]string(nil), *prev...), queue)
 	}
-	a.open.Store(&open)
+	a.setOpen(open)
 	a.mu.Unlock()
 	a.anyOpen.Store(true)
 	a.broadcast()
@@ -280,7 +278,7 @@ func (a *activity) refresh(ctx context.Context) error {
 			open = append(open, q)
 		}
 	}
-	a.open.Store(&open)
+	a.setOpen(open)
 	a.anyOpen.Store(len(open) > 0)
 	if opened {
 		a.broadcast()
@@ -434,46 +432,62 @@ type plan struct {
 	wake time.Time
 }
 
-// plan orders the open queues for a round at now.
+// setOpen records the open queues, by name and by state (plan reads the
+// states without a map lookup per queue: at 1,000 sellers it runs over
+// every open queue for each round).
+func (a *activity) setOpen(open []string) {
+	qas := make([]*queueActivity, 0, len(open))
+	for _, q := range open {
+		if qa := a.byQ[q]; qa != nil {
+			qas = append(qas, qa)
+		}
+	}
+	a.open.Store(&open)
+	a.openQA.Store(&qas)
+}
+
+// plan orders the open queues for a round at now. It works in UnixNano
+// throughout: it runs for every round over every open queue.
 func (a *activity) plan(now time.Time) plan {
 	var p plan
-	open := a.open.Load()
+	open := a.openQA.Load()
 	if open == nil {
 		return p
 	}
 	type dueQueue struct {
 		q  string
-		at time.Time
+		at int64
 	}
 	var due []dueQueue
 	var other []string
-	for _, q := range *open {
-		qa := a.byQ[q]
+	nowNs := now.UnixNano()
+	var wake int64
+	for _, qa := range *open {
 		if !qa.open.Load() {
 			continue
 		}
-		var at time.Time
+		var at int64
 		paced := false
-		if a.pace != nil {
-			at, paced = a.pace(q, now)
+		if qa.pacer != nil {
+			at, paced = qa.pacer.readyAtNanos(nowNs)
 		}
 		if !paced {
-			other = append(other, q)
+			other = append(other, qa.queue)
 			continue
 		}
-		from := at.Add(-fetchAhead)
-		if e := time.Unix(0, qa.emptyAt.Load()).Add(emptyBackoff); e.After(from) {
-			from = e
-		}
-		if from.After(now) {
-			if p.wake.IsZero() || from.Before(p.wake) {
-				p.wake = from
+		from := max(at-int64(fetchAhead), qa.emptyAt.Load()+int64(emptyBackoff))
+		if from > nowNs {
+			if wake == 0 || from < wake {
+				wake = from
 			}
 			continue
 		}
-		due = append(due, dueQueue{q, at})
+		due = append(due, dueQueue{qa.queue, at})
 	}
-	sort.Slice(due, func(i, j int) bool { return due[i].at.Before(due[j].at) })
+	if wake != 0 {
+		p.wake = time.Unix(0, wake)
+	}
+	sort.Slice(due, func(i, j int) bool { return due[i].at < due[j].at })
 	p.queues = make([]string, 0, len(due)+len(other))
 	for _, d := range due {
 		p.queues = append(p.queues, d.q)
@@ -626,9 +640,10 @@ func (a *activity) dequeue(ctx context.Context, cmd redis.Cmder, q string, next 
 func (a *activity) dequeued(queue string, err error) {
 	switch {
 	case err == nil:
-		a.byQ[queue].fetchedAt.Store(time.Now().UnixNano())
-		if a.fetched != nil {
-			a.fetched(queue)
+		qa := a.byQ[queue]
+		qa.fetchedAt.Store(time.Now().UnixNano())
+		if qa.pacer != nil {
+			qa.pacer.noteFetched()
 		}
 	case err == redis.Nil:
 		a.byQ[queue].emptyAt.Store(time.Now().UnixNano())

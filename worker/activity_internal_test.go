@@ -121,7 +121,7 @@ func TestClosedDequeueGoesToAnOpenQueue(t *testing.T) {
 	a := newActivity(nil, []string{"c1", "c2", "c3", "open"}, ActivityOptions{}, zap.NewNop())
 	a.byQ["open"].open.Store(true)
 	a.byQ["open"].last.Store(time.Now().UnixNano())
-	a.open.Store(&[]string{"open"})
+	a.setOpen([]string{"open"})
 	a.anyOpen.Store(true)
 	var sent []string // queue of each command that reached "Redis"
 	next := func(_ context.Context, cmd redis.Cmder) error {

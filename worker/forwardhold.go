@@ -12,8 +12,8 @@ import (
 // every queue from its scheduled and retry sets to pending every
 // DelayedTaskCheckInterval: a script and a ZRANGEBYSCORE per set, 4
 // commands a second per open queue, which at a seller's low rate was up to
-// 4 commands per call. A queue whose dequeue found a task within the last
-// interval has a backlog, and a task forwarded now would only wait behind
+// 4 commands per call. A queue whose last dequeue, within the hold, found a
+// task has a backlog, and a task forwarded now would only wait behind
 // it (asynq pushes forwarded tasks to the back of pending). So the
 // activity hook answers such a forward "nothing moved" itself, for up to
 // forwardHoldRounds intervals since the set's last real forward; once the
@@ -43,9 +43,11 @@ func (f *forwardState) of(setKey string) *atomic.Int64 {
 }
 
 // holdForward answers a forward of an open queue "nothing moved" when the
-// queue's dequeue found a task within the last forwarder interval and the
-// set was forwarded for real within forwardHoldRounds intervals; otherwise
-// it lets the forward through and notes when.
+// queue's last dequeue found a task, within forwardHoldRounds intervals,
+// and the set was forwarded for real within forwardHoldRounds intervals;
+// otherwise it lets the forward through and notes when. "Within the hold",
+// not "within the last interval": a paced seller at a low rate (24/min)
+// is fetched every few seconds, and each of its forwards went to Redis.
 func (a *activity) holdForward(cmd redis.Cmder, qa *queueActivity) bool {
 	if a.forwardEvery <= 0 {
 		return false
@@ -57,8 +59,9 @@ func (a *activity) holdForward(cmd redis.Cmder, qa *queueActivity) bool {
 	key, _ := cmd.Args()[3].(string)
 	last := qa.forwarded.of(key)
 	now := time.Now().UnixNano()
-	busy := now-qa.fetchedAt.Load() < int64(a.forwardEvery) && qa.fetchedAt.Load() >= qa.emptyAt.Load()
-	if busy && now-last.Load() < int64(forwardHoldRounds*a.forwardEvery) {
+	hold := int64(forwardHoldRounds * a.forwardEvery)
+	busy := now-qa.fetchedAt.Load() < hold && qa.fetchedAt.Load() >= qa.emptyAt.Load()
+	if busy && now-last.Load() < hold {
 		c.SetVal(int64(0))
 		return true
 	}

@@ -14,7 +14,8 @@ import (
 // find tasks (its forwarded tasks would wait behind that backlog), but
 // lets every set through at least every forwardHoldRounds intervals, and
 // at once when the queue's last dequeue found it empty or none found a
-// task within an interval.
+// task within the hold (forwardHoldRounds intervals: a seller at a low rate
+// is fetched every few seconds and still busy).
 func TestBusyQueueForwardHeld(t *testing.T) {
 	t.Parallel()
 	const every = time.Second
@@ -32,7 +33,8 @@ func TestBusyQueueForwardHeld(t *testing.T) {
 		{"busy, forwarded almost the bound ago: held", 0, -1, forwardHoldRounds*every - 100*time.Millisecond, true},
 		{"busy, forwarded the bound ago: through", 0, -1, forwardHoldRounds * every, false},
 		{"busy, never forwarded: through", 0, -1, -1, false},
-		{"no task fetched within an interval: through", 2 * every, -1, 0, false},
+		{"a task fetched a few intervals ago, at a low rate: held", 3 * every, -1, 0, true},
+		{"no task fetched within the hold: through", forwardHoldRounds * every, -1, 0, false},
 		{"last dequeue found it empty: through", 100 * time.Millisecond, 0, 0, false},
 		{"nothing ever fetched: through", -1, -1, 0, false},
 	}

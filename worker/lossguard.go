@@ -170,10 +170,14 @@ func (g *lossGuard) tick(ctx context.Context) {
 }
 
 // fullDue reports whether the periodic check must bump the lane in full:
-// unless a call's fast bump was judged within the last interval and the
-// last full bump is less than lossFullEvery old.
+// unless a call's fast bump was judged within the last lossFullEvery (or
+// the interval, if longer) and the last full bump is less than
+// lossFullEvery old. The window is lossFullEvery, not the interval: a
+// seller at a low rate (24/min at 1,000 sellers) calls less than once a
+// second, and its lane fell back to a full bump every second between its
+// calls, 7 commands each, most of its Redis cost per call (issue 24).
 func (l *laneLoss) fullDue(now time.Time, interval time.Duration) bool {
-	fastRecently := now.UnixNano()-l.lastFast.Load() < int64(interval)
+	fastRecently := now.UnixNano()-l.lastFast.Load() < int64(max(interval, lossFullEvery))
 	return !fastRecently || now.UnixNano()-l.lastFull.Load() >= int64(lossFullEvery)
 }
 

@@ -260,8 +260,9 @@ func TestLaneLossUnreplicatedBumpsNotKept(t *testing.T) {
 
 // TestLossGuardFullBumpWhileCallsFlow: the periodic check bumps a lane in
 // full (reading the loss records another process writes) every interval
-// while the lane's calls do not bump it, and at most every lossFullEvery
-// while they do: a loss recorded elsewhere is reported within
+// while the lane's calls have not bumped it for lossFullEvery, and at most
+// every lossFullEvery while they do (a call every few seconds counts: a
+// seller at a low rate): a loss recorded elsewhere is reported within
 // lossFullEvery plus the interval.
 func TestLossGuardFullBumpWhileCallsFlow(t *testing.T) {
 	t.Parallel()
@@ -273,7 +274,8 @@ func TestLossGuardFullBumpWhileCallsFlow(t *testing.T) {
 		reported         bool
 	}{
 		{"no calls: every interval", -1, 0, true},
-		{"calls stopped over an interval ago", 2 * time.Second, 0, true},
+		{"calls stopped lossFullEvery ago", lossFullEvery, 0, true},
+		{"a call every few seconds, full bump just made: waits", 3 * time.Second, 0, false},
 		{"calls flow, full bump just made: waits", 0, 0, false},
 		{"calls flow, full bump almost lossFullEvery old: waits", 0, lossFullEvery - 500*time.Millisecond, false},
 		{"calls flow, full bump lossFullEvery old: due", 0, lossFullEvery, true},

@@ -71,6 +71,13 @@ func (l *Limiter) releaseClaim() {
 	}
 }
 
+// pacer is what the activity hook asks a paced queue (pacing.go): when its
+// seller can next use a fetched task, and that it just fetched one.
+type pacer interface {
+	readyAtNanos(now int64) (at int64, paced bool)
+	noteFetched()
+}
+
 // fetchReadyAt is the earliest time a task fetched for this limiter's
 // queue could use a slot that no task this process holds is in line for:
 // the next free slot as the last reservation left it, one interval later
@@ -78,23 +85,30 @@ func (l *Limiter) releaseClaim() {
 // paced is false for a limiter that is not paced (no rate, or an in-flight
 // limit): its tasks are fetched whenever a worker is free.
 func (l *Limiter) fetchReadyAt(now time.Time) (at time.Time, paced bool) {
-	if l.batch == nil {
+	ns, paced := l.readyAtNanos(now.UnixNano())
+	if !paced {
 		return time.Time{}, false
 	}
-	at = l.batch.nextFreeAt()
-	if at.IsZero() {
+	return time.Unix(0, ns), true
+}
+
+// readyAtNanos is fetchReadyAt in UnixNano, without a lock: the hook asks
+// it for every open queue in every round.
+func (l *Limiter) readyAtNanos(now int64) (int64, bool) {
+	if l.batch == nil {
+		return 0, false
+	}
+	at := l.batch.nextFreeNs.Load()
+	if at == 0 {
 		at = now
 	}
 	n := l.inHand.Load()
-	if n > 0 && now.Sub(time.Unix(0, l.lastClaim.Load())) > claimExpiry {
+	if n > 0 && now-l.lastClaim.Load() > int64(claimExpiry) {
 		l.inHand.CompareAndSwap(n, 0)
 		n = 0
 	}
-	at = at.Add(time.Duration(max(n, 0)) * l.interval)
-	if cd := time.Unix(0, l.cooldownUntil.Load()); cd.After(at) {
-		at = cd
-	}
-	return at, true
+	at += max(n, 0) * int64(l.interval)
+	return max(at, l.cooldownUntil.Load()), true
 }
 
 // fetchClaim is a fetched task's place in its limiter's count in hand. It

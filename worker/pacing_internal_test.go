@@ -59,6 +59,7 @@ func TestPlanOrdersBySlot(t *testing.T) {
 			for _, q := range tt.queues {
 				qa := a.byQ[q.name]
 				qa.open.Store(q.open)
+				qa.pacer = &fakePacer{at: now.Add(q.readyIn), paced: q.paced}
 				if q.emptyAgo > 0 {
 					qa.emptyAt.Store(now.Add(-q.emptyAgo).UnixNano())
 				}
@@ -66,16 +67,7 @@ func TestPlanOrdersBySlot(t *testing.T) {
 					open = append(open, q.name)
 				}
 			}
-			a.open.Store(&open)
-			a.pace = func(queue string, _ time.Time) (time.Time, bool) {
-				for _, q := range tt.queues {
-					if q.name == queue {
-						return now.Add(q.readyIn), q.paced
-					}
-				}
-				t.Fatalf("pace asked for %s", queue)
-				return time.Time{}, false
-			}
+			a.setOpen(open)
 			p := a.plan(now)
 			if got := fmt.Sprint(p.queues); got != tt.want || p.due != tt.due {
 				t.Fatalf("plan %v due %v, want %v due %v", got, p.due, tt.want, tt.due)
@@ -91,6 +83,16 @@ func TestPlanOrdersBySlot(t *testing.T) {
 	}
 }
 
+// fakePacer is a paced (or not) queue whose slot is at at.
+type fakePacer struct {
+	at      time.Time
+	paced   bool
+	fetched int
+}
+
+func (f *fakePacer) readyAtNanos(int64) (int64, bool) { return f.at.UnixNano(), f.paced }
+func (f *fakePacer) noteFetched()                     { f.fetched++ }
+
 // TestRoundFollowsThePlan: every dequeue of a round, whichever queue asynq
 // asked for, goes to the plan's next queue, and a dequeue that finds a
 // task counts it in hand for that queue's seller; the rest of the round
@@ -101,13 +103,14 @@ func TestRoundFollowsThePlan(t *testing.T) {
 		a.byQ[q].open.Store(true)
 		a.byQ[q].last.Store(time.Now().UnixNano())
 	}
-	a.open.Store(&[]string{"a", "b", "c"})
+	a.setOpen([]string{"a", "b", "c"})
 	a.anyOpen.Store(true)
 	now := time.Now()
-	slots := map[string]time.Time{"a": now.Add(time.Hour), "b": now.Add(-time.Millisecond), "c": now.Add(-time.Second)}
-	a.pace = func(q string, _ time.Time) (time.Time, bool) { return slots[q], true }
-	fetched := map[string]int{}
-	a.fetched = func(q string) { fetched[q]++ }
+	pacers := map[string]*fakePacer{"a": {at: now.Add(time.Hour)}, "b": {at: now.Add(-time.Millisecond)}, "c": {at: now.Add(-time.Second)}}
+	for q, p := range pacers {
+		p.paced = true
+		a.byQ[q].pacer = p
+	}
 	var sent []string
 	next := func(_ context.Context, cmd redis.Cmder) error {
 		q := cmd.Args()[3].(string)
@@ -125,8 +128,8 @@ func TestRoundFollowsThePlan(t *testing.T) {
 	if fmt.Sprint(sent) != want {
 		t.Fatalf("dequeues went to %v, want %v (c's slot first, then b's; a's is an hour away)", sent, want)
 	}
-	if fetched["b"] != 1 || len(fetched) != 1 {
-		t.Fatalf("counted in hand: %v, want b once", fetched)
+	if got := [3]int{pacers["a"].fetched, pacers["b"].fetched, pacers["c"].fetched}; got != [3]int{0, 1, 0} {
+		t.Fatalf("counted in hand for a, b, c: %v, want b once", got)
 	}
 	if a.byQ["c"].emptyAt.Load() == 0 {
 		t.Fatal("c found empty but not left out of the next rounds")

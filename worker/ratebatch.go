@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -43,8 +44,10 @@ type rateBatcher struct {
 	timerAt time.Time
 	// nextFree is, on the local clock, the earliest time the next free
 	// slot of the shared schedule can be due: from this process's last
-	// reply. Zero: unknown, reserve at once.
-	nextFree time.Time
+	// reply. Zero: unknown, reserve at once. nextFreeNs is the same in
+	// UnixNano (0: unknown), for the hook's lock-free reads (pacing.go).
+	nextFree   time.Time
+	nextFreeNs atomic.Int64
 }
 
 // maxReserveBatch caps the requests one script serves (its ARGV size).
@@ -208,7 +211,7 @@ func (b *rateBatcher) flush() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.running = false
-	b.nextFree = nextFree
+	b.setNextFreeLocked(nextFree)
 	b.scheduleLocked()
 }
 
@@ -235,7 +238,7 @@ func (b *rateBatcher) send(batch []*reserveReq) time.Time {
 	}
 	answers, next := b.answers(batch, res, err, asked)
 	b.mu.Lock()
-	b.nextFree = next
+	b.setNextFreeLocked(next)
 	b.mu.Unlock()
 	for i, r := range batch {
 		r.out <- answers[i]
@@ -274,6 +277,17 @@ func (b *rateBatcher) answers(batch []*reserveReq, res []int64, err error, asked
 	}
 	b.l.noteCooldown(asked, cd, first)
 	return out, asked.Add(next)
+}
+
+// setNextFreeLocked records the next free slot's lower bound (zero:
+// unknown). b.mu is held.
+func (b *rateBatcher) setNextFreeLocked(t time.Time) {
+	b.nextFree = t
+	var ns int64
+	if !t.IsZero() {
+		ns = t.UnixNano()
+	}
+	b.nextFreeNs.Store(ns)
 }
 
 // nextFreeAt is the next free slot's lower bound as the last reply left

@@ -351,18 +351,8 @@ func (w *Worker) paceFetches() {
 	if w.act == nil {
 		return
 	}
-	w.act.pace = func(q string, now time.Time) (time.Time, bool) {
-		if l := w.byQueue[q]; l != nil {
-			return l.limiter.fetchReadyAt(now)
-		}
-		return time.Time{}, false
-	}
-	w.act.fetched = func(q string) {
-		if l := w.byQueue[q]; l != nil {
-			l.limiter.noteFetched()
-		}
-	}
 	for _, l := range w.lanes {
+		w.act.byQ[l.queue].pacer = l.limiter
 		l.limiter.onClaimReleased = w.act.broadcast
 	}
 }
