@@ -12,20 +12,11 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/wdtcancel/wdtcancel/internal/store"
-	"github.com/wdtcancel/wdtcancel/internal/testkit"
 )
 
 func newLaneLoss(t *testing.T, rdb redis.UniversalClient) *laneLoss {
 	t.Helper()
 	return newLossGuard(0).addLane(rdb, "q", nil, prometheus.NewGauge(prometheus.GaugeOpts{Name: "g"}), zap.NewNop())
-}
-
-func lossRedis(t *testing.T) *redis.Client {
-	t.Helper()
-	r := testkit.NewRedis(t)
-	rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
-	t.Cleanup(func() { rdb.Close() })
-	return rdb
 }
 
 // TestLaneLossDetects: what happened to the marker between two bumps, and
@@ -72,7 +63,7 @@ func TestLaneLossDetects(t *testing.T) {
 
 func testLaneLossDetects(t *testing.T, happen func(context.Context, *redis.Client), want string, missed bool, how string) {
 	ctx := context.Background()
-	rdb := lossRedis(t)
+	rdb := redisClient(t)
 	l := newLaneLoss(t, rdb)
 	for range 3 {
 		if err := l.bump(ctx); err != nil {
@@ -140,7 +131,7 @@ func testLaneLossDetects(t *testing.T, happen func(context.Context, *redis.Clien
 func TestLaneLossConcurrentBumps(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	rdb := lossRedis(t)
+	rdb := redisClient(t)
 	procs := []*laneLoss{newLaneLoss(t, rdb), newLaneLoss(t, rdb)}
 	var wg sync.WaitGroup
 	for _, l := range procs {
@@ -179,7 +170,7 @@ func TestLaneLossConcurrentBumps(t *testing.T) {
 func TestLaneLossHorizon(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	rdb := lossRedis(t)
+	rdb := redisClient(t)
 	l := newLaneLoss(t, rdb)
 	detected := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
 	if _, err := store.RecordLoss(ctx, rdb, store.Loss{Queue: "q", Kind: store.LossEmpty, DetectedAt: detected}); err != nil {
@@ -225,7 +216,7 @@ func TestLaneLossNil(t *testing.T) {
 func TestLaneLossUnreplicatedBumpsNotKept(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	rdb := lossRedis(t)
+	rdb := redisClient(t)
 	durable, err := store.NewDurable(rdb, "q", 1, 10*time.Millisecond) // no replica will answer
 	if err != nil {
 		t.Fatal(err)
@@ -284,7 +275,7 @@ func TestLossGuardFullBumpWhileCallsFlow(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			rdb := lossRedis(t)
+			rdb := redisClient(t)
 			g := newLossGuard(time.Second)
 			l := g.addLane(rdb, "q", nil, prometheus.NewGauge(prometheus.GaugeOpts{Name: "g"}), zap.NewNop())
 			if err := l.bump(ctx); err != nil {

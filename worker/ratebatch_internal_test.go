@@ -23,9 +23,7 @@ import (
 // one interval per grant (never a slot more than requests).
 func TestReserveScriptGrantsWithinBudgets(t *testing.T) {
 	t.Parallel()
-	r := testkit.NewRedis(t)
-	rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
-	defer rdb.Close()
+	rdb := redisClient(t)
 	ctx := context.Background()
 	const interval = 100_000 // µs
 	tests := []struct {
@@ -101,9 +99,7 @@ func TestReserveScriptGrantsWithinBudgets(t *testing.T) {
 // and the cooldown is read only on the refusing path.
 func TestReserveScriptDuringCooldown(t *testing.T) {
 	t.Parallel()
-	r := testkit.NewRedis(t)
-	rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
-	defer rdb.Close()
+	rdb := redisClient(t)
 	ctx := context.Background()
 	const interval = 100_000 // µs
 	tests := []struct {
@@ -363,9 +359,7 @@ func TestBatchReservationCommandBudget(t *testing.T) {
 // while the schedule still looks free.
 func TestNextFreeKnownBeforeTheAnswer(t *testing.T) {
 	t.Parallel()
-	r := testkit.NewRedis(t)
-	rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
-	defer rdb.Close()
+	rdb := redisClient(t)
 	l := NewLimiter(rdb, "nextfree", LimiterOptions{RatePerMinute: 60})
 	defer l.Stop()
 	asked := time.Now()

@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/wdtcancel/wdtcancel/internal/testkit"
 )
 
@@ -17,9 +15,7 @@ import (
 // the whole interval, margin included, not by a truncated one.
 func TestLimiterIntervalKeepsFractionalMilliseconds(t *testing.T) {
 	t.Parallel()
-	r := testkit.NewRedis(t)
-	rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
-	defer rdb.Close()
+	rdb := redisClient(t)
 	ctx := context.Background()
 
 	tests := []struct {
@@ -109,9 +105,7 @@ func TestLimiterIntervalKeepsFractionalMilliseconds(t *testing.T) {
 // out into a cooldown before this check).
 func TestSleepersRecheckTheCooldown(t *testing.T) {
 	t.Parallel()
-	r := testkit.NewRedis(t)
-	rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
-	defer rdb.Close()
+	rdb := redisClient(t)
 	ctx := context.Background()
 	l := NewLimiter(rdb, "cooldown-recheck", LimiterOptions{RatePerMinute: 60, MaxWait: 5 * time.Second})
 	if _, err := l.Acquire(ctx); err != nil {
@@ -150,9 +144,7 @@ func TestSleepersRecheckTheCooldown(t *testing.T) {
 // margin is late (the handler then takes a new one instead of calling);
 // without a rate limit a slot is never late.
 func TestSlotLate(t *testing.T) {
-	r := testkit.NewRedis(t)
-	rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
-	defer rdb.Close()
+	rdb := redisClient(t)
 	ctx := context.Background()
 	l := NewLimiter(rdb, "late", LimiterOptions{RatePerMinute: 600})
 	slot, err := l.Acquire(ctx)

@@ -8,8 +8,6 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
-
-	"github.com/wdtcancel/wdtcancel/internal/testkit"
 )
 
 // TestShareGate: how many tasks of one seller the gate lets in at once,
@@ -84,9 +82,7 @@ func TestShareGateWaitsInsteadOfBouncing(t *testing.T) {
 func TestBacklogAsksTheActivityTracker(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	r := testkit.NewRedis(t)
-	rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
-	defer rdb.Close()
+	rdb := redisClient(t)
 	var reads atomic.Int64
 	rdb.AddHook(readCounter{&reads})
 	queues := []string{"wdt-cancel:a", "wdt-cancel:b"}

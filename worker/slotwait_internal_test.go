@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/wdtcancel/wdtcancel/internal/testkit"
 )
 
@@ -16,9 +14,7 @@ import (
 // without Redis, and the refusal says how long is still left.
 func TestSlotBeyondBudget(t *testing.T) {
 	t.Parallel()
-	r := testkit.NewRedis(t)
-	rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
-	defer rdb.Close()
+	rdb := redisClient(t)
 	ctx := context.Background()
 	const budget = 100 * time.Millisecond
 	l := NewLimiter(rdb, "beyond", LimiterOptions{RatePerMinute: 6, MaxWait: budget}) // a slot every ~10 s
@@ -79,9 +75,7 @@ func TestBudgetKeepsTheCallInsideTheDeadline(t *testing.T) {
 // snoozes it without a retry), and its lease is given back.
 func TestStopEndsSlotWaits(t *testing.T) {
 	t.Parallel()
-	r := testkit.NewRedis(t)
-	rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
-	defer rdb.Close()
+	rdb := redisClient(t)
 	ctx := context.Background()
 	l := NewLimiter(rdb, "stop", LimiterOptions{RatePerMinute: 6, MaxInflight: 5, MaxWait: time.Hour})
 	if _, err := l.Acquire(ctx); err != nil {
